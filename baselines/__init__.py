@@ -1,0 +1,1 @@
+"""Baseline builds: the same components reading system time directly, as before the plan."""

@@ -1,0 +1,1 @@
+"""clockbench: the harness that runs the benchmarks, load tests and report."""

@@ -1,0 +1,1 @@
+"""Clocked reference implementations of every component the plan names."""

@@ -1,0 +1,186 @@
+"""LiveClock: real time for production, with all timers served by one scheduler per loop.
+
+Reading: ``timestamp_ns()`` is the system's wall clock (``time.time_ns``), clamped so that it
+never goes backwards inside a process: if the wall clock is stepped back (NTP, an operator),
+the clock holds its last value until the wall clock passes it again, so timestamps plateau
+rather than reverse. (Across threads, two overlapping calls may return in either order; each
+value is still one the wall clock held during its own call.) Deadlines and durations follow
+``time.monotonic_ns`` and are unaffected by wall-clock steps.
+
+Scheduling: exact timers and alerts sit in one heap keyed on (monotonic deadline, set order),
+served by a single loop callback re-armed for the earliest deadline; coarse timers sit in a
+hashed timing wheel served by one tick callback. 10,000 timers cost two loop handles, not
+10,000 tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import time
+from collections.abc import Callable
+
+from .base import ClockBase
+from .events import Timer
+from .units import NANOS_IN_MILLISECOND, NANOS_IN_SECOND
+from .wheel import TimingWheel
+
+_time_ns = time.time_ns
+_monotonic_ns = time.monotonic_ns
+_last_ns = 0
+
+
+def live_timestamp_ns() -> int:
+    """Wall-clock nanoseconds that never decrease within this process."""
+    global _last_ns
+    t = _time_ns()
+    if t > _last_ns:
+        _last_ns = t
+        return t
+    return _last_ns
+
+
+class _LiveCall:
+    __slots__ = ("fn", "cancelled")
+
+    def __init__(self, fn: Callable[[], object]) -> None:
+        self.fn = fn
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class LiveClock(ClockBase):
+    """Real time. ``tick_ns`` and ``wheel_slots`` shape the coarse timers' wheel."""
+
+    kind = "live"
+    timestamp_ns = staticmethod(live_timestamp_ns)
+    monotonic_ns = staticmethod(_monotonic_ns)
+
+    def __init__(
+        self,
+        *,
+        tick_ns: int = 10 * NANOS_IN_MILLISECOND,
+        wheel_slots: int = 512,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__()
+        self._loop = loop
+        self._heap: list[tuple[int, int, Timer | _LiveCall, int]] = []
+        self._wake_handle: asyncio.TimerHandle | None = None
+        self._wake_due: int | None = None
+        self._wheel: TimingWheel[Timer] = TimingWheel(tick_ns, wheel_slots, _monotonic_ns() // tick_ns)
+        self._tick_handle: asyncio.TimerHandle | None = None
+        self.tick_ns = tick_ns
+
+    # --- scheduling plumbing -------------------------------------------------------------
+    def _get_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None or self._loop.is_closed():
+            try:
+                self._loop = asyncio.get_running_loop()
+            except RuntimeError:
+                raise RuntimeError(
+                    "LiveClock timers run on an asyncio loop: set them from inside a running loop "
+                    "(an async function), or pass loop= to LiveClock"
+                ) from None
+        return self._loop
+
+    def _arm(self, timer: Timer) -> None:
+        loop = self._get_loop()
+        # Convert the wall-clock schedule to a monotonic deadline once; later firings add the
+        # interval to it, so a wall-clock step never bends the schedule.
+        timer.due = _monotonic_ns() + (timer.next_ns - live_timestamp_ns())
+        self._place(timer, loop)
+
+    def _rearm(self, timer: Timer) -> None:
+        self._place(timer, self._get_loop())
+
+    def _place(self, timer: Timer, loop: asyncio.AbstractEventLoop) -> None:
+        if timer.coarse:
+            self._wheel.add(timer, timer.due)
+            if self._tick_handle is None:
+                self._schedule_tick(loop)
+        else:
+            heapq.heappush(self._heap, (timer.due, timer.seq, timer, timer.gen))
+            self._schedule_wake(loop, timer.due)
+
+    def _disarm(self, timer: Timer) -> None:
+        if timer.coarse:
+            self._wheel.remove(timer)
+        # heap entries go stale through timer.gen
+
+    def _call_at(self, time_ns: int, fn: Callable[[], object]) -> _LiveCall:
+        loop = self._get_loop()
+        call = _LiveCall(fn)
+        due = _monotonic_ns() + (time_ns - live_timestamp_ns())
+        heapq.heappush(self._heap, (due, self._next_seq(), call, 0))
+        self._schedule_wake(loop, due)
+        return call
+
+    def _schedule_wake(self, loop: asyncio.AbstractEventLoop, due: int) -> None:
+        if self._wake_due is not None and self._wake_due <= due:
+            return
+        if self._wake_handle is not None:
+            self._wake_handle.cancel()
+        self._wake_due = due
+        delay = max(0, due - _monotonic_ns()) / NANOS_IN_SECOND
+        self._wake_handle = loop.call_later(delay, self._on_wake)
+
+    def _on_wake(self) -> None:
+        self._wake_handle = None
+        self._wake_due = None
+        heap = self._heap
+        timers = self._timers
+        now = _monotonic_ns()
+        while heap and heap[0][0] <= now:
+            _, _, item, gen = heapq.heappop(heap)
+            if item.__class__ is _LiveCall:
+                if not item.cancelled:  # type: ignore[union-attr]
+                    self._guarded(item.fn)  # type: ignore[union-attr]
+                continue
+            if gen != item.gen or timers.get(item.name) is not item:  # type: ignore[union-attr]
+                continue
+            self._deliver(item)  # type: ignore[arg-type]
+        if heap:
+            self._schedule_wake(self._get_loop(), heap[0][0])
+
+    def _schedule_tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        next_tick_ns = (self._wheel.current_tick + 1) * self.tick_ns
+        delay = max(0, next_tick_ns - _monotonic_ns()) / NANOS_IN_SECOND
+        self._tick_handle = loop.call_later(delay, self._on_tick)
+
+    def _on_tick(self) -> None:
+        self._tick_handle = None
+        now_tick = _monotonic_ns() // self.tick_ns
+        for timer in self._wheel.expire(now_tick):
+            if self._timers.get(timer.name) is timer:
+                self._deliver(timer)
+        if len(self._wheel):
+            self._schedule_tick(self._get_loop())
+
+    def _deliver(self, timer: Timer) -> None:
+        try:
+            self._fire(timer, live_timestamp_ns())
+        except Exception as exc:  # one failing callback must not stop the others
+            self._get_loop().call_exception_handler(
+                {"message": f"LiveClock: callback of timer {timer.name!r} raised", "exception": exc}
+            )
+
+    def _guarded(self, fn: Callable[[], object]) -> None:
+        try:
+            fn()
+        except Exception as exc:
+            self._get_loop().call_exception_handler({"message": "LiveClock: callback raised", "exception": exc})
+
+    def cancel_timers(self) -> None:
+        super().cancel_timers()
+        for handle in (self._wake_handle, self._tick_handle):
+            if handle is not None:
+                handle.cancel()
+        self._wake_handle = self._tick_handle = None
+        self._wake_due = None
+        self._heap = [entry for entry in self._heap if entry[2].__class__ is _LiveCall]
+        if self._heap:
+            heapq.heapify(self._heap)
+            self._schedule_wake(self._get_loop(), self._heap[0][0])

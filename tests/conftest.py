@@ -1,0 +1,44 @@
+"""Shared fixtures. A test that needs a service skips with the reason on a laptop without it;
+under CI (CI=true) a missing service is a failure, never a silent skip."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from harness.services import find_postgres, find_redis
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def missing(what: str, reason: str) -> None:
+    """Skip (laptop) or fail (CI) because a real service or tool is not available."""
+    message = f"{what} not available: {reason}"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: a missing service is a failure)", pytrace=False)
+    pytest.skip(message)
+
+
+def require_tool(executable: str) -> str:
+    path = shutil.which(executable)
+    if path is None:
+        missing(executable, f"{executable!r} is not on PATH")
+    return path  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    found = find_postgres()
+    if not found.ok:
+        missing("PostgreSQL", found.reason)
+    return found.url  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    found = find_redis()
+    if not found.ok:
+        missing("Redis", found.reason)
+    return found.url  # type: ignore[return-value]
