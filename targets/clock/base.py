@@ -145,13 +145,14 @@ class ClockBase:
                 )
         if first < now:
             # A start in the past: skip the firings already missed rather than firing a burst.
-            missed = (now - first) // interval_ns + 1
+            # A firing due exactly now is not missed (as an alert at now is allowed): round up.
+            missed = -(-(now - first) // interval_ns)
             first += missed * interval_ns
             if stop_time_ns is not None and first > stop_time_ns:
                 raise ValueError(f"timer {name!r}: every firing up to stop_time_ns is already in the past")
         timer = Timer(name, self._next_seq(), interval_ns, first, stop_time_ns, callback, coarse)
+        self._arm(timer)  # first: if arming fails (no running loop), the name must stay free
         self._timers[name] = timer
-        self._arm(timer)
 
     def set_time_alert(self, name: str, alert_time_ns: int, callback: TimeEventHandler) -> None:
         """Fire ``callback`` once at ``alert_time_ns``."""
@@ -163,8 +164,8 @@ class ClockBase:
         if alert_time_ns < now:
             raise ValueError(f"alert {name!r}: alert_time_ns {alert_time_ns} is in the past (now is {now})")
         timer = Timer(name, self._next_seq(), 0, alert_time_ns, None, callback, False)
+        self._arm(timer)  # first: if arming fails (no running loop), the name must stay free
         self._timers[name] = timer
-        self._arm(timer)
 
     def cancel_timer(self, name: str) -> None:
         timer = self._timers.pop(name, None)

@@ -21,6 +21,13 @@ Number = int | float | Decimal | Fraction | str
 
 
 def _exact(value: Number) -> Fraction:
+    try:
+        return _exact_or_raise(value)
+    except (ArithmeticError, ValueError) as exc:  # Decimal('abc'), inf, nan: say what was wrong
+        raise ValueError(f"{value!r} is not a finite number of time units") from exc
+
+
+def _exact_or_raise(value: Number) -> Fraction:
     if isinstance(value, bool):
         raise TypeError("a duration cannot be a bool")
     if isinstance(value, int):
