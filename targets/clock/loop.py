@@ -6,9 +6,10 @@ third-party code that schedules on the loop follow virtual time with no monkeypa
 With ``autojump=True`` a whole asyncio program runs in virtual time at full speed: when no task
 is ready and nothing arrives on a socket, time jumps to the next deadline (the loop's own or the
 clock's). Real I/O is respected: while sockets other than the loop's own are registered (a
-database connection, say), the loop first waits ``io_grace_ns`` of real time for them before
-jumping, so a slow answer is not turned into a false timeout. When nothing at all can ever wake
-the program, it raises ``ClockDeadlockError`` instead of hanging.
+database connection, say) or executor jobs run (a DNS lookup, ``asyncio.to_thread``), the
+loop first waits ``io_grace_ns`` of real time for them before jumping, so a slow answer is
+not turned into a false timeout. When nothing at all can ever wake the program, it raises
+``ClockDeadlockError`` instead of hanging.
 """
 
 from __future__ import annotations
@@ -68,7 +69,9 @@ class _JumpingSelector(selectors.BaseSelector):
         events = self._real.select(0)
         if events:
             return events
-        if len(self._real.get_map()) > 1 and loop.io_grace_ns > 0:  # more than the loop's self-pipe
+        # Real work in flight: sockets other than the loop's self-pipe, or executor jobs (DNS
+        # lookups, asyncio.to_thread), which report back through the self-pipe when done.
+        if (len(self._real.get_map()) > 1 or loop._executor_jobs) and loop.io_grace_ns > 0:
             events = self._real.select(loop.io_grace_ns / NANOS_IN_SECOND)
             if events:
                 return events
@@ -101,8 +104,19 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self.io_grace_ns = io_grace_ns
         self.hang_timeout_ns = hang_timeout_ns
         self._origin_ns = clock.timestamp_ns()
+        self._executor_jobs = 0
         super().__init__(_JumpingSelector(self))
         self._clock_resolution = 1e-6
+
+    def run_in_executor(self, executor: Any, func: Any, *args: Any) -> asyncio.Future[Any]:
+        """Counts jobs in flight, so autojump gives them the same grace as a socket."""
+        future = super().run_in_executor(executor, func, *args)
+        self._executor_jobs += 1
+        future.add_done_callback(self._executor_job_done)
+        return future
+
+    def _executor_job_done(self, _future: asyncio.Future[Any]) -> None:
+        self._executor_jobs -= 1
 
     def time(self) -> float:
         return (self.clock._time - self._origin_ns) / NANOS_IN_SECOND
