@@ -19,7 +19,8 @@ from dataclasses import asdict
 from typing import Any
 
 from harness.cli import UsageError
-from harness.services import BadServiceURL, Found, Tool, probe_all, provide, redact
+from harness.services import POSTGRES, REDIS, BadServiceURL, Found, Tool, probe_all, provide, redact
+from harness.services.provision import check_explicit
 
 HOW_TEXT = {
     "explicit": "explicit URL",
@@ -79,6 +80,8 @@ def collect(postgres_url: str | None, redis_url: str | None, allow_embedded: boo
 
     Raises BadServiceURL for a malformed explicit URL, before anything is started.
     """
+    check_explicit(POSTGRES, postgres_url, os.environ)  # a malformed URL: fail before probing anything
+    check_explicit(REDIS, redis_url, os.environ)
     facts = machine_facts()
     with ThreadPoolExecutor(max_workers=1) as pool:
         tools = pool.submit(probe_all)  # tools answer while the services are found

@@ -32,7 +32,7 @@ from .probes import (
     redis_version,
     redis_version_async,
 )
-from .provide import BadServiceURL, Services, find, provide
+from .provision import BadServiceURL, Services, find, provide
 from .tools import Tool, probe_all
 
 __all__ = [
