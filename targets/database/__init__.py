@@ -1,0 +1,1 @@
+"""Clocked database components: PostgreSQL adapter, Redis manager and the coordinator of the two."""

@@ -1,0 +1,182 @@
+"""Redis cache, clocked: whether an entry has expired is decided by the application's clock.
+
+Each value is stored with the clock time it expires at (``<expires_at_ns>|<bytes>``). A read
+after that time is a miss even if Redis still holds the key, so expiry is exact to the
+nanosecond and, under a ``TestClock``, reproducible; TTLs well below a second work the same way.
+Redis reclaims the memory through an absolute server-side expiry, ``SET ... PXAT <ms>``, rounded
+up to the next millisecond so the server never drops a value the clock still considers live
+(given clocks in step; if Redis's clock runs ahead, the worst case is an early miss, never a
+stale hit). A read holds no lock: it is one GET and a comparison.
+
+Server expiry (``reclaim``):
+- ``"pxat"`` (default with a LiveClock): every value with a TTL gets ``PXAT``.
+- ``"if_future"`` (default with a TestClock): a TestClock's time has nothing to do with Redis's,
+  and a ``PXAT`` in Redis's past would delete the value at once, before the clock says it
+  expires. So a small server-side script sets ``PXAT`` only when it lies in the future of
+  Redis's ``TIME``, and otherwise stores the key without server expiry: the clock-decided miss
+  still hides it, and ``delete``/``clear()`` reclaim it (tests use a per-test prefix and clear it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from targets.clock import Clock
+
+from . import codec
+from .records import Row, timestamp
+from .redis_common import RedisManagerBase, check_ttl, check_value
+
+_NS_PER_MS = 1_000_000
+_SEP = b"|"
+_SET_IF_FUTURE = """
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local nx = ARGV[3] == '1'
+if tonumber(ARGV[2]) > now_ms then
+  if nx then return redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2], 'NX') end
+  return redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
+end
+if nx then return redis.call('SET', KEYS[1], ARGV[1], 'NX') end
+return redis.call('SET', KEYS[1], ARGV[1])
+"""
+RECLAIM_MODES = ("pxat", "if_future")
+
+
+def envelope(value: bytes, expires_at_ns: int) -> bytes:
+    """The stored form: expiry time (0: never) and the value."""
+    return b"%d|%b" % (expires_at_ns, value)
+
+
+def open_envelope(raw: bytes) -> tuple[int, bytes]:
+    i = raw.index(_SEP)
+    return int(raw[:i]), raw[i + 1 :]
+
+
+class RedisClockManager(RedisManagerBase):
+    build = "clocked"
+
+    def __init__(self, clock: Clock, url: str, *, prefix: str = "clockbench:", reclaim: str | None = None) -> None:
+        super().__init__(url, prefix=prefix)
+        self.clock = clock
+        if reclaim is None:
+            reclaim = "pxat" if clock.kind == "live" else "if_future"
+        if reclaim not in RECLAIM_MODES:
+            raise ValueError(f"reclaim must be one of {RECLAIM_MODES}, got {reclaim!r}")
+        self.reclaim = reclaim
+        self._script = None
+
+    async def start(self) -> None:
+        await super().start()
+        if self._script is None:
+            self._script = self.client.register_script(_SET_IF_FUTURE)
+
+    def expires_at_ns(self, ttl_ns: int | None, now_ns: int | None = None) -> int:
+        """When a value set now with ``ttl_ns`` expires on the clock (0: never)."""
+        ttl = check_ttl(ttl_ns)
+        if ttl is None:
+            return 0
+        now = self.clock.timestamp_ns() if now_ns is None else timestamp("now_ns", now_ns)
+        return now + ttl
+
+    def _queue_set(self, target, rkey: str, value: bytes, expires_at_ns: int, nx: bool = False):  # type: ignore[no-untyped-def]
+        """Issue (or queue, on a pipeline) the SET for one value."""
+        data = envelope(check_value(value), expires_at_ns)
+        if expires_at_ns == 0:
+            return target.set(rkey, data, nx=nx)
+        at_ms = -(-expires_at_ns // _NS_PER_MS)  # round up: the server never reclaims early
+        if self.reclaim == "pxat":
+            return target.set(rkey, data, pxat=at_ms, nx=nx)
+        assert self._script is not None
+        return self._script(keys=[rkey], args=[data, at_ms, "1" if nx else "0"], client=target)
+
+    # --- single values ----------------------------------------------------------------------
+    async def set(
+        self, key: str, value: bytes, ttl_ns: int | None = None, tags: Iterable[str] = (), *, now_ns: int | None = None
+    ) -> None:
+        """Store ``value``; it expires ``ttl_ns`` after ``now_ns`` (default: now on the clock)."""
+        rkey = self.redis_key(key)
+        exp = self.expires_at_ns(ttl_ns, now_ns)
+        tags = tuple(tags)
+        if not tags:
+            await self._queue_set(self.client, rkey, value, exp)
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            self._queue_set(pipe, rkey, value, exp)
+            self._tag_commands(pipe, (rkey,), tags)
+            await pipe.execute()
+
+    async def add(self, key: str, value: bytes, ttl_ns: int | None = None, *, now_ns: int | None = None) -> bool:
+        """Store ``value`` only if the key is absent (a cache-aside fill must not overwrite a newer
+        write-through); returns whether it was stored. A key the clock has expired but Redis still
+        holds counts as present until Redis reclaims it: the fill is skipped, the read stays correct."""
+        rkey = self.redis_key(key)
+        exp = self.expires_at_ns(ttl_ns, now_ns)
+        return bool(await self._queue_set(self.client, rkey, value, exp, nx=True))
+
+    async def get(self, key: str) -> bytes | None:
+        raw = await self.client.get(self.redis_key(key))
+        if raw is None:
+            return None
+        exp, value = open_envelope(raw)
+        if exp and self.clock.timestamp_ns() >= exp:
+            return None
+        return value
+
+    async def get_with_expiry(self, key: str) -> tuple[bytes, int] | None:
+        """The value and the clock time it expires at (0: never), or None on a miss."""
+        raw = await self.client.get(self.redis_key(key))
+        if raw is None:
+            return None
+        exp, value = open_envelope(raw)
+        if exp and self.clock.timestamp_ns() >= exp:
+            return None
+        return value, exp
+
+    # --- batches ----------------------------------------------------------------------------
+    async def set_many(
+        self,
+        items: Mapping[str, bytes],
+        ttl_ns: int | None = None,
+        tags: Iterable[str] = (),
+        *,
+        now_ns: int | None = None,
+    ) -> None:
+        """Store several values in one pipeline, all expiring at the same clock time."""
+        if not items:
+            return
+        exp = self.expires_at_ns(ttl_ns, now_ns)
+        rkeys = [self.redis_key(k) for k in items]
+        async with self.client.pipeline(transaction=False) as pipe:
+            for rkey, value in zip(rkeys, items.values()):
+                self._queue_set(pipe, rkey, value, exp)
+            self._tag_commands(pipe, rkeys, tags)
+            await pipe.execute()
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        raws = await self.client.mget([self.redis_key(k) for k in keys])
+        now = self.clock.timestamp_ns()
+        out: list[bytes | None] = []
+        for raw in raws:
+            if raw is None:
+                out.append(None)
+                continue
+            exp, value = open_envelope(raw)
+            out.append(None if exp and now >= exp else value)
+        return out
+
+    # --- records ----------------------------------------------------------------------------
+    async def set_record(
+        self, key: str, record: Row, ttl_ns: int | None = None, tags: Iterable[str] = (), *, now_ns: int | None = None
+    ) -> None:
+        await self.set(key, codec.encode(record), ttl_ns, tags, now_ns=now_ns)
+
+    async def add_record(self, key: str, record: Row, ttl_ns: int | None = None, *, now_ns: int | None = None) -> bool:
+        return await self.add(key, codec.encode(record), ttl_ns, now_ns=now_ns)
+
+    async def set_records(
+        self, records: Mapping[str, Row], ttl_ns: int | None = None, tags: Iterable[str] = (), *, now_ns: int | None = None
+    ) -> None:
+        await self.set_many({k: codec.encode(r) for k, r in records.items()}, ttl_ns, tags, now_ns=now_ns)
