@@ -1,0 +1,1 @@
+"""WebSocket heartbeats the usual way: one asyncio.sleep loop per connection."""

@@ -1,0 +1,1 @@
+"""Load balancing, clocked: the connection tracker behind nginx, and nginx's added latency."""

@@ -1,0 +1,1 @@
+"""WebSocket heartbeats driven by the clock (the plan's WebSocketClockManager)."""
