@@ -14,6 +14,7 @@ import sys
 COMMAND_MODULES = [
     "harness.commands.doctor",
     "harness.commands.bench",
+    "harness.commands.run",
 ]
 
 

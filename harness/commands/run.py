@@ -1,0 +1,222 @@
+"""``clockbench run``: measure what the selected criteria need, judge them, render the report.
+
+Producers (each optional; one that is unavailable or fails leaves its criteria NOT MEASURED or
+INVALID with the reason, and the rest still runs and renders):
+  microbench  tests/benchmarks through pytest-benchmark (as ``clockbench bench``), both builds
+  static      a parse of targets/ for system-time calls
+  replay      ``clockbench simulate orders`` twice in separate processes, digests compared
+  load        ``clockbench ab`` and ``clockbench capacity`` (harness/load) where registered
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib
+import json
+import re
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from harness import results
+from harness.cli import COMMAND_MODULES, UsageError
+from harness.commands.bench import BENCH_DIR
+from harness.report import criteria as crit
+from harness.report import environment
+from harness.report.render import RUN_FILE, render, judge_run
+from harness.rundir import ROOT, new_run_dir
+
+
+class Unavailable(Exception):
+    """A producer that cannot run on this machine or in this checkout (the message says why)."""
+
+
+@dataclass
+class Context:
+    out: Path
+    quick: bool
+    phase: str
+    metrics: set[str]  # metric ids the selected criteria need
+    log: Callable[[str], None] = print
+    build_flags: dict = field(default_factory=dict)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="measure the plan's criteria, judge each one, and render the report",
+        description=(
+            "Runs what the selected criteria need (microbenchmarks, A/B load, capacity, replays), "
+            "writes everything to reports/runs/<timestamp>-<commit>/, then renders report.html and "
+            "report.json there: each criterion PASS / FAIL / INCONCLUSIVE from its 95%% CI, or "
+            "INVALID / NOT MEASURED with the reason."
+        ),
+    )
+    p.add_argument("--phase", default="1", choices=["1", "2", "3", "all"], help="which phase's criteria (default 1)")
+    p.add_argument("--quick", action="store_true", help="fewer rounds: the same criteria, wider intervals, a few minutes")
+    p.add_argument("--out", type=Path, help="run directory (default: reports/runs/<timestamp>-<commit>-run)")
+    p.add_argument("--skip", action="append", default=[], metavar="PRODUCER",
+                   help="do not run this producer (microbench, static, replay, load); repeatable")
+    p.add_argument("--criteria", type=Path, default=crit.CRITERIA_FILE, help="criteria file (default reports/criteria.toml)")
+    p.set_defaults(func=run)
+
+
+# --- producers --------------------------------------------------------------------------------
+
+
+def produce_microbench(ctx: Context) -> list[results.MetricRecord]:
+    if not any(m.startswith("bench.") for m in ctx.metrics):
+        raise Unavailable("no selected criterion needs a microbenchmark")
+    files = sorted(BENCH_DIR.glob("test_*.py")) if BENCH_DIR.exists() else []
+    if not files:
+        raise Unavailable(f"no benchmarks in {BENCH_DIR.relative_to(ROOT)} yet")
+    json_path = ctx.out / "microbench.json"
+    cmd = [sys.executable, "-m", "pytest", str(BENCH_DIR), "-q", "-p", "no:cacheprovider",
+           "--benchmark-enable", "--benchmark-only", f"--benchmark-json={json_path}",
+           "--benchmark-columns=median,iqr,rounds", "--benchmark-sort=name"]
+    cmd += (["--benchmark-max-time=0.2", "--benchmark-min-rounds=5"] if ctx.quick
+            else ["--benchmark-max-time=1.0", "--benchmark-min-rounds=15"])
+    ctx.log(f"  microbench: {len(files)} files, {'quick' if ctx.quick else 'full'} -> {json_path.name}")
+    with open(ctx.out / "microbench.log", "w") as logf:
+        rc = subprocess.call(cmd, cwd=ROOT, stdout=logf, stderr=subprocess.STDOUT)
+    if not json_path.exists():
+        raise RuntimeError(f"pytest-benchmark wrote no results (exit {rc}); see microbench.log")
+    recs = results.from_pytest_benchmark(json_path)
+    if rc != 0:
+        ctx.log(f"  microbench: pytest exited {rc} (some benchmarks failed or skipped; see microbench.log)")
+    return recs
+
+
+SYSTEM_TIME_CALLS = {("time", "time"), ("time", "time_ns"), ("datetime", "now"), ("datetime", "utcnow"),
+                     ("asyncio", "sleep"), ("time", "sleep"), ("time", "monotonic"), ("time", "monotonic_ns"),
+                     ("time", "perf_counter"), ("time", "perf_counter_ns")}
+
+
+def scan_system_time(root: Path) -> list[str]:
+    """Call sites of system-time reads or sleeps (``mod.func(...)``) under ``root``, except targets/clock."""
+    hits = []
+    for path in sorted(root.rglob("*.py")):
+        if "clock" in path.relative_to(root).parts[:1]:
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                base = node.func.value
+                name = base.id if isinstance(base, ast.Name) else base.attr if isinstance(base, ast.Attribute) else None
+                if (name, node.func.attr) in SYSTEM_TIME_CALLS:
+                    hits.append(f"{path.relative_to(ROOT)}:{node.lineno} {name}.{node.func.attr}()")
+    return hits
+
+
+def produce_static(ctx: Context) -> list[results.MetricRecord]:
+    hits = scan_system_time(ROOT / "targets")
+    (ctx.out / "static_system_time_calls.txt").write_text("\n".join(hits) + ("\n" if hits else ""))
+    ctx.log(f"  static: {len(hits)} system-time call(s) under targets/ (outside targets/clock)")
+    return [results.MetricRecord("static.targets.system_time_calls", "clocked", "count", [len(hits)],
+                                 source="static_system_time_calls.txt", extra={"sites": hits[:50]})]
+
+
+DIGEST = re.compile(r"digest\W+([0-9a-fA-F]{16,})")
+
+
+def produce_replay(ctx: Context) -> list[results.MetricRecord]:
+    if "harness.commands.simulate" not in COMMAND_MODULES:
+        raise Unavailable("`clockbench simulate` is not registered yet")
+    n = 200 if ctx.quick else 2000
+    digests = []
+    for i in range(3):
+        out = subprocess.run([sys.executable, "-m", "harness", "simulate", "orders", "--seed", "7", "--orders", str(n)],
+                             cwd=ROOT, capture_output=True, text=True, timeout=300)
+        (ctx.out / f"replay_{i}.txt").write_text(out.stdout + out.stderr)
+        m = DIGEST.search(out.stdout)
+        if out.returncode != 0 or not m:
+            raise RuntimeError(f"clockbench simulate orders failed or printed no digest (exit {out.returncode}); see replay_{i}.txt")
+        digests.append(m.group(1))
+    mismatches = sum(d != digests[0] for d in digests[1:])
+    ctx.log(f"  replay: 3 processes, digests {'identical' if not mismatches else 'DIFFER'}")
+    return [results.MetricRecord("sim.orders.replay_mismatch", "clocked", "count", [mismatches],
+                                 source="replay_*.txt", extra={"digests": digests, "orders": n, "seed": 7})]
+
+
+def produce_load(ctx: Context) -> list[results.MetricRecord]:
+    need = [m for m in ctx.metrics if m.startswith(("ab.", "capacity."))]
+    if not need:
+        raise Unavailable("no selected criterion needs a load run")
+    try:
+        from harness.load import records as load_records  # helper-6's adapter to MetricRecords
+    except ImportError:
+        raise Unavailable("the A/B load and capacity runs (harness/load ab/capacity -> metric records) are not available yet") from None
+    return load_records.produce(ctx.out / "load", quick=ctx.quick, metrics=need, log=ctx.log)
+
+
+PRODUCERS: list[tuple[str, tuple[str, ...], Callable[[Context], list[results.MetricRecord]]]] = [
+    ("static", ("static",), produce_static),
+    ("replay", ("sim.orders",), produce_replay),
+    ("microbench", ("bench",), produce_microbench),
+    ("load", ("ab", "capacity"), produce_load),
+]
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> int:
+    unknown = set(args.skip) - {name for name, _, _ in PRODUCERS}
+    if unknown:
+        raise UsageError(f"--skip: unknown producer(s) {', '.join(sorted(unknown))}; known: {', '.join(n for n, _, _ in PRODUCERS)}")
+    try:
+        chosen = crit.select(crit.load(args.criteria), args.phase)
+    except crit.CriteriaError as exc:
+        raise UsageError(str(exc)) from None
+    out = args.out or new_run_dir("run")
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    log = lambda s: print(f"[{time.monotonic() - t0:6.1f}s] {s}", flush=True)  # noqa: E731
+    metrics = {m for c in chosen if not c.not_measurable and not c.missing_components() for m in c.metrics}
+    log(f"clockbench run: phase {args.phase}, {len(chosen)} criteria, {'quick' if args.quick else 'full'} -> {out}")
+    ctx = Context(out, args.quick, args.phase, metrics, log)
+    records: list[results.MetricRecord] = []
+    producers = []
+    for name, prefixes, fn in PRODUCERS:
+        start = time.monotonic()
+        if name in args.skip:
+            status, detail, got = "unavailable", "skipped with --skip", []
+        else:
+            log(f"{name}: starting")
+            try:
+                got = fn(ctx)
+                status, detail = "ok", f"{len(got)} record(s)"
+            except Unavailable as exc:
+                got, status, detail = [], "unavailable", f"{name} not available: {exc}"
+            except Exception as exc:  # a failed producer must not take the report down with it
+                (out / f"{name}.error.txt").write_text(traceback.format_exc())
+                got, status, detail = [], "failed", f"{name} failed: {type(exc).__name__}: {exc} (see {name}.error.txt)"
+        log(f"{name}: {status}: {detail}")
+        records.extend(got)
+        results.save(records, out)
+        for prefix in prefixes:
+            producers.append({"name": name, "prefix": prefix, "status": status, "detail": detail,
+                              "seconds": round(time.monotonic() - start, 1)})
+    log("environment: collecting (clockbench doctor --json)")
+    meta = {"phase": args.phase, "quick": args.quick, "resamples": 1000 if args.quick else 4000,
+            "producers": producers, "environment": environment.collect(), "build_flags": ctx.build_flags or
+            {"microbench": "both builds in one process per benchmark pair"}}
+    (out / RUN_FILE).write_text(json.dumps(meta, indent=1))
+    results.save(records, out)
+    log("judging and rendering")
+    js, recs, meta = judge_run(out, args.phase, args.criteria, resamples=meta["resamples"])
+    html, js_path = render(out, js, recs, meta)
+    counts: dict[str, int] = {}
+    for j in js:
+        counts[j.verdict] = counts.get(j.verdict, 0) + 1
+    print()
+    for j in js:
+        print(f"  {j.verdict:<13} {j.id:<26} {j.reason[:110]}")
+    print("\n" + ", ".join(f"{n} {v}" for v, n in counts.items()))
+    print(f"report: {html}\ndata:   {js_path}")
+    return 0

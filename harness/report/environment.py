@@ -1,0 +1,59 @@
+"""What a run was made on: commit, machine, CPUs, Python, package and service versions."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+
+from harness.rundir import ROOT, commit
+
+PACKAGES = ("pytest", "pytest-benchmark", "locust", "asyncpg", "redis", "fastapi", "uvicorn", "numpy",
+            "pandas", "jinja2", "hdrhistogram", "nautilus-trader")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def collect(doctor_timeout: float = 60.0) -> dict:
+    """Facts about this machine; service versions come from ``clockbench doctor --json``."""
+    env = {
+        "commit": commit(),
+        "dirty": _dirty(),
+        "machine": f"{platform.machine()} {platform.system()} {platform.release()}",
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "python": f"{sys.version.split()[0]} ({platform.python_implementation()})",
+        "packages": {},
+    }
+    for name in PACKAGES:
+        try:
+            env["packages"][name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            env["packages"][name] = None
+    try:
+        out = subprocess.run([sys.executable, "-m", "harness", "doctor", "--json"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=doctor_timeout)
+        env["doctor"] = json.loads(out.stdout) if out.returncode == 0 else {"error": out.stderr.strip()[-500:]}
+    except (OSError, subprocess.SubprocessError, json.JSONDecodeError) as exc:
+        env["doctor"] = {"error": f"clockbench doctor --json failed: {exc}"}
+    return env
+
+
+def _dirty() -> bool | None:
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=10)
+        return bool(out.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        return None

@@ -1,0 +1,184 @@
+"""Render a run directory into report.html (one self-contained file) and report.json."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import Counter
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+
+from harness import results
+from harness.report import criteria as crit
+from harness.report import svg
+from harness.report.template import PAGE
+from harness.report.verdict import VERDICTS, Judgement, fmt, judge_all
+
+RUN_FILE = "run.json"  # written by `clockbench run`: phase, quick, producers, environment
+PHASE_TITLES = {1: "Phase 1: critical path", 2: "Phase 2: infrastructure", 3: "Phase 3: frontend & UX",
+                0: "Whole system"}
+COMPONENT_TITLES = {
+    "order_management": "Order management (OMS, EMS, PMS)", "database": "Databases (PostgreSQL, Redis)",
+    "load_balancing": "Load balancer (nginx)", "capacity": "Capacity (concurrent users)",
+    "system": "Whole system", "monitoring": "Monitoring (Prometheus, Grafana)", "containers": "Containers",
+    "websocket": "WebSocket heartbeats", "frontend": "Frontend", "api_gateway": "API gateway",
+    "clock": "The Clock library",
+}
+
+
+def judge_run(run_dir: Path, phase: str = "all", criteria_file: Path = crit.CRITERIA_FILE,
+              resamples: int = 2000) -> tuple[list[Judgement], list[results.MetricRecord], dict]:
+    """Judge the selected criteria against a run directory's records."""
+    run_dir = Path(run_dir)
+    meta = json.loads((run_dir / RUN_FILE).read_text()) if (run_dir / RUN_FILE).exists() else {}
+    records = results.load(run_dir) if (run_dir / results.METRICS_FILE).exists() else []
+    chosen = crit.select(crit.load(criteria_file), phase)
+    notes = {p["prefix"]: p["detail"] for p in meta.get("producers", []) if p.get("prefix") and p.get("status") != "ok"}
+    js = judge_all(chosen, results.index(records), notes=notes, resamples=resamples)
+    return js, records, meta
+
+
+def _s(x: float | None, unit: str) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "-"
+    if unit == "share":
+        return f"{x * 100:.2f}%"
+    if unit in ("ns", "ns/op"):
+        for u, sc in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+            if abs(x) >= sc:
+                return f"{x / sc:.3g} {u}{'/op' if unit == 'ns/op' else ''}"
+        return f"{x:.3g} {unit}"
+    return f"{x:,.4g} {unit}".strip()
+
+
+def _row(j: Judgement) -> dict:
+    c = crit.Criterion(j.id, j.phase, j.component, j.section, j.statement, statistic=j.statistic,
+                       compare=j.compare, direction=j.direction, threshold=j.threshold or 0.0)
+    pct = j.compare == "improvement"
+    return {
+        "id": j.id, "verdict": j.verdict, "color": svg.VERDICT_COLORS[j.verdict],
+        "phase_label": "all" if j.phase == 0 else str(j.phase), "statement": j.statement,
+        "reason": j.reason, "definition": j.definition,
+        "baseline_s": _s(j.baseline, j.unit), "clocked_s": _s(j.clocked, j.unit),
+        "change_s": fmt(j.change, c, j.unit) if j.change is not None else "-",
+        "ci_s": f"[{fmt(j.ci_low, c, j.unit)}, {fmt(j.ci_high, c, j.unit)}]" if j.ci_low is not None else "-",
+        "threshold_s": f"{j.direction} {fmt(j.threshold, c, j.unit)}" if j.threshold is not None else "-",
+        "strip": svg.ci_strip(j.ci_low, j.ci_high, j.change, j.threshold, j.verdict, pct=pct),
+    }
+
+
+def _component_of(metric: str, js: list[Judgement]) -> str:
+    for j in js:
+        if metric in j.metrics:
+            return j.component
+    parts = metric.split(".")
+    if len(parts) > 1 and parts[1] in ("clock", "heartbeats"):
+        return "clock"
+    return parts[1] if len(parts) > 1 else "other"
+
+
+def _charts_for(metric: str, by_build: dict[str, results.MetricRecord]) -> list[str]:
+    out = []
+    valid = {b: r for b, r in by_build.items() if r.valid and r.values}
+    unit = next((r.unit for r in valid.values()), "")
+    sample = {b: r for b, r in valid.items() if r.kind == "samples" and r.n >= 2}
+    if sample and unit in ("ns", "ns/op"):
+        title = ("schedule lateness: " if "lateness" in metric else "") + metric
+        out.append(svg.ecdf({b: [float(v) for v in r.values] for b, r in sample.items()}, title, unit))
+    rounds = {b: r for b, r in valid.items() if r.kind == "rounds" and r.n >= 1}
+    if rounds:
+        out.append(svg.lines({b: (list(range(1, r.n + 1)), [float(v) for v in r.values]) for b, r in rounds.items()},
+                             f"{metric} per A/B round", "round", unit, markers=True))
+    for key, xl in (("timeline", "seconds"), ("curve", "users")):
+        series = {b: ([p[0] for p in r.extra[key]], [p[1] for p in r.extra[key]])
+                  for b, r in by_build.items() if isinstance(r.extra.get(key), list) and r.extra[key]}
+        if series:
+            what = "throughput over time" if key == "timeline" else "capacity curve"
+            ylab = next(r.extra.get(f"{key}_unit", "") for r in by_build.values() if r.extra.get(key))
+            out.append(svg.lines(series, f"{what}: {metric}", xl, ylab or unit, markers=(key == "curve")))
+    return out
+
+
+def _metric_table(index: dict[str, dict[str, results.MetricRecord]], metrics: list[str]) -> str:
+    rows = []
+    for m in metrics:
+        for b, r in sorted(index[m].items()):
+            if not r.valid:
+                rows.append({"metric": m, "build": b, "unit": r.unit, "n": 0, "median": None, "p99": None,
+                             "note": f"INVALID: {r.reason}"})
+                continue
+            s = pd.Series(r.values, dtype="float64")
+            rows.append({"metric": m, "build": b, "unit": r.unit, "n": r.n, "median": s.median(),
+                         "p99": s.quantile(0.99, interpolation="higher"), "note": r.source.split("/")[-1]})
+    if not rows:
+        return ""
+    df = pd.DataFrame(rows)
+    return df.to_html(index=False, na_rep="-", float_format=lambda v: f"{v:,.6g}", border=0, classes="metrics")
+
+
+def render(run_dir: Path, js: list[Judgement], records: list[results.MetricRecord], meta: dict) -> tuple[Path, Path]:
+    run_dir = Path(run_dir)
+    env = meta.get("environment", {})
+    index = results.index(records)
+    df = pd.DataFrame([{"phase": j.phase, "verdict": j.verdict} for j in js])
+    phases = []
+    for p in sorted(set(df["phase"]) if len(df) else [], key=lambda x: (x == 0, x)):
+        counts = Counter(df[df["phase"] == p]["verdict"])
+        ordered = {v: counts.get(v, 0) for v in VERDICTS}
+        phases.append({"title": PHASE_TITLES.get(p, str(p)), "counts": ordered, "bar": svg.verdict_bar(ordered)})
+    rows = [_row(j) for j in js]
+    comps: dict[str, dict] = {}
+    for j, r in zip(js, rows):
+        comps.setdefault(j.component, {"rows": [], "metrics": []})["rows"].append(r)
+    for m in index:
+        comp = _component_of(m, js)
+        comps.setdefault(comp, {"rows": [], "metrics": []})["metrics"].append(m)
+    components = []
+    for name, c in comps.items():
+        charts = [ch for m in c["metrics"] for ch in _charts_for(m, index[m])][:24]
+        components.append({"name": name, "title": COMPONENT_TITLES.get(name, name), "rows": c["rows"],
+                           "charts": charts, "table": _metric_table(index, c["metrics"])})
+    doctor = env.get("doctor", {})
+    env_rows = [("commit", f"{env.get('commit')}" + (" (uncommitted changes)" if env.get("dirty") else "")),
+                ("machine", env.get("machine")), ("CPU", f"{env.get('cpu_model')} × {env.get('cpu_count')}"),
+                ("Python", env.get("python")),
+                ("packages", ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items() if v))]
+    for name, s in (doctor.get("services") or {}).items():
+        env_rows.append((name, f"{s.get('version') or ''} at {s.get('url')} ({s.get('how')})" if s.get("ok") else f"missing: {s.get('reason')}"))
+    for name, t in (doctor.get("tools") or {}).items():
+        env_rows.append((name, f"{t.get('version') or ''} {t.get('path')}" if t.get("ok") else f"not available: {t.get('reason')}"))
+    env_rows.append(("build flags", json.dumps(meta.get("build_flags", {}))))
+    env_rows.append(("selection", f"phase {meta.get('phase', '?')}, {'quick' if meta.get('quick') else 'full'}, "
+                                  f"{meta.get('resamples', '?')} bootstrap resamples"))
+    raw = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*")
+                 if p.is_file() and p.name not in ("report.html",))
+    html = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(PAGE).render(
+        run_name=run_dir.name, env={"commit": env.get("commit", "?"), "dirty": env.get("dirty"),
+                                    "cpu_count": env.get("cpu_count", "?")},
+        generated=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), quick=bool(meta.get("quick")),
+        verdict_colors=svg.VERDICT_COLORS, phases=phases, rows=rows, components=components,
+        env_rows=env_rows, raw_files=raw, producers=meta.get("producers", []),
+    )
+    html_path = run_dir / "report.html"
+    html_path.write_text(html)
+    report = {
+        "run": run_dir.name, "environment": env, "phase": meta.get("phase"), "quick": meta.get("quick"),
+        "build_flags": meta.get("build_flags", {}), "producers": meta.get("producers", []),
+        "summary": {PHASE_TITLES.get(p, str(p)): ph["counts"] for p, ph in zip(sorted(set(df["phase"]) if len(df) else [], key=lambda x: (x == 0, x)), phases)},
+        "criteria": [j.to_dict() for j in js], "raw_files": raw,
+    }
+    json_path = run_dir / "report.json"
+    json_path.write_text(json.dumps(report, indent=1, default=str))
+    return html_path, json_path
+
+
+def report_from_run(run_dir: Path, phase: str | None = None, resamples: int | None = None) -> tuple[Path, Path, list[Judgement]]:
+    run_dir = Path(run_dir)
+    meta = json.loads((run_dir / RUN_FILE).read_text()) if (run_dir / RUN_FILE).exists() else {}
+    js, records, meta = judge_run(run_dir, phase or meta.get("phase", "all"),
+                                  resamples=resamples or meta.get("resamples", 2000))
+    h, j = render(run_dir, js, records, meta)
+    return h, j, js
