@@ -1,0 +1,417 @@
+"""Run one Locust load test headless, as subprocesses, and turn its output into a run summary.
+
+The Locust master (or lone process) writes its stats (``--json-file``, ``--csv``) and, through
+loadtests/common.py, the merged HdrHistograms (``hdr.json``). This module starts it (plus N
+local workers in distributed mode), samples the Locust processes' CPU with psutil, prints a
+progress line every few seconds from Locust's stats history, and builds the summary: counts,
+throughput, integer-ns percentiles (uncorrected and, in the open mode, corrected), validity.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from harness.load import hdr
+
+ROOT = Path(__file__).resolve().parents[2]
+LOADTESTS = ROOT / "loadtests"
+PROFILES = ("orders", "market_ws", "gateway", "mixed")
+SHAPES = ("steps", "spike", "soak")
+CPU_LIMIT = 90.0  # percent of one core, per Locust process (each is single-threaded)
+RATE_TOLERANCE = 0.05  # an open run achieving less than 95% of its target rate is invalid
+
+Progress = Callable[[str], None]
+
+
+class LoadError(RuntimeError):
+    """A load run that could not be made (bad spec, Locust failed to start); the message says why."""
+
+
+@dataclass
+class LoadSpec:
+    profile: str = "orders"
+    users: int = 10
+    spawn_rate: float = 10.0
+    duration_s: float = 10.0
+    warmup_s: float = 0.0
+    shape: str | None = None
+    rate: float = 0.0  # open mode: arrivals per second over all processes (0: closed mode)
+    workers: int = 0  # 0: one Locust process; N: a master and N local workers
+    think: str = ""  # closed mode think time "MIN-MAX" ms ("" = the profile's own)
+    stop_timeout_s: float = 10.0
+    instruments: str = ""
+    cpu_limit: float = CPU_LIMIT
+    rate_tolerance: float = RATE_TOLERANCE
+    extra_args: list[str] = field(default_factory=list)
+
+    def check(self) -> None:
+        if self.profile not in PROFILES:
+            raise LoadError(f"unknown profile {self.profile!r}; choose one of {', '.join(PROFILES)}")
+        if self.shape is not None and self.shape not in SHAPES:
+            raise LoadError(f"unknown shape {self.shape!r}; choose one of {', '.join(SHAPES)}")
+        if self.users < 1:
+            raise LoadError(f"--users must be at least 1 (got {self.users})")
+        if self.spawn_rate <= 0:
+            raise LoadError(f"--spawn-rate must be positive (got {self.spawn_rate})")
+        if not self.duration_s > 0:
+            raise LoadError(f"--duration must be positive (got {self.duration_s})")
+        if self.warmup_s < 0 or self.warmup_s >= self.duration_s:
+            raise LoadError(f"--warmup ({self.warmup_s}s) must be at least 0 and shorter than --duration ({self.duration_s}s)")
+        if self.rate < 0:
+            raise LoadError(f"--rate must be positive (got {self.rate})")
+        if self.rate and self.profile in ("market_ws", "mixed"):
+            raise LoadError(f"--rate (open mode) paces requests; the {self.profile} profile receives a stream: use users")
+        if self.rate and self.shape:
+            raise LoadError("--rate and --shape do not mix: the open mode holds one rate for the whole run")
+        if self.workers < 0:
+            raise LoadError(f"--workers must be 0 or more (got {self.workers})")
+
+    @property
+    def mode(self) -> str:
+        return "open" if self.rate > 0 else "closed"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _common_args(spec: LoadSpec) -> list[str]:
+    files = [str(LOADTESTS / f"{spec.profile}.py")]
+    if spec.shape:
+        files.append(str(LOADTESTS / "shapes" / f"{spec.shape}.py"))
+    args = ["-f", ",".join(files), "--cb-warmup", str(spec.warmup_s),
+            "--cb-processes", str(max(1, spec.workers))]
+    if spec.rate:
+        args += ["--cb-rate", str(spec.rate)]
+    if spec.think:
+        args += ["--cb-think", spec.think]
+    if spec.instruments:
+        args += ["--cb-instruments", spec.instruments]
+    if spec.shape:
+        args += ["--cb-users", str(spec.users), "--cb-duration", str(spec.duration_s),
+                 "--cb-spawn-rate", str(spec.spawn_rate)]
+    return args + list(spec.extra_args)
+
+
+def locust_commands(spec: LoadSpec, url: str, out: Path, master_port: int | None = None) -> tuple[list[str], list[list[str]]]:
+    """(master or lone command, worker commands) for a spec: pure, for tests and the README."""
+    exe = [sys.executable, "-m", "locust"]
+    common = _common_args(spec)
+    main = exe + common + [
+        "--headless", "--host", url, "--only-summary", "--loglevel", "WARNING",
+        "--json-file", str(out / "locust"), "--csv", str(out / "locust"), "--csv-full-history",
+        "--stop-timeout", f"{int(math.ceil(spec.stop_timeout_s))}s", "--cb-hdr-out", str(out / "hdr.json"),
+    ]
+    if not spec.shape:
+        main += ["-u", str(spec.users), "-r", str(spec.spawn_rate), "-t", f"{spec.duration_s}s"]
+    workers: list[list[str]] = []
+    if spec.workers:
+        port = master_port or free_port()
+        main += ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+                 "--expect-workers", str(spec.workers), "--expect-workers-max-wait", "30"]
+        workers = [exe + common + ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port),
+                                   "--loglevel", "WARNING"] for _ in range(spec.workers)]
+    return main, workers
+
+
+class CpuSampler:
+    """psutil CPU% of each Locust process (and of the whole machine), once a second, in a thread."""
+
+    def __init__(self, pids: dict[str, int], interval_s: float = 1.0) -> None:
+        self.procs = {}
+        for role, pid in pids.items():
+            try:
+                self.procs[role] = psutil.Process(pid)
+            except psutil.NoSuchProcess:
+                pass
+        self.samples: dict[str, list[tuple[float, float]]] = {r: [] for r in self.procs}
+        self.machine: list[tuple[float, float]] = []
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.t0 = time.monotonic()
+
+    def start(self) -> "CpuSampler":
+        for p in self.procs.values():
+            try:
+                p.cpu_percent(None)
+            except psutil.Error:
+                pass
+        psutil.cpu_percent(None)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            t = time.monotonic() - self.t0
+            for role, p in self.procs.items():
+                try:
+                    self.samples[role].append((t, p.cpu_percent(None)))
+                except psutil.Error:
+                    pass
+            self.machine.append((t, psutil.cpu_percent(None)))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def last(self) -> float:
+        return max((s[-1][1] for s in self.samples.values() if s), default=0.0)
+
+    def report(self, from_s: float, to_s: float) -> dict:
+        """Mean and max CPU% per process over [from_s, to_s) of the sampler's time (the measured window)."""
+        per: dict[str, dict[str, float]] = {}
+        for role, s in self.samples.items():
+            xs = [v for t, v in s if from_s <= t < to_s] or [v for _, v in s]
+            if xs:
+                per[role] = {"mean": round(sum(xs) / len(xs), 1), "max": round(max(xs), 1), "samples": len(xs)}
+        ms = [v for t, v in self.machine if from_s <= t < to_s] or [v for _, v in self.machine]
+        return {
+            "processes": per,
+            "max_process_mean": max((p["mean"] for p in per.values()), default=0.0),
+            "machine_mean": round(sum(ms) / len(ms), 1) if ms else 0.0,
+            "cores": psutil.cpu_count(),
+        }
+
+
+def _tail_history(path: Path) -> dict | None:
+    """The last Aggregated row of Locust's stats history CSV (None before the first flush)."""
+    try:
+        with path.open() as f:
+            rows = [r for r in csv.DictReader(f) if r.get("Name") == "Aggregated"]
+    except (OSError, csv.Error):
+        return None
+    return rows[-1] if rows else None
+
+
+def _fmt_ms(v: Any) -> str:
+    try:
+        return f"{float(v):.1f}ms"
+    except (TypeError, ValueError):
+        return "-"
+
+
+def run(
+    spec: LoadSpec,
+    url: str,
+    out: Path,
+    *,
+    label: dict | None = None,
+    progress: Progress = print,
+    every_s: float = 5.0,
+) -> dict:
+    """Run the spec against ``url``; write locust.*, hdr.json and summary.json/.csv into ``out``."""
+    spec.check()
+    out.mkdir(parents=True, exist_ok=True)
+    main_cmd, worker_cmds = locust_commands(spec, url, out)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("LOCUST_LOCUSTFILE", None)
+    (out / "commands.json").write_text(json.dumps({"master": main_cmd, "workers": worker_cmds}, indent=1))
+    log = (out / "locust.log").open("wb")
+    started_ns = time.time_ns()
+    procs: dict[str, subprocess.Popen] = {}
+    try:
+        procs["master" if worker_cmds else "locust"] = subprocess.Popen(
+            main_cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        for i, cmd in enumerate(worker_cmds):
+            procs[f"worker{i}"] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        sampler = CpuSampler({r: p.pid for r, p in procs.items()}).start()
+        main = next(iter(procs.values()))
+        limit = spec.duration_s + spec.stop_timeout_s + 90
+        t0 = time.monotonic()
+        next_line = every_s
+        while main.poll() is None:
+            time.sleep(0.25)
+            el = time.monotonic() - t0
+            if el > limit:
+                raise LoadError(f"Locust did not finish within {limit:.0f}s; see {out / 'locust.log'}")
+            if el >= next_line:
+                next_line += every_s
+                row = _tail_history(out / "locust_stats_history.csv")
+                if row:
+                    progress(
+                        f"  t={el:4.0f}s users={row.get('User Count', '?'):>5} rps={float(row.get('Requests/s') or 0):8.1f} "
+                        f"fail/s={float(row.get('Failures/s') or 0):6.1f} p50={_fmt_ms(row.get('50%'))} "
+                        f"p99={_fmt_ms(row.get('99%'))} locust-cpu={sampler.last():.0f}%"
+                    )
+                else:
+                    progress(f"  t={el:4.0f}s starting (locust-cpu={sampler.last():.0f}%)")
+        for p in procs.values():
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        sampler.stop()
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        log.close()
+    ended_ns = time.time_ns()
+    hdr_path = out / "hdr.json"
+    if not hdr_path.exists():
+        tail = (out / "locust.log").read_text(errors="replace").splitlines()[-15:]
+        raise LoadError("Locust wrote no results (exit code %s); its log ends:\n%s" % (main.returncode, "\n".join(tail)))
+    hdr_data = json.loads(hdr_path.read_text())
+    locust_stats = json.loads((out / "locust.json").read_text()) if (out / "locust.json").exists() else []
+    cpu = sampler.report(spec.warmup_s + 1.0, spec.duration_s + 2.0)
+    summary = summarize(spec, hdr_data, locust_stats, cpu, url=url, label=label or {},
+                        started_ns=started_ns, ended_ns=ended_ns, exit_code=main.returncode)
+    write_summary(summary, out)
+    return summary
+
+
+def _latency(hists: dict[str, Any], series: str, name: str) -> dict | None:
+    text = hists.get(f"{series}\t{name}")
+    return hdr.summary(hdr.decode(text)) if text else None
+
+
+def summarize(
+    spec: LoadSpec, hdr_data: dict, locust_stats: list[dict], cpu: dict, *, url: str, label: dict,
+    started_ns: int, ended_ns: int, exit_code: int | None,
+) -> dict:
+    """The run summary (plain JSON): counts, throughput, percentiles in ns, validity with reasons."""
+    hists = hdr_data.get("hists", {})
+    procs = hdr_data.get("processes", {})
+    window_s = max((p["window_ns"] for p in procs.values()), default=0) / 1e9
+    counts = hdr_data.get("counts", {})
+    names = sorted(k for k in counts if k != "Aggregated")
+
+    def entry(name: str) -> dict:
+        c = counts.get(name, {"sent": 0, "answered": 0, "failed": 0})
+        done = c["answered"] + c["failed"]
+        e = {
+            "requests": c["sent"], "answered": c["answered"], "failed": c["failed"],
+            "interrupted": c["sent"] - done,
+            "error_rate": (c["failed"] / done) if done else 0.0,
+            "throughput_rps": (c["answered"] / window_s) if window_s else 0.0,
+            "latency_ns": _latency(hists, "uncorrected", name),
+            "latency_corrected_ns": _latency(hists, "corrected", name) if spec.rate else None,
+        }
+        return e
+
+    agg = entry("Aggregated")
+    reasons: list[str] = []
+    if exit_code not in (0, 1, None):  # Locust exits 1 when any request failed; that is judged below
+        reasons.append(f"Locust exited with code {exit_code}")
+    if cpu["max_process_mean"] > spec.cpu_limit:
+        worst = max(cpu["processes"].items(), key=lambda kv: kv[1]["mean"])
+        reasons.append(f"load generator saturated: {worst[0]} averaged {worst[1]['mean']:.0f}% CPU (limit {spec.cpu_limit:.0f}%)")
+    achieved = None
+    if spec.rate:
+        achieved = sum(p["sent"] / (p["window_ns"] / 1e9) for p in procs.values() if p["window_ns"])
+        if achieved < spec.rate * (1 - spec.rate_tolerance):
+            reasons.append(f"short of the target rate: {achieved:.1f}/s sent of {spec.rate:.1f}/s")
+    elif not spec.shape:
+        users = max((p["users_max"] for p in procs.values()), default=0)
+        if users < spec.users:
+            reasons.append(f"only {users} of {spec.users} users were running")
+    if agg["requests"] == 0 and not hdr_data.get("streams"):
+        reasons.append("no request was measured")
+    if agg["interrupted"]:
+        reasons.append(f"{agg['interrupted']} requests were cut off by the stop (never answered nor failed)")
+    streams = {}
+    for name, s in hdr_data.get("streams", {}).items():
+        streams[name] = {**s, "age_ns": _latency(hists, "stream", name)}
+    locust_total = {
+        "requests": sum(e.get("num_requests", 0) for e in locust_stats),
+        "failures": sum(e.get("num_failures", 0) for e in locust_stats),
+    }
+    return {
+        "format": "clockbench.load/1",
+        **label,
+        "profile": spec.profile, "mode": spec.mode, "shape": spec.shape, "target": url,
+        "spec": asdict(spec),
+        "started_ns": started_ns, "ended_ns": ended_ns, "window_s": window_s,
+        "rate_target": spec.rate or None, "rate_achieved": achieved,
+        "aggregate": agg,
+        "endpoints": {n: entry(n) for n in names},
+        "streams": streams,
+        "errors": hdr_data.get("errors", {}),
+        "locust": locust_total,
+        "generator": {**cpu, "locust_processes": len(procs) or 1, "hdr_reports": hdr_data.get("reports", 0)},
+        "validity": {"valid": not reasons, "reasons": reasons},
+    }
+
+
+CSV_FIELDS = [
+    "label", "build", "round", "profile", "mode", "name", "requests", "answered", "failed", "error_rate",
+    "throughput_rps", "p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns",
+    "p50_corrected_ns", "p90_corrected_ns", "p99_corrected_ns", "p999_corrected_ns",
+    "valid", "reason", "generator_cpu_max_mean",
+]
+
+
+def csv_rows(s: dict) -> list[dict]:
+    rows = []
+    for name, e in [("Aggregated", s["aggregate"]), *s["endpoints"].items()]:
+        lat = e["latency_ns"] or {}
+        cor = e["latency_corrected_ns"] or {}
+        rows.append({
+            "label": s.get("label", ""), "build": s.get("build", ""), "round": s.get("round", ""),
+            "profile": s["profile"], "mode": s["mode"], "name": name,
+            "requests": e["requests"], "answered": e["answered"], "failed": e["failed"],
+            "error_rate": f"{e['error_rate']:.6f}", "throughput_rps": f"{e['throughput_rps']:.3f}",
+            **{f"{k}_ns": lat.get(k, "") for k in ("p50", "p90", "p99", "p999", "max")},
+            **{f"{k}_corrected_ns": cor.get(k, "") for k in ("p50", "p90", "p99", "p999")},
+            "valid": s["validity"]["valid"], "reason": "; ".join(s["validity"]["reasons"]),
+            "generator_cpu_max_mean": s["generator"]["max_process_mean"],
+        })
+    for name, st in s.get("streams", {}).items():
+        age = st["age_ns"] or {}
+        rows.append({
+            "label": s.get("label", ""), "build": s.get("build", ""), "round": s.get("round", ""),
+            "profile": s["profile"], "mode": "stream", "name": name, "requests": st["received"],
+            "answered": st["received"], "failed": 0, "error_rate": "0", "throughput_rps": "",
+            **{f"{k}_ns": age.get(k, "") for k in ("p50", "p90", "p99", "p999", "max")},
+            "valid": s["validity"]["valid"], "reason": "; ".join(s["validity"]["reasons"]),
+            "generator_cpu_max_mean": s["generator"]["max_process_mean"],
+        })
+    return rows
+
+
+def write_csv(rows: list[dict], path: Path) -> Path:
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def write_summary(s: dict, out: Path) -> None:
+    (out / "summary.json").write_text(json.dumps(s, indent=1))
+    write_csv(csv_rows(s), out / "summary.csv")
+
+
+def headline(s: dict) -> str:
+    """One line: throughput, p50/p99 (corrected when open), errors, CPU, validity."""
+    a = s["aggregate"]
+    lat = a["latency_corrected_ns"] or a["latency_ns"] or {}
+    kind = "corrected " if a["latency_corrected_ns"] else ""
+    v = "valid" if s["validity"]["valid"] else "INVALID (" + "; ".join(s["validity"]["reasons"]) + ")"
+    p50 = lat.get("p50", 0) / 1e6
+    p99 = lat.get("p99", 0) / 1e6
+    return (f"{a['requests']} requests, {a['failed']} failed ({a['error_rate'] * 100:.2f}%), "
+            f"{a['throughput_rps']:.1f}/s, {kind}p50 {p50:.2f}ms p99 {p99:.2f}ms, "
+            f"locust CPU {s['generator']['max_process_mean']:.0f}%: {v}")

@@ -1,0 +1,72 @@
+"""Market WebSocket profile: subscribers receiving quotes and heartbeats.
+
+Latency here is a message's age on arrival: the client's receive time, moved onto the server's
+clock by the offset measured through ``POST /api/v1/clock/sync`` (NTP style: the best of a few
+exchanges, by round-trip), minus the server's timestamp in the message. Each arrival is reported
+through Locust's request event as ``WS quote age`` / ``WS heartbeat age``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import websocket  # websocket-client: plain sockets, so gevent's patching makes it cooperative
+from locust import task
+
+from loadtests.common import ClockbenchUser
+
+SYNC_EXCHANGES = 5
+
+
+def offset_from(t0: int, t1: int, t2: int, t3: int) -> tuple[int, int]:
+    """(server - client offset, round-trip delay) of one NTP-style exchange, in ns."""
+    return ((t1 - t0) + (t2 - t3)) // 2, (t3 - t0) - (t2 - t1)
+
+
+class MarketWsUser(ClockbenchUser):
+    think_s = (0.0, 0.0)
+    open_mode_ok = False
+
+    def setup(self) -> None:
+        self.offset_ns = self.sync_clock()
+        url = self.host.replace("http://", "ws://").replace("https://", "wss://").rstrip("/") + "/ws/market"
+        self.ws = websocket.create_connection(url, timeout=10)
+        self.ws.send(json.dumps({"type": "subscribe", "instruments": self.instruments}))
+
+    def sync_clock(self) -> int:
+        best: tuple[int, int] | None = None
+        for _ in range(SYNC_EXCHANGES):
+            t0 = time.time_ns()
+            status, body = self.send("POST", "/api/v1/clock/sync", name="POST /api/v1/clock/sync", json_body={"t0": t0})
+            t3 = time.time_ns()
+            if status != 200 or not isinstance(body, dict) or "t1" not in body or "t2" not in body:
+                continue
+            off, delay = offset_from(t0, int(body["t1"]), int(body["t2"]), t3)
+            if best is None or delay < best[1]:
+                best = (off, delay)
+        return best[0] if best else 0
+
+    def on_stop(self) -> None:
+        ws = getattr(self, "ws", None)
+        if ws is not None:
+            try:
+                ws.close()
+            except OSError:
+                pass
+
+    @task
+    def receive(self) -> None:
+        try:
+            raw = self.ws.recv()
+        except websocket.WebSocketTimeoutException:
+            return
+        arrived = time.time_ns()
+        try:
+            msg = json.loads(raw)
+        except (TypeError, ValueError):
+            return
+        kind = msg.get("type") if isinstance(msg, dict) else None
+        ts = msg.get("timestamp") if isinstance(msg, dict) else None
+        if kind in ("quote", "heartbeat") and isinstance(ts, int):
+            self.stream_event(f"{kind} age", arrived + self.offset_ns - ts, len(raw))

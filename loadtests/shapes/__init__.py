@@ -1,0 +1,1 @@
+"""Load shapes (Locust ``LoadTestShape``), one per file so a run picks exactly one."""
