@@ -21,6 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+import redis.asyncio as aioredis
+import redis.exceptions
+
 from targets.clock import Clock
 
 from . import codec
@@ -65,11 +68,26 @@ class RedisClockManager(RedisManagerBase):
             raise ValueError(f"reclaim must be one of {RECLAIM_MODES}, got {reclaim!r}")
         self.reclaim = reclaim
         self._script = None
+        self._script_sha = ""
 
     async def start(self) -> None:
         await super().start()
-        if self._script is None:
-            self._script = self.client.register_script(_SET_IF_FUTURE)
+        self._script = self.client.register_script(_SET_IF_FUTURE)
+        self._script_sha = await self.client.script_load(_SET_IF_FUTURE)
+
+    async def _run_pipeline(self, queue) -> list:  # type: ignore[no-untyped-def]
+        """Queue commands with ``queue(pipe)`` and run them; if the server lost the script (SCRIPT
+        FLUSH, a restart), load it again and run once more. Any other error propagates."""
+        for attempt in (1, 2):
+            async with self.client.pipeline(transaction=False) as pipe:
+                queue(pipe)
+                try:
+                    return await pipe.execute()
+                except redis.exceptions.NoScriptError:
+                    if attempt == 2:
+                        raise
+                    self._script_sha = await self.client.script_load(_SET_IF_FUTURE)
+        raise AssertionError("unreachable")
 
     def expires_at_ns(self, ttl_ns: int | None, now_ns: int | None = None) -> int:
         """When a value set now with ``ttl_ns`` expires on the clock (0: never)."""
@@ -87,8 +105,11 @@ class RedisClockManager(RedisManagerBase):
         at_ms = -(-expires_at_ns // _NS_PER_MS)  # round up: the server never reclaims early
         if self.reclaim == "pxat":
             return target.set(rkey, data, pxat=at_ms, nx=nx)
+        args = (data, at_ms, "1" if nx else "0")
+        if isinstance(target, aioredis.client.Pipeline):
+            return target.evalsha(self._script_sha, 1, rkey, *args)
         assert self._script is not None
-        return self._script(keys=[rkey], args=[data, at_ms, "1" if nx else "0"], client=target)
+        return self._script(keys=[rkey], args=args, client=target)
 
     # --- single values ----------------------------------------------------------------------
     async def set(
@@ -101,10 +122,11 @@ class RedisClockManager(RedisManagerBase):
         if not tags:
             await self._queue_set(self.client, rkey, value, exp)
             return
-        async with self.client.pipeline(transaction=False) as pipe:
+        def queue(pipe) -> None:  # type: ignore[no-untyped-def]
             self._queue_set(pipe, rkey, value, exp)
             self._tag_commands(pipe, (rkey,), tags)
-            await pipe.execute()
+
+        await self._run_pipeline(queue)
 
     async def add(self, key: str, value: bytes, ttl_ns: int | None = None, *, now_ns: int | None = None) -> bool:
         """Store ``value`` only if the key is absent (a cache-aside fill must not overwrite a newer
@@ -147,11 +169,14 @@ class RedisClockManager(RedisManagerBase):
             return
         exp = self.expires_at_ns(ttl_ns, now_ns)
         rkeys = [self.redis_key(k) for k in items]
-        async with self.client.pipeline(transaction=False) as pipe:
+        tags = tuple(tags)
+
+        def queue(pipe) -> None:  # type: ignore[no-untyped-def]
             for rkey, value in zip(rkeys, items.values()):
                 self._queue_set(pipe, rkey, value, exp)
             self._tag_commands(pipe, rkeys, tags)
-            await pipe.execute()
+
+        await self._run_pipeline(queue)
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:
