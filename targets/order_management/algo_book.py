@@ -46,7 +46,7 @@ class AlgoBook:
         algo = Algo(f"A{self._ids}", req, now_ns, now_ns + req.duration_ns)
         if req.client_algo_id is not None:
             self._client_ids.add(req.client_algo_id)
-        algo.slices = plan_slices(req, now_ns)
+        algo.slices = plan_slices(req, now_ns, self.instruments[req.instrument].lot_size)
         if req.kind is AlgoKind.POV:
             algo.start_volume = self.venue.traded_volume(req.instrument)
             algo.next_due_ns = min(now_ns + req.interval_ns, algo.end_ns)
@@ -96,7 +96,8 @@ class AlgoBook:
         """POV: send what the participation rate allows now; True while the algo goes on
         (``algo.next_due_ns`` then says when to look again)."""
         due = algo.next_due_ns
-        qty = pov_target(algo, self.venue.traded_volume(algo.request.instrument))
+        instrument = algo.request.instrument
+        qty = pov_target(algo, self.venue.traded_volume(instrument), self.instruments[instrument].lot_size)
         if qty:
             sl = Slice(len(algo.slices), qty, due)
             algo.slices.append(sl)

@@ -1,16 +1,17 @@
 """Execution algorithms as pure data and arithmetic: requests, slices, and how a parent splits.
 
 Both EMS builds use these; they differ only in how they wait for a slice's time (a clock alert
-or ``asyncio.sleep``). All splits are exact: slice quantities always sum to the parent's.
+or an asyncio sleep). All splits are exact: slice quantities always sum to the parent's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
 
-from .domain import OrderValidationError, Side
+from .domain import Instrument, OrderValidationError, Side
 
 
 class AlgoKind(str, Enum):
@@ -139,22 +140,26 @@ def default_vwap_profile(n: int) -> tuple[Decimal, ...]:
     return tuple(weights)
 
 
-def validate_algo(req: AlgoRequest, known_instruments: object) -> list[OrderValidationError]:
+def validate_algo(req: AlgoRequest, instruments: Mapping[str, Instrument]) -> list[OrderValidationError]:
     """Every field error of an algo request (empty when valid)."""
     errs: list[OrderValidationError] = []
-    if req.instrument not in known_instruments:  # type: ignore[operator]
+    inst = instruments.get(req.instrument) if isinstance(req.instrument, str) else None
+    lot = inst.lot_size if inst is not None else 1
+    if inst is None:
         errs.append(OrderValidationError("instrument", f"unknown instrument {req.instrument!r}"))
     if req.side.__class__ is not Side:
         errs.append(OrderValidationError("side", f"must be BUY or SELL, got {req.side!r}"))
     if not isinstance(req.quantity, int) or isinstance(req.quantity, bool) or req.quantity <= 0:
         errs.append(OrderValidationError("quantity", f"must be a whole number > 0, got {req.quantity!r}"))
+    elif req.quantity % lot:
+        errs.append(OrderValidationError("quantity", f"must be a multiple of the lot size {lot}"))
     if not isinstance(req.duration_ns, int) or req.duration_ns <= 0:
         errs.append(OrderValidationError("duration_ns", f"must be an int of nanoseconds > 0, got {req.duration_ns!r}"))
     kind = req.kind
     if kind is AlgoKind.TWAP:
         if not isinstance(req.slices, int) or req.slices < 1:
             errs.append(OrderValidationError("slices", f"TWAP needs slices >= 1, got {req.slices!r}"))
-        elif isinstance(req.quantity, int) and 0 < req.quantity < req.slices:
+        elif isinstance(req.quantity, int) and 0 < req.quantity // lot < req.slices:
             errs.append(OrderValidationError("slices", f"{req.slices} slices cannot split a quantity of {req.quantity}"))
     elif kind is AlgoKind.VWAP:
         if not req.profile:
@@ -176,21 +181,23 @@ def validate_algo(req: AlgoRequest, known_instruments: object) -> list[OrderVali
     return errs
 
 
-def plan_slices(req: AlgoRequest, start_ns: int) -> list[Slice]:
-    """The full schedule of a TWAP or VWAP (POV slices are decided as volume arrives)."""
+def plan_slices(req: AlgoRequest, start_ns: int, lot_size: int = 1) -> list[Slice]:
+    """The full schedule of a TWAP or VWAP in whole lots (POV slices are decided as volume arrives)."""
+    lots = req.quantity // lot_size
     if req.kind is AlgoKind.TWAP:
-        qtys = split_even(req.quantity, req.slices)
+        qtys = [q * lot_size for q in split_even(lots, req.slices)]
     elif req.kind is AlgoKind.VWAP:
-        qtys = split_weighted(req.quantity, req.profile)
+        qtys = [q * lot_size for q in split_weighted(lots, req.profile)]
     else:
         return []
     times = slice_times(start_ns, req.duration_ns, len(qtys))
     return [Slice(i, q, t) for i, (q, t) in enumerate(zip(qtys, times))]
 
 
-def pov_target(algo: Algo, volume_now: int) -> int:
-    """How much a POV algo should send now: its rate of the volume seen, less what it sent, capped."""
+def pov_target(algo: Algo, volume_now: int, lot_size: int = 1) -> int:
+    """How much a POV algo should send now: its rate of the volume seen (whole lots), less what it
+    sent, capped at the parent's quantity."""
     req = algo.request
     seen = algo.volume_seen + (volume_now - algo.start_volume)
-    want = int(req.participation_rate * seen)  # type: ignore[operator]
+    want = int(req.participation_rate * seen) // lot_size * lot_size  # type: ignore[operator]
     return max(0, min(want, req.quantity) - algo.sent_qty)

@@ -1,7 +1,7 @@
 """The OMS's bookkeeping, shared by both builds: order store, sequencing and the state machine.
 
 Pure with respect to time: each method is given ``now_ns``. The clocked OMS passes its clock's
-time and schedules expiries on the clock; the baseline passes ``time.time_ns()`` and schedules
+time and schedules expiries on the clock; the baseline passes the system time and schedules
 with asyncio tasks. Everything else an OMS does is here, once, so the two builds cannot drift
 apart in behaviour and a benchmark pair measures only what differs: the time source.
 """
