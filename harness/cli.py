@@ -14,7 +14,11 @@ import sys
 COMMAND_MODULES = [
     "harness.commands.doctor",
     "harness.commands.bench",
+    "harness.commands.stack",
     "harness.commands.run",
+    "harness.commands.compare",
+    "harness.commands.gate",
+    "harness.commands.simulate",
 ]
 
 
