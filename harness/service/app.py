@@ -124,6 +124,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     async def metrics() -> Response:
         if c.orders is not None:
             c.metrics.set_orders(c.orders.state_counts())
+            c.orders.observe_stages()
         c.metrics.idle_closed.labels(c.metrics.build, c.metrics.worker).set(c.tracker.closed_idle)
         return Response(c.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
@@ -176,7 +177,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     @app.get(f"{API}/orders/{{order_id}}", summary="An order and its state")
     async def get_order(order_id: str) -> Any:
-        return c.orders.get(order_id)
+        return await c.orders.get(order_id)
 
     @app.delete(f"{API}/orders/{{order_id}}", summary="Cancel an order (404 unknown, 409 already final)")
     async def cancel_order(order_id: str) -> Any:

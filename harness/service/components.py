@@ -64,6 +64,7 @@ class Components:
         await self.store.start()
         self.orders = OrderService(self.config, self.clock, self.store, self.metrics)
         self.feed.on_quotes.append(self.orders.on_quotes)
+        self.orders.start()
         self.tracker.start()
         self.feed.start()
         self.started = True
@@ -81,6 +82,8 @@ class Components:
         """Liveness is this answer; readiness is PostgreSQL and Redis answering, with their latency."""
         checks = await self.store.ping() if self.store is not None else {}
         ready = bool(checks) and all(c.get("ok") for c in checks.values())
+        if self.orders is not None and self.orders.persist_errors:
+            checks["background_writes"] = {"ok": False, "errors": self.orders.persist_errors[-5:]}
         return {
             "status": "ok",
             "ready": ready,

@@ -44,7 +44,11 @@ def install_domain_handlers(app: FastAPI) -> None:
     async def _unavailable(request: Request, exc: OrderManagementUnavailable) -> JSONResponse:
         return JSONResponse(_body(str(exc), [{"field": "service", "reason": str(exc)}]), status_code=503)
 
-    from targets.database.errors import CacheWriteError, StoreError
+    from targets.database.errors import CacheWriteError, DuplicateRecord, StoreError
+
+    @app.exception_handler(DuplicateRecord)
+    async def _dup_row(request: Request, exc: DuplicateRecord) -> JSONResponse:
+        return JSONResponse(_body(str(exc), [{"field": "client_order_id", "reason": str(exc)}]), status_code=409)
 
     @app.exception_handler(StoreError)
     async def _store(request: Request, exc: StoreError) -> JSONResponse:

@@ -13,12 +13,14 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 import httpx
 import psutil
@@ -104,9 +106,16 @@ class Stack:
 
 # ---------------------------------------------------------------------------------------------
 def _service(found_url: str | None, finder, what: str) -> str:
+    """The service's URL (explicit, else found by harness.services), checked to answer on its port."""
     found = finder(found_url)
     if not found.ok:
         raise StackError(f"{what} is unreachable: {found.reason}")
+    parsed = urlparse(found.url)
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or (5432 if what == "PostgreSQL" else 6379)
+    try:
+        socket.create_connection((host, port), timeout=2.0).close()
+    except OSError as exc:
+        raise StackError(f"{what} is unreachable at {host}:{port} ({found.how}): {exc.strerror or exc}") from None
     return found.url
 
 
