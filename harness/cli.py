@@ -18,6 +18,8 @@ COMMAND_MODULES = [
     "harness.commands.run",
     "harness.commands.compare",
     "harness.commands.gate",
+    "harness.commands.compare",
+    "harness.commands.gate",
     "harness.commands.simulate",
 ]
 
