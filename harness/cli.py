@@ -18,8 +18,6 @@ COMMAND_MODULES = [
     "harness.commands.run",
     "harness.commands.compare",
     "harness.commands.gate",
-    "harness.commands.compare",
-    "harness.commands.gate",
     "harness.commands.simulate",
 ]
 
