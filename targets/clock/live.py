@@ -153,9 +153,15 @@ class LiveClock(ClockBase):
     def _on_tick(self) -> None:
         self._tick_handle = None
         now_tick = _monotonic_ns() // self.tick_ns
-        for timer in self._wheel.expire(now_tick):
-            if self._timers.get(timer.name) is timer:
+        wheel = self._wheel
+        for timer in wheel.expire(now_tick):
+            # Deliver every firing due by this tick: after a stalled loop, or with an interval
+            # shorter than a tick, one firing per tick would fall further and further behind.
+            while self._timers.get(timer.name) is timer:
                 self._deliver(timer)
+                if timer not in wheel or wheel.tick_of(timer.due) > now_tick:
+                    break
+                wheel.remove(timer)
         if len(self._wheel):
             self._schedule_tick(self._get_loop())
 
