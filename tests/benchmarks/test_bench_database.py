@@ -1,0 +1,315 @@
+"""Database and cache microbenchmarks: both builds and a raw-client "reference" ceiling, same run.
+
+Each round runs N operations back to back on one event loop (``extra_info["ops"] = N``), against
+the real PostgreSQL and Redis. The reference is the minimal equivalent written directly on
+asyncpg / redis-py (one connection, the statement and nothing else): the ceiling each build is
+read against. ``db.pg.insert.set_config`` is the clocked insert inside an explicit transaction
+that first runs ``set_config('clockbench.tx_time_ns', $1, true)``; its reference is that
+transaction written raw. Compare it with ``db.pg.insert`` for what the statement costs.
+
+Every build writes to its own PostgreSQL schema and Redis prefix, dropped at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from decimal import Decimal
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from baselines.database.database_clock_coordinator import DatabaseCoordinator
+from baselines.database.postgres_clock_adapter import PostgresAdapter
+from baselines.database.redis_clock_manager import RedisManager
+from targets.clock import LiveClock
+from targets.database import codec
+from targets.database import schema as sch
+from targets.database.database_clock_coordinator import DatabaseClockCoordinator
+from targets.database.postgres_clock_adapter import PostgresClockAdapter
+from targets.database.records import NewOrder, OrderRow
+from targets.database.redis_clock_manager import RedisClockManager
+
+OPS = 50  # single operations per round
+BATCH = 100  # rows / keys per batched operation
+PRELOADED = 500  # orders and keys present before the reads and updates
+TTL_NS = 60 * 1_000_000_000
+TTL_MS = TTL_NS // 1_000_000
+BUILDS = ("clocked", "baseline", "reference")
+
+_INSERT = "INSERT INTO {s}.orders ({c}) VALUES ({p})".format
+_PARAMS = ", ".join(f"${i}" for i in range(1, len(sch.ORDER_COLUMNS) + 1))
+
+
+def new_order(n: int) -> NewOrder:
+    return NewOrder(f"B-{n}", f"BC-{n}", "BTC-USD", "BUY", "LIMIT", Decimal("1.25"), Decimal("50000.5"))
+
+
+class Env:
+    """Everything the benchmarks use, opened once for the module on one event loop."""
+
+    def __init__(self, pg_url: str, redis_url: str) -> None:
+        self.pg_url, self.redis_url = pg_url, redis_url
+        tag = uuid.uuid4().hex[:10]
+        clock = LiveClock()
+        self.clock = clock
+        self.stores = {
+            "clocked": PostgresClockAdapter(clock, pg_url, schema=f"cbb_c_{tag}", pool_size=2),
+            "clocked_tx": PostgresClockAdapter(clock, pg_url, schema=f"cbb_t_{tag}", pool_size=2, tx_time_setting=True),
+            "baseline": PostgresAdapter(pg_url, schema=f"cbb_b_{tag}", pool_size=2),
+        }
+        self.caches = {
+            "clocked": RedisClockManager(clock, redis_url, prefix=f"cbb:c:{tag}:"),
+            "baseline": RedisManager(redis_url, prefix=f"cbb:b:{tag}:"),
+        }
+        self.ref_schema = f"cbb_r_{tag}"
+        self.ref_prefix = f"cbb:r:{tag}:"
+        self.ids = itertools.count(1_000_000)
+        self.payload = codec.encode(
+            OrderRow("O-1", "C-1", "BTC-USD", "BUY", "LIMIT", Decimal("1.25"), Decimal("50000.5"), "NEW",
+                     Decimal(0), 1_700_000_000_000_000_000, 1_700_000_000_000_000_000, 1)
+        )
+
+    async def open(self) -> None:
+        for store in self.stores.values():
+            await store.start()
+        for cache in self.caches.values():
+            await cache.start()
+        self.coordinators = {
+            "clocked": DatabaseClockCoordinator(self.clock, self.stores["clocked"], self.caches["clocked"], ttl_ns=TTL_NS),
+            "baseline": DatabaseCoordinator(self.stores["baseline"], self.caches["baseline"], ttl_ns=TTL_NS),
+        }
+        self.ref_conn = await asyncpg.connect(self.pg_url)
+        await sch.apply(self.ref_conn, sch.ddl(self.ref_schema), self.ref_schema)
+        self.ref_insert = _INSERT(s=self.ref_schema, c=sch.cols(sch.ORDER_COLUMNS), p=_PARAMS)
+        self.ref_select = f"SELECT {sch.cols(sch.ORDER_COLUMNS)} FROM {self.ref_schema}.orders WHERE order_id = $1"
+        self.ref_update = (
+            f"UPDATE {self.ref_schema}.orders SET state = $2, ts_updated_ns = $3, seq = $4 WHERE order_id = $1"
+        )
+        self.ref_redis = aioredis.Redis.from_url(self.redis_url)
+        self.ref_seq = 0
+        # Preload orders (for selects and updates) and cache keys (for gets), in every build.
+        preload = [new_order(n) for n in range(PRELOADED)]
+        await self.stores["clocked"].insert_orders(preload)
+        await self.stores["baseline"].insert_orders(preload)
+        await self.ref_copy(preload)
+        items = {f"k{i}": self.payload for i in range(PRELOADED)}
+        for cache in self.caches.values():
+            await cache.set_many(items, TTL_NS)
+        await self.ref_redis.mset({f"{self.ref_prefix}k{i}": self.payload for i in range(PRELOADED)})
+
+    async def close(self) -> None:
+        for store in self.stores.values():
+            await store.drop_schema()
+            await store.close()
+        for cache in self.caches.values():
+            await cache.clear()
+            await cache.close()
+        await sch.drop(self.ref_conn, self.ref_schema)
+        await self.ref_conn.close()
+        keys = [k async for k in self.ref_redis.scan_iter(match=self.ref_prefix + "*")]
+        if keys:
+            await self.ref_redis.delete(*keys)
+        await self.ref_redis.aclose()
+
+    # --- the reference: raw asyncpg / redis-py ---------------------------------------------
+    def ref_args(self, o: NewOrder) -> tuple:
+        self.ref_seq += 1
+        ts = self.clock.timestamp_ns()
+        return (o.order_id, o.client_order_id, o.instrument, o.side, o.order_type, o.quantity, o.price,
+                o.state, Decimal(0), ts, ts, self.ref_seq)
+
+    async def ref_copy(self, orders: list[NewOrder]) -> None:
+        await self.ref_conn.copy_records_to_table(
+            "orders", records=[self.ref_args(o) for o in orders], columns=sch.ORDER_COLUMNS, schema_name=self.ref_schema
+        )
+
+
+@pytest.fixture(scope="module")
+def loop():
+    lp = asyncio.new_event_loop()
+    yield lp
+    lp.close()
+
+
+@pytest.fixture(scope="module")
+def env(loop, postgres_url, redis_url):
+    e = Env(postgres_url, redis_url)
+    loop.run_until_complete(e.open())
+    yield e
+    loop.run_until_complete(e.close())
+
+
+def run(benchmark, loop, group: str, build: str, ops: int, make_round) -> None:  # type: ignore[no-untyped-def]
+    benchmark.group = group
+    benchmark.extra_info["build"] = build
+    benchmark.extra_info["ops"] = ops
+    benchmark(lambda: loop.run_until_complete(make_round()))
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("build", BUILDS)
+def test_pg_insert(benchmark, loop, env, build):
+    if build == "reference":
+        async def one_round():
+            for _ in range(OPS):
+                await env.ref_conn.execute(env.ref_insert, *env.ref_args(new_order(next(env.ids))))
+    else:
+        store = env.stores[build]
+
+        async def one_round():
+            for _ in range(OPS):
+                await store.insert_order(new_order(next(env.ids)))
+    run(benchmark, loop, "db.pg.insert", build, OPS, one_round)
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_pg_insert_set_config(benchmark, loop, env, build):
+    """The clocked insert with the per-transaction set_config; baseline as in db.pg.insert."""
+    if build == "reference":
+        async def one_round():
+            conn = env.ref_conn
+            for _ in range(OPS):
+                args = env.ref_args(new_order(next(env.ids)))
+                async with conn.transaction():
+                    await conn.execute("SELECT set_config('clockbench.tx_time_ns', $1, true)", str(args[9]))
+                    await conn.execute(env.ref_insert, *args)
+    else:
+        store = env.stores["clocked_tx" if build == "clocked" else "baseline"]
+
+        async def one_round():
+            for _ in range(OPS):
+                await store.insert_order(new_order(next(env.ids)))
+    run(benchmark, loop, "db.pg.insert.set_config", build, OPS, one_round)
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_pg_point_select(benchmark, loop, env, build):
+    ids = itertools.cycle([f"B-{n}" for n in range(0, PRELOADED, 7)])
+    if build == "reference":
+        async def one_round():
+            for _ in range(OPS):
+                r = await env.ref_conn.fetchrow(env.ref_select, next(ids))
+                assert r is not None
+    else:
+        store = env.stores[build]
+
+        async def one_round():
+            for _ in range(OPS):
+                assert await store.get_order(next(ids)) is not None
+    run(benchmark, loop, "db.pg.select", build, OPS, one_round)
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_pg_update(benchmark, loop, env, build):
+    ids = itertools.cycle([f"B-{n}" for n in range(PRELOADED)])
+    states = itertools.cycle(["ACCEPTED", "PENDING_CANCEL"])
+    if build == "reference":
+        async def one_round():
+            for _ in range(OPS):
+                env.ref_seq += 1
+                await env.ref_conn.execute(env.ref_update, next(ids), next(states), env.clock.timestamp_ns(), env.ref_seq)
+    else:
+        store = env.stores[build]
+
+        async def one_round():
+            for _ in range(OPS):
+                await store.update_order(next(ids), next(states))
+    run(benchmark, loop, "db.pg.update", build, OPS, one_round)
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_pg_insert_batch(benchmark, loop, env, build):
+    if build == "reference":
+        async def one_round():
+            await env.ref_copy([new_order(next(env.ids)) for _ in range(BATCH)])
+    else:
+        store = env.stores[build]
+
+        async def one_round():
+            await store.insert_orders([new_order(next(env.ids)) for _ in range(BATCH)])
+    run(benchmark, loop, "db.pg.insert_batch", build, BATCH, one_round)
+
+
+# --- Redis ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("build", BUILDS)
+def test_redis_set(benchmark, loop, env, build):
+    keys = itertools.cycle(range(PRELOADED))
+    payload = env.payload
+    if build == "reference":
+        client, prefix = env.ref_redis, env.ref_prefix
+
+        async def one_round():
+            for _ in range(OPS):
+                await client.set(f"{prefix}k{next(keys)}", payload, px=TTL_MS)
+    else:
+        cache = env.caches[build]
+
+        async def one_round():
+            for _ in range(OPS):
+                await cache.set(f"k{next(keys)}", payload, TTL_NS)
+    run(benchmark, loop, "db.redis.set", build, OPS, one_round)
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_redis_get(benchmark, loop, env, build):
+    keys = itertools.cycle(range(PRELOADED))
+    if build == "reference":
+        client, prefix = env.ref_redis, env.ref_prefix
+
+        async def one_round():
+            for _ in range(OPS):
+                assert await client.get(f"{prefix}k{next(keys)}") is not None
+    else:
+        cache = env.caches[build]
+
+        async def one_round():
+            for _ in range(OPS):
+                assert await cache.get(f"k{next(keys)}") is not None
+    run(benchmark, loop, "db.redis.get", build, OPS, one_round)
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_redis_pipelined_batch(benchmark, loop, env, build):
+    """One pipelined write of BATCH values, then one batched read of them."""
+    payload = env.payload
+    names = [f"k{i}" for i in range(BATCH)]
+    if build == "reference":
+        client, prefix = env.ref_redis, env.ref_prefix
+        full = [prefix + n for n in names]
+
+        async def one_round():
+            async with client.pipeline(transaction=False) as pipe:
+                for k in full:
+                    pipe.set(k, payload, px=TTL_MS)
+                await pipe.execute()
+            assert None not in await client.mget(full)
+    else:
+        cache = env.caches[build]
+        items = dict.fromkeys(names, payload)
+
+        async def one_round():
+            await cache.set_many(items, TTL_NS)
+            assert None not in await cache.get_many(names)
+    run(benchmark, loop, "db.redis.pipeline", build, BATCH, one_round)
+
+
+# --- coordinator ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("build", BUILDS)
+def test_coordinator_write_through(benchmark, loop, env, build):
+    if build == "reference":
+        async def one_round():
+            for _ in range(OPS):
+                o = new_order(next(env.ids))
+                args = env.ref_args(o)
+                await env.ref_conn.execute(env.ref_insert, *args)
+                await env.ref_redis.set(f"{env.ref_prefix}order:{o.order_id}", codec.encode(OrderRow(*args)), px=TTL_MS)
+    else:
+        co = env.coordinators[build]
+
+        async def one_round():
+            for _ in range(OPS):
+                await co.write_order(new_order(next(env.ids)))
+    run(benchmark, loop, "db.coordinator.write_through", build, OPS, one_round)
