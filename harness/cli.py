@@ -19,6 +19,9 @@ COMMAND_MODULES = [
     "harness.commands.compare",
     "harness.commands.gate",
     "harness.commands.simulate",
+    "harness.commands.load",
+    "harness.commands.ab",
+    "harness.commands.capacity",
 ]
 
 
