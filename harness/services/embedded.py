@@ -128,6 +128,20 @@ class _Base:
             self._registered = True
         return self.directory
 
+    def _log_size(self) -> int:
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def _log_since(self, offset: int) -> str:
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(offset)
+                return log.read().decode(errors="replace")
+        except OSError:
+            return ""
+
     def _wait_ready(self, ready: Callable[[], bool], what: str) -> None:
         assert self.process is not None
         deadline = time.monotonic() + self.start_timeout_s
@@ -245,6 +259,7 @@ class EmbeddedPostgres(_Base):
         last_error = ""
         for _ in range(START_ATTEMPTS):
             port = free_port()
+            log_offset = self._log_size()
             with open(self.log_path, "ab") as log:
                 self.process = subprocess.Popen(
                     [self._binary("postgres"), "-D", str(data), "-p", str(port),
@@ -257,8 +272,8 @@ class EmbeddedPostgres(_Base):
             except EmbeddedError as exc:
                 last_error = str(exc)
                 self._stop_child()
-                if "already in use" in last_error:
-                    continue
+                if "already in use" in self._log_since(log_offset):
+                    continue  # the free port was taken meanwhile: try another
                 raise
             self.port = port
             admin_url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
@@ -335,6 +350,7 @@ class EmbeddedRedis(_Base):
         last_error = ""
         for _ in range(START_ATTEMPTS):
             port = free_port()
+            log_offset = self._log_size()
             with open(self.log_path, "ab") as log:
                 self.process = subprocess.Popen(
                     [str(self.executable), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
@@ -343,12 +359,13 @@ class EmbeddedRedis(_Base):
                     start_new_session=True,
                 )
             try:
-                self._wait_ready(lambda: _redis_pings(port), "redis-server")
+                pid = self.process.pid
+                self._wait_ready(lambda: _redis_answers_as(port, pid), "redis-server")
             except EmbeddedError as exc:
                 last_error = str(exc)
                 self._stop_child()
-                if "already in use" in last_error:
-                    continue
+                if "already in use" in self._log_since(log_offset):
+                    continue  # the free port was taken meanwhile: try another
                 raise
             self.port = port
             self.url = f"redis://127.0.0.1:{port}/0"
@@ -356,14 +373,27 @@ class EmbeddedRedis(_Base):
         raise EmbeddedError(last_error)
 
 
-def _redis_pings(port: int) -> bool:
-    """A raw RESP PING: is redis-server accepting commands yet (not still loading)?"""
+def _redis_answers_as(port: int, pid: int) -> bool:
+    """Does the redis-server on ``port`` accept commands, and is it ours (process ``pid``)?
+
+    The pid check matters: if our server failed to bind, another Redis may answer on that port.
+    A raw RESP ``INFO server`` (one attempt, no client-side retries with back-off).
+    """
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
+            sock.sendall(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
+            reply = b""
+            while b"\r\nprocess_id:" not in reply or not reply.endswith(b"\r\n"):
+                chunk = sock.recv(65536)
+                reply += chunk
+                if not chunk or reply.startswith(b"-") or len(reply) > 1 << 20:
+                    return False  # closed, an error such as -LOADING, or not Redis at all
     except OSError:
         return False
+    for line in reply.split(b"\r\n"):
+        if line.startswith(b"process_id:"):
+            return line.split(b":", 1)[1].strip() == str(pid).encode()
+    return False
 
 
 EMBEDDED = {"postgres": EmbeddedPostgres, "redis": EmbeddedRedis}

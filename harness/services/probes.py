@@ -53,9 +53,13 @@ async def postgres_version_async(url: str, timeout_s: float = PROBE_TIMEOUT_S) -
 async def redis_version_async(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> str:
     """``INFO server`` -> redis_version, e.g. '7.0.15'."""
     import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
 
     try:
-        client = aioredis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+        client = aioredis.from_url(
+            url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s, retry=Retry(NoBackoff(), 0)
+        )
     except Exception as exc:  # noqa: BLE001 - e.g. a malformed URL
         raise ProbeError(f"cannot use this URL: {one_line(exc)}") from exc
     try:

@@ -13,6 +13,8 @@ server; a malformed explicit URL raises ``BadServiceURL`` (a ValueError) naming 
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -146,6 +148,26 @@ def find(
 
 
 @contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """Make SIGTERM unwind the stack (SystemExit) so embedded servers are stopped, not orphaned.
+
+    Only from the main thread and only where nobody has set a SIGTERM handler already.
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def unwind(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, unwind)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextmanager
 def provide(
     postgres_url: str | None = None,
     redis_url: str | None = None,
@@ -166,11 +188,12 @@ def provide(
     if redis:
         check_explicit(REDIS, redis_url, env)
     svc = Services(not_requested(POSTGRES), not_requested(REDIS))
-    try:
-        if postgres:
-            svc.postgres = find(POSTGRES, postgres_url, allow_embedded=allow_embedded, started=svc.started, env=env)
-        if redis:
-            svc.redis = find(REDIS, redis_url, allow_embedded=allow_embedded, started=svc.started, env=env)
-        yield svc
-    finally:
-        svc.stop()
+    with _sigterm_unwinds():
+        try:
+            if postgres:
+                svc.postgres = find(POSTGRES, postgres_url, allow_embedded=allow_embedded, started=svc.started, env=env)
+            if redis:
+                svc.redis = find(REDIS, redis_url, allow_embedded=allow_embedded, started=svc.started, env=env)
+            yield svc
+        finally:
+            svc.stop()

@@ -151,3 +151,63 @@ def test_not_requested_service_is_left_alone(no_explicit_urls, no_local_servers)
         assert svc.redis.how == "embedded"
         assert not svc.postgres.ok and svc.postgres.reason == "not requested by this run"
         assert len(svc.started) == 1
+
+
+def test_a_port_taken_meanwhile_is_retried_and_another_redis_is_never_adopted(monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness.services.embedded as embedded
+
+    require(EmbeddedRedis())
+    real_free_port = embedded.free_port
+    with EmbeddedRedis() as other_url:
+        taken = [host_port(other_url)[1]]  # the first "free" port handed out is another Redis's
+        monkeypatch.setattr(embedded, "free_port", lambda host="127.0.0.1": taken.pop() if taken else real_free_port())
+        with EmbeddedRedis() as url:
+            assert url != other_url and not taken
+
+
+def test_postgres_retries_when_its_port_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    import harness.services.embedded as embedded
+
+    require(EmbeddedPostgres())
+    real_free_port = embedded.free_port
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = [squatter.getsockname()[1]]
+        monkeypatch.setattr(embedded, "free_port", lambda host="127.0.0.1": taken.pop() if taken else real_free_port())
+        with EmbeddedPostgres() as url:
+            assert not taken and host_port(url)[1] != squatter.getsockname()[1]
+            assert asyncio.run(use_postgres(url))[1] == "test"
+
+
+SIGTERMED = """
+import json, sys, time
+import harness.services.provision as provision
+provision.port_open = lambda host, port, timeout_s=0.5: False
+with provision.provide() as svc:
+    print(json.dumps({"urls": [f.url for f in svc], "dirs": [str(s.directory) for s in svc.started]}), flush=True)
+    time.sleep(60)  # waits for the parent's SIGTERM
+"""
+
+
+def test_sigterm_stops_the_embedded_servers(no_explicit_urls) -> None:
+    import signal
+
+    require(EmbeddedPostgres())
+    require(EmbeddedRedis())
+    child = subprocess.Popen(
+        [sys.executable, "-c", SIGTERMED], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        started = json.loads(child.stdout.readline())  # type: ignore[union-attr]
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(60) == 128 + signal.SIGTERM
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert "Traceback" not in child.stderr.read()  # type: ignore[union-attr]
+    assert not any(port_open("127.0.0.1", host_port(u)[1]) for u in started["urls"])
+    assert not any(Path(d).exists() for d in started["dirs"])
