@@ -128,7 +128,13 @@ def render(run_dir: Path, js: list[Judgement], records: list[results.MetricRecor
     for p in sorted(set(df["phase"]) if len(df) else [], key=lambda x: (x == 0, x)):
         counts = Counter(df[df["phase"] == p]["verdict"])
         ordered = {v: counts.get(v, 0) for v in VERDICTS}
-        phases.append({"title": PHASE_TITLES.get(p, str(p)), "counts": ordered, "bar": svg.verdict_bar(ordered)})
+        judged = ordered["PASS"] + ordered["FAIL"] + ordered["INCONCLUSIVE"]
+        headline = (f"{ordered['PASS']} of {judged} judged claims hold, {ordered['FAIL']} do not"
+                    if judged else "no claim could be judged yet")
+        phases.append({"title": PHASE_TITLES.get(p, str(p)), "counts": ordered, "bar": svg.verdict_bar(ordered),
+                       "headline": headline})
+    order = {v: i for i, v in enumerate(VERDICTS)}
+    js = sorted(js, key=lambda j: (j.phase == 0, j.phase, order[j.verdict]))  # judged claims first
     rows = [_row(j) for j in js]
     comps: dict[str, dict] = {}
     for j, r in zip(js, rows):

@@ -22,6 +22,7 @@ td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 .charts{display:flex;flex-wrap:wrap;gap:12px}
 .env td{font-size:12px} code{font-size:12px}
 .counts{font-size:13px;margin-top:4px}
+.headline{font-size:14px;margin:6px 0 2px 0}
 </style></head><body>
 <h1>clockbench: does the clock plan hold on this machine?</h1>
 <div class="sub">run <code>{{ run_name }}</code> · commit <code>{{ env.commit }}{% if env.dirty %} (uncommitted changes){% endif %}</code> ·
@@ -32,7 +33,7 @@ td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 <div class="phases">
 {% for p in phases %}
 <div class="phase"><h3>{{ p.title }}</h3>{{ p.bar|safe }}
-<div class="counts">{% for v, n in p.counts.items() %}{% if n %}<b style="color:{{ verdict_colors[v] }}">{{ n }} {{ v }}</b>{% if not loop.last %} · {% endif %}{% endif %}{% endfor %}</div>
+<div class="headline">{{ p.headline }}</div><div class="counts">{% for v, n in p.counts.items() %}{% if n %}<b style="color:{{ verdict_colors[v] }}">{{ n }} {{ v }}</b>{% if not loop.last %} · {% endif %}{% endif %}{% endfor %}</div>
 </div>
 {% endfor %}
 </div>
@@ -46,7 +47,7 @@ In the interval column, the bar is the CI, the dot the estimate, the dashed line
 {% for r in rows %}
 <tr id="{{ r.id }}"><td><span class="v" style="background:{{ r.color }}">{{ r.verdict }}</span></td>
 <td><code>{{ r.id }}</code></td><td>{{ r.phase_label }}</td>
-<td>{{ r.statement }}<div class="why">{{ r.reason }}</div>{% if r.definition %}<div class="def">measured as: {{ r.definition }}</div>{% endif %}</td>
+<td>{{ r.statement }}<div class="why">{{ r.reason }}</div>{% if r.definition %}<details class="def"><summary>how it is measured</summary>{{ r.definition }}</details>{% endif %}</td>
 <td class="num">{{ r.baseline_s }}</td><td class="num">{{ r.clocked_s }}</td><td class="num"><b>{{ r.change_s }}</b></td>
 <td class="num">{{ r.ci_s }}</td><td class="num">{{ r.threshold_s }}</td><td>{{ r.strip|safe }}</td></tr>
 {% endfor %}

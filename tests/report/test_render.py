@@ -1,0 +1,105 @@
+"""The report renders from a small real run: its HTML parses and names every criterion, report.json
+carries the fields, and headless Chromium takes a screenshot of it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+from html.parser import HTMLParser
+
+import pytest
+
+from harness.commands import run as run_cmd
+from harness.report import criteria as crit
+from harness.report.render import report_from_run
+from harness.results import MetricRecord, load, save
+from tests.conftest import require_tool
+
+REQUIRED = {"id", "phase", "statement", "baseline", "clocked", "change", "ci_low", "ci_high", "verdict", "reason"}
+
+
+class Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.text: list[str] = []
+        self.tags: list[str] = []
+        self.external: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        for k, v in attrs:
+            if k in ("src", "href") and v and v.startswith(("http:", "https:", "//")):
+                self.external.append(v)
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """A real run of the cheap producers (the static scan) over every phase's criteria."""
+    out = tmp_path_factory.mktemp("run")
+    args = argparse.Namespace(phase="all", quick=True, out=out, skip=["microbench", "load", "replay"],
+                              criteria=crit.CRITERIA_FILE)
+    assert run_cmd.run(args) == 0
+    return out
+
+
+def test_html_parses_and_names_every_criterion(small_run):
+    html = (small_run / "report.html").read_text()
+    p = Collector()
+    p.feed(html)
+    p.close()
+    text = " ".join(p.text)
+    for c in crit.load():
+        assert c.id in text, c.id
+    assert "svg" in p.tags and not p.external, "the report must be self-contained"
+    for section in ("Summary", "Criteria", "Environment", "Raw data"):
+        assert section in text
+
+
+def test_report_json_has_a_verdict_or_reason_for_every_criterion(small_run):
+    report = json.loads((small_run / "report.json").read_text())
+    ids = {c.id for c in crit.load()}
+    assert {e["id"] for e in report["criteria"]} == ids
+    for e in report["criteria"]:
+        assert REQUIRED <= set(e), e["id"]
+        assert e["verdict"] in {"PASS", "FAIL", "INCONCLUSIVE", "INVALID", "NOT MEASURED"}
+        assert e["reason"], e["id"]
+    by_id = {e["id"]: e for e in report["criteria"]}
+    assert by_id["CS-SYSTEM-TIME-CALLS"]["verdict"] in {"PASS", "FAIL"}  # measured for real by the scan
+    assert by_id["SC3-USER-EXPERIENCE"]["verdict"] == "NOT MEASURED"
+    assert report["environment"]["cpu_count"] >= 1 and report["environment"]["commit"]
+
+
+def test_rerender_with_constructed_measurements_draws_charts(small_run, tmp_path):
+    # the same run plus two builds' samples of one metric: the component section gets its chart
+    records = load(small_run) + [
+        MetricRecord("bench.orders.pipeline", "baseline", "ns/op", [10_000 + 7 * i for i in range(50)]),
+        MetricRecord("bench.orders.pipeline", "clocked", "ns/op", [4_000 + 5 * i for i in range(50)]),
+    ]
+    target = tmp_path / "r"
+    target.mkdir()
+    (target / "run.json").write_text((small_run / "run.json").read_text())
+    save(records, target)
+    html_path, json_path, js = report_from_run(target, "all", resamples=300)
+    j = next(x for x in js if x.id == "PM-ORDER-PIPELINE")
+    assert j.verdict == "PASS" and j.ci_low is not None
+    assert "bench.orders.pipeline" in html_path.read_text() and "<path" in html_path.read_text()
+
+
+def test_chromium_screenshot(small_run, tmp_path):
+    chromium = require_tool("chromium")
+    png = tmp_path / "report.png"
+    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}", "--window-size=1300,1000",
+           (small_run / "report.html").as_uri()]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert png.exists(), f"no screenshot (exit {out.returncode}): {out.stderr[-2000:]}"
+    head = png.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    assert (width, height) == (1300, 1000)
+    assert png.stat().st_size > 20_000  # a rendered page, not a blank one
