@@ -13,6 +13,15 @@ from .records import FillRow, OrderRow, PositionRow, SettlementRow
 DEFAULT_SCHEMA = "clockbench"
 
 
+async def _reset_on_release(conn: asyncpg.Connection) -> None:
+    """Return a connection to the pool without asyncpg's default reset query (one more round trip
+    per release: advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL). The adapters leave no session
+    state behind (set_config is transaction-local; no LISTEN, cursors or session advisory locks),
+    so only an open transaction, if any, needs rolling back."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 class PostgresStoreBase:
     """Owns an asyncpg pool on one PostgreSQL schema; subclasses add the writes and their timestamps."""
 
@@ -48,7 +57,9 @@ class PostgresStoreBase:
         """Open the pool and apply the schema (idempotent: safe on every start)."""
         if self._pool is not None:
             return
-        pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=self.pool_size)
+        pool = await asyncpg.create_pool(
+            self.dsn, min_size=1, max_size=self.pool_size, reset=_reset_on_release
+        )
         try:
             async with pool.acquire() as conn:
                 await sch.apply(conn, self._ddl(), self.schema)
