@@ -24,7 +24,7 @@ import stat
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -188,10 +188,12 @@ class EmbeddedPostgres(_Base):
     name = "postgres"
     package = "pgserver"
 
-    def __init__(self, start_timeout_s: float = 60.0) -> None:
+    def __init__(self, start_timeout_s: float = 60.0, settings: Mapping[str, str] | None = None) -> None:
+        """``settings`` are extra server parameters (``{"max_connections": "300"}``), passed as -c."""
         super().__init__(start_timeout_s)
         root = package_dir(self.package)
         self.install = root / "pginstall" if root else None
+        self.settings = dict(settings or {})
 
     def _binary(self, name: str) -> Path:
         assert self.install is not None
@@ -263,7 +265,8 @@ class EmbeddedPostgres(_Base):
             with open(self.log_path, "ab") as log:
                 self.process = subprocess.Popen(
                     [self._binary("postgres"), "-D", str(data), "-p", str(port),
-                     "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={directory}"],
+                     "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={directory}",
+                     *(arg for k, v in self.settings.items() for arg in ("-c", f"{k}={v}"))],
                     cwd=directory, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                     start_new_session=True, **run_as,  # type: ignore[arg-type]
                 )

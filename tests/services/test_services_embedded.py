@@ -50,6 +50,16 @@ async def use_postgres(url: str) -> tuple[str, str, list[int]]:
         await conn.close()
 
 
+async def show(url: str, setting: str) -> str:
+    import asyncpg
+
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        return str(await conn.fetchval(f"SHOW {setting}"))
+    finally:
+        await conn.close()
+
+
 async def use_redis(url: str) -> tuple[str, bytes | None, int]:
     import redis.asyncio as aioredis
 
@@ -65,7 +75,7 @@ async def use_redis(url: str) -> tuple[str, bytes | None, int]:
 
 
 def test_embedded_postgres_starts_answers_and_stops() -> None:
-    server = EmbeddedPostgres()
+    server = EmbeddedPostgres(settings={"max_connections": "123"})
     require(server)
     url = server.start()
     try:
@@ -76,6 +86,7 @@ def test_embedded_postgres_starts_answers_and_stops() -> None:
         version, database, deltas = asyncio.run(use_postgres(url))
         assert version.split()[0] == server.version()
         assert database == "test" and deltas == [0, 1, 2]
+        assert asyncio.run(show(url, "max_connections")) == "123"
         assert server.start() == url  # starting again is a no-op, not a second server
     finally:
         server.stop()
