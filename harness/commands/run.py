@@ -5,7 +5,7 @@ INVALID with the reason, and the rest still runs and renders):
   microbench  tests/benchmarks through pytest-benchmark (as ``clockbench bench``), both builds
   static      a parse of targets/ for system-time calls
   replay      ``clockbench simulate orders`` twice in separate processes, digests compared
-  load        ``clockbench ab`` and ``clockbench capacity`` (harness/load) where registered
+  load        ``clockbench ab`` / ``clockbench capacity`` through harness.load.ab.produce_records, once it exists
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def produce_static(ctx: Context) -> list[results.MetricRecord]:
                                  source="static_system_time_calls.txt", extra={"sites": hits[:50]})]
 
 
-DIGEST = re.compile(r"digest\W+([0-9a-fA-F]{16,})")
+DIGEST = re.compile(r"digest\s+(?:sha256:)?([0-9a-fA-F]{16,})")
 
 
 def produce_replay(ctx: Context) -> list[results.MetricRecord]:
@@ -144,21 +144,24 @@ def produce_replay(ctx: Context) -> list[results.MetricRecord]:
 
 
 def produce_load(ctx: Context) -> list[results.MetricRecord]:
-    need = [m for m in ctx.metrics if m.startswith(("ab.", "capacity."))]
+    need = [m for m in ctx.metrics if m.startswith(("load.", "capacity."))]
     if not need:
         raise Unavailable("no selected criterion needs a load run")
     try:
-        from harness.load import records as load_records  # helper-6's adapter to MetricRecords
+        from harness.load import ab  # the interleaved A/B runner (clockbench ab)
     except ImportError:
-        raise Unavailable("the A/B load and capacity runs (harness/load ab/capacity -> metric records) are not available yet") from None
-    return load_records.produce(ctx.out / "load", quick=ctx.quick, metrics=need, log=ctx.log)
+        raise Unavailable("the interleaved A/B load run (harness/load/ab.py, `clockbench ab`) is not available yet") from None
+    produce = getattr(ab, "produce_records", None)
+    if produce is None:
+        raise Unavailable("harness.load.ab offers no produce_records(out, quick, metrics, log) -> list[MetricRecord] yet")
+    return produce(ctx.out / "load", quick=ctx.quick, metrics=need, log=ctx.log)
 
 
 PRODUCERS: list[tuple[str, tuple[str, ...], Callable[[Context], list[results.MetricRecord]]]] = [
     ("static", ("static",), produce_static),
     ("replay", ("sim.orders",), produce_replay),
     ("microbench", ("bench",), produce_microbench),
-    ("load", ("ab", "capacity"), produce_load),
+    ("load", ("load", "capacity"), produce_load),
 ]
 
 
