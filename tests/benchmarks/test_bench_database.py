@@ -22,6 +22,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from baselines.database.database_clock_coordinator import DatabaseCoordinator
+from harness import dbceiling
 from baselines.database.postgres_clock_adapter import PostgresAdapter
 from baselines.database.redis_clock_manager import RedisManager
 from targets.clock import LiveClock
@@ -313,3 +314,55 @@ def test_coordinator_write_through(benchmark, loop, env, build):
             for _ in range(OPS):
                 await co.write_order(new_order(next(env.ids)))
     run(benchmark, loop, "db.coordinator.write_through", build, OPS, one_round)
+
+
+# --- the C clients' ceiling (optional: only where pgbench / redis-benchmark are installed) -------
+# Each round runs the tool for CEILING_OPS operations on one connection; the process start-up is
+# inside the round, so these per-operation figures are slightly pessimistic for the tools.
+CEILING_OPS = 2000
+
+
+def _need(tool: str) -> None:
+    if not dbceiling.available(tool):
+        pytest.skip(f"{tool} is not installed: the optional C-client ceiling is not measured")
+
+
+def test_pgbench_point_select(benchmark, env, tmp_path):
+    _need("pgbench")
+    script = tmp_path / "select.sql"
+    script.write_text(
+        f"\\set n random(0, {PRELOADED - 1})\n"
+        f"SELECT {sch.cols(sch.ORDER_COLUMNS)} FROM {env.ref_schema}.orders WHERE order_id = 'B-' || :n;\n"
+    )
+    cmd = dbceiling.pgbench_command(env.pg_url, script, CEILING_OPS)
+    benchmark.group, benchmark.extra_info["build"], benchmark.extra_info["ops"] = "db.pg.select", "reference", CEILING_OPS
+    benchmark(dbceiling.run, cmd)
+
+
+def test_pgbench_update(benchmark, env, tmp_path):
+    _need("pgbench")
+    script = tmp_path / "update.sql"
+    script.write_text(
+        f"\\set n random(0, {PRELOADED - 1})\n"
+        f"UPDATE {env.ref_schema}.orders SET state = 'ACCEPTED', ts_updated_ns = ts_updated_ns + 1, seq = seq + 1 "
+        f"WHERE order_id = 'B-' || :n;\n"
+    )
+    cmd = dbceiling.pgbench_command(env.pg_url, script, CEILING_OPS)
+    benchmark.group, benchmark.extra_info["build"], benchmark.extra_info["ops"] = "db.pg.update", "reference", CEILING_OPS
+    benchmark(dbceiling.run, cmd)
+
+
+def test_redis_benchmark_set(benchmark, env):
+    _need("redis-benchmark")
+    cmd = dbceiling.redis_benchmark_command(
+        env.redis_url, CEILING_OPS, PRELOADED, "SET", f"{env.ref_prefix}k__rand_int__", env.payload.decode(), "PX", str(TTL_MS)
+    )
+    benchmark.group, benchmark.extra_info["build"], benchmark.extra_info["ops"] = "db.redis.set", "reference", CEILING_OPS
+    benchmark(dbceiling.run, cmd)
+
+
+def test_redis_benchmark_get(benchmark, env):
+    _need("redis-benchmark")
+    cmd = dbceiling.redis_benchmark_command(env.redis_url, CEILING_OPS, PRELOADED, "GET", f"{env.ref_prefix}k__rand_int__")
+    benchmark.group, benchmark.extra_info["build"], benchmark.extra_info["ops"] = "db.redis.get", "reference", CEILING_OPS
+    benchmark(dbceiling.run, cmd)
