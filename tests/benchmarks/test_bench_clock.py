@@ -1,0 +1,154 @@
+"""Clock microbenchmarks (issue 2): reading, TestClock throughput, and real-time heartbeats.
+
+Convention (harness/microbench.py): ``benchmark.group`` names the pair, ``extra_info["build"]``
+is clocked / baseline / reference, ``extra_info["ops"]`` is the operations in one round.
+With --benchmark-disable (the default in pytest) each runs once, on a smaller size, as a test.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from itertools import repeat
+import time
+
+import pytest
+
+from harness.heartbeats import run_clock_heartbeats, run_sleep_heartbeats
+from targets.clock import NANOS_IN_MILLISECOND, NANOS_IN_SECOND, LiveClock, TestClock
+
+CALLS = 10_000  # reads per round, so the per-call cost stands out from the loop's
+
+
+def _calls(fn, n: int = CALLS) -> None:
+    for _ in repeat(None, n):
+        fn()
+
+
+def _mark(benchmark, group: str, build: str, ops: int = 1) -> None:
+    benchmark.group = group
+    benchmark.extra_info["build"] = build
+    benchmark.extra_info["ops"] = ops
+
+
+# --- reading ----------------------------------------------------------------------------------
+def test_timestamp_ns_baseline(benchmark) -> None:
+    _mark(benchmark, "clock.timestamp_ns", "baseline", CALLS)
+    benchmark(_calls, time.time_ns)
+
+
+def test_timestamp_ns_clocked(benchmark) -> None:
+    _mark(benchmark, "clock.timestamp_ns", "clocked", CALLS)
+    benchmark(_calls, LiveClock().timestamp_ns)
+
+
+def test_timestamp_ns_nautilus(benchmark) -> None:
+    component = pytest.importorskip("nautilus_trader.common.component")
+    _mark(benchmark, "clock.timestamp_ns", "reference", CALLS)
+    benchmark(_calls, component.LiveClock().timestamp_ns)
+
+
+def test_utc_now_baseline(benchmark) -> None:
+    _mark(benchmark, "clock.utc_now", "baseline", CALLS)
+    utc = timezone.utc
+    benchmark(_calls, lambda: datetime.now(utc))
+
+
+def test_utc_now_clocked(benchmark) -> None:
+    _mark(benchmark, "clock.utc_now", "clocked", CALLS)
+    benchmark(_calls, LiveClock().utc_now)
+
+
+def test_utc_now_nautilus(benchmark) -> None:
+    component = pytest.importorskip("nautilus_trader.common.component")
+    _mark(benchmark, "clock.utc_now", "reference", CALLS)
+    benchmark(_calls, component.LiveClock().utc_now)
+
+
+# --- TestClock throughput -----------------------------------------------------------------------
+STEP_NS = 1 * NANOS_IN_MILLISECOND
+STEPS = 100_000
+
+
+def _armed_clock(n_timers: int, counter: list[int]) -> TestClock:
+    """n recurring timers, staggered over their interval; about ten firings per 1 ms step."""
+    clock = TestClock(0)
+    interval = STEP_NS * max(1, n_timers // 10)
+
+    def on_beat(event) -> None:  # a callback that does a little work, as a real one would
+        counter[0] += 1
+
+    for i in range(n_timers):
+        clock.set_timer(f"t{i}", interval, on_beat, start_time_ns=i * interval // n_timers)
+    return clock
+
+
+def _advance_big(clock: TestClock, counter: list[int], steps: int) -> int:
+    events = clock.advance_time(steps * STEP_NS)
+    assert counter[0] == len(events)
+    return len(events)
+
+
+def _advance_steps(clock: TestClock, counter: list[int], steps: int) -> int:
+    fired = 0
+    advance = clock.advance_time
+    for k in range(1, steps + 1):
+        fired += len(advance(k * STEP_NS))
+    assert counter[0] == fired
+    return fired
+
+
+@pytest.mark.parametrize("n_timers", [1, 1_000, 10_000])
+@pytest.mark.parametrize("mode", ["big", "steps"])
+def test_testclock_advance(benchmark, n_timers: int, mode: str) -> None:
+    steps = 2_000 if benchmark.disabled else STEPS  # a smaller run when it only runs as a test
+
+    def setup():
+        counter = [0]
+        return (_armed_clock(n_timers, counter), counter, steps), {}
+
+    fn = _advance_big if mode == "big" else _advance_steps
+    benchmark.group = f"testclock.advance.{mode}[{n_timers}]"
+    benchmark.extra_info["build"] = "clocked"
+    benchmark.extra_info["steps"] = 1 if mode == "big" else steps
+    fired = benchmark.pedantic(fn, setup=setup, rounds=3, iterations=1, warmup_rounds=0)
+    interval, span = STEP_NS * max(1, n_timers // 10), steps * STEP_NS
+    assert fired == sum((span - i * interval // n_timers) // interval for i in range(n_timers))
+    benchmark.extra_info["ops"] = fired  # events per round: events/s = ops / median
+
+
+def test_testclock_set_10000_timers(benchmark) -> None:
+    def set_timers(clock: TestClock) -> TestClock:
+        cb = lambda e: None  # noqa: E731
+        for i in range(10_000):
+            clock.set_timer(f"t{i}", NANOS_IN_SECOND, cb, start_time_ns=i)
+        return clock
+
+    _mark(benchmark, "testclock.set_timers[10000]", "clocked", 10_000)
+    clock = benchmark.pedantic(set_timers, setup=lambda: ((TestClock(0),), {}), rounds=5, iterations=1)
+    assert clock.timer_count == 10_000
+
+
+# --- heartbeats (real time) -------------------------------------------------------------------
+HEARTBEATS = 10_000
+HEARTBEAT_WALL_NS = 3 * NANOS_IN_SECOND
+
+
+def _heartbeat_bench(benchmark, build: str, run) -> dict:
+    n, wall = (HEARTBEATS, HEARTBEAT_WALL_NS) if not benchmark.disabled else (1_000, 1_500 * NANOS_IN_MILLISECOND)
+    benchmark.group = f"clock.heartbeats[{HEARTBEATS}]"
+    benchmark.extra_info["build"] = build
+    figures = benchmark.pedantic(run, args=(n,), kwargs={"duration_ns": wall}, rounds=1, iterations=1)
+    # The round's wall time is fixed by design: compare cpu_per_wall_s, beats and lateness instead.
+    benchmark.extra_info["note"] = "wall time is fixed; compare extra_info cpu_per_wall_s, beats_*, lateness_*"
+    benchmark.extra_info.update(figures)
+    assert figures["beats_due"] > 0 and figures["beats_delivered"] > 0
+    return figures
+
+
+def test_heartbeats_baseline(benchmark) -> None:
+    _heartbeat_bench(benchmark, "baseline", run_sleep_heartbeats)
+
+
+def test_heartbeats_clocked(benchmark) -> None:
+    figures = _heartbeat_bench(benchmark, "clocked", run_clock_heartbeats)
+    assert figures["tasks"] == 0  # served by the clock's scheduler, not by a task per heartbeat
