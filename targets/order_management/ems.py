@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from targets.clock import Clock, TimeEvent
 
+from .alerts import arm_alert
 from .algo_book import AlgoBook
 from .algos import Algo, AlgoKind, AlgoRequest, AlgoState
 from .domain import EventLog, Instrument
@@ -59,7 +60,7 @@ class EMS:
         return algo
 
     def _arm(self, algo: Algo) -> None:
-        self.clock.set_time_alert(_ALGO + algo.algo_id, max(self.book.next_due(algo), self._now()), self._on_due)
+        arm_alert(self.clock, _ALGO + algo.algo_id, max(self.book.next_due(algo), self._now()), self._on_due)
 
     def _disarm(self, algo: Algo) -> None:
         name = _ALGO + algo.algo_id
