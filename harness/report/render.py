@@ -36,7 +36,9 @@ def judge_run(run_dir: Path, phase: str = "all", criteria_file: Path = crit.CRIT
     meta = json.loads((run_dir / RUN_FILE).read_text()) if (run_dir / RUN_FILE).exists() else {}
     records = results.load(run_dir) if (run_dir / results.METRICS_FILE).exists() else []
     chosen = crit.select(crit.load(criteria_file), phase)
-    notes = {p["prefix"]: p["detail"] for p in meta.get("producers", []) if p.get("prefix") and p.get("status") != "ok"}
+    notes = {p["prefix"]: (p["detail"] if p.get("status") != "ok" else
+                           f"{p['name']} ran but wrote no record of it (no benchmark or measurement by that name yet)")
+             for p in meta.get("producers", []) if p.get("prefix")}
     js = judge_all(chosen, results.index(records), notes=notes, resamples=resamples)
     return js, records, meta
 
