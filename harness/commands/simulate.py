@@ -6,6 +6,13 @@ import argparse
 
 from harness.cli import UsageError
 
+WHY_NOT_BASELINE = (
+    "The baseline build cannot replay: it stamps orders with time.time_ns() and waits with "
+    "asyncio.sleep (one task per expiring order, per algo, and a settlement polling loop), so its "
+    "timestamps, slice firing times and the interleaving of its tasks differ on every run, and it "
+    "would need real days to reach T+N settlement and DAY expiries."
+)
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -42,7 +49,7 @@ def _int(name: str, raw: str, minimum: int | None = None) -> int:
 
 
 def run_orders(args: argparse.Namespace) -> int:
-    from targets.order_management.simulation import WHY_NOT_BASELINE, run_simulation
+    from targets.order_management.simulation import run_simulation
 
     seed = _int("seed", args.seed)
     orders = _int("orders", args.orders, 1)

@@ -35,13 +35,6 @@ QUOTE_INTERVAL_NS = 10 * NANOS_IN_MILLISECOND
 TAIL_NS = 10 * NANOS_IN_SECOND  # quotes keep coming this long after the last order (algos finish)
 SETTLE_HORIZON_NS = 8 * NANOS_IN_DAY  # then time jumps far enough for every T+3 and DAY expiry
 
-WHY_NOT_BASELINE = (
-    "The baseline build cannot replay: it stamps orders with time.time_ns() and waits with "
-    "asyncio.sleep (one task per expiring order, per algo, and a settlement polling loop), so its "
-    "timestamps, slice firing times and the interleaving of its tasks differ on every run, and it "
-    "would need real days to reach T+N settlement and DAY expiries."
-)
-
 
 @dataclass
 class SimulationResult:
