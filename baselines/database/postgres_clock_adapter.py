@@ -26,6 +26,8 @@ from targets.database.records import (
     PositionRow,
     PositionUpdate,
     SettlementRow,
+    decimal,
+    text,
 )
 
 # The server's current time in ns (clock_timestamp() moves within a transaction; microsecond resolution).
@@ -111,6 +113,8 @@ class PostgresAdapter(PostgresStoreBase):
         return [by_id[o.order_id] for o in orders]
 
     async def update_order(self, order_id: str, state: str, filled_quantity: Decimal | None = None) -> OrderRow:
+        text("state", state, max_len=32)
+        filled_quantity = decimal("filled_quantity", filled_quantity, allow_none=True)
         r = await self._fetchrow(f"update of order {order_id!r}", self._sql_update_order, order_id, state, filled_quantity)
         if r is None:
             raise RecordNotFound(f"order {order_id!r} is not stored")

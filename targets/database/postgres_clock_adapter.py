@@ -40,6 +40,8 @@ from .records import (
     PositionRow,
     PositionUpdate,
     SettlementRow,
+    decimal,
+    text,
     timestamp,
 )
 
@@ -168,6 +170,8 @@ class PostgresClockAdapter(PostgresStoreBase):
         self, order_id: str, state: str, filled_quantity: Decimal | None = None, *, ts_ns: int | None = None
     ) -> OrderRow:
         """Set an order's state (and filled quantity), stamped now; refused if the row was stamped later."""
+        text("state", state, max_len=32)
+        filled_quantity = decimal("filled_quantity", filled_quantity, allow_none=True)
         ts, seq = self._stamp(ts_ns)
         r = await self._fetchrow(
             f"update of order {order_id!r}", ts, self._sql_update_order, order_id, state, filled_quantity, ts, seq

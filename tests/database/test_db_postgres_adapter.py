@@ -160,6 +160,16 @@ async def test_bad_input_is_named(build, postgres_url):
         order(1, price="abc")
 
 
+async def test_bad_update_is_named(build, pg_scratch):
+    store = await pg_scratch.store(build)
+    row = await store.insert_order(order(1))
+    with pytest.raises(InvalidRecord, match="state"):
+        await store.update_order("O-1", "")
+    with pytest.raises(InvalidRecord, match="filled_quantity must be exact"):
+        await store.update_order("O-1", "FILLED", 0.5)
+    assert await store.get_order("O-1") == row
+
+
 # --- clocked only -----------------------------------------------------------------------------
 async def test_clocked_rows_carry_the_clock_time_and_sequence(pg_scratch):
     clock = TestClock(T0)
