@@ -7,12 +7,18 @@ of transactions ((ts, seq)) is decided by the clock, and under a ``TestClock`` a
 to identical rows. Because the adapter knows every value it writes, batched inserts use COPY
 and need no RETURNING.
 
-Optional ``tx_time_setting=True`` runs each write in an explicit transaction that first executes
-``SELECT set_config('clockbench.tx_time_ns', $1, true)``, so SQL in that transaction (a trigger,
-an audit function) can read the transaction's clock time with
+Optional per-transaction clock time, ``tx_time``: SQL running in the write's transaction (a
+trigger, an audit function) can then read the transaction's clock time with
 ``current_setting('clockbench.tx_time_ns')``. That is the valid form of the plan's
-``SET session_timestamp = $1`` (SET takes no parameters, and no such setting exists); it costs
-one more statement and an explicit BEGIN/COMMIT per write, measured in the benchmarks.
+``SET session_timestamp = $1`` (SET takes no parameters, and no such setting exists):
+``set_config('clockbench.tx_time_ns', $1, true)``, transaction-local. Two ways, both measured
+in the benchmarks:
+- ``tx_time="statement"``: an explicit transaction, ``BEGIN; SELECT set_config(...); <write>;
+  COMMIT`` - three more round trips per write.
+- ``tx_time="inline"``: the write itself selects its values ``FROM (SELECT set_config(...))``, so
+  the setting is made inside the write's own one-statement transaction, before any row (and
+  so any trigger) is processed - no extra round trip.
+Batched writes (COPY) always use the explicit transaction when ``tx_time`` is set.
 
 Sequence numbers continue after the highest one stored when the adapter starts. One adapter
 per schema is the intended use: two processes writing the same schema each keep their own
@@ -46,6 +52,7 @@ from .records import (
 )
 
 _ZERO = Decimal(0)
+TX_TIME_MODES = (None, "statement", "inline")
 _SET_TX_TIME = "SELECT set_config('clockbench.tx_time_ns', $1, true)"
 
 
@@ -63,36 +70,42 @@ class PostgresClockAdapter(PostgresStoreBase):
         *,
         schema: str = DEFAULT_SCHEMA,
         pool_size: int = 4,
-        tx_time_setting: bool = False,
+        tx_time: str | None = None,
     ) -> None:
         super().__init__(dsn, schema=schema, pool_size=pool_size)
+        if tx_time not in TX_TIME_MODES:
+            raise ValueError(f"tx_time must be one of {TX_TIME_MODES}, got {tx_time!r}")
         self.clock = clock
-        self.tx_time_setting = bool(tx_time_setting)
+        self.tx_time = tx_time
         self._seq = 0
         s = self.schema
-        self._sql_insert_order = (
-            f"INSERT INTO {s}.orders ({sch.cols(sch.ORDER_COLUMNS)}) VALUES ({_placeholders(len(sch.ORDER_COLUMNS))})"
-        )
+        inline = tx_time == "inline"
+
+        def insert(table: str, columns: tuple[str, ...], tail: str = "") -> str:
+            n = len(columns)
+            if inline:
+                source = f"SELECT {_placeholders(n)} FROM (SELECT set_config('clockbench.tx_time_ns', ${n + 1}, true)) AS tx"
+            else:
+                source = f"VALUES ({_placeholders(n)})"
+            return f"INSERT INTO {s}.{table} ({sch.cols(columns)}) {source}{tail}"
+
+        self._sql_insert_order = insert("orders", sch.ORDER_COLUMNS)
         self._sql_update_order = (
             f"UPDATE {s}.orders SET state = $2, filled_quantity = coalesce($3, filled_quantity), "
-            f"ts_updated_ns = $4, seq = $5 WHERE order_id = $1 AND ts_updated_ns <= $4 "
-            f"RETURNING {sch.cols(sch.ORDER_COLUMNS)}"
+            f"ts_updated_ns = $4, seq = $5 "
+            + ("FROM (SELECT set_config('clockbench.tx_time_ns', $6, true)) AS tx " if inline else "")
+            + f"WHERE order_id = $1 AND ts_updated_ns <= $4 RETURNING {sch.cols(sch.ORDER_COLUMNS)}"
         )
-        self._sql_insert_fill = (
-            f"INSERT INTO {s}.fills ({sch.cols(sch.FILL_COLUMNS)}) VALUES ({_placeholders(len(sch.FILL_COLUMNS))})"
+        self._sql_insert_fill = insert("fills", sch.FILL_COLUMNS)
+        self._sql_upsert_position = insert(
+            "positions",
+            sch.POSITION_COLUMNS,
+            " ON CONFLICT (account, instrument) DO UPDATE SET quantity = EXCLUDED.quantity, "
+            "avg_price = EXCLUDED.avg_price, realized_pnl = EXCLUDED.realized_pnl, "
+            "ts_updated_ns = EXCLUDED.ts_updated_ns, seq = EXCLUDED.seq "
+            "WHERE positions.ts_updated_ns <= EXCLUDED.ts_updated_ns RETURNING seq",
         )
-        self._sql_upsert_position = (
-            f"INSERT INTO {s}.positions ({sch.cols(sch.POSITION_COLUMNS)}) "
-            f"VALUES ({_placeholders(len(sch.POSITION_COLUMNS))}) "
-            f"ON CONFLICT (account, instrument) DO UPDATE SET quantity = EXCLUDED.quantity, "
-            f"avg_price = EXCLUDED.avg_price, realized_pnl = EXCLUDED.realized_pnl, "
-            f"ts_updated_ns = EXCLUDED.ts_updated_ns, seq = EXCLUDED.seq "
-            f"WHERE positions.ts_updated_ns <= EXCLUDED.ts_updated_ns RETURNING seq"
-        )
-        self._sql_insert_settlement = (
-            f"INSERT INTO {s}.settlements ({sch.cols(sch.SETTLEMENT_COLUMNS)}) "
-            f"VALUES ({_placeholders(len(sch.SETTLEMENT_COLUMNS))})"
-        )
+        self._sql_insert_settlement = insert("settlements", sch.SETTLEMENT_COLUMNS)
 
     def _ddl(self) -> list[str]:
         return sch.ddl(self.schema)
@@ -113,8 +126,10 @@ class PostgresClockAdapter(PostgresStoreBase):
 
     async def _execute(self, what: str, ts: int, sql: str, *args: object) -> str:
         try:
-            if not self.tx_time_setting:
+            if self.tx_time is None:
                 return await self.pool.execute(sql, *args)
+            if self.tx_time == "inline":
+                return await self.pool.execute(sql, *args, str(ts))
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.execute(_SET_TX_TIME, str(ts))
                 return await conn.execute(sql, *args)
@@ -123,8 +138,10 @@ class PostgresClockAdapter(PostgresStoreBase):
 
     async def _fetchrow(self, what: str, ts: int, sql: str, *args: object) -> asyncpg.Record | None:
         try:
-            if not self.tx_time_setting:
+            if self.tx_time is None:
                 return await self.pool.fetchrow(sql, *args)
+            if self.tx_time == "inline":
+                return await self.pool.fetchrow(sql, *args, str(ts))
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.execute(_SET_TX_TIME, str(ts))
                 return await conn.fetchrow(sql, *args)
@@ -134,7 +151,7 @@ class PostgresClockAdapter(PostgresStoreBase):
     async def _copy(self, what: str, ts: int, table: str, columns: tuple[str, ...], records: list[tuple]) -> None:
         try:
             async with self.pool.acquire() as conn, conn.transaction():
-                if self.tx_time_setting:
+                if self.tx_time is not None:
                     await conn.execute(_SET_TX_TIME, str(ts))
                 await conn.copy_records_to_table(table, records=records, columns=columns, schema_name=self.schema)
         except asyncpg.PostgresError as exc:

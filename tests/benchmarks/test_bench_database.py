@@ -4,8 +4,11 @@ Each round runs N operations back to back on one event loop (``extra_info["ops"]
 the real PostgreSQL and Redis. The reference is the minimal equivalent written directly on
 asyncpg / redis-py (one connection, the statement and nothing else): the ceiling each build is
 read against. ``db.pg.insert.set_config`` is the clocked insert inside an explicit transaction
-that first runs ``set_config('clockbench.tx_time_ns', $1, true)``; its reference is that
-transaction written raw. Compare it with ``db.pg.insert`` for what the statement costs.
+that first runs ``set_config('clockbench.tx_time_ns', $1, true)`` (its reference: that
+transaction written raw); ``db.pg.insert.set_config_inline`` makes the same setting inside the
+INSERT itself (``INSERT ... SELECT ... FROM (SELECT set_config(...))``, one statement). Their
+baseline is the plain baseline insert again; compare the clocked figures with ``db.pg.insert``'s
+for what the per-transaction time costs.
 
 Every build writes to its own PostgreSQL schema and Redis prefix, dropped at the end.
 """
@@ -58,7 +61,8 @@ class Env:
         self.clock = clock
         self.stores = {
             "clocked": PostgresClockAdapter(clock, pg_url, schema=f"cbb_c_{tag}", pool_size=2),
-            "clocked_tx": PostgresClockAdapter(clock, pg_url, schema=f"cbb_t_{tag}", pool_size=2, tx_time_setting=True),
+            "clocked_tx": PostgresClockAdapter(clock, pg_url, schema=f"cbb_t_{tag}", pool_size=2, tx_time="statement"),
+            "clocked_inline": PostgresClockAdapter(clock, pg_url, schema=f"cbb_i_{tag}", pool_size=2, tx_time="inline"),
             "baseline": PostgresAdapter(pg_url, schema=f"cbb_b_{tag}", pool_size=2),
         }
         self.caches = {
@@ -151,6 +155,14 @@ def run(benchmark, loop, group: str, build: str, ops: int, make_round) -> None: 
 
 
 # --- PostgreSQL -----------------------------------------------------------------------------------
+def _inline_insert_sql(schema: str) -> str:
+    n = len(sch.ORDER_COLUMNS)
+    return (
+        f"INSERT INTO {schema}.orders ({sch.cols(sch.ORDER_COLUMNS)}) SELECT {_PARAMS} "
+        f"FROM (SELECT set_config('clockbench.tx_time_ns', ${n + 1}, true)) AS tx"
+    )
+
+
 @pytest.mark.parametrize("build", BUILDS)
 def test_pg_insert(benchmark, loop, env, build):
     if build == "reference":
@@ -184,6 +196,25 @@ def test_pg_insert_set_config(benchmark, loop, env, build):
             for _ in range(OPS):
                 await store.insert_order(new_order(next(env.ids)))
     run(benchmark, loop, "db.pg.insert.set_config", build, OPS, one_round)
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_pg_insert_set_config_inline(benchmark, loop, env, build):
+    """The clocked insert carrying the set_config in the INSERT itself; baseline as in db.pg.insert."""
+    if build == "reference":
+        sql = _inline_insert_sql(env.ref_schema)
+
+        async def one_round():
+            for _ in range(OPS):
+                args = env.ref_args(new_order(next(env.ids)))
+                await env.ref_conn.execute(sql, *args, str(args[9]))
+    else:
+        store = env.stores["clocked_inline" if build == "clocked" else "baseline"]
+
+        async def one_round():
+            for _ in range(OPS):
+                await store.insert_order(new_order(next(env.ids)))
+    run(benchmark, loop, "db.pg.insert.set_config_inline", build, OPS, one_round)
 
 
 @pytest.mark.parametrize("build", BUILDS)

@@ -246,10 +246,10 @@ async def test_clocked_sequence_continues_after_a_restart(pg_scratch):
     assert (await restarted.insert_order(order(9))).seq == 4
 
 
-@pytest.mark.parametrize("tx_time_setting", [True, False])
-async def test_clocked_tx_time_setting_is_visible_inside_the_transaction(pg_scratch, tx_time_setting):
+@pytest.mark.parametrize("tx_time", ["statement", "inline", None])
+async def test_clocked_tx_time_setting_is_visible_inside_the_transaction(pg_scratch, tx_time):
     clock = TestClock(T0)
-    store = await pg_scratch.store("clocked", clock, tx_time_setting=tx_time_setting)
+    store = await pg_scratch.store("clocked", clock, tx_time=tx_time)
     s = store.schema
     # A trigger records what the transaction's clock time setting was when each row was written.
     await store.pool.execute(f"CREATE TABLE {s}.audit (order_id TEXT, tx_time TEXT)")
@@ -263,13 +263,32 @@ async def test_clocked_tx_time_setting_is_visible_inside_the_transaction(pg_scra
     clock.advance_by(7)
     await store.update_order("O-1", "ACCEPTED")
     await store.insert_orders([order(2)])
+    clock.advance_by(7)
+    await store.insert_order(order(3))
+    await store.update_order("O-3", "ACCEPTED", ts_ns=T0 + 20)
+    with pytest.raises(DuplicateRecord):
+        await store.insert_order(order(3))
+    row = await store.get_order("O-3")
+    assert (row.ts_received_ns, row.ts_updated_ns, row.state) == (T0 + 14, T0 + 20, "ACCEPTED")
+    await store.insert_fill(NewFill("F-1", "O-1", "BTC-USD", "BUY", Decimal(1), Decimal(2)))
+    assert len(await store.fills_for_order("O-1")) == 1
+    p = await store.upsert_position(PositionUpdate("A", "X", Decimal(1), Decimal(1)))
+    assert await store.get_position("A", "X") == p
+    st = await store.insert_settlement(NewSettlement("S-1", "A", "X", Decimal(1), Decimal(1)))
+    assert await store.get_settlement("S-1") == st
     got = [tuple(r) for r in await store.pool.fetch(f"SELECT order_id, tx_time FROM {s}.audit")]
-    if tx_time_setting:
-        assert got == [("O-1", str(T0)), ("O-1", str(T0 + 7)), ("O-2", str(T0 + 7))]
+    if tx_time:
+        assert got == [("O-1", str(T0)), ("O-1", str(T0 + 7)), ("O-2", str(T0 + 7)), ("O-3", str(T0 + 14)),
+                       ("O-3", str(T0 + 20))]
     else:
-        assert [o for o, _ in got] == ["O-1", "O-1", "O-2"] and all(t in (None, "") for _, t in got)
+        assert [o for o, _ in got] == ["O-1", "O-1", "O-2", "O-3", "O-3"] and all(t in (None, "") for _, t in got)
     # transaction-local: nothing leaks into the next use of the connection
     assert await store.pool.fetchval("SELECT current_setting('clockbench.tx_time_ns', true)") in (None, "")
+
+
+async def test_clocked_bad_tx_time_mode(postgres_url):
+    with pytest.raises(ValueError, match="tx_time"):
+        PostgresClockAdapter(TestClock(0), postgres_url, schema="x", tx_time="always")
 
 
 async def test_clocked_adapter_accepts_a_live_clock(pg_scratch):
