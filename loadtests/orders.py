@@ -18,14 +18,14 @@ from loadtests.common import ClockbenchUser
 
 def order_body(instrument: str, rng: random.Random) -> dict:
     """A limit order the service accepts (see the stack's POST /api/v1/orders schema)."""
-    side = rng.choice(("buy", "sell"))
     return {
         "client_order_id": uuid.uuid4().hex,
         "instrument": instrument,
-        "side": side,
-        "order_type": "limit",
-        "quantity": str(rng.randint(1, 20) * 10),
-        "price": f"{rng.uniform(90, 110):.2f}",
+        "side": rng.choice(("BUY", "SELL")),
+        "order_type": "LIMIT",
+        "quantity": rng.randint(1, 20) * 10,
+        "limit_price": f"{rng.uniform(95, 105):.2f}",
+        "time_in_force": "GTC",
     }
 
 

@@ -119,7 +119,7 @@ def locust_commands(spec: LoadSpec, url: str, out: Path, master_port: int | None
         "--stop-timeout", f"{int(math.ceil(spec.stop_timeout_s))}s", "--cb-hdr-out", str(out / "hdr.json"),
     ]
     if not spec.shape:
-        main += ["-u", str(spec.users), "-r", str(spec.spawn_rate), "-t", f"{spec.duration_s}s"]
+        main += ["-u", str(spec.users), "-r", str(spec.spawn_rate), "-t", f"{int(math.ceil(spec.duration_s))}s"]
     workers: list[list[str]] = []
     if spec.workers:
         port = master_port or free_port()
@@ -303,7 +303,8 @@ def summarize(
         done = c["answered"] + c["failed"]
         e = {
             "requests": c["sent"], "answered": c["answered"], "failed": c["failed"],
-            "interrupted": c["sent"] - done,
+            "unaccounted": c["sent"] - done,  # sent but neither answered nor failed: must be 0
+            "cut_off_at_stop": c.get("cut_off", 0),  # killed in flight by the stop, not counted as sent
             "error_rate": (c["failed"] / done) if done else 0.0,
             "throughput_rps": (c["answered"] / window_s) if window_s else 0.0,
             "latency_ns": _latency(hists, "uncorrected", name),
@@ -329,8 +330,8 @@ def summarize(
             reasons.append(f"only {users} of {spec.users} users were running")
     if agg["requests"] == 0 and not hdr_data.get("streams"):
         reasons.append("no request was measured")
-    if agg["interrupted"]:
-        reasons.append(f"{agg['interrupted']} requests were cut off by the stop (never answered nor failed)")
+    if agg["unaccounted"]:
+        reasons.append(f"{agg['unaccounted']} requests were sent but never answered nor failed")
     streams = {}
     for name, s in hdr_data.get("streams", {}).items():
         streams[name] = {**s, "age_ns": _latency(hists, "stream", name)}

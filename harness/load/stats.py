@@ -22,7 +22,8 @@ def percentile(values: Sequence[float], pct: float) -> float:
     if not 0.0 <= pct <= 100.0:
         raise ValueError(f"percentile {pct} is outside 0..100")
     ordered = sorted(values)
-    rank = max(1, math.ceil(pct / 100.0 * len(ordered)))
+    # round first: 0.999 * 60000 is 59940.00000000001 in floating point, and rank 59940 is meant
+    rank = max(1, math.ceil(round(pct / 100.0 * len(ordered), 9)))
     return ordered[rank - 1]
 
 

@@ -3,9 +3,10 @@
 A plain asyncio HTTP/1.1 server (keep-alive) with ``slots`` concurrent slots: each request holds
 a slot for ``service_ms`` and then gets its answer. With ``--mode queue`` a request that finds
 every slot taken waits in FIFO order; with ``--mode shed`` it is answered ``503`` at once.
-So closed-loop users with no think time are served in exactly ``service_ms`` while there are at
-most ``slots`` of them, and one more user makes some requests wait a whole extra service time
-(queue) or be refused (shed): the capacity under an SLO between the two is ``slots`` users.
+So closed-loop users with no think time are served in ``service_ms`` while there are at most
+``slots`` of them. Beyond that, in queue mode, every request takes ``users * service_ms / slots``
+in steady state (Little's law: the slots' throughput is fixed); in shed mode the extra users
+collect 503s at once, so the capacity under an error SLO is exactly ``slots`` users.
 
 It speaks enough of the stack's API for the profiles (orders, positions, clock sync, health) to
 run against it. Run: ``python tests/loadtests/synthetic.py --slots 4 --service-ms 40``; it prints

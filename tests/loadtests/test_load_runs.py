@@ -1,0 +1,105 @@
+"""Real Locust runs (seconds long) against the synthetic slot service: counts that add up, the
+open mode's corrected latency and rate validity, a two-worker distributed run whose histograms
+merge, and the capacity search finding the capacity the service has by construction."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.load import capacity, slo
+from harness.load.runner import LoadSpec, run, summarize
+from harness.load.target import Target
+from harness.commands.capacity import make_step
+
+
+def assert_counts_add_up(s: dict, out) -> None:
+    a = s["aggregate"]
+    assert a["requests"] == a["answered"] + a["failed"], a
+    assert a["unaccounted"] == 0
+    assert sum(e["requests"] for e in s["endpoints"].values()) == a["requests"]
+    assert a["latency_ns"]["count"] == a["answered"]
+    # Locust's own totals (its JSON) agree with ours when nothing is left out as warm-up
+    assert s["locust"] == {"requests": a["requests"], "failures": a["failed"]}
+    # the written files parse and say the same
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert on_disk["aggregate"]["requests"] == a["requests"]
+    assert (out / "summary.csv").read_text().count("\n") == 1 + 1 + len(s["endpoints"])
+
+
+def test_closed_run_two_workers_merges_histograms(synthetic_service, tmp_path) -> None:
+    with synthetic_service(slots=16, service_ms=5) as url:
+        spec = LoadSpec(profile="orders", users=6, spawn_rate=20, duration_s=5, think="0-5", workers=2)
+        s = run(spec, url, tmp_path, progress=lambda _l: None)
+    assert_counts_add_up(s, tmp_path)
+    a = s["aggregate"]
+    assert a["answered"] > 100 and a["failed"] == 0
+    hdr_data = json.loads((tmp_path / "hdr.json").read_text())
+    assert hdr_data["mode"] == "master"
+    assert len(hdr_data["processes"]) == 2  # both workers shipped histograms
+    assert all(p["sent"] > 0 for p in hdr_data["processes"].values())
+    assert set(s["generator"]["processes"]) == {"master", "worker0", "worker1"}
+    assert 5_000_000 <= a["latency_ns"]["p50"] < 1_000_000_000  # at least the service time
+    assert s["validity"]["valid"], s["validity"]
+
+
+def test_open_mode_corrects_for_coordinated_omission(synthetic_service, tmp_path) -> None:
+    with synthetic_service(slots=4, service_ms=20) as url:  # capacity 200 requests/s
+        ok = run(LoadSpec(profile="orders", users=16, spawn_rate=50, duration_s=5, warmup_s=1, rate=80),
+                 url, tmp_path / "under", progress=lambda _l: None)
+        over = run(LoadSpec(profile="orders", users=6, spawn_rate=50, duration_s=5, warmup_s=1, rate=300),
+                   url, tmp_path / "over", progress=lambda _l: None)
+    assert ok["validity"]["valid"], ok["validity"]
+    assert 0.95 * 80 <= ok["rate_achieved"] <= 1.05 * 80
+    for s in (ok, over):
+        a = s["aggregate"]
+        assert a["requests"] == a["answered"] + a["failed"]
+        for k in ("p50", "p99"):
+            assert a["latency_corrected_ns"][k] >= a["latency_ns"][k]
+    # beyond capacity: the senders fall behind the schedule; the corrected latency shows the
+    # queue of late sends that the uncorrected figure hides, and the run is INVALID
+    assert not over["validity"]["valid"]
+    assert any("short of the target rate" in r for r in over["validity"]["reasons"])
+    a = over["aggregate"]
+    assert a["latency_corrected_ns"]["p99"] > 3 * a["latency_ns"]["p99"]
+
+
+def test_generator_saturation_makes_a_run_invalid() -> None:
+    hdr_data = {"hists": {}, "counts": {"Aggregated": {"sent": 10, "answered": 10, "failed": 0}},
+                "processes": {"local": {"window_ns": 10**9, "sent": 10, "users_max": 5, "pid": 1}}}
+    cpu = {"processes": {"locust": {"mean": 97.0, "max": 100.0, "samples": 5}}, "max_process_mean": 97.0,
+           "machine_mean": 99.0, "cores": 2}
+    s = summarize(LoadSpec(users=5), hdr_data, [], cpu, url="x", label={}, started_ns=0, ended_ns=1, exit_code=0)
+    assert not s["validity"]["valid"]
+    assert "saturated" in s["validity"]["reasons"][0] and "97%" in s["validity"]["reasons"][0]
+    cpu = {**cpu, "processes": {"locust": {"mean": 50.0, "max": 60.0, "samples": 5}}, "max_process_mean": 50.0}
+    s = summarize(LoadSpec(users=8), hdr_data, [], cpu, url="x", label={}, started_ns=0, ended_ns=1, exit_code=0)
+    assert s["validity"]["reasons"] == ["only 5 of 8 users were running"]
+
+
+def test_capacity_search_finds_the_synthetic_capacity(synthetic_service, tmp_path) -> None:
+    """4 slots of 50 ms, shedding (503 at once when all are busy), users with no think time: a user
+    has at most one request in flight, so up to 4 users are never refused; a fifth always finds the
+    slots busy part of the time and, retrying at once, collects 503s by the hundred. So under
+    errors<1% the capacity is 4 users, by construction, whatever the machine's timing noise."""
+    terms = slo.parse("p99<1s,errors<1%")
+    with synthetic_service(slots=4, service_ms=50, mode="shed") as url:
+        spec = LoadSpec(profile="orders", users=2, duration_s=4, warmup_s=1, think="0")
+        step = make_step(spec, Target(url, "synthetic", {}, False), terms, tmp_path, "syn", log=lambda _m: None)
+        res = capacity.search(step, start=2, max_users=64, resolution=0.0)
+    assert res.valid, res.reason
+    assert res.capacity == 4, [(s.users, s.passed, s.reason) for s in res.steps]
+    assert res.first_fail == 5
+    assert [s.users for s in res.steps] == [2, 4, 8, 6, 5]  # bracket by doubling, then bisect
+
+
+def test_queue_latency_follows_littles_law(synthetic_service, tmp_path) -> None:
+    """FIFO queue, 2 slots of 40 ms, 4 users without think time: throughput is 2/40ms = 50/s and
+    (Little's law) each request takes 4 * 40 / 2 = 80 ms in steady state."""
+    with synthetic_service(slots=2, service_ms=40) as url:
+        s = run(LoadSpec(profile="orders", users=4, spawn_rate=50, duration_s=5, warmup_s=1, think="0"),
+                url, tmp_path, progress=lambda _l: None)
+    a = s["aggregate"]
+    assert 40 <= a["throughput_rps"] <= 52
+    assert 78_000_000 <= a["latency_ns"]["p50"] <= 100_000_000

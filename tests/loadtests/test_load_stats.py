@@ -1,0 +1,127 @@
+"""Pure statistics: nearest-rank percentile, bootstrap CI coverage on known distributions, the A/B
+judgment against an A/A noise floor, SLO parsing and the capacity search's bracket-and-bisect."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from harness.load import abtest, capacity, slo, stats
+
+
+def test_percentile_nearest_rank() -> None:
+    xs = list(range(1, 101))
+    assert stats.percentile(xs, 50) == 50
+    assert stats.percentile(xs, 99) == 99
+    assert stats.percentile(xs, 99.9) == 100
+    assert stats.percentile(xs, 0) == 1
+    assert stats.percentile([7], 50) == 7
+    with pytest.raises(ValueError):
+        stats.percentile([], 50)
+    with pytest.raises(ValueError):
+        stats.percentile(xs, 101)
+
+
+def test_bootstrap_is_reproducible_with_its_seed() -> None:
+    xs = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0]
+    assert stats.bootstrap_ci(xs, seed=4) == stats.bootstrap_ci(xs, seed=4)
+    assert stats.ratio_ci(xs, xs[::-1], seed=4) == stats.ratio_ci(xs, xs[::-1], seed=4)
+
+
+def test_bootstrap_ci_of_the_mean_covers_the_true_mean_about_95_percent() -> None:
+    rng = np.random.default_rng(2024)
+    true_mean = math.exp(0.5 * 0.5**2)  # lognormal(0, 0.5)
+    trials, hits = 300, 0
+    for i in range(trials):
+        xs = rng.lognormal(0.0, 0.5, size=40)
+        _, lo, hi = stats.bootstrap_ci(xs, resamples=2000, seed=i)
+        hits += lo <= true_mean <= hi
+    coverage = hits / trials
+    assert 0.88 <= coverage <= 0.99, coverage
+
+
+def test_ratio_ci_covers_the_true_ratio_about_95_percent() -> None:
+    rng = np.random.default_rng(7)
+    trials, hits, widths = 300, 0, []
+    for i in range(trials):
+        base = rng.normal(100.0, 10.0, size=30)
+        clocked = 0.8 * base + rng.normal(0.0, 6.0, size=30)  # paired rounds share the machine's drift
+        r, lo, hi = stats.ratio_ci(clocked, base, resamples=2000, seed=i)
+        assert lo <= r <= hi
+        hits += lo <= 0.8 <= hi
+        widths.append(hi - lo)
+    assert 0.88 <= hits / trials <= 0.99, hits / trials
+    assert 0.0 < float(np.mean(widths)) < 0.2
+
+
+def test_judge_needs_the_ci_to_exclude_one_and_to_clear_the_noise_floor() -> None:
+    clear = stats.judge("p99", (0.8, 0.75, 0.85), (1.0, 0.97, 1.04), lower_is_better=True)
+    assert clear.beyond_noise and clear.better is True and clear.noise == pytest.approx(0.04)
+    under_noise = stats.judge("p99", (0.95, 0.93, 0.97), (1.0, 0.9, 1.1), lower_is_better=True)
+    assert not under_noise.beyond_noise and under_noise.better is None
+    straddles = stats.judge("p99", (0.9, 0.7, 1.1), None, lower_is_better=True)
+    assert not straddles.beyond_noise
+    worse_tput = stats.judge("throughput", (0.8, 0.75, 0.85), (1.0, 0.99, 1.01), lower_is_better=False)
+    assert worse_tput.better is False
+
+
+def _summary(p50: int, p99: int, rps: float, err: float, valid: bool = True) -> dict:
+    lat = {"p50": p50, "p90": p99, "p99": p99, "p999": p99}
+    return {"aggregate": {"latency_ns": lat, "latency_corrected_ns": None, "throughput_rps": rps, "error_rate": err},
+            "validity": {"valid": valid, "reasons": [] if valid else ["load generator saturated"]}}
+
+
+def test_ab_analysis_pairs_rounds_and_drops_invalid_ones() -> None:
+    base = [_summary(1000 + i, 5000 + 10 * i, 100.0, 0.0) for i in range(6)]
+    clk = [_summary(800 + i, 4000 + 10 * i, 120.0, 0.0) for i in range(6)]
+    aa = [_summary(1001 + i, 5005 + 10 * i, 100.5, 0.0) for i in range(6)]
+    clk[3] = _summary(1, 1, 1.0, 0.0, valid=False)
+    res = abtest.analyse({"baseline": base, "clocked": clk, "aa": aa}, seed=1)
+    assert res["dropped_rounds"] == [3] and len(res["used_rounds"]) == 5
+    p50 = res["metrics"]["p50"]
+    assert p50["ratio"] == pytest.approx(sum(800 + i for i in (0, 1, 2, 4, 5)) / sum(1000 + i for i in (0, 1, 2, 4, 5)))
+    assert p50["beyond_noise"] and p50["clocked_better"]
+    assert res["metrics"]["throughput"]["clocked_better"]
+    assert "no errors" in res["metrics"]["errors"]["note"]
+    assert abtest.order(0) == ["baseline", "clocked", "aa"] and abtest.order(1) == ["aa", "clocked", "baseline"]
+
+
+def test_slo_parse_and_evaluate() -> None:
+    terms = slo.parse("p99<50ms, errors<1%")
+    assert [(t.metric, t.op, t.limit) for t in terms] == [("p99", "<", 50_000_000), ("errors", "<", 0.01)]
+    ok, lines = slo.evaluate(terms, _summary(1_000_000, 49_000_000, 10.0, 0.005))
+    assert ok and len(lines) == 2
+    ok, lines = slo.evaluate(terms, _summary(1_000_000, 51_000_000, 10.0, 0.005))
+    assert not ok and "VIOLATED" in lines[0]
+    assert slo.parse("p999<=2s,rps>100")[0].limit == 2_000_000_000
+    for bad, needle in [("", "empty"), ("p99<50", "unit"), ("p98<5ms", "unknown metric"),
+                        ("errors<150%", "between"), ("p99=5ms", "expected")]:
+        with pytest.raises(slo.SLOError, match=needle):
+            slo.parse(bad)
+
+
+@pytest.mark.parametrize("true_capacity,start", [(37, 10), (3, 10), (0, 5), (500, 1), (10, 10)])
+def test_capacity_search_finds_the_boundary_of_a_monotone_step(true_capacity: int, start: int) -> None:
+    seen = []
+
+    def step(users: int) -> capacity.Step:
+        seen.append(users)
+        return capacity.Step(users, users <= true_capacity)
+
+    res = capacity.search(step, start=start, max_users=10_000, resolution=0.0)
+    assert res.valid and res.capacity == true_capacity
+    assert res.first_fail == true_capacity + 1
+    assert len(seen) <= 2 * math.ceil(math.log2(max(true_capacity, 2) + 2)) + 4
+
+
+def test_capacity_search_with_resolution_and_ceiling_and_invalid_steps() -> None:
+    res = capacity.search(lambda u: capacity.Step(u, u <= 1000), start=10, max_users=100_000, resolution=0.05)
+    assert res.capacity <= 1000 < res.first_fail and res.first_fail - res.capacity <= 0.05 * res.capacity + 1
+    top = capacity.search(lambda u: capacity.Step(u, True), start=10, max_users=100)
+    assert top.capacity == 100 and top.first_fail is None and "ceiling" in top.reason
+    sat = capacity.search(lambda u: capacity.Step(u, True, valid=u < 40, reason="generator saturated"), start=10)
+    assert not sat.valid and sat.capacity == 20 and "generator saturated" in sat.reason
+    rep = capacity.repeated(lambda i: capacity.Search(10 + i, 11 + i, True, "", []), 3)
+    assert (rep.median, rep.low, rep.high, rep.valid) == (11, 10, 12, True)
