@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -108,7 +109,8 @@ class Recorder:
             return
         self.counts[name][2] += 1
         self.counts[AGGREGATE][2] += 1
-        self.errors[f"{name}: {reason}"[:200]] += 1
+        # digits out, so one kind of error is one line however many ids it names
+        self.errors[f"{name}: " + re.sub(r"\d+", "#", reason)[:120]] += 1
 
     def stream_item(self, name: str, age_ns: int) -> None:
         if not self.measuring(time.monotonic_ns()):

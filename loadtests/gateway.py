@@ -32,4 +32,9 @@ class GatewayUser(ClockbenchUser):
 
     @task
     def burst(self) -> None:
-        gevent.joinall([gevent.spawn(self._one) for _ in range(BURST)])
+        burst = [gevent.spawn(self._one) for _ in range(BURST)]
+        try:
+            gevent.joinall(burst)
+        except gevent.GreenletExit:  # the user is being stopped: stop its burst too, accounted as cut off
+            gevent.killall(burst, block=True)
+            raise
