@@ -38,7 +38,9 @@ class Clock(Protocol):
         *,
         coarse: bool = False,
     ) -> None: ...
-    def set_time_alert(self, name: str, alert_time_ns: int, callback: TimeEventHandler) -> None: ...
+    def set_time_alert(
+        self, name: str, alert_time_ns: int, callback: TimeEventHandler, *, allow_past: bool = False
+    ) -> None: ...
     def cancel_timer(self, name: str) -> None: ...
     def cancel_timers(self) -> None: ...
     @property
@@ -154,14 +156,21 @@ class ClockBase:
         self._arm(timer)  # first: if arming fails (no running loop), the name must stay free
         self._timers[name] = timer
 
-    def set_time_alert(self, name: str, alert_time_ns: int, callback: TimeEventHandler) -> None:
-        """Fire ``callback`` once at ``alert_time_ns``."""
+    def set_time_alert(
+        self, name: str, alert_time_ns: int, callback: TimeEventHandler, *, allow_past: bool = False
+    ) -> None:
+        """Fire ``callback`` once at ``alert_time_ns``.
+
+        An alert in the past is a ValueError, unless ``allow_past``: then it fires as soon as the
+        clock's scheduler runs, with ``ts_event`` the time asked for. Real time moves between
+        reading the clock and setting the alert, so "now, or as soon as possible" needs it.
+        """
         self._check_name(name)
         _check_int("alert_time_ns", alert_time_ns)
         if not callable(callback):
             raise TypeError(f"alert {name!r}: callback must be callable")
         now = self.timestamp_ns()
-        if alert_time_ns < now:
+        if alert_time_ns < now and not allow_past:
             raise ValueError(f"alert {name!r}: alert_time_ns {alert_time_ns} is in the past (now is {now})")
         timer = Timer(name, self._next_seq(), 0, alert_time_ns, None, callback, False)
         self._arm(timer)  # first: if arming fails (no running loop), the name must stay free

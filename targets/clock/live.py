@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 
 from .base import ClockBase
-from .events import Timer
+from .events import TimeEvent, Timer
 from .units import NANOS_IN_MILLISECOND, NANOS_IN_SECOND
 from .wheel import TimingWheel
 
@@ -72,6 +72,8 @@ class LiveClock(ClockBase):
         self._wake_due: int | None = None
         self._wheel: TimingWheel[Timer] = TimingWheel(tick_ns, wheel_slots, _monotonic_ns() // tick_ns)
         self._tick_handle: asyncio.TimerHandle | None = None
+        self._tick_at: int | None = None  # the tick the pending wake is for
+        self._ticking = False
         self.tick_ns = tick_ns
 
     # --- scheduling plumbing -------------------------------------------------------------
@@ -98,9 +100,9 @@ class LiveClock(ClockBase):
 
     def _place(self, timer: Timer, loop: asyncio.AbstractEventLoop) -> None:
         if timer.coarse:
-            self._wheel.add(timer, timer.due)
-            if self._tick_handle is None:
-                self._schedule_tick(loop)
+            tick = self._wheel.add(timer, timer.due)
+            if not self._ticking and (self._tick_at is None or tick < self._tick_at):
+                self._schedule_tick(loop, tick)
         else:
             heapq.heappush(self._heap, (timer.due, timer.seq, timer, timer.gen))
             self._schedule_wake(loop, timer.due)
@@ -145,33 +147,63 @@ class LiveClock(ClockBase):
         if heap:
             self._schedule_wake(self._get_loop(), heap[0][0])
 
-    def _schedule_tick(self, loop: asyncio.AbstractEventLoop) -> None:
-        next_tick_ns = (self._wheel.current_tick + 1) * self.tick_ns
-        delay = max(0, next_tick_ns - _monotonic_ns()) / NANOS_IN_SECOND
+    def _schedule_tick(self, loop: asyncio.AbstractEventLoop, tick: int) -> None:
+        """Wake at ``tick`` (not every tick: an idle wheel costs nothing between its deadlines)."""
+        if self._tick_handle is not None:
+            self._tick_handle.cancel()
+        self._tick_at = tick
+        delay = max(0, tick * self.tick_ns - _monotonic_ns()) / NANOS_IN_SECOND
         self._tick_handle = loop.call_later(delay, self._on_tick)
 
     def _on_tick(self) -> None:
         self._tick_handle = None
-        now_tick = _monotonic_ns() // self.tick_ns
+        self._tick_at = None
+        self._ticking = True  # re-arms during delivery must not schedule wakes of their own
         wheel = self._wheel
-        for timer in wheel.expire(now_tick):
-            # Deliver every firing due by this tick: after a stalled loop, or with an interval
-            # shorter than a tick, one firing per tick would fall further and further behind.
-            while self._timers.get(timer.name) is timer:
-                self._deliver(timer)
-                if timer not in wheel or wheel.tick_of(timer.due) > now_tick:
-                    break
-                wheel.remove(timer)
-        if len(self._wheel):
-            self._schedule_tick(self._get_loop())
+        timers = self._timers
+        new_event = tuple.__new__
+        try:
+            now_tick = _monotonic_ns() // self.tick_ns
+            # The heartbeat hot path: ClockBase._fire inlined for coarse timers.
+            for timer in wheel.expire(now_tick):
+                # Deliver every firing due by this tick: after a stalled loop, or with an interval
+                # shorter than a tick, one firing per tick would fall further and further behind.
+                while timers.get(timer.name) is timer:
+                    self._event_id += 1
+                    event = new_event(TimeEvent, (timer.name, self._event_id, timer.next_ns, live_timestamp_ns()))
+                    interval = timer.interval_ns
+                    stop = timer.stop_ns
+                    again = False
+                    if interval and (stop is None or timer.next_ns + interval <= stop):
+                        timer.next_ns += interval
+                        timer.due += interval
+                        again = wheel.add_new(timer, timer.due)  # overdue: a backlog, deliver it now
+                    else:
+                        del timers[timer.name]
+                    try:
+                        timer.callback(event)
+                    except Exception as exc:  # one failing callback must not stop the others
+                        self._report(timer, exc)
+                    if not again or timer not in wheel:
+                        break
+                    wheel.remove(timer)
+        finally:
+            self._ticking = False
+            if len(wheel):
+                nxt = wheel.next_occupied_tick()
+                if nxt is not None:
+                    self._schedule_tick(self._get_loop(), nxt)
 
     def _deliver(self, timer: Timer) -> None:
         try:
             self._fire(timer, live_timestamp_ns())
         except Exception as exc:  # one failing callback must not stop the others
-            self._get_loop().call_exception_handler(
-                {"message": f"LiveClock: callback of timer {timer.name!r} raised", "exception": exc}
-            )
+            self._report(timer, exc)
+
+    def _report(self, timer: Timer, exc: Exception) -> None:
+        self._get_loop().call_exception_handler(
+            {"message": f"LiveClock: callback of timer {timer.name!r} raised", "exception": exc}
+        )
 
     def _guarded(self, fn: Callable[[], object]) -> None:
         try:
@@ -185,7 +217,7 @@ class LiveClock(ClockBase):
             if handle is not None:
                 handle.cancel()
         self._wake_handle = self._tick_handle = None
-        self._wake_due = None
+        self._wake_due = self._tick_at = None
         self._heap = [entry for entry in self._heap if entry[2].__class__ is _LiveCall]
         if self._heap:
             heapq.heapify(self._heap)
