@@ -64,7 +64,7 @@ class MarketFeed:
 
     def stop(self) -> None:
         if self.clock is not None:
-            if self._timer in self.clock.timer_names:
+            if self.clock.has_timer(self._timer):
                 self.clock.cancel_timer(self._timer)
         elif self._task is not None:
             self._task.cancel()

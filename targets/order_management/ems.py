@@ -10,7 +10,6 @@ from collections.abc import Mapping
 
 from targets.clock import Clock, TimeEvent
 
-from .alerts import arm_alert
 from .algo_book import AlgoBook
 from .algos import Algo, AlgoKind, AlgoRequest, AlgoState
 from .domain import EventLog, Instrument
@@ -60,11 +59,11 @@ class EMS:
         return algo
 
     def _arm(self, algo: Algo) -> None:
-        arm_alert(self.clock, _ALGO + algo.algo_id, max(self.book.next_due(algo), self._now()), self._on_due)
+        self.clock.set_time_alert(_ALGO + algo.algo_id, self.book.next_due(algo), self._on_due, allow_past=True)
 
     def _disarm(self, algo: Algo) -> None:
         name = _ALGO + algo.algo_id
-        if name in self.clock.timer_names:
+        if self.clock.has_timer(name):
             self.clock.cancel_timer(name)
 
     def _on_due(self, event: TimeEvent) -> None:
