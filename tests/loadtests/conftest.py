@@ -15,9 +15,10 @@ HERE = Path(__file__).resolve().parent
 
 
 @contextmanager
-def synthetic(slots: int, service_ms: float, mode: str = "queue") -> Iterator[str]:
+def synthetic(slots: int, service_ms: float, mode: str = "queue", refuse_ms: float = 0.0) -> Iterator[str]:
     proc = subprocess.Popen(
-        [sys.executable, str(HERE / "synthetic.py"), "--slots", str(slots), "--service-ms", str(service_ms), "--mode", mode],
+        [sys.executable, str(HERE / "synthetic.py"), "--slots", str(slots), "--service-ms", str(service_ms), "--mode", mode,
+         "--refuse-ms", str(refuse_ms)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:

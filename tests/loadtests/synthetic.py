@@ -22,10 +22,11 @@ import time
 
 
 class Synthetic:
-    def __init__(self, slots: int, service_ms: float, mode: str) -> None:
+    def __init__(self, slots: int, service_ms: float, mode: str, refuse_ms: float = 0.0) -> None:
         self.slots = asyncio.Semaphore(slots)
         self.service_s = service_ms / 1000.0
         self.mode = mode
+        self.refuse_s = refuse_ms / 1000.0
         self.next_id = 0
         self.served = 0
         self.refused = 0
@@ -62,6 +63,8 @@ class Synthetic:
             return 200, {"t0": t0, "t1": t1, "t2": time.time_ns(), "kind": "live"}
         if self.mode == "shed" and self.slots.locked():
             self.refused += 1
+            if self.refuse_s:  # a refusal that takes a moment, so retrying clients do not spin
+                await asyncio.sleep(self.refuse_s)
             return 503, {"detail": "all slots busy"}
         async with self.slots:
             await asyncio.sleep(self.service_s)  # the slot is held: this is the service time by construction
@@ -74,8 +77,8 @@ class Synthetic:
         return 200, {"path": path, "ok": True}
 
 
-async def main(port: int, slots: int, service_ms: float, mode: str) -> None:
-    app = Synthetic(slots, service_ms, mode)
+async def main(port: int, slots: int, service_ms: float, mode: str, refuse_ms: float) -> None:
+    app = Synthetic(slots, service_ms, mode, refuse_ms)
     server = await asyncio.start_server(app.handle, "127.0.0.1", port, backlog=1024)
     print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
     async with server:
@@ -88,8 +91,9 @@ if __name__ == "__main__":
     p.add_argument("--slots", type=int, default=4)
     p.add_argument("--service-ms", type=float, default=40.0)
     p.add_argument("--mode", choices=("queue", "shed"), default="queue")
+    p.add_argument("--refuse-ms", type=float, default=0.0, help="shed mode: how long a 503 takes")
     a = p.parse_args()
     try:
-        asyncio.run(main(a.port, a.slots, a.service_ms, a.mode))
+        asyncio.run(main(a.port, a.slots, a.service_ms, a.mode, a.refuse_ms))
     except KeyboardInterrupt:
         pass

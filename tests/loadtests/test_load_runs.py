@@ -84,7 +84,8 @@ def test_capacity_search_finds_the_synthetic_capacity(synthetic_service, tmp_pat
     slots busy part of the time and, retrying at once, collects 503s by the hundred. So under
     errors<1% the capacity is 4 users, by construction, whatever the machine's timing noise."""
     terms = slo.parse("p99<1s,errors<1%")
-    with synthetic_service(slots=4, service_ms=50, mode="shed") as url:
+    # a 503 takes 10 ms, so the refused users retry at a bounded rate and Locust does not saturate
+    with synthetic_service(slots=4, service_ms=50, mode="shed", refuse_ms=10) as url:
         spec = LoadSpec(profile="orders", users=2, duration_s=4, warmup_s=1, think="0")
         step = make_step(spec, Target(url, "synthetic", {}, False), terms, tmp_path, "syn", log=lambda _m: None)
         res = capacity.search(step, start=2, max_users=64, resolution=0.0)
