@@ -26,8 +26,9 @@ COMMAND_MODULES = [
 ]
 
 
-class UsageError(Exception):
-    """Bad input from the user: printed as one line naming the problem, exit code 2."""
+from harness.errors import UsageError  # noqa: E402  (re-exported: commands import it from here)
+
+__all__ = ["COMMAND_MODULES", "UsageError", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
