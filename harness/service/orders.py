@@ -32,6 +32,7 @@ class Parts:
 
     def __init__(self, config: ServiceConfig, clock: Clock) -> None:
         b = config.build_map
+        id_prefix = f"W{config.worker_id}-O"  # unique across the stack's workers, which share one database
         self.instruments = d.default_instruments()
         self.venue = SimulatedVenue(self.instruments)
         if b["order_timing"] == "clocked":
@@ -57,11 +58,13 @@ class Parts:
         if b["oms"] == "clocked":
             from targets.order_management.oms import OMS
 
-            self.oms: Any = OMS(clock, self.venue, instruments=self.instruments, timing=self.timing, pms=self.pms)
+            self.oms: Any = OMS(clock, self.venue, instruments=self.instruments, timing=self.timing, pms=self.pms,
+                                order_id_prefix=id_prefix)
         else:
             from baselines.order_management.oms import OMS as BOMS
 
-            self.oms = BOMS(self.venue, instruments=self.instruments, timing=self.timing, pms=self.pms)
+            self.oms = BOMS(self.venue, instruments=self.instruments, timing=self.timing, pms=self.pms,
+                            order_id_prefix=id_prefix)
         if b["ems"] == "clocked":
             from targets.order_management.ems import EMS
 

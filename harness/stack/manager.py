@@ -11,6 +11,8 @@ Programmatic use (the load tests do this)::
 from __future__ import annotations
 
 import contextlib
+import secrets
+import re
 import os
 import signal
 import socket
@@ -91,6 +93,8 @@ class Stack:
         for _, proc in self._procs:
             with contextlib.suppress(Exception):
                 proc.wait(timeout=0.1)
+        st = self.state
+        drop_namespace(st.postgres_url, st.redis_url, st.db_schema, st.redis_prefix)
         if self._pointer:
             current = state_mod.load()
             if current is not None and current.run_dir == self.state.run_dir:
@@ -119,7 +123,44 @@ def _service(found_url: str | None, finder, what: str) -> str:
     return found.url
 
 
-def _worker_cmd(spec: StackSpec, bmap: dict[str, str], port: int, index: int, pg: str, rd: str) -> list[str]:
+def run_namespace(run_dir: Path, bmap: dict[str, str]) -> tuple[str, str]:
+    """A PostgreSQL schema and Redis key prefix of the run's own: runs and builds never share tables
+    (the two builds' DDL differ: the baseline's has now() defaults, the clocked one has none)."""
+    token = re.sub(r"[^a-z0-9]+", "_", run_dir.name.lower()).strip("_")[-32:]
+    token = f"{token}_{secrets.token_hex(3)}_{bmap.get('postgres', 'clocked')[:1]}"
+    return f"cbrun_{token}", f"cbrun:{token}:"
+
+
+def drop_namespace(postgres_url: str | None, redis_url: str | None, schema: str | None, prefix: str | None) -> None:
+    """Remove a run's tables and cache keys (best effort: a stack that cannot reach them just leaves them)."""
+    import asyncio
+
+    async def drop() -> None:
+        if postgres_url and schema:
+            import asyncpg
+
+            conn = await asyncpg.connect(postgres_url, timeout=5)
+            try:
+                await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            finally:
+                await conn.close()
+        if redis_url and prefix:
+            import redis.asyncio as aioredis
+
+            client = aioredis.from_url(redis_url)
+            try:
+                keys = [k async for k in client.scan_iter(match=prefix + "*", count=1000)]
+                for i in range(0, len(keys), 1000):
+                    await client.delete(*keys[i : i + 1000])
+            finally:
+                await client.aclose()
+
+    with contextlib.suppress(Exception):
+        asyncio.run(drop())
+
+
+def _worker_cmd(spec: StackSpec, bmap: dict[str, str], port: int, index: int, pg: str, rd: str,
+                namespace: tuple[str, str] | None = None) -> list[str]:  # fmt: skip
     cmd = [
         sys.executable, "-m", "harness.service",
         "--host", spec.host, "--port", str(port),
@@ -130,6 +171,8 @@ def _worker_cmd(spec: StackSpec, bmap: dict[str, str], port: int, index: int, pg
     ]  # fmt: skip
     if spec.start_time_ns is not None:
         cmd += ["--start-time", str(spec.start_time_ns)]
+    if namespace is not None:
+        cmd += ["--db-schema", namespace[0], "--redis-prefix", namespace[1]]
     cmd += list(spec.service_args)
     return cmd
 
@@ -222,11 +265,13 @@ def start(spec: StackSpec | None = None, **kwargs: object) -> Stack:
 
     run_dir = Path(spec.run_dir) if spec.run_dir else new_run_dir("stack")
     run_dir.mkdir(parents=True, exist_ok=True)
+    namespace = None if "--db-schema" in spec.service_args else run_namespace(run_dir, bmap)
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
     records: list[ProcessRecord] = []
     st = StackState(
         run_dir=str(run_dir), url="", nginx_url=None, worker_urls=[], build_map=bmap, clock=spec.clock,
         start_time_ns=spec.start_time_ns, postgres_url=pg, redis_url=rd, processes=records, notes=notes,
+        db_schema=namespace[0] if namespace else None, redis_prefix=namespace[1] if namespace else None,
     )  # fmt: skip
     try:
         ports: list[int] = []
@@ -237,7 +282,7 @@ def start(spec: StackSpec | None = None, **kwargs: object) -> Stack:
             ports.append(port)
             url = f"http://{spec.host}:{port}"
             log = run_dir / f"worker-{i}.log"
-            proc = _spawn(_worker_cmd(spec, bmap, port, i, pg, rd), log)
+            proc = _spawn(_worker_cmd(spec, bmap, port, i, pg, rd, namespace), log)
             procs.append((f"worker-{i}", proc))
             records.append(_record(f"worker-{i}", proc, url, log))
             st.worker_urls.append(url)
@@ -267,6 +312,7 @@ def start(spec: StackSpec | None = None, **kwargs: object) -> Stack:
         state_mod.save(st, state_mod.POINTER if spec.write_pointer else None)
     except BaseException:
         _stop_records(records, 5.0)
+        drop_namespace(pg, rd, st.db_schema, st.redis_prefix)
         if spec.write_pointer:
             state_mod.clear()
         raise
@@ -343,6 +389,7 @@ def stop_recorded(pointer: Path = state_mod.POINTER, timeout_s: float = 10.0) ->
     if st is None:
         return None, []
     stopped = _stop_records(st.processes, timeout_s)
+    drop_namespace(st.postgres_url, st.redis_url, st.db_schema, st.redis_prefix)
     state_mod.clear(pointer)
     return st, stopped
 

@@ -39,6 +39,8 @@ class StackState:
     processes: list[ProcessRecord] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     access_log: str | None = None
+    db_schema: str | None = None  # the run's own PostgreSQL schema (dropped at stop), if the stack made it
+    redis_prefix: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)

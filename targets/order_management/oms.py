@@ -29,13 +29,13 @@ class OMS:
 
     def __init__(self, clock: Clock, venue: SimulatedVenue, *, instruments: Mapping[str, Instrument] | None = None,
                  timing: OrderTiming | None = None, pms: PMS | None = None, trading_day: TradingDay | None = None,
-                 events: EventLog | None = None) -> None:  # fmt: skip
+                 events: EventLog | None = None, order_id_prefix: str = "O") -> None:  # fmt: skip
         self.clock = clock
         self.venue = venue
         self.timing = timing if timing is not None else OrderClockController(clock)
         self.trading_day = trading_day or TradingDay()
         self.store = OrderStore(instruments if instruments is not None else venue.instruments, venue,
-                                self.timing, events)  # fmt: skip
+                                self.timing, events, order_id_prefix)  # fmt: skip
         self.pms = pms
         self.ems: EMS | None = None
         if pms is not None:
