@@ -26,6 +26,7 @@ import redis.asyncio as aioredis
 
 from baselines.database.database_clock_coordinator import DatabaseCoordinator
 from harness import dbceiling
+from conftest import missing
 from baselines.database.postgres_clock_adapter import PostgresAdapter
 from baselines.database.redis_clock_manager import RedisManager
 from targets.clock import LiveClock
@@ -355,7 +356,7 @@ CEILING_OPS = 2000
 
 def _need(tool: str) -> None:
     if not dbceiling.available(tool):
-        pytest.skip(f"{tool} is not installed: the optional C-client ceiling is not measured")
+        missing(tool, "not installed: the C-client ceiling is not measured (CI installs it)")
 
 
 def test_pgbench_point_select(benchmark, env, tmp_path):
