@@ -19,13 +19,23 @@ from harness.report.verdict import VERDICTS, Judgement, fmt, judge_all
 
 RUN_FILE = "run.json"  # written by `clockbench run`: phase, quick, producers, environment
 PHASE_TITLES = {1: "Phase 1: critical path", 2: "Phase 2: infrastructure", 3: "Phase 3: frontend & UX",
-                0: "Whole system"}
+                0: "Whole system", "F": "Foundation: the Clock's own goals (not plan claims)"}
+FOUNDATION = "clock"  # criteria of this component are the foundation issue's goals, summarised apart
+
+
+def group_of(j: Judgement) -> int | str:
+    """The summary card a criterion counts in: its phase, or "F" for the foundation goals."""
+    return "F" if j.component == FOUNDATION else j.phase
+
+
+def _group_order(g: int | str) -> tuple:
+    return (g == "F", g == 0, str(g))
 COMPONENT_TITLES = {
     "order_management": "Order management (OMS, EMS, PMS)", "database": "Databases (PostgreSQL, Redis)",
     "load_balancing": "Load balancer (nginx)", "capacity": "Capacity (concurrent users)",
     "system": "Whole system", "monitoring": "Monitoring (Prometheus, Grafana)", "containers": "Containers",
     "websocket": "WebSocket heartbeats", "frontend": "Frontend", "api_gateway": "API gateway",
-    "clock": "The Clock library",
+    "clock": "The Clock library (foundation goals, not plan claims)",
 }
 
 
@@ -125,10 +135,11 @@ def render(run_dir: Path, js: list[Judgement], records: list[results.MetricRecor
     run_dir = Path(run_dir)
     env = meta.get("environment", {})
     index = results.index(records)
-    df = pd.DataFrame([{"phase": j.phase, "verdict": j.verdict} for j in js])
+    df = pd.DataFrame([{"group": group_of(j), "verdict": j.verdict} for j in js])
+    groups = sorted(set(df["group"]) if len(df) else [], key=_group_order)
     phases = []
-    for p in sorted(set(df["phase"]) if len(df) else [], key=lambda x: (x == 0, x)):
-        counts = Counter(df[df["phase"] == p]["verdict"])
+    for p in groups:
+        counts = Counter(df[df["group"] == p]["verdict"])
         ordered = {v: counts.get(v, 0) for v in VERDICTS}
         judged = ordered["PASS"] + ordered["FAIL"] + ordered["INCONCLUSIVE"]
         headline = (f"{ordered['PASS']} of {judged} judged claims hold, {ordered['FAIL']} do not"
@@ -136,7 +147,7 @@ def render(run_dir: Path, js: list[Judgement], records: list[results.MetricRecor
         phases.append({"title": PHASE_TITLES.get(p, str(p)), "counts": ordered, "bar": svg.verdict_bar(ordered),
                        "headline": headline})
     order = {v: i for i, v in enumerate(VERDICTS)}
-    js = sorted(js, key=lambda j: (j.phase == 0, j.phase, order[j.verdict]))  # judged claims first
+    js = sorted(js, key=lambda j: (_group_order(group_of(j)), order[j.verdict]))  # judged claims first
     rows = [_row(j) for j in js]
     comps: dict[str, dict] = {}
     for j, r in zip(js, rows):
@@ -175,7 +186,7 @@ def render(run_dir: Path, js: list[Judgement], records: list[results.MetricRecor
     report = {
         "run": run_dir.name, "environment": env, "phase": meta.get("phase"), "quick": meta.get("quick"),
         "build_flags": meta.get("build_flags", {}), "producers": meta.get("producers", []),
-        "summary": {PHASE_TITLES.get(p, str(p)): ph["counts"] for p, ph in zip(sorted(set(df["phase"]) if len(df) else [], key=lambda x: (x == 0, x)), phases)},
+        "summary": {PHASE_TITLES.get(p, str(p)): ph["counts"] for p, ph in zip(groups, phases)},
         "criteria": [j.to_dict() for j in js], "raw_files": raw,
     }
     json_path = run_dir / "report.json"

@@ -143,13 +143,52 @@ def judge(
                 return _blank(c, INVALID, f"{m} ({b}) is invalid: {r.reason}", r.unit)
         recs.append({b: by_build[b] for b in need})
     unit = display_unit(c.statistic, recs[0]["clocked"].unit)
-    rng = np.random.default_rng(stats.seed_for(c.id, *c.metrics))
     try:
-        if c.statistic == "rounds":
-            return _judge_rounds(c, recs, unit, resamples, confidence)
-        return _judge_samples(c, recs, unit, rng, resamples, confidence)
+        j = _compute(c, recs, unit, resamples, confidence)
     except ValueError as exc:
         return _blank(c, INVALID, f"cannot compute the statistic: {exc}", unit)
+    if c.compare == "absolute" or j.ci_low is None:
+        return j
+    # A/A noise floor: where the run measured a second baseline ("aa"), judge it against the
+    # baseline exactly as the clocked build is judged; how far that change reaches from zero is
+    # the noise any real change must clear, and the interval is widened by it on both sides.
+    aa = [index.get(m, {}).get("aa") for m in c.metrics]
+    if not all(r is not None and r.valid for r in aa):
+        return j
+    try:
+        a = _compute(c, [{"clocked": r, "baseline": p["baseline"]} for r, p in zip(aa, recs)], unit, resamples, confidence)
+    except ValueError:
+        return j
+    noise = max(abs(x) for x in (a.change, a.ci_low, a.ci_high))
+    return widen(j, c, noise, unit)
+
+
+def _compute(c: Criterion, recs: list[dict[str, MetricRecord]], unit: str, resamples: int, confidence: float) -> Judgement:
+    rng = np.random.default_rng(stats.seed_for(c.id, *c.metrics))
+    if c.statistic == "rounds":
+        return _judge_rounds(c, recs, unit, resamples, confidence)
+    return _judge_samples(c, recs, unit, rng, resamples, confidence)
+
+
+def widen(j: Judgement, c: Criterion, noise: float, unit: str) -> Judgement:
+    """The judgement with its interval widened by an A/A noise floor (in the change's units) and
+    the verdict taken again from the widened interval: a change within the noise of the threshold
+    is INCONCLUSIVE however narrow its own interval."""
+    if not math.isfinite(noise):
+        j.details["aa_noise"] = None
+        j.verdict, j.reason = INCONCLUSIVE, "the A/A pair (baseline against itself) gave no finite noise floor"
+        return j
+    low, high = j.ci_low - noise, j.ci_high + noise
+    j.details.update(aa_noise=noise, ci_before_noise=[j.ci_low, j.ci_high])
+    j.ci_low, j.ci_high = low, high
+    j.verdict = from_interval(low, high, c.threshold, c.direction)
+    j.reason = _reason(j.verdict, c, low, high, unit) + f" (CI widened by the A/A noise floor ±{fmt_abs(noise, c, unit)})"
+    return j
+
+
+def fmt_abs(x: float, c: Criterion, unit: str) -> str:
+    s = fmt(x, c, unit)
+    return s[1:] if s.startswith("+") else s
 
 
 def _check_n(c: Criterion, r: MetricRecord) -> None:

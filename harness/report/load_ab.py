@@ -1,0 +1,156 @@
+"""The bridge from ``clockbench run`` to the load tooling (harness/load, used read-only).
+
+An interleaved A/B run of the orders profile, the way ``clockbench ab`` does it: a baseline stack,
+a clocked stack and a second baseline stack (A/A, the noise floor), each behind its own nginx,
+in alternating order (ABA', A'BA, ...) for ``rounds`` rounds. Besides harness.load's per-round
+records (``load.orders.p50`` ... ``throughput``, ``errors``) it writes:
+
+- ``load.orders.post_p50`` / ``post_p99``: the same percentiles for ``POST /api/v1/orders`` alone;
+- ``load.orders.nginx_added_p50`` / ``nginx_added_mean``: nginx's own added latency
+  (``$request_time - $upstream_response_time``) over the round's access-log lines of that arm's
+  stack, parsed by targets/load_balancing/load_balancer_timing (the same parser for every arm: it
+  is the measuring instrument, not the build under test). nginx logs milliseconds, so most
+  differences are 0 or 1 ms; the per-round mean is the usable statistic at that resolution.
+
+Rounds in which any arm's run was invalid (a saturated load generator, a short rate) are left out
+of every arm, keeping the pairing; with fewer than two valid rounds the records are invalid, with
+the reasons.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from harness.results import MetricRecord, invalid
+
+Log = Callable[[str], None]
+PROFILE = "orders"
+POST = "POST /api/v1/orders"
+
+
+@dataclass(frozen=True)
+class Plan:
+    rounds: int
+    duration_s: float
+    warmup_s: float
+    users: int
+    stack_workers: int = 2
+
+
+QUICK = Plan(rounds=3, duration_s=10.0, warmup_s=2.0, users=10)
+FULL = Plan(rounds=6, duration_s=30.0, warmup_s=5.0, users=20)
+
+
+def nginx_added(log_bytes: bytes, since_ns: int) -> dict | None:
+    """nginx's added latency over access-log lines logged at or after ``since_ns`` (pure)."""
+    from targets.load_balancing.load_balancer_timing import added_latency, parse
+
+    entries, skipped = parse(log_bytes.decode("utf-8", "replace").splitlines())
+    entries = [e for e in entries if e.time_ns >= since_ns]
+    dist = added_latency(entries)
+    if dist is None:
+        return None
+    return {**dist.as_dict(), "skipped_lines": skipped}
+
+
+def round_extra(summary: dict, added: dict | None) -> dict[str, int]:
+    """Per-round figures beyond harness.load's own: POST-only percentiles, nginx's added latency."""
+    out: dict[str, int] = {}
+    post = (summary.get("endpoints") or {}).get(POST) or {}
+    lat = post.get("latency_ns") or {}
+    for k in ("p50", "p99"):
+        if k in lat:
+            out[f"post_{k}"] = int(lat[k])
+    if added:
+        out["nginx_added_p50"] = int(added["p50_ns"])
+        out["nginx_added_mean"] = int(added["mean_ns"])
+    return out
+
+
+def records_from_rounds(runs: dict[str, list[dict]], extras: dict[str, list[dict[str, int]]],
+                        source: str) -> tuple[list[MetricRecord], dict]:
+    """Metric records of every arm over the rounds valid in all arms (pure)."""
+    from harness.load import records
+
+    arms = list(runs)
+    n = min(len(v) for v in runs.values())
+    keep = [i for i in range(n) if all(runs[a][i]["validity"]["valid"] for a in arms)]
+    info = {"rounds": n, "used_rounds": keep, "dropped_rounds": [i for i in range(n) if i not in keep]}
+    out: list[MetricRecord] = []
+    for arm in arms:
+        build = arm  # "baseline", "clocked" or "aa" (the second baseline: the noise floor)
+        if len(keep) < 2:
+            out += records.records_for_rounds(PROFILE, build, runs[arm], source)
+            for stat in ("post_p50", "post_p99", "nginx_added_p50", "nginx_added_mean"):
+                out.append(invalid(f"load.{PROFILE}.{stat}", build, "ns",
+                                   f"only {len(keep)} of {n} rounds valid in every arm; a CI needs two", source))
+            continue
+        for r in records.records_for_rounds(PROFILE, build, [runs[arm][i] for i in keep], source):
+            r.extra.update(info)
+            out.append(r)
+        for stat in ("post_p50", "post_p99", "nginx_added_p50", "nginx_added_mean"):
+            vals = [extras[arm][i].get(stat) for i in keep]
+            metric = f"load.{PROFILE}.{stat}"
+            if any(v is None for v in vals):
+                out.append(invalid(metric, build, "ns", f"{stat} missing in some rounds (no such requests or no access log)", source))
+            else:
+                out.append(MetricRecord(metric, build, "ns", [int(v) for v in vals], kind="rounds", source=source,
+                                        extra=dict(info, resolution_ns=1_000_000 if stat.startswith("nginx") else None)))
+    return out, info
+
+
+def produce(out: Path, quick: bool, log: Log = print, plan: Plan | None = None) -> list[MetricRecord]:
+    from harness.load import abtest
+    from harness.load.runner import LoadSpec, headline, run
+    from harness.stack import StackError, running
+
+    plan = plan or (QUICK if quick else FULL)
+    out.mkdir(parents=True, exist_ok=True)
+    arms = ("baseline", "clocked", "aa")
+    spec = LoadSpec(profile=PROFILE, users=plan.users, spawn_rate=max(1.0, plan.users / max(plan.warmup_s * 0.8, 1.0)),
+                    duration_s=plan.duration_s, warmup_s=plan.warmup_s)
+    runs: dict[str, list[dict]] = {a: [] for a in arms}
+    extras: dict[str, list[dict[str, int]]] = {a: [] for a in arms}
+    with contextlib.ExitStack() as es:
+        stacks = {}
+        for arm in arms:
+            build = "clocked" if arm == "clocked" else "baseline"
+            try:
+                stacks[arm] = es.enter_context(running(build=build, workers=plan.stack_workers, nginx=True,
+                                                       write_pointer=False, run_dir=out / f"stack-{arm}"))
+            except StackError as exc:
+                raise RuntimeError(f"could not start the {arm} stack: {exc}") from None
+            log(f"  load: {arm} stack at {stacks[arm].url} [{build}]")
+        log(f"  load: {PROFILE}, {plan.users} users, {plan.duration_s:g}s per run (warm-up {plan.warmup_s:g}s), "
+            f"{plan.rounds} rounds x {len(arms)} arms")
+        for r in range(plan.rounds):
+            for arm in abtest.order(r, arms):
+                st = stacks[arm]
+                logp = st.access_log
+                offset = logp.stat().st_size if logp and logp.exists() else 0
+                s = run(spec, st.url, out / f"round{r:02d}-{arm}",
+                        label={"label": arm, "build": arm, "round": r, "build_map": st.build_map},
+                        progress=lambda line: None)
+                added = None
+                if logp and logp.exists():
+                    with logp.open("rb") as f:
+                        f.seek(offset)
+                        chunk = f.read()
+                    added = nginx_added(chunk, s["started_ns"] + int(plan.warmup_s * 1e9))
+                runs[arm].append(s)
+                extras[arm].append(round_extra(s, added))
+                nx = f", nginx added mean {added['mean_ns'] / 1e3:.0f} µs" if added else ""
+                log(f"  round {r + 1}/{plan.rounds} {arm:<8} {headline(s)}{nx}")
+    result = abtest.analyse(runs, seed=0)
+    result.update({"profile": PROFILE, "arms": list(arms), "plan": plan.__dict__, "extras": extras})
+    (out / "ab.json").write_text(json.dumps(result, indent=1, default=str))
+    text = abtest.table(result)
+    (out / "ab.txt").write_text(text + "\n")
+    for line in text.splitlines():
+        log(f"  {line}")
+    recs, info = records_from_rounds(runs, extras, str((out / "ab.json").relative_to(out.parent)))
+    return recs
