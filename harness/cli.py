@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "harness.commands.load",
     "harness.commands.ab",
     "harness.commands.capacity",
+    "harness.commands.ceiling",
     "harness.commands.dbskew",
 ]
 

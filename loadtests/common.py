@@ -43,6 +43,7 @@ def _options(parser: Any) -> None:
     g.add_argument("--cb-spawn-rate", type=float, default=10.0, help="shapes: users started per second")
     g.add_argument("--cb-steps", type=int, default=5, help="steps shape: number of steps")
     g.add_argument("--cb-instruments", default="AAPL,MSFT,BUND", help="instruments the profiles trade")
+    g.add_argument("--cb-route", default="server-time", help="ceiling profile: the one route it hits (server-time, orders)")
 
 
 def options(environment: Any) -> Any:

@@ -10,6 +10,7 @@ import json
 from harness.cli import UsageError
 from harness.commands.load import add_load_args, spec_from
 from harness.load import abtest, records
+from harness.load.signals import interruptible
 from harness.load.runner import LoadError, csv_rows, headline, run, write_csv
 from harness.load.target import target
 from harness.results import save
@@ -36,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd)
 
 
+@interruptible
 def cmd(args: argparse.Namespace) -> int:
     if args.rounds < 2:
         raise UsageError(f"--rounds must be at least 2 for a confidence interval (got {args.rounds})")

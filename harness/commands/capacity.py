@@ -17,6 +17,7 @@ from dataclasses import replace
 from harness.cli import UsageError
 from harness.commands.load import add_load_args, spec_from
 from harness.load import capacity, records, slo
+from harness.load.signals import interruptible
 from harness.load.runner import LoadError, LoadSpec, headline, run
 from harness.load.target import Target, target
 from harness.results import save
@@ -62,6 +63,7 @@ def make_step(spec: LoadSpec, t: Target, terms: tuple[slo.Term, ...], out, tag: 
     return step
 
 
+@interruptible
 def cmd(args: argparse.Namespace) -> int:
     try:
         terms = slo.parse(args.slo)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from harness.cli import UsageError
 from harness.load import records
+from harness.load.signals import interruptible
 from harness.load.runner import PROFILES, SHAPES, LoadError, LoadSpec, headline, run
 from harness.load.target import target
 from harness.results import save
@@ -24,6 +25,13 @@ def add_load_args(p: argparse.ArgumentParser, *, duration: float = 30.0, users: 
     p.add_argument("--rate", type=float, default=0.0, help="open mode: R arrivals per second on a fixed schedule (latency corrected for coordinated omission)")
     p.add_argument("--think", default="", help="closed mode think time MIN-MAX in ms, e.g. 0 or 500-1500 (default: the profile's)")
     p.add_argument("--workers", type=int, default=0, help="distributed: a Locust master and N local worker processes")
+    p.add_argument("--expect-workers", type=int, default=0, metavar="N",
+                   help="distributed: N more workers from other machines; the master waits for them and splits --rate over all")
+    p.add_argument("--master-bind-host", default="127.0.0.1",
+                   help="address the master listens on for workers (default 127.0.0.1; 0.0.0.0 for remote workers)")
+    p.add_argument("--master-port", type=int, default=0, help="the master's port for workers (default: a free one)")
+    p.add_argument("--worker-wait", type=float, default=None,
+                   help="seconds the master waits for every worker (default 30, 120 with --expect-workers)")
     p.add_argument("--stack-workers", type=int, default=2, help="uvicorn workers of a stack started for the run (default 2)")
     p.add_argument("--no-nginx", dest="nginx", action="store_false", help="a started stack without nginx in front")
     p.add_argument("--out", type=Path, help="run directory (default: reports/runs/<timestamp>-<commit>-<command>)")
@@ -36,12 +44,27 @@ def spec_from(args: argparse.Namespace, **over: object) -> LoadSpec:
     spec = LoadSpec(
         profile=args.profile, users=users, spawn_rate=spawn, duration_s=args.duration,  # type: ignore[arg-type]
         warmup_s=warm, shape=getattr(args, "shape", None), rate=args.rate, workers=args.workers, think=args.think,
+        **distributed_from(args),
     )
     try:
         spec.check()
     except LoadError as exc:
         raise UsageError(str(exc)) from None
     return spec
+
+
+def distributed_from(args: argparse.Namespace) -> dict:
+    """The LoadSpec fields for distributed mode (remote workers) from the shared options."""
+    remote = getattr(args, "expect_workers", 0) or 0
+    host = getattr(args, "master_bind_host", "127.0.0.1") or "127.0.0.1"
+    if remote and host in ("127.0.0.1", "localhost", "::1"):
+        raise UsageError(f"--expect-workers {remote}: workers on other machines cannot reach a master bound to "
+                         f"{host}; add --master-bind-host 0.0.0.0 (or this machine's address)")
+    wait = getattr(args, "worker_wait", None)
+    return {
+        "expect_workers": remote, "master_bind_host": host, "master_port": getattr(args, "master_port", 0) or 0,
+        "worker_wait_s": wait if wait is not None else (120.0 if remote else 30.0),
+    }
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,6 +86,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd)
 
 
+@interruptible
 def cmd(args: argparse.Namespace) -> int:
     spec = spec_from(args)
     out = args.out or new_run_dir("load")

@@ -29,7 +29,7 @@ from harness.load import hdr
 
 ROOT = Path(__file__).resolve().parents[2]
 LOADTESTS = ROOT / "loadtests"
-PROFILES = ("orders", "market_ws", "gateway", "mixed")
+PROFILES = ("orders", "market_ws", "gateway", "mixed", "ceiling")
 SHAPES = ("steps", "spike", "soak")
 CPU_LIMIT = 90.0  # percent of one core, per Locust process (each is single-threaded)
 RATE_TOLERANCE = 0.05  # an open run achieving less than 95% of its target rate is invalid
@@ -51,6 +51,10 @@ class LoadSpec:
     shape: str | None = None
     rate: float = 0.0  # open mode: arrivals per second over all processes (0: closed mode)
     workers: int = 0  # 0: one Locust process; N: a master and N local workers
+    expect_workers: int = 0  # remote workers (other machines) the master waits for, counted in the rate split
+    master_bind_host: str = "127.0.0.1"  # where the master listens for workers (0.0.0.0 for remote ones)
+    master_port: int = 0  # the master's port for workers (0: a free one; give it when remote workers join)
+    worker_wait_s: float = 30.0  # how long the master waits for every worker before giving up
     think: str = ""  # closed mode think time "MIN-MAX" ms ("" = the profile's own)
     stop_timeout_s: float = 10.0
     instruments: str = ""
@@ -79,10 +83,27 @@ class LoadSpec:
             raise LoadError("--rate and --shape do not mix: the open mode holds one rate for the whole run")
         if self.workers < 0:
             raise LoadError(f"--workers must be 0 or more (got {self.workers})")
+        if self.expect_workers < 0:
+            raise LoadError(f"--expect-workers must be 0 or more (got {self.expect_workers})")
+        if not 0 <= self.master_port <= 65535:
+            raise LoadError(f"--master-port must be a port number, 0..65535 (got {self.master_port})")
+        if not self.master_bind_host.strip():
+            raise LoadError("--master-bind-host is empty; give an address such as 127.0.0.1 or 0.0.0.0")
+        if not self.worker_wait_s > 0:
+            raise LoadError(f"--worker-wait must be positive (got {self.worker_wait_s})")
 
     @property
     def mode(self) -> str:
         return "open" if self.rate > 0 else "closed"
+
+    @property
+    def distributed(self) -> bool:
+        return self.workers + self.expect_workers > 0
+
+    @property
+    def processes(self) -> int:
+        """Locust processes running users: the rate is split evenly among them."""
+        return max(1, self.workers + self.expect_workers)
 
 
 def free_port() -> int:
@@ -96,7 +117,7 @@ def _common_args(spec: LoadSpec) -> list[str]:
     if spec.shape:
         files.append(str(LOADTESTS / "shapes" / f"{spec.shape}.py"))
     args = ["-f", ",".join(files), "--cb-warmup", str(spec.warmup_s),
-            "--cb-processes", str(max(1, spec.workers))]
+            "--cb-processes", str(spec.processes)]
     if spec.rate:
         args += ["--cb-rate", str(spec.rate)]
     if spec.think:
@@ -121,13 +142,33 @@ def locust_commands(spec: LoadSpec, url: str, out: Path, master_port: int | None
     if not spec.shape:
         main += ["-u", str(spec.users), "-r", str(spec.spawn_rate), "-t", f"{int(math.ceil(spec.duration_s))}s"]
     workers: list[list[str]] = []
-    if spec.workers:
-        port = master_port or free_port()
-        main += ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-                 "--expect-workers", str(spec.workers), "--expect-workers-max-wait", "30"]
-        workers = [exe + common + ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port),
-                                   "--loglevel", "WARNING"] for _ in range(spec.workers)]
+    if spec.distributed:
+        port = master_port or spec.master_port or free_port()
+        main += ["--master", "--master-bind-host", spec.master_bind_host, "--master-bind-port", str(port),
+                 "--expect-workers", str(spec.processes),
+                 "--expect-workers-max-wait", str(int(math.ceil(spec.worker_wait_s)))]
+        workers = [exe + worker_args(spec, "127.0.0.1", port) for _ in range(spec.workers)]
     return main, workers
+
+
+def worker_args(spec: LoadSpec, master_host: str, master_port: int) -> list[str]:
+    """A worker's Locust arguments (after ``python -m locust``): the same locustfile and clockbench
+    options as the master, so the rate split and warm-up agree."""
+    return _common_args(spec) + ["--worker", "--master-host", master_host, "--master-port", str(master_port),
+                                 "--loglevel", "WARNING"]
+
+
+def remote_worker_command(spec: LoadSpec, master_host: str, master_port: int) -> str:
+    """The shell command another machine runs (from a checkout of this repository) to join as a worker."""
+    import shlex
+
+    args = worker_args(spec, master_host, master_port)
+    # locustfile paths relative to the checkout, so the command works wherever the repository is
+    rel = []
+    for a in args:
+        rel.append(",".join(os.path.relpath(f, ROOT) if os.path.isabs(f) else f for f in a.split(","))
+                   if a.endswith(".py") else a)
+    return "PYTHONPATH=. python -m locust " + " ".join(shlex.quote(a) for a in rel)
 
 
 class CpuSampler:
@@ -182,11 +223,15 @@ class CpuSampler:
             if xs:
                 per[role] = {"mean": round(sum(xs) / len(xs), 1), "max": round(max(xs), 1), "samples": len(xs)}
         ms = [v for t, v in self.machine if from_s <= t < to_s] or [v for _, v in self.machine]
+        cores = psutil.cpu_count() or 1
+        total = round(sum(p["mean"] for p in per.values()), 1)
         return {
-            "processes": per,
+            "processes": per,  # % of one core per Locust process (each is single-threaded: 100 is its ceiling)
             "max_process_mean": max((p["mean"] for p in per.values()), default=0.0),
-            "machine_mean": round(sum(ms) / len(ms), 1) if ms else 0.0,
-            "cores": psutil.cpu_count(),
+            "locust_total_mean": total,  # % of one core, all local Locust processes together
+            "locust_share_of_machine": round(total / cores, 1),  # % of the whole machine (all cores)
+            "machine_mean": round(sum(ms) / len(ms), 1) if ms else 0.0,  # % of the whole machine, everything on it
+            "cores": cores,
         }
 
 
@@ -223,7 +268,14 @@ def run(
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.pop("LOCUST_LOCUSTFILE", None)
-    (out / "commands.json").write_text(json.dumps({"master": main_cmd, "workers": worker_cmds}, indent=1))
+    join = None
+    if spec.expect_workers:
+        port = int(main_cmd[main_cmd.index("--master-bind-port") + 1])
+        host = spec.master_bind_host if spec.master_bind_host not in ("0.0.0.0", "::", "*") else socket.gethostname()
+        join = remote_worker_command(spec, host, port)
+        progress(f"  waiting up to {spec.worker_wait_s:g}s for {spec.expect_workers} remote worker(s); on each "
+                 f"other machine, from a checkout of this repository, run:\n    {join}")
+    (out / "commands.json").write_text(json.dumps({"master": main_cmd, "workers": worker_cmds, "remote_worker": join}, indent=1))
     log = (out / "locust.log").open("wb")
     started_ns = time.time_ns()
     procs: dict[str, subprocess.Popen] = {}
@@ -234,7 +286,7 @@ def run(
             procs[f"worker{i}"] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
         sampler = CpuSampler({r: p.pid for r, p in procs.items()}).start()
         main = next(iter(procs.values()))
-        limit = spec.duration_s + spec.stop_timeout_s + 90
+        limit = spec.duration_s + spec.stop_timeout_s + 90 + (spec.worker_wait_s if spec.distributed else 0)
         t0 = time.monotonic()
         next_line = every_s
         while main.poll() is None:
@@ -351,7 +403,8 @@ def summarize(
         "streams": streams,
         "errors": hdr_data.get("errors", {}),
         "locust": locust_total,
-        "generator": {**cpu, "locust_processes": len(procs) or 1, "hdr_reports": hdr_data.get("reports", 0)},
+        "generator": {**cpu, "locust_processes": len(procs) or 1, "hdr_reports": hdr_data.get("reports", 0),
+                      "remote_workers_not_sampled": spec.expect_workers},
         "validity": {"valid": not reasons, "reasons": reasons},
     }
 
@@ -360,7 +413,7 @@ CSV_FIELDS = [
     "label", "build", "round", "profile", "mode", "name", "requests", "answered", "failed", "error_rate",
     "throughput_rps", "p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns",
     "p50_corrected_ns", "p90_corrected_ns", "p99_corrected_ns", "p999_corrected_ns",
-    "valid", "reason", "generator_cpu_max_mean",
+    "valid", "reason", "generator_cpu_max_mean", "locust_cpu_share_of_machine", "machine_cpu_mean",
 ]
 
 
@@ -378,6 +431,8 @@ def csv_rows(s: dict) -> list[dict]:
             **{f"{k}_corrected_ns": cor.get(k, "") for k in ("p50", "p90", "p99", "p999")},
             "valid": s["validity"]["valid"], "reason": "; ".join(s["validity"]["reasons"]),
             "generator_cpu_max_mean": s["generator"]["max_process_mean"],
+            "locust_cpu_share_of_machine": s["generator"].get("locust_share_of_machine", ""),
+            "machine_cpu_mean": s["generator"].get("machine_mean", ""),
         })
     for name, st in s.get("streams", {}).items():
         age = st["age_ns"] or {}
@@ -388,6 +443,8 @@ def csv_rows(s: dict) -> list[dict]:
             **{f"{k}_ns": age.get(k, "") for k in ("p50", "p90", "p99", "p999", "max")},
             "valid": s["validity"]["valid"], "reason": "; ".join(s["validity"]["reasons"]),
             "generator_cpu_max_mean": s["generator"]["max_process_mean"],
+            "locust_cpu_share_of_machine": s["generator"].get("locust_share_of_machine", ""),
+            "machine_cpu_mean": s["generator"].get("machine_mean", ""),
         })
     return rows
 
@@ -415,4 +472,6 @@ def headline(s: dict) -> str:
     p99 = lat.get("p99", 0) / 1e6
     return (f"{a['requests']} requests, {a['failed']} failed ({a['error_rate'] * 100:.2f}%), "
             f"{a['throughput_rps']:.1f}/s, {kind}p50 {p50:.2f}ms p99 {p99:.2f}ms, "
-            f"locust CPU {s['generator']['max_process_mean']:.0f}%: {v}")
+            f"locust CPU {s['generator']['max_process_mean']:.0f}% (busiest process; all Locust "
+            f"{s['generator'].get('locust_share_of_machine', 0):.0f}% of the machine, machine "
+            f"{s['generator'].get('machine_mean', 0):.0f}%): {v}")

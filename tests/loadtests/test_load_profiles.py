@@ -71,3 +71,18 @@ def test_stream_profiles(stack_url, tmp_path, profile) -> None:
     assert got > 0
     for v in streams.values():
         assert v["age_ns"]["count"] == v["received"]
+
+
+@pytest.mark.parametrize("route", ["server-time", "orders"])
+def test_wrk_against_the_stack(stack_url, tmp_path, route) -> None:
+    """A one-second wrk run: figures parse, nothing fails (for orders: the stack answers 409 to a
+    reused client_order_id, so zero failures means the Lua script's ids are unique)."""
+    from harness.load import wrk
+    from tests.conftest import require_tool
+
+    require_tool("wrk")
+    r = wrk.run(stack_url, route, tmp_path, duration_s=1, connections=2, run_id="t-" + tmp_path.name[-8:])
+    assert r["source"] == "lua-summary"
+    assert r["requests"] > 10 and r["failed"] == 0, r["errors"]
+    assert 0 < r["latency_ns"]["p50"] <= r["latency_ns"]["p99"] <= r["latency_ns"]["max"]
+    assert json.loads((tmp_path / f"wrk-{route}.json").read_text())["requests"] == r["requests"]
