@@ -1,0 +1,162 @@
+"""Producers of `clockbench run`: every selected metric has one, the pure parts on constructed
+data, and the real-time ones on small real runs (both builds)."""
+
+from __future__ import annotations
+
+from harness.commands import run as run_cmd
+from harness.report import criteria as crit
+from harness.report import load_ab, sims
+from harness.report.criteria import Criterion
+from harness.report.verdict import FAIL, INCONCLUSIVE, PASS, judge
+from harness.results import MetricRecord, index
+
+
+def test_every_metric_of_a_buildable_criterion_has_a_producer():
+    prefixes = [p for _, ps, _ in run_cmd.PRODUCERS for p in ps]
+    for c in crit.load():
+        if c.not_measurable or c.missing_components():
+            continue
+        for m in c.metrics:
+            assert any(m == p or m.startswith(p + ".") for p in prefixes), f"{c.id}: no producer writes {m}"
+
+
+# --- A/A noise floor (pure) ----------------------------------------------------------------------
+
+
+def _rounds_crit(threshold: float = 0.30) -> Criterion:
+    return Criterion("T", 1, "x", "s", "claim", metrics=("m",), statistic="rounds", compare="improvement",
+                     direction=">=", threshold=threshold)
+
+
+def _rounds(base, clk, aa=None) -> dict:
+    rs = [MetricRecord("m", "baseline", "ns", base, kind="rounds"), MetricRecord("m", "clocked", "ns", clk, kind="rounds")]
+    if aa is not None:
+        rs.append(MetricRecord("m", "aa", "ns", aa, kind="rounds"))
+    return index(rs)
+
+
+BASE = [1000, 1010, 990, 1005, 995, 1000]
+CLK = [600, 610, 590, 605, 595, 600]  # 40% better, tightly
+
+
+def test_a_quiet_aa_pair_keeps_the_verdict_and_says_so(tmp_path):
+    j = judge(_rounds_crit(), _rounds(BASE, CLK, [1001, 1008, 992, 1004, 996, 1001]), root=tmp_path, resamples=500)
+    assert j.verdict == PASS and "A/A noise floor" in j.reason
+    assert j.details["aa_noise"] < 0.02 and j.ci_low < j.details["ci_before_noise"][0]
+
+
+def test_a_noisy_aa_pair_makes_a_clear_change_inconclusive(tmp_path):
+    # the second baseline sits 20% off the first: a 40% change with a 30% threshold is within that noise
+    noisy = [800, 820, 790, 810, 1200, 1190]
+    j = judge(_rounds_crit(), _rounds(BASE, CLK, noisy), root=tmp_path, resamples=500)
+    assert j.verdict == INCONCLUSIVE and j.details["aa_noise"] > 0.1
+    assert j.ci_low < 0.30 < j.ci_high
+
+
+def test_noise_does_not_rescue_a_clear_miss(tmp_path):
+    j = judge(_rounds_crit(0.50), _rounds(BASE, [990, 1000, 985, 1000, 990, 995], [1002, 1009, 991, 1004, 996, 999]),
+              root=tmp_path, resamples=500)
+    assert j.verdict == FAIL
+
+
+def test_noise_floor_on_samples_statistics(tmp_path):
+    c = Criterion("T", 1, "x", "s", "claim", metrics=("m",), statistic="median", compare="improvement",
+                  direction=">=", threshold=0.10)
+    r = index([MetricRecord("m", "baseline", "ns/op", [1000, 1002, 998, 1001]),
+               MetricRecord("m", "clocked", "ns/op", [850, 852, 848, 851]),
+               MetricRecord("m", "aa", "ns/op", [900, 1100, 950, 1050])])
+    j = judge(c, r, root=tmp_path, resamples=500)
+    assert j.verdict == INCONCLUSIVE and "A/A" in j.reason
+
+
+# --- microbenchmark repeats (pure) --------------------------------------------------------------
+
+
+def test_repeats_become_per_repeat_medians_and_pooled_rounds():
+    runs = [[MetricRecord("bench.x", "clocked", "ns/op", [10, 11, 30]), MetricRecord("bench.x", "baseline", "ns/op", [20, 21, 22])],
+            [MetricRecord("bench.x", "clocked", "ns/op", [12, 13, 14]), MetricRecord("bench.x", "baseline", "ns/op", [25, 26, 27])]]
+    got = {(r.metric, r.build): r for r in run_cmd.combine_repeats(runs)}
+    assert got[("bench.x", "clocked")].values == [11, 13]
+    assert got[("bench.x", "baseline")].values == [21, 26]
+    assert sorted(got[("bench.x.rounds", "clocked")].values) == [10, 11, 12, 13, 14, 30]
+    assert got[("bench.x", "clocked")].extra["repeats"] == 2
+
+
+def test_a_repeat_with_an_invalid_record_makes_it_invalid():
+    from harness.results import invalid
+
+    runs = [[MetricRecord("bench.x", "clocked", "ns/op", [1, 2])], [invalid("bench.x", "clocked", "ns/op", "no raw data")]]
+    (r,) = run_cmd.combine_repeats(runs)
+    assert not r.valid and "no raw data" in r.reason
+
+
+# --- the load bridge (pure parts) -----------------------------------------------------------------
+
+
+def _line(msec: str, rt: str, urt: str, uri: str = "/api/v1/orders", method: str = "POST") -> str:
+    return (f'{msec} 201 {method} "{uri}" rt={rt} urt={urt} uct=0.000 ua="127.0.0.1:9000" '
+            f"bytes=120 conn=3 reqs=7")
+
+
+def test_nginx_added_latency_from_access_log_lines():
+    log = "\n".join([
+        _line("1000.000", "0.003", "0.002"),  # before the window: left out
+        _line("1001.500", "0.004", "0.002"),
+        _line("1001.600", "0.002", "0.002"),
+        _line("1001.700", "0.005", "0.001, 0.002"),  # a retry: both attempts are upstream time
+        _line("1001.800", "0.001", "-"),  # answered by nginx itself: no upstream
+    ]).encode()
+    d = load_ab.nginx_added(log, since_ns=1_001_000_000_000)
+    assert d["count"] == 3 and d["min_ns"] == 0 and d["max_ns"] == 2_000_000 and d["p50_ns"] == 2_000_000
+    assert d["mean_ns"] == (2_000_000 + 0 + 2_000_000) // 3
+    assert load_ab.nginx_added(b"", 0) is None
+
+
+def _summary(valid: bool, p50: int, post_p50: int) -> dict:
+    lat = {"p50": p50, "p90": p50 * 2, "p99": p50 * 3, "p999": p50 * 4}
+    return {"validity": {"valid": valid, "reasons": [] if valid else ["load generator saturated"]},
+            "aggregate": {"latency_ns": lat, "latency_corrected_ns": None, "throughput_rps": 100.0, "error_rate": 0.0},
+            "endpoints": {load_ab.POST: {"latency_ns": {"p50": post_p50, "p99": post_p50 * 3}}}}
+
+
+def test_rounds_invalid_in_any_arm_are_left_out_of_every_arm():
+    runs = {"baseline": [_summary(True, 100, 110), _summary(True, 101, 111), _summary(True, 102, 112)],
+            "clocked": [_summary(True, 90, 95), _summary(False, 91, 96), _summary(True, 92, 97)],
+            "aa": [_summary(True, 100, 110), _summary(True, 100, 110), _summary(True, 100, 110)]}
+    extras = {a: [load_ab.round_extra(s, {"p50_ns": 0, "mean_ns": 300_000 + i}) for i, s in enumerate(v)]
+              for a, v in runs.items()}
+    recs, info = load_ab.records_from_rounds(runs, extras, "ab.json")
+    assert info["used_rounds"] == [0, 2] and info["dropped_rounds"] == [1]
+    by = index(recs)
+    assert by["load.orders.p50"]["clocked"].values == [90, 92]
+    assert by["load.orders.post_p50"]["baseline"].values == [110, 112]
+    assert by["load.orders.nginx_added_mean"]["aa"].values == [300_000, 300_002]
+    assert all(r.kind == "rounds" and r.valid for b in by.values() for r in b.values())
+
+
+def test_too_few_valid_rounds_make_invalid_records_with_the_reason():
+    runs = {"baseline": [_summary(True, 1, 1), _summary(False, 1, 1)], "clocked": [_summary(True, 1, 1), _summary(True, 1, 1)]}
+    extras = {a: [load_ab.round_extra(s, None) for s in v] for a, v in runs.items()}
+    recs, _ = load_ab.records_from_rounds(runs, extras, "ab.json")
+    by = index(recs)
+    assert not by["load.orders.post_p50"]["clocked"].valid and "rounds valid" in by["load.orders.post_p50"]["clocked"].reason
+    assert not by["load.orders.p50"]["baseline"].valid and "saturated" in by["load.orders.p50"]["baseline"].reason
+
+
+# --- the real-time producers, small real runs ----------------------------------------------------
+
+
+def test_ems_slices_fire_and_are_measured_in_both_builds():
+    for build in sims.BUILDS:
+        late = sims._ems_once(build, algos=2, slices=5, duration_ns=250_000_000)
+        assert len(late) == 10, build
+        assert all(v >= 0 for v in late) and max(late) < 1_000_000_000, (build, late)
+
+
+def test_connection_tracker_closes_every_idle_connection_in_both_builds():
+    for build in sims.BUILDS:
+        late, cpu = sims._tracker_once(build, conns=100, timeout_ns=200_000_000, spread_ns=50_000_000)
+        assert len(late) == 100, build
+        assert cpu > 0
+        # never before the deadline (a small allowance for the two time sources), never absurdly late
+        assert all(-5_000_000 < v < 3_000_000_000 for v in late), (build, min(late), max(late))
