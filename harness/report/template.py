@@ -33,7 +33,7 @@ td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 <div class="phases">
 {% for p in phases %}
 <div class="phase"><h3>{{ p.title }}</h3>{{ p.bar|safe }}
-<div class="headline">{{ p.headline }}</div><div class="counts">{% for v, n in p.counts.items() %}{% if n %}<b style="color:{{ verdict_colors[v] }}">{{ n }} {{ v }}</b>{% if not loop.last %} · {% endif %}{% endif %}{% endfor %}</div>
+<div class="headline">{{ p.headline }}</div><div class="counts">{% for v, n in p.counts.items() if n %}<b style="color:{{ verdict_colors[v] }}">{{ n }} {{ v }}</b>{% if not loop.last %} · {% endif %}{% endfor %}</div>
 </div>
 {% endfor %}
 </div>

@@ -320,6 +320,10 @@ def fmt(x: float | None, c: Criterion, unit: str) -> str:
         return f"{x * 100:.2f}%"
     if kind == "points":
         return f"{x * 100:+.2f} pts"
+    if unit in ("ns", "ns/op") and abs(x) >= 1000:
+        for u, sc in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+            if abs(x) >= sc:
+                return f"{x / sc:,.4g} {u}{'/op' if unit == 'ns/op' else ''}"
     return f"{x:,.6g} {unit}".strip()
 
 
