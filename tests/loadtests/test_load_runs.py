@@ -104,3 +104,43 @@ def test_queue_latency_follows_littles_law(synthetic_service, tmp_path) -> None:
     a = s["aggregate"]
     assert 40 <= a["throughput_rps"] <= 52
     assert 78_000_000 <= a["latency_ns"]["p50"] <= 100_000_000
+
+
+def test_remote_worker_joins_with_the_printed_command_and_shares_the_rate(synthetic_service, tmp_path) -> None:
+    """One local worker plus one "remote" worker (started from the join command the runner prints,
+    as another machine would run it): the master waits for both, the open-mode rate of 40/s is split
+    over the two (each paces 20/s, so the total stays 40/s), and both workers' histograms merge."""
+    import os
+    import subprocess
+    import time
+
+    from harness.load.runner import ROOT, free_port, remote_worker_command
+
+    lines: list[str] = []
+    with synthetic_service(slots=16, service_ms=2) as url:
+        spec = LoadSpec(profile="orders", users=8, spawn_rate=40, duration_s=5, warmup_s=1, rate=40, workers=1,
+                        expect_workers=1, master_port=free_port(), worker_wait_s=20)
+        join = remote_worker_command(spec, "127.0.0.1", spec.master_port)
+        assert join.startswith("PYTHONPATH=. python -m locust -f loadtests/orders.py ") and " --worker " in join
+        env = {**os.environ, "PATH": f"{os.path.dirname(__import__('sys').executable)}:{os.environ.get('PATH', '')}"}
+        remote = subprocess.Popen(["bash", "-c", "exec env " + join], cwd=ROOT, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            s = run(spec, url, tmp_path, progress=lines.append)
+        finally:
+            deadline = time.monotonic() + 15
+            while remote.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if remote.poll() is None:
+                remote.kill()
+            remote.wait()
+    assert any(join in line for line in lines)  # the user is told what to run on the other machine
+    assert json.loads((tmp_path / "commands.json").read_text())["remote_worker"] == join
+    assert remote.returncode == 0  # the remote worker ran and quit with the master
+    hdr_data = json.loads((tmp_path / "hdr.json").read_text())
+    assert len(hdr_data["processes"]) == 2 and all(p["sent"] > 0 for p in hdr_data["processes"].values())
+    assert s["generator"]["remote_workers_not_sampled"] == 1
+    assert 0.9 * 40 <= s["rate_achieved"] <= 1.1 * 40, s["rate_achieved"]
+    a = s["aggregate"]
+    assert a["requests"] == a["answered"] + a["failed"] and a["failed"] == 0
+    assert s["validity"]["valid"], s["validity"]
