@@ -468,10 +468,12 @@ def headline(s: dict) -> str:
     lat = a["latency_corrected_ns"] or a["latency_ns"] or {}
     kind = "corrected " if a["latency_corrected_ns"] else ""
     v = "valid" if s["validity"]["valid"] else "INVALID (" + "; ".join(s["validity"]["reasons"]) + ")"
+    n_remote = s["generator"].get("remote_workers_not_sampled", 0)
+    remote = f"; {n_remote} remote worker(s) not sampled" if n_remote else ""
     p50 = lat.get("p50", 0) / 1e6
     p99 = lat.get("p99", 0) / 1e6
     return (f"{a['requests']} requests, {a['failed']} failed ({a['error_rate'] * 100:.2f}%), "
             f"{a['throughput_rps']:.1f}/s, {kind}p50 {p50:.2f}ms p99 {p99:.2f}ms, "
             f"locust CPU {s['generator']['max_process_mean']:.0f}% (busiest process; all Locust "
             f"{s['generator'].get('locust_share_of_machine', 0):.0f}% of the machine, machine "
-            f"{s['generator'].get('machine_mean', 0):.0f}%): {v}")
+            f"{s['generator'].get('machine_mean', 0):.0f}%{remote}): {v}")
