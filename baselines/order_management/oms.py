@@ -25,10 +25,10 @@ class OMS(OMSCore):
 
     def __init__(self, venue: SimulatedVenue, *, instruments: Mapping[str, Instrument] | None = None,
                  timing: OrderTiming | None = None, pms: PMS | None = None, trading_day: TradingDay | None = None,
-                 events: EventLog | None = None, order_id_prefix: str = "O") -> None:  # fmt: skip
+                 events: EventLog | None = None, id_prefix: str = "") -> None:  # fmt: skip
         super().__init__(time.time_ns, venue, timing if timing is not None else OrderClockController(),
                          instruments=instruments, pms=pms, trading_day=trading_day, events=events,
-                         order_id_prefix=order_id_prefix)  # fmt: skip
+                         id_prefix=id_prefix)  # fmt: skip
         self._expiry_tasks: dict[str, asyncio.Task[None]] = {}
 
     def _arm_expiry(self, order: Order) -> None:

@@ -32,7 +32,7 @@ class Parts:
 
     def __init__(self, config: ServiceConfig, clock: Clock) -> None:
         b = config.build_map
-        id_prefix = f"W{config.worker_id}-O"  # unique across the stack's workers, which share one database
+        id_prefix = f"W{config.worker_id}-"  # ids unique across the workers (one database); nginx routes by it
         self.instruments = d.default_instruments()
         self.venue = SimulatedVenue(self.instruments)
         if b["order_timing"] == "clocked":
@@ -59,12 +59,12 @@ class Parts:
             from targets.order_management.oms import OMS
 
             self.oms: Any = OMS(clock, self.venue, instruments=self.instruments, timing=self.timing, pms=self.pms,
-                                order_id_prefix=id_prefix)
+                                id_prefix=id_prefix)
         else:
             from baselines.order_management.oms import OMS as BOMS
 
             self.oms = BOMS(self.venue, instruments=self.instruments, timing=self.timing, pms=self.pms,
-                            order_id_prefix=id_prefix)
+                            id_prefix=id_prefix)
         if b["ems"] == "clocked":
             from targets.order_management.ems import EMS
 

@@ -43,7 +43,7 @@ class AlgoBook:
         if errors:
             raise InvalidOrderRequest(errors)
         self._ids += 1
-        algo = Algo(f"A{self._ids}", req, now_ns, now_ns + req.duration_ns)
+        algo = Algo(f"{getattr(self.oms, 'id_prefix', '')}A{self._ids}", req, now_ns, now_ns + req.duration_ns)
         if req.client_algo_id is not None:
             self._client_ids.add(req.client_algo_id)
         algo.slices = plan_slices(req, now_ns, self.instruments[req.instrument].lot_size)

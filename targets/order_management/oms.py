@@ -25,10 +25,10 @@ class OMS(OMSCore):
 
     def __init__(self, clock: Clock, venue: SimulatedVenue, *, instruments: Mapping[str, Instrument] | None = None,
                  timing: OrderTiming | None = None, pms: PMS | None = None, trading_day: TradingDay | None = None,
-                 events: EventLog | None = None, order_id_prefix: str = "O") -> None:  # fmt: skip
+                 events: EventLog | None = None, id_prefix: str = "") -> None:  # fmt: skip
         super().__init__(clock.timestamp_ns, venue, timing if timing is not None else OrderClockController(clock),
                          instruments=instruments, pms=pms, trading_day=trading_day, events=events,
-                         order_id_prefix=order_id_prefix)  # fmt: skip
+                         id_prefix=id_prefix)  # fmt: skip
         self.clock = clock
         self._alerts: set[str] = set()  # order ids with an armed expiry alert
 

@@ -25,13 +25,14 @@ class OMSCore:
     def __init__(self, now: Callable[[], int], venue: SimulatedVenue, timing: OrderTiming, *,
                  instruments: Mapping[str, Instrument] | None = None, pms: PMS | None = None,
                  trading_day: TradingDay | None = None, events: EventLog | None = None,
-                 order_id_prefix: str = "O") -> None:  # fmt: skip
+                 id_prefix: str = "") -> None:  # fmt: skip
         self._now = now
         self.venue = venue
         self.timing = timing
         self.trading_day = trading_day or TradingDay()
         self.store = OrderStore(instruments if instruments is not None else venue.instruments, venue,
-                                timing, events, order_id_prefix)  # fmt: skip
+                                timing, events, id_prefix)  # fmt: skip
+        self.id_prefix = id_prefix  # of order ids (<prefix>O<n>) and algo ids (<prefix>A<n>)
         self.pms = pms
         self.ems: EMS | None = None
         if pms is not None:

@@ -36,8 +36,8 @@ class OrderStore:
     """Orders by id and client id, the sequence counter, and every state transition."""
 
     def __init__(self, instruments: Mapping[str, Instrument], venue: SimulatedVenue, timing: OrderTiming,
-                 events: EventLog | None = None, id_prefix: str = "O") -> None:  # fmt: skip
-        self.id_prefix = id_prefix  # order ids are <prefix><sequence>: give each OMS its own prefix
+                 events: EventLog | None = None, id_prefix: str = "") -> None:  # fmt: skip
+        self.id_prefix = id_prefix  # order ids are <prefix>O<sequence>: OMSs sharing a database need their own
         self.instruments = dict(instruments)
         self.venue = venue
         self.timing = timing
@@ -60,7 +60,7 @@ class OrderStore:
         self.sequence = seq = self.sequence + 1
         tif = req.time_in_force
         expire = req.expire_time_ns if tif is TimeInForce.GTD else (day_expiry_ns if tif is TimeInForce.DAY else None)
-        order = Order(f"{self.id_prefix}{seq}", seq, req, now_ns, expire, parent_algo_id)
+        order = Order(f"{self.id_prefix}O{seq}", seq, req, now_ns, expire, parent_algo_id)
         self.orders[order.order_id] = order
         self.by_client_id[req.client_order_id] = order
         self.timing.record(order.order_id, RECEIVED, now_ns)

@@ -52,10 +52,6 @@ def test_http_profiles(stack_url, tmp_path, profile) -> None:
     assert s["locust"] == {"requests": s["aggregate"]["requests"], "failures": s["aggregate"]["failed"]}
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "stack bug: with 2 uvicorn workers behind nginx, DELETE /api/v1/orders/{id} answers 404 'no order' when the "
-    "order was created on the other worker (GET finds it in the database); remove this mark once cancel works "
-    "across workers"))
 def test_orders_profile_has_no_failed_request(stack_url, tmp_path) -> None:
     s = run(LoadSpec(profile="orders", users=4, spawn_rate=10, duration_s=4, think="0-20"), stack_url, tmp_path,
             progress=lambda _l: None)
