@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=__doc__,
     )
     add_load_args(p, duration=20.0)
-    p.add_argument("--slo", default=DEFAULT_SLO, help=f'e.g. "{DEFAULT_SLO}" (p50/p90/p99/p999/max/mean, errors, rps)')
+    p.add_argument("--slo", default=DEFAULT_SLO, help=f'e.g. "{DEFAULT_SLO.replace("%", "%%")}" (p50/p90/p99/p999/max/mean, errors, rps)')
     p.add_argument("--builds", default="baseline,clocked", help="builds to search, comma separated (default baseline,clocked)")
     p.add_argument("--start-users", type=int, default=10, help="first step (default 10)")
     p.add_argument("--max-users", type=int, default=5000, help="stop bracketing here (default 5000)")
