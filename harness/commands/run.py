@@ -16,6 +16,7 @@ import argparse
 import ast
 import importlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -65,6 +66,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--skip", action="append", default=[], metavar="PRODUCER",
                    help="do not run this producer (static, replay, sims, microbench, load, capacity); repeatable")
     p.add_argument("--criteria", type=Path, default=crit.CRITERIA_FILE, help="criteria file (default reports/criteria.toml)")
+    p.add_argument("--postgres-url", help="PostgreSQL to use (else CLOCKBENCH_POSTGRES_URL, the local port, an embedded one)")
+    p.add_argument("--redis-url", help="Redis to use (else CLOCKBENCH_REDIS_URL, the local port, an embedded one)")
+    p.add_argument("--no-embedded", action="store_true",
+                   help="never start an embedded PostgreSQL/Redis: what needs a missing one is NOT MEASURED")
     p.set_defaults(func=run)
 
 
@@ -273,6 +278,31 @@ PRODUCERS: list[tuple[str, tuple[str, ...], Callable[[Context], list[results.Met
 
 
 def run(args: argparse.Namespace) -> int:
+    """Find (or start embedded) PostgreSQL and Redis for the whole run, then measure and render."""
+    from harness import services
+
+    try:
+        provided = services.provide(args.postgres_url, args.redis_url, allow_embedded=not args.no_embedded)
+        with provided as svc:
+            for found in svc:
+                status = f"{services.redact(found.url)} ({found.how})" if found.ok else f"MISSING: {found.reason}"
+                print(f"{found.name}: {status}", flush=True)
+            # Every producer's child process (pytest, the stack's workers, Locust) inherits these.
+            saved = {k: os.environ.get(k) for k in svc.env()}
+            os.environ.update(svc.env())
+            try:
+                return _run(args)
+            finally:
+                for k, v in saved.items():
+                    if v is None:
+                        os.environ.pop(k, None)
+                    else:
+                        os.environ[k] = v
+    except services.BadServiceURL as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _run(args: argparse.Namespace) -> int:
     unknown = set(args.skip) - {name for name, _, _ in PRODUCERS}
     if unknown:
         raise UsageError(f"--skip: unknown producer(s) {', '.join(sorted(unknown))}; known: {', '.join(n for n, _, _ in PRODUCERS)}")

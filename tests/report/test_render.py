@@ -3,13 +3,13 @@ carries the fields, and headless Chromium takes a screenshot of it."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 from html.parser import HTMLParser
 
 import pytest
 
+from harness.cli import build_parser
 from harness.commands import run as run_cmd
 from harness.report import criteria as crit
 from harness.report.render import report_from_run
@@ -40,8 +40,10 @@ class Collector(HTMLParser):
 def small_run(tmp_path_factory):
     """A real run of the cheap producers (the static scan) over every phase's criteria."""
     out = tmp_path_factory.mktemp("run")
-    args = argparse.Namespace(phase="all", quick=True, out=out, skip=["microbench", "load", "replay", "sims", "capacity"],
-                              criteria=crit.CRITERIA_FILE)
+    argv = ["run", "--phase", "all", "--quick", "--out", str(out)]
+    for producer in ("microbench", "load", "replay", "sims", "capacity"):
+        argv += ["--skip", producer]
+    args = build_parser().parse_args(argv)  # the real defaults (services, criteria file)
     assert run_cmd.run(args) == 0
     return out
 
