@@ -147,7 +147,9 @@ def judge(
         j = _compute(c, recs, unit, resamples, confidence)
     except ValueError as exc:
         return _blank(c, INVALID, f"cannot compute the statistic: {exc}", unit)
-    if c.compare == "absolute" or j.ci_low is None:
+    if c.compare == "absolute":
+        return _with_baseline_context(c, j, index, unit, resamples, confidence)
+    if j.ci_low is None:
         return j
     # A/A noise floor: where the run measured a second baseline ("aa"), judge it against the
     # baseline exactly as the clocked build is judged; how far that change reaches from zero is
@@ -288,6 +290,24 @@ def _judge_rounds(c, recs, unit, resamples, confidence) -> Judgement:
         float(np.mean(base.values)), float(np.mean(clk.values)), change, low, high, verdict,
         _reason(verdict, c, low, high, unit), base.n, clk.n, {"ratio": ratio, "ratio_ci": [low_r, high_r]},
     )
+
+
+def _with_baseline_context(c: Criterion, j: Judgement, index: dict, unit: str, resamples: int,
+                           confidence: float) -> Judgement:
+    """An absolute criterion is judged on the clocked build alone; where the baseline was measured
+    too, its figure is reported beside it, so a level the baseline reaches as well reads as such."""
+    base = [index.get(m, {}).get("baseline") for m in c.metrics]
+    if j.verdict not in (PASS, FAIL, INCONCLUSIVE) or not all(r is not None and r.valid for r in base):
+        return j
+    try:
+        b = _compute(c, [{"clocked": r} for r in base], unit, resamples, confidence)
+    except ValueError:
+        return j
+    if b.ci_low is None:
+        return j
+    j.baseline = b.change
+    j.reason += f"; the baseline build measured {fmt(b.change, c, unit)} (95% CI [{fmt(b.ci_low, c, unit)}, {fmt(b.ci_high, c, unit)}])"
+    return j
 
 
 def _reason(verdict: str, c: Criterion, low: float, high: float, unit: str) -> str:

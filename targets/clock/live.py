@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import time
+from datetime import UTC, datetime
 from collections.abc import Callable
 
 from .base import ClockBase
@@ -40,6 +41,24 @@ def live_timestamp_ns() -> int:
     return _last_ns
 
 
+_utc_now = datetime.now
+_last_dt = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def live_utc_now() -> datetime:
+    """The wall clock as an aware UTC datetime, never decreasing within this process.
+
+    Read straight from ``datetime.now`` (a C call) rather than built from ``timestamp_ns``: the
+    same wall clock, clamped the same way, at less than half the cost.
+    """
+    global _last_dt
+    now = _utc_now(UTC)
+    if now > _last_dt:
+        _last_dt = now
+        return now
+    return _last_dt
+
+
 class _LiveCall:
     __slots__ = ("fn", "cancelled")
 
@@ -56,6 +75,7 @@ class LiveClock(ClockBase):
 
     kind = "live"
     timestamp_ns = staticmethod(live_timestamp_ns)
+    utc_now = staticmethod(live_utc_now)
     monotonic_ns = staticmethod(_monotonic_ns)
 
     def __init__(

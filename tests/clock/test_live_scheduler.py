@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import pytest
+from datetime import UTC, datetime
 
 import targets.clock.live as live
 from targets.clock import NANOS_IN_MILLISECOND, NANOS_IN_SECOND, LiveClock, TimeEvent
@@ -157,7 +158,17 @@ def test_every_reading_helper_goes_through_the_guarded_clock(monkeypatch: pytest
     assert clock.timestamp_ns() == 5 * NANOS_IN_SECOND
     assert clock.timestamp_ms() == 5_000
     assert clock.timestamp_us() == 5_000_000
-    assert clock.utc_now().timestamp() == 5.0
+
+
+def test_utc_now_never_goes_backwards(monkeypatch: pytest.MonkeyPatch) -> None:
+    """utc_now reads datetime.now directly (cheaper) and is clamped the same way as timestamp_ns."""
+    t = [datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC), datetime(2026, 1, 1, 0, 0, 4, tzinfo=UTC),
+         datetime(2026, 1, 1, 0, 0, 6, tzinfo=UTC)]  # fmt: skip
+    wall = iter(t)
+    monkeypatch.setattr(live, "_utc_now", lambda tz: next(wall))
+    monkeypatch.setattr(live, "_last_dt", datetime(1970, 1, 1, tzinfo=UTC))
+    clock = LiveClock()
+    assert [clock.utc_now(), clock.utc_now(), clock.utc_now()] == [t[0], t[0], t[2]]
 
 
 @pytest.mark.asyncio
