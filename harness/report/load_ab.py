@@ -38,9 +38,11 @@ class Plan:
     duration_s: float
     warmup_s: float
     users: int
-    # One uvicorn worker per stack: each worker holds its own in-process OMS, so with two workers a
-    # cancel that nginx routes to the other worker answers 404 (a failed request in both builds
-    # alike, unrelated to the clock); one worker keeps the error count about the builds.
+    # Think time between a user's requests (ms, MIN-MAX): short, so the stack is busy and a round's
+    # throughput depends on how fast the build serves, not only on how long its users wait.
+    think: str = "0-50"
+    # One uvicorn worker per stack: the whole stack is then one process per build, the simplest
+    # thing to compare (nginx routes an order's requests to its owning worker when there are more).
     stack_workers: int = 1
 
 
@@ -115,7 +117,7 @@ def produce(out: Path, quick: bool, log: Log = print, plan: Plan | None = None) 
     out.mkdir(parents=True, exist_ok=True)
     arms = ("baseline", "clocked", "aa")
     spec = LoadSpec(profile=PROFILE, users=plan.users, spawn_rate=max(1.0, plan.users / max(plan.warmup_s * 0.8, 1.0)),
-                    duration_s=plan.duration_s, warmup_s=plan.warmup_s)
+                    duration_s=plan.duration_s, warmup_s=plan.warmup_s, think=plan.think)
     runs: dict[str, list[dict]] = {a: [] for a in arms}
     extras: dict[str, list[dict[str, int]]] = {a: [] for a in arms}
     with contextlib.ExitStack() as es:
