@@ -3,7 +3,7 @@
 ``submit`` is a plain method (the in-process hot path): it validates, stamps, sequences, routes to
 the venue and applies the immediate fills before returning. The clocked OMS stamps with the
 injected clock and expires GTD/DAY orders with clock alerts; the baseline stamps with
-``time.time_ns()`` and expires with a sleeping task per order. Everything else is this class.
+the system wall clock and expires with a sleeping task per order. Everything else is this class.
 """
 
 from __future__ import annotations
