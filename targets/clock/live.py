@@ -29,6 +29,7 @@ from .wheel import TimingWheel
 _time_ns = time.time_ns
 _monotonic_ns = time.monotonic_ns
 _last_ns = 0
+_OFFSET_SLACK_NS = NANOS_IN_MILLISECOND
 
 
 def live_timestamp_ns() -> int:
@@ -92,6 +93,7 @@ class LiveClock(ClockBase):
         self._wake_due: int | None = None
         self._wheel: TimingWheel[Timer] = TimingWheel(tick_ns, wheel_slots, _monotonic_ns() // tick_ns)
         self._tick_handle: asyncio.TimerHandle | None = None
+        self._offset: int | None = None  # wall minus monotonic, see _to_monotonic
         self._tick_at: int | None = None  # the tick the pending wake is for
         self._ticking = False
         self.tick_ns = tick_ns
@@ -108,11 +110,20 @@ class LiveClock(ClockBase):
                 ) from None
         return self._loop
 
+    def _to_monotonic(self, wall_ns: int) -> int:
+        """A wall-clock instant as a monotonic deadline, through one offset that moves only when
+        the wall clock really moved against the monotonic one (by more than 1 ms): the jitter
+        between two reads must not put timers due at the same instant out of their set order."""
+        offset = live_timestamp_ns() - _monotonic_ns()
+        if self._offset is None or abs(offset - self._offset) > _OFFSET_SLACK_NS:
+            self._offset = offset
+        return wall_ns - self._offset
+
     def _arm(self, timer: Timer) -> None:
         loop = self._get_loop()
         # Convert the wall-clock schedule to a monotonic deadline once; later firings add the
         # interval to it, so a wall-clock step never bends the schedule.
-        timer.due = _monotonic_ns() + (timer.next_ns - live_timestamp_ns())
+        timer.due = self._to_monotonic(timer.next_ns)
         self._place(timer, loop)
 
     def _rearm(self, timer: Timer) -> None:
@@ -135,7 +146,7 @@ class LiveClock(ClockBase):
     def _call_at(self, time_ns: int, fn: Callable[[], object]) -> _LiveCall:
         loop = self._get_loop()
         call = _LiveCall(fn)
-        due = _monotonic_ns() + (time_ns - live_timestamp_ns())
+        due = self._to_monotonic(time_ns)
         heapq.heappush(self._heap, (due, self._next_seq(), call, 0))
         self._schedule_wake(loop, due)
         return call
