@@ -12,6 +12,19 @@ def _body(message: str, errors: list[dict[str, str]]) -> dict:
     return {"error": message, "errors": errors}
 
 
+def _field_errors(app: FastAPI, table: list[tuple[type[Exception], str, int]]) -> None:
+    """Answer each exception type with its status and a body naming one field (the reason: its message)."""
+    for exc_type, field, status in table:
+        app.add_exception_handler(exc_type, _one_field(field, status))
+
+
+def _one_field(field: str, status: int):  # type: ignore[no-untyped-def]
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(_body(str(exc), [{"field": field, "reason": str(exc)}]), status_code=status)
+
+    return handler
+
+
 def install_domain_handlers(app: FastAPI) -> None:
     from targets.order_management import domain as d
 
@@ -20,41 +33,23 @@ def install_domain_handlers(app: FastAPI) -> None:
         errors = [e.as_dict() for e in exc.errors]
         return JSONResponse(_body("invalid request", errors), status_code=422)
 
-    @app.exception_handler(d.DuplicateClientOrderIdError)
-    async def _dup(request: Request, exc: d.DuplicateClientOrderIdError) -> JSONResponse:
-        return JSONResponse(_body(str(exc), [{"field": "client_order_id", "reason": str(exc)}]), status_code=409)
-
-    @app.exception_handler(d.UnknownOrderError)
-    async def _unknown(request: Request, exc: d.UnknownOrderError) -> JSONResponse:
-        return JSONResponse(_body(str(exc), [{"field": "order_id", "reason": str(exc)}]), status_code=404)
-
-    @app.exception_handler(d.UnknownAlgoError)
-    async def _unknown_algo(request: Request, exc: d.UnknownAlgoError) -> JSONResponse:
-        return JSONResponse(_body(str(exc), [{"field": "algo_id", "reason": str(exc)}]), status_code=404)
-
-    @app.exception_handler(d.OrderAlreadyFinalError)
-    async def _final(request: Request, exc: d.OrderAlreadyFinalError) -> JSONResponse:
-        return JSONResponse(_body(str(exc), [{"field": "order_id", "reason": str(exc)}]), status_code=409)
-
-    @app.exception_handler(d.AlgoStateError)
-    async def _algo_state(request: Request, exc: d.AlgoStateError) -> JSONResponse:
-        return JSONResponse(_body(str(exc), [{"field": "algo_id", "reason": str(exc)}]), status_code=409)
-
-    @app.exception_handler(OrderManagementUnavailable)
-    async def _unavailable(request: Request, exc: OrderManagementUnavailable) -> JSONResponse:
-        return JSONResponse(_body(str(exc), [{"field": "service", "reason": str(exc)}]), status_code=503)
+    # Each of these names one field: the body is {"error": reason, "errors": [{field, reason}]}.
+    _field_errors(app, [
+        (d.DuplicateClientOrderIdError, "client_order_id", 409),
+        (d.UnknownOrderError, "order_id", 404),
+        (d.UnknownAlgoError, "algo_id", 404),
+        (d.OrderAlreadyFinalError, "order_id", 409),
+        (d.AlgoStateError, "algo_id", 409),
+        (OrderManagementUnavailable, "service", 503),
+    ])  # fmt: skip
 
     from targets.database.errors import CacheWriteError, DuplicateRecord, StoreError
 
-    @app.exception_handler(DuplicateRecord)
-    async def _dup_row(request: Request, exc: DuplicateRecord) -> JSONResponse:
-        return JSONResponse(_body(str(exc), [{"field": "client_order_id", "reason": str(exc)}]), status_code=409)
+    _field_errors(app, [(DuplicateRecord, "client_order_id", 409)])
 
     @app.exception_handler(StoreError)
     async def _store(request: Request, exc: StoreError) -> JSONResponse:
         return JSONResponse(_body(f"the database refused the write: {exc}", [{"field": "database", "reason": str(exc)}]),
                             status_code=503)  # fmt: skip
 
-    @app.exception_handler(CacheWriteError)
-    async def _cache(request: Request, exc: CacheWriteError) -> JSONResponse:
-        return JSONResponse(_body(str(exc), [{"field": "cache", "reason": str(exc)}]), status_code=503)
+    _field_errors(app, [(CacheWriteError, "cache", 503)])
