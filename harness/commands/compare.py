@@ -16,7 +16,7 @@ import numpy as np
 
 from harness import results
 from harness.cli import UsageError
-from harness.report import stats
+from harness import stats
 
 STAT = "median"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from harness import results
 from harness.cli import UsageError
 from harness.commands.compare import Change, compare, load_any
-from harness.report import stats
+from harness import stats
 
 
 def parse_pct(text: str) -> float:
