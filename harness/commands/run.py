@@ -47,6 +47,11 @@ class Context:
     metrics: set[str]  # metric ids the selected criteria need
     log: Callable[[str], None] = print
     build_flags: dict = field(default_factory=dict)
+    bench_select: str = ""  # a pytest -k expression replacing MICROBENCH_DESELECT (calibrate uses it)
+
+    def child_env(self) -> dict[str, str]:
+        """The environment of measuring child processes (a calibration's planted slowdown passes here)."""
+        return dict(os.environ)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -80,68 +85,39 @@ def register(sub: argparse._SubParsersAction) -> None:
 # (harness/report/sims.py repeats them), the stack through nginx (the A/B load run), and the
 # third-party ceilings (pgbench, redis-benchmark, NautilusTrader; `clockbench bench` shows them).
 MICROBENCH_DESELECT = "not heartbeats and not through_nginx and not pgbench and not redis_benchmark and not nautilus"
-MICROBENCH_REPEATS = {True: 3, False: 5}
+MICROBENCH_PAIRS = {True: 10, False: 20}  # pairs per benchmark: --quick, full
 
 
 def produce_microbench(ctx: Context) -> list[results.MetricRecord]:
-    """pytest-benchmark, repeated in separate processes; one value per repeat (its median).
-
-    One run's rounds are not independent (a busy neighbour slows a whole stretch of them), so a
-    CI over them is too narrow and verdicts flip between runs on a loaded machine. Each repeat is a
-    fresh process running every pair with its two builds side by side; a record's values are the
-    per-repeat medians, and the judge bootstraps over those. The raw rounds of every repeat, pooled,
-    are kept as ``<metric>.rounds`` (the spread criteria use them)."""
+    """pytest-benchmark in one process, paired and interleaved (harness/measure/pairing.py): every
+    benchmark runs ``MICROBENCH_PAIRS`` times, its builds alternating A B B A, a few rounds each;
+    a record's values are the per-pair medians (kind "rounds", paired by position), and the judge,
+    compare and gate work on the per-pair clocked/baseline ratios, in which the machine's drift
+    cancels. ``<metric>.rounds`` pools every round (for spread statistics; never compared)."""
     if not any(m.startswith("bench.") for m in ctx.metrics):
         raise Unavailable("no selected criterion needs a microbenchmark")
     files = sorted(BENCH_DIR.glob("test_*.py")) if BENCH_DIR.exists() else []
     if not files:
         raise Unavailable(f"no benchmarks in {BENCH_DIR.relative_to(ROOT)} yet")
-    repeats = MICROBENCH_REPEATS[ctx.quick]
-    per_run: list[list[results.MetricRecord]] = []
-    for i in range(repeats):
-        json_path = ctx.out / f"microbench-{i}.json"
-        cmd = [sys.executable, "-m", "pytest", str(BENCH_DIR), "-q", "-p", "no:cacheprovider",
-               "--benchmark-enable", "--benchmark-only", f"--benchmark-json={json_path}",
-               "--benchmark-columns=median,iqr,rounds", "--benchmark-sort=name", "-k", MICROBENCH_DESELECT]
-        cmd += (["--benchmark-max-time=0.1", "--benchmark-min-rounds=5"] if ctx.quick
-                else ["--benchmark-max-time=1.0", "--benchmark-min-rounds=15"])
-        ctx.log(f"  microbench: repeat {i + 1}/{repeats} ({'quick' if ctx.quick else 'full'}) -> {json_path.name}")
-        with open(ctx.out / f"microbench-{i}.log", "w") as logf:
-            rc = subprocess.call(cmd, cwd=ROOT, stdout=logf, stderr=subprocess.STDOUT)
-        if not json_path.exists():
-            raise RuntimeError(f"pytest-benchmark wrote no results (exit {rc}); see microbench-{i}.log")
-        if rc != 0:
-            ctx.log(f"  microbench: pytest exited {rc} (some benchmarks failed or skipped; see microbench-{i}.log)")
-        per_run.append(results.from_pytest_benchmark(json_path))
-    return combine_repeats(per_run)
+    from harness.measure import pairing
 
-
-def combine_repeats(per_run: list[list[results.MetricRecord]]) -> list[results.MetricRecord]:
-    """Per (metric, build): the median of each repeat as the values, the pooled rounds as
-    ``<metric>.rounds``; invalid in any repeat -> invalid. Pure."""
-    import statistics
-
-    keys: dict[tuple[str, str], list[results.MetricRecord]] = {}
-    for run_recs in per_run:
-        for r in run_recs:
-            keys.setdefault((r.metric, r.build), []).append(r)
-    out = []
-    for (metric, build), rs in keys.items():
-        first = rs[0]
-        bad = [r for r in rs if not r.valid]
-        extra = dict(first.extra, repeats=len(rs), rounds_per_repeat=[r.n for r in rs])
-        if bad:
-            out.append(results.invalid(metric, build, first.unit, bad[0].reason, first.source, **extra))
-            continue
-        if len(rs) < len(per_run):
-            extra["missing_in_repeats"] = len(per_run) - len(rs)
-        medians = [max(1, round(statistics.median(r.values))) for r in rs]
-        out.append(results.MetricRecord(metric, build, first.unit, medians, lower_is_better=first.lower_is_better,
-                                        source="microbench-*.json", extra=extra))
-        out.append(results.MetricRecord(metric + ".rounds", build, first.unit, [v for r in rs for v in r.values],
-                                        lower_is_better=first.lower_is_better, source="microbench-*.json",
-                                        extra={"repeats": len(rs)}))
-    return out
+    pairs = MICROBENCH_PAIRS[ctx.quick]
+    json_path = ctx.out / "microbench.json"
+    cmd = [sys.executable, "-m", "pytest", str(BENCH_DIR), "-q", "-p", "no:cacheprovider", "-p", "harness.measure.pairing",
+           f"--cb-pairs={pairs}", "--benchmark-enable", "--benchmark-only", f"--benchmark-json={json_path}",
+           "--benchmark-columns=median,iqr,rounds", "--benchmark-sort=name", "-k", ctx.bench_select or MICROBENCH_DESELECT]
+    # each item is one short measurement; the pairs, not the rounds, carry the statistics
+    cmd += ["--benchmark-max-time=0.05", "--benchmark-min-rounds=3", "--benchmark-warmup=off"]
+    ctx.log(f"  microbench: {pairs} pairs per benchmark, builds interleaved A B B A in one process -> {json_path.name}")
+    t0 = time.monotonic()
+    with open(ctx.out / "microbench.log", "w") as logf:
+        rc = subprocess.call(cmd, cwd=ROOT, stdout=logf, stderr=subprocess.STDOUT, env=ctx.child_env())
+    if not json_path.exists():
+        raise RuntimeError(f"pytest-benchmark wrote no results (exit {rc}); see microbench.log")
+    if rc != 0:
+        ctx.log(f"  microbench: pytest exited {rc} (some benchmarks failed or skipped; see microbench.log)")
+    ctx.log(f"  microbench: {time.monotonic() - t0:.0f}s for {pairs} pairs")
+    return pairing.records_from_json(json_path)
 
 
 def produce_sims(ctx: Context) -> list[results.MetricRecord]:
@@ -264,6 +240,30 @@ def produce_capacity(ctx: Context) -> list[results.MetricRecord]:
     return records
 
 
+# The modules whose code defines what each producer's metrics measure: a metric's definition
+# version (results.MetricRecord.definition) hashes them with the producer, so editing any of them
+# makes compare/gate refuse to compare the metric with runs from before (the microbenchmarks hash
+# each benchmark function instead: harness/measure/pairing.py).
+DEFINED_BY = {
+    "static": (), "replay": ("harness.commands.simulate",),
+    "sims": ("harness.report.sims", "harness.heartbeats"),
+    "load": ("harness.report.load_ab", "harness.load.records", "harness.load.runner", "loadtests.orders"),
+    "capacity": ("harness.commands.capacity", "harness.load.capacity"),
+}
+
+
+def definition_of(name: str, fn: Callable) -> str:
+    import inspect
+
+    texts = [inspect.getsource(fn)]
+    for mod in DEFINED_BY.get(name, ()):
+        try:
+            texts.append(inspect.getsource(importlib.import_module(mod)))
+        except (ImportError, OSError, TypeError):
+            texts.append(f"<{mod} not importable>")
+    return results.definition_hash(name, *texts)
+
+
 PRODUCERS: list[tuple[str, tuple[str, ...], Callable[[Context], list[results.MetricRecord]]]] = [
     ("static", ("static",), produce_static),
     ("replay", ("sim.orders",), produce_replay),
@@ -326,7 +326,7 @@ def _run(args: argparse.Namespace) -> int:
         else:
             log(f"{name}: starting")
             try:
-                got = fn(ctx)
+                got = results.stamp(fn(ctx), definition_of(name, fn))
                 status, detail = "ok", f"{len(got)} record(s)"
             except Unavailable as exc:
                 got, status, detail = [], "unavailable", f"{name} not available: {exc}"

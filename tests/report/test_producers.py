@@ -3,6 +3,8 @@ data, and the real-time ones on small real runs (both builds)."""
 
 from __future__ import annotations
 
+import json
+
 from harness.commands import run as run_cmd
 from harness.report import criteria as crit
 from harness.report import load_ab, sims
@@ -59,25 +61,47 @@ def test_noise_does_not_rescue_a_clear_miss(tmp_path):
     assert j.verdict == FAIL
 
 
-# --- microbenchmark repeats (pure) --------------------------------------------------------------
+# --- paired microbenchmarks ----------------------------------------------------------------------
 
 
-def test_repeats_become_per_repeat_medians_and_pooled_rounds():
-    runs = [[MetricRecord("bench.x", "clocked", "ns/op", [10, 11, 30]), MetricRecord("bench.x", "baseline", "ns/op", [20, 21, 22])],
-            [MetricRecord("bench.x", "clocked", "ns/op", [12, 13, 14]), MetricRecord("bench.x", "baseline", "ns/op", [25, 26, 27])]]
-    got = {(r.metric, r.build): r for r in run_cmd.combine_repeats(runs)}
-    assert got[("bench.x", "clocked")].values == [11, 13]
-    assert got[("bench.x", "baseline")].values == [21, 26]
-    assert sorted(got[("bench.x.rounds", "clocked")].values) == [10, 11, 12, 13, 14, 30]
-    assert got[("bench.x", "clocked")].extra["repeats"] == 2
+def _bench_json(path, scale_by_pair):
+    """A paired pytest-benchmark JSON: the machine runs ``scale`` times slower in pair p, both builds."""
+    benches = []
+    for p, scale in enumerate(scale_by_pair):
+        for build, t in (("baseline", 1e-6), ("clocked", 0.8e-6)):
+            data = [t * scale * (1 + k / 1000) for k in range(3)]
+            benches.append({"name": f"test_x[pair{p}-{build}]", "group": "orders.x", "params": {"build": build, "cb_pair": p},
+                            "extra_info": {"build": build, "ops": 1}, "stats": {"data": data, "median": data[1]}})
+    path.write_text(json.dumps({"benchmarks": benches}))
+    return path
 
 
-def test_a_repeat_with_an_invalid_record_makes_it_invalid():
-    from harness.results import invalid
+def test_paired_json_becomes_per_pair_records_and_drift_cancels(tmp_path):
+    from harness.measure import pairing
 
-    runs = [[MetricRecord("bench.x", "clocked", "ns/op", [1, 2])], [invalid("bench.x", "clocked", "ns/op", "no raw data")]]
-    (r,) = run_cmd.combine_repeats(runs)
-    assert not r.valid and "no raw data" in r.reason
+    recs = index(pairing.records_from_json(_bench_json(tmp_path / "m.json", [1, 5, 2, 8, 1, 3])))
+    clk, base = recs["bench.orders.x"]["clocked"], recs["bench.orders.x"]["baseline"]
+    assert clk.kind == base.kind == "rounds" and clk.n == base.n == 6 and clk.extra["pairs"] == list(range(6))
+    assert recs["bench.orders.x.rounds"]["clocked"].extra["pooled"] and recs["bench.orders.x.rounds"]["clocked"].n == 18
+    j = judge(Criterion("T", 1, "x", "s", "claim", metrics=("bench.orders.x",), statistic="median", compare="improvement",
+                        direction=">=", threshold=0.15), recs, root=tmp_path)
+    assert j.verdict == PASS and abs(j.change - 0.2) < 0.005  # an 8x drift between pairs, and a tight interval
+
+
+def test_pairs_run_interleaved_abba_in_one_process(tmp_path):
+    """The plugin's order on a real collection: pair 0 baseline first, pair 1 clocked first."""
+    import subprocess
+    import sys
+
+    t = tmp_path / "test_p.py"
+    t.write_text("import pytest\n@pytest.mark.parametrize('build', ['clocked', 'baseline'])\n"
+                 "def test_a(benchmark, build):\n    pass\n"
+                 "def test_b_baseline(benchmark):\n    pass\ndef test_b_clocked(benchmark):\n    pass\n")
+    out = subprocess.run([sys.executable, "-m", "pytest", str(t), "-p", "harness.measure.pairing", "--cb-pairs", "2",
+                          "--collect-only", "-q", "-p", "no:cacheprovider"], capture_output=True, text=True, cwd=tmp_path)
+    ids = [line.split("::")[1] for line in out.stdout.splitlines() if "::" in line]
+    assert ids == ["test_a[pair0-baseline]", "test_a[pair0-clocked]", "test_a[pair1-clocked]", "test_a[pair1-baseline]",
+                   "test_b_baseline[pair0]", "test_b_clocked[pair0]", "test_b_clocked[pair1]", "test_b_baseline[pair1]"], out.stdout
 
 
 # --- the load bridge (pure parts) -----------------------------------------------------------------
