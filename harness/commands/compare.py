@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import calibration, results, stats
-from harness.cli import UsageError
+from harness.errors import UsageError
 
 STAT = "median"
 RELATIVE = "clocked/baseline"

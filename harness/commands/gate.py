@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 
 from harness import stats
-from harness.cli import UsageError
+from harness.errors import UsageError
 from harness.commands.compare import RELATIVE, Change, add_calibration_option, compare, load_any, load_calibration
 
 ALPHA = 0.05

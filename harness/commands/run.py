@@ -48,10 +48,11 @@ class Context:
     log: Callable[[str], None] = print
     build_flags: dict = field(default_factory=dict)
     bench_select: str = ""  # a pytest -k expression replacing MICROBENCH_DESELECT (calibrate uses it)
+    env: dict[str, str] | None = None  # extra environment of measuring children (calibrate's plant)
 
     def child_env(self) -> dict[str, str]:
         """The environment of measuring child processes (a calibration's planted slowdown passes here)."""
-        return dict(os.environ)
+        return {**os.environ, **(self.env or {})}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -73,6 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--criteria", type=Path, default=crit.CRITERIA_FILE, help="criteria file (default reports/criteria.toml)")
     p.add_argument("--postgres-url", help="PostgreSQL to use (else CLOCKBENCH_POSTGRES_URL, the local port, an embedded one)")
     p.add_argument("--redis-url", help="Redis to use (else CLOCKBENCH_REDIS_URL, the local port, an embedded one)")
+    p.add_argument("--calibration-trial", default="", help=argparse.SUPPRESS)  # set by `clockbench calibrate` only
     p.add_argument("--no-embedded", action="store_true",
                    help="never start an embedded PostgreSQL/Redis: what needs a missing one is NOT MEASURED")
     p.set_defaults(func=run)
@@ -279,7 +281,12 @@ PRODUCERS: list[tuple[str, tuple[str, ...], Callable[[Context], list[results.Met
 
 def run(args: argparse.Namespace) -> int:
     """Find (or start embedded) PostgreSQL and Redis for the whole run, then measure and render."""
-    from harness import services
+    from harness import plant, services
+
+    spec = plant.active()
+    if spec and (not args.calibration_trial or args.calibration_trial != os.environ.get(plant.TOKEN_ENV)):
+        raise UsageError(f"{plant.ENV}={spec!r} is set: a planted slowdown runs only inside `clockbench calibrate`; "
+                         f"unset {plant.ENV} to measure")
 
     try:
         provided = services.provide(args.postgres_url, args.redis_url, allow_embedded=not args.no_embedded)
@@ -303,6 +310,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from harness import plant
+
+    planted = plant.active()
     unknown = set(args.skip) - {name for name, _, _ in PRODUCERS}
     if unknown:
         raise UsageError(f"--skip: unknown producer(s) {', '.join(sorted(unknown))}; known: {', '.join(n for n, _, _ in PRODUCERS)}")
@@ -340,7 +350,10 @@ def _run(args: argparse.Namespace) -> int:
             producers.append({"name": name, "prefix": prefix, "status": status, "detail": detail,
                               "seconds": round(time.monotonic() - start, 1)})
     log("environment: collecting (clockbench doctor --json)")
-    meta = {"phase": args.phase, "quick": args.quick, "resamples": 1000 if args.quick else 4000,
+    if planted:
+        for r in records:
+            r.extra["planted"] = planted
+    meta = {"phase": args.phase, "quick": args.quick, "planted": planted or None, "resamples": 1000 if args.quick else 4000,
             "producers": producers, "environment": environment.collect(), "build_flags": ctx.build_flags or
             {"microbench": "both builds in one process per benchmark pair"}}
     (out / RUN_FILE).write_text(json.dumps(meta, indent=1))

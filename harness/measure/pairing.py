@@ -32,6 +32,13 @@ UNPAIRED_REPEATS = 6
 _SUFFIX = re.compile(r"_(baseline|clocked|nautilus|reference)$")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """A planted slowdown (``clockbench calibrate`` only, harness/plant.py) is installed here."""
+    from harness import plant
+
+    config._clockbench_plant = plant.install_from_env()  # type: ignore[attr-defined]
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--cb-pairs", type=int, default=0, metavar="N",
                      help="clockbench: repeat each benchmark N times, builds interleaved A B B A (paired measurement)")
@@ -101,6 +108,9 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list, output
     """Say in the JSON that the run was paired, and how; where the test paths are relative to."""
     output_json["clockbench_pairs"] = {"pairs": config.getoption("--cb-pairs"), "order": "A B B A by pair index"}
     output_json.setdefault("machine_info", {})["cb_root"] = str(config.rootpath)
+    planted = getattr(config, "_clockbench_plant", "")
+    if planted:
+        output_json["clockbench_plant"] = planted
 
 
 # --- records from a paired run's JSON (pure data) ------------------------------------------------
@@ -139,6 +149,7 @@ def records_from_json(path, prefix: str = "bench") -> list:  # type: ignore[no-u
     from harness.results import MetricRecord, definition_hash, invalid
 
     data = json.loads(Path(path).read_text())
+    planted = data.get("clockbench_plant", "")
     cells: dict[tuple[str, str], dict] = {}  # (metric, build) -> {"name", "by_pair": {p: (median, rounds)}, ...}
     names: dict[tuple[str, str], str] = {}
     for b in data.get("benchmarks", []):
@@ -177,6 +188,8 @@ def records_from_json(path, prefix: str = "bench") -> list:  # type: ignore[no-u
         extra = dict(cell["extra"], name=cell["name"], ops=cell["ops"], pairs=pairs,
                      rounds_per_pair=[len(cell["by_pair"][p][1]) for p in pairs], paired=True,
                      order="builds alternate A B B A by pair index, in one process")
+        if planted:
+            extra["planted"] = planted
         if not pairs:
             out.append(invalid(metric, build, "ns/op", "no pair completed in both builds (see the benchmark log)",
                                str(path), **extra))
@@ -186,6 +199,7 @@ def records_from_json(path, prefix: str = "bench") -> list:  # type: ignore[no-u
                                 definition=cell["definition"]))
         pooled = [max(1, round(x)) for p in pairs for x in cell["by_pair"][p][1]]
         out.append(MetricRecord(metric + ".rounds", build, "ns/op", pooled, source=str(path),
-                                extra={"pooled": True, "pairs": len(pairs), "name": cell["name"]},
+                                extra={"pooled": True, "pairs": len(pairs), "name": cell["name"],
+                                       **({"planted": planted} if planted else {})},
                                 definition=cell["definition"]))
     return out
