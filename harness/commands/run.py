@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from harness import results
+from harness import machine_state, results
 from harness.cli import COMMAND_MODULES, UsageError
 from harness.commands.bench import BENCH_DIR
 from harness.report import criteria as crit
@@ -329,6 +329,7 @@ def _run(args: argparse.Namespace) -> int:
     ctx = Context(out, args.quick, args.phase, metrics, log)
     records: list[results.MetricRecord] = []
     producers = []
+    states: dict[str, dict] = {}  # producer -> the machine's state while it ran
     for name, prefixes, fn in PRODUCERS:
         start = time.monotonic()
         if name in args.skip:
@@ -336,7 +337,9 @@ def _run(args: argparse.Namespace) -> int:
         else:
             log(f"{name}: starting")
             try:
-                got = results.stamp(fn(ctx), definition_of(name, fn))
+                with machine_state.Watch() as watch:
+                    got = results.stamp(fn(ctx), definition_of(name, fn))
+                states[name] = watch.state
                 status, detail = "ok", f"{len(got)} record(s)"
             except Unavailable as exc:
                 got, status, detail = [], "unavailable", f"{name} not available: {exc}"
@@ -353,7 +356,16 @@ def _run(args: argparse.Namespace) -> int:
     if planted:
         for r in records:
             r.extra["planted"] = planted
-    meta = {"phase": args.phase, "quick": args.quick, "planted": planted or None, "resamples": 1000 if args.quick else 4000,
+    busy = machine_state.describe(states)
+    for r in records:  # rounds (microbenchmark pairs) run while the machine was busy
+        bp = r.extra.get("busy_pairs")
+        if bp and r.build == "clocked" and not r.extra.get("pooled"):
+            busy.append(f"{r.metric}: {len(bp)} of {r.n} pairs ran while other processes used > "
+                        f"{machine_state.BUSY_OTHERS:.0%} of the CPUs")
+    if busy:
+        log("machine busy: " + "; ".join(busy[:5]) + (f" (+{len(busy) - 5} more)" if len(busy) > 5 else ""))
+    meta = {"phase": args.phase, "quick": args.quick, "planted": planted or None,
+            "machine_state": {"producers": states, "busy": busy, "threshold_others_cpu": machine_state.BUSY_OTHERS}, "resamples": 1000 if args.quick else 4000,
             "producers": producers, "environment": environment.collect(), "build_flags": ctx.build_flags or
             {"microbench": "both builds in one process per benchmark pair"}}
     (out / RUN_FILE).write_text(json.dumps(meta, indent=1))

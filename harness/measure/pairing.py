@@ -45,9 +45,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.fixture(autouse=True)
-def cb_pair(request: pytest.FixtureRequest) -> int | None:
-    """The index of the pair this item belongs to (None outside a paired run)."""
-    return getattr(request, "param", None)
+def cb_pair(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """The index of the pair this item belongs to (None outside a paired run); in a paired run,
+    the machine's state while the item ran goes into its ``extra_info["machine"]``."""
+    p = getattr(request, "param", None)
+    if p is None:
+        yield None
+        return
+    from harness import machine_state
+
+    with machine_state.Watch() as w:
+        yield p
+    bm = request.node.funcargs.get("benchmark")
+    if bm is not None:
+        bm.extra_info["machine"] = w.state
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -175,6 +186,7 @@ def records_from_json(path, prefix: str = "bench") -> list:  # type: ignore[no-u
         if raw:
             per_op = [x * 1e9 / ops for x in raw]
             cell["by_pair"][pair if pair is not None else 0] = (statistics.median(per_op), per_op)
+            cell.setdefault("machine", {})[pair if pair is not None else 0] = extra.get("machine") or {}
     out = []
     groups: dict[str, dict[str, dict]] = {}
     for (metric, build), cell in cells.items():
@@ -190,6 +202,10 @@ def records_from_json(path, prefix: str = "bench") -> list:  # type: ignore[no-u
                      order="builds alternate A B B A by pair index, in one process")
         if planted:
             extra["planted"] = planted
+        states = [cell.get("machine", {}).get(p, {}) for p in pairs]
+        extra["machine_per_pair"] = [{k: s.get(k) for k in ("load_avg", "steal_share", "others_cpu_share", "busy")}
+                                     for s in states]
+        extra["busy_pairs"] = [p for p, s in zip(pairs, states) if s.get("busy")]
         if not pairs:
             out.append(invalid(metric, build, "ns/op", "no pair completed in both builds (see the benchmark log)",
                                str(path), **extra))

@@ -23,10 +23,12 @@ td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 .env td{font-size:12px} code{font-size:12px}
 .counts{font-size:13px;margin-top:4px}
 .headline{font-size:14px;margin:6px 0 2px 0}
+.notice{background:#fff6d6;border-left:4px solid #d9a400;padding:6px 10px;font-size:13px;margin:6px 0}
 </style></head><body>
 <h1>clockbench: does the clock plan hold on this machine?</h1>
 <div class="sub">run <code>{{ run_name }}</code> · commit <code>{{ env.commit }}{% if env.dirty %} (uncommitted changes){% endif %}</code> ·
 {{ env.cpu_count }} CPUs · {{ generated }}{% if quick %} · <b>quick run</b>: fewer rounds, wider intervals{% endif %}</div>
+{% for n in notices %}<p class="notice">{{ n }}</p>{% endfor %}
 
 <h2 id="summary">Summary: verdicts per phase</h2>
 <div class="legend">{% for v, c in verdict_colors.items() %}<span><span class="sw" style="background:{{ c }}"></span>{{ v }}</span>{% endfor %}</div>

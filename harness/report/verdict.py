@@ -427,5 +427,42 @@ def fmt(x: float | None, c: Criterion, unit: str) -> str:
     return f"{x:,.6g} {unit}".strip()
 
 
+# Power of a decision: a true change this many half-widths from the threshold is decided (PASS or
+# FAIL) 80% of the time by an interval as wide as this run's: (z_0.975 + z_0.80) / z_0.975.
+MDE_FACTOR = (1.959964 + 0.841621) / 1.959964
+
+
+def add_mde(j: Judgement, c: Criterion) -> Judgement:
+    """The smallest distance from the threshold this run could have decided (80% power)."""
+    if j.ci_low is None or j.ci_high is None or c.threshold is None or j.verdict not in (PASS, FAIL, INCONCLUSIVE):
+        return j
+    mde = MDE_FACTOR * (j.ci_high - j.ci_low) / 2
+    j.details["mde"] = mde
+    unit = j.unit
+    j.reason += f"; this run decides a change at least {fmt_abs(mde, c, unit)} from the threshold (80% power)"
+    return j
+
+
 def judge_all(criteria: list[Criterion], index, **kw) -> list[Judgement]:
-    return [judge(c, index, **kw) for c in criteria]
+    return [add_mde(judge(c, index, **kw), c) for c in criteria]
+
+
+def chance_summary(js: list[Judgement], confidence: float = 0.95) -> dict:
+    """How many decisive verdicts chance alone would give among the criteria judged: each interval
+    is decisive with probability 1 - confidence when the true change sits on the threshold, and
+    criteria judging the same measurement count once."""
+    judged = [j for j in js if j.verdict in (PASS, FAIL, INCONCLUSIVE) and j.ci_low is not None]
+    by_metrics: dict[tuple, list[str]] = {}
+    for j in judged:
+        by_metrics.setdefault((tuple(sorted(j.metrics)), j.statistic, j.compare), []).append(j.id)
+    distinct = len(by_metrics)
+    expected = distinct * (1.0 - confidence)
+    # the 95th percentile of a Poisson(expected) count: "up to this many is chance"
+    k, cum, term = 0, math.exp(-expected), math.exp(-expected)
+    while cum < 0.95:
+        k += 1
+        term *= expected / k
+        cum += term
+    return {"judged": len(judged), "distinct_measurements": distinct, "expected_by_chance": expected,
+            "chance_up_to": k, "decisive": sum(1 for j in judged if j.verdict in (PASS, FAIL)),
+            "same_measurement": [ids for ids in by_metrics.values() if len(ids) > 1]}

@@ -174,3 +174,43 @@ def test_connection_tracker_closes_every_idle_connection_in_both_builds():
         assert cpu > 0
         # never before the deadline (a small allowance for the two time sources), never absurdly late
         assert all(-5_000_000 < v < 3_000_000_000 for v in late), (build, min(late), max(late))
+
+
+def test_a_real_paired_run_records_pairs_definitions_and_machine_state(tmp_path):
+    """A tiny benchmark file through the plugin, for real: paired records, each pair's machine
+    state, a definition version that changes when the benchmark's code does."""
+    import subprocess
+    import sys
+
+    from harness.measure import pairing
+
+    def run_once(body: str):
+        t = tmp_path / "test_tiny.py"
+        t.write_text("import pytest\n@pytest.mark.parametrize('build', ['clocked', 'baseline'])\n"
+                     "def test_tiny(benchmark, build):\n    benchmark.group = 'tiny'\n"
+                     "    benchmark.extra_info['build'] = build\n" + body)
+        out = tmp_path / "b.json"
+        p = subprocess.run([sys.executable, "-m", "pytest", str(t), "-q", "-p", "no:cacheprovider", "-p", "harness.measure.pairing",
+                            "--cb-pairs", "3", "--benchmark-enable", "--benchmark-only", f"--benchmark-json={out}",
+                            "--benchmark-max-time=0.01", "--benchmark-min-rounds=3"], capture_output=True, text=True, cwd=tmp_path)
+        assert p.returncode == 0, p.stdout + p.stderr
+        return index(pairing.records_from_json(out))
+
+    recs = run_once("    benchmark(sum, range(1000 if build == 'clocked' else 2000))\n")
+    clk, base = recs["bench.tiny"]["clocked"], recs["bench.tiny"]["baseline"]
+    assert clk.kind == "rounds" and clk.n == base.n == 3 and len(clk.extra["machine_per_pair"]) == 3
+    assert all(0.0 <= s["others_cpu_share"] <= 1.0 and len(s["load_avg"]) == 3 for s in clk.extra["machine_per_pair"])
+    assert clk.definition and clk.definition != base.definition  # each build's benchmark is its own definition
+    again = run_once("    benchmark(sum, range(1001 if build == 'clocked' else 2000))\n")
+    assert again["bench.tiny"]["clocked"].definition != clk.definition  # what it measures changed
+
+
+def test_machine_state_between_snapshots():
+    from harness import machine_state
+
+    with machine_state.Watch() as w:
+        sum(range(200_000))
+    s = w.state
+    assert set(s) >= {"load_avg", "steal_share", "others_cpu_share", "busy", "cpus"} and s["seconds"] > 0
+    assert machine_state.describe({"microbench": dict(s, busy=True)})[0].startswith("microbench: other processes used")
+    assert machine_state.describe({"microbench": dict(s, busy=False)}) == []
