@@ -127,9 +127,13 @@ def _interval(ch: Change, la: float, sa: float, na: int, lb: float, sb: float, n
     within = (sa**2 if math.isfinite(sa) else math.nan) + (sb**2 if math.isfinite(sb) else math.nan)
     cv = cal.variance(ch.metric, ch.build) if cal is not None else None
     if cv is not None:
+        # the calibration measured how run-level estimates of one commit spread, each run's own
+        # noise included: two runs differ with twice that variance (not plus the within-run
+        # spread, which would count that noise twice)
         var, k = cv
-        ch.se = math.sqrt(max(2 * var, within if math.isfinite(within) else 0.0))
-        ch.df, ch.calibrated = float(k - 1), True
+        ch.se, ch.df, ch.calibrated = math.sqrt(2 * var), float(k - 1), True
+        if math.isfinite(within) and within > 4 * 2 * var:
+            ch.note = "these runs are much noisier than the calibration's: its interval is too narrow for them"
     elif math.isfinite(within) and min(na, nb) >= 2:
         ch.se, ch.df = math.sqrt(within), float(max(1, min(na, nb) - 1))
         ch.note = ch.note or "uncalibrated: between-run variation not counted (run clockbench calibrate)"
