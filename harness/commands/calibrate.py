@@ -35,7 +35,10 @@ from harness.errors import UsageError
 from harness.rundir import commit, new_run_dir
 
 DEFAULT_SELECT = "orders and not ems"  # the order-management pairs: a minute per trial
-AFFECTED = {"oms": ("bench.orders.pipeline", "bench.orders.oms.submit_cancel")}  # what the plant slows
+AFFECTED = {"oms": ("bench.orders.pipeline", "bench.orders.oms.submit_cancel",
+                    "instr.orders.pipeline", "instr.orders.oms.submit_cancel")}  # what the plant slows
+# the instruction-count cases (harness/measure/instructions.py) a calibration with --instructions runs
+INSTRUCTION_CASES = {"oms": [("test_bench_orders", "test_bench_oms_submit_cancel", {"build": None})]}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,12 +53,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"which benchmarks (a pytest -k expression; default {DEFAULT_SELECT!r})")
     p.add_argument("--pairs", type=int, default=10, help="pairs per benchmark in each run (default 10, as run --quick)")
     p.add_argument("--max-regression", default="5%", help="the gate's threshold (default 5%%)")
+    p.add_argument("--instructions", action="store_true",
+                   help="also count the planted component's instructions under valgrind in every trial (slower)")
     p.add_argument("--out", type=Path, help="directory for the trials (default reports/runs/<timestamp>-<commit>-calibrate)")
     p.add_argument("--calibration-out", type=Path, help="where to write the calibration (default: this machine's file)")
     p.set_defaults(func=run)
 
 
-def trial(out: Path, select: str, pairs: int, spec: str, token: str, log) -> list[results.MetricRecord]:  # type: ignore[no-untyped-def]
+def trial(out: Path, select: str, pairs: int, spec: str, token: str, log,  # type: ignore[no-untyped-def]
+          instruction_cases: list | None = None) -> list[results.MetricRecord]:
     from harness.commands import run as run_cmd
 
     env = {plant.ENV: spec, plant.TOKEN_ENV: token} if spec else {}
@@ -67,6 +73,10 @@ def trial(out: Path, select: str, pairs: int, spec: str, token: str, log) -> lis
         recs = run_cmd.produce_microbench(ctx)
     finally:
         run_cmd.MICROBENCH_PAIRS.update(saved)
+    if instruction_cases:
+        from harness.measure import instructions
+
+        recs += instructions.produce(out / "instructions", log, cases=instruction_cases, env=env)
     if spec and not all(r.extra.get("planted") == spec for r in recs):
         raise RuntimeError("the planted run's records do not all carry the plant: refusing to use them")
     results.save(recs, out)
@@ -164,6 +174,8 @@ def summary(res: dict, spec: str) -> str:
     ]
     for m, e in pw["compare_by_metric"].items():
         ch = e["changes"]
+        if not e["of"]:
+            continue
         med = f", measured change median {float(np.median(ch)):+.1f}% (range {min(ch):+.1f}% .. {max(ch):+.1f}%)" if ch else ""
         lines.append(f"  compare, {m} clocked/baseline: worse beyond its 95% CI in {_pct(e['found'], e['of'])}{med}")
     if not res["calibration_left_out_for_each_pair"]:
@@ -197,7 +209,8 @@ def run(args: argparse.Namespace) -> int:
         order = [("same", ""), ("planted", args.plant)]
         for kind, spec in (order if i % 2 == 0 else order[::-1]):
             log(f"trial {i + 1}/{args.trials}: {kind}")
-            recs = trial(out / f"{kind}-{i}", args.select, args.pairs, spec, token, log)
+            recs = trial(out / f"{kind}-{i}", args.select, args.pairs, spec, token, log,
+                         INSTRUCTION_CASES.get(comp) if args.instructions else None)
             (same if kind == "same" else planted).append(recs)
     res = analyse(same, planted, limit, AFFECTED.get(comp, ()))
     cal = calibration_from(same, notes=[f"microbenchmarks -k {args.select!r}, {args.pairs} pairs per run",

@@ -70,7 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="fewer rounds: the same criteria, wider intervals, a few minutes")
     p.add_argument("--out", type=Path, help="run directory (default: reports/runs/<timestamp>-<commit>-run)")
     p.add_argument("--skip", action="append", default=[], metavar="PRODUCER",
-                   help="do not run this producer (static, replay, sims, microbench, load, capacity); repeatable")
+                   help="do not run this producer (static, replay, sims, microbench, instructions, load, capacity); repeatable")
     p.add_argument("--criteria", type=Path, default=crit.CRITERIA_FILE, help="criteria file (default reports/criteria.toml)")
     p.add_argument("--postgres-url", help="PostgreSQL to use (else CLOCKBENCH_POSTGRES_URL, the local port, an embedded one)")
     p.add_argument("--redis-url", help="Redis to use (else CLOCKBENCH_REDIS_URL, the local port, an embedded one)")
@@ -120,6 +120,23 @@ def produce_microbench(ctx: Context) -> list[results.MetricRecord]:
         ctx.log(f"  microbench: pytest exited {rc} (some benchmarks failed or skipped; see microbench.log)")
     ctx.log(f"  microbench: {time.monotonic() - t0:.0f}s for {pairs} pairs")
     return pairing.records_from_json(json_path)
+
+
+def produce_instructions(ctx: Context) -> list[results.MetricRecord]:
+    """Instruction counts of the CPU-bound microbenchmarks under valgrind (harness/measure/instructions.py),
+    beside their wall time: ``instr.<group>``, per operation."""
+    if not any(m.startswith("bench.") for m in ctx.metrics):
+        raise Unavailable("no selected criterion needs a microbenchmark")
+    import shutil
+
+    if shutil.which("valgrind") is None:
+        raise Unavailable("valgrind is not installed (apt-get install valgrind): no instruction counts")
+    from harness.measure import instructions
+
+    t0 = time.monotonic()
+    recs = instructions.produce(ctx.out / "instructions", ctx.log, env=ctx.env)
+    ctx.log(f"  instructions: {time.monotonic() - t0:.0f}s under valgrind")
+    return recs
 
 
 def produce_sims(ctx: Context) -> list[results.MetricRecord]:
@@ -271,6 +288,7 @@ PRODUCERS: list[tuple[str, tuple[str, ...], Callable[[Context], list[results.Met
     ("replay", ("sim.orders",), produce_replay),
     ("sims", ("sim.ems", "sim.lb", "sim.heartbeats", "bench.lb"), produce_sims),
     ("microbench", ("bench",), produce_microbench),
+    ("instructions", ("instr",), produce_instructions),
     ("load", ("load",), produce_load),
     ("capacity", ("capacity",), produce_capacity),
 ]

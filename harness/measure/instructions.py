@@ -62,6 +62,7 @@ void cb_bench_body(cb_fn fn) {
 }
 """
 DEFINITION = "callgrind Ir per op inside cb_bench_body, warm-up call excluded; v1"
+PLANT_ENV = "CLOCKBENCH_PLANT"
 
 
 class Unavailable(RuntimeError):
@@ -119,15 +120,18 @@ class CountingBenchmark:
         return self._measure(fn, setup if setup else (lambda: (args, kwargs or {})))
 
 
-def driver(build: str, order_path: Path, lib_path: Path) -> None:
+def driver(build: str, order_path: Path, lib_path: Path, cases: list | None = None) -> None:
     """Inside valgrind: run every case of one build with the counting fixture."""
     import importlib
 
+    from harness import plant
+
+    plant.install_from_env()  # calibrate's planted slowdown, if any (refused without its token)
     sys.path[:0] = [str(BENCH_DIR), str(ROOT / "tests"), str(ROOT)]
     lib = ctypes.CDLL(str(lib_path))
     lib.cb_bench_body.argtypes = [ctypes.CFUNCTYPE(None)]
     order: list[dict] = []
-    for module, func, params in CASES:
+    for module, func, params in (cases or CASES):
         mod = importlib.import_module(module)
         fn = getattr(mod, func.format(build=build))
         kw = {k: (build if v is None else v) for k, v in params.items()}
@@ -159,7 +163,8 @@ def parse_dump(text: str) -> int:
     return total
 
 
-def count(build: str, work: Path, log: Callable[[str], None] = print) -> list[dict]:
+def count(build: str, work: Path, log: Callable[[str], None] = print, cases: list | None = None,
+          env: dict[str, str] | None = None) -> list[dict]:
     """Run one build's cases under callgrind; per measured call its group, ops and instructions."""
     if shutil.which("valgrind") is None:
         raise Unavailable("valgrind is not installed (apt-get install valgrind)")
@@ -169,8 +174,8 @@ def count(build: str, work: Path, log: Callable[[str], None] = print) -> list[di
     prefix = work / f"callgrind.{build}"
     cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--collect-atstart=no",
            f"--callgrind-out-file={prefix}.%p", sys.executable, "-m",
-           "harness.measure.instructions", "--driver", build, str(order_path), str(lib)]
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
+           "harness.measure.instructions", "--driver", build, str(order_path), str(lib), json.dumps(cases or CASES)]
+    env = {**os.environ, **(env or {}), "PYTHONHASHSEED": "0"}
     with open(work / f"valgrind-{build}.log", "w") as logf:
         rc = subprocess.call(cmd, cwd=ROOT, stdout=logf, stderr=subprocess.STDOUT, env=env)
     if rc != 0 or not order_path.exists():
@@ -185,33 +190,36 @@ def count(build: str, work: Path, log: Callable[[str], None] = print) -> list[di
     return order
 
 
-def produce(out: Path, log: Callable[[str], None] = print) -> list:
+def produce(out: Path, log: Callable[[str], None] = print, cases: list | None = None,
+            env: dict[str, str] | None = None) -> list:
     """Records ``instr.<group>`` per build: instructions per operation, one value per repeat."""
+    cases = cases or CASES
     from harness.measure.pairing import function_source
     from harness.results import MetricRecord, definition_hash
 
     per: dict[tuple[str, str], list[dict]] = {}
     for build in ("baseline", "clocked"):
-        log(f"  instructions: {build} build under callgrind ({len(CASES)} benchmarks x {REPEATS} counted calls)")
-        for e in count(build, out, log):
+        log(f"  instructions: {build} build under callgrind ({len(cases)} benchmarks x {REPEATS} counted calls)")
+        for e in count(build, out, log, cases, env):
             per.setdefault((e["group"], e["build"]), []).append(e)
     recs = []
     sources = {(m, f.format(build=b)): function_source(str(BENCH_DIR / f"{m}.py"), f.format(build=b))
-               for m, f, _ in CASES for b in ("baseline", "clocked")}
+               for m, f, _ in cases for b in ("baseline", "clocked")}
     for (group, build), es in sorted(per.items()):
         src = "".join(v for (m, f), v in sources.items() if build in f or "{build}" not in f)
         values = [max(1, round(e["instructions"] / e["ops"])) for e in es]
         recs.append(MetricRecord(f"instr.{group}", build, "count", values, kind="rounds", source="instructions/",
                                  extra={"tool": "valgrind --tool=callgrind", "ops": es[0]["ops"],
                                         "instructions_per_call": [e["instructions"] for e in es],
-                                        "meaning": "instructions executed per operation (Ir), CPU-bound work only"},
+                                        "meaning": "instructions executed per operation (Ir), CPU-bound work only",
+                                        **({"planted": env[PLANT_ENV]} if env and env.get(PLANT_ENV) else {})},
                                  definition=definition_hash(DEFINITION, group, build, src)))
     return recs
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--driver":
-        driver(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]))
+    if len(sys.argv) == 6 and sys.argv[1] == "--driver":
+        driver(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]), [tuple(c) for c in json.loads(sys.argv[5])])
     else:
         with tempfile.TemporaryDirectory() as d:
             for r in produce(Path(d)):
