@@ -70,21 +70,26 @@ def slowed(fn: Callable[..., Any], fraction: float, per_iteration_ns: float | No
     another process must not plant a 10 ms spin: on a shared machine that made a "10%" plant
     add 20-100%). The spin is a plain loop of a measured cost, no clock read inside it."""
     clock = time.perf_counter_ns
-    per = per_iteration_ns or ns_per_iteration()
-    typical = [0.0]
+    state = [0.0, per_iteration_ns or ns_per_iteration()]  # typical call, cost of one spin iteration
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         t0 = clock()
         out = fn(*args, **kwargs)
-        el = clock() - t0
-        typ = typical[0]
+        t1 = clock()
+        el = t1 - t0
+        typ, per = state
         if typ == 0.0:
             typ = float(el)
         elif el < 4 * typ:
             typ += (el - typ) / 32
-        typical[0] = typ
-        for _ in range(int(fraction * typ / per)):
+        n = int(fraction * typ / per)
+        for _ in range(n):
             pass
+        if n >= 8:  # the loop's cost is re-measured as it runs, so the spin stays in proportion to
+            it = (clock() - t1) / n  # the call in any regime (native, or under valgrind)
+            if it < 4 * per:
+                per += (it - per) / 8
+        state[0], state[1] = typ, per
         return out
 
     wrapper.__wrapped__ = fn  # type: ignore[attr-defined]
