@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Starts a baseline stack, a clocked stack and (for the A/A noise floor) a second baseline stack "
             "on the same machine and services, then runs the same load on each in alternating order over "
             "--rounds rounds. Reports, per metric (p50, p99, throughput, error rate), clocked/baseline with a "
-            "95%% bootstrap CI over rounds and whether it exceeds the A/A noise floor."
+            "95% bootstrap CI over rounds and whether it exceeds the A/A noise floor."
         ),
     )
     add_load_args(p, duration=20.0)

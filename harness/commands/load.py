@@ -74,7 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Runs a Locust profile headless against a stack started for the run (--build, --component) "
             "or a running one (--target URL). Latency is recorded per request in HdrHistograms (integer ns) "
             "merged over Locust processes; --rate R runs an open constant-arrival-rate load and reports the "
-            "corrected and uncorrected figures. A run whose generator saturated (a Locust process above 90%% "
+            "corrected and uncorrected figures. A run whose generator saturated (a Locust process above 90% "
             "CPU) or fell short of its rate is INVALID, with the reason."
         ),
     )
