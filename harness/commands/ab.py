@@ -60,7 +60,7 @@ def cmd(args: argparse.Namespace) -> int:
                     t = targets[arm]
                     s = run(spec, t.url, out / f"round{r:02d}-{arm}",
                             label={"label": arm, "build": "aa" if arm == "aa" else t.build, "round": r, "build_map": t.build_map},
-                            progress=lambda line: None)
+                            progress=lambda line: None, watch=t.dead)
                     runs[arm].append(s)
                     print(f"round {r + 1}/{args.rounds} {arm:<8} {headline(s)}", flush=True)
     except LoadError as exc:
