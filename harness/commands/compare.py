@@ -246,7 +246,7 @@ def load_calibration(path: Path | None) -> calibration.Calibration | None:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="every metric's change between two runs, with its 95%% CI",
                        description="Compares two runs (run directories, metrics.json or pytest-benchmark JSON "
-                                   "files): per metric and build, B's run-level estimate over A's with a 95%% CI "
+                                   "files): per metric and build, B's run-level estimate over A's with a 95% CI "
                                    "that counts this machine's run-to-run variation (from `clockbench calibrate`); "
                                    "for paired metrics also the change of the clocked/baseline ratio. Below 1.000x "
                                    "a time got shorter. Metrics whose definition changed are refused.")

@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "JSON) and exits 1 when a metric got worse by more than --max-regression, tested "
                                    "per metric against this machine's run-to-run noise (the calibration file of "
                                    "`clockbench calibrate`) with Holm's correction over every checked metric, so "
-                                   "the chance of any false alarm is at most 5%%. Checked: clocked/baseline ratios "
+                                   "the chance of any false alarm is at most 5%. Checked: clocked/baseline ratios "
                                    "of paired metrics and the clocked build's levels; never reference, A/A or pooled "
                                    "records, nor metrics whose definition changed between the runs.")
     p.add_argument("run", type=Path, metavar="RUN")
