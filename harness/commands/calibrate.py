@@ -30,7 +30,7 @@ import numpy as np
 
 from harness import calibration, plant, results, stats
 from harness.commands.compare import RELATIVE, compare, run_level
-from harness.commands.gate import checked, parse_pct, regressions
+from harness.commands.gate import checked, paired_metrics, parse_pct, regressions
 from harness.errors import UsageError
 from harness.rundir import commit, new_run_dir
 
@@ -124,7 +124,7 @@ def analyse(same: list[list[results.MetricRecord]], planted: list[list[results.M
         cal, loo = _cal_without(same, {i, j})
         loo_all &= loo
         changes = compare(same[i], same[j], cal=cal)
-        rows = [c for c in changes if checked(c)]
+        rows = [c for c in changes if checked(c, paired_metrics(changes))]
         bad = regressions(changes, limit)
         fa.append({"pair": [i, j], "gate_failed": bool(bad), "flagged": [f"{c.metric} ({c.build})" for c, _, _ in bad]})
         fa_rows += len(rows)
