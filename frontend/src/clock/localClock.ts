@@ -1,0 +1,19 @@
+/**
+ * The browser's own clock as the sync sees it: Date.now() read once as the anchor, then
+ * performance.now() (monotonic, sub-millisecond) for everything after. A wall-clock step on the
+ * machine cannot move it, and the anchor's millisecond rounding is a constant that the measured
+ * offset absorbs (the same clock stamps the exchanges and the orders).
+ */
+
+export interface LocalClock {
+  nowNs(): number;
+}
+
+export function browserClock(
+  dateNow: () => number = () => Date.now(),
+  perfNow: () => number = () => performance.now(),
+): LocalClock {
+  const anchorWallMs = dateNow();
+  const anchorPerfMs = perfNow();
+  return { nowNs: () => anchorWallMs * 1e6 + (perfNow() - anchorPerfMs) * 1e6 };
+}

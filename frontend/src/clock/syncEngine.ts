@@ -1,0 +1,156 @@
+/**
+ * The clocked sync loop (the I/O around the pure estimator and schedule): one exchange at a time
+ * with POST /api/v1/clock/sync, each aborted after the policy's timeout, the next one scheduled by
+ * PollSchedule. Listeners hear about every change (React subscribes via useSyncExternalStore).
+ */
+
+import { OffsetEstimator, offsetAt, type EstimatorOptions } from "./estimator";
+import type { LocalClock } from "./localClock";
+import { PollSchedule, type PollPolicy } from "./schedule";
+
+export interface SyncSnapshot {
+  synchronized: boolean;
+  offsetNs: number | null;
+  rttNs: number | null;
+  uncertaintyNs: number | null;
+  driftPpm: number | null;
+  lastSyncNs: number | null;
+  samples: number;
+  failures: number;
+  lastError: string | null;
+}
+
+export interface EngineDeps {
+  clock: LocalClock;
+  fetchFn?: typeof fetch;
+  endpoint?: string;
+  estimator?: Partial<EstimatorOptions>;
+  policy?: Partial<PollPolicy>;
+  setTimer?: (fn: () => void, ms: number) => unknown;
+  clearTimer?: (handle: unknown) => void;
+}
+
+const EMPTY: SyncSnapshot = {
+  synchronized: false, offsetNs: null, rttNs: null, uncertaintyNs: null, driftPpm: null,
+  lastSyncNs: null, samples: 0, failures: 0, lastError: null,
+};
+
+export class ClockSyncEngine {
+  readonly clock: LocalClock;
+  readonly estimator: OffsetEstimator;
+  readonly schedule: PollSchedule;
+  private readonly fetchFn: typeof fetch;
+  private readonly endpoint: string;
+  private readonly setTimer: (fn: () => void, ms: number) => unknown;
+  private readonly clearTimer: (handle: unknown) => void;
+  private timer: unknown = null;
+  private running = false;
+  private inFlight = false;
+  private snap: SyncSnapshot = EMPTY;
+  private listeners = new Set<() => void>();
+
+  constructor(deps: EngineDeps) {
+    this.clock = deps.clock;
+    this.fetchFn = deps.fetchFn ?? ((...a: Parameters<typeof fetch>) => fetch(...a));
+    this.endpoint = deps.endpoint ?? "/api/v1/clock/sync";
+    this.estimator = new OffsetEstimator(deps.estimator);
+    this.schedule = new PollSchedule(deps.policy);
+    this.setTimer = deps.setTimer ?? ((fn, ms) => setTimeout(fn, ms));
+    this.clearTimer = deps.clearTimer ?? ((h) => clearTimeout(h as ReturnType<typeof setTimeout>));
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.arm(0);
+  }
+
+  stop(): void {
+    this.running = false;
+    if (this.timer !== null) this.clearTimer(this.timer);
+    this.timer = null;
+  }
+
+  subscribe = (fn: () => void): (() => void) => {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  };
+
+  snapshot = (): SyncSnapshot => this.snap;
+
+  /** The server's time now as this engine estimates it (the local clock until the first sync). */
+  nowNs = (): number => {
+    const local = this.clock.nowNs();
+    return this.estimator.serverTimeNs(local) ?? local;
+  };
+
+  private arm(ms: number): void {
+    if (!this.running) return;
+    this.timer = this.setTimer(() => {
+      this.timer = null;
+      void this.tick();
+    }, ms);
+  }
+
+  /** One exchange; never two at once, whatever calls it. */
+  async tick(): Promise<void> {
+    if (this.inFlight) return;
+    this.inFlight = true;
+    let delay: number;
+    try {
+      delay = await this.exchange();
+    } finally {
+      this.inFlight = false;
+    }
+    this.arm(delay);
+  }
+
+  private async exchange(): Promise<number> {
+    const abort = new AbortController();
+    const guard = this.setTimer(() => abort.abort(), this.schedule.policy.timeoutMs);
+    const predicted = this.estimator.estimate();
+    try {
+      const t0 = this.clock.nowNs();
+      const res = await this.fetchFn(this.endpoint, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ t0: Math.round(t0) }),
+        signal: abort.signal,
+        cache: "no-store",
+      });
+      const t3 = this.clock.nowNs(); // headers are in: the reply has arrived
+      if (!res.ok) throw new Error(`clock sync answered ${res.status}`);
+      const body = (await res.json()) as { t1?: unknown; t2?: unknown };
+      if (typeof body.t1 !== "number" || typeof body.t2 !== "number") throw new Error("clock sync reply lacks t1/t2");
+      const x = { t0, t1: body.t1, t2: body.t2, t3 };
+      const sample = this.estimator.add(x);
+      if (sample === null) throw new Error("clock sync reply has impossible timestamps");
+      // How far the new offset is from the prediction beyond what its own round trip allows.
+      const surpriseNs = predicted === null ? 0
+        : Math.max(0, Math.abs(sample.offsetNs - offsetAt(predicted, sample.atNs)) - sample.delayNs / 2);
+      if (predicted !== null && surpriseNs > Math.max(5_000_000, this.schedule.policy.jumpFactor * predicted.uncertaintyNs)) {
+        // A clock stepped (server's or ours): the history describes another clock. Start over.
+        this.estimator.reset();
+        this.estimator.add(x);
+      }
+      const e = this.estimator.estimate()!;
+      this.publish({
+        synchronized: true, offsetNs: e.offsetNs, rttNs: e.rttNs,
+        uncertaintyNs: this.estimator.uncertaintyAt(t3), driftPpm: e.driftPpm,
+        lastSyncNs: body.t2, samples: e.samples, failures: 0, lastError: null,
+      });
+      return this.schedule.next({ kind: "ok", surpriseNs, boundNs: predicted?.uncertaintyNs ?? e.uncertaintyNs });
+    } catch (err) {
+      const next = this.schedule.next({ kind: "failed" });
+      this.publish({ ...this.snap, failures: this.schedule.consecutiveFailures, lastError: String(err) });
+      return next;
+    } finally {
+      this.clearTimer(guard);
+    }
+  }
+
+  private publish(s: SyncSnapshot): void {
+    this.snap = s;
+    for (const fn of this.listeners) fn();
+  }
+}
