@@ -57,9 +57,11 @@ async function call<T>(path: string, init?: RequestInit): Promise<T> {
     body = text;
   }
   if (!res.ok) {
-    const b = body as { detail?: unknown; reason?: unknown; field?: unknown } | null;
-    const why = b && typeof b === "object" ? (b.reason ?? b.detail ?? text) : text;
-    throw new ApiError(res.status, `${res.status}: ${typeof why === "string" ? why : JSON.stringify(why)}`);
+    // The service answers {"error": ..., "errors": [{"field", "reason"}]}.
+    const b = body as { error?: string; errors?: { field?: string; reason?: string }[] } | null;
+    const first = b && typeof b === "object" && Array.isArray(b.errors) ? b.errors[0] : undefined;
+    const why = first ? `${first.field}: ${first.reason}` : (b && typeof b === "object" && b.error) || text || res.statusText;
+    throw new ApiError(res.status, `${res.status} ${why}`);
   }
   return body as T;
 }

@@ -173,7 +173,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
     # --- orders, positions, algos ------------------------------------------------------------
     @app.post(f"{API}/orders", status_code=201, summary="Submit an order; 201 once it is committed")
     async def create_order(body: OrderCreate) -> Any:
-        return await c.orders.submit(body.model_dump())
+        order = await c.orders.submit(body.model_dump(exclude={"client_timestamp_ns"}))
+        return {**order, "client_timestamp_ns": body.client_timestamp_ns}
 
     @app.get(f"{API}/orders/{{order_id}}", summary="An order and its state")
     async def get_order(order_id: str) -> Any:
@@ -198,6 +199,15 @@ def create_app(config: ServiceConfig) -> FastAPI:
     @app.get(f"{API}/algos/{{algo_id}}", summary="An algo with its slices' scheduled and actual times")
     async def get_algo(algo_id: str) -> Any:
         return c.orders.get_algo(algo_id)
+
+    # --- the dashboard (frontend/, built into harness/app/static/dashboard) --------------------
+    from pathlib import Path
+
+    from fastapi.staticfiles import StaticFiles
+
+    dashboard = Path(__file__).resolve().parents[1] / "app" / "static" / "dashboard"
+    if dashboard.is_dir():
+        app.mount("/dashboard", StaticFiles(directory=dashboard, html=True), name="dashboard")
 
     # --- market data WebSocket ---------------------------------------------------------------
     ids = itertools.count(1)
