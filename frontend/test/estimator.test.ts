@@ -81,10 +81,15 @@ test("drift is fitted from the filtered points and extrapolated between syncs", 
 });
 
 test("an implausible drift is clamped, a short span gives none", () => {
-  assert.equal(fitDrift([{ offsetNs: 0, delayNs: 1, atNs: 0 }, { offsetNs: 1, delayNs: 1, atNs: 10 }], 100), null);
+  const two = [{ offsetNs: 0, delayNs: 1, atNs: 0 }, { offsetNs: 1, delayNs: 1, atNs: 10 }];
+  assert.equal(fitDrift(two, 100), null); // too short
+  assert.equal(fitDrift(two, 5), null); // too few points
+  assert.equal(fitDrift(two, 5, 2), 0.1);
   const est = new OffsetEstimator({ window: 1, history: 8, minDriftSpanNs: S, maxDriftPpm: 500 });
-  est.add({ t0: BASE, t1: BASE, t2: BASE, t3: BASE });
-  est.add({ t0: BASE + S, t1: BASE + S + 10 * MS, t2: BASE + S + 10 * MS, t3: BASE + S }); // 10 000 ppm
+  for (let i = 0; i < 4; i++) {
+    const t = BASE + i * S; // 10 000 ppm
+    est.add({ t0: t, t1: t + i * 10 * MS, t2: t + i * 10 * MS, t3: t });
+  }
   assert.equal(est.estimate()!.driftPpm, 500);
 });
 

@@ -9,7 +9,8 @@ const MS = 1_000_000;
  * A simulated world on one virtual timeline (ns): the client's clock is off by `offset`, the
  * network adds `up`/`down` plus a deterministic jitter, and timers fire in order. Nothing real.
  */
-function world(offset: number, up: number, down: number, fail = () => false) {
+function world(offset: number, up: number, down: number, fail = () => false, lag = 0) {
+  const wires = new Map<string, { startTime: number; requestStart: number; responseStart: number }>();
   const shift = { server: 0 }; // a step of the server's clock, set by a test
   let now = 1_700_000_000_000 * MS; // true (server) time
   const timers: { at: number; fn: () => void; id: number }[] = [];
@@ -28,7 +29,9 @@ function world(offset: number, up: number, down: number, fail = () => false) {
     const i = timers.findIndex((t) => t.id === h);
     if (i >= 0) timers.splice(i, 1);
   };
-  const fetchFn = ((_url: string, init: RequestInit) => {
+  const perfMs = () => (now - offset) / MS; // the page's timeline, ms
+  const fetchFn = ((url: string, init: RequestInit) => {
+    const startTime = perfMs();
     requests += 1;
     inFlight += 1;
     maxInFlight = Math.max(maxInFlight, inFlight);
@@ -43,10 +46,15 @@ function world(offset: number, up: number, down: number, fail = () => false) {
         const t1 = now + shift.server;
         const t2 = t1 + 0.05 * MS;
         const { t0 } = JSON.parse(String(init.body));
+        const requestStart = startTime + 0.2; // the network stack sent it 0.2 ms after fetch()
         setTimer(() => {
-          inFlight -= 1;
-          resolve({ ok: true, status: 200, json: async () => ({ t0, t1, t2 }) } as Response);
-        }, goDown / MS + 0.05);
+          wires.set(url, { startTime, requestStart, responseStart: perfMs() });
+          // the script hears about it `lag` ms later (a busy main thread)
+          setTimer(() => {
+            inFlight -= 1;
+            resolve({ ok: true, status: 200, json: async () => ({ t0, t1, t2 }) } as Response);
+          }, lag);
+        }, (goDown - 0.2 * MS) / MS + 0.05);
       }, goUp / MS);
     });
   }) as unknown as typeof fetch;
@@ -64,12 +72,13 @@ function world(offset: number, up: number, down: number, fail = () => false) {
     }
     now = end;
   }
-  return { shift, fetchFn, clock, setTimer, clearTimer, runFor, now: () => now, stats: () => ({ requests, maxInFlight }) };
+  const wireTiming = (url: string) => wires.get(url) ?? null;
+  return { wireTiming, shift, fetchFn, clock, setTimer, clearTimer, runFor, now: () => now, stats: () => ({ requests, maxInFlight }) };
 }
 
 test("converges to the true offset within half the jitter on a symmetric path", async () => {
   const w = world(5_000 * MS, 10 * MS, 10 * MS);
-  const e = new ClockSyncEngine({ clock: w.clock, fetchFn: w.fetchFn, setTimer: w.setTimer, clearTimer: w.clearTimer });
+  const e = new ClockSyncEngine({ clock: w.clock, fetchFn: w.fetchFn, wireTiming: () => null, setTimer: w.setTimer, clearTimer: w.clearTimer });
   let changes = 0;
   e.subscribe(() => changes++);
   e.start();
@@ -86,7 +95,7 @@ test("converges to the true offset within half the jitter on a symmetric path", 
 
 test("an asymmetric path leaves half the asymmetry, as it must", async () => {
   const w = world(5_000 * MS, 20 * MS, 2 * MS);
-  const e = new ClockSyncEngine({ clock: w.clock, fetchFn: w.fetchFn, setTimer: w.setTimer, clearTimer: w.clearTimer });
+  const e = new ClockSyncEngine({ clock: w.clock, fetchFn: w.fetchFn, wireTiming: () => null, setTimer: w.setTimer, clearTimer: w.clearTimer });
   e.start();
   await w.runFor(5_000);
   const err = e.nowNs() - w.now();
@@ -96,7 +105,7 @@ test("an asymmetric path leaves half the asymmetry, as it must", async () => {
 
 test("polling is bounded: a dead server gets backoff, never a flood", async () => {
   const w = world(0, MS, MS, () => true);
-  const e = new ClockSyncEngine({ clock: w.clock, fetchFn: w.fetchFn, setTimer: w.setTimer, clearTimer: w.clearTimer });
+  const e = new ClockSyncEngine({ clock: w.clock, fetchFn: w.fetchFn, wireTiming: () => null, setTimer: w.setTimer, clearTimer: w.clearTimer });
   e.start();
   await w.runFor(600_000); // ten minutes
   const { requests, maxInFlight } = w.stats();
@@ -109,7 +118,7 @@ test("polling is bounded: a dead server gets backoff, never a flood", async () =
 
 test("a healthy server is polled a few times a minute once settled", async () => {
   const w = world(0, MS, MS);
-  const e = new ClockSyncEngine({ clock: w.clock, fetchFn: w.fetchFn, setTimer: w.setTimer, clearTimer: w.clearTimer });
+  const e = new ClockSyncEngine({ clock: w.clock, fetchFn: w.fetchFn, wireTiming: () => null, setTimer: w.setTimer, clearTimer: w.clearTimer });
   e.start();
   await w.runFor(60_000);
   const first = w.stats().requests;
@@ -121,7 +130,7 @@ test("a healthy server is polled a few times a minute once settled", async () =>
 
 test("a stepped server clock is noticed and the estimate starts over", async () => {
   const w = world(0, 5 * MS, 5 * MS);
-  const e = new ClockSyncEngine({ clock: w.clock, fetchFn: w.fetchFn, setTimer: w.setTimer, clearTimer: w.clearTimer });
+  const e = new ClockSyncEngine({ clock: w.clock, fetchFn: w.fetchFn, wireTiming: () => null, setTimer: w.setTimer, clearTimer: w.clearTimer });
   e.start();
   await w.runFor(30_000);
   w.shift.server = 1_000 * MS; // the server's clock jumps one second ahead
@@ -129,4 +138,23 @@ test("a stepped server clock is noticed and the estimate starts over", async () 
   const err = e.nowNs() - (w.now() + w.shift.server);
   assert.ok(Math.abs(err) < 1 * MS, `error ${err / MS} ms after the step`);
   e.stop();
+});
+
+test("the network stack's timing removes a busy main thread's delay from the exchange", async () => {
+  // The script hears of each reply 6 ms late: with its own reads the offset is off by ~3 ms,
+  // with Resource Timing's stamps it is not.
+  const run = async (useWire: boolean) => {
+    const w = world(5_000 * MS, 10 * MS, 10 * MS, () => false, 6);
+    const e = new ClockSyncEngine({ clock: w.clock, fetchFn: w.fetchFn, wireTiming: useWire ? w.wireTiming : () => null,
+      setTimer: w.setTimer, clearTimer: w.clearTimer });
+    e.start();
+    await w.runFor(5_000);
+    e.stop();
+    return { err: e.nowNs() - w.now(), wire: e.wire };
+  };
+  const own = await run(false);
+  const wire = await run(true);
+  assert.ok(Math.abs(own.err) > 2 * MS, `script reads: error ${own.err / MS} ms`);
+  assert.ok(Math.abs(wire.err) < 0.5 * MS, `wire timing: error ${wire.err / MS} ms`);
+  assert.ok(wire.wire.used >= 8 && wire.wire.fallback === 0);
 });

@@ -21,6 +21,7 @@ import threading
 import time
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 NS_PER_MS = 1_000_000
 MAX_RECORDS = 200_000
@@ -137,8 +138,9 @@ class DelayProxy:
         except OSError:
             cwriter.close()
             return
-        await asyncio.gather(self._pipe(creader, uwriter, "up", conn), self._pipe(ureader, cwriter, "down", conn),
-                             return_exceptions=True)  # fmt: skip
+        with contextlib.suppress(asyncio.CancelledError):  # stop() cancels every connection
+            await asyncio.gather(self._pipe(creader, uwriter, "up", conn), self._pipe(ureader, cwriter, "down", conn),
+                                 return_exceptions=True)  # fmt: skip
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, direction: str, conn: int) -> None:
         queue: asyncio.Queue[tuple[int, int, bytes] | None] = asyncio.Queue()
@@ -184,3 +186,89 @@ class DelayProxy:
         finally:
             with contextlib.suppress(Exception):
                 writer.close()
+
+
+def _serve(conn: Any, upstream: tuple[str, int], delays: tuple[int, int, int], seed: int) -> None:
+    """The proxy process: a DelayProxy, driven by commands on a pipe until "stop"."""
+    proxy = DelayProxy(*upstream, up_ns=delays[0], down_ns=delays[1], jitter_ns=delays[2], seed=seed).start()
+    conn.send(("port", proxy.port))
+    try:
+        while True:
+            cmd, *args = conn.recv()
+            if cmd == "set":
+                proxy.set_delays(up_ns=args[0], down_ns=args[1], jitter_ns=args[2])
+                conn.send(("ok",))
+            elif cmd == "records":
+                conn.send(("records", [tuple(vars(c).values()) for c in proxy.records()]))
+            elif cmd == "clear":
+                proxy.clear_records()
+                conn.send(("ok",))
+            else:
+                break
+    except EOFError:
+        pass
+    finally:
+        proxy.stop()
+
+
+class DelayProxyProcess:
+    """The same proxy in a process of its own, so its timers do not wait on the caller's GIL
+    (Playwright's client, the test) and the delays it applies stay close to the nominal ones."""
+
+    def __init__(self, upstream_host: str, upstream_port: int, *, up_ns: int = 0, down_ns: int = 0,
+                 jitter_ns: int = 0, seed: int = 1) -> None:
+        DelayProxy(upstream_host, upstream_port, up_ns=up_ns, down_ns=down_ns, jitter_ns=jitter_ns)  # checks the arguments
+        self._args = ((upstream_host, upstream_port), (up_ns, down_ns, jitter_ns), seed)
+        self.host = "127.0.0.1"
+        self.port = 0
+        self._proc: Any = None
+        self._conn: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def _ask(self, *cmd: Any) -> Any:
+        self._conn.send(cmd)
+        if not self._conn.poll(30):
+            raise RuntimeError("the delay proxy process did not answer within 30 s")
+        return self._conn.recv()
+
+    def start(self) -> DelayProxyProcess:
+        import multiprocessing
+
+        mp = multiprocessing.get_context("spawn")
+        self._conn, child = mp.Pipe()
+        self._proc = mp.Process(target=_serve, args=(child, *self._args), name="delay-proxy", daemon=True)
+        self._proc.start()
+        if not self._conn.poll(30):
+            self._proc.kill()
+            raise RuntimeError("the delay proxy process did not start within 30 s")
+        self.port = self._conn.recv()[1]
+        return self
+
+    def set_delays(self, *, up_ns: int, down_ns: int, jitter_ns: int = 0) -> None:
+        self._ask("set", up_ns, down_ns, jitter_ns)
+
+    def clear_records(self) -> None:
+        self._ask("clear")
+
+    def records(self) -> list[Chunk]:
+        return [Chunk(*t) for t in self._ask("records")[1]]
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        with contextlib.suppress(Exception):
+            self._conn.send(("stop",))
+        self._proc.join(10)
+        if self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join(5)
+        self._proc = None
+
+    def __enter__(self) -> DelayProxyProcess:
+        return self.start()
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()

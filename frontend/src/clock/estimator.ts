@@ -61,8 +61,10 @@ export interface EstimatorOptions {
 export const DEFAULT_ESTIMATOR: EstimatorOptions = {
   window: 8,
   history: 64,
-  maxDriftPpm: 500,
-  minDriftSpanNs: 5_000_000_000,
+  maxDriftPpm: 200,
+  // A filtered offset is good to a fraction of a ms; over 10 s that is still tens of ppm of
+  // slope error, worse than no drift correction at all. A minute makes it a few ppm.
+  minDriftSpanNs: 60_000_000_000,
   driftUncertaintyPpm: 20,
   unfittedDriftPpm: 100,
 };
@@ -86,8 +88,8 @@ export function minDelay(samples: readonly Sample[]): Sample {
 }
 
 /** Least-squares slope of offset over time of the points, or null when they span too little. */
-export function fitDrift(points: readonly Sample[], minSpanNs: number): number | null {
-  if (points.length < 2) return null;
+export function fitDrift(points: readonly Sample[], minSpanNs: number, minPoints = 4): number | null {
+  if (points.length < Math.max(2, minPoints)) return null;
   const t0 = points[0].atNs;
   const o0 = points[0].offsetNs;
   let n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;

@@ -18,9 +18,36 @@ export interface SyncSnapshot {
   samples: number;
   failures: number;
   lastError: string | null;
+  /** exchanges timed by the network stack (Resource Timing) rather than the script */
+  wireTimed: number;
+}
+
+/** The network stack's own send/receive times of one request, ms on the page's timeline (Resource Timing). */
+export interface WireTiming {
+  startTime: number;
+  requestStart: number;
+  responseStart: number;
+}
+
+/**
+ * Resource Timing for a URL: when the request left and the first byte of the reply came back,
+ * stamped by the network stack rather than by a script waiting its turn on a busy main thread.
+ * Null where the browser does not give it (then the script's own reads are used).
+ */
+export function resourceTiming(url: string): WireTiming | null {
+  if (typeof performance === "undefined" || typeof performance.getEntriesByName !== "function"
+      || typeof location === "undefined") return null;
+  const abs = new URL(url, location.href).href;
+  const list = performance.getEntriesByName(abs, "resource") as PerformanceResourceTiming[];
+  const e = list[list.length - 1];
+  if (performance.getEntriesByType("resource").length > 200) performance.clearResourceTimings();
+  if (!e || !(e.requestStart > 0) || !(e.responseStart >= e.requestStart) || !(e.requestStart >= e.startTime)) return null;
+  return { startTime: e.startTime, requestStart: e.requestStart, responseStart: e.responseStart };
 }
 
 export interface EngineDeps {
+  /** wire timing of a finished request (default: Resource Timing); return null to use the script's reads */
+  wireTiming?: (url: string) => WireTiming | null;
   clock: LocalClock;
   fetchFn?: typeof fetch;
   endpoint?: string;
@@ -32,7 +59,7 @@ export interface EngineDeps {
 
 const EMPTY: SyncSnapshot = {
   synchronized: false, offsetNs: null, rttNs: null, uncertaintyNs: null, driftPpm: null,
-  lastSyncNs: null, samples: 0, failures: 0, lastError: null,
+  lastSyncNs: null, samples: 0, failures: 0, lastError: null, wireTimed: 0,
 };
 
 export class ClockSyncEngine {
@@ -41,6 +68,10 @@ export class ClockSyncEngine {
   readonly schedule: PollSchedule;
   private readonly fetchFn: typeof fetch;
   private readonly endpoint: string;
+  private readonly wireTiming: (url: string) => WireTiming | null;
+  private seq = 0;
+  /** exchanges whose t0/t3 came from the network stack's timing, and from the script's reads */
+  wire = { used: 0, fallback: 0 };
   private readonly setTimer: (fn: () => void, ms: number) => unknown;
   private readonly clearTimer: (handle: unknown) => void;
   private timer: unknown = null;
@@ -53,6 +84,7 @@ export class ClockSyncEngine {
     this.clock = deps.clock;
     this.fetchFn = deps.fetchFn ?? ((...a: Parameters<typeof fetch>) => fetch(...a));
     this.endpoint = deps.endpoint ?? "/api/v1/clock/sync";
+    this.wireTiming = deps.wireTiming ?? resourceTiming;
     this.estimator = new OffsetEstimator(deps.estimator);
     this.schedule = new PollSchedule(deps.policy);
     this.setTimer = deps.setTimer ?? ((fn, ms) => setTimeout(fn, ms));
@@ -110,8 +142,10 @@ export class ClockSyncEngine {
     const guard = this.setTimer(() => abort.abort(), this.schedule.policy.timeoutMs);
     const predicted = this.estimator.estimate();
     try {
+      this.seq += 1;
+      const url = `${this.endpoint}?n=${this.seq}`; // a name of its own, to find its timing entry
       const t0 = this.clock.nowNs();
-      const res = await this.fetchFn(this.endpoint, {
+      const res = await this.fetchFn(url, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ t0: Math.round(t0) }),
@@ -122,7 +156,22 @@ export class ClockSyncEngine {
       if (!res.ok) throw new Error(`clock sync answered ${res.status}`);
       const body = (await res.json()) as { t1?: unknown; t2?: unknown };
       if (typeof body.t1 !== "number" || typeof body.t2 !== "number") throw new Error("clock sync reply lacks t1/t2");
-      const x = { t0, t1: body.t1, t2: body.t2, t3 };
+      // The script read t0 before fetch() and t3 after its promise resolved: both include the
+      // main thread's queueing. The network stack's own stamps, relative to the fetch() call
+      // (entry.startTime), are taken instead where the browser gives them.
+      let wire = this.wireTiming(url);
+      if (wire === null) {
+        // The entry is queued as a task after the body completes: give it one turn.
+        await new Promise<void>((resolve) => this.setTimer(resolve, 0));
+        wire = this.wireTiming(url);
+      }
+      let x = { t0, t1: body.t1, t2: body.t2, t3 };
+      if (wire !== null) {
+        x = { ...x, t0: t0 + (wire.requestStart - wire.startTime) * 1e6, t3: t0 + (wire.responseStart - wire.startTime) * 1e6 };
+        this.wire.used += 1;
+      } else {
+        this.wire.fallback += 1;
+      }
       const sample = this.estimator.add(x);
       if (sample === null) throw new Error("clock sync reply has impossible timestamps");
       // How far the new offset is from the prediction beyond what its own round trip allows.
@@ -135,9 +184,10 @@ export class ClockSyncEngine {
       }
       const e = this.estimator.estimate()!;
       this.publish({
-        synchronized: true, offsetNs: e.offsetNs, rttNs: e.rttNs,
+        // "synced" once the first burst has filled the filter; the estimate is used before that too
+        synchronized: this.snap.synchronized || e.samples >= this.schedule.policy.burst, offsetNs: e.offsetNs, rttNs: e.rttNs,
         uncertaintyNs: this.estimator.uncertaintyAt(t3), driftPpm: e.driftPpm,
-        lastSyncNs: body.t2, samples: e.samples, failures: 0, lastError: null,
+        lastSyncNs: body.t2, samples: e.samples, failures: 0, lastError: null, wireTimed: this.wire.used,
       });
       return this.schedule.next({ kind: "ok", surpriseNs, boundNs: predicted?.uncertaintyNs ?? e.uncertaintyNs });
     } catch (err) {

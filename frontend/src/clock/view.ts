@@ -16,6 +16,8 @@ export interface ClockView {
   lastSyncNs: number | null;
   samples: number;
   failures: number;
+  /** clocked: exchanges timed by the network stack (Resource Timing) */
+  wireTimed?: number;
   /** the time this build believes the server's clock shows now, ns since the UNIX epoch */
   nowNs: () => number;
 }

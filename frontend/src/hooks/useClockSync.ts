@@ -34,6 +34,7 @@ export function useClockSync(): ClockView {
     lastSyncNs: s.lastSyncNs,
     samples: s.samples,
     failures: s.failures,
+    wireTimed: s.wireTimed,
     nowNs: e.nowNs,
   };
 }
