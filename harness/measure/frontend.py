@@ -353,62 +353,66 @@ def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
     from .delay_proxy import DelayProxyProcess as DelayProxy
 
     out.mkdir(parents=True, exist_ok=True)
-    clicks = 20 if quick else 60
-    cpu_s = 10.0 if quick else 60.0
-    sync_s = 12.0 if quick else 60.0
-    orders = 8 if quick else 30
+    clicks = 15 if quick else 60
+    cpu_s = 5.0 if quick else 60.0
+    sync_s = 10.0 if quick else 60.0
+    orders = 5 if quick else 30
     records: list[results.MetricRecord] = []
     summary: dict[str, Any] = {"quick": quick, "chromium": find_chromium()}
     service_args = ["--quote-ms", "100"]
-    with browser() as b:
-        # Responsiveness: each page build against its own stack build (clocked vs baseline), no added delay.
-        ui: dict[str, UiResult] = {}
-        for build in ("baseline", "clocked"):
-            log(f"  frontend: {build} stack + {build} page: {clicks} clicks, page CPU over {cpu_s:.0f} s")
-            with running(build=build, workers=2, nginx=True, postgres_url=postgres_url, redis_url=redis_url,
-                         service_args=service_args, write_pointer=False) as s:
-                ui[build] = ui_scenario(b, s.url, build, clicks=clicks, cpu_seconds=cpu_s,
-                                        screenshot=out / f"dashboard-{build}.png")
-        for build, r in ui.items():
-            records.append(results.MetricRecord("ui.order_roundtrip", build, "ns", r.click_to_ack_ns, source=SOURCE,
-                                                extra={"what": "real click -> acknowledged order in the DOM"}))
-            records.append(results.MetricRecord("ui.quote_to_dom", build, "ns", r.quote_to_dom_ns, source=SOURCE))
-            records.append(results.MetricRecord("ui.page_cpu", build, "ppm", [int(r.cpu_share * 1e6)], source=SOURCE,
-                                                extra={"window_s": cpu_s}))
-        summary["ui"] = {k: {"click_to_ack_p50_ms": statistics.median(v.click_to_ack_ns) / NS_PER_MS if v.click_to_ack_ns else None,
-                             "quote_to_dom_p50_ms": statistics.median(v.quote_to_dom_ns) / NS_PER_MS if v.quote_to_dom_ns else None,
-                             "page_cpu_share": v.cpu_share} for k, v in ui.items()}  # fmt: skip
 
-        # Clock sync: a 5 s client offset (and a 20 ppm drift) behind a 10 ms +- jitter path, then 20/2 ms.
-        with running(build="clocked", workers=2, nginx=True, postgres_url=postgres_url, redis_url=redis_url,
-                     service_args=service_args, write_pointer=False) as s:
-            host, port = s.url.split("//", 1)[1].rsplit(":", 1)
-            paths = {"symmetric": (10 * NS_PER_MS, 10 * NS_PER_MS, 2 * NS_PER_MS),
-                     "asymmetric": (20 * NS_PER_MS, 2 * NS_PER_MS, 0)}
-            sync: dict[str, dict[str, SyncResult]] = {}
-            for name, (up, down, jitter) in paths.items():
-                log(f"  frontend: clock sync, 5 s offset, 20 ppm drift, {name} path {up / NS_PER_MS:g}/{down / NS_PER_MS:g} ms"
-                    f" (+0..{jitter / NS_PER_MS:g} ms jitter), pages {', '.join(BUILDS)}")
-                with DelayProxy(host, int(port), up_ns=up, down_ns=down, jitter_ns=jitter) as proxy:
-                    sync[name] = sync_scenario(b, proxy.url, BUILDS, offset_ms=5000.0, drift_ppm=20.0, seconds=sync_s,
-                                               orders=orders, log=log,
-                                               screenshot=out / f"dashboard-sync-{name}.png")
-                    summary.setdefault("paths", {})[name] = {"nominal_ms": [up / NS_PER_MS, down / NS_PER_MS, jitter / NS_PER_MS],
-                                                            "actual": chunk_delays(proxy.records())}  # fmt: skip
-        for name, per_build in sync.items():
-            summary.setdefault("sync", {})[name] = {b_: r.summary() for b_, r in per_build.items()}
-        summary["asymmetry_note"] = ASYMMETRY_NOTE
-        sym = sync["symmetric"]
-        for build, r in sym.items():
-            extra = {"path": "10 ms each way + 0..2 ms jitter", "offset_s": 5, "drift_ppm": 20, "truth_bias_ms": r.truth_bias_ms}
-            if build == "plan":
-                build = "plan"  # a third line, for information; the criteria read clocked (and baseline)
-            records.append(results.MetricRecord("ui.clock_sync_error", build, "ns", [abs(x) for x in r.sync_errors_ns],
-                                                source=SOURCE, extra=extra))
-            records.append(results.MetricRecord("ui.client_timestamp_error", build, "ns", [abs(x) for x in r.stamp_errors_ns],
-                                                source=SOURCE, extra=extra))
-        for build, r in sync["asymmetric"].items():
-            records.append(results.MetricRecord("ui.clock_sync_error.asymmetric", build, "ns", [abs(x) for x in r.sync_errors_ns],
-                                                source=SOURCE, extra={"path": "20 ms up, 2 ms down", "note": ASYMMETRY_NOTE}))
+    def stack(build: str) -> Any:
+        return running(build=build, workers=2, nginx=True, postgres_url=postgres_url, redis_url=redis_url,
+                       service_args=service_args, write_pointer=False)
+
+    # Responsiveness: each page build against its own stack build (clocked vs baseline), no added delay.
+    # (The browser is started inside each stack's block: Playwright's sync API holds an event loop on
+    # this thread, and the stack's clean-up needs one of its own when it stops.)
+    ui: dict[str, UiResult] = {}
+    for build in ("baseline", "clocked"):
+        log(f"  frontend: {build} stack + {build} page: {clicks} clicks, page CPU over {cpu_s:.0f} s")
+        with stack(build) as s, browser() as b:
+            ui[build] = ui_scenario(b, s.url, build, clicks=clicks, cpu_seconds=cpu_s,
+                                    screenshot=out / f"dashboard-{build}.png")
+    for build, r in ui.items():
+        records.append(results.MetricRecord("ui.order_roundtrip", build, "ns", r.click_to_ack_ns, source=SOURCE,
+                                            extra={"what": "real click -> acknowledged order in the DOM"}))
+        records.append(results.MetricRecord("ui.quote_to_dom", build, "ns", r.quote_to_dom_ns, source=SOURCE))
+        records.append(results.MetricRecord("ui.page_cpu", build, "ppm", [int(r.cpu_share * 1e6)], source=SOURCE,
+                                            extra={"window_s": cpu_s}))
+    summary["ui"] = {k: {"click_to_ack_p50_ms": statistics.median(v.click_to_ack_ns) / NS_PER_MS if v.click_to_ack_ns else None,
+                         "quote_to_dom_p50_ms": statistics.median(v.quote_to_dom_ns) / NS_PER_MS if v.quote_to_dom_ns else None,
+                         "page_cpu_share": v.cpu_share} for k, v in ui.items()}  # fmt: skip
+
+    # Clock sync: the page's clock 5 s ahead with a 20 ppm drift, behind 10 ms +- jitter each way, then 20/2 ms.
+    paths = {"symmetric": (10 * NS_PER_MS, 10 * NS_PER_MS, 2 * NS_PER_MS), "asymmetric": (20 * NS_PER_MS, 2 * NS_PER_MS, 0)}
+    sync: dict[str, dict[str, SyncResult]] = {}
+    with stack("clocked") as s, browser() as b:
+        host, port = s.url.split("//", 1)[1].rsplit(":", 1)
+        for name, (up, down, jitter) in paths.items():
+            log(f"  frontend: clock sync, 5 s offset, 20 ppm drift, {name} path {up / NS_PER_MS:g}/{down / NS_PER_MS:g} ms"
+                f" (+0..{jitter / NS_PER_MS:g} ms jitter), pages {', '.join(BUILDS)}")
+            with DelayProxy(host, int(port), up_ns=up, down_ns=down, jitter_ns=jitter) as proxy:
+                sync[name] = sync_scenario(b, proxy.url, BUILDS, offset_ms=5000.0, drift_ppm=20.0, seconds=sync_s,
+                                           orders=orders, log=log, screenshot=out / f"dashboard-sync-{name}.png")
+                summary.setdefault("paths", {})[name] = {"nominal_ms": [up / NS_PER_MS, down / NS_PER_MS, jitter / NS_PER_MS],
+                                                        "actual": chunk_delays(proxy.records())}  # fmt: skip
+    for name, per_build in sync.items():
+        summary.setdefault("sync", {})[name] = {b_: r.summary() for b_, r in per_build.items()}
+    summary["asymmetry_note"] = ASYMMETRY_NOTE
+    for build, r in sync["symmetric"].items():
+        # "plan" is a third line, for information: the criteria read clocked (and baseline).
+        extra = {"path": "10 ms each way + 0..2 ms jitter", "offset_s": 5, "drift_ppm": 20, "truth_bias_ms": r.truth_bias_ms,
+                 "median_signed_ms": statistics.median(r.sync_errors_ns) / NS_PER_MS if r.sync_errors_ns else None}
+        records.append(results.MetricRecord("ui.clock_sync_error", build, "ns", [abs(x) for x in r.sync_errors_ns],
+                                            source=SOURCE, extra=extra))
+        records.append(results.MetricRecord("ui.client_timestamp_error", build, "ns", [abs(x) for x in r.stamp_errors_ns],
+                                            source=SOURCE, extra=extra))
+    for build, r in sync["asymmetric"].items():
+        records.append(results.MetricRecord(
+            "ui.clock_sync_error.asymmetric", build, "ns", [abs(x) for x in r.sync_errors_ns], source=SOURCE,
+            extra={"path": "20 ms up, 2 ms down", "note": ASYMMETRY_NOTE,
+                   "median_signed_ms": statistics.median(r.sync_errors_ns) / NS_PER_MS if r.sync_errors_ns else None}))
     (out / "frontend.json").write_text(json.dumps(summary, indent=2, default=str))
+    log(f"  frontend: figures in {out / 'frontend.json'}, screenshots dashboard-*.png beside it")
     return records
