@@ -16,3 +16,12 @@ export function utcClock(ns: number): string {
   const d = new Date(Math.floor(ns / 1e6));
   return d.toISOString().slice(11, 23);
 }
+
+/** A decimal string from the service shown to at most `dp` places (the service keeps exact values). */
+export function decimal(s: string | null | undefined, dp = 4): string {
+  if (s == null) return "—";
+  const [whole, frac = ""] = s.split(".");
+  if (frac.length <= dp) return s;
+  const n = Number(s);
+  return Number.isFinite(n) ? n.toFixed(dp) : `${whole}.${frac.slice(0, dp)}`;
+}
