@@ -7,7 +7,7 @@ const ok = { kind: "ok" as const, surpriseNs: 0, boundNs: 1_000_000 };
 
 test("a burst fills the window, then the interval doubles to its ceiling", () => {
   const s = new PollSchedule({}, () => 0.5);
-  const delays = Array.from({ length: 16 }, () => s.next(ok));
+  const delays = Array.from({ length: 32 }, () => s.next(ok));
   const p = DEFAULT_POLICY;
   assert.deepEqual(delays.slice(0, p.burst - 1), Array(p.burst - 1).fill(p.burstGapMs));
   assert.equal(delays[p.burst - 1], p.minIntervalMs);

@@ -58,7 +58,7 @@ function world(offset: number, up: number, down: number, fail = () => false, lag
       }, goUp / MS);
     });
   }) as unknown as typeof fetch;
-  const clock = { nowNs: () => now - offset };
+  const clock = { nowNs: () => now - offset, fromPerfMs: (ms: number) => ms * MS };
   async function runFor(ms: number) {
     const end = now + ms * MS;
     for (;;) {

@@ -18,7 +18,7 @@ How the truth is known. The service runs LiveClock on this machine, so the true 
 machine's clock. Before any page script, an init script keeps the page's real clocks
 (``performance.timeOrigin`` + the real ``performance.now()``, 5-100 us resolution) and then moves
 the page's clock by a known offset and drift: ``Date`` and ``performance.now()`` are replaced by
-versions running ``offset`` ahead at rate ``1 + drift``. Playwright's ``page.clock`` can set an
+versions running ``offset`` ahead at rate ``1 + drift`` (Resource Timing stamps scaled alike). Playwright's ``page.clock`` can set an
 offset too, but its fake ``performance.now()`` returns whole milliseconds (``Math.ceil`` in its
 injected clock, v1.45..1.65), which would put up to 1 ms of quantization into the very
 timestamps being judged at 1 ms, and it has no rate; so the harness skews the clock itself and
@@ -112,6 +112,16 @@ INSTRUMENT_JS = r"""
     const fakePerf = () => p0 + (realPerf() - p0) * rate;
     const fakeWall = () => origin + CFG.offsetMs + fakePerf();
     P.now = fakePerf;
+    // Resource Timing is on the same (skewed) timeline as performance.now(): scale its stamps too.
+    const scale = (t) => (t > 0 ? p0 + (t - p0) * rate : t);
+    const wrap = (fn) => function (...a) {
+      return fn.apply(P, a).map((e) => e.entryType !== "resource" ? e : ({
+        name: e.name, entryType: e.entryType, startTime: scale(e.startTime), fetchStart: scale(e.fetchStart),
+        requestStart: scale(e.requestStart), responseStart: scale(e.responseStart), responseEnd: scale(e.responseEnd),
+        duration: e.duration * rate }));
+    };
+    P.getEntriesByName = wrap(P.getEntriesByName);
+    P.getEntriesByType = wrap(P.getEntriesByType);
     class SkewDate extends RealDate {
       constructor(...a) { if (a.length === 0) super(fakeWall()); else super(...a); }
       static now() { return Math.floor(fakeWall()); }

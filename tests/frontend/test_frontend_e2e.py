@@ -138,7 +138,7 @@ def test_sync_5s_offset_10ms_each_way_with_jitter(chromium, stack, artifacts: Pa
     assert abs(statistics.median(clocked.stamp_errors_ns)) <= bound
     print(f"clocked median error {clocked_err / MS:.3f} ms (bound {bound / MS:.1f} ms), plan {plan_err / MS:.3f} ms, "
           f"share within 1 ms {report['clocked']['sync_error']['share_within_1ms']:.3f}")
-    assert clocked.clock["wireTimed"] >= 8  # the exchanges used the network stack's timing
+    assert clocked.clock["wireTimed"] >= 16  # the exchanges used the network stack's timing
 
 
 def test_sync_fixed_asymmetry_20ms_up_2ms_down(chromium, stack, artifacts: Path) -> None:

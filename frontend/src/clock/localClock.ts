@@ -7,6 +7,8 @@
 
 export interface LocalClock {
   nowNs(): number;
+  /** this clock's reading at an instant of the page's performance timeline (ms), e.g. a Resource Timing stamp */
+  fromPerfMs(perfMs: number): number;
 }
 
 export function browserClock(
@@ -15,5 +17,6 @@ export function browserClock(
 ): LocalClock {
   const anchorWallMs = dateNow();
   const anchorPerfMs = perfNow();
-  return { nowNs: () => anchorWallMs * 1e6 + (perfNow() - anchorPerfMs) * 1e6 };
+  const fromPerfMs = (ms: number): number => anchorWallMs * 1e6 + (ms - anchorPerfMs) * 1e6;
+  return { nowNs: () => fromPerfMs(perfNow()), fromPerfMs };
 }

@@ -23,9 +23,9 @@ export interface PollPolicy {
 }
 
 export const DEFAULT_POLICY: PollPolicy = {
-  burst: 8,
-  burstGapMs: 100,
-  minIntervalMs: 2_000,
+  burst: 16,
+  burstGapMs: 50,
+  minIntervalMs: 1_000,
   maxIntervalMs: 64_000,
   backoffMs: 1_000,
   maxBackoffMs: 60_000,

@@ -157,8 +157,8 @@ export class ClockSyncEngine {
       const body = (await res.json()) as { t1?: unknown; t2?: unknown };
       if (typeof body.t1 !== "number" || typeof body.t2 !== "number") throw new Error("clock sync reply lacks t1/t2");
       // The script read t0 before fetch() and t3 after its promise resolved: both include the
-      // main thread's queueing. The network stack's own stamps, relative to the fetch() call
-      // (entry.startTime), are taken instead where the browser gives them.
+      // main thread's queueing (and the hop to the network process). The network stack's own
+      // stamps are taken instead where the browser gives them.
       let wire = this.wireTiming(url);
       if (wire === null) {
         // The entry is queued as a task after the body completes: give it one turn.
@@ -167,7 +167,8 @@ export class ClockSyncEngine {
       }
       let x = { t0, t1: body.t1, t2: body.t2, t3 };
       if (wire !== null) {
-        x = { ...x, t0: t0 + (wire.requestStart - wire.startTime) * 1e6, t3: t0 + (wire.responseStart - wire.startTime) * 1e6 };
+        // On the same clock as t0/t3: the entry's stamps are on the page's performance timeline.
+        x = { ...x, t0: this.clock.fromPerfMs(wire.requestStart), t3: this.clock.fromPerfMs(wire.responseStart) };
         this.wire.used += 1;
       } else {
         this.wire.fallback += 1;
