@@ -158,3 +158,28 @@ def test_sync_fixed_asymmetry_20ms_up_2ms_down(chromium, stack, artifacts: Path)
     # The plan's hook is off by the whole request leg (>= 20 ms), about twice the clocked error.
     assert plan >= 18 * MS and plan >= 1.5 * clocked, f"plan: {plan / MS} ms, clocked {clocked / MS} ms"
     print(f"asymmetric path: clocked {clocked / MS:.3f} ms, plan {plan / MS:.3f} ms")
+
+
+def test_playwright_page_clock_offset_is_found_too(chromium, stack, artifacts: Path) -> None:
+    """The same 5 s offset set with Playwright's own page.clock (whole-millisecond fake timers, no
+    Resource Timing): the clocked page still finds the server's time, to about its millisecond grain."""
+    import time
+
+    ctx = chromium.new_context(viewport={"width": 1366, "height": 768})
+    try:
+        ctx.add_init_script(fe.instrument_js())  # first: it keeps the real clocks before page.clock fakes them
+        ctx.clock.install(time=time.time() + 5.0)
+        page = ctx.new_page()
+        page.goto(f"{stack.url}/dashboard/?clock=clocked")
+        page.wait_for_selector('[data-testid="clock-status"][data-state="synced"]', timeout=20_000)
+        page.wait_for_timeout(1500)
+        d = page.evaluate("() => ({samples: window.__truth.samples, clock: window.__clockbench.clock(),"
+                          " fake: Date.now(), real: window.__truth.nowNs() / 1e6})")
+        assert abs(d["fake"] - d["real"] - 5000) < 50, "page.clock did not set the page 5 s ahead"
+        err = statistics.median(d["samples"])
+        (artifacts / "sync-page-clock.json").write_text(json.dumps({"median_error_ms": err / MS, "clock": d["clock"]}))
+        assert abs(d["clock"]["offsetNs"] + 5000 * MS) < 50 * MS
+        assert abs(err) <= 3 * MS, f"{err / MS} ms"
+        print(f"page.clock: clocked median error {err / MS:.3f} ms")
+    finally:
+        ctx.close()
