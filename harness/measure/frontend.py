@@ -375,15 +375,30 @@ def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
         return running(build=build, workers=2, nginx=True, postgres_url=postgres_url, redis_url=redis_url,
                        service_args=service_args, write_pointer=False)
 
-    # Responsiveness: each page build against its own stack build (clocked vs baseline), no added delay.
-    # (The browser is started inside each stack's block: Playwright's sync API holds an event loop on
-    # this thread, and the stack's clean-up needs one of its own when it stops.)
+    # Responsiveness: each page build against its own stack build (clocked vs baseline), no added delay;
+    # then, on the clocked stack, the clock-sync paths: the page's clock 5 s ahead and 20 ppm fast,
+    # behind 10 ms +- jitter each way, then 20/2 ms. (The browser is started inside each stack's
+    # block: Playwright's sync API holds an event loop on this thread, and the stack's clean-up
+    # needs one of its own when it stops.)
     ui: dict[str, UiResult] = {}
+    paths = {"symmetric": (10 * NS_PER_MS, 10 * NS_PER_MS, 2 * NS_PER_MS), "asymmetric": (20 * NS_PER_MS, 2 * NS_PER_MS, 0)}
+    sync: dict[str, dict[str, SyncResult]] = {}
     for build in ("baseline", "clocked"):
         log(f"  frontend: {build} stack + {build} page: {clicks} clicks, page CPU over {cpu_s:.0f} s")
         with stack(build) as s, browser() as b:
             ui[build] = ui_scenario(b, s.url, build, clicks=clicks, cpu_seconds=cpu_s,
                                     screenshot=out / f"dashboard-{build}.png")
+            if build != "clocked":
+                continue
+            host, port = s.url.split("//", 1)[1].rsplit(":", 1)
+            for name, (up, down, jitter) in paths.items():
+                log(f"  frontend: clock sync, 5 s offset, 20 ppm drift, {name} path {up / NS_PER_MS:g}/{down / NS_PER_MS:g} ms"
+                    f" (+0..{jitter / NS_PER_MS:g} ms jitter), pages {', '.join(BUILDS)}")
+                with DelayProxy(host, int(port), up_ns=up, down_ns=down, jitter_ns=jitter) as proxy:
+                    sync[name] = sync_scenario(b, proxy.url, BUILDS, offset_ms=5000.0, drift_ppm=20.0, seconds=sync_s,
+                                               orders=orders, log=log, screenshot=out / f"dashboard-sync-{name}.png")
+                    summary.setdefault("paths", {})[name] = {"nominal_ms": [up / NS_PER_MS, down / NS_PER_MS, jitter / NS_PER_MS],
+                                                            "actual": chunk_delays(proxy.records())}  # fmt: skip
     for build, r in ui.items():
         records.append(results.MetricRecord("ui.order_roundtrip", build, "ns", r.click_to_ack_ns, source=SOURCE,
                                             extra={"what": "real click -> acknowledged order in the DOM"}))
@@ -393,20 +408,6 @@ def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
     summary["ui"] = {k: {"click_to_ack_p50_ms": statistics.median(v.click_to_ack_ns) / NS_PER_MS if v.click_to_ack_ns else None,
                          "quote_to_dom_p50_ms": statistics.median(v.quote_to_dom_ns) / NS_PER_MS if v.quote_to_dom_ns else None,
                          "page_cpu_share": v.cpu_share} for k, v in ui.items()}  # fmt: skip
-
-    # Clock sync: the page's clock 5 s ahead with a 20 ppm drift, behind 10 ms +- jitter each way, then 20/2 ms.
-    paths = {"symmetric": (10 * NS_PER_MS, 10 * NS_PER_MS, 2 * NS_PER_MS), "asymmetric": (20 * NS_PER_MS, 2 * NS_PER_MS, 0)}
-    sync: dict[str, dict[str, SyncResult]] = {}
-    with stack("clocked") as s, browser() as b:
-        host, port = s.url.split("//", 1)[1].rsplit(":", 1)
-        for name, (up, down, jitter) in paths.items():
-            log(f"  frontend: clock sync, 5 s offset, 20 ppm drift, {name} path {up / NS_PER_MS:g}/{down / NS_PER_MS:g} ms"
-                f" (+0..{jitter / NS_PER_MS:g} ms jitter), pages {', '.join(BUILDS)}")
-            with DelayProxy(host, int(port), up_ns=up, down_ns=down, jitter_ns=jitter) as proxy:
-                sync[name] = sync_scenario(b, proxy.url, BUILDS, offset_ms=5000.0, drift_ppm=20.0, seconds=sync_s,
-                                           orders=orders, log=log, screenshot=out / f"dashboard-sync-{name}.png")
-                summary.setdefault("paths", {})[name] = {"nominal_ms": [up / NS_PER_MS, down / NS_PER_MS, jitter / NS_PER_MS],
-                                                        "actual": chunk_delays(proxy.records())}  # fmt: skip
     for name, per_build in sync.items():
         summary.setdefault("sync", {})[name] = {b_: r.summary() for b_, r in per_build.items()}
     summary["asymmetry_note"] = ASYMMETRY_NOTE
