@@ -38,7 +38,7 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def chromium():
+def chromium(stack):  # after the stack, so it closes first (the stack's clean-up runs an event loop)
     try:
         fe.check_available()
     except fe.BrowserUnavailable as exc:
