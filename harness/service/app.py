@@ -201,13 +201,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return c.orders.get_algo(algo_id)
 
     # --- the dashboard (frontend/, built into harness/app/static/dashboard) --------------------
-    from pathlib import Path
+    from harness.app.routes import dashboard
 
-    from fastapi.staticfiles import StaticFiles
-
-    dashboard = Path(__file__).resolve().parents[1] / "app" / "static" / "dashboard"
-    if dashboard.is_dir():
-        app.mount("/dashboard", StaticFiles(directory=dashboard, html=True), name="dashboard")
+    app.include_router(dashboard.router)
 
     # --- market data WebSocket ---------------------------------------------------------------
     ids = itertools.count(1)
