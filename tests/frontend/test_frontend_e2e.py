@@ -154,7 +154,7 @@ def test_sync_fixed_asymmetry_20ms_up_2ms_down(chromium, stack, artifacts: Path)
     plan = statistics.median(res["plan"].sync_errors_ns)
     # Half the 18 ms asymmetry, ahead: (20 - 2) / 2 = 9 ms, plus half of whatever the loaded machine
     # adds to one leg more than the other; never less than the path's own asymmetry allows.
-    assert 6 * MS <= clocked <= res["clocked"].clock["uncertaintyNs"], f"clocked: {clocked / MS} ms"
+    assert 4.5 * MS <= clocked <= res["clocked"].clock["uncertaintyNs"], f"clocked: {clocked / MS} ms"
     # The plan's hook is off by the whole request leg (>= 20 ms), about twice the clocked error.
     assert plan >= 18 * MS and plan >= 1.5 * clocked, f"plan: {plan / MS} ms, clocked {clocked / MS} ms"
     print(f"asymmetric path: clocked {clocked / MS:.3f} ms, plan {plan / MS:.3f} ms")
