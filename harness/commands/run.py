@@ -266,18 +266,10 @@ def produce_capacity(ctx: Context) -> list[results.MetricRecord]:
 
 
 def produce_frontend(ctx: Context) -> list[results.MetricRecord]:
-    """The dashboard in headless Chromium: sync error, stamps, click -> ack, quote -> DOM (harness/measure/frontend.py)."""
-    if not any(m.startswith("ui.") for m in ctx.metrics):
-        raise Unavailable("no selected criterion needs the browser")
+    """The dashboard in headless Chromium (harness/measure/frontend.py)."""
     from harness.measure import frontend
 
-    try:
-        frontend.check_available()
-    except frontend.BrowserUnavailable as exc:
-        raise Unavailable(str(exc)) from None
-    ctx.build_flags["frontend"] = ("page clock build = stack build (baseline page on a baseline stack, clocked on "
-                                   "clocked) for responsiveness; the sync paths run the three page builds on a clocked stack")
-    return frontend.produce(ctx.out / "frontend", ctx.quick, ctx.log)
+    return frontend.produce_frontend(ctx)
 
 
 PRODUCERS: list[tuple[str, tuple[str, ...], Callable[[Context], list[results.MetricRecord]]]] = [

@@ -427,3 +427,21 @@ def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
     (out / "frontend.json").write_text(json.dumps(summary, indent=2, default=str))
     log(f"  frontend: figures in {out / 'frontend.json'}, screenshots dashboard-*.png beside it")
     return records
+
+
+def produce_frontend(ctx: Any) -> list[results.MetricRecord]:
+    """``clockbench run``'s producer: the dashboard in headless Chromium (ctx: the run's Context)."""
+    try:
+        from harness.measure import Unavailable  # type: ignore[attr-defined]
+    except ImportError:  # before harness/measure became a package (the architecture change)
+        from harness.commands.run import Unavailable
+
+    if not any(m.startswith("ui.") for m in ctx.metrics):
+        raise Unavailable("no selected criterion needs the browser")
+    try:
+        check_available()
+    except BrowserUnavailable as exc:
+        raise Unavailable(str(exc)) from None
+    ctx.build_flags["frontend"] = ("page clock build = stack build (baseline page on a baseline stack, clocked on "
+                                   "clocked) for responsiveness; the sync paths run the three page builds on a clocked stack")
+    return produce(ctx.out / "frontend", ctx.quick, ctx.log)
