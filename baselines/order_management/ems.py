@@ -11,11 +11,11 @@ import asyncio
 import time
 from collections.abc import Mapping
 
-from targets.order_management.algo_book import AlgoBook
-from targets.order_management.algos import Algo, AlgoKind, AlgoRequest, AlgoState
-from targets.order_management.domain import EventLog, Instrument
-from targets.order_management.protocols import OMS
-from targets.order_management.venue import SimulatedVenue
+from core.order_management.algo_book import AlgoBook
+from core.order_management.algos import Algo, AlgoKind, AlgoRequest, AlgoState
+from core.order_management.domain import EventLog, Instrument
+from core.order_management.protocols import OMS
+from core.order_management.venue import SimulatedVenue
 
 
 class EMS:

@@ -8,8 +8,8 @@ import heapq
 import time
 from collections.abc import Callable
 
-from targets.order_management.business_days import BusinessCalendar
-from targets.order_management.domain import EventLog, Fill
+from core.order_management.business_days import BusinessCalendar
+from core.order_management.domain import EventLog, Fill
 
 
 class SettlementController:

@@ -52,7 +52,7 @@ FULL = Plan(rounds=6, duration_s=30.0, warmup_s=5.0, users=20)
 
 def nginx_added(log_bytes: bytes, since_ns: int) -> dict | None:
     """nginx's added latency over access-log lines logged at or after ``since_ns`` (pure)."""
-    from targets.load_balancing.load_balancer_timing import added_latency, parse
+    from core.load_balancing.load_balancer_timing import added_latency, parse
 
     entries, skipped = parse(log_bytes.decode("utf-8", "replace").splitlines())
     entries = [e for e in entries if e.time_ns >= since_ns]

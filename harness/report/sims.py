@@ -21,21 +21,29 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 
+from harness import builds
+from harness.builds import BUILDS
 from harness.results import MetricRecord
 
 Log = Callable[[str], None]
-BUILDS = ("clocked", "baseline")
 
 
 def _order(rep: int) -> tuple[str, ...]:
     return BUILDS if rep % 2 == 0 else tuple(reversed(BUILDS))
 
 
+def _live_clock(build: str):  # type: ignore[no-untyped-def]
+    """A fresh LiveClock for the clocked build, none for the baseline (it reads system time)."""
+    from targets.clock import LiveClock
+
+    return LiveClock() if builds.needs_clock(build) else None
+
+
 # --- EMS slices -------------------------------------------------------------------------------
 
 
 def _deep_quotes(instruments: dict) -> list:
-    from targets.order_management.venue import Quote
+    from core.order_management.venue import Quote
 
     out = []
     for sym, inst in instruments.items():
@@ -49,22 +57,14 @@ def _deep_quotes(instruments: dict) -> list:
 
 def _ems_once(build: str, algos: int, slices: int, duration_ns: int) -> list[int]:
     """One run: ``algos`` TWAPs of ``slices`` slices over ``duration_ns``; lateness per slice (ns)."""
-    from targets.order_management.algos import AlgoKind, AlgoRequest, AlgoState
-    from targets.order_management.domain import Side, default_instruments
+    from core.order_management.algos import AlgoKind, AlgoRequest, AlgoState
+    from core.order_management.domain import Side, default_instruments
 
     instruments = default_instruments()
     symbols = sorted(s for s, i in instruments.items() if i.lot_size == 1)
 
     async def main() -> list[int]:
-        if build == "clocked":
-            from targets.clock import LiveClock
-            from targets.order_management.stack import build_stack
-
-            stack = build_stack(LiveClock(), instruments=instruments)
-        else:
-            from baselines.order_management.stack import build_stack as build_baseline
-
-            stack = build_baseline(instruments=instruments)
+        stack = builds.order_stack(build, _live_clock(build), instruments=instruments)
         for q in _deep_quotes(instruments):
             stack.oms.on_quote(q)
         reqs = [AlgoRequest(symbols[i % len(symbols)], Side.BUY, 10 * slices, AlgoKind.TWAP, duration_ns, slices=slices)
@@ -105,15 +105,7 @@ def _tracker_once(build: str, conns: int, timeout_ns: int, spread_ns: int) -> tu
     each close and the process CPU (ns) of the whole run."""
 
     async def main() -> tuple[list[int], int]:
-        if build == "clocked":
-            from targets.clock import LiveClock
-            from targets.load_balancing.nginx_clock_controller import NGINXClockController
-
-            tracker = NGINXClockController(LiveClock(), timeout_ns).connection_tracker
-        else:
-            from baselines.load_balancing.nginx_clock_controller import NGINXClockController as Baseline
-
-            tracker = Baseline(timeout_ns).connection_tracker
+        tracker = builds.make("connection_tracker", build, clock=_live_clock(build), idle_timeout_ns=timeout_ns)
         deadlines: dict[int, int] = {}
         late: list[int] = []
 
@@ -180,14 +172,13 @@ def connection_tracker(quick: bool, log: Log = print) -> list[MetricRecord]:
 
 
 def heartbeats(quick: bool, log: Log = print) -> list[MetricRecord]:
-    from harness.heartbeats import run_clock_heartbeats, run_sleep_heartbeats
+    from harness.heartbeats import RUNS
 
     n, wall_ns, repeats = (10_000, 2_000_000_000, 3) if quick else (10_000, 3_000_000_000, 5)
     runs: dict[str, list[dict]] = {b: [] for b in BUILDS}
     for rep in range(repeats):
         for b in _order(rep):
-            fn = run_clock_heartbeats if b == "clocked" else run_sleep_heartbeats
-            runs[b].append(fn(n, duration_ns=wall_ns))
+            runs[b].append(RUNS[b](n, duration_ns=wall_ns))
     tick = runs["clocked"][0].get("tick_ns")
     log(f"  heartbeats: {repeats} repeats x {n} heartbeats of 1s for {wall_ns / 1e9:g}s per build")
     out = []

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .buildmap import BUILDS, BuildMapError, build_map
+from harness.builds import BUILDS, BuildMapError, build_map
 
-NS_PER_MS = 1_000_000
+from core.units import NS_PER_MS
 
 
 def parser() -> argparse.ArgumentParser:

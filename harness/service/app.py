@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import protocol
-from .buildmap import label
+from harness.builds import label
 from .components import Components
 from .config import ServiceConfig
 from .schemas import AlgoCreate, ClockAdvance, ClockSync, OrderCreate

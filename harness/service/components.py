@@ -6,6 +6,7 @@ import asyncio
 import time
 from typing import Any
 
+from harness import builds
 from targets.clock import Clock, LiveClock, TestClock
 
 from .config import ServiceConfig
@@ -21,23 +22,11 @@ def make_clock(config: ServiceConfig) -> Clock:
 
 
 def make_tracker(config: ServiceConfig, clock: Clock) -> Any:
-    if config.build_of("connection_tracker") == "clocked":
-        from targets.load_balancing.nginx_clock_controller import NGINXClockController
-
-        return NGINXClockController(clock, config.idle_timeout_ns).connection_tracker
-    from baselines.load_balancing.nginx_clock_controller import NGINXClockController as Baseline
-
-    return Baseline(config.idle_timeout_ns).connection_tracker
+    return builds.make_for(config.build_map, "connection_tracker", clock, idle_timeout_ns=config.idle_timeout_ns)
 
 
 def make_heartbeats(config: ServiceConfig, clock: Clock) -> Any:
-    if config.build_of("websocket") == "clocked":
-        from targets.websocket.websocket_clock_manager import WebSocketClockManager
-
-        return WebSocketClockManager(clock, config.heartbeat_interval_ns)
-    from baselines.websocket.websocket_clock_manager import WebSocketHeartbeatLoop
-
-    return WebSocketHeartbeatLoop(config.heartbeat_interval_ns)
+    return builds.make_for(config.build_map, "websocket", clock, interval_ns=config.heartbeat_interval_ns)
 
 
 class Components:
@@ -50,7 +39,7 @@ class Components:
         self.feed = MarketFeed(
             QuoteSource(config.seed),
             config.quote_interval_ns,
-            self.clock if config.build_of("websocket") == "clocked" else None,
+            builds.clock_for(config.build_of("websocket"), self.clock),
         )
         self.orders: Any = None  # the order service (see harness/service/orders.py), set in start()
         self.store: Any = None  # PostgreSQL + Redis persistence, set in start()
@@ -64,7 +53,7 @@ class Components:
         await self.store.start()
         self.orders = OrderService(self.config, self.clock, self.store, self.metrics)
         self.feed.on_quotes.append(self.orders.on_quotes)
-        self.orders.start()
+        await self.orders.start()
         self.tracker.start()
         self.feed.start()
         self.started = True

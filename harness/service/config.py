@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .buildmap import build_map as make_build_map, validate_map
+from harness.builds import build_map as make_build_map, validate_map
 
-NANOS_IN_MS = 1_000_000
+from core.units import NS_PER_MS as NANOS_IN_MS
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ def _one_field(field: str, status: int):  # type: ignore[no-untyped-def]
 
 
 def install_domain_handlers(app: FastAPI) -> None:
-    from targets.order_management import domain as d
+    from core.order_management import domain as d
 
     @app.exception_handler(d.OrderValidationError)
     async def _invalid(request: Request, exc: d.OrderValidationError) -> JSONResponse:
@@ -43,7 +43,7 @@ def install_domain_handlers(app: FastAPI) -> None:
         (OrderManagementUnavailable, "service", 503),
     ])  # fmt: skip
 
-    from targets.database.errors import CacheWriteError, DuplicateRecord, StoreError
+    from core.database.errors import CacheWriteError, DuplicateRecord, StoreError
 
     _field_errors(app, [(DuplicateRecord, "client_order_id", 409)])
 

@@ -34,8 +34,8 @@ class QuoteSource:
     """The order-management venue's seeded quote generator (same seed, same quotes)."""
 
     def __init__(self, seed: int) -> None:
-        from targets.order_management.domain import default_instruments
-        from targets.order_management.venue import QuoteGenerator
+        from core.order_management.domain import default_instruments
+        from core.order_management.venue import QuoteGenerator
 
         self.instruments_map = default_instruments()
         self.instruments = tuple(sorted(self.instruments_map))

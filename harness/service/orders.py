@@ -2,9 +2,9 @@
 each accepted order written through to PostgreSQL and Redis before its 201.
 
 Thin glue. Requests are parsed and validated by the order-management domain; rejected input never
-reaches the OMS nor the database. The parts are wired here (not with order_management's
-``build_stack``) because the build map may mix clocked and baseline parts; both builds implement
-the same protocols, so a mix is just a different constructor per part.
+reaches the OMS nor the database. The parts come from the switchboard (``harness.builds.order_stack``,
+wired once by ``core.order_management.stack``), so a build map that mixes clocked and baseline parts
+is just a different constructor per part.
 """
 
 from __future__ import annotations
@@ -14,80 +14,17 @@ from collections import Counter
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from core.order_management import domain as d
+from core.order_management.algos import AlgoKind, AlgoRequest
+from core.order_management.stage_timing import TRANSITIONS
+from harness import builds
 from targets.clock import Clock
-from targets.order_management import domain as d
-from targets.order_management.algos import AlgoKind, AlgoRequest
-from targets.order_management.stage_timing import TRANSITIONS
-from targets.order_management.venue import SimulatedVenue
 
 from .config import ServiceConfig
 
 
 class OrderManagementUnavailable(RuntimeError):
     """The order-management components could not be built (answered 503 with the reason)."""
-
-
-class Parts:
-    """The order-management parts of one build map, connected like order_management's build_stack."""
-
-    def __init__(self, config: ServiceConfig, clock: Clock) -> None:
-        b = config.build_map
-        id_prefix = f"W{config.worker_id}-"  # ids unique across the workers (one database); nginx routes by it
-        self.instruments = d.default_instruments()
-        self.venue = SimulatedVenue(self.instruments)
-        if b["order_timing"] == "clocked":
-            from targets.order_management.order_clock_controller import OrderClockController
-
-            self.timing: Any = OrderClockController(clock)
-        else:
-            from baselines.order_management.order_clock_controller import OrderClockController as BTiming
-
-            self.timing = BTiming()
-        if b["pms"] == "clocked":
-            from targets.order_management.pms import PMS
-            from targets.order_management.settlement import SettlementController
-
-            self.settlement: Any = SettlementController(clock)
-            self.pms: Any = PMS(clock, self.instruments, settlement=self.settlement)
-        else:
-            from baselines.order_management.pms import PMS as BPMS
-            from baselines.order_management.settlement import SettlementController as BSettlement
-
-            self.settlement = BSettlement()
-            self.pms = BPMS(self.instruments, settlement=self.settlement)
-        if b["oms"] == "clocked":
-            from targets.order_management.oms import OMS
-
-            self.oms: Any = OMS(clock, self.venue, instruments=self.instruments, timing=self.timing, pms=self.pms,
-                                id_prefix=id_prefix)
-        else:
-            from baselines.order_management.oms import OMS as BOMS
-
-            self.oms = BOMS(self.venue, instruments=self.instruments, timing=self.timing, pms=self.pms,
-                            id_prefix=id_prefix)
-        if b["ems"] == "clocked":
-            from targets.order_management.ems import EMS
-
-            self.ems: Any = EMS(clock, self.oms, self.venue, instruments=self.instruments)
-        else:
-            from baselines.order_management.ems import EMS as BEMS
-
-            self.ems = BEMS(self.oms, self.venue, instruments=self.instruments)
-        self.oms.ems = self.ems
-        self.settlement.listeners.append(self.pms.on_settled)
-        self.settlement.listeners.append(self.oms.on_settled)
-
-    def start(self) -> None:
-        if hasattr(self.settlement, "start"):  # the baseline's polling loop
-            self.settlement.start()
-
-    async def stop(self) -> None:
-        for part in (self.settlement, self.ems, self.oms):
-            for name in ("stop", "aclose"):
-                fn = getattr(part, name, None)
-                if fn is not None and asyncio.iscoroutinefunction(fn):
-                    await fn()
-                    break
 
 
 def position_view(p: Any) -> dict[str, Any]:
@@ -155,15 +92,18 @@ class OrderService:
         self.clock = clock
         self.store = store
         self.metrics = metrics
-        self.parts = Parts(config, clock)
+        # ids unique across the workers (one database); nginx routes by it
+        self.instruments = d.default_instruments()
+        self.parts = builds.order_stack(config.build_map, clock, instruments=self.instruments,
+                                        id_prefix=f"W{config.worker_id}-")  # fmt: skip
         self.oms = self.parts.oms
         self._persisted: dict[str, tuple[str, int]] = {}  # order id -> (state, filled) last written
         self._pending: set[asyncio.Task[Any]] = set()
         self._seen = {t: 0 for t in TRANSITIONS}
         self.persist_errors: list[str] = []
 
-    def start(self) -> None:
-        self.parts.start()
+    async def start(self) -> None:
+        await self.parts.start()
 
     async def close(self) -> None:
         await self.flush()
@@ -250,7 +190,7 @@ class OrderService:
         }
 
     def position(self, instrument: str) -> dict[str, Any]:
-        if instrument not in self.parts.instruments:
+        if instrument not in self.instruments:
             raise d.OrderValidationError("instrument", f"unknown instrument {instrument!r}")
         return position_view(self.parts.pms.position(instrument))
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from core.database.records import NewOrder
+from harness import builds
 from targets.clock import Clock
 
 from .components import timed
@@ -22,30 +24,9 @@ class Persistence:
         self.config = config
         self.clock = clock
         b = config.build_map
-        if b["postgres"] == "clocked":
-            from targets.database.postgres_clock_adapter import PostgresClockAdapter
-
-            self.store: Any = PostgresClockAdapter(clock, config.postgres_url, schema=config.db_schema)
-        else:
-            from baselines.database.postgres_clock_adapter import PostgresAdapter
-
-            self.store = PostgresAdapter(config.postgres_url, schema=config.db_schema)
-        if b["redis"] == "clocked":
-            from targets.database.redis_clock_manager import RedisClockManager
-
-            self.cache: Any = RedisClockManager(clock, config.redis_url, prefix=config.redis_prefix)
-        else:
-            from baselines.database.redis_clock_manager import RedisManager
-
-            self.cache = RedisManager(config.redis_url, prefix=config.redis_prefix)
-        if b["coordinator"] == "clocked":
-            from targets.database.database_clock_coordinator import DatabaseClockCoordinator
-
-            self.coordinator: Any = DatabaseClockCoordinator(clock, self.store, self.cache)
-        else:
-            from baselines.database.database_clock_coordinator import DatabaseCoordinator
-
-            self.coordinator = DatabaseCoordinator(self.store, self.cache)
+        self.store: Any = builds.make_for(b, "postgres", clock, dsn=config.postgres_url, schema=config.db_schema)
+        self.cache: Any = builds.make_for(b, "redis", clock, url=config.redis_url, prefix=config.redis_prefix)
+        self.coordinator: Any = builds.make_for(b, "coordinator", clock, store=self.store, cache=self.cache)
 
     async def start(self) -> None:
         await self.store.start()
@@ -70,8 +51,6 @@ class Persistence:
 
     async def write_order(self, order: Any) -> Any:
         """Write-through of a new order (domain Order) to PostgreSQL and Redis."""
-        from targets.database.records import NewOrder
-
         row = NewOrder(
             order_id=order.order_id,
             client_order_id=order.client_order_id,

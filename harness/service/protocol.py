@@ -12,7 +12,7 @@ from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from targets.load_balancing.protocols import ConnectionTracker
+from core.load_balancing.protocols import ConnectionTracker
 
 TRACKER: ConnectionTracker | None = None  # set by the app's lifespan, one per worker process
 

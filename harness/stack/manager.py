@@ -28,7 +28,7 @@ import httpx
 import psutil
 
 from harness.rundir import ROOT, new_run_dir
-from harness.service.buildmap import BuildMapError, build_map as make_build_map, to_args, validate_map
+from harness.builds import BuildMapError, build_map as make_build_map, to_args, validate_map
 from harness.services import find_postgres, find_redis
 
 from . import nginx as nginx_mod

@@ -10,11 +10,11 @@ from collections.abc import Mapping
 
 from targets.clock import Clock, TimeEvent
 
-from .algo_book import AlgoBook
-from .algos import Algo, AlgoKind, AlgoRequest, AlgoState
-from .domain import EventLog, Instrument
-from .protocols import OMS
-from .venue import SimulatedVenue
+from core.order_management.algo_book import AlgoBook
+from core.order_management.algos import Algo, AlgoKind, AlgoRequest, AlgoState
+from core.order_management.domain import EventLog, Instrument
+from core.order_management.protocols import OMS
+from core.order_management.venue import SimulatedVenue
 
 _ALGO = "algo:"
 
@@ -57,6 +57,13 @@ class EMS:
         self.book.cancel(algo, self._now())
         self._disarm(algo)
         return algo
+
+    async def aclose(self) -> None:
+        """Cancel the pending slice alerts (the baseline cancels its algo tasks)."""
+        for algo_id in list(self.book.algos):
+            name = _ALGO + algo_id
+            if self.clock.has_timer(name):
+                self.clock.cancel_timer(name)
 
     def _arm(self, algo: Algo) -> None:
         self.clock.set_time_alert(_ALGO + algo.algo_id, self.book.next_due(algo), self._on_due, allow_past=True)

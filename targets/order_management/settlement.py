@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 from targets.clock import Clock, TimeEvent
 
-from .business_days import BusinessCalendar
-from .domain import EventLog, Fill
+from core.order_management.business_days import BusinessCalendar
+from core.order_management.domain import EventLog, Fill
 
 _SETTLE = "settle:"
 
@@ -53,6 +53,12 @@ class SettlementController:
 
     def pending(self) -> int:
         return self._pending
+
+    async def stop(self) -> None:
+        """Cancel the pending settlement alerts (the baseline stops its polling loop)."""
+        for due in list(self._buckets):
+            if self.clock.has_timer(_SETTLE + str(due)):
+                self.clock.cancel_timer(_SETTLE + str(due))
 
     def settled(self) -> list[tuple[int, Fill]]:
         """(settlement time, fill) in the order they settled."""

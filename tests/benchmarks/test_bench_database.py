@@ -24,18 +24,13 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from baselines.database.database_clock_coordinator import DatabaseCoordinator
-from harness import dbceiling
 from conftest import missing
-from baselines.database.postgres_clock_adapter import PostgresAdapter
-from baselines.database.redis_clock_manager import RedisManager
+from core.database import codec
+from core.database import schema as sch
+from core.database.records import NewOrder, OrderRow
+from harness import dbceiling
+from harness.builds import clock_for, make
 from targets.clock import LiveClock
-from targets.database import codec
-from targets.database import schema as sch
-from targets.database.database_clock_coordinator import DatabaseClockCoordinator
-from targets.database.postgres_clock_adapter import PostgresClockAdapter
-from targets.database.records import NewOrder, OrderRow
-from targets.database.redis_clock_manager import RedisClockManager
 
 OPS = 50  # single operations per round
 BATCH = 100  # rows / keys per batched operation
@@ -61,14 +56,16 @@ class Env:
         clock = LiveClock()
         self.clock = clock
         self.stores = {
-            "clocked": PostgresClockAdapter(clock, pg_url, schema=f"cbb_c_{tag}", pool_size=2),
-            "clocked_tx": PostgresClockAdapter(clock, pg_url, schema=f"cbb_t_{tag}", pool_size=2, tx_time="statement"),
-            "clocked_inline": PostgresClockAdapter(clock, pg_url, schema=f"cbb_i_{tag}", pool_size=2, tx_time="inline"),
-            "baseline": PostgresAdapter(pg_url, schema=f"cbb_b_{tag}", pool_size=2),
+            "clocked": make("postgres", "clocked", clock=clock, dsn=pg_url, schema=f"cbb_c_{tag}", pool_size=2),
+            "clocked_tx": make("postgres", "clocked", clock=clock, dsn=pg_url, schema=f"cbb_t_{tag}", pool_size=2,
+                               tx_time="statement"),
+            "clocked_inline": make("postgres", "clocked", clock=clock, dsn=pg_url, schema=f"cbb_i_{tag}", pool_size=2,
+                                   tx_time="inline"),
+            "baseline": make("postgres", "baseline", dsn=pg_url, schema=f"cbb_b_{tag}", pool_size=2),
         }
         self.caches = {
-            "clocked": RedisClockManager(clock, redis_url, prefix=f"cbb:c:{tag}:"),
-            "baseline": RedisManager(redis_url, prefix=f"cbb:b:{tag}:"),
+            "clocked": make("redis", "clocked", clock=clock, url=redis_url, prefix=f"cbb:c:{tag}:"),
+            "baseline": make("redis", "baseline", url=redis_url, prefix=f"cbb:b:{tag}:"),
         }
         self.ref_schema = f"cbb_r_{tag}"
         self.ref_prefix = f"cbb:r:{tag}:"
@@ -84,8 +81,9 @@ class Env:
         for cache in self.caches.values():
             await cache.start()
         self.coordinators = {
-            "clocked": DatabaseClockCoordinator(self.clock, self.stores["clocked"], self.caches["clocked"], ttl_ns=TTL_NS),
-            "baseline": DatabaseCoordinator(self.stores["baseline"], self.caches["baseline"], ttl_ns=TTL_NS),
+            b: make("coordinator", b, clock=clock_for(b, self.clock), store=self.stores[b],
+                    cache=self.caches[b], ttl_ns=TTL_NS)
+            for b in ("clocked", "baseline")
         }
         self.ref_conn = await asyncpg.connect(self.pg_url)
         await sch.apply(self.ref_conn, sch.ddl(self.ref_schema), self.ref_schema)

@@ -1,15 +1,18 @@
 """Baseline heartbeats: a task per connection, ``await asyncio.sleep(interval)`` then send with
-``time.time_ns()``; the next heartbeat is announced as now + interval (the loop's own drift shows)."""
+``time.time_ns()``; the next heartbeat is announced as now + interval (the loop's own drift shows).
+
+The plan's file: ``websocket_clock_manager.py`` (``WebSocketClockManager``); the name is build-neutral here, the same in both builds.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
-from targets.websocket.protocols import Enqueue, heartbeat
+from core.websocket.protocols import Enqueue, heartbeat
 
 
-class WebSocketHeartbeatLoop:
+class WebSocketManager:
     def __init__(self, interval_ns: int) -> None:
         if not isinstance(interval_ns, int) or interval_ns <= 0:
             raise ValueError(f"interval_ns must be a positive int, got {interval_ns!r}")

@@ -3,6 +3,8 @@
 The row's timestamps come from the database (``RETURNING``), the cache entry's expiry is a
 relative TTL counted by Redis from whenever the SET arrives, and skew is measured against
 ``time.time_ns()``. Commit first, then cache, as in the clocked build.
+
+The plan's file: ``database_clock_coordinator.py`` (``DatabaseClockCoordinator``); the name is build-neutral here, the same in both builds.
 """
 
 from __future__ import annotations
@@ -10,11 +12,11 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
-from targets.database.coordinator_common import DEFAULT_TTL_NS, CoordinatorBase, order_key
-from targets.database.records import NewOrder, OrderRow
+from core.database.coordinator_common import DEFAULT_TTL_NS, CoordinatorBase, order_key
+from core.database.records import NewOrder, OrderRow
 
-from .postgres_clock_adapter import PostgresAdapter
-from .redis_clock_manager import RedisManager
+from .postgres_adapter import PostgresAdapter
+from .redis_manager import RedisManager
 
 
 class DatabaseCoordinator(CoordinatorBase):

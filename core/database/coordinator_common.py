@@ -9,8 +9,9 @@ from dataclasses import dataclass, field, fields
 from .errors import CacheWriteError
 from .records import OrderRow
 from .skew import Offset, Sample, SkewReport, estimate
+from core.units import NS_PER_S
 
-DEFAULT_TTL_NS = 60 * 1_000_000_000
+DEFAULT_TTL_NS = 60 * NS_PER_S
 
 
 def order_key(order_id: str) -> str:

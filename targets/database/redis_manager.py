@@ -15,6 +15,8 @@ Server expiry (``reclaim``):
   expires. So a small server-side script sets ``PXAT`` only when it lies in the future of
   Redis's ``TIME``, and otherwise stores the key without server expiry: the clock-decided miss
   still hides it, and ``delete``/``clear()`` reclaim it (tests use a per-test prefix and clear it).
+
+The plan's file: ``redis_clock_manager.py`` (``RedisClockManager``); the name is build-neutral here, the same in both builds.
 """
 
 from __future__ import annotations
@@ -26,11 +28,11 @@ import redis.exceptions
 
 from targets.clock import Clock
 
-from . import codec
-from .records import Row, timestamp
-from .redis_common import RedisManagerBase, check_ttl, check_value
+from core.database import codec
+from core.database.records import Row, timestamp
+from core.database.redis_common import RedisManagerBase, check_ttl, check_value
+from core.units import NS_PER_MS as _NS_PER_MS
 
-_NS_PER_MS = 1_000_000
 _SEP = b"|"
 _SET_IF_FUTURE = """
 local t = redis.call('TIME')
@@ -56,7 +58,7 @@ def open_envelope(raw: bytes) -> tuple[int, bytes]:
     return int(raw[:i]), raw[i + 1 :]
 
 
-class RedisClockManager(RedisManagerBase):
+class RedisManager(RedisManagerBase):
     build = "clocked"
 
     def __init__(self, clock: Clock, url: str, *, prefix: str = "clockbench:", reclaim: str | None = None) -> None:

@@ -2,16 +2,18 @@
 
 The schedule is start + k*interval, so heartbeats do not drift with load, ``next_heartbeat`` is
 the timer's real next firing, and under a TestClock every heartbeat is reproducible.
+
+The plan's file: ``websocket_clock_manager.py`` (``WebSocketClockManager``); the name is build-neutral here, the same in both builds.
 """
 
 from __future__ import annotations
 
 from targets.clock import Clock, TimeEvent
 
-from .protocols import Enqueue, heartbeat
+from core.websocket.protocols import Enqueue, heartbeat
 
 
-class WebSocketClockManager:
+class WebSocketManager:
     def __init__(self, clock: Clock, interval_ns: int) -> None:
         if not isinstance(interval_ns, int) or interval_ns <= 0:
             raise ValueError(f"interval_ns must be a positive int, got {interval_ns!r}")

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-_LINE = re.compile(
+LOG_LINE = re.compile(
     r'^(?P<msec>\d+\.\d+) (?P<status>\d{3}) (?P<method>\S+) "(?P<uri>[^"]*)" '
     r"rt=(?P<rt>\S+) urt=(?P<urt>.+?) uct=(?P<uct>.+?) ua=\"(?P<ua>[^\"]*)\""
 )
@@ -49,7 +49,7 @@ def _seconds_to_ns(text: str, line: str) -> int:
 
 
 def parse_line(line: str) -> Entry:
-    m = _LINE.match(line.strip())
+    m = LOG_LINE.match(line.strip())
     if m is None:
         raise LogFormatError(f"not a clockbench access-log line: {line.strip()[:200]!r}")
     parts = [p.strip() for p in re.split(r"[,:]", m["urt"]) if p.strip() not in ("", "-")]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
-from targets.clock import NANOS_IN_DAY
+from core.units import NANOS_IN_DAY
 
 _EPOCH_DATE = date(1970, 1, 1)
 _EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday (Monday = 0)

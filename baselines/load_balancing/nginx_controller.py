@@ -1,5 +1,8 @@
 """Baseline connection tracker: a sweep task every ``poll_interval_s`` closing connections whose
-``time.time()`` idle age passed the timeout — how idle reaping is usually written without a clock."""
+``time.time()`` idle age passed the timeout — how idle reaping is usually written without a clock.
+
+The plan's file: ``nginx_clock_controller.py`` (``NGINXClockController``); the name is build-neutral here, the same in both builds.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import contextlib
 import time
 from dataclasses import dataclass
 
-from targets.load_balancing.protocols import CloseCallback
+from core.load_balancing.protocols import CloseCallback
 
 
 @dataclass
@@ -19,7 +22,7 @@ class _Conn:
     busy: bool = False
 
 
-class PollingConnectionTracker:
+class IdleConnectionTracker:
     def __init__(self, idle_timeout_ns: int, poll_interval_s: float = 1.0) -> None:
         if not isinstance(idle_timeout_ns, int) or idle_timeout_ns <= 0:
             raise ValueError(f"idle_timeout_ns must be a positive int, got {idle_timeout_ns!r}")
@@ -88,6 +91,6 @@ class PollingConnectionTracker:
                 self.sweep()
 
 
-class NGINXClockController:
+class NGINXController:
     def __init__(self, idle_timeout_ns: int, poll_interval_s: float = 1.0) -> None:
-        self.connection_tracker = PollingConnectionTracker(idle_timeout_ns, poll_interval_s)
+        self.connection_tracker = IdleConnectionTracker(idle_timeout_ns, poll_interval_s)

@@ -23,6 +23,8 @@ Batched writes (COPY) always use the explicit transaction when ``tx_time`` is se
 Sequence numbers continue after the highest one stored when the adapter starts. One adapter
 per schema is the intended use: two processes writing the same schema each keep their own
 counter, so their rows are ordered by time first and their sequence numbers may tie.
+
+The plan's file: ``postgres_clock_adapter.py`` (``PostgresClockAdapter``); the name is build-neutral here, the same in both builds.
 """
 
 from __future__ import annotations
@@ -34,10 +36,10 @@ import asyncpg
 
 from targets.clock import Clock
 
-from . import schema as sch
-from .errors import RecordNotFound, StaleWrite, translate
-from .postgres_common import DEFAULT_SCHEMA, PostgresStoreBase
-from .records import (
+from core.database import schema as sch
+from core.database.errors import RecordNotFound, StaleWrite, translate
+from core.database.postgres_common import DEFAULT_SCHEMA, PostgresStoreBase
+from core.database.records import (
     FillRow,
     NewFill,
     NewOrder,
@@ -60,7 +62,7 @@ def _placeholders(n: int) -> str:
     return ", ".join(f"${i}" for i in range(1, n + 1))
 
 
-class PostgresClockAdapter(PostgresStoreBase):
+class PostgresAdapter(PostgresStoreBase):
     build = "clocked"
 
     def __init__(

@@ -4,6 +4,8 @@ Why coarse timers: thousands of keep-alive sockets each need one idle deadline, 
 wheel serves for one loop handle; a deadline moved by new activity costs a timestamp store
 (the timer re-arms lazily when it fires early), not a cancel-and-reschedule per request.
 Under a TestClock the closes happen exactly when the test advances time past the deadline.
+
+The plan's file: ``nginx_clock_controller.py`` (``NGINXClockController``); the name is build-neutral here, the same in both builds.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 
 from targets.clock import Clock, TimeEvent
 
-from .protocols import CloseCallback
+from core.load_balancing.protocols import CloseCallback
 
 
 @dataclass
@@ -25,8 +27,8 @@ class _Conn:
     armed: bool = False
 
 
-class ClockConnectionTracker:
-    """The service's connection tracker (the plan's NGINXClockController.connection_tracker)."""
+class IdleConnectionTracker:
+    """The service's connection tracker (the plan's NGINXController.connection_tracker)."""
 
     def __init__(self, clock: Clock, idle_timeout_ns: int) -> None:
         if not isinstance(idle_timeout_ns, int) or idle_timeout_ns <= 0:
@@ -121,9 +123,9 @@ class ClockConnectionTracker:
         conn.close()
 
 
-class NGINXClockController:
+class NGINXController:
     """The plan's controller: the clock and the connection tracker the service shares with nginx's pool."""
 
     def __init__(self, clock: Clock, idle_timeout_ns: int) -> None:
         self.clock = clock
-        self.connection_tracker = ClockConnectionTracker(clock, idle_timeout_ns)
+        self.connection_tracker = IdleConnectionTracker(clock, idle_timeout_ns)

@@ -1,7 +1,7 @@
 """The interfaces both builds implement (clocked in targets/, baseline in baselines/).
 
 A web layer, the simulation and the conformance tests are written against these, never
-against one build. Errors are the domain's (``targets.order_management.domain``):
+against one build. Errors are the domain's (``core.order_management.domain``):
 ``InvalidOrderRequest``/``OrderValidationError`` (422), ``DuplicateClientOrderIdError`` (409),
 ``UnknownOrderError`` (404), ``OrderAlreadyFinalError`` (409), ``UnknownAlgoError`` (404),
 ``AlgoStateError`` (409).

@@ -2,16 +2,18 @@
 
 Because all stamps come from one clock, stage latencies are consistent with each other and with
 every other clocked component's timestamps, and under a ``TestClock`` they are reproducible.
+
+The plan's file: ``order_clock_controller.py`` (``OrderClockController``); the name is build-neutral here, the same in both builds.
 """
 
 from __future__ import annotations
 
 from targets.clock import Clock
 
-from .stage_timing import StageTimes
+from core.order_management.stage_timing import StageTimes
 
 
-class OrderClockController(StageTimes):
+class OrderTimingController(StageTimes):
     """Implements ``OrderTiming``: ``stamp`` reads the injected clock."""
 
     def __init__(self, clock: Clock) -> None:

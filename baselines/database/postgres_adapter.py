@@ -4,6 +4,8 @@ Timestamps come from ``clock_timestamp()`` defaults in the SQL (converted to BIG
 sequence number from a PostgreSQL sequence; the time an order was received is ``time.time_ns()``
 in Python. Every write returns the stored row with ``RETURNING`` because only the server knows
 what it stamped. Batched inserts are one ``INSERT ... SELECT FROM unnest(...) RETURNING``.
+
+The plan's file: ``postgres_clock_adapter.py`` (``PostgresClockAdapter``); the name is build-neutral here, the same in both builds.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from decimal import Decimal
 
 import asyncpg
 
-from targets.database import schema as sch
-from targets.database.errors import RecordNotFound, translate
-from targets.database.postgres_common import DEFAULT_SCHEMA, PostgresStoreBase
-from targets.database.records import (
+from core.database import schema as sch
+from core.database.errors import RecordNotFound, translate
+from core.database.postgres_common import DEFAULT_SCHEMA, PostgresStoreBase
+from core.database.records import (
     FillRow,
     NewFill,
     NewOrder,

@@ -2,18 +2,20 @@
 
 The usual "before" code: Redis's own clock decides expiry, at millisecond granularity (a TTL
 below one millisecond is rounded up to one), and the application cannot move or replay it.
+
+The plan's file: ``redis_clock_manager.py`` (``RedisClockManager``); the name is build-neutral here, the same in both builds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from targets.database import codec
-from targets.database.records import Row
-from targets.database.redis_common import RedisManagerBase, check_ttl, check_value
+from core.database import codec
+from core.database.records import Row
+from core.database.redis_common import RedisManagerBase, check_ttl, check_value
+from core.units import NS_PER_MS as _NS_PER_MS
+from core.units import NS_PER_S as _NS_PER_S
 
-_NS_PER_MS = 1_000_000
-_NS_PER_S = 1_000_000_000
 
 
 class RedisManager(RedisManagerBase):

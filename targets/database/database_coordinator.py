@@ -4,6 +4,8 @@
 ``ts_updated_ns``) and for the cache entry's expiry (that time + TTL). The row is committed
 first; only then is it cached, so an acknowledged order is always in PostgreSQL. If the cache
 write fails, the entry is deleted (best effort) and ``CacheWriteError`` carries the committed row.
+
+The plan's file: ``database_clock_coordinator.py`` (``DatabaseClockCoordinator``); the name is build-neutral here, the same in both builds.
 """
 
 from __future__ import annotations
@@ -12,22 +14,22 @@ from decimal import Decimal
 
 from targets.clock import Clock
 
-from .coordinator_common import DEFAULT_TTL_NS, CacheStats, ConsistencyReport, CoordinatorBase, order_key
-from .postgres_clock_adapter import PostgresClockAdapter
-from .records import NewOrder, OrderRow
-from .redis_clock_manager import RedisClockManager
+from core.database.coordinator_common import DEFAULT_TTL_NS, CacheStats, ConsistencyReport, CoordinatorBase, order_key
+from .postgres_adapter import PostgresAdapter
+from core.database.records import NewOrder, OrderRow
+from .redis_manager import RedisManager
 
-__all__ = ["CacheStats", "ConsistencyReport", "DatabaseClockCoordinator", "order_key"]
+__all__ = ["CacheStats", "ConsistencyReport", "DatabaseCoordinator", "order_key"]
 
 
-class DatabaseClockCoordinator(CoordinatorBase):
+class DatabaseCoordinator(CoordinatorBase):
     build = "clocked"
 
     def __init__(
         self,
         clock: Clock,
-        store: PostgresClockAdapter,
-        cache: RedisClockManager,
+        store: PostgresAdapter,
+        cache: RedisManager,
         *,
         ttl_ns: int | None = DEFAULT_TTL_NS,
     ) -> None:
