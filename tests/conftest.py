@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from harness.services import find_postgres, find_redis
+from harness.backends import find_postgres, find_redis
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from harness import builds
-from harness.commands.run import scan_system_time
+from harness.measure.static import scan_system_time
 
 ROOT = Path(__file__).resolve().parents[1]
 FORBIDDEN = {

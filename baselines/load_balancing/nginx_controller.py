@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 from core.load_balancing.protocols import CloseCallback
+from core.load_balancing.tracker_common import ConnectionTrackerBase
 
 
 @dataclass
@@ -22,16 +23,12 @@ class _Conn:
     busy: bool = False
 
 
-class IdleConnectionTracker:
+class IdleConnectionTracker(ConnectionTrackerBase):
     def __init__(self, idle_timeout_ns: int, poll_interval_s: float = 1.0) -> None:
-        if not isinstance(idle_timeout_ns, int) or idle_timeout_ns <= 0:
-            raise ValueError(f"idle_timeout_ns must be a positive int, got {idle_timeout_ns!r}")
+        super().__init__(idle_timeout_ns)
         if poll_interval_s <= 0:
             raise ValueError(f"poll_interval_s must be > 0, got {poll_interval_s}")
-        self.idle_timeout_ns = idle_timeout_ns
         self.poll_interval_s = poll_interval_s
-        self.closed_idle = 0
-        self.lateness_ns: list[int] = []
         self._conns: dict[object, _Conn] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -55,22 +52,11 @@ class IdleConnectionTracker:
             conn.busy = False
             conn.idle_since = time.time()
 
-    def busy(self, conn_id: object) -> None:
-        conn = self._conns.get(conn_id)
-        if conn is not None:
-            conn.busy = True
-
     def unregister(self, conn_id: object) -> None:
         self._conns.pop(conn_id, None)
 
-    def open_count(self, kind: str | None = None) -> int:
-        return sum(1 for c in self._conns.values() if kind is None or c.kind == kind)
-
-    def deadline_ns(self, conn_id: object) -> int | None:
-        conn = self._conns.get(conn_id)
-        if conn is None or conn.busy:
-            return None
-        return int(conn.idle_since * 1e9) + self.idle_timeout_ns
+    def _idle_since_ns(self, conn: _Conn) -> int:
+        return int(conn.idle_since * 1e9)
 
     def sweep(self) -> int:
         """Close every connection idle past the timeout now; returns how many."""

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 
 import redis.asyncio as aioredis
 
+from core.units import NS_PER_S, NS_PER_US
+
 from . import codec
 from .errors import StoreNotStarted
 from .records import Row
@@ -138,7 +140,7 @@ class RedisManagerBase:
     async def server_time_ns(self) -> int:
         """Redis's TIME, in ns (microsecond resolution)."""
         sec, usec = await self.client.time()
-        return int(sec) * 1_000_000_000 + int(usec) * 1_000
+        return int(sec) * NS_PER_S + int(usec) * NS_PER_US
 
     def _tag_commands(self, pipe: aioredis.client.Pipeline, rkeys: Iterable[str], tags: Iterable[str]) -> None:
         members = list(rkeys)

@@ -119,7 +119,17 @@ async def apply(conn: asyncpg.Connection, statements: list[str], schema: str) ->
 
 
 async def drop(conn: asyncpg.Connection, schema: str) -> None:
+    """The one ``DROP SCHEMA`` of clockbench: the schema and everything in it, if it exists."""
     await conn.execute(f"DROP SCHEMA IF EXISTS {check_schema_name(schema)} CASCADE")
+
+
+async def drop_at(dsn: str, schema: str, *, timeout_s: float = 10.0) -> None:
+    """``drop`` through a connection of its own (cleaning up after a run or a test)."""
+    conn = await asyncpg.connect(dsn, timeout=timeout_s)
+    try:
+        await drop(conn, schema)
+    finally:
+        await conn.close()
 
 
 async def max_seq(conn: asyncpg.Connection, schema: str) -> int:

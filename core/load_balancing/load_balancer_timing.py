@@ -12,11 +12,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from core.units import NS_PER_MS, NS_PER_S
+
 LOG_LINE = re.compile(
     r'^(?P<msec>\d+\.\d+) (?P<status>\d{3}) (?P<method>\S+) "(?P<uri>[^"]*)" '
     r"rt=(?P<rt>\S+) urt=(?P<urt>.+?) uct=(?P<uct>.+?) ua=\"(?P<ua>[^\"]*)\""
 )
-_NS = Decimal(1_000_000_000)
+_NS = Decimal(NS_PER_S)
 
 
 class LogFormatError(ValueError):
@@ -139,5 +141,5 @@ def summarize_file(path: str, uri_prefix: str | None = None) -> dict[str, object
         "skipped_lines": skipped,
         "without_upstream": sum(1 for e in entries if e.upstream_ns is None),
         "added_latency": dist.as_dict() if dist else None,
-        "resolution_ns": 1_000_000,  # nginx logs times in milliseconds
+        "resolution_ns": NS_PER_MS,  # nginx logs times in milliseconds
     }

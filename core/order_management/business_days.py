@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
-from core.units import NANOS_IN_DAY
+from core.units import NANOS_IN_DAY, NS_PER_HOUR
 
 _EPOCH_DATE = date(1970, 1, 1)
 _EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday (Monday = 0)
@@ -63,7 +63,7 @@ class BusinessCalendar:
 class TradingDay:
     """When DAY orders expire: at ``close_offset_ns`` into each day of ``day_ns`` (default 21:00 UTC)."""
 
-    def __init__(self, close_offset_ns: int = 21 * 3600 * 1_000_000_000, *, day_ns: int = NANOS_IN_DAY) -> None:
+    def __init__(self, close_offset_ns: int = 21 * NS_PER_HOUR, *, day_ns: int = NANOS_IN_DAY) -> None:
         if not isinstance(day_ns, int) or day_ns <= 0:
             raise ValueError(f"day_ns must be an int > 0, got {day_ns!r}")
         if not isinstance(close_offset_ns, int) or not 0 <= close_offset_ns < day_ns:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from hdrh.histogram import HdrHistogram
 
+from core.units import NS_PER_DAY
+
 RECEIVED, SEQUENCED, ROUTED, ACKNOWLEDGED, FILLED, SETTLED = range(6)
 STAGES = ("received", "sequenced", "routed", "acknowledged", "filled", "settled")
 # transition i (1..5) is stage i-1 -> stage i; index 6 is received -> filled
 TRANSITIONS = tuple(f"{STAGES[i - 1]}->{STAGES[i]}" for i in range(1, 6)) + ("received->filled",)
 _TOTAL = 5
-HIST_MAX_NS = 3600 * 1_000_000_000 * 24 * 7  # a week: settlement latencies are days long
+HIST_MAX_NS = 7 * NS_PER_DAY  # a week: settlement latencies are days long
 
 
 class StageTimes:

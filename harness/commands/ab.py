@@ -7,7 +7,7 @@ import argparse
 import contextlib
 import json
 
-from harness.cli import UsageError
+from harness.errors import UsageError
 from harness.commands.load import add_load_args, spec_from
 from harness.load import abtest, records
 from harness.load.signals import interruptible

@@ -14,8 +14,8 @@ import uuid
 from dataclasses import asdict
 
 from harness.builds import BUILDS
-from harness.cli import UsageError
-from harness.services import BadServiceURL, provide
+from harness.errors import UsageError
+from harness.backends import BadServiceURL, provide
 
 
 def register(sub: argparse._SubParsersAction) -> None:

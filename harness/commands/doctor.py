@@ -18,9 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
 
-from harness.cli import UsageError
-from harness.services import POSTGRES, REDIS, BadServiceURL, Found, Tool, probe_all, provide, redact
-from harness.services.provision import check_explicit
+from harness.errors import UsageError
+from harness.backends import POSTGRES, REDIS, BadServiceURL, Found, Tool, probe_all, provide, redact
+from harness.backends.provision import check_explicit
 
 HOW_TEXT = {
     "explicit": "explicit URL",

@@ -142,24 +142,23 @@ class RedisManager(RedisManagerBase):
         exp = self.expires_at_ns(ttl_ns, now_ns)
         return bool(await self._queue_set(self.client, rkey, value, exp, nx=True))
 
-    async def get(self, key: str) -> bytes | None:
-        raw = await self.client.get(self.redis_key(key))
+    def _unexpired(self, raw: bytes | None) -> tuple[int, bytes] | None:
+        """(expiry, value) of a stored envelope, or None when absent or expired by the clock's time."""
         if raw is None:
             return None
         exp, value = open_envelope(raw)
         if exp and self.clock.timestamp_ns() >= exp:
             return None
-        return value
+        return exp, value
+
+    async def get(self, key: str) -> bytes | None:
+        hit = self._unexpired(await self.client.get(self.redis_key(key)))
+        return None if hit is None else hit[1]
 
     async def get_with_expiry(self, key: str) -> tuple[bytes, int] | None:
         """The value and the clock time it expires at (0: never), or None on a miss."""
-        raw = await self.client.get(self.redis_key(key))
-        if raw is None:
-            return None
-        exp, value = open_envelope(raw)
-        if exp and self.clock.timestamp_ns() >= exp:
-            return None
-        return value, exp
+        hit = self._unexpired(await self.client.get(self.redis_key(key)))
+        return None if hit is None else (hit[1], hit[0])
 
     # --- batches ----------------------------------------------------------------------------
     async def set_many(

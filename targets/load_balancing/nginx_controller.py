@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from targets.clock import Clock, TimeEvent
 
 from core.load_balancing.protocols import CloseCallback
+from core.load_balancing.tracker_common import ConnectionTrackerBase
 
 
 @dataclass
@@ -27,16 +28,12 @@ class _Conn:
     armed: bool = False
 
 
-class IdleConnectionTracker:
+class IdleConnectionTracker(ConnectionTrackerBase):
     """The service's connection tracker (the plan's NGINXController.connection_tracker)."""
 
     def __init__(self, clock: Clock, idle_timeout_ns: int) -> None:
-        if not isinstance(idle_timeout_ns, int) or idle_timeout_ns <= 0:
-            raise ValueError(f"idle_timeout_ns must be a positive int, got {idle_timeout_ns!r}")
+        super().__init__(idle_timeout_ns)
         self.clock = clock
-        self.idle_timeout_ns = idle_timeout_ns
-        self.closed_idle = 0
-        self.lateness_ns: list[int] = []
         self._conns: dict[object, _Conn] = {}
         self._names: dict[str, object] = {}
         self._next = 0
@@ -69,25 +66,14 @@ class IdleConnectionTracker:
         if not conn.armed:
             self._arm(conn)
 
-    def busy(self, conn_id: object) -> None:
-        conn = self._conns.get(conn_id)
-        if conn is not None:
-            conn.busy = True  # the armed timer, if any, notices when it fires
-
     def unregister(self, conn_id: object) -> None:
         conn = self._conns.pop(conn_id, None)
         if conn is not None:
             self._names.pop(conn.name, None)
             self._disarm(conn)
 
-    def open_count(self, kind: str | None = None) -> int:
-        return sum(1 for c in self._conns.values() if kind is None or c.kind == kind)
-
-    def deadline_ns(self, conn_id: object) -> int | None:
-        conn = self._conns.get(conn_id)
-        if conn is None or conn.busy:
-            return None
-        return conn.idle_since_ns + self.idle_timeout_ns
+    def _idle_since_ns(self, conn: _Conn) -> int:
+        return conn.idle_since_ns
 
     # --- timers ---------------------------------------------------------------------------
     def _arm(self, conn: _Conn) -> None:

@@ -1,11 +1,11 @@
-"""Finding the services a run needs: PostgreSQL, Redis, and the tools (nginx, Prometheus, ...).
+"""The backends a run needs, found or started: PostgreSQL, Redis, and the tools (nginx, Prometheus, ...).
 
 Order of preference for a server: an explicit URL (flag or environment variable), a server
 answering on its default local port, an embedded server started for the run. Where none can be
 had, the finding says why, and the parts that need it are reported as not measured.
 
-    from harness import services
-    with services.provide() as svc:          # postgres_url=..., redis_url=..., allow_embedded=...
+    from harness import backends
+    with backends.provide() as svc:          # postgres_url=..., redis_url=..., allow_embedded=...
         if svc.postgres.ok: ...               # .url, .how, .version, .reason
 """
 

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from harness.services import ProbeError, postgres_version, postgres_version_async, redis_version, redis_version_async
-from harness.services.embedded import free_port
+from harness.backends import ProbeError, postgres_version, postgres_version_async, redis_version, redis_version_async
+from harness.ports import free_port
 
 
 def test_postgres_version_from_the_server(postgres_url: str) -> None:
@@ -42,7 +42,7 @@ def test_wrong_database_is_named(postgres_url: str) -> None:
 
 
 def test_a_redis_probe_of_a_postgres_port_fails_cleanly(postgres_url: str) -> None:
-    from harness.services.discovery import host_port
+    from harness.backends.discovery import host_port
 
     host, port = host_port(postgres_url)
     with pytest.raises(ProbeError):

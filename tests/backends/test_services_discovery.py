@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.services import (
+from harness.backends import (
     POSTGRES,
     REDIS,
     BadServiceURL,
@@ -20,7 +20,7 @@ from harness.services import (
     redact,
     url_problem,
 )
-from harness.services.discovery import Attempt
+from harness.backends.discovery import Attempt
 
 
 def recorder(working: dict[str, str]):
@@ -176,7 +176,7 @@ def test_quick_finders_keep_their_contract(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_quick_finder_reports_missing_with_reason(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CLOCKBENCH_REDIS_URL", raising=False)
-    monkeypatch.setattr("harness.services.discovery.port_open", lambda host, port, timeout_s=0.5: False)
+    monkeypatch.setattr("harness.backends.discovery.port_open", lambda host, port, timeout_s=0.5: False)
     found = find_redis()
     assert not found.ok and found.how == "missing"
     assert "CLOCKBENCH_REDIS_URL" in found.reason and "127.0.0.1:6379" in found.reason

@@ -1,4 +1,5 @@
-"""The bridge from ``clockbench run`` to the load tooling (harness/load, used read-only).
+"""Load measurements for ``clockbench run``, over the load tooling (harness/load, used read-only):
+the A/B load run (``produce_load``) and the capacity search (``produce_capacity``).
 
 An interleaved A/B run of the orders profile, the way ``clockbench ab`` does it: a baseline stack,
 a clocked stack and a second baseline stack (A/A, the noise floor), each behind its own nginx,
@@ -8,7 +9,7 @@ records (``load.orders.p50`` ... ``throughput``, ``errors``) it writes:
 - ``load.orders.post_p50`` / ``post_p99``: the same percentiles for ``POST /api/v1/orders`` alone;
 - ``load.orders.nginx_added_p50`` / ``nginx_added_mean``: nginx's own added latency
   (``$request_time - $upstream_response_time``) over the round's access-log lines of that arm's
-  stack, parsed by targets/load_balancing/load_balancer_timing (the same parser for every arm: it
+  stack, parsed by core/load_balancing/load_balancer_timing (the same parser for every arm: it
   is the measuring instrument, not the build under test). nginx logs milliseconds, so most
   differences are 0 or 1 ms; the per-round mean is the usable statistic at that resolution.
 
@@ -21,11 +22,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from harness import results
 from harness.results import MetricRecord, invalid
+from harness.rundir import ROOT
+
+from . import Context, Unavailable
 
 Log = Callable[[str], None]
 PROFILE = "orders"
@@ -159,3 +166,55 @@ def produce(out: Path, quick: bool, log: Log = print, plan: Plan | None = None) 
         log(f"  {line}")
     recs, info = records_from_rounds(runs, extras, str((out / "ab.json").relative_to(out.parent)))
     return recs
+
+
+# --- the producers -----------------------------------------------------------------------------
+
+
+def produce_load(ctx: Context) -> list[results.MetricRecord]:
+    """The interleaved A/B load run with its A/A pair (``produce`` below, over harness.load)."""
+    need = [m for m in ctx.metrics if m.startswith("load.")]
+    if not need:
+        raise Unavailable("no selected criterion needs a load run")
+    try:
+        from harness.stack import running  # noqa: F401
+    except ImportError as exc:
+        raise Unavailable(f"the stack (harness/stack) is not importable: {exc}") from None
+    ctx.build_flags["load"] = "three stacks: baseline (every component baseline), clocked (every component clocked), aa (a second baseline)"
+    return produce(ctx.out / "load", ctx.quick, ctx.log)
+
+
+# The capacity search run by ``clockbench run``: closed-loop users with no think time, so a step's
+# concurrency is its load and the search ends well inside what two cores can generate. Absolute
+# user counts depend on the machine; the criterion judges the clocked/baseline ratio over trials.
+CAPACITY_SEARCH = {
+    True: ["--trials", "2", "--duration", "6", "--warmup", "2", "--resolution", "0.25"],  # --quick
+    False: ["--trials", "3", "--duration", "15", "--warmup", "4", "--resolution", "0.1"],
+}
+
+
+def produce_capacity(ctx: Context) -> list[results.MetricRecord]:
+    """``clockbench capacity`` (both builds, trials alternating which goes first) under the default SLO."""
+    if not any(m.startswith("capacity.") for m in ctx.metrics):
+        raise Unavailable("no selected criterion needs a capacity search")
+    out = ctx.out / "capacity"
+    cmd = [sys.executable, "-m", "harness", "capacity", "--profile", "orders", "--think", "0",
+           "--start-users", "4", "--max-users", "512", "--stack-workers", "1", "--out", str(out),
+           *CAPACITY_SEARCH[ctx.quick]]  # fmt: skip
+    ctx.log("  capacity: " + " ".join(cmd[3:]))
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:  # the search's own progress, one line per step
+        ctx.log("    " + line.rstrip())
+    if proc.wait() != 0 or not (out / "metrics.json").exists():
+        raise RuntimeError(f"clockbench capacity failed (exit {proc.returncode}); see its lines above and {out}")
+    summary = json.loads((out / "capacity.json").read_text())
+    records = []
+    for r in results.load(out / "metrics.json"):
+        trials = summary.get("builds", {}).get(r.build, {}).get("trials", [])
+        if r.valid and any(t.get("first_fail") is None for t in trials):
+            # never broke the SLO: the figure is only a lower bound set by --max-users
+            r = results.invalid(r.metric, r.build, r.unit, "the SLO held up to the search's --max-users: "
+                                "capacity is only a lower bound", r.source, **r.extra)
+        records.append(r)
+    return records

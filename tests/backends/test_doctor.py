@@ -12,8 +12,8 @@ import pytest
 
 from harness.cli import main
 from harness.commands.doctor import render_text
-from harness.services import EmbeddedPostgres, EmbeddedRedis
-from harness.services.embedded import free_port
+from harness.backends import EmbeddedPostgres, EmbeddedRedis
+from harness.ports import free_port
 from tests.conftest import missing
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,7 +98,7 @@ def test_doctor_uses_embedded_servers_when_nothing_runs_locally(
             missing(f"embedded {server.name}", reason)
     monkeypatch.delenv("CLOCKBENCH_POSTGRES_URL", raising=False)
     monkeypatch.delenv("CLOCKBENCH_REDIS_URL", raising=False)
-    monkeypatch.setattr("harness.services.provision.port_open", lambda host, port, timeout_s=0.5: False)
+    monkeypatch.setattr("harness.backends.provision.port_open", lambda host, port, timeout_s=0.5: False)
     assert main(["doctor", "--json"]) == 0
     facts = json.loads(capsys.readouterr().out)
     pg, rd = facts["services"]["postgres"], facts["services"]["redis"]

@@ -28,6 +28,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
+from harness.ports import free_port
+
 from .probes import ProbeError, one_line, run_sync
 
 START_ATTEMPTS = 3  # a free port can be taken between finding it and binding it: try again
@@ -54,13 +56,6 @@ class EmbeddedServer(Protocol):
     def stop(self) -> None:
         """Stop the server and remove its directory; safe to call twice."""
         ...
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def package_dir(package: str) -> Path | None:
@@ -154,6 +149,29 @@ class _Base:
                 return
             time.sleep(0.05)
         raise EmbeddedError(f"{what} did not become ready within {self.start_timeout_s:.0f} s: {_tail(self.log_path)}")
+
+    def _launch_on_free_port(self, argv: Callable[[int], list[str]], ready: Callable[[int], bool], what: str,
+                             **popen: object) -> int:
+        """Start ``argv(port)`` on a free port until ``ready(port)``; another port when the chosen one was
+        taken meanwhile (the server's log says "already in use"), at most START_ATTEMPTS times."""
+        last_error = ""
+        for _ in range(START_ATTEMPTS):
+            port = free_port()
+            log_offset = self._log_size()
+            with open(self.log_path, "ab") as log:
+                self.process = subprocess.Popen(argv(port), stdin=subprocess.DEVNULL, stdout=log,  # type: ignore[call-overload]
+                                                stderr=subprocess.STDOUT, start_new_session=True, **popen)
+            try:
+                self._wait_ready(lambda: ready(port), what)
+            except EmbeddedError as exc:
+                last_error = str(exc)
+                self._stop_child()
+                if "already in use" in self._log_since(log_offset):
+                    continue  # the free port was taken meanwhile: try another
+                raise
+            self.port = port
+            return port
+        raise EmbeddedError(last_error)
 
     def _stop_child(self) -> None:  # overridden where a gentler signal exists
         if self.process is not None:
@@ -262,35 +280,19 @@ class EmbeddedPostgres(_Base):
         )
         if init.returncode != 0:
             raise EmbeddedError(f"initdb failed (exit {init.returncode}): {(init.stderr or init.stdout).strip()[-300:]}")
-        last_error = ""
-        for _ in range(START_ATTEMPTS):
-            port = free_port()
-            log_offset = self._log_size()
-            with open(self.log_path, "ab") as log:
-                self.process = subprocess.Popen(
-                    [self._binary("postgres"), "-D", str(data), "-p", str(port),
-                     "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={directory}",
-                     *(arg for k, v in self.settings.items() for arg in ("-c", f"{k}={v}"))],
-                    cwd=directory, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    start_new_session=True, **run_as,  # type: ignore[arg-type]
-                )
-            try:
-                self._wait_ready(lambda: self._postmaster_ready(data), "postgres")
-            except EmbeddedError as exc:
-                last_error = str(exc)
-                self._stop_child()
-                if "already in use" in self._log_since(log_offset):
-                    continue  # the free port was taken meanwhile: try another
-                raise
-            self.port = port
-            admin_url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-            try:
-                run_sync(_create_database(admin_url, "test"))
-            except ProbeError as exc:
-                raise EmbeddedError(f"postgres started but CREATE DATABASE test failed: {exc}") from exc
-            self.url = f"postgresql://postgres@127.0.0.1:{port}/test"
-            return self.url
-        raise EmbeddedError(last_error)
+        port = self._launch_on_free_port(
+            lambda port: [self._binary("postgres"), "-D", str(data), "-p", str(port),
+                          "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={directory}",
+                          *(arg for k, v in self.settings.items() for arg in ("-c", f"{k}={v}"))],
+            lambda port: self._postmaster_ready(data), "postgres", cwd=directory, **run_as,
+        )  # fmt: skip
+        admin_url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        try:
+            run_sync(_create_database(admin_url, "test"))
+        except ProbeError as exc:
+            raise EmbeddedError(f"postgres started but CREATE DATABASE test failed: {exc}") from exc
+        self.url = f"postgresql://postgres@127.0.0.1:{port}/test"
+        return self.url
 
     @staticmethod
     def _postmaster_ready(data: Path) -> bool:
@@ -341,30 +343,14 @@ class EmbeddedRedis(_Base):
 
     def _start_in(self, directory: Path) -> str:
         assert self.executable is not None
-        last_error = ""
-        for _ in range(START_ATTEMPTS):
-            port = free_port()
-            log_offset = self._log_size()
-            with open(self.log_path, "ab") as log:
-                self.process = subprocess.Popen(
-                    [str(self.executable), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
-                     "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", ""],
-                    cwd=directory, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            try:
-                pid = self.process.pid
-                self._wait_ready(lambda: _redis_answers_as(port, pid), "redis-server")
-            except EmbeddedError as exc:
-                last_error = str(exc)
-                self._stop_child()
-                if "already in use" in self._log_since(log_offset):
-                    continue  # the free port was taken meanwhile: try another
-                raise
-            self.port = port
-            self.url = f"redis://127.0.0.1:{port}/0"
-            return self.url
-        raise EmbeddedError(last_error)
+        executable = str(self.executable)
+        port = self._launch_on_free_port(
+            lambda port: [executable, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
+                          "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", ""],
+            lambda port: _redis_answers_as(port, self.process.pid), "redis-server", cwd=directory,
+        )  # fmt: skip
+        self.url = f"redis://127.0.0.1:{port}/0"
+        return self.url
 
 
 def _redis_answers_as(port: int, pid: int) -> bool:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.services import EmbeddedPostgres, EmbeddedRedis, provide
-from harness.services.discovery import host_port, port_open
+from harness.backends import EmbeddedPostgres, EmbeddedRedis, provide
+from harness.backends.discovery import host_port, port_open
 from tests.conftest import missing
 
 
@@ -26,7 +26,7 @@ def no_explicit_urls(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture()
 def no_local_servers(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the default local ports look closed, so discovery moves on to the embedded servers."""
-    monkeypatch.setattr("harness.services.provision.port_open", lambda host, port, timeout_s=0.5: False)
+    monkeypatch.setattr("harness.backends.provision.port_open", lambda host, port, timeout_s=0.5: False)
 
 
 def require(server: EmbeddedPostgres | EmbeddedRedis) -> None:
@@ -133,7 +133,7 @@ def test_provide_starts_embedded_servers_when_no_local_ones_and_stops_them(no_ex
 CHILD = """
 import asyncio, json, os
 import asyncpg, redis.asyncio as aioredis
-from harness.services import find_postgres, find_redis
+from harness.backends import find_postgres, find_redis
 async def main():
     pg, rd = find_postgres(), find_redis()
     assert pg.how == rd.how == "explicit"
@@ -165,7 +165,7 @@ def test_not_requested_service_is_left_alone(no_explicit_urls, no_local_servers)
 
 
 def test_a_port_taken_meanwhile_is_retried_and_another_redis_is_never_adopted(monkeypatch: pytest.MonkeyPatch) -> None:
-    import harness.services.embedded as embedded
+    import harness.backends.embedded as embedded
 
     require(EmbeddedRedis())
     real_free_port = embedded.free_port
@@ -179,7 +179,7 @@ def test_a_port_taken_meanwhile_is_retried_and_another_redis_is_never_adopted(mo
 def test_postgres_retries_when_its_port_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
 
-    import harness.services.embedded as embedded
+    import harness.backends.embedded as embedded
 
     require(EmbeddedPostgres())
     real_free_port = embedded.free_port
@@ -195,7 +195,7 @@ def test_postgres_retries_when_its_port_is_taken(monkeypatch: pytest.MonkeyPatch
 
 SIGTERMED = """
 import json, sys, time
-import harness.services.provision as provision
+import harness.backends.provision as provision
 provision.port_open = lambda host, port, timeout_s=0.5: False
 with provision.provide() as svc:
     print(json.dumps({"urls": [f.url for f in svc], "dirs": [str(s.directory) for s in svc.started]}), flush=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 from harness import builds
@@ -12,6 +10,8 @@ from targets.clock import Clock, LiveClock, TestClock
 from .config import ServiceConfig
 from .feed import MarketFeed, QuoteSource
 from .metrics import ServiceMetrics
+from .orders import OrderService
+from .persistence import Persistence
 
 
 def make_clock(config: ServiceConfig) -> Clock:
@@ -41,14 +41,11 @@ class Components:
             config.quote_interval_ns,
             builds.clock_for(config.build_of("websocket"), self.clock),
         )
-        self.orders: Any = None  # the order service (see harness/service/orders.py), set in start()
+        self.orders: Any = None  # the order service (see harness/app/orders.py), set in start()
         self.store: Any = None  # PostgreSQL + Redis persistence, set in start()
         self.started = False
 
     async def start(self) -> None:
-        from .orders import OrderService
-        from .persistence import Persistence
-
         self.store = Persistence(self.config, self.clock)
         await self.store.start()
         self.orders = OrderService(self.config, self.clock, self.store, self.metrics)
@@ -80,13 +77,3 @@ class Components:
             "worker": self.config.worker_id,
             "checks": checks,
         }
-
-
-async def timed(coro: Any) -> tuple[bool, int, str]:
-    """Run a check; (ok, latency in ns, error). Harness measurement, so it reads perf_counter."""
-    t0 = time.perf_counter_ns()
-    try:
-        await asyncio.wait_for(coro, 2.0)
-        return True, time.perf_counter_ns() - t0, ""
-    except Exception as exc:  # noqa: BLE001 - reported, not raised: /health says what failed
-        return False, time.perf_counter_ns() - t0, f"{type(exc).__name__}: {exc}"

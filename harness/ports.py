@@ -1,4 +1,4 @@
-"""Loopback ports: find free ones, and say clearly when a requested one is taken."""
+"""Loopback ports, for every server clockbench starts (the stack, embedded backends, Locust): free ones, and taken ones."""
 
 from __future__ import annotations
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.services import probe_all
-from harness.services.tools import PROBES, Tool, ask_version, parse_version, probe_docker, probe_locust, which_first
+from harness.backends import probe_all
+from harness.backends.tools import PROBES, Tool, ask_version, parse_version, probe_docker, probe_locust, which_first
 
 
 @pytest.mark.parametrize(

@@ -2,14 +2,51 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .orders import OrderManagementUnavailable
 
 
-def _body(message: str, errors: list[dict[str, str]]) -> dict:
+def error_body(message: str, errors: list[dict[str, str]]) -> dict[str, Any]:
     return {"error": message, "errors": errors}
+
+
+_body = error_body
+
+
+def problem(status: int, field: str, reason: str) -> JSONResponse:
+    """An error answer naming one field and why."""
+    return JSONResponse(error_body(reason, [{"field": field, "reason": reason}]), status_code=status)
+
+
+def _field(loc: tuple | list) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or str(loc[0] if loc else "body")
+
+
+def install_request_handlers(app: FastAPI) -> None:
+    """Malformed requests (422) and HTTP errors (404, 405...): always JSON naming each bad field and why."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = []
+        for e in exc.errors():
+            reason = e.get("msg", "invalid")
+            if e.get("type") == "json_invalid":
+                reason = f"the body is not valid JSON: {e.get('ctx', {}).get('error', reason)}"
+            elif e.get("type") == "extra_forbidden":
+                reason = "is not a field of this request"
+            errors.append({"field": _field(e.get("loc", ())), "reason": reason})
+        return JSONResponse(error_body("invalid request", errors), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(error_body(str(exc.detail), [{"field": "path", "reason": str(exc.detail)}]), exc.status_code)
 
 
 def _field_errors(app: FastAPI, table: list[tuple[type[Exception], str, int]]) -> None:

@@ -1,4 +1,4 @@
-"""``python -m harness.service --port P --build clocked ...``: one uvicorn worker of the service."""
+"""``python -m harness.app --port P --build clocked ...``: one uvicorn worker of the service."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from core.units import NS_PER_MS
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m harness.service", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m harness.app", description=__doc__)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--build", default="clocked", help=f"every component: {' or '.join(BUILDS)}")
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             idle_timeout_ns=args.idle_timeout_ms * NS_PER_MS,
         )  # fmt: skip
     except (BuildMapError, ValueError) as exc:
-        print(f"harness.service: {exc}", file=sys.stderr)
+        print(f"harness.app: {exc}", file=sys.stderr)
         return 2
     import uvicorn
 
