@@ -122,7 +122,7 @@ def produce(out: Path, quick: bool, log: Log = print, plan: Plan | None = None) 
 
     plan = plan or (QUICK if quick else FULL)
     out.mkdir(parents=True, exist_ok=True)
-    arms = ("baseline", "clocked", "aa")
+    arms = abtest.ARMS
     spec = LoadSpec(profile=PROFILE, users=plan.users, spawn_rate=max(1.0, plan.users / max(plan.warmup_s * 0.8, 1.0)),
                     duration_s=plan.duration_s, warmup_s=plan.warmup_s, think=plan.think)
     runs: dict[str, list[dict]] = {a: [] for a in arms}
@@ -130,7 +130,7 @@ def produce(out: Path, quick: bool, log: Log = print, plan: Plan | None = None) 
     with contextlib.ExitStack() as es:
         stacks = {}
         for arm in arms:
-            build = "clocked" if arm == "clocked" else "baseline"
+            build = abtest.ARM_BUILDS[arm]
             try:
                 stacks[arm] = es.enter_context(running(build=build, workers=plan.stack_workers, nginx=True,
                                                        write_pointer=False, run_dir=out / f"stack-{arm}"))

@@ -247,5 +247,5 @@ def test_same_calls_give_the_same_events() -> None:
         return out
 
     first, second = scenario(), scenario()
-    assert len(first) > 10 and any(e.name.startswith("spawn") for e in first)  # not two empty lists
+    assert len(first) > 10 and {e.name for e in first} >= {"a", "b"}  # not two empty lists
     assert first == second
