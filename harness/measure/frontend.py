@@ -431,10 +431,7 @@ def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
 
 def produce_frontend(ctx: Any) -> list[results.MetricRecord]:
     """``clockbench run``'s producer: the dashboard in headless Chromium (ctx: the run's Context)."""
-    try:
-        from harness.measure import Unavailable  # type: ignore[attr-defined]
-    except ImportError:  # before harness/measure became a package (the architecture change)
-        from harness.commands.run import Unavailable
+    from harness.measure import Unavailable
 
     if not any(m.startswith("ui.") for m in ctx.metrics):
         raise Unavailable("no selected criterion needs the browser")
