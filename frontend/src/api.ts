@@ -76,7 +76,4 @@ export function placeOrder(order: NewOrder): Promise<Order> {
 
 export const getOrder = (id: string): Promise<Order> => call<Order>(`/api/v1/orders/${encodeURIComponent(id)}`);
 export const getPositions = (): Promise<Positions> => call<Positions>("/api/v1/positions");
-export const getBuild = (): Promise<{ build: string; components: Record<string, string>; clock: string }> =>
-  call("/api/v1/build");
-
 export const FINAL_STATES = new Set(["FILLED", "CANCELED", "CANCELLED", "REJECTED", "EXPIRED"]);

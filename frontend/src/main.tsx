@@ -1,7 +1,4 @@
-/**
- * Entry point. The clock build comes from the address (?clock=clocked|baseline|plan); without it,
- * from the service's build map (component "frontend"), else clocked.
- */
+/** Entry point. The clock build comes from the address (?clock=clocked|baseline|plan), clocked by default. */
 
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
@@ -18,22 +15,13 @@ const HOOKS: Record<ClockBuild, () => ClockView> = {
   plan: usePlanClock,
 };
 
-async function chooseBuild(): Promise<ClockBuild> {
-  const fromUrl = parseBuild(new URLSearchParams(location.search).get("clock"));
-  if (fromUrl) return fromUrl;
-  try {
-    const res = await fetch("/api/v1/build");
-    const body = (await res.json()) as { components?: Record<string, string> };
-    return parseBuild(body.components?.frontend) ?? "clocked";
-  } catch {
-    return "clocked";
-  }
+/** The page's clock build: the service has no build flag for the page (it is TypeScript, not a row of harness/builds.py). */
+function chooseBuild(): ClockBuild {
+  return parseBuild(new URLSearchParams(location.search).get("clock")) ?? "clocked";
 }
 
-void chooseBuild().then((build) => {
-  createRoot(document.getElementById("root")!).render(
-    <StrictMode>
-      <TradingDashboard useClock={HOOKS[build]} />
-    </StrictMode>,
-  );
-});
+createRoot(document.getElementById("root")!).render(
+  <StrictMode>
+    <TradingDashboard useClock={HOOKS[chooseBuild()]} />
+  </StrictMode>,
+);
