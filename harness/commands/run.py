@@ -54,6 +54,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--redis-url", help="Redis to use (else CLOCKBENCH_REDIS_URL, the local port, an embedded one)")
     p.add_argument("--no-embedded", action="store_true",
                    help="never start an embedded PostgreSQL/Redis: what needs a missing one is NOT MEASURED")
+    p.add_argument("--target-baseline", metavar="URL", help="judge your own deployments: the load criteria are "
+                   "measured against this running baseline (before the plan) instead of a stack started here")
+    p.add_argument("--target-clocked", metavar="URL", help="... and this running clocked deployment (both or neither)")
+    p.add_argument("--target-aa", metavar="URL", help="a second baseline deployment for the A/A noise floor "
+                   "(default: the baseline URL again, which measures the noise of your baseline over time)")
     p.add_argument("--no-nginx", dest="nginx", action="store_false",
                    help="drive the stacks' workers directly, without nginx in front (chosen by itself when nginx is "
                         "not installed): the load and capacity criteria are still judged, the load-balancer ones are "
@@ -96,6 +101,21 @@ def _eta(expected: dict[str, float], remaining: list, skip: list[str]) -> str:
     return f" (about {sum(expected[n] for n in names) / 60:.1f} min left, by the last such run on this machine)"
 
 
+def own_targets(args: argparse.Namespace) -> dict[str, str]:
+    """arm -> URL from --target-baseline/--target-clocked/--target-aa (both main ones or none)."""
+    base, clocked = getattr(args, "target_baseline", None), getattr(args, "target_clocked", None)
+    if bool(base) != bool(clocked):
+        raise UsageError("--target-baseline and --target-clocked go together: the plan is judged by comparing the two")
+    if not base:
+        if getattr(args, "target_aa", None):
+            raise UsageError("--target-aa needs --target-baseline and --target-clocked")
+        return {}
+    for flag, url in (("--target-baseline", base), ("--target-clocked", clocked), ("--target-aa", args.target_aa)):
+        if url and not url.startswith(("http://", "https://")):
+            raise UsageError(f"{flag} {url!r}: expected an http:// or https:// URL")
+    return {"baseline": base, "clocked": clocked, "aa": args.target_aa or base}
+
+
 def tool_notices(nginx_wanted: bool = True) -> tuple[list[str], dict[str, str]]:
     """What the run goes without, said once at the top of the terminal and the report, and the missing
     tools with the command that gets each (criteria that need one are NOT MEASURED with it)."""
@@ -104,12 +124,12 @@ def tool_notices(nginx_wanted: bool = True) -> tuple[list[str], dict[str, str]]:
     missing: dict[str, str] = {}
     notices: list[str] = []
     if shutil.which("nginx") is None:
-        missing["nginx"] = f"{NEEDED_FOR['nginx'][2]}, then run again"
+        missing["nginx"] = f"this machine lacks it ({NEEDED_FOR['nginx'][2]}, then run again)"
         notices.append("nginx is not installed: the load and capacity criteria are measured straight against the "
                        "workers (one per stack), and the load-balancer criteria are NOT MEASURED "
                        f"({NEEDED_FOR['nginx'][2]} to include them)")
     elif not nginx_wanted:
-        missing["nginx"] = "run without --no-nginx"
+        missing["nginx"] = "this run was made with --no-nginx (run without it)"
         notices.append("--no-nginx: the load and capacity criteria are measured straight against the workers "
                        "(one per stack), and the load-balancer criteria are NOT MEASURED")
     return notices, missing
@@ -161,7 +181,13 @@ def _run(args: argparse.Namespace) -> int:
     notices, missing_tools = tool_notices(args.nginx)
     for n in notices:
         log(f"NOTE: {n}")
-    ctx = Context(out, args.quick, args.phase, metrics, log, nginx=args.nginx and "nginx" not in missing_tools)
+    targets = own_targets(args)
+    if targets:
+        notices.append("judged against your own deployments: " + ", ".join(f"{a} {u}" for a, u in targets.items())
+                       + " (load criteria); the microbenchmarks and simulations ran on this machine's components")
+        log(f"NOTE: {notices[-1]}")
+    ctx = Context(out, args.quick, args.phase, metrics, log, nginx=args.nginx and "nginx" not in missing_tools,
+                  targets=targets)
     records: list[results.MetricRecord] = []
     producers = []
     expected = earlier_timings(args.quick, args.phase)

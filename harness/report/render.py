@@ -64,7 +64,7 @@ def judge_run(run_dir: Path, phase: str = "all", criteria_file: Path = crit.CRIT
     judged = {j.id: j for j in judge_all([c for c in chosen if not lacking[c.id]], results.index(records),
                                          notes=notes, resamples=resamples)}
     js = [judged[c.id] if not lacking[c.id] else
-          _blank(c, NOT_MEASURED, "; ".join(f"needs {t}, which this machine lacks: {missing[t]}" for t in lacking[c.id]))
+          _blank(c, NOT_MEASURED, "; ".join(f"needs {t}: {missing[t]}" for t in lacking[c.id]))
           for c in chosen]
     return js, records, meta
 

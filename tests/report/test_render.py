@@ -157,7 +157,7 @@ def test_without_nginx_the_load_balancer_criteria_are_not_measured_with_the_fix(
     target = tmp_path / "r"
     target.mkdir()
     meta = json.loads((small_run / "run.json").read_text())
-    meta["missing_tools"] = {"nginx": "apt-get install nginx-light, then run again"}
+    meta["missing_tools"] = {"nginx": "this machine lacks it (apt-get install nginx-light, then run again)"}
     meta["notices"] = ["nginx is not installed: measured straight against the workers"]
     (target / "run.json").write_text(json.dumps(meta))
     save(load(small_run), target)
