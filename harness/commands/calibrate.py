@@ -62,17 +62,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def trial(out: Path, select: str, pairs: int, spec: str, token: str, log,  # type: ignore[no-untyped-def]
           instruction_cases: list | None = None) -> list[results.MetricRecord]:
-    from harness.commands import run as run_cmd
+    from harness.measure import Context, microbench
 
     env = {plant.ENV: spec, plant.TOKEN_ENV: token} if spec else {}
     out.mkdir(parents=True, exist_ok=True)
-    ctx = run_cmd.Context(out, True, "1", {"bench.calibrate"}, log, bench_select=select, env=env)
-    saved = dict(run_cmd.MICROBENCH_PAIRS)
-    run_cmd.MICROBENCH_PAIRS[True] = pairs
+    ctx = Context(out, True, "1", {"bench.calibrate"}, log, bench_select=select, env=env)
+    saved = dict(microbench.MICROBENCH_PAIRS)
+    microbench.MICROBENCH_PAIRS[True] = pairs
     try:
-        recs = run_cmd.produce_microbench(ctx)
+        recs = microbench.produce_microbench(ctx)
     finally:
-        run_cmd.MICROBENCH_PAIRS.update(saved)
+        microbench.MICROBENCH_PAIRS.update(saved)
     if instruction_cases:
         from harness.measure import instructions
 

@@ -1,0 +1,73 @@
+"""The microbenchmark producer: tests/benchmarks through pytest-benchmark, both builds paired and
+interleaved in one process (harness/measure/pairing.py), and their instruction counts under valgrind."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from harness import results
+from harness.commands.bench import BENCH_DIR
+from harness.rundir import ROOT
+
+from . import Context, Unavailable
+
+# Benchmarks the criteria do not need, or that other producers measure better: the heartbeats
+# (harness/measure/websocket.py repeats them), the stack through nginx (the A/B load run), and the
+# third-party ceilings (pgbench, redis-benchmark, NautilusTrader; `clockbench bench` shows them).
+MICROBENCH_DESELECT = "not heartbeats and not through_nginx and not pgbench and not redis_benchmark and not nautilus"
+MICROBENCH_PAIRS = {True: 10, False: 20}  # pairs per benchmark: --quick, full
+
+
+def produce_microbench(ctx: Context) -> list[results.MetricRecord]:
+    """pytest-benchmark in one process, paired and interleaved (harness/measure/pairing.py): every
+    benchmark runs ``MICROBENCH_PAIRS`` times, its builds alternating A B B A, a few rounds each;
+    a record's values are the per-pair medians (kind "rounds", paired by position), and the judge,
+    compare and gate work on the per-pair clocked/baseline ratios, in which the machine's drift
+    cancels. ``<metric>.rounds`` pools every round (for spread statistics; never compared)."""
+    import time
+
+    from harness.measure import pairing
+
+    if not any(m.startswith("bench.") for m in ctx.metrics):
+        raise Unavailable("no selected criterion needs a microbenchmark")
+    files = sorted(BENCH_DIR.glob("test_*.py")) if BENCH_DIR.exists() else []
+    if not files:
+        raise Unavailable(f"no benchmarks in {BENCH_DIR.relative_to(ROOT)} yet")
+    pairs = MICROBENCH_PAIRS[ctx.quick]
+    json_path = ctx.out / "microbench.json"
+    cmd = [sys.executable, "-m", "pytest", str(BENCH_DIR), "-q", "-p", "no:cacheprovider", "-p", "harness.measure.pairing",
+           f"--cb-pairs={pairs}", "--benchmark-enable", "--benchmark-only", f"--benchmark-json={json_path}",
+           "--benchmark-columns=median,iqr,rounds", "--benchmark-sort=name", "-k", ctx.bench_select or MICROBENCH_DESELECT]
+    # each item is one short measurement; the pairs, not the rounds, carry the statistics
+    cmd += ["--benchmark-max-time=0.05", "--benchmark-min-rounds=3", "--benchmark-warmup=off"]
+    ctx.log(f"  microbench: {pairs} pairs per benchmark, builds interleaved A B B A in one process -> {json_path.name}")
+    t0 = time.monotonic()
+    with open(ctx.out / "microbench.log", "w") as logf:
+        rc = subprocess.call(cmd, cwd=ROOT, stdout=logf, stderr=subprocess.STDOUT, env=ctx.child_env())
+    if not json_path.exists():
+        raise RuntimeError(f"pytest-benchmark wrote no results (exit {rc}); see microbench.log")
+    if rc != 0:
+        ctx.log(f"  microbench: pytest exited {rc} (some benchmarks failed or skipped; see microbench.log)")
+    ctx.log(f"  microbench: {time.monotonic() - t0:.0f}s for {pairs} pairs")
+    return pairing.records_from_json(json_path)
+
+
+def produce_instructions(ctx: Context) -> list[results.MetricRecord]:
+    """Instruction counts of the CPU-bound microbenchmarks under valgrind (harness/measure/instructions.py),
+    beside their wall time: ``instr.<group>``, per operation."""
+    import shutil
+    import time
+
+    if not any(m.startswith("bench.") for m in ctx.metrics):
+        raise Unavailable("no selected criterion needs a microbenchmark")
+    if not (ctx.out / "microbench.json").exists():
+        raise Unavailable("the microbenchmarks did not run: instruction counts go beside their wall time")
+    if shutil.which("valgrind") is None:
+        raise Unavailable("valgrind is not installed (apt-get install valgrind): no instruction counts")
+    from harness.measure import instructions
+
+    t0 = time.monotonic()
+    recs = instructions.produce(ctx.out / "instructions", ctx.log, env=ctx.env)
+    ctx.log(f"  instructions: {time.monotonic() - t0:.0f}s under valgrind")
+    return recs
