@@ -90,3 +90,97 @@ async def drop_prefix(redis: Redis, prefix: str) -> None:
     keys = [k async for k in redis.scan_iter(match=prefix + "*", count=1000)]
     if keys:
         await redis.delete(*keys)
+
+
+# --- the exactness scenario, also run in separate processes for the determinism digest --------------
+
+EXACT_RATE = Rate(7, 1_000_000_000, 3)  # 7 per second (an emission interval of 142857142.857... ns), burst 3
+EXACT_INTERVAL_NS = 50_000_000  # the client sends 20 per second, well above the limit
+EXACT_REQUESTS = 200
+
+
+async def exact_sequence(clock: Any, limiter: Any, schedule: list[int]) -> list[tuple[int, int, int, int, int]]:
+    """Send one request at each offset of ``schedule`` (ns from the clock's start); every decision's figures."""
+    start = clock.timestamp_ns()
+    out = []
+    for offset in schedule:
+        clock.advance_time(start + offset)
+        d = await limiter.check("client")
+        out.append((d.now_ns - start, int(d.allowed), d.remaining, d.reset_ns, d.retry_after_ns))
+    return out
+
+
+def steady_schedule() -> list[int]:
+    return [i * EXACT_INTERVAL_NS for i in range(EXACT_REQUESTS)]
+
+
+def irregular_schedule(seed: int, n: int = 300) -> list[int]:
+    import random
+
+    rng = random.Random(seed)
+    t, out = 0, []
+    for _ in range(n):
+        t += rng.choice((0, 1, 999_999, rng.randrange(1, 400_000_000)))
+        out.append(t)
+    return out
+
+
+def digest_of(seq: list[tuple[int, ...]]) -> str:
+    import hashlib
+
+    return hashlib.sha256(repr(seq).encode()).hexdigest()
+
+
+def exactness_run(redis_url: str | None, schedule: str = "steady") -> tuple[int, str]:
+    """(accepted count, sha256 of every decision) of the clocked limiter on a TestClock."""
+    from targets.api_gateway import LocalRateLimiter, RedisRateLimiter
+    from targets.clock import TestClock
+
+    sched = steady_schedule() if schedule == "steady" else irregular_schedule(int(schedule))
+
+    async def main() -> list[tuple[int, int, int, int, int]]:
+        clock = TestClock(START_NS)
+        if redis_url is None:
+            return await exact_sequence(clock, LocalRateLimiter(EXACT_RATE, clock=clock), sched)
+        redis = Redis.from_url(redis_url)
+        prefix = key_prefix()
+        try:
+            return await exact_sequence(clock, RedisRateLimiter(EXACT_RATE, redis, clock=clock, prefix=prefix), sched)
+        finally:
+            await drop_prefix(redis, prefix)
+            await redis.aclose()
+
+    seq = asyncio.run(main())
+    return sum(s[1] for s in seq), digest_of(seq)
+
+
+def live_worker(build: str, redis_url: str, prefix: str, start_wall_ns: int, requests: int, rate: str) -> list[list[int]]:
+    """One worker process of the shared-limit test: waits for the common start, then sends ``requests``
+    decisions as fast as it can on the live clock; returns [now_ns, allowed] per decision."""
+    import time as _time
+
+    async def main() -> list[list[int]]:
+        redis = Redis.from_url(redis_url)
+        try:
+            if build == "clocked":
+                from targets.api_gateway import RedisRateLimiter
+                from targets.clock import LiveClock
+
+                lim: Any = RedisRateLimiter(Rate.parse(rate), redis, clock=LiveClock(), prefix=prefix)
+            else:
+                from baselines.api_gateway import RedisRateLimiter as BaselineRedis
+
+                lim = BaselineRedis(Rate.parse(rate), redis, prefix=prefix)
+            await redis.ping()
+            delay = (start_wall_ns - _time.time_ns()) / 1e9
+            if delay > 0:
+                await asyncio.sleep(delay)
+            out = []
+            for _ in range(requests):
+                d = await lim.check("shared-client")
+                out.append([d.now_ns, int(d.allowed)])
+            return out
+        finally:
+            await redis.aclose()
+
+    return asyncio.run(main())

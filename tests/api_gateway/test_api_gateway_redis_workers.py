@@ -1,0 +1,64 @@
+"""Two worker processes share one limit through the machine's real Redis, on the live clock.
+
+Each process hammers one client's key as fast as it can; together they must accept what the limit
+allows over the span they actually ran (the GCRA: the burst plus one per emission interval elapsed;
+the baseline's sliding log: the limit per window), within one request. Keys carry this test's own
+prefix and are removed afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from gwkit import key_prefix
+
+from core.api_gateway.rates import Rate, expected_accepted
+
+HERE = Path(__file__).parent
+RATE = "20/10s"  # burst 20, then one every 500 ms (a window longer than the run, on a busy machine too)
+REQUESTS = 120  # per worker
+
+
+def _workers(build: str, redis_url: str, prefix: str) -> list[list[list[int]]]:
+    start = time.time_ns() + 1_500_000_000  # both import, connect, then start together
+    code = (f"import sys, json; sys.path.insert(0, {str(HERE)!r}); from gwkit import live_worker; "
+            f"print(json.dumps(live_worker({build!r}, {redis_url!r}, {prefix!r}, {start}, {REQUESTS}, {RATE!r})))")  # fmt: skip
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]  # fmt: skip
+    out = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=120)
+        assert p.returncode == 0, stderr[-2000:]
+        out.append(json.loads(stdout))
+    return out
+
+
+@pytest.mark.parametrize("build", ["clocked", "baseline"])
+def test_two_workers_sharing_redis_accept_the_limit_within_one(build, redis_url) -> None:
+    import redis as redis_sync
+
+    prefix = key_prefix()
+    try:
+        results = _workers(build, redis_url, prefix)
+    finally:
+        client = redis_sync.Redis.from_url(redis_url)
+        for key in client.scan_iter(match=prefix + "*"):
+            client.delete(key)
+        client.close()
+    decisions = [d for worker in results for d in worker]
+    assert len(decisions) == 2 * REQUESTS and all(any(a for _, a in w) for w in results)  # both took part
+    accepted = sum(a for _, a in decisions)
+    first = min(t for t, _ in decisions)
+    last = max(t for t, _ in decisions)
+    rate = Rate.parse(RATE)
+    if build == "clocked":
+        expected = expected_accepted(rate, last - first)
+    else:  # sliding log: the limit per window, plus what left the window if the run outlived one
+        expected = rate.limit * (1 + (last - first) // rate.period_ns)
+    assert accepted < 2 * REQUESTS  # really above the limit
+    assert abs(accepted - expected) <= 1, f"{build}: accepted {accepted}, expected {expected} over {(last - first) / 1e6:.1f} ms"
