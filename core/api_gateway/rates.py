@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
 
 from .units import NS_PER_MS, NS_PER_S, NS_PER_US
 
@@ -86,9 +87,9 @@ class Rate:
         return f"{self.limit}/{self.period_ns}ns burst {self.burst}"
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """One limiter answer. Durations are ns from ``now_ns`` (the time the decision was made at)."""
+class Decision(NamedTuple):
+    """One limiter answer. Durations are ns from ``now_ns`` (the time the decision was made at).
+    A NamedTuple: immutable, and a third of the cost of a frozen dataclass on the hot path."""
 
     allowed: bool
     limit: int  # the burst: the most requests a client can send at once
