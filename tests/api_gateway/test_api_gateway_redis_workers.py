@@ -25,7 +25,7 @@ REQUESTS = 120  # per worker
 
 
 def _workers(build: str, redis_url: str, prefix: str) -> list[list[list[int]]]:
-    start = time.time_ns() + 1_500_000_000  # both import, connect, then start together
+    start = time.time_ns() + 2_500_000_000  # both import, connect, then start together
     code = (f"import sys, json; sys.path.insert(0, {str(HERE)!r}); from gwkit import live_worker; "
             f"print(json.dumps(live_worker({build!r}, {redis_url!r}, {prefix!r}, {start}, {REQUESTS}, {RATE!r})))")  # fmt: skip
     procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -51,7 +51,10 @@ def test_two_workers_sharing_redis_accept_the_limit_within_one(build, redis_url)
             client.delete(key)
         client.close()
     decisions = [d for worker in results for d in worker]
-    assert len(decisions) == 2 * REQUESTS and all(any(a for _, a in w) for w in results)  # both took part
+    assert len(decisions) == 2 * REQUESTS
+    spans = [(min(t for t, _ in w), max(t for t, _ in w)) for w in results]
+    # the two workers really contended: their decisions overlap in time (they start together)
+    assert max(a for a, _ in spans) < min(b for _, b in spans), f"the workers did not overlap: {spans}"
     accepted = sum(a for _, a in decisions)
     first = min(t for t, _ in decisions)
     last = max(t for t, _ in decisions)
