@@ -33,10 +33,10 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from harness.load import hdr
 from loadtests.common import REC, ClockbenchUser, options
+from loadtests.gateway_stats import GatewayStats, parse_budget_range
 from loadtests.orders import order_body
 
 BURST = 12
-CORRECT = {200, 201, 429}
 _user_ids = itertools.count(1)
 
 
@@ -46,45 +46,7 @@ def _options(parser: Any) -> None:
                         include_in_web_ui=False)  # fmt: skip
 
 
-def parse_budget_range(text: str) -> tuple[int, int]:
-    """``"5-60"`` -> (5, 60) ms, with a clear error."""
-    try:
-        lo, hi = (int(x) for x in str(text).split("-"))
-    except ValueError:
-        raise ValueError(f"--cb-budget-ms {text!r}: expected MIN-MAX whole milliseconds, e.g. 5-60") from None
-    if not 1 <= lo <= hi:
-        raise ValueError(f"--cb-budget-ms {text!r}: need 1 <= MIN <= MAX")
-    return lo, hi
-
-
-class GatewayStats:
-    """This process's gateway classification since its last report (or the whole run, alone)."""
-
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self.total = 0
-        self.reliable = 0
-        self.statuses: dict[str, int] = {}
-        self.error = hdr.new()
-
-    def record(self, started_ns: int, status: int, latency_ns: int, budget_ns: int) -> None:
-        if not REC.measuring(started_ns):
-            return
-        self.total += 1
-        self.statuses[str(status)] = self.statuses.get(str(status), 0) + 1
-        if status in CORRECT and latency_ns <= budget_ns:
-            self.reliable += 1
-        if status == 504 or latency_ns > budget_ns:
-            hdr.record(self.error, max(1, abs(latency_ns - budget_ns)))
-
-    def payload(self) -> dict:
-        return {"total": self.total, "reliable": self.reliable, "statuses": dict(self.statuses),
-                "timeout_error": hdr.encode(self.error)}  # fmt: skip
-
-
-STATS = GatewayStats()
+STATS = GatewayStats(REC.measuring)
 MERGED: dict[str, Any] = {"total": 0, "reliable": 0, "statuses": {}, "hists": []}
 
 

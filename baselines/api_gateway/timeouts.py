@@ -20,11 +20,13 @@ T = TypeVar("T")
 
 
 class RequestBudget:
-    __slots__ = ("received_ns", "budget_ns", "_start", "_timeout_s", "committed", "late_commit", "expired")
+    __slots__ = ("received_ns", "budget_ns", "commit_reserve_ns", "_start", "_timeout_s", "committed", "late_commit",
+                 "expired")  # fmt: skip
 
-    def __init__(self, received_ns: int, budget_ns: int) -> None:
+    def __init__(self, received_ns: int, budget_ns: int, commit_reserve_ns: int = 0) -> None:
         self.received_ns = received_ns
         self.budget_ns = budget_ns
+        self.commit_reserve_ns = commit_reserve_ns  # kept for the interface; the baseline checks no reserve
         self._start = time.monotonic()
         self._timeout_s = budget_ns / 1e9
         self.committed = False
@@ -44,7 +46,7 @@ class RequestBudget:
             self.expired = True
             raise DeadlineExceeded(self.budget_ns, "call") from None
 
-    async def commit(self, write: Callable[[], Awaitable[T]], reserve_ns: int = 0) -> T:
+    async def commit(self, write: Callable[[], Awaitable[T]], reserve_ns: int | None = None) -> T:
         result = await write()
         self.committed = True
         self.late_commit = time.monotonic() - self._start > self._timeout_s
@@ -55,5 +57,5 @@ class TimeoutManager:
     def now_ns(self) -> int:
         return time.time_ns()
 
-    def open(self, budget_ns: int, received_ns: int | None = None) -> RequestBudget:
-        return RequestBudget(time.time_ns() if received_ns is None else received_ns, budget_ns)
+    def open(self, budget_ns: int, received_ns: int | None = None, commit_reserve_ns: int = 0) -> RequestBudget:
+        return RequestBudget(time.time_ns() if received_ns is None else received_ns, budget_ns, commit_reserve_ns)

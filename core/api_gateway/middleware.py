@@ -98,7 +98,7 @@ class GatewayCore:
                                "bad_budget")  # fmt: skip
             return
         rec["budget_ns"] = budget_ns
-        budget = self.timeouts.open(budget_ns, t0)
+        budget = self.timeouts.open(budget_ns, t0, policy.commit_reserve_ns)
         extra: list[tuple[bytes, bytes]] = []
         limiter = self.limiters.get(policy.name)
         if limiter is not None:

@@ -30,10 +30,11 @@ class RequestBudget(Protocol):
 
     received_ns: int
     budget_ns: int
+    commit_reserve_ns: int  # the route's reserve, used when ``commit`` is given none
 
     def remaining_ns(self) -> int: ...
     async def call(self, awaitable: Awaitable[T]) -> T: ...
-    async def commit(self, write: Callable[[], Awaitable[T]], reserve_ns: int = 0) -> T: ...
+    async def commit(self, write: Callable[[], Awaitable[T]], reserve_ns: int | None = None) -> T: ...
     def scope(self) -> Any: ...  # async context manager around the whole handler
 
 
@@ -41,7 +42,7 @@ class RequestBudget(Protocol):
 class TimeoutManager(Protocol):
     """Opens a request's budget at its arrival (the plan's clock_timeout_manager)."""
 
-    def open(self, budget_ns: int, received_ns: int | None = None) -> RequestBudget: ...
+    def open(self, budget_ns: int, received_ns: int | None = None, commit_reserve_ns: int = 0) -> RequestBudget: ...
     def now_ns(self) -> int: ...
 
 
@@ -58,8 +59,9 @@ async def within_budget(awaitable: Awaitable[T]) -> T:
     return await budget.call(awaitable)
 
 
-async def commit_within_budget(write: Callable[[], Awaitable[T]], reserve_ns: int = 0) -> T:
-    """Run a write as the current request's commit (see ``RequestBudget.commit``), or plainly."""
+async def commit_within_budget(write: Callable[[], Awaitable[T]], reserve_ns: int | None = None) -> T:
+    """Run a write as the current request's commit (see ``RequestBudget.commit``; ``None``: the
+    route's reserve), or plainly outside a gateway-managed request."""
     budget = current_budget.get()
     if budget is None:
         return await write()

@@ -31,13 +31,14 @@ _names = itertools.count(1)
 class RequestBudget:
     """One request's deadline on the clock (see the module docstring)."""
 
-    __slots__ = ("_clock", "received_ns", "budget_ns", "deadline_ns", "_commits", "committed", "_scope_task",
-                 "late_commit", "expired")  # fmt: skip
+    __slots__ = ("_clock", "received_ns", "budget_ns", "deadline_ns", "commit_reserve_ns", "_commits", "committed",
+                 "_scope_task", "late_commit", "expired")  # fmt: skip
 
-    def __init__(self, clock: Clock, received_ns: int, budget_ns: int) -> None:
+    def __init__(self, clock: Clock, received_ns: int, budget_ns: int, commit_reserve_ns: int = 0) -> None:
         self._clock = clock
         self.received_ns = received_ns
         self.budget_ns = budget_ns
+        self.commit_reserve_ns = commit_reserve_ns
         self.deadline_ns = received_ns + budget_ns
         self._commits = 0
         self.committed = False  # a write went through: from here on the request must be answered
@@ -65,9 +66,10 @@ class RequestBudget:
         async with _DeadlineScope(self, stage="call"):
             return await awaitable
 
-    async def commit(self, write: Callable[[], Awaitable[T]], reserve_ns: int = 0) -> T:
-        """Start ``write`` only with ``reserve_ns`` (at least 1 ns) of budget left; never cut it."""
-        if self.deadline_ns - self._clock.timestamp_ns() < max(1, reserve_ns):
+    async def commit(self, write: Callable[[], Awaitable[T]], reserve_ns: int | None = None) -> T:
+        """Start ``write`` only with ``reserve_ns`` (default: the route's; at least 1 ns) of budget left; never cut it."""
+        reserve = self.commit_reserve_ns if reserve_ns is None else reserve_ns
+        if self.deadline_ns - self._clock.timestamp_ns() < max(1, reserve):
             raise DeadlineExceeded(self.budget_ns, "admission", "not enough budget left to start the write")
         self._commits += 1
         try:
@@ -139,5 +141,6 @@ class TimeoutManager:
     def now_ns(self) -> int:
         return self._clock.timestamp_ns()
 
-    def open(self, budget_ns: int, received_ns: int | None = None) -> RequestBudget:
-        return RequestBudget(self._clock, self._clock.timestamp_ns() if received_ns is None else received_ns, budget_ns)
+    def open(self, budget_ns: int, received_ns: int | None = None, commit_reserve_ns: int = 0) -> RequestBudget:
+        received = self._clock.timestamp_ns() if received_ns is None else received_ns
+        return RequestBudget(self._clock, received, budget_ns, commit_reserve_ns)
