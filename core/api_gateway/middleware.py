@@ -50,12 +50,17 @@ class GatewayRecord:
     late: bool  # answered after its deadline (a write that had started is always answered)
 
 
-def client_key(scope: Mapping[str, Any], headers: Mapping[bytes, bytes]) -> str:
-    """Whom a limit applies to: ``X-Client-Id``, else the address nginx forwarded, else the peer."""
-    for name in (b"x-client-id", b"x-real-ip"):
-        value = headers.get(name)
-        if value:
-            return value.decode("latin-1")
+def client_key(scope: Mapping[str, Any], headers: Mapping[bytes, bytes], clients: str = "named-or-address") -> str | None:
+    """Whom a limit applies to: ``X-Client-Id``; else (unless the policy limits named clients only, then
+    None: not limited) the address nginx forwarded, else the peer."""
+    named = headers.get(b"x-client-id")
+    if named:
+        return "id:" + named.decode("latin-1")
+    if clients == "named":
+        return None
+    real = headers.get(b"x-real-ip")
+    if real:
+        return real.decode("latin-1")
     fwd = headers.get(b"x-forwarded-for")
     if fwd:
         return fwd.decode("latin-1").split(",")[0].strip()
@@ -101,9 +106,10 @@ class GatewayCore:
         budget = self.timeouts.open(budget_ns, t0, policy.commit_reserve_ns)
         extra: list[tuple[bytes, bytes]] = []
         limiter = self.limiters.get(policy.name)
-        if limiter is not None:
+        who = client_key(scope, headers, policy.clients) if limiter is not None else None
+        if who is not None:
             try:
-                d = await budget.call(limiter.check(f"{policy.name}|{client_key(scope, headers)}"))
+                d = await budget.call(limiter.check(f"{policy.name}|{who}"))
             except DeadlineExceeded as exc:
                 await self._timeout(send, exc, [], t0, rec)
                 return

@@ -54,6 +54,7 @@ class Components:
         )
         self.orders: Any = None  # the order service (see harness/service/orders.py), set in start()
         self.store: Any = None  # PostgreSQL + Redis persistence, set in start()
+        self.gateway_redis: Any = None  # the gateway's shared rate limits (harness/service/gateway.py)
         self.started = False
 
     async def start(self) -> None:
@@ -77,6 +78,8 @@ class Components:
             await self.orders.close()
         if self.store is not None:
             await self.store.close()
+        if self.gateway_redis is not None:
+            await self.gateway_redis.aclose()
 
     async def health(self) -> dict[str, Any]:
         """Liveness is this answer; readiness is PostgreSQL and Redis answering, with their latency."""

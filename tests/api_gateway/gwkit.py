@@ -154,10 +154,11 @@ def exactness_run(redis_url: str | None, schedule: str = "steady") -> tuple[int,
     return sum(s[1] for s in seq), digest_of(seq)
 
 
-def live_worker(build: str, redis_url: str, prefix: str, start_wall_ns: int, requests: int, rate: str) -> list[list[int]]:
-    """One worker process of the shared-limit test: waits for the common start, then sends ``requests``
-    decisions as fast as it can on the live clock; returns [now_ns, allowed] per decision."""
-    import time as _time
+def live_worker(build: str, redis_url: str, prefix: str, requests: int, rate: str) -> list[list[int]]:
+    """One worker process of the shared-limit test: connects, prints "ready", waits for a line on stdin
+    (the common start), then sends ``requests`` decisions as fast as it can on the live clock;
+    returns [now_ns, allowed] per decision."""
+    import sys as _sys
 
     async def main() -> list[list[int]]:
         redis = Redis.from_url(redis_url)
@@ -172,9 +173,8 @@ def live_worker(build: str, redis_url: str, prefix: str, start_wall_ns: int, req
 
                 lim = BaselineRedis(Rate.parse(rate), redis, prefix=prefix)
             await redis.ping()
-            delay = (start_wall_ns - _time.time_ns()) / 1e9
-            if delay > 0:
-                await asyncio.sleep(delay)
+            print("ready", flush=True)
+            _sys.stdin.readline()
             out = []
             for _ in range(requests):
                 d = await lim.check("shared-client")
