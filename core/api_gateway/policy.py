@@ -120,9 +120,10 @@ class GatewayConfig:
 DEFAULT_POLICY: dict[str, Any] = {
     "default": {"budget": "10s", "max_budget": "30s", "clients": "named"},
     "routes": {
-        "POST /api/v1/orders": {"rate": "5/1s burst 4", "commit_reserve": "2ms"},
+        # bursts equal to the limit: the baseline's sliding log has no separate burst
+        "POST /api/v1/orders": {"rate": "4/1s", "commit_reserve": "2ms"},
         "DELETE /api/v1/orders": {"commit_reserve": "2ms"},
-        "GET /api/v1/clock": {"rate": "10/1s burst 4"},
+        "GET /api/v1/clock": {"rate": "4/1s"},
     },
 }  # fmt: skip
 

@@ -206,3 +206,14 @@ def test_a_write_without_its_reserve_left_is_not_started(postgres_url) -> None:
     r, rows = asyncio.run(main())
     assert r.status_code == 504 and rows == []  # refused before anything was written
     assert "admission" in r.json()["errors"][0]["reason"]
+
+
+def test_the_service_default_policy_builds_on_both_builds() -> None:
+    from baselines.api_gateway import make_limiters as baseline_limiters
+    from core.api_gateway.policy import DEFAULT_POLICY
+    from targets.api_gateway import make_limiters
+    from targets.clock import LiveClock
+
+    cfg = GatewayConfig.from_mapping(DEFAULT_POLICY)
+    assert set(make_limiters(cfg, clock=LiveClock())) == set(baseline_limiters(cfg)) == {
+        "POST /api/v1/orders", "GET /api/v1/clock"}
