@@ -215,7 +215,7 @@ def produce_replay(ctx: Context) -> list[results.MetricRecord]:
 
 def produce_load(ctx: Context) -> list[results.MetricRecord]:
     """The interleaved A/B load run with its A/A pair (harness/report/load_ab.py over harness.load)."""
-    need = [m for m in ctx.metrics if m.startswith("load.")]
+    need = [m for m in ctx.metrics if m.startswith("load.") and not m.startswith("load.gateway.")]
     if not need:
         raise Unavailable("no selected criterion needs a load run")
     from harness.report import load_ab
@@ -226,6 +226,21 @@ def produce_load(ctx: Context) -> list[results.MetricRecord]:
         raise Unavailable(f"the stack (harness/stack) is not importable: {exc}") from None
     ctx.build_flags["load"] = "three stacks: baseline (every component baseline), clocked (every component clocked), aa (a second baseline)"
     return load_ab.produce(ctx.out / "load", ctx.quick, ctx.log)
+
+
+def produce_gateway(ctx: Context) -> list[results.MetricRecord]:
+    """The gateway load A/B (harness/measure/api_gateway.py); in full runs also the limiter comparison."""
+    if not any(m.startswith("load.gateway.") for m in ctx.metrics):
+        raise Unavailable("no selected criterion needs the gateway load run")
+    from harness.measure import api_gateway
+
+    out: list[results.MetricRecord] = []
+    if ctx.quick:
+        ctx.log("  gateway: limiter comparison skipped in --quick (python -m harness.measure.api_gateway runs it)")
+    else:
+        out += api_gateway.limiter_comparison(False, ctx.log)
+    ctx.build_flags["gateway"] = "three stacks, every component baseline except --component gateway=baseline|clocked|baseline (A/A)"
+    return out + api_gateway.gateway_load(ctx.out / "gateway", ctx.quick, ctx.log)
 
 
 # The capacity search run by ``clockbench run``: closed-loop users with no think time, so a step's
@@ -270,6 +285,7 @@ PRODUCERS: list[tuple[str, tuple[str, ...], Callable[[Context], list[results.Met
     ("sims", ("sim.ems", "sim.lb", "sim.heartbeats", "bench.lb"), produce_sims),
     ("microbench", ("bench",), produce_microbench),
     ("load", ("load",), produce_load),
+    ("gateway", ("load.gateway", "gateway"), produce_gateway),
     ("capacity", ("capacity",), produce_capacity),
 ]
 

@@ -274,10 +274,10 @@ def limiter_comparison(quick: bool, log: Log = print, redis_url: str | None = No
 
 # --- the gateway load A/B -----------------------------------------------------------------------
 
-LOAD_QUICK = {"rounds": 3, "duration_s": 10.0, "warmup_s": 2.0, "users": 6}
+LOAD_QUICK = {"rounds": 3, "duration_s": 5.0, "warmup_s": 1.0, "users": 6}
 LOAD_FULL = {"rounds": 6, "duration_s": 30.0, "warmup_s": 5.0, "users": 12}
 ARMS = ("baseline", "clocked", "aa")
-BUDGET_MS = "5-60"
+BUDGET_MS = "20-200"
 
 
 def gateway_records(per_arm: dict[str, list[dict]], source: str) -> list[MetricRecord]:
