@@ -36,7 +36,7 @@ _BUDGET_KEY = BUDGET_HEADER.lower().encode()
 
 @dataclass(frozen=True, slots=True)
 class GatewayRecord:
-    """One request as the gateway saw it (ns). ``outcome``: ok, limited, timeout, bad_budget, limiter_down."""
+    """One request as the gateway saw it (ns). ``outcome``: ok, limited, timeout, bad_budget, limiter_down, error."""
 
     method: str
     route: str
@@ -148,6 +148,11 @@ class GatewayCore:
                 raise  # the answer was already on its way: nothing else can be said
             await self._timeout(send, exc, extra, t0, rec)
             return
+        except Exception:
+            if self.sink is not None:  # counted, then left to the app's last-resort handler (a 500)
+                rec.setdefault("total_ns", now() - t0)
+                self.sink(GatewayRecord(outcome="error", status=500, **{**rec, "late": rec["total_ns"] > budget_ns}))
+            raise
         finally:
             current_budget.reset(token)
         if self.sink is not None:
