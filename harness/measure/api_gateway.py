@@ -41,6 +41,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from harness import builds
+from harness.builds import BUILDS
+from harness.measure import Context, Unavailable
 from harness.results import MetricRecord, invalid
 
 Log = Callable[[str], None]
@@ -115,18 +118,13 @@ def candidates(where: str, redis: Any, url: str, prefix: str) -> dict[str, Decid
 
     rate = Rate(LIMIT, PERIOD_NS)
     out: dict[str, Decide] = {}
-    if where == "local":
-        from baselines.api_gateway import LocalRateLimiter as BaselineLocal
-        from targets.api_gateway import LocalRateLimiter
-
-        out["clocked"] = _builds(LocalRateLimiter(rate, clock=LiveClock()).check)
-        out["baseline"] = _builds(BaselineLocal(rate).check)
-    else:
-        from baselines.api_gateway import RedisRateLimiter as BaselineRedis
-        from targets.api_gateway import RedisRateLimiter
-
-        out["clocked"] = _builds(RedisRateLimiter(rate, redis, clock=LiveClock(), prefix=prefix + "c:").check)
-        out["baseline"] = _builds(BaselineRedis(rate, redis, prefix=prefix + "b:").check)
+    for build in BUILDS:
+        clock = builds.clock_for(build, LiveClock())
+        if where == "local":
+            lim = builds.make("local_rate_limiter", build, clock=clock, rate=rate)
+        else:
+            lim = builds.make("rate_limiter", build, clock=clock, rate=rate, redis=redis, prefix=f"{prefix}{build}:")
+        out[build] = _builds(lim.check)
     from limits import RateLimitItemPerSecond
     from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 
@@ -304,7 +302,7 @@ def limiter_comparison(quick: bool, log: Log = print, redis_url: str | None = No
 
 LOAD_QUICK = {"rounds": 3, "duration_s": 5.0, "warmup_s": 1.0, "users": 6}
 LOAD_FULL = {"rounds": 6, "duration_s": 30.0, "warmup_s": 5.0, "users": 12}
-ARMS = ("baseline", "clocked", "aa")
+ARMS = ("baseline", "clocked", "aa")  # each arm's gateway build: harness.load.abtest.ARM_BUILDS
 BUDGET_MS = "20-200"
 
 
@@ -340,7 +338,24 @@ def gateway_records(per_arm: dict[str, list[dict]], source: str) -> list[MetricR
     return out
 
 
-def gateway_load(out: Path, quick: bool, log: Log = print) -> list[MetricRecord]:
+def produce_gateway(ctx: Context) -> list[MetricRecord]:
+    """``clockbench run``'s gateway producer: the gateway load A/B; in full runs the limiter comparison too."""
+    if not any(m.startswith("load.gateway.") for m in ctx.metrics):
+        raise Unavailable("no selected criterion needs the gateway load run")
+    if ctx.targets:
+        raise Unavailable("the gateway A/B starts its own stacks, which differ only in --component gateway; "
+                          "--target-* deployments cannot be switched that way")  # fmt: skip
+    out: list[MetricRecord] = []
+    if ctx.quick:
+        ctx.log("  gateway: limiter comparison skipped in --quick (python -m harness.measure.api_gateway runs it)")
+    else:
+        out += limiter_comparison(False, ctx.log)
+    ctx.build_flags["gateway"] = ("three stacks, every component baseline except --component gateway=baseline, "
+                                  "clocked, and baseline again (A/A)" + ("" if ctx.nginx else "; no nginx: one worker each"))
+    return out + gateway_load(ctx.out / "gateway", ctx.quick, ctx.log, nginx=ctx.nginx)
+
+
+def gateway_load(out: Path, quick: bool, log: Log = print, nginx: bool = True) -> list[MetricRecord]:
     from harness.load import abtest
     from harness.load.runner import LoadSpec, headline, run
     from harness.stack import StackError, running
@@ -354,10 +369,11 @@ def gateway_load(out: Path, quick: bool, log: Log = print) -> list[MetricRecord]
     with contextlib.ExitStack() as es:
         stacks = {}
         for arm in ARMS:
-            gw = "clocked" if arm == "clocked" else "baseline"
+            gw = abtest.ARM_BUILDS[arm]
             try:
-                stacks[arm] = es.enter_context(running(build="baseline", components=[f"gateway={gw}"], workers=2,
-                                                       nginx=True, write_pointer=False, run_dir=out / f"stack-{arm}"))
+                stacks[arm] = es.enter_context(running(build="baseline", components=[f"gateway={gw}"],
+                                                       workers=2 if nginx else 1, nginx=nginx, write_pointer=False,
+                                                       run_dir=out / f"stack-{arm}"))  # fmt: skip
             except StackError as exc:
                 raise RuntimeError(f"could not start the {arm} stack: {exc}") from None
             log(f"  gateway load: {arm} stack at {stacks[arm].url} [gateway={gw}, the rest baseline]")

@@ -16,6 +16,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from core.api_gateway.rates import Rate
+from harness import builds
 
 START_NS = 1_764_000_000_123_456_789  # an arbitrary epoch time with every digit in use
 _prefixes = itertools.count()
@@ -47,16 +48,10 @@ class ClockedDriver:
         await self.clock.sleep(ns)
 
     def limiter(self, rate: Rate, redis: Redis | None, prefix: str = "") -> Any:
-        from targets.api_gateway import LocalRateLimiter, RedisRateLimiter
-
-        if redis is None:
-            return LocalRateLimiter(rate, clock=self.clock)
-        return RedisRateLimiter(rate, redis, clock=self.clock, prefix=prefix or key_prefix())
+        return make_limiter(self.build, rate, redis, prefix, self.clock)
 
     def timeouts(self) -> Any:
-        from targets.api_gateway import TimeoutManager
-
-        return TimeoutManager(clock=self.clock)
+        return builds.make("request_timeouts", self.build, clock=self.clock)
 
 
 class BaselineDriver:
@@ -70,16 +65,17 @@ class BaselineDriver:
         await asyncio.sleep(ns / 1e9)
 
     def limiter(self, rate: Rate, redis: Redis | None, prefix: str = "") -> Any:
-        from baselines.api_gateway import LocalRateLimiter, RedisRateLimiter
-
-        if redis is None:
-            return LocalRateLimiter(rate)
-        return RedisRateLimiter(rate, redis, prefix=prefix or key_prefix())
+        return make_limiter(self.build, rate, redis, prefix, None)
 
     def timeouts(self) -> Any:
-        from baselines.api_gateway import TimeoutManager
+        return builds.make("request_timeouts", self.build)
 
-        return TimeoutManager()
+
+def make_limiter(build: str, rate: Rate, redis: Redis | None, prefix: str, clock: Any) -> Any:
+    """The build's in-process limiter (``redis`` None) or shared one, through the switchboard."""
+    if redis is None:
+        return builds.make("local_rate_limiter", build, clock=clock, rate=rate)
+    return builds.make("rate_limiter", build, clock=clock, rate=rate, redis=redis, prefix=prefix or key_prefix())
 
 
 def driver(build: str) -> Any:
@@ -133,7 +129,6 @@ def digest_of(seq: list[tuple[int, ...]]) -> str:
 
 def exactness_run(redis_url: str | None, schedule: str = "steady") -> tuple[int, str]:
     """(accepted count, sha256 of every decision) of the clocked limiter on a TestClock."""
-    from targets.api_gateway import LocalRateLimiter, RedisRateLimiter
     from targets.clock import TestClock
 
     sched = steady_schedule() if schedule == "steady" else irregular_schedule(int(schedule))
@@ -141,11 +136,11 @@ def exactness_run(redis_url: str | None, schedule: str = "steady") -> tuple[int,
     async def main() -> list[tuple[int, int, int, int, int]]:
         clock = TestClock(START_NS)
         if redis_url is None:
-            return await exact_sequence(clock, LocalRateLimiter(EXACT_RATE, clock=clock), sched)
+            return await exact_sequence(clock, make_limiter("clocked", EXACT_RATE, None, "", clock), sched)
         redis = Redis.from_url(redis_url)
         prefix = key_prefix()
         try:
-            return await exact_sequence(clock, RedisRateLimiter(EXACT_RATE, redis, clock=clock, prefix=prefix), sched)
+            return await exact_sequence(clock, make_limiter("clocked", EXACT_RATE, redis, prefix, clock), sched)
         finally:
             await drop_prefix(redis, prefix)
             await redis.aclose()
@@ -163,15 +158,9 @@ def live_worker(build: str, redis_url: str, prefix: str, requests: int, rate: st
     async def main() -> list[list[int]]:
         redis = Redis.from_url(redis_url)
         try:
-            if build == "clocked":
-                from targets.api_gateway import RedisRateLimiter
-                from targets.clock import LiveClock
+            from targets.clock import LiveClock
 
-                lim: Any = RedisRateLimiter(Rate.parse(rate), redis, clock=LiveClock(), prefix=prefix)
-            else:
-                from baselines.api_gateway import RedisRateLimiter as BaselineRedis
-
-                lim = BaselineRedis(Rate.parse(rate), redis, prefix=prefix)
+            lim = make_limiter(build, Rate.parse(rate), redis, prefix, builds.clock_for(build, LiveClock()))
             await redis.ping()
             print("ready", flush=True)
             _sys.stdin.readline()
