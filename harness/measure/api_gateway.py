@@ -300,7 +300,7 @@ def limiter_comparison(quick: bool, log: Log = print, redis_url: str | None = No
 
 # --- the gateway load A/B -----------------------------------------------------------------------
 
-LOAD_QUICK = {"rounds": 3, "duration_s": 5.0, "warmup_s": 1.0, "users": 6}
+LOAD_QUICK = {"rounds": 3, "duration_s": 4.0, "warmup_s": 1.0, "users": 6}
 LOAD_FULL = {"rounds": 6, "duration_s": 30.0, "warmup_s": 5.0, "users": 12}
 ARMS = ("baseline", "clocked", "aa")  # each arm's gateway build: harness.load.abtest.ARM_BUILDS
 BUDGET_MS = "20-200"
