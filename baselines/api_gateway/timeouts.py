@@ -40,6 +40,8 @@ class RequestBudget:
         return contextlib.nullcontext()  # async-capable: the handler as a whole is not bounded
 
     async def call(self, awaitable: Awaitable[T]) -> T:
+        if self.committed:
+            return await awaitable  # after a write the answer must go out: no timeout can undo it
         try:
             return await asyncio.wait_for(awaitable, self._timeout_s)
         except TimeoutError:

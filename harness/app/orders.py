@@ -205,9 +205,14 @@ class OrderService:
         return position_view(self.parts.pms.position(instrument))
 
     async def start_algo(self, body: dict[str, Any]) -> dict[str, Any]:
-        algo = self.oms.start_algo(algo_request(body))
-        await self.flush()
-        return algo.as_dict()
+        request = algo_request(body)  # bad input is refused before anything starts
+
+        async def start_and_flush() -> Any:
+            algo = self.oms.start_algo(request)
+            await self.flush()
+            return algo
+
+        return (await commit_within_budget(start_and_flush)).as_dict()  # never cut once started
 
     def get_algo(self, algo_id: str) -> dict[str, Any]:
         return self.oms.get_algo(algo_id).as_dict()

@@ -217,3 +217,22 @@ def test_the_service_default_policy_builds_on_both_builds() -> None:
     cfg = GatewayConfig.from_mapping(DEFAULT_POLICY)
     assert set(make_limiters(cfg, clock=LiveClock())) == set(baseline_limiters(cfg)) == {
         "POST /api/v1/orders", "GET /api/v1/clock"}
+
+
+@pytest.mark.parametrize("build", ["clocked", "baseline"])
+def test_moving_a_test_clock_past_the_request_deadline_still_answers(build) -> None:
+    """/clock/advance by a minute fires this very request's 10 s deadline inside advance_time: as the
+    request's commit, time moves and the answer is 200, never a 504 after the fact."""
+    from harness.app.app import create_app
+    from harness.app.config import ServiceConfig
+    from harness.builds import build_map
+
+    app = create_app(ServiceConfig(clock="test", start_time_ns=START_NS, build_map=build_map("baseline", [f"gateway={build}"])))
+
+    async def main():  # type: ignore[no-untyped-def]
+        async with client(app) as c:  # no lifespan: the clock routes need no database
+            return await c.post("/api/v1/clock/advance", json={"by_ns": 60_000_000_000})
+
+    r = asyncio.run(main())
+    assert r.status_code == 200, r.text
+    assert r.json()["to_ns"] == START_NS + 60_000_000_000
