@@ -40,6 +40,7 @@ class Context:
     metrics: set[str]  # metric ids the selected criteria need
     log: Callable[[str], None] = print
     build_flags: dict = field(default_factory=dict)
+    nginx: bool = True  # False: the load and capacity producers drive the workers directly (no nginx here)
 
 
 def alternate(rep: int) -> tuple[str, ...]:

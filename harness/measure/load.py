@@ -105,6 +105,8 @@ def records_from_rounds(runs: dict[str, list[dict]], extras: dict[str, list[dict
             r.extra.update(info)
             out.append(r)
         for stat in ("post_p50", "post_p99", "nginx_added_p50", "nginx_added_mean"):
+            if stat.startswith("nginx") and not any(stat in extras[arm][i] for i in keep):
+                continue  # no nginx in front (--no-nginx): nothing to record, the criterion says why
             vals = [extras[arm][i].get(stat) for i in keep]
             metric = f"load.{PROFILE}.{stat}"
             if any(v is None for v in vals):
@@ -115,7 +117,9 @@ def records_from_rounds(runs: dict[str, list[dict]], extras: dict[str, list[dict
     return out, info
 
 
-def produce(out: Path, quick: bool, log: Log = print, plan: Plan | None = None) -> list[MetricRecord]:
+def produce(out: Path, quick: bool, log: Log = print, plan: Plan | None = None, nginx: bool = True) -> list[MetricRecord]:
+    """The A/B rounds. Without nginx each stack is one worker driven directly (a second worker would
+    get no traffic) and no nginx figure is recorded."""
     from harness.load import abtest
     from harness.load.runner import LoadSpec, headline, run
     from harness.stack import StackError, running
@@ -132,7 +136,7 @@ def produce(out: Path, quick: bool, log: Log = print, plan: Plan | None = None) 
         for arm in arms:
             build = abtest.ARM_BUILDS[arm]
             try:
-                stacks[arm] = es.enter_context(running(build=build, workers=plan.stack_workers, nginx=True,
+                stacks[arm] = es.enter_context(running(build=build, workers=plan.stack_workers if nginx else 1, nginx=nginx,
                                                        write_pointer=False, run_dir=out / f"stack-{arm}"))
             except StackError as exc:
                 raise RuntimeError(f"could not start the {arm} stack: {exc}") from None
@@ -180,8 +184,9 @@ def produce_load(ctx: Context) -> list[results.MetricRecord]:
         from harness.stack import running  # noqa: F401
     except ImportError as exc:
         raise Unavailable(f"the stack (harness/stack) is not importable: {exc}") from None
-    ctx.build_flags["load"] = "three stacks: baseline (every component baseline), clocked (every component clocked), aa (a second baseline)"
-    return produce(ctx.out / "load", ctx.quick, ctx.log)
+    ctx.build_flags["load"] = ("three stacks: baseline (every component baseline), clocked (every component clocked), "
+                               "aa (a second baseline)" + ("" if ctx.nginx else "; no nginx: one worker each, driven directly"))
+    return produce(ctx.out / "load", ctx.quick, ctx.log, nginx=ctx.nginx)
 
 
 # The capacity search run by ``clockbench run``: closed-loop users with no think time, so a step's
@@ -200,7 +205,7 @@ def produce_capacity(ctx: Context) -> list[results.MetricRecord]:
     out = ctx.out / "capacity"
     cmd = [sys.executable, "-m", "harness", "capacity", "--profile", "orders", "--think", "0",
            "--start-users", "4", "--max-users", "512", "--stack-workers", "1", "--out", str(out),
-           *CAPACITY_SEARCH[ctx.quick]]  # fmt: skip
+           *CAPACITY_SEARCH[ctx.quick], *([] if ctx.nginx else ["--no-nginx"])]  # fmt: skip
     ctx.log("  capacity: " + " ".join(cmd[3:]))
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None

@@ -162,3 +162,19 @@ def test_connection_tracker_closes_every_idle_connection_in_both_builds():
         assert cpu > 0
         # never before the deadline (a small allowance for the two time sources), never absurdly late
         assert all(-5_000_000 < v < 3_000_000_000 for v in late), (build, min(late), max(late))
+
+
+def test_without_nginx_the_run_says_so_once_and_drives_the_workers(monkeypatch):
+    import shutil as _shutil
+
+    from harness.commands import run as run_cmd
+
+    real_which = _shutil.which
+    monkeypatch.setattr(run_cmd.shutil, "which", lambda name, *a, **k: None if name == "nginx" else real_which(name, *a, **k))
+    notices, missing = run_cmd.tool_notices()
+    assert len(notices) == 1 and "nginx is not installed" in notices[0] and "nginx-light" in notices[0]
+    assert "nginx" in missing
+    monkeypatch.undo()
+    assert run_cmd.tool_notices(nginx_wanted=False)[1] == {"nginx": "run without --no-nginx"}
+    if real_which("nginx"):
+        assert run_cmd.tool_notices() == ([], {})
