@@ -5,6 +5,7 @@ runs and which instant they pass (the clocked updater: its scheduled instant; th
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Protocol
 
 from .dashboards import annotation_payload, panel_queries
@@ -29,8 +30,7 @@ def _series(data: dict[str, Any]) -> int:
 
 async def newest_sample(prom: Queries, selector: str, at_ns: int | None) -> tuple[int | None, float | None]:
     """The newest stored sample of ``selector`` as of ``at_ns``: (stored timestamp ns, value)."""
-    ts = await prom.query(f"max(timestamp({selector}))", at_ns)
-    val = await prom.query(f"max({selector})", at_ns)
+    ts, val = await asyncio.gather(prom.query(f"max(timestamp({selector}))", at_ns), prom.query(f"max({selector})", at_ns))
     if not ts.get("result") or not val.get("result"):
         return None, None
     stored_ns = round(float(ts["result"][0]["value"][1]) * 1000) * 1_000_000  # Prometheus stores whole ms
@@ -39,9 +39,10 @@ async def newest_sample(prom: Queries, selector: str, at_ns: int | None) -> tupl
 
 async def query_panels(prom: Queries, model: dict[str, Any], at_ns: int | None, freshness: str
                        ) -> tuple[tuple[int, ...], int | None, float | None]:
-    series = tuple([_series(await prom.query(expr, at_ns)) for expr in panel_queries(model)])
-    stored, value = await newest_sample(prom, freshness, at_ns)
-    return series, stored, value
+    """Every panel at one instant, all at once (as Grafana queries a dashboard's panels in parallel)."""
+    *answers, (stored, value) = await asyncio.gather(*(prom.query(expr, at_ns) for expr in panel_queries(model)),
+                                                      newest_sample(prom, freshness, at_ns))
+    return tuple(_series(a) for a in answers), stored, value
 
 
 async def annotate(grafana: Publisher, model: dict[str, Any], at_ns: int, count: int,

@@ -1,0 +1,260 @@
+"""Monitoring accuracy measured at the consumer: a real Prometheus scrapes monitored workers of
+both builds (plus a second baseline for the A/A noise floor) under a busy event loop, and the
+stored samples are read back through its HTTP API with their timestamps.
+
+Per round (fresh worker processes, so every baseline loop starts at a new phase; the three builds
+run side by side in the same window, the order they start alternating between rounds):
+
+1. start one worker per build (harness/measure/monitoring_worker.py: /metrics from that build's
+   collector, figures with a probe of when they were read, a busy loop of CPU bursts);
+2. wait (polling /api/v1/targets) until Prometheus has scraped each several times, so the clocked
+   sync has learned the scrape phase;
+3. run one dashboard updater per build for the window against the Grafana API test double (the
+   clocked one on the phase learned from Prometheus's ``lastScrape``; each baseline loop started
+   after a random, seeded delay: wherever it happens to start);
+4. read back every stored probe sample of the window (a range selector: raw samples with their
+   stored timestamps) and each update's newest sample.
+
+Records (one per build: clocked, baseline, aa):
+  sim.monitoring.timestamp_error            ppm of the interval, per stored sample: |stored timestamp -
+                                            instant the value was read|; a collection missing from the
+                                            store counts as 1,000,000 (a whole interval)
+  sim.monitoring.collection_interval_jitter ns, per consecutive pair of stored samples: |difference of
+                                            the instants their values were read - interval|
+  sim.monitoring.dashboard_staleness        ns, per dashboard update: arrival at the Grafana API double -
+                                            instant the newest value it showed was read
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from core.monitoring import accuracy
+from core.monitoring.apis import GrafanaAPI, PrometheusAPI
+from core.monitoring.dashboards import dashboard, panel_queries
+from core.monitoring.promconfig import scrape_job
+from harness.backends.grafana_double import GrafanaDouble
+from harness.backends.prometheus import PrometheusServer, PrometheusUnavailable, find_binary
+from harness.results import MetricRecord
+from harness.rundir import ROOT
+from harness.stack.ports import free_port
+
+Log = Callable[[str], None]
+BUILDS = ("clocked", "baseline", "aa")
+INTERVAL_NS = 1_000_000_000
+PROBE = "clockbench_monitor_value_taken_seconds"
+SETTINGS = {  # quick, full
+    True: {"rounds": 2, "window_s": 12, "busy_ms": 20.0, "idle_ms": 10.0},
+    False: {"rounds": 5, "window_s": 40, "busy_ms": 20.0, "idle_ms": 10.0},
+}
+
+
+def _worker_build(b: str) -> str:
+    return "clocked" if b == "clocked" else "baseline"
+
+
+def start_worker(build: str, port: int, seed: int, log_path: Path, busy_ms: float, idle_ms: float,
+                 extra_series: int = 0) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "harness.measure.monitoring_worker", "--build", build, "--port", str(port),
+           "--interval-ms", str(INTERVAL_NS // 1_000_000), "--seed", str(seed), "--busy-ms", str(busy_ms),
+           "--idle-ms", str(idle_ms), "--extra-series", str(extra_series)]
+    with open(log_path, "ab") as f:
+        return subprocess.Popen(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+
+def wait_up(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"monitoring worker {url} exited with {proc.returncode} at start")
+        try:
+            if httpx.get(url + "/health", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"monitoring worker {url} not up within {timeout_s:g}s")
+
+
+def stop_procs(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
+
+
+def stored_samples(result: list[dict[str, Any]]) -> list[accuracy.StoredSample]:
+    """Raw samples of the probe (one series per job) as (stored ns, taken ns)."""
+    out = []
+    for series in result:
+        for ts, v in series["values"]:
+            out.append(accuracy.StoredSample(round(float(ts) * 1000) * 1_000_000, round(float(v) * 1e9)))
+    return sorted(out)
+
+
+def make_updater(build: str, prom: PrometheusAPI, grafana: GrafanaAPI, model: dict[str, Any],
+                 scrape_phase_ns: int | None) -> tuple[Any, Any]:
+    selector = f'{PROBE}{{job="{build}"}}'
+    if build == "clocked":
+        from targets.clock import LiveClock
+        from targets.monitoring import GrafanaUpdater, MonitoringSync
+
+        clock = LiveClock()
+        up = GrafanaUpdater(prom, grafana, INTERVAL_NS, clock=clock, model=model, freshness=selector,
+                            name=f"refresh.{build}")
+        sync = MonitoringSync(INTERVAL_NS, clock=clock)
+        sync.attach_updater(up)
+        if scrape_phase_ns is not None:
+            sync.align(scrape_phase_ns)
+        return up, sync
+    from baselines.monitoring import GrafanaUpdater as BaselineUpdater, MonitoringSync as BaselineSync
+
+    up = BaselineUpdater(prom, grafana, INTERVAL_NS, model=model, freshness=selector, name=f"refresh.{build}")
+    sync = BaselineSync(INTERVAL_NS)
+    sync.attach_updater(up)
+    return up, sync
+
+
+async def run_updaters(prom_url: str, grafana_url: str, phases: dict[str, int], window_s: float,
+                       rng: random.Random) -> tuple[dict[str, list], int, int, dict[str, list[str]]]:
+    prom = PrometheusAPI(prom_url)
+    grafana = GrafanaAPI(grafana_url)
+    model = dashboard()
+    updaters = {b: make_updater(b, prom, grafana, model, phases.get(b))[0] for b in BUILDS}
+    await updaters["clocked"].publish_dashboard()
+
+    async def start_late(b: str, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        updaters[b].start()
+
+    start_ns = time.time_ns()
+    updaters["clocked"].start()
+    late = [asyncio.create_task(start_late(b, rng.uniform(0, INTERVAL_NS / 1e9))) for b in BUILDS if b != "clocked"]
+    await asyncio.sleep(window_s)
+    end_ns = time.time_ns()
+    await asyncio.gather(*late)
+    for up in updaters.values():
+        await up.stop()
+    await prom.close()
+    await grafana.close()
+    return ({b: u.updates for b, u in updaters.items()}, start_ns, end_ns,
+            {b: u.errors for b, u in updaters.items()})
+
+
+async def check_panels(prom_url: str, start_ns: int, end_ns: int) -> dict[str, int]:
+    """Every generated panel's PromQL over the window: how many series it returned."""
+    prom = PrometheusAPI(prom_url)
+    try:
+        return {expr: len(await prom.query_range(expr, start_ns, end_ns, INTERVAL_NS))
+                for expr in panel_queries(dashboard())}
+    finally:
+        await prom.close()
+
+
+async def read_probe(prom_url: str, job: str, start_ns: int, end_ns: int) -> list[accuracy.StoredSample]:
+    prom = PrometheusAPI(prom_url)
+    try:
+        return stored_samples(await prom.raw_samples(f'{PROBE}{{job="{job}"}}', start_ns, end_ns))
+    finally:
+        await prom.close()
+
+
+def produce(out: Path, quick: bool, log: Log = print, settings: dict[str, Any] | None = None) -> list[MetricRecord]:
+    """Measure; raises PrometheusUnavailable where no Prometheus binary exists."""
+    if find_binary() is None:
+        raise PrometheusUnavailable("no Prometheus binary (apt-get install prometheus)")
+    s = dict(SETTINGS[quick], **(settings or {}))
+    out.mkdir(parents=True, exist_ok=True)
+    ports = {b: free_port() for b in BUILDS}
+    jobs = [scrape_job(b, [f"127.0.0.1:{ports[b]}"], INTERVAL_NS, {"build": _worker_build(b)}) for b in BUILDS]
+    errors: dict[str, list[int]] = {b: [] for b in BUILDS}
+    jitter: dict[str, list[int]] = {b: [] for b in BUILDS}
+    stale: dict[str, list[int]] = {b: [] for b in BUILDS}
+    per_round: list[dict[str, Any]] = []
+    panels: dict[str, int] = {}
+    rng = random.Random(20261129)
+    with PrometheusServer(out / "prometheus", jobs, INTERVAL_NS) as prom, GrafanaDouble() as grafana:
+        log(f"  monitoring: Prometheus {prom.url} scraping {len(jobs)} workers every 1s; Grafana API test double {grafana.url}")
+        for r in range(s["rounds"]):
+            order = BUILDS if r % 2 == 0 else tuple(reversed(BUILDS))
+            procs = []
+            try:
+                for i, b in enumerate(order):
+                    procs.append(start_worker(_worker_build(b), ports[b], 100 * r + i, out / f"worker-{b}.log",
+                                              s["busy_ms"], s["idle_ms"]))
+                for b, p in zip(order, procs):
+                    wait_up(f"http://127.0.0.1:{ports[b]}", p)
+                last = prom.wait_for_scrapes(scrapes=4, timeout_s=40)
+                phases = {b: ns % INTERVAL_NS for u, ns in last.items() for b in BUILDS if f":{ports[b]}/" in u}
+                updates, w0, w1, upd_errors = asyncio.run(
+                    run_updaters(prom.url, grafana.url, phases, s["window_s"], rng))
+                prom.wait_for_scrapes(scrapes=2, timeout_s=20)  # the window's last collections are stored
+                received = {a["id"]: a["received_ns"] for a in grafana.annotations}
+                summary: dict[str, Any] = {"round": r, "order": list(order), "window_ns": [w0, w1]}
+                for b in BUILDS:
+                    samples = asyncio.run(read_probe(prom.url, b, w0, w1))
+                    expected = accuracy.expected_collections(w1 - w0, INTERVAL_NS)
+                    e = accuracy.timestamp_errors_ppm(samples, INTERVAL_NS, expected)
+                    j = accuracy.interval_deviations_ns(samples, INTERVAL_NS)
+                    st = [accuracy.staleness_ns(received[u.annotation_id], round(u.newest_value * 1e9))
+                          for u in updates[b] if u.newest_value is not None and u.annotation_id in received]
+                    errors[b] += e
+                    jitter[b] += j
+                    stale[b] += st
+                    summary[b] = {"stored": len(samples), "expected": expected,
+                                  "within_1pct": round(accuracy.share_within(e, 10_000), 4),
+                                  "jitter_p50_ms": _pct(j, 0.5) / 1e6 if j else None,
+                                  "staleness_p50_ms": _pct(st, 0.5) / 1e6 if st else None,
+                                  "updates": len(updates[b]), "update_errors": upd_errors[b][:3]}
+                per_round.append(summary)
+                log(f"  monitoring round {r + 1}/{s['rounds']}: " + "; ".join(
+                    f"{b} {summary[b]['stored']}/{summary[b]['expected']} stored, "
+                    f"{summary[b]['within_1pct']:.0%} within 1%, staleness p50 "
+                    f"{_fmt_ms(summary[b]['staleness_p50_ms'])}" for b in BUILDS))
+                if r == s["rounds"] - 1:
+                    panels = asyncio.run(check_panels(prom.url, w0, w1))
+            finally:
+                stop_procs(procs)
+    (out / "monitoring.json").write_text(json.dumps({"settings": s, "rounds": per_round, "panels": panels}, indent=1))
+    empty = [e for e, n in panels.items() if n == 0]
+    if empty:
+        log(f"  monitoring: {len(empty)} dashboard panel(s) returned no series: {empty}")
+    extra = {"interval_ns": INTERVAL_NS, "rounds": s["rounds"], "window_s": s["window_s"],
+             "load": f"busy event loop: CPU bursts 0..{s['busy_ms']:g} ms, pauses 0..{s['idle_ms']:g} ms",
+             "panels_series": panels, "source": "monitoring/monitoring.json"}
+    recs = []
+    for b in BUILDS:
+        recs.append(MetricRecord("sim.monitoring.timestamp_error", b, "ppm", errors[b], source="measure.monitoring",
+                                 extra=dict(extra, definition="|stored timestamp - instant the value was read| in ppm "
+                                            "of the interval per stored sample; a missing collection = 1e6")))
+        recs.append(MetricRecord("sim.monitoring.collection_interval_jitter", b, "ns", jitter[b],
+                                 source="measure.monitoring", extra=dict(extra, definition=(
+                                     "|difference of consecutive stored samples' read instants - interval|"))))
+        recs.append(MetricRecord("sim.monitoring.dashboard_staleness", b, "ns", stale[b], source="measure.monitoring",
+                                 extra=dict(extra, definition="arrival of the update at the Grafana API double - "
+                                            "read instant of the newest value it showed")))
+    return recs
+
+
+def _pct(values: list[int], q: float) -> int:
+    v = sorted(values)
+    return v[min(len(v) - 1, int(q * (len(v) - 1) + 0.5))]
+
+
+def _fmt_ms(ms: float | None) -> str:
+    return "-" if ms is None else f"{ms:.0f} ms"
