@@ -8,6 +8,7 @@ INVALID with the reason, and the rest still runs and renders):
   sims        EMS slice lateness, connection tracker, heartbeats on real time (harness/report/sims.py)
   load        an interleaved A/B load run with an A/A pair (harness/report/load_ab.py, over harness.load)
   capacity    ``clockbench capacity`` on both builds (closed loop, no think time), trials alternating
+  monitoring  a real Prometheus scraping both builds' collectors; accuracy read back through its API
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="fewer rounds: the same criteria, wider intervals, a few minutes")
     p.add_argument("--out", type=Path, help="run directory (default: reports/runs/<timestamp>-<commit>-run)")
     p.add_argument("--skip", action="append", default=[], metavar="PRODUCER",
-                   help="do not run this producer (static, replay, sims, microbench, load, capacity); repeatable")
+                   help="do not run this producer (static, replay, sims, microbench, monitoring, load, capacity); repeatable")
     p.add_argument("--criteria", type=Path, default=crit.CRITERIA_FILE, help="criteria file (default reports/criteria.toml)")
     p.add_argument("--postgres-url", help="PostgreSQL to use (else CLOCKBENCH_POSTGRES_URL, the local port, an embedded one)")
     p.add_argument("--redis-url", help="Redis to use (else CLOCKBENCH_REDIS_URL, the local port, an embedded one)")
@@ -228,6 +229,22 @@ def produce_load(ctx: Context) -> list[results.MetricRecord]:
     return load_ab.produce(ctx.out / "load", ctx.quick, ctx.log)
 
 
+def produce_monitoring(ctx: Context) -> list[results.MetricRecord]:
+    """A real Prometheus scraping monitored workers of both builds (and an A/A pair) under a busy
+    event loop; accuracy read back through its API (harness/measure/monitoring.py)."""
+    if not any(m.startswith("sim.monitoring.") for m in ctx.metrics):
+        raise Unavailable("no selected criterion needs the monitoring measurement")
+    from harness.backends.prometheus import PrometheusUnavailable
+    from harness.measure import monitoring
+
+    ctx.build_flags["monitoring"] = ("one worker per build (clocked, baseline, aa: a second baseline) serving "
+                                     "/metrics, side by side, scraped by one Prometheus at 1 s")
+    try:
+        return monitoring.produce(ctx.out / "monitoring", ctx.quick, ctx.log)
+    except PrometheusUnavailable as exc:
+        raise Unavailable(str(exc)) from None
+
+
 # The capacity search run by ``clockbench run``: closed-loop users with no think time, so a step's
 # concurrency is its load and the search ends well inside what two cores can generate. Absolute
 # user counts depend on the machine; the criterion judges the clocked/baseline ratio over trials.
@@ -269,6 +286,7 @@ PRODUCERS: list[tuple[str, tuple[str, ...], Callable[[Context], list[results.Met
     ("replay", ("sim.orders",), produce_replay),
     ("sims", ("sim.ems", "sim.lb", "sim.heartbeats", "bench.lb"), produce_sims),
     ("microbench", ("bench",), produce_microbench),
+    ("monitoring", ("sim.monitoring",), produce_monitoring),
     ("load", ("load",), produce_load),
     ("capacity", ("capacity",), produce_capacity),
 ]

@@ -54,8 +54,8 @@ BUILDS = ("clocked", "baseline", "aa")
 INTERVAL_NS = 1_000_000_000
 PROBE = "clockbench_monitor_value_taken_seconds"
 SETTINGS = {  # quick, full
-    True: {"rounds": 2, "window_s": 12, "busy_ms": 20.0, "idle_ms": 10.0},
-    False: {"rounds": 5, "window_s": 40, "busy_ms": 20.0, "idle_ms": 10.0},
+    True: {"rounds": 4, "window_s": 6, "busy_ms": 20.0, "idle_ms": 10.0},
+    False: {"rounds": 8, "window_s": 20, "busy_ms": 20.0, "idle_ms": 10.0},
 }
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import missing
+from tests.conftest import missing
 from core.monitoring.apis import GrafanaAPI, MonitoringAPIError, PrometheusAPI
 from core.monitoring.dashboards import dashboard, panel_queries, provisioning_files, save_payload
 from core.monitoring.promconfig import scrape_job
