@@ -22,6 +22,7 @@ COMPONENTS: tuple[str, ...] = (
     "coordinator",  # write-through / cache-aside coordinator (targets/database)
     "connection_tracker",  # idle keep-alive / WebSocket closer (targets/load_balancing)
     "websocket",  # WebSocket heartbeat manager (targets/websocket)
+    "monitoring",  # Prometheus collector + monitoring sync behind /metrics (targets/monitoring)
 )
 
 

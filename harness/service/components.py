@@ -52,6 +52,10 @@ class Components:
             config.quote_interval_ns,
             self.clock if config.build_of("websocket") == "clocked" else None,
         )
+        from .monitoring import make_monitoring, service_figures
+
+        self.monitor, self.monitor_sync = make_monitoring(
+            config.build_of("monitoring"), self.clock, service_figures(self), config.monitor_interval_ns)
         self.orders: Any = None  # the order service (see harness/service/orders.py), set in start()
         self.store: Any = None  # PostgreSQL + Redis persistence, set in start()
         self.started = False
@@ -67,9 +71,11 @@ class Components:
         self.orders.start()
         self.tracker.start()
         self.feed.start()
+        self.monitor.start()
         self.started = True
 
     async def stop(self) -> None:
+        self.monitor.stop()
         self.feed.stop()
         self.tracker.stop()
         self.heartbeats.stop()

@@ -27,6 +27,7 @@ class ServiceConfig:
     idle_timeout_ns: int = 80_000 * NANOS_IN_MS
     ws_idle_timeout_ns: int = 120_000 * NANOS_IN_MS  # a WebSocket with no client frame for this long is closed
     settlement_days: int = 2  # T+N
+    monitor_interval_ns: int = 1_000 * NANOS_IN_MS  # the monitoring collector's interval (Prometheus scrapes at 1 s)
 
     def __post_init__(self) -> None:
         if self.clock not in ("live", "test"):
@@ -36,7 +37,8 @@ class ServiceConfig:
         if self.start_time_ns is not None and (not isinstance(self.start_time_ns, int) or self.start_time_ns < 0):
             raise ValueError(f"start_time_ns must be an int >= 0, got {self.start_time_ns!r}")
         object.__setattr__(self, "build_map", validate_map(self.build_map))
-        for name in ("heartbeat_interval_ns", "quote_interval_ns", "idle_timeout_ns", "ws_idle_timeout_ns"):
+        for name in ("heartbeat_interval_ns", "quote_interval_ns", "idle_timeout_ns", "ws_idle_timeout_ns",
+                     "monitor_interval_ns"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive int of nanoseconds, got {value!r}")

@@ -1,4 +1,4 @@
-"""A real Prometheus (Debian's binary) scrapes monitored workers of both builds; the test reads the
+"""A real Prometheus (Debian's binary) scrapes real stacks, one per monitoring build; the test reads the
 stored samples back through its HTTP API with their timestamps, runs every generated dashboard
 query against it, and publishes through Grafana's HTTP API to the TEST DOUBLE of that API
 (harness/backends/grafana_double.py: no Grafana server can be had here).
@@ -8,10 +8,12 @@ Skips on a laptop without Prometheus; fails under CI=true."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import missing
@@ -20,31 +22,49 @@ from core.monitoring.dashboards import dashboard, panel_queries, provisioning_fi
 from core.monitoring.promconfig import scrape_job
 from harness.backends.grafana_double import GrafanaDouble
 from harness.backends.prometheus import PrometheusServer, find_binary
-from harness.measure.monitoring import PROBE, start_worker, stop_procs, stored_samples, wait_up
-from harness.stack.ports import free_port
+from harness.measure.monitoring import PROBE, stored_samples
+from harness.stack import running
+from tests.stack.conftest import isolation_args, nginx_or_skip
 
 NS = 1_000_000_000
 MS = 1_000_000
 
 
 @pytest.fixture(scope="module")
-def scraped(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """Prometheus scraping a clocked and a baseline worker at 1 s, three scrapes each done."""
+def scraped(postgres_url: str, redis_url: str):  # type: ignore[no-untyped-def]
+    """Two real stacks (FastAPI workers behind nginx on PostgreSQL and Redis), one with
+    ``--component monitoring=clocked``, one with ``monitoring=baseline``, each worker's /metrics
+    scraped by a real Prometheus at 1 s; some orders sent through nginx so every figure exists."""
     if find_binary() is None:
         missing("Prometheus", "no prometheus binary (apt-get install prometheus)")
-    d = tmp_path_factory.mktemp("prom")
-    ports = {b: free_port() for b in ("clocked", "baseline")}
-    jobs = [scrape_job(b, [f"127.0.0.1:{p}"], NS, {"build": b}) for b, p in ports.items()]
-    procs = [start_worker(b, p, 1, d / f"{b}.log", busy_ms=5.0, idle_ms=10.0) for b, p in ports.items()]
-    try:
-        for (b, p), proc in zip(ports.items(), procs):
-            wait_up(f"http://127.0.0.1:{p}", proc)
+    nginx_or_skip()
+    with contextlib.ExitStack() as es:
+        stacks = {}
+        for build in ("clocked", "baseline"):
+            _, args = isolation_args()
+            stacks[build] = es.enter_context(running(
+                build="clocked", components=[f"monitoring={build}"], workers=1, nginx=True,
+                postgres_url=postgres_url, redis_url=redis_url, write_pointer=False,
+                service_args=[*args, "--heartbeat-ms", "200"]))
+        for build, st in stacks.items():
+            assert httpx.get(st.url + "/api/v1/build").json()["components"]["monitoring"] == build
+            with httpx.Client(base_url=st.url) as c:
+                for i in range(3):
+                    r = c.post("/api/v1/orders", json={"client_order_id": f"mon-{build}-{i}", "instrument": "AAPL",
+                                                       "side": "BUY", "quantity": 10})
+                    assert r.status_code == 201, r.text
+        jobs = [scrape_job(b, [st.worker_urls[0].removeprefix("http://")], NS, {"build": b}) for b, st in stacks.items()]
+        d = tmp_path_factory_dir(es)
         with PrometheusServer(d / "prometheus", jobs, NS) as prom:
             t0 = time.time_ns()
             prom.wait_for_scrapes(scrapes=4, timeout_s=45)
             yield prom, t0, time.time_ns()
-    finally:
-        stop_procs(procs)
+
+
+def tmp_path_factory_dir(es: contextlib.ExitStack) -> Path:
+    import tempfile
+
+    return Path(es.enter_context(tempfile.TemporaryDirectory(prefix="cb-prom-")))
 
 
 def test_prometheus_keeps_the_clocked_collection_instant_and_stamps_the_baseline_at_scrape(scraped) -> None:  # type: ignore[no-untyped-def]
