@@ -24,8 +24,10 @@ HISTORY = 10_000
 
 
 class PrometheusCollector:
-    def __init__(self, source: FigureSource, interval_ns: int, *, phase_ns: int = 0, keep: int = 2,
-                 name: str = "monitoring.collect") -> None:
+    def __init__(self, source: FigureSource, interval_ns: int, *, phase_ns: int = 0, keep: int = 4,
+                 name: str = "monitoring.collect", serve_all: bool = False) -> None:
+        """The clocked twin's arguments; ``phase_ns``, ``keep`` and ``serve_all`` have no use in a
+        snapshot collector (it serves its latest figures only) beyond the same validation."""
         if interval_ns <= 0:
             raise ValueError(f"interval_ns must be > 0, got {interval_ns}")
         if keep < 1:

@@ -126,6 +126,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
             c.metrics.set_orders(c.orders.state_counts())
             c.orders.observe_stages()
         c.metrics.idle_closed.labels(c.metrics.build, c.metrics.worker).set(c.tracker.closed_idle)
+        if not c.monitor_scheduled:
+            c.monitor.collect()  # --clock test: a collection per scrape, at the TestClock's time
         # the request metrics, then the monitoring collector's figures (with their collection instants
         # in the clocked build; the baseline's are stamped by the scrape)
         return Response(c.metrics.exposition() + c.monitor.expose(), media_type=CONTENT_TYPE_LATEST)

@@ -4,8 +4,11 @@ Collections run on one clock timer at absolute instants (phase + k * interval): 
 a busy event loop delays that one collection, never the schedule. Each collection reads the figures
 once and stamps every sample with the clock's reading at that moment, so the store keeps *when the
 value was taken*, not when it happened to be scraped (Prometheus keeps explicit timestamps with
-``honor_timestamps: true``). The last ``keep`` collections are exposed, so a scrape that arrives just
-before a collection completes loses nothing: the next scrape carries it (duplicates are ignored).
+``honor_timestamps: true``). A scrape serves every collection no scrape has served yet (up to the
+last ``keep``), or the newest again when there is none: a scrape that arrives just before a
+collection completes loses nothing, the next one carries both (Prometheus ignores a sample it holds).
+One scraper per collector is assumed: with two (an HA pair), the second would see only what the
+first left, so give each its own collector or raise ``keep`` and serve them all (``serve_all``).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ class PrometheusCollector:
     """Collects ``source()`` every ``interval_ns`` on ``clock``; ``expose()`` is the /metrics body."""
 
     def __init__(self, source: FigureSource, interval_ns: int, *, clock: Clock, phase_ns: int = 0,
-                 keep: int = 2, name: str = "monitoring.collect") -> None:
+                 keep: int = 4, name: str = "monitoring.collect", serve_all: bool = False) -> None:
         if interval_ns <= 0:
             raise ValueError(f"interval_ns must be > 0, got {interval_ns}")
         if keep < 1:
@@ -46,6 +49,8 @@ class PrometheusCollector:
         self.scrape_listener: ScrapeListener | None = None
         self.errors: list[str] = []
         self._history: deque[tuple[int, Sequence[Figure]]] = deque(maxlen=keep)
+        self._served_upto: int | None = None  # the newest collection a scrape has served
+        self.serve_all = serve_all
 
     # --- schedule -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -81,7 +86,16 @@ class PrometheusCollector:
 
     # --- exposition ---------------------------------------------------------------------------
     def collect_families(self) -> Iterator[Metric]:
-        return merge_history(list(self._history))
+        """The collections this scrape serves (see the module docstring); marks them served."""
+        history = list(self._history)
+        if not history:
+            return iter(())
+        if self.serve_all or self._served_upto is None:
+            pending = history
+        else:
+            pending = [h for h in history if h[0] > self._served_upto] or history[-1:]
+        self._served_upto = history[-1][0]
+        return merge_history(pending)
 
     def expose(self) -> bytes:
         """The /metrics body; notes the scrape's arrival for the sync."""

@@ -140,7 +140,22 @@ def test_clocked_collections_fall_exactly_on_the_grid_and_samples_carry_their_in
     first = next_at_phase(START, NS, 250 * MS)
     assert list(c.collections) == [first + k * NS for k in range(10)]
     stamps = sorted({ts for n, _, _, ts in parse(c.expose()) if n == "clockbench_stack_connections"})
-    assert [round(ts * 1000) for ts in stamps] == [t // MS for t in list(c.collections)[-2:]]  # keep=2, exact ms
+    assert [round(ts * 1000) for ts in stamps] == [t // MS for t in list(c.collections)[-4:]]  # keep=4, exact ms
+
+
+def test_clocked_scrapes_serve_unserved_collections_then_the_newest_again() -> None:
+    clock = TestClock(START)
+    c = make("clocked", CountingSource(), NS, clock)
+    c.start()
+
+    def served() -> list[int]:
+        return sorted({round(ts * 1000) for n, _, _, ts in parse(c.expose()) if n == "clockbench_stack_connections"})
+
+    clock.advance_time(START + NS)
+    assert served() == [c.collections[-1] // MS]
+    clock.advance_time(START + 3 * NS)  # a scrape missed: the next one carries both collections
+    assert served() == [t // MS for t in list(c.collections)[-2:]]
+    assert served() == [c.collections[-1] // MS]  # nothing new: the newest again (Prometheus ignores it)
 
 
 def test_clocked_schedule_does_not_drift_however_long_a_collection_takes() -> None:
