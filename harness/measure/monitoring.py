@@ -32,6 +32,7 @@ import json
 import random
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,7 +46,7 @@ from core.monitoring.dashboards import dashboard, panel_queries
 from core.monitoring.promconfig import scrape_job
 from harness.backends.grafana_double import GrafanaDouble
 from harness.backends.prometheus import PrometheusServer, PrometheusUnavailable, find_binary
-from harness.results import MetricRecord
+from harness.results import MetricRecord, invalid
 from harness.rundir import ROOT
 from harness.stack.ports import free_port
 
@@ -174,10 +175,39 @@ async def read_probe(prom_url: str, job: str, start_ns: int, end_ns: int) -> lis
         await prom.close()
 
 
-def produce(out: Path, quick: bool, log: Log = print, settings: dict[str, Any] | None = None) -> list[MetricRecord]:
-    """Measure; raises PrometheusUnavailable where no Prometheus binary exists."""
+def measure_window(prom_url: str, build: str, w0: int, w1: int, updates: list, received: dict[int, int],
+                   upd_errors: list[str], errors: dict[str, list[int]], jitter: dict[str, list[int]],
+                   stale: dict[str, list[int]]) -> dict[str, Any]:
+    """Read one build's stored probe samples of the window back from Prometheus; add its figures to
+    ``errors``/``jitter``/``stale`` (and the staleness of its dashboard updates published in the
+    window); return the window's summary."""
+    samples = asyncio.run(read_probe(prom_url, build, w0, w1))
+    expected = accuracy.expected_collections(w1 - w0, INTERVAL_NS)
+    e = accuracy.timestamp_errors_ppm(samples, INTERVAL_NS, expected)
+    j = accuracy.interval_deviations_ns(samples, INTERVAL_NS)
+    st = [accuracy.staleness_ns(received[u.annotation_id], round(u.newest_value * 1e9))
+          for u in updates if u.newest_value is not None and u.annotation_id in received and w0 <= u.started_ns <= w1]
+    errors[build] += e
+    jitter[build] += j
+    stale[build] += st
+    return {"stored": len(samples), "expected": expected, "within_1pct": round(accuracy.share_within(e, 10_000), 4),
+            "jitter_p50_ms": _pct(j, 0.5) / 1e6 if j else None,
+            "staleness_p50_ms": _pct(st, 0.5) / 1e6 if st else None,
+            "updates": len(updates), "update_errors": upd_errors[:3]}
+
+
+def produce(out: Path, quick: bool, log: Log = print, settings: dict[str, Any] | None = None,
+            load: str | None = None) -> list[MetricRecord]:
+    """Measure under ``load`` ("busy": the busy-loop workers, the --quick default; "mixed": real stacks
+    under the Locust mixed profile, the full run's default). Raises PrometheusUnavailable where no
+    Prometheus binary exists."""
     if find_binary() is None:
         raise PrometheusUnavailable("no Prometheus binary (apt-get install prometheus)")
+    load = load or ("busy" if quick else "mixed")
+    if load == "mixed":
+        return produce_mixed(out, quick, log, settings)
+    if load != "busy":
+        raise ValueError(f"unknown monitoring load {load!r}; choose busy or mixed")
     s = dict(SETTINGS[quick], **(settings or {}))
     out.mkdir(parents=True, exist_ok=True)
     ports = {b: free_port() for b in BUILDS}
@@ -207,20 +237,8 @@ def produce(out: Path, quick: bool, log: Log = print, settings: dict[str, Any] |
                 received = {a["id"]: a["received_ns"] for a in grafana.annotations}
                 summary: dict[str, Any] = {"round": r, "order": list(order), "window_ns": [w0, w1]}
                 for b in BUILDS:
-                    samples = asyncio.run(read_probe(prom.url, b, w0, w1))
-                    expected = accuracy.expected_collections(w1 - w0, INTERVAL_NS)
-                    e = accuracy.timestamp_errors_ppm(samples, INTERVAL_NS, expected)
-                    j = accuracy.interval_deviations_ns(samples, INTERVAL_NS)
-                    st = [accuracy.staleness_ns(received[u.annotation_id], round(u.newest_value * 1e9))
-                          for u in updates[b] if u.newest_value is not None and u.annotation_id in received]
-                    errors[b] += e
-                    jitter[b] += j
-                    stale[b] += st
-                    summary[b] = {"stored": len(samples), "expected": expected,
-                                  "within_1pct": round(accuracy.share_within(e, 10_000), 4),
-                                  "jitter_p50_ms": _pct(j, 0.5) / 1e6 if j else None,
-                                  "staleness_p50_ms": _pct(st, 0.5) / 1e6 if st else None,
-                                  "updates": len(updates[b]), "update_errors": upd_errors[b][:3]}
+                    summary[b] = measure_window(prom.url, b, w0, w1, updates[b], received, upd_errors[b],
+                                                errors, jitter, stale)
                 per_round.append(summary)
                 log(f"  monitoring round {r + 1}/{s['rounds']}: " + "; ".join(
                     f"{b} {summary[b]['stored']}/{summary[b]['expected']} stored, "
@@ -237,18 +255,131 @@ def produce(out: Path, quick: bool, log: Log = print, settings: dict[str, Any] |
     extra = {"interval_ns": INTERVAL_NS, "rounds": s["rounds"], "window_s": s["window_s"],
              "load": f"busy event loop: CPU bursts 0..{s['busy_ms']:g} ms, pauses 0..{s['idle_ms']:g} ms",
              "panels_series": panels, "source": "monitoring/monitoring.json"}
+    return make_records(errors, jitter, stale, extra)
+
+
+def make_records(errors: dict[str, list[int]], jitter: dict[str, list[int]], stale: dict[str, list[int]],
+                 extra: dict[str, Any]) -> list[MetricRecord]:
+    """One record per metric and build; a metric with no value for a build is invalid, saying so."""
+    defs = {
+        "sim.monitoring.timestamp_error": ("ppm", errors, "|stored timestamp - instant the value was read| in ppm "
+                                           "of the interval per stored sample; a missing collection = 1e6"),
+        "sim.monitoring.collection_interval_jitter": ("ns", jitter, "|difference of consecutive stored samples' "
+                                                      "read instants - interval|"),
+        "sim.monitoring.dashboard_staleness": ("ns", stale, "arrival of the update at the Grafana API double - "
+                                               "read instant of the newest value it showed"),
+    }
     recs = []
     for b in BUILDS:
-        recs.append(MetricRecord("sim.monitoring.timestamp_error", b, "ppm", errors[b], source="measure.monitoring",
-                                 extra=dict(extra, definition="|stored timestamp - instant the value was read| in ppm "
-                                            "of the interval per stored sample; a missing collection = 1e6")))
-        recs.append(MetricRecord("sim.monitoring.collection_interval_jitter", b, "ns", jitter[b],
-                                 source="measure.monitoring", extra=dict(extra, definition=(
-                                     "|difference of consecutive stored samples' read instants - interval|"))))
-        recs.append(MetricRecord("sim.monitoring.dashboard_staleness", b, "ns", stale[b], source="measure.monitoring",
-                                 extra=dict(extra, definition="arrival of the update at the Grafana API double - "
-                                            "read instant of the newest value it showed")))
+        for metric, (unit, values, definition) in defs.items():
+            if values[b]:
+                recs.append(MetricRecord(metric, b, unit, values[b], source="measure.monitoring",
+                                         extra=dict(extra, definition=definition)))
+            else:
+                recs.append(invalid(metric, b, unit, "no value measured (see monitoring/monitoring.json: "
+                                    "no stored samples, or every dashboard update failed)", "measure.monitoring",
+                                    **extra))
     return recs
+
+
+# --- under the Locust mixed profile, on real stacks -------------------------------------------------
+
+MIXED = {  # quick, full
+    True: {"rounds": 2, "duration_s": 10.0, "warmup_s": 2.0, "users": 10},
+    False: {"rounds": 4, "duration_s": 25.0, "warmup_s": 3.0, "users": 20},
+}
+
+
+def _updater_thread(build: str, prom_url: str, grafana_url: str, phase_ns: int | None, delay_s: float,
+                    stop: threading.Event, result: dict[str, Any]) -> threading.Thread:
+    """One build's dashboard updater in its own thread and event loop, until ``stop`` is set."""
+
+    async def main() -> None:
+        prom, grafana = PrometheusAPI(prom_url), GrafanaAPI(grafana_url)
+        up, _ = make_updater(build, prom, grafana, dashboard(), phase_ns)
+        try:
+            await up.publish_dashboard()
+            await asyncio.sleep(delay_s)
+            up.start()
+            while not stop.is_set():
+                await asyncio.sleep(0.05)
+            await up.stop()
+        finally:
+            await prom.close()
+            await grafana.close()
+        result.update(updates=up.updates, errors=up.errors)
+
+    t = threading.Thread(target=lambda: asyncio.run(main()), name=f"updater-{build}", daemon=True)
+    t.start()
+    return t
+
+
+def produce_mixed(out: Path, quick: bool, log: Log = print, settings: dict[str, Any] | None = None) -> list[MetricRecord]:
+    """Three real stacks (clocked, baseline, aa) behind nginx, one worker each, scraped by one Prometheus
+    at 1 s; the Locust mixed profile drives one stack at a time in interleaved rounds (ABA', A'BA, ...),
+    and each build is judged over the windows in which its own stack was under load."""
+    import contextlib
+
+    from harness.load import abtest
+    from harness.load.runner import LoadSpec, headline, run
+    from harness.stack import StackError, running
+
+    s = dict(MIXED[quick], **(settings or {}))
+    out.mkdir(parents=True, exist_ok=True)
+    spec = LoadSpec(profile="mixed", users=s["users"], spawn_rate=float(s["users"]), duration_s=s["duration_s"],
+                    warmup_s=s["warmup_s"], think="0-50")
+    errors: dict[str, list[int]] = {b: [] for b in BUILDS}
+    jitter: dict[str, list[int]] = {b: [] for b in BUILDS}
+    stale: dict[str, list[int]] = {b: [] for b in BUILDS}
+    windows: list[dict[str, Any]] = []
+    rng = random.Random(20261130)
+    with contextlib.ExitStack() as es:
+        stacks = {}
+        for arm in BUILDS:
+            try:
+                stacks[arm] = es.enter_context(running(build=_worker_build(arm), workers=1, nginx=True,
+                                                       write_pointer=False, run_dir=out / f"stack-{arm}"))
+            except StackError as exc:
+                raise RuntimeError(f"could not start the {arm} stack: {exc}") from None
+        jobs = [scrape_job(b, [stacks[b].worker_urls[0].removeprefix("http://")], INTERVAL_NS,
+                           {"build": _worker_build(b)}) for b in BUILDS]
+        prom = es.enter_context(PrometheusServer(out / "prometheus", jobs, INTERVAL_NS))
+        grafana = es.enter_context(GrafanaDouble())
+        log(f"  monitoring (mixed load): 3 stacks, Prometheus {prom.url} at 1s, Grafana API test double {grafana.url}")
+        last = prom.wait_for_scrapes(scrapes=4, timeout_s=40)
+        phases = {b: ns % INTERVAL_NS for u, ns in last.items() for b in BUILDS
+                  if u.startswith(stacks[b].worker_urls[0] + "/")}
+        for r in range(s["rounds"]):
+            for arm in abtest.order(r, BUILDS):
+                stop, result = threading.Event(), {}
+                delay = 0.0 if arm == "clocked" else rng.uniform(0, INTERVAL_NS / 1e9)
+                th = _updater_thread(arm, prom.url, grafana.url, phases.get(arm), delay, stop, result)
+                summ = run(spec, stacks[arm].url, out / f"round{r:02d}-{arm}",
+                           label={"label": arm, "build": arm, "round": r}, progress=lambda line: None)
+                stop.set()
+                th.join(30)
+                w0 = summ["started_ns"] + int((s["warmup_s"] + 1.5) * 1e9)
+                w1 = min(summ["ended_ns"], summ["started_ns"] + int((s["duration_s"] + 1.0) * 1e9))
+                windows.append({"round": r, "arm": arm, "window_ns": [w0, w1], "updates": result.get("updates", []),
+                                "update_errors": result.get("errors", []), "load": headline(summ),
+                                "load_valid": summ["validity"]["valid"]})
+                log(f"  monitoring round {r + 1}/{s['rounds']} {arm:<8} under load: {headline(summ)}")
+        prom.wait_for_scrapes(scrapes=2, timeout_s=20)
+        received = {a["id"]: a["received_ns"] for a in grafana.annotations}
+        for w in windows:
+            w["summary"] = measure_window(prom.url, w["arm"], *w["window_ns"], w.pop("updates"), received,
+                                          w["update_errors"], errors, jitter, stale)
+            log(f"  monitoring round {w['round'] + 1} {w['arm']:<8}: {w['summary']['stored']}/"
+                f"{w['summary']['expected']} stored, {w['summary']['within_1pct']:.0%} within 1%, staleness p50 "
+                f"{_fmt_ms(w['summary']['staleness_p50_ms'])}")
+        panels = asyncio.run(check_panels(prom.url, windows[0]["window_ns"][0], windows[-1]["window_ns"][1]))
+    (out / "monitoring.json").write_text(json.dumps({"settings": s, "windows": windows, "panels": panels},
+                                                    indent=1, default=str))
+    extra = {"interval_ns": INTERVAL_NS, "rounds": s["rounds"], "window_s": s["duration_s"] - s["warmup_s"] - 0.5,
+             "load": f"Locust mixed profile, {s['users']} users, one stack at a time, interleaved rounds",
+             "load_invalid_windows": sum(1 for w in windows if not w["load_valid"]),
+             "panels_series": panels, "source": "monitoring/monitoring.json"}
+    return make_records(errors, jitter, stale, extra)
 
 
 def _pct(values: list[int], q: float) -> int:
