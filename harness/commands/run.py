@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Runs what the selected criteria need (microbenchmarks, A/B load, capacity, replays), "
             "writes everything to reports/runs/<timestamp>-<commit>/, then renders report.html and "
-            "report.json there: each criterion PASS / FAIL / INCONCLUSIVE from its 95%% CI, or "
+            "report.json there: each criterion PASS / FAIL / INCONCLUSIVE from its 95% CI, or "
             "INVALID / NOT MEASURED with the reason."
         ),
     )
