@@ -42,7 +42,7 @@ import httpx
 
 from core.monitoring import accuracy
 from core.monitoring.apis import GrafanaAPI, PrometheusAPI
-from core.monitoring.dashboards import dashboard, panel_queries
+from core.monitoring.dashboards import dashboard, panel_queries, provisioning_files
 from core.monitoring.promconfig import scrape_job
 from harness.backends.grafana_double import GrafanaDouble
 from harness.backends.prometheus import PrometheusServer, PrometheusUnavailable, find_binary
@@ -196,6 +196,16 @@ def measure_window(prom_url: str, build: str, w0: int, w1: int, updates: list, r
             "updates": len(updates), "update_errors": upd_errors[:3]}
 
 
+def write_grafana_files(out: Path, prometheus_url: str) -> Path:
+    """The generated dashboard as Grafana provisioning files (datasource, provider, dashboard JSON) under
+    ``out/grafana``: copy them into a Grafana's provisioning folder to see the run's dashboard."""
+    base = out / "grafana"
+    for name, text in provisioning_files(dashboard(), prometheus_url, str(base / "dashboards")).items():
+        (base / name).parent.mkdir(parents=True, exist_ok=True)
+        (base / name).write_text(text)
+    return base
+
+
 def produce(out: Path, quick: bool, log: Log = print, settings: dict[str, Any] | None = None,
             load: str | None = None) -> list[MetricRecord]:
     """Measure under ``load`` ("busy": the busy-loop workers, the --quick default; "mixed": real stacks
@@ -220,6 +230,7 @@ def produce(out: Path, quick: bool, log: Log = print, settings: dict[str, Any] |
     rng = random.Random(20261129)
     with PrometheusServer(out / "prometheus", jobs, INTERVAL_NS) as prom, GrafanaDouble() as grafana:
         log(f"  monitoring: Prometheus {prom.url} scraping {len(jobs)} workers every 1s; Grafana API test double {grafana.url}")
+        write_grafana_files(out, prom.url)
         for r in range(s["rounds"]):
             order = BUILDS if r % 2 == 0 else tuple(reversed(BUILDS))
             procs = []
@@ -346,6 +357,7 @@ def produce_mixed(out: Path, quick: bool, log: Log = print, settings: dict[str, 
         prom = es.enter_context(PrometheusServer(out / "prometheus", jobs, INTERVAL_NS))
         grafana = es.enter_context(GrafanaDouble())
         log(f"  monitoring (mixed load): 3 stacks, Prometheus {prom.url} at 1s, Grafana API test double {grafana.url}")
+        write_grafana_files(out, prom.url)
         last = prom.wait_for_scrapes(scrapes=4, timeout_s=40)
         phases = {b: ns % INTERVAL_NS for u, ns in last.items() for b in BUILDS
                   if u.startswith(stacks[b].worker_urls[0] + "/")}
