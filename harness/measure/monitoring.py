@@ -1,8 +1,14 @@
-"""Monitoring accuracy measured at the consumer: a real Prometheus scrapes monitored workers of
-both builds (plus a second baseline for the A/A noise floor) under a busy event loop, and the
-stored samples are read back through its HTTP API with their timestamps.
+"""Monitoring accuracy measured at the consumer: a real Prometheus scrapes both builds' collectors
+(plus a second baseline for the A/A noise floor) under load, and the stored samples are read back
+through its HTTP API with their timestamps. Two loads:
 
-Per round (fresh worker processes, so every baseline loop starts at a new phase; the three builds
+- "mixed" (the full run): three real stacks (clocked, baseline, aa) behind nginx; the Locust mixed
+  profile drives one at a time in interleaved rounds, each build judged over its loaded windows
+  (``produce_mixed``);
+- "busy" (``--quick``): one monitored worker per build side by side, its event loop kept busy by
+  CPU bursts, as described below.
+
+Per "busy" round (fresh worker processes, so every baseline loop starts at a new phase; the three builds
 run side by side in the same window, the order they start alternating between rounds):
 
 1. start one worker per build (harness/measure/monitoring_worker.py: /metrics from that build's

@@ -4,7 +4,8 @@ Prometheus picks its own scrape phase per target, so the sync learns it from the
 (their arrival instants, a circular median over the last few) and puts the collector ``lead_ns``
 before it and the dashboard refresh ``settle_ns`` after it: each scrape carries a collection made
 just before, and each refresh shows the scrape just stored. If the observed phase moves by more
-than half the lead, it aligns again.
+than the lead (a scrape would then come before its collection), it aligns again; smaller moves are
+arrival jitter of a busy event loop and are ignored, so the schedule does not hop.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class MonitoringSync:
         if self.schedule is not None:
             off = abs((phase - self.schedule.scrape_phase_ns + self.interval_ns // 2) % self.interval_ns
                       - self.interval_ns // 2)
-            if off <= self.lead_ns // 2:
+            if off <= self.lead_ns:
                 return
         self.align(phase)
 
