@@ -226,3 +226,20 @@ def test_dashboard_model_has_a_query_per_panel() -> None:
     model = dashboard()
     assert len(panel_queries(model)) == len(model["panels"]) >= 5
     assert len({p["id"] for p in model["panels"]}) == len(model["panels"])
+
+
+def test_clocked_sync_ignores_arrival_jitter_but_follows_a_real_phase_shift() -> None:
+    clock = TestClock(START)
+    c = make("clocked", CountingSource(), NS, clock)
+    s = make_sync("clocked", NS, clock)
+    s.attach_collector(c)
+    c.start()
+    base = START - START % NS
+    for k, jitter in enumerate([0, 40, 10, 80, 30, 60], start=1):  # arrivals at phase .600 + up to 80 ms
+        clock.advance_time(base + k * NS + 600 * MS + jitter * MS)
+        c.expose()
+    assert s.alignments == 1 and s.schedule.scrape_phase_ns == 610 * MS
+    for k in range(7, 10):  # Prometheus restarted: scrapes now come at phase .200
+        clock.advance_time(base + k * NS + 200 * MS)
+        c.expose()
+    assert s.alignments == 2 and s.schedule.scrape_phase_ns == 200 * MS and c.phase_ns == 100 * MS
