@@ -11,8 +11,10 @@ through its HTTP API with their timestamps. Two loads:
 Per "busy" round (fresh worker processes, so every baseline loop starts at a new phase; the three builds
 run side by side in the same window, the order they start alternating between rounds):
 
-1. start one worker per build (harness/measure/monitoring_worker.py: /metrics from that build's
-   collector, figures with a probe of when they were read, a busy loop of CPU bursts);
+1. start ``workers`` workers per build (harness/measure/monitoring_worker.py: /metrics from that
+   build's collector, figures with a probe of when they were read, a busy loop of CPU bursts); each
+   worker is one more draw of the phase between its collector and Prometheus's scrape (one by
+   default: with two, six busy processes saturated two shared cores and starved the updaters);
 2. wait (polling /api/v1/targets) until Prometheus has scraped each several times, so the clocked
    sync has learned the scrape phase;
 3. run one dashboard updater per build for the window against the Grafana API test double (the
@@ -61,8 +63,8 @@ BUILDS = ("clocked", "baseline", "aa")
 INTERVAL_NS = 1_000_000_000
 PROBE = "clockbench_monitor_value_taken_seconds"
 SETTINGS = {  # quick, full
-    True: {"rounds": 4, "window_s": 6, "busy_ms": 20.0, "idle_ms": 10.0},
-    False: {"rounds": 8, "window_s": 20, "busy_ms": 20.0, "idle_ms": 10.0},
+    True: {"rounds": 4, "window_s": 6, "workers": 1, "busy_ms": 20.0, "idle_ms": 10.0},
+    False: {"rounds": 8, "window_s": 20, "workers": 1, "busy_ms": 20.0, "idle_ms": 10.0},
 }
 
 
@@ -105,13 +107,15 @@ def stop_procs(procs: list[subprocess.Popen[bytes]]) -> None:
             p.wait(5)
 
 
+def stored_series(result: list[dict[str, Any]]) -> list[list[accuracy.StoredSample]]:
+    """Raw samples of the probe, per series (one per scraped target), as (stored ns, taken ns)."""
+    return [sorted(accuracy.StoredSample(round(float(ts) * 1000) * 1_000_000, round(float(v) * 1e9))
+                   for ts, v in series["values"]) for series in result]
+
+
 def stored_samples(result: list[dict[str, Any]]) -> list[accuracy.StoredSample]:
-    """Raw samples of the probe (one series per job) as (stored ns, taken ns)."""
-    out = []
-    for series in result:
-        for ts, v in series["values"]:
-            out.append(accuracy.StoredSample(round(float(ts) * 1000) * 1_000_000, round(float(v) * 1e9)))
-    return sorted(out)
+    """Every series' samples in one sorted list."""
+    return sorted(x for series in stored_series(result) for x in series)
 
 
 def make_updater(build: str, prom: PrometheusAPI, grafana: GrafanaAPI, model: dict[str, Any],
@@ -173,24 +177,27 @@ async def check_panels(prom_url: str, start_ns: int, end_ns: int) -> dict[str, i
         await prom.close()
 
 
-async def read_probe(prom_url: str, job: str, start_ns: int, end_ns: int) -> list[accuracy.StoredSample]:
+async def read_probe(prom_url: str, job: str, start_ns: int, end_ns: int) -> list[list[accuracy.StoredSample]]:
     prom = PrometheusAPI(prom_url)
     try:
-        return stored_samples(await prom.raw_samples(f'{PROBE}{{job="{job}"}}', start_ns, end_ns))
+        return stored_series(await prom.raw_samples(f'{PROBE}{{job="{job}"}}', start_ns, end_ns))
     finally:
         await prom.close()
 
 
 def measure_window(prom_url: str, build: str, w0: int, w1: int, updates: list, received: dict[int, int],
                    upd_errors: list[str], errors: dict[str, list[int]], jitter: dict[str, list[int]],
-                   stale: dict[str, list[int]]) -> dict[str, Any]:
+                   stale: dict[str, list[int]], targets: int = 1) -> dict[str, Any]:
     """Read one build's stored probe samples of the window back from Prometheus; add its figures to
     ``errors``/``jitter``/``stale`` (and the staleness of its dashboard updates published in the
     window); return the window's summary."""
-    samples = asyncio.run(read_probe(prom_url, build, w0, w1))
-    expected = accuracy.expected_collections(w1 - w0, INTERVAL_NS)
-    e = accuracy.timestamp_errors_ppm(samples, INTERVAL_NS, expected)
-    j = accuracy.interval_deviations_ns(samples, INTERVAL_NS)
+    series = asyncio.run(read_probe(prom_url, build, w0, w1))
+    series += [[] for _ in range(max(0, targets - len(series)))]  # a target that stored nothing misses all
+    per = accuracy.expected_collections(w1 - w0, INTERVAL_NS)
+    expected = per * len(series)
+    e = [x for ss in series for x in accuracy.timestamp_errors_ppm(ss, INTERVAL_NS, per)]
+    j = [x for ss in series for x in accuracy.interval_deviations_ns(ss, INTERVAL_NS)]
+    samples = [x for ss in series for x in ss]
     st = [accuracy.staleness_ns(received[u.annotation_id], round(u.newest_value * 1e9))
           for u in updates if u.newest_value is not None and u.annotation_id in received and w0 <= u.started_ns <= w1]
     errors[build] += e
@@ -226,8 +233,9 @@ def produce(out: Path, quick: bool, log: Log = print, settings: dict[str, Any] |
         raise ValueError(f"unknown monitoring load {load!r}; choose busy or mixed")
     s = dict(SETTINGS[quick], **(settings or {}))
     out.mkdir(parents=True, exist_ok=True)
-    ports = {b: free_port() for b in BUILDS}
-    jobs = [scrape_job(b, [f"127.0.0.1:{ports[b]}"], INTERVAL_NS, {"build": _worker_build(b)}) for b in BUILDS]
+    ports = {b: [free_port() for _ in range(s["workers"])] for b in BUILDS}
+    jobs = [scrape_job(b, [f"127.0.0.1:{p}" for p in ports[b]], INTERVAL_NS, {"build": _worker_build(b)})
+            for b in BUILDS]
     errors: dict[str, list[int]] = {b: [] for b in BUILDS}
     jitter: dict[str, list[int]] = {b: [] for b in BUILDS}
     stale: dict[str, list[int]] = {b: [] for b in BUILDS}
@@ -241,13 +249,17 @@ def produce(out: Path, quick: bool, log: Log = print, settings: dict[str, Any] |
             order = BUILDS if r % 2 == 0 else tuple(reversed(BUILDS))
             procs = []
             try:
+                started = []
                 for i, b in enumerate(order):
-                    procs.append(start_worker(_worker_build(b), ports[b], 100 * r + i, out / f"worker-{b}.log",
-                                              s["busy_ms"], s["idle_ms"]))
-                for b, p in zip(order, procs):
-                    wait_up(f"http://127.0.0.1:{ports[b]}", p)
+                    for k, port in enumerate(ports[b]):
+                        procs.append(start_worker(_worker_build(b), port, 100 * r + 10 * i + k,
+                                                  out / f"worker-{b}-{k}.log", s["busy_ms"], s["idle_ms"]))
+                        started.append(port)
+                for port, p in zip(started, procs):
+                    wait_up(f"http://127.0.0.1:{port}", p)
                 last = prom.wait_for_scrapes(scrapes=4, timeout_s=40)
-                phases = {b: ns % INTERVAL_NS for u, ns in last.items() for b in BUILDS if f":{ports[b]}/" in u}
+                # the clocked updater refreshes after its first target's scrapes
+                phases = {b: ns % INTERVAL_NS for u, ns in last.items() for b in BUILDS if f":{ports[b][0]}/" in u}
                 updates, w0, w1, upd_errors = asyncio.run(
                     run_updaters(prom.url, grafana.url, phases, s["window_s"], rng))
                 prom.wait_for_scrapes(scrapes=2, timeout_s=20)  # the window's last collections are stored
@@ -255,7 +267,7 @@ def produce(out: Path, quick: bool, log: Log = print, settings: dict[str, Any] |
                 summary: dict[str, Any] = {"round": r, "order": list(order), "window_ns": [w0, w1]}
                 for b in BUILDS:
                     summary[b] = measure_window(prom.url, b, w0, w1, updates[b], received, upd_errors[b],
-                                                errors, jitter, stale)
+                                                errors, jitter, stale, targets=s["workers"])
                 per_round.append(summary)
                 log(f"  monitoring round {r + 1}/{s['rounds']}: " + "; ".join(
                     f"{b} {summary[b]['stored']}/{summary[b]['expected']} stored, "
@@ -270,7 +282,7 @@ def produce(out: Path, quick: bool, log: Log = print, settings: dict[str, Any] |
     if empty:
         log(f"  monitoring: {len(empty)} dashboard panel(s) returned no series: {empty}")
     extra = {"interval_ns": INTERVAL_NS, "rounds": s["rounds"], "window_s": s["window_s"],
-             "load": f"busy event loop: CPU bursts 0..{s['busy_ms']:g} ms, pauses 0..{s['idle_ms']:g} ms",
+             "workers_per_build": s["workers"], "load": f"busy event loop: CPU bursts 0..{s['busy_ms']:g} ms, pauses 0..{s['idle_ms']:g} ms",
              "panels_series": panels, "source": "monitoring/monitoring.json"}
     return make_records(errors, jitter, stale, extra)
 
