@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 NS_PER_MS = 1_000_000
-PPM = 1_000_000
 
 
 class StoredSample(NamedTuple):
@@ -33,12 +32,11 @@ def timestamp_errors_ns(samples: Sequence[StoredSample]) -> list[int]:
     return [abs(s.stored_ns - s.taken_ns) for s in samples]
 
 
-def timestamp_errors_ppm(samples: Sequence[StoredSample], interval_ns: int, expected: int) -> list[int]:
-    """Each stored sample's |error| in ppm of the interval, plus one full interval (1e6 ppm) per
-    expected collection missing from the store."""
-    errs = [round(e * PPM / interval_ns) for e in timestamp_errors_ns(samples)]
+def timestamp_errors_with_missing(samples: Sequence[StoredSample], interval_ns: int, expected: int) -> list[int]:
+    """Each stored sample's |error| in ns, plus one whole interval per expected collection missing
+    from the store."""
     missing = max(0, expected - len(samples))
-    return errs + [PPM] * missing
+    return timestamp_errors_ns(samples) + [interval_ns] * missing
 
 
 def interval_deviations_ns(samples: Sequence[StoredSample], interval_ns: int) -> list[int]:

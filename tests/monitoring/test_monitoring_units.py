@@ -42,8 +42,8 @@ def test_families_stamp_every_sample_and_reject_unknown_kinds() -> None:
 
 def test_timestamp_errors_count_missing_collections_as_a_whole_interval() -> None:
     samples = [StoredSample(10 * S, 10 * S + 2 * MS), StoredSample(11 * S, 11 * S - 30 * MS)]
-    assert accuracy.timestamp_errors_ppm(samples, S, expected=3) == [2_000, 30_000, 1_000_000]
-    assert accuracy.share_within([2_000, 30_000, 1_000_000], 10_000) == pytest.approx(1 / 3)
+    assert accuracy.timestamp_errors_with_missing(samples, S, expected=3) == [2 * MS, 30 * MS, S]
+    assert accuracy.share_within([2 * MS, 30 * MS, S], 10 * MS) == pytest.approx(1 / 3)
     assert accuracy.share_within([], 10_000) == 0.0
 
 
