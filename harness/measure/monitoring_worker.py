@@ -66,23 +66,13 @@ class StackFigures:
 
 
 def build_monitoring(build: str, source: Any, interval_ns: int) -> tuple[Any, Any]:
-    """(collector, sync) of one build, the sync attached."""
-    if build == "clocked":
-        from targets.clock import LiveClock
-        from targets.monitoring import MonitoringSync, PrometheusCollector
-
-        clock = LiveClock()
-        collector = PrometheusCollector(source, interval_ns, clock=clock)
-        sync = MonitoringSync(interval_ns, clock=clock)
-    elif build == "baseline":
-        from baselines.monitoring import MonitoringSync as BaselineSync, PrometheusCollector as BaselineCollector
-
-        collector = BaselineCollector(source, interval_ns)
-        sync = BaselineSync(interval_ns)
-    else:
+    """(collector, sync) of one build, the sync attached: the service's own choice of build."""
+    if build not in ("clocked", "baseline"):
         raise ValueError(f"unknown build {build!r}; choose clocked or baseline")
-    sync.attach_collector(collector)
-    return collector, sync
+    from harness.service.monitoring import make_monitoring
+    from targets.clock import LiveClock
+
+    return make_monitoring(build, LiveClock() if build == "clocked" else None, source, interval_ns)
 
 
 async def busy_loop(rng: random.Random, busy_ms: float, idle_ms: float, stop: asyncio.Event) -> None:
