@@ -39,7 +39,7 @@ class PrometheusCollector:
         self.scheduled: deque[int] = deque(maxlen=HISTORY)  # the loop has no schedule: the instant it woke
         self.scrapes: deque[int] = deque(maxlen=HISTORY)
         self.scrape_listener: ScrapeListener | None = None
-        self.errors: list[str] = []
+        self.errors: deque[str] = deque(maxlen=100)  # the latest failures (bounded)
         self._latest: Sequence[Figure] = ()
         self._task: asyncio.Task[None] | None = None
 

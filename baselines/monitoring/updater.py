@@ -7,6 +7,7 @@ A refresh loop: query the panels at wall-clock now, post the annotation stamped 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 import time
 from typing import Any
 
@@ -27,8 +28,8 @@ class GrafanaUpdater:
         self.model = model if model is not None else dashboard()
         self.freshness = freshness
         self.name = name
-        self.updates: list[UpdateRecord] = []
-        self.errors: list[str] = []
+        self.updates: deque[UpdateRecord] = deque(maxlen=10_000)  # the latest updates (bounded)
+        self.errors: deque[str] = deque(maxlen=100)  # the latest failures (bounded)
         self.skipped = 0
         self._task: asyncio.Task[None] | None = None
 

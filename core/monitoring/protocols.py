@@ -45,8 +45,8 @@ class MetricsCollector(Protocol):
 
 class DashboardUpdater(Protocol):
     interval_ns: int
-    updates: list[UpdateRecord]
-    errors: list[str]
+    updates: Sequence[UpdateRecord]
+    errors: Sequence[str]
     model: dict[str, Any]
 
     async def publish_dashboard(self) -> dict[str, Any]: ...

@@ -164,7 +164,7 @@ async def run_updaters(prom_url: str, grafana_url: str, phases: dict[str, int], 
     await prom.close()
     await grafana.close()
     return ({b: u.updates for b, u in updaters.items()}, start_ns, end_ns,
-            {b: u.errors for b, u in updaters.items()})
+            {b: list(u.errors) for b, u in updaters.items()})
 
 
 async def check_panels(prom_url: str, start_ns: int, end_ns: int) -> dict[str, int]:
@@ -336,7 +336,7 @@ def _updater_thread(build: str, prom_url: str, grafana_url: str, phase_ns: int |
         finally:
             await prom.close()
             await grafana.close()
-        result.update(updates=up.updates, errors=up.errors)
+        result.update(updates=up.updates, errors=list(up.errors))
 
     t = threading.Thread(target=lambda: asyncio.run(main()), name=f"updater-{build}", daemon=True)
     t.start()

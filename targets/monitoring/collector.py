@@ -47,7 +47,7 @@ class PrometheusCollector:
         self.scheduled: deque[int] = deque(maxlen=HISTORY)  # when each collection was due
         self.scrapes: deque[int] = deque(maxlen=HISTORY)  # the clock's time at each scrape's arrival
         self.scrape_listener: ScrapeListener | None = None
-        self.errors: list[str] = []
+        self.errors: deque[str] = deque(maxlen=100)  # the latest failures (bounded)
         self._history: deque[tuple[int, Sequence[Figure]]] = deque(maxlen=keep)
         self._served_upto: int | None = None  # the newest collection a scrape has served
         self.serve_all = serve_all

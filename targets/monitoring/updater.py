@@ -9,6 +9,7 @@ An update still running when the next falls due makes the next one skip (counted
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from typing import Any
 
 from core.monitoring.dashboards import dashboard, save_payload
@@ -32,8 +33,8 @@ class GrafanaUpdater:
         self.phase_ns = phase_ns % interval_ns
         self.freshness = freshness
         self.name = name
-        self.updates: list[UpdateRecord] = []
-        self.errors: list[str] = []
+        self.updates: deque[UpdateRecord] = deque(maxlen=10_000)  # the latest updates (bounded)
+        self.errors: deque[str] = deque(maxlen=100)  # the latest failures (bounded)
         self.skipped = 0
         self._task: asyncio.Task[None] | None = None
 

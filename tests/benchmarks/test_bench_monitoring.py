@@ -63,4 +63,4 @@ def test_dashboard_update(benchmark, build: str) -> None:  # type: ignore[no-unt
         benchmark(lambda: loop.run_until_complete(u.update(START)))
     finally:
         loop.close()
-    assert u.updates and u.errors == [] and len(grafana.annotations) == len(u.updates)
+    assert u.updates and list(u.errors) == [] and len(grafana.annotations) == len(u.updates)

@@ -110,7 +110,7 @@ async def test_updater_publishes_the_dashboard_then_one_annotation_per_update(bu
         assert rec.series == (1,) * n_panels and rec.newest_stored_ns == START // MS * MS and rec.newest_value == 1.5
         assert ann["time"] == rec.due_ns // MS and ann["dashboardUID"] == u.model["uid"] and ann["text"]
         assert rec.started_ns <= rec.published_ns
-    assert u.errors == []
+    assert list(u.errors) == []
 
 
 @pytest.mark.parametrize("build", BUILDS)
@@ -126,7 +126,7 @@ async def test_updater_records_a_failed_update_and_goes_on(build: str) -> None:
         await wait_for(lambda: len(u.errors) >= 2)
     finally:
         await u.stop()
-    assert u.updates == [] and "Grafana said 500" in u.errors[0]
+    assert not u.updates and "Grafana said 500" in u.errors[0]
 
 
 # --- the clocked build on a TestClock: exact instants -------------------------------------------

@@ -146,7 +146,7 @@ def test_updater_publishes_through_grafanas_http_api_test_double(scraped, build:
 
     with GrafanaDouble(token="t0ken") as double:
         u = asyncio.run(run(double.url))
-    assert len(u.updates) >= 2 and u.errors == []
+    assert len(u.updates) >= 2 and list(u.errors) == []
     assert double.dashboards["clockbench-stack"]["version"] == 2
     for rec in u.updates:
         assert all(n >= 1 for n in rec.series) and rec.newest_stored_ns is not None
