@@ -93,11 +93,14 @@ class GrafanaDouble:
                 status, answer = double.handle(self.path, {k.lower(): v for k, v in self.headers.items()}, raw, received)
                 double.requests.append((self.path, status))
                 data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client went away (an updater stopped mid-request): nothing to answer
 
             def log_message(self, *args: Any) -> None:
                 pass
