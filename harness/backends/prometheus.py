@@ -24,7 +24,7 @@ import httpx
 
 from core.monitoring.apis import rfc3339_to_ns
 from core.monitoring.promconfig import config_text
-from harness.stack.ports import free_port
+from harness.ports import free_port
 
 NEVER = "0001-01-01T00:00:00Z"
 

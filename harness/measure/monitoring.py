@@ -52,11 +52,14 @@ from core.monitoring import accuracy
 from core.monitoring.apis import GrafanaAPI, PrometheusAPI
 from core.monitoring.dashboards import dashboard, panel_queries, provisioning_files
 from core.monitoring.promconfig import scrape_job
+from harness import builds
 from harness.backends.grafana_double import GrafanaDouble
 from harness.backends.prometheus import PrometheusServer, PrometheusUnavailable, find_binary
 from harness.results import MetricRecord, invalid
 from harness.rundir import ROOT
-from harness.stack.ports import free_port
+from harness.load.abtest import ARM_BUILDS
+from harness.measure import Context, Unavailable, live_clock
+from harness.ports import free_port
 
 Log = Callable[[str], None]
 BUILDS = ("clocked", "baseline", "aa")
@@ -66,10 +69,6 @@ SETTINGS = {  # quick, full
     True: {"rounds": 4, "window_s": 6, "workers": 1, "busy_ms": 20.0, "idle_ms": 10.0},
     False: {"rounds": 8, "window_s": 20, "workers": 1, "busy_ms": 20.0, "idle_ms": 10.0},
 }
-
-
-def _worker_build(b: str) -> str:
-    return "clocked" if b == "clocked" else "baseline"
 
 
 def start_worker(build: str, port: int, seed: int, log_path: Path, busy_ms: float, idle_ms: float,
@@ -118,26 +117,18 @@ def stored_samples(result: list[dict[str, Any]]) -> list[accuracy.StoredSample]:
     return sorted(x for series in stored_series(result) for x in series)
 
 
-def make_updater(build: str, prom: PrometheusAPI, grafana: GrafanaAPI, model: dict[str, Any],
+def make_updater(arm: str, prom: PrometheusAPI, grafana: GrafanaAPI, model: dict[str, Any],
                  scrape_phase_ns: int | None) -> tuple[Any, Any]:
-    selector = f'{PROBE}{{job="{build}"}}'
-    if build == "clocked":
-        from targets.clock import LiveClock
-        from targets.monitoring import GrafanaUpdater, MonitoringSync
-
-        clock = LiveClock()
-        up = GrafanaUpdater(prom, grafana, INTERVAL_NS, clock=clock, model=model, freshness=selector,
-                            name=f"refresh.{build}")
-        sync = MonitoringSync(INTERVAL_NS, clock=clock)
-        sync.attach_updater(up)
-        if scrape_phase_ns is not None:
-            sync.align(scrape_phase_ns)
-        return up, sync
-    from baselines.monitoring import GrafanaUpdater as BaselineUpdater, MonitoringSync as BaselineSync
-
-    up = BaselineUpdater(prom, grafana, INTERVAL_NS, model=model, freshness=selector, name=f"refresh.{build}")
-    sync = BaselineSync(INTERVAL_NS)
+    """The dashboard updater of ``arm``'s build (through harness.builds) with its sync; the sync is
+    told the scrape phase learned from Prometheus (the baseline's ignores it: nothing to align)."""
+    build = ARM_BUILDS[arm]
+    clock = live_clock(build)
+    up = builds.make("grafana_updater", build, clock=clock, prometheus=prom, grafana=grafana,
+                     interval_ns=INTERVAL_NS, model=model, freshness=f'{PROBE}{{job="{arm}"}}', name=f"refresh.{arm}")
+    sync = builds.make("monitoring_sync", build, clock=clock, interval_ns=INTERVAL_NS)
     sync.attach_updater(up)
+    if scrape_phase_ns is not None:
+        sync.align(scrape_phase_ns)
     return up, sync
 
 
@@ -155,7 +146,7 @@ async def run_updaters(prom_url: str, grafana_url: str, phases: dict[str, int], 
 
     start_ns = time.time_ns()
     updaters["clocked"].start()
-    late = [asyncio.create_task(start_late(b, rng.uniform(0, INTERVAL_NS / 1e9))) for b in BUILDS if b != "clocked"]
+    late = [asyncio.create_task(start_late(b, rng.uniform(0, INTERVAL_NS / 1e9))) for b in BUILDS if not builds.needs_clock(ARM_BUILDS[b])]
     await asyncio.sleep(window_s)
     end_ns = time.time_ns()
     await asyncio.gather(*late)
@@ -209,6 +200,19 @@ def measure_window(prom_url: str, build: str, w0: int, w1: int, updates: list, r
             "updates": len(updates), "update_errors": upd_errors[:3]}
 
 
+def produce_monitoring(ctx: Context) -> list[MetricRecord]:
+    """``clockbench run``'s producer: a real Prometheus scraping both builds' collectors (and an A/A
+    pair) under load; accuracy read back through its API."""
+    if not any(m.startswith("sim.monitoring.") for m in ctx.metrics):
+        raise Unavailable("no selected criterion needs the monitoring measurement")
+    ctx.build_flags["monitoring"] = ("one collector per build (clocked, baseline, aa: a second baseline) serving "
+                                     "/metrics, scraped by one Prometheus at 1 s")
+    try:
+        return produce(ctx.out / "monitoring", ctx.quick, ctx.log)
+    except PrometheusUnavailable as exc:
+        raise Unavailable(str(exc)) from None
+
+
 def write_grafana_files(out: Path, prometheus_url: str) -> Path:
     """The generated dashboard as Grafana provisioning files (datasource, provider, dashboard JSON) under
     ``out/grafana``: copy them into a Grafana's provisioning folder to see the run's dashboard."""
@@ -234,7 +238,7 @@ def produce(out: Path, quick: bool, log: Log = print, settings: dict[str, Any] |
     s = dict(SETTINGS[quick], **(settings or {}))
     out.mkdir(parents=True, exist_ok=True)
     ports = {b: [free_port() for _ in range(s["workers"])] for b in BUILDS}
-    jobs = [scrape_job(b, [f"127.0.0.1:{p}" for p in ports[b]], INTERVAL_NS, {"build": _worker_build(b)})
+    jobs = [scrape_job(b, [f"127.0.0.1:{p}" for p in ports[b]], INTERVAL_NS, {"build": ARM_BUILDS[b]})
             for b in BUILDS]
     errors: dict[str, list[int]] = {b: [] for b in BUILDS}
     jitter: dict[str, list[int]] = {b: [] for b in BUILDS}
@@ -252,7 +256,7 @@ def produce(out: Path, quick: bool, log: Log = print, settings: dict[str, Any] |
                 started = []
                 for i, b in enumerate(order):
                     for k, port in enumerate(ports[b]):
-                        procs.append(start_worker(_worker_build(b), port, 100 * r + 10 * i + k,
+                        procs.append(start_worker(ARM_BUILDS[b], port, 100 * r + 10 * i + k,
                                                   out / f"worker-{b}-{k}.log", s["busy_ms"], s["idle_ms"]))
                         started.append(port)
                 for port, p in zip(started, procs):
@@ -366,12 +370,12 @@ def produce_mixed(out: Path, quick: bool, log: Log = print, settings: dict[str, 
         stacks = {}
         for arm in BUILDS:
             try:
-                stacks[arm] = es.enter_context(running(build=_worker_build(arm), workers=1, nginx=True,
+                stacks[arm] = es.enter_context(running(build=ARM_BUILDS[arm], workers=1, nginx=True,
                                                        write_pointer=False, run_dir=out / f"stack-{arm}"))
             except StackError as exc:
                 raise RuntimeError(f"could not start the {arm} stack: {exc}") from None
         jobs = [scrape_job(b, [stacks[b].worker_urls[0].removeprefix("http://")], INTERVAL_NS,
-                           {"build": _worker_build(b)}) for b in BUILDS]
+                           {"build": ARM_BUILDS[b]}) for b in BUILDS]
         prom = es.enter_context(PrometheusServer(out / "prometheus", jobs, INTERVAL_NS))
         grafana = es.enter_context(GrafanaDouble())
         log(f"  monitoring (mixed load): 3 stacks, Prometheus {prom.url} at 1s, Grafana API test double {grafana.url}")
@@ -382,7 +386,7 @@ def produce_mixed(out: Path, quick: bool, log: Log = print, settings: dict[str, 
         for r in range(s["rounds"]):
             for arm in abtest.order(r, BUILDS):
                 stop, result = threading.Event(), {}
-                delay = 0.0 if arm == "clocked" else rng.uniform(0, INTERVAL_NS / 1e9)
+                delay = 0.0 if builds.needs_clock(ARM_BUILDS[arm]) else rng.uniform(0, INTERVAL_NS / 1e9)
                 th = _updater_thread(arm, prom.url, grafana.url, phases.get(arm), delay, stop, result)
                 summ = run(spec, stacks[arm].url, out / f"round{r:02d}-{arm}",
                            label={"label": arm, "build": arm, "round": r}, progress=lambda line: None)

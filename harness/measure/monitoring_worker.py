@@ -66,13 +66,15 @@ class StackFigures:
 
 
 def build_monitoring(build: str, source: Any, interval_ns: int) -> tuple[Any, Any]:
-    """(collector, sync) of one build, the sync attached: the service's own choice of build."""
-    if build not in ("clocked", "baseline"):
-        raise ValueError(f"unknown build {build!r}; choose clocked or baseline")
-    from harness.service.monitoring import make_monitoring
-    from targets.clock import LiveClock
+    """(collector, sync) of one build (through harness.builds), the collector attached to the sync."""
+    from harness import builds
+    from harness.measure import live_clock
 
-    return make_monitoring(build, LiveClock() if build == "clocked" else None, source, interval_ns)
+    clock = live_clock(build)
+    collector = builds.make("monitoring", build, clock=clock, source=source, interval_ns=interval_ns)
+    sync = builds.make("monitoring_sync", build, clock=clock, interval_ns=interval_ns)
+    sync.attach_collector(collector)
+    return collector, sync
 
 
 async def busy_loop(rng: random.Random, busy_ms: float, idle_ms: float, stop: asyncio.Event) -> None:

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from core.monitoring.figures import Figure
+from harness import builds
 
 NS = 1_000_000_000
 START = 1_800_000_000 * NS + 123_456_789  # an instant off every grid, so alignment is really tested
@@ -74,34 +75,18 @@ class FakeGrafana:
 
 
 def make(build: str, source: Any, interval_ns: int, clock: Any = None, **kw: Any) -> Any:
-    """The collector of ``build`` (the clocked one on ``clock``)."""
-    if build == "clocked":
-        from targets.monitoring import PrometheusCollector
-
-        return PrometheusCollector(source, interval_ns, clock=clock, **kw)
-    from baselines.monitoring import PrometheusCollector as Baseline
-
-    return Baseline(source, interval_ns, **kw)
+    """The collector of ``build``, through harness.builds (the clocked one on ``clock``)."""
+    return builds.make("monitoring", build, clock=builds.clock_for(build, clock), source=source,
+                       interval_ns=interval_ns, **kw)
 
 
 def make_updater(build: str, prom: Any, grafana: Any, interval_ns: int, clock: Any = None, **kw: Any) -> Any:
-    if build == "clocked":
-        from targets.monitoring import GrafanaUpdater
-
-        return GrafanaUpdater(prom, grafana, interval_ns, clock=clock, **kw)
-    from baselines.monitoring import GrafanaUpdater as Baseline
-
-    return Baseline(prom, grafana, interval_ns, **kw)
+    return builds.make("grafana_updater", build, clock=builds.clock_for(build, clock), prometheus=prom,
+                       grafana=grafana, interval_ns=interval_ns, **kw)
 
 
 def make_sync(build: str, interval_ns: int, clock: Any = None, **kw: Any) -> Any:
-    if build == "clocked":
-        from targets.monitoring import MonitoringSync
-
-        return MonitoringSync(interval_ns, clock=clock, **kw)
-    from baselines.monitoring import MonitoringSync as Baseline
-
-    return Baseline(interval_ns, **kw)
+    return builds.make("monitoring_sync", build, clock=builds.clock_for(build, clock), interval_ns=interval_ns, **kw)
 
 
 def scenario_digest(seconds: int = 30) -> tuple[str, int]:
