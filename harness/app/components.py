@@ -10,6 +10,7 @@ from targets.clock import Clock, LiveClock, TestClock
 from .config import ServiceConfig
 from .feed import MarketFeed, QuoteSource
 from .metrics import ServiceMetrics
+from .monitoring import make_monitoring, service_figures
 from .orders import OrderService
 from .persistence import Persistence
 
@@ -41,6 +42,9 @@ class Components:
             config.quote_interval_ns,
             builds.clock_for(config.build_of("websocket"), self.clock),
         )
+        self.monitor, self.monitor_sync = make_monitoring(
+            config.build_map, self.clock, service_figures(self), config.monitor_interval_ns)
+        self.monitor_scheduled = False
         self.orders: Any = None  # the order service (see harness/app/orders.py), set in start()
         self.store: Any = None  # PostgreSQL + Redis persistence, set in start()
         self.gateway_redis: Any = None  # the gateway's shared rate limits (harness/app/gateway.py)
@@ -54,9 +58,15 @@ class Components:
         await self.orders.start()
         self.tracker.start()
         self.feed.start()
+        # Under --clock test a jump of days would run one collection per virtual second (and return each
+        # as an event of /clock/advance); there the collector collects at each scrape instead.
+        self.monitor_scheduled = self.config.clock == "live"
+        if self.monitor_scheduled:
+            self.monitor.start()
         self.started = True
 
     async def stop(self) -> None:
+        self.monitor.stop()
         self.feed.stop()
         self.tracker.stop()
         self.heartbeats.stop()
