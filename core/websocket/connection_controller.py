@@ -11,6 +11,7 @@ how they wait for a deadline.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,21 @@ CLOSE_REASONS = (PEER_TIMEOUT, IDLE)
 
 # WebSocket close codes the service sends for each reason (4000-4999 are the application's own).
 CLOSE_CODES = {PEER_TIMEOUT: 4008, IDLE: 1001}
+
+# The client's acknowledgement of a heartbeat, as the load generator sends it (compact JSON).
+HEARTBEAT_ACK = '{"type":"heartbeat_ack"}'
+
+
+def is_ack(text: str) -> bool:
+    """Whether a client frame is a heartbeat acknowledgement in any JSON spelling (pure)."""
+    if "heartbeat_ack" not in text:
+        return False
+    try:
+        msg = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(msg, dict) and msg.get("type") == "heartbeat_ack"
+
 
 CloseCallback = Callable[[str], object]  # called once with the reason (PEER_TIMEOUT or IDLE)
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -199,59 +198,10 @@ def create_app(config: ServiceConfig) -> FastAPI:
     async def get_algo(algo_id: str) -> Any:
         return c.orders.get_algo(algo_id)
 
-    # --- market data WebSocket ---------------------------------------------------------------
-    ids = itertools.count(1)
+    # --- market data WebSocket (harness/service/market_ws.py) ----------------------------------
+    from .market_ws import build_router
 
-    @app.websocket("/ws/market")
-    async def ws_market(ws: WebSocket) -> None:
-        await ws.accept()
-        conn_id = ("ws", next(ids))
-        queue: asyncio.Queue[dict | None] = asyncio.Queue()
-        closing: dict[str, Any] = {}
-
-        def close_idle() -> None:
-            closing["reason"] = "idle"
-            queue.put_nowait(None)
-
-        c.tracker.register(conn_id, close_idle, "ws")
-        c.heartbeats.add(conn_id, queue.put_nowait)
-        c.metrics.ws_connections.labels(c.metrics.build, c.metrics.worker).inc()
-
-        async def writer() -> None:
-            while True:
-                msg = await queue.get()
-                if msg is None:
-                    await ws.close(code=1001, reason="idle timeout")
-                    return
-                if msg.get("type") == "heartbeat":
-                    c.metrics.heartbeats.labels(c.metrics.build, c.metrics.worker).inc()
-                await ws.send_json(msg)
-
-        wtask = asyncio.create_task(writer())
-        try:
-            await ws.send_json({"type": "welcome", "timestamp": c.clock.timestamp_ns(), "clock": c.clock.kind,
-                                "heartbeat_interval_ns": c.heartbeats.interval_ns,
-                                "instruments": list(c.feed.source.instruments)})  # fmt: skip
-            while True:
-                receive = asyncio.create_task(ws.receive_text())
-                done, _ = await asyncio.wait({receive, wtask}, return_when=asyncio.FIRST_COMPLETED)
-                if wtask in done:
-                    receive.cancel()
-                    break
-                text = receive.result()
-                c.tracker.idle(conn_id)  # a client frame: the idle deadline moves
-                queue.put_nowait(handle_ws_message(c, conn_id, queue, text))
-        except (WebSocketDisconnect, RuntimeError):
-            pass
-        finally:
-            c.tracker.unregister(conn_id)
-            c.heartbeats.remove(conn_id)
-            c.feed.unsubscribe(conn_id)
-            c.metrics.ws_connections.labels(c.metrics.build, c.metrics.worker).dec()
-            if not wtask.done():
-                wtask.cancel()
-            with contextlib.suppress(BaseException):
-                await wtask
+    app.include_router(build_router(c, handle_ws_message))
 
     return app
 

@@ -40,6 +40,17 @@ def make_heartbeats(config: ServiceConfig, clock: Clock) -> Any:
     return WebSocketHeartbeatLoop(config.heartbeat_interval_ns)
 
 
+def make_connections(config: ServiceConfig, clock: Clock) -> Any:
+    """The WebSocket connection controller, built with the websocket component."""
+    if config.build_of("websocket") == "clocked":
+        from targets.websocket.connection_controller import ConnectionController
+
+        return ConnectionController(config.ws_peer_timeout_ns, config.ws_idle_timeout_ns, clock=clock)
+    from baselines.websocket.connection_controller import ConnectionController as Baseline
+
+    return Baseline(config.ws_peer_timeout_ns, config.ws_idle_timeout_ns)
+
+
 class Components:
     def __init__(self, config: ServiceConfig) -> None:
         self.config = config
@@ -47,6 +58,7 @@ class Components:
         self.metrics = ServiceMetrics(config.build_map, config.worker_id, config.clock)
         self.tracker = make_tracker(config, self.clock)
         self.heartbeats = make_heartbeats(config, self.clock)
+        self.connections = make_connections(config, self.clock)
         self.feed = MarketFeed(
             QuoteSource(config.seed),
             config.quote_interval_ns,
@@ -73,6 +85,7 @@ class Components:
         self.feed.stop()
         self.tracker.stop()
         self.heartbeats.stop()
+        self.connections.stop()
         if self.orders is not None:
             await self.orders.close()
         if self.store is not None:

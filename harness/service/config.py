@@ -25,7 +25,8 @@ class ServiceConfig:
     # Keep-alive idle deadline of a worker's connection: a little past nginx's upstream keepalive_timeout
     # (75 s), so nginx, not the worker, closes its idle pool connections first (no reuse-after-close race).
     idle_timeout_ns: int = 80_000 * NANOS_IN_MS
-    ws_idle_timeout_ns: int = 120_000 * NANOS_IN_MS  # a WebSocket with no client frame for this long is closed
+    ws_idle_timeout_ns: int = 120_000 * NANOS_IN_MS  # a WebSocket with no application message for this long is closed
+    ws_peer_timeout_ns: int = 15_000 * NANOS_IN_MS  # a WebSocket peer silent (no frame, no ack) this long is closed
     settlement_days: int = 2  # T+N
 
     def __post_init__(self) -> None:
@@ -36,7 +37,8 @@ class ServiceConfig:
         if self.start_time_ns is not None and (not isinstance(self.start_time_ns, int) or self.start_time_ns < 0):
             raise ValueError(f"start_time_ns must be an int >= 0, got {self.start_time_ns!r}")
         object.__setattr__(self, "build_map", validate_map(self.build_map))
-        for name in ("heartbeat_interval_ns", "quote_interval_ns", "idle_timeout_ns", "ws_idle_timeout_ns"):
+        for name in ("heartbeat_interval_ns", "quote_interval_ns", "idle_timeout_ns", "ws_idle_timeout_ns",
+                     "ws_peer_timeout_ns"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive int of nanoseconds, got {value!r}")
