@@ -40,7 +40,7 @@ from core.websocket.peer_view import PeerLog, quantile, summarize
 
 NS = 1_000_000_000
 MS = 1_000_000
-CONNECT_CONCURRENCY = 100
+CONNECT_CONCURRENCY = 50
 
 
 # --- one client process ----------------------------------------------------------------------------

@@ -57,6 +57,7 @@ def build_router(c: Any, handle_message: Any) -> APIRouter:
         closing: dict[str, Any] = {}
         expired = asyncio.Event()
         beats = c.metrics.heartbeats.labels(c.metrics.build, c.metrics.worker)
+        counts = {"heartbeats_sent": 0, "frames_received": 0, "opened_ns": time.time_ns()}
 
         def close(reason: str) -> None:  # called by the controller at the deadline (synchronous)
             closing.update(reason=reason, at_ns=time.time_ns())
@@ -71,11 +72,13 @@ def build_router(c: Any, handle_message: Any) -> APIRouter:
                 msg = await queue.get()
                 if msg.get("type") == "heartbeat":
                     beats.inc()
+                    counts["heartbeats_sent"] += 1
                 await ws.send_text(json.dumps(msg))
 
         async def reader() -> None:
             while True:
                 text = await ws.receive_text()
+                counts["frames_received"] += 1
                 if text == HEARTBEAT_ACK or is_ack(text):
                     c.connections.seen(conn_id)
                     continue
@@ -101,7 +104,7 @@ def build_router(c: Any, handle_message: Any) -> APIRouter:
                 with contextlib.suppress(BaseException):
                     await t
         if closing:
-            closes.append({"client": client, "reason": closing["reason"], "closed_ns": closing["at_ns"]})
+            closes.append({"client": client, "reason": closing["reason"], "closed_ns": closing["at_ns"], **counts})
             # A dead peer may never read the close frame: do not wait on it (the transport is then
             # closed when this handler returns).
             with contextlib.suppress(Exception):
