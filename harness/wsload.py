@@ -36,11 +36,12 @@ from pathlib import Path
 from typing import Any
 
 from core.websocket.connection_controller import HEARTBEAT_ACK
-from core.websocket.peer_view import PeerLog, quantile, summarize
+from core.websocket.peer_view import PeerLog, summarize, view
 
 NS = 1_000_000_000
 MS = 1_000_000
 CONNECT_CONCURRENCY = 50
+BESIDE_LEAD_S = 6.0  # the orders load's head start: Locust takes a few seconds to start its users
 
 
 # --- one client process ----------------------------------------------------------------------------
@@ -204,8 +205,8 @@ def run(
 ) -> dict:
     """Connect ``connections`` clients over ``processes`` processes, measure a window, return figures.
 
-    ``beside(window_s)`` (optional) is started when the window starts (e.g. the orders load) and
-    must return an object with ``wait()``."""
+    ``beside(duration_s)`` (optional, e.g. the orders load) is started once every client is connected,
+    ``BESIDE_LEAD_S`` before the window, and must return an object with ``wait()``."""
     out.mkdir(parents=True, exist_ok=True)
     ws_url = url.replace("http://", "ws://").rstrip("/") + "/ws/market"
     if connections < processes:
@@ -238,7 +239,9 @@ def run(
         log(f"    {connections + vanish} WebSocket clients in {len(procs)} processes connected in {connect_s:.1f}s"
             f" ({failures} failed)")
         cpu_conn, rss_conn = _proc_sample(server_pids)
-        start = time.time_ns() + 500 * MS
+        # the load beside starts first and gets a few seconds to reach its users before the window
+        companion = beside(window_s + BESIDE_LEAD_S + 1) if beside is not None else None
+        start = time.time_ns() + (int(BESIDE_LEAD_S * NS) if companion is not None else 500 * MS)
         end = start + int(window_s * NS)
         silent_at = start + (end - start) // 3 if (stop_reading or vanish) else end
         for _, proc in procs:
@@ -246,7 +249,6 @@ def run(
             proc.stdin.write(f"go {start} {end} {silent_at}\n")
             proc.stdin.flush()
         time.sleep(max(0, start - time.time_ns()) / NS)
-        companion = beside(window_s) if beside is not None else None
         cpu0, _ = _proc_sample(server_pids)
         vanished = None
         if vanish:
@@ -281,7 +283,8 @@ def run(
     all_logs = {lg.conn: lg for r in results for lg in _logs_from(r)}
     live_logs = [lg for cid, lg in all_logs.items() if cid not in silent_ids]
     figures = summarize(live_logs, (start, end), grace_ns)
-    lateness = sorted(x for lg in live_logs for x in _lateness(lg, (start, end), grace_ns))
+    views = [view(lg, (start, end), grace_ns) for lg in live_logs]
+    lateness = sorted(x for v in views for x in v.lateness_ns)
     false_disconnects = sum(1 for lg in live_logs if lg.closed_ns is not None and lg.closed_ns <= end + settle_ms * MS)
     closed_by_server = {c["client"]: c for c in closes}
     detect, over_deadline, undetected = [], [], []
@@ -306,7 +309,8 @@ def run(
         "false_disconnects": false_disconnects,
         "close_codes": sorted({lg.close_code for lg in live_logs if lg.close_code is not None}),
         "lateness_ns": lateness,
-        "stable_flags": [int(v) for v in _stable_flags(live_logs, (start, end), grace_ns)],
+        "stable_flags": [int(v.stable) for v in views],
+        "per_conn_on_time": [1_000_000 * v.on_time // v.due if v.due else 0 for v in views],
         "dead_peers": len(silent_ids),
         "dead_peer_detect_ns": detect,
         "dead_peer_over_deadline_ns": over_deadline,
@@ -323,18 +327,6 @@ def run(
         "window_s": window_s,
         "settle_ms": settle_ms,
     }
-
-
-def _lateness(log: PeerLog, window: tuple[int, int], grace_ns: int) -> tuple[int, ...]:
-    from core.websocket.peer_view import view
-
-    return view(log, window, grace_ns).lateness_ns
-
-
-def _stable_flags(logs: list[PeerLog], window: tuple[int, int], grace_ns: int) -> list[bool]:
-    from core.websocket.peer_view import view
-
-    return [view(lg, window, grace_ns).stable for lg in logs]
 
 
 def describe(fig: dict) -> str:

@@ -8,6 +8,7 @@ INVALID with the reason, and the rest still runs and renders):
   sims        EMS slice lateness, connection tracker, heartbeats on real time (harness/report/sims.py)
   load        an interleaved A/B load run with an A/A pair (harness/report/load_ab.py, over harness.load)
   capacity    ``clockbench capacity`` on both builds (closed loop, no think time), trials alternating
+  websocket   real WebSocket clients through nginx on each build (1,000 in --quick, 10,000 in full)
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="fewer rounds: the same criteria, wider intervals, a few minutes")
     p.add_argument("--out", type=Path, help="run directory (default: reports/runs/<timestamp>-<commit>-run)")
     p.add_argument("--skip", action="append", default=[], metavar="PRODUCER",
-                   help="do not run this producer (static, replay, sims, microbench, load, capacity); repeatable")
+                   help="do not run this producer (static, replay, sims, microbench, load, capacity, websocket); repeatable")
     p.add_argument("--criteria", type=Path, default=crit.CRITERIA_FILE, help="criteria file (default reports/criteria.toml)")
     p.add_argument("--postgres-url", help="PostgreSQL to use (else CLOCKBENCH_POSTGRES_URL, the local port, an embedded one)")
     p.add_argument("--redis-url", help="Redis to use (else CLOCKBENCH_REDIS_URL, the local port, an embedded one)")
@@ -264,6 +265,21 @@ def produce_capacity(ctx: Context) -> list[results.MetricRecord]:
     return records
 
 
+def produce_websocket(ctx: Context) -> list[results.MetricRecord]:
+    """Real WebSocket clients through nginx against each build's stack (harness/measure/websocket.py)."""
+    if not any(m.startswith("ws.") for m in ctx.metrics):
+        raise Unavailable("no selected criterion needs the WebSocket measurement")
+    from harness.measure import websocket
+    from harness.stack import StackError
+    from harness.stack.nginx import find_nginx
+
+    try:
+        find_nginx()
+    except StackError as exc:
+        raise Unavailable(f"nginx is needed in front of the service: {exc}") from None
+    return websocket.produce(ctx.out / "websocket", ctx.quick, ctx.log)
+
+
 PRODUCERS: list[tuple[str, tuple[str, ...], Callable[[Context], list[results.MetricRecord]]]] = [
     ("static", ("static",), produce_static),
     ("replay", ("sim.orders",), produce_replay),
@@ -271,6 +287,7 @@ PRODUCERS: list[tuple[str, tuple[str, ...], Callable[[Context], list[results.Met
     ("microbench", ("bench",), produce_microbench),
     ("load", ("load",), produce_load),
     ("capacity", ("capacity",), produce_capacity),
+    ("websocket", ("ws",), produce_websocket),
 ]
 
 

@@ -1,0 +1,140 @@
+"""WebSocket stability on real connections, per build: the producer behind the websocket criteria.
+
+For each build (order alternating with the repeat), a stack (one uvicorn worker behind nginx, on
+the run's PostgreSQL and Redis) and ``harness/wsload.py``'s clients through nginx: every live
+client's view of every heartbeat over a measured window, dead peers (two that stop reading, two
+frozen), and the worker's CPU and memory. A light orders load (Locust ``orders`` profile) runs
+beside the window so the heartbeats share the service with its real work.
+
+Records (metric, unit, one value per ...):
+- ``ws.stable_share`` ppm, per live connection: 1,000,000 if stable over the window, else 0
+  (stable: never closed, every heartbeat promised in the window arrived before the client's
+  timeout, the promise plus half an interval; see core/websocket/peer_view.py);
+- ``ws.heartbeat.on_time_share`` ppm, per live connection: its heartbeats on time over those due;
+- ``ws.heartbeat.lateness`` ns, per heartbeat: arrival minus the promised ``next_heartbeat``
+  (an even subsample of the sorted values when there are more than 20,000; exact p50/p99/max in
+  ``extra``);
+- ``ws.false_disconnects`` count: live clients closed by anyone during the window and settle;
+- ``ws.dead_peer.detect`` ns, per dead peer: its close by the server minus its last ack;
+- ``ws.server.cpu_per_conn_beat`` ns/op and ``ws.server.rss_per_conn`` bytes: the worker's CPU in
+  the window (minus its idle rate) per heartbeat due, and its resident memory added per connection.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness.results import MetricRecord
+
+MS = 1_000_000
+BUILDS = ("clocked", "baseline")
+MAX_SAMPLES = 20_000
+
+# quick: a minute for both builds; full: the issue's 10,000 connections (about 2-3 minutes per build).
+PLAN = {
+    True: {"connections": 1_000, "processes": 2, "window_s": 10.0, "repeats": 1, "nginx_workers": 2, "orders_users": 5},
+    False: {"connections": 10_000, "processes": 4, "window_s": 30.0, "repeats": 1, "nginx_workers": 4, "orders_users": 10},
+}
+HEARTBEAT_MS = 1_000
+PEER_TIMEOUT_MS = 5_000  # five heartbeats: a client process starved for a second or two is not dead
+GRACE_NS = HEARTBEAT_MS * MS // 2  # the client's timeout: the promise plus half an interval
+
+
+class _OrdersBeside:
+    """``clockbench load --profile orders`` against the stack for the window (best effort: its
+    failure is recorded, not fatal; the heartbeats are the measure)."""
+
+    def __init__(self, url: str, users: int, window_s: float, out: Path) -> None:
+        cmd = [sys.executable, "-m", "harness", "load", "--profile", "orders", "--target", url, "--users", str(users),
+               "--duration", f"{window_s:g}", "--warmup", "0", "--out", str(out)]  # fmt: skip
+        out.mkdir(parents=True, exist_ok=True)
+        self.log = (out / "load.log").open("w")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait(self) -> None:
+        try:
+            self.proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+def _subsample(sorted_values: list[int]) -> list[int]:
+    if len(sorted_values) <= MAX_SAMPLES:
+        return sorted_values
+    step = len(sorted_values) / MAX_SAMPLES
+    return [sorted_values[int(i * step)] for i in range(MAX_SAMPLES)]
+
+
+def measure_build(build: str, plan: dict, out: Path, log: Any) -> dict:
+    from harness import wsload
+    from harness.stack import running
+
+    args = ["--heartbeat-ms", str(HEARTBEAT_MS), "--ws-peer-timeout-ms", str(PEER_TIMEOUT_MS)]
+    with running(build=build, workers=1, nginx=True, service_args=args, run_dir=out / "stack",
+                 nginx_worker_processes=plan["nginx_workers"], nginx_worker_connections=19_000,
+                 write_pointer=False) as s:  # fmt: skip
+        pids = [p.pid for p in s.state.processes if p.role.startswith("worker")]
+        beside = None
+        if plan["orders_users"]:
+            def beside(window_s: float) -> _OrdersBeside:
+                return _OrdersBeside(s.url, plan["orders_users"], window_s, out / "orders")
+        fig = wsload.run(s.url, s.worker_urls, pids, plan["connections"], processes=plan["processes"],
+                         window_s=plan["window_s"], grace_ns=GRACE_NS, peer_timeout_ns=PEER_TIMEOUT_MS * MS,
+                         stop_reading=2, vanish=2, out=out / "clients", log=log, beside=beside)  # fmt: skip
+    fig["orders_beside"] = (out / "orders" / "load.log").exists()
+    log(f"    {build}: " + wsload.describe(fig))
+    return fig
+
+
+def records(figs: dict[str, dict], plan: dict) -> list[MetricRecord]:
+    """Metric records from each build's figures (pure)."""
+    out: list[MetricRecord] = []
+    for build, fig in figs.items():
+        extra = {k: v for k, v in fig.items() if k not in ("lateness_ns", "stable_flags", "per_conn_on_time")}
+        extra.update(heartbeat_interval_ns=HEARTBEAT_MS * MS, connections_requested=plan["connections"],
+                     client_processes=plan["processes"])  # fmt: skip
+        src = "measure.websocket"
+        out.append(MetricRecord("ws.stable_share", build, "ppm", [1_000_000 * f for f in fig["stable_flags"]],
+                                lower_is_better=False, source=src, extra=extra))  # fmt: skip
+        out.append(MetricRecord("ws.heartbeat.on_time_share", build, "ppm", fig["per_conn_on_time"],
+                                lower_is_better=False, source=src, extra={"connections": fig["connections"]}))  # fmt: skip
+        out.append(MetricRecord("ws.heartbeat.lateness", build, "ns", _subsample(fig["lateness_ns"]), source=src,
+                                extra={"heartbeats": len(fig["lateness_ns"]), "p50_ns": fig["lateness_p50_ns"],
+                                       "p99_ns": fig["lateness_p99_ns"], "max_ns": fig["lateness_max_ns"]}))  # fmt: skip
+        out.append(MetricRecord("ws.false_disconnects", build, "count", [fig["false_disconnects"]], source=src,
+                                extra={"close_codes": fig["close_codes"]}))  # fmt: skip
+        if fig["dead_peer_detect_ns"]:
+            out.append(MetricRecord("ws.dead_peer.detect", build, "ns", fig["dead_peer_detect_ns"], source=src,
+                                    extra={"peer_timeout_ns": fig["peer_timeout_ns"],
+                                           "not_closed": fig["dead_peers_not_closed"]}))  # fmt: skip
+        if fig["server_cpu_ns_per_conn_beat"] is not None:
+            out.append(MetricRecord("ws.server.cpu_per_conn_beat", build, "ns/op", [fig["server_cpu_ns_per_conn_beat"]],
+                                    source=src, extra={"server_cpu_s": fig["server_cpu_s"]}))  # fmt: skip
+        out.append(MetricRecord("ws.server.rss_per_conn", build, "bytes", [max(0, fig["server_rss_per_conn"])],
+                                source=src, extra={"rss_idle": fig["server_rss_idle"],
+                                                   "rss_connected": fig["server_rss_connected"]}))  # fmt: skip
+    return out
+
+
+def produce(out: Path, quick: bool, log: Any = print) -> list[MetricRecord]:
+    """Both builds, alternating which goes first over the repeats; the records of the last repeat's
+    figures pooled per build (connections and heartbeats of every repeat)."""
+    plan = PLAN[quick]
+    log(f"  websocket: {plan['connections']:,} real connections through nginx per build, {plan['window_s']:g} s window, "
+        f"heartbeat {HEARTBEAT_MS} ms, peer timeout {PEER_TIMEOUT_MS} ms")  # fmt: skip
+    figs: dict[str, dict] = {}
+    for rep in range(plan["repeats"]):
+        for build in BUILDS if rep % 2 == 0 else tuple(reversed(BUILDS)):
+            fig = measure_build(build, plan, out / f"{build}-{rep}", log)
+            if build in figs:
+                prev = figs[build]
+                for key in ("lateness_ns", "stable_flags", "per_conn_on_time", "dead_peer_detect_ns"):
+                    prev[key] = sorted(prev[key] + fig[key]) if key == "lateness_ns" else prev[key] + fig[key]
+            else:
+                figs[build] = fig
+    return records(figs, plan)
