@@ -74,7 +74,8 @@ def measure_build(build: str, plan: dict, out: Path, log: Any) -> dict:
     from harness import wsload
     from harness.stack import running
 
-    args = ["--heartbeat-ms", str(HEARTBEAT_MS), "--ws-peer-timeout-ms", str(PEER_TIMEOUT_MS)]
+    args = ["--heartbeat-ms", str(HEARTBEAT_MS), "--ws-peer-timeout-ms", str(PEER_TIMEOUT_MS),
+            "--ws-idle-timeout-ms", "900000"]  # no idle close: connecting 10,000 takes a minute
     with running(build=build, workers=1, nginx=True, service_args=args, run_dir=out / "stack",
                  nginx_worker_processes=plan["nginx_workers"], nginx_worker_connections=19_000,
                  write_pointer=False) as s:  # fmt: skip
