@@ -18,6 +18,13 @@ from core.websocket.connection_controller import (
 )
 
 
+def _current_task() -> asyncio.Task | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # stopped from outside a running loop (shutdown)
+        return None
+
+
 class _Conn:
     __slots__ = ("close", "last_seen", "last_active", "task")
 
@@ -59,7 +66,7 @@ class ConnectionController:
 
     def forget(self, conn_id: object) -> None:
         conn = self._conns.pop(conn_id, None)
-        if conn is not None and conn.task is not None and conn.task is not asyncio.current_task():
+        if conn is not None and conn.task is not None and conn.task is not _current_task():
             conn.task.cancel()
 
     def remaining_ns(self, conn_id: object) -> int | None:
