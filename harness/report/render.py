@@ -87,6 +87,8 @@ def _component_of(metric: str, js: list[Judgement]) -> str:
         if metric in j.metrics:
             return j.component
     parts = metric.split(".")
+    if parts[0] == "ws":  # real WebSocket connections (harness/measure/websocket.py)
+        return "websocket"
     if len(parts) > 1 and parts[1] in ("clock", "heartbeats"):
         return "clock"
     return parts[1] if len(parts) > 1 else "other"
