@@ -250,6 +250,7 @@ def run(
             proc.stdin.flush()
         time.sleep(max(0, start - time.time_ns()) / NS)
         cpu0, _ = _proc_sample(server_pids)
+        load_start = os.getloadavg()[0]
         vanished = None
         if vanish:
             time.sleep(max(0, silent_at - time.time_ns()) / NS)
@@ -258,6 +259,7 @@ def run(
             vanish_at = time.time_ns()
         time.sleep(max(0, end - time.time_ns()) / NS)
         cpu1, rss_window = _proc_sample(server_pids)
+        load_end = os.getloadavg()[0]
         if companion is not None:
             companion.wait()
         time.sleep(max(0, end + settle_ms * MS - time.time_ns()) / NS)
@@ -326,6 +328,7 @@ def run(
         "server_rss_window_end": rss_window,
         "window_s": window_s,
         "settle_ms": settle_ms,
+        "machine_load_1min": [load_start, load_end],  # runnable processes: above the CPU count, all share
     }
 
 
@@ -338,7 +341,8 @@ def describe(fig: dict) -> str:
             f"p99 {ms(fig['lateness_p99_ns'])} max {ms(fig['lateness_max_ns'])}, false disconnects "
             f"{fig['false_disconnects']}, dead peers closed {len(det)}/{fig['dead_peers']} "
             f"(max {ms(det[-1] if det else None)} after their last ack; timeout {ms(fig['peer_timeout_ns'])}), server CPU "
-            f"{fig['server_cpu_ns_per_conn_beat'] or 0:,} ns/conn/beat, RSS {fig['server_rss_per_conn']:,} B/conn")
+            f"{fig['server_cpu_ns_per_conn_beat'] or 0:,} ns/conn/beat, RSS {fig['server_rss_per_conn']:,} B/conn, "
+            f"machine load {fig['machine_load_1min'][1]:.1f} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """WebSocket stability on real connections, per build: the producer behind the websocket criteria.
 
-For each build (order alternating with the repeat), a stack (one uvicorn worker behind nginx, on
+For each build (order alternating with the repeat), a stack (two uvicorn workers behind nginx, on
 the run's PostgreSQL and Redis) and ``harness/wsload.py``'s clients through nginx: every live
 client's view of every heartbeat over a measured window, dead peers (two that stop reading, two
 frozen), and the worker's CPU and memory. A light orders load (Locust ``orders`` profile) runs
@@ -40,6 +40,7 @@ PLAN = {
 }
 HEARTBEAT_MS = 1_000
 PEER_TIMEOUT_MS = 5_000  # five heartbeats: a client process starved for a second or two is not dead
+WORKERS = 2  # uvicorn workers behind nginx, as the stack runs for the load tests
 GRACE_NS = HEARTBEAT_MS * MS // 2  # the client's timeout: the promise plus half an interval
 
 
@@ -76,7 +77,7 @@ def measure_build(build: str, plan: dict, out: Path, log: Any) -> dict:
 
     args = ["--heartbeat-ms", str(HEARTBEAT_MS), "--ws-peer-timeout-ms", str(PEER_TIMEOUT_MS),
             "--ws-idle-timeout-ms", "900000"]  # no idle close: connecting 10,000 takes a minute
-    with running(build=build, workers=1, nginx=True, service_args=args, run_dir=out / "stack",
+    with running(build=build, workers=WORKERS, nginx=True, service_args=args, run_dir=out / "stack",
                  nginx_worker_processes=plan["nginx_workers"], nginx_worker_connections=19_000,
                  write_pointer=False) as s:  # fmt: skip
         pids = [p.pid for p in s.state.processes if p.role.startswith("worker")]
