@@ -73,6 +73,10 @@ def _s(x: float | None, unit: str) -> str:
             if abs(x) >= sc:
                 return f"{x / sc:.3g} {u}{'/op' if unit == 'ns/op' else ''}"
         return f"{x:.3g} {unit}"
+    if unit == "ppm":  # a share in parts per million, read as a percentage
+        return f"{x / 1e4:.2f}%"
+    if abs(x) >= 1e4:  # no scientific notation: 1,000,000 bytes, not 1e+06 bytes
+        return f"{x:,.0f} {unit}".strip()
     return f"{x:,.4g} {unit}".strip()
 
 
