@@ -100,6 +100,16 @@ async def _client(url: str, cid: str, log: PeerLog, sem: asyncio.Semaphore, read
                 ws.transport.abort()
 
 
+async def _loop_lag(start: int, end: int, out: list[int]) -> None:
+    """This client process's own event-loop lag over the window: how late a 50 ms sleep wakes.
+    A client that does not run cannot see a heartbeat arrive, so a large lag voids its view."""
+    await asyncio.sleep(max(0, start - time.time_ns()) / NS)
+    while time.time_ns() < end:
+        t0 = time.monotonic_ns()
+        await asyncio.sleep(0.05)
+        out.append(time.monotonic_ns() - t0 - 50 * MS)
+
+
 async def _client_process(args: argparse.Namespace) -> dict:
     loop = asyncio.get_running_loop()
     sem = asyncio.Semaphore(CONNECT_CONCURRENCY)
@@ -124,14 +134,18 @@ async def _client_process(args: argparse.Namespace) -> dict:
     start, end, silent_at = (int(p) for p in parts[1:])
     for s in silent:
         s["at"] = silent_at
+    lag: list[int] = []
+    monitor = asyncio.create_task(_loop_lag(start, end, lag))
     # run until the window's end plus the settle the coordinator asked for, then stop
     await asyncio.sleep(max(0, end + args.settle_ms * MS - time.time_ns()) / NS)
     for s in silent:
         s["release"].set()
+    monitor.cancel()
     for t in tasks:
         t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.gather(*tasks, monitor, return_exceptions=True)
     return {
+        "loop_lag_ns": lag,
         "prefix": args.prefix, "connections": args.n, "connect_failures": failures, "connect_s": connect_s,
         "window": [start, end], "silent": [{"client": logs[i].conn, "since_ns": s["since"]} for i, s in enumerate(silent)],
         "logs": [[log.conn, log.opened_ns, log.closed_ns, log.close_code, log.close_reason,
@@ -289,10 +303,13 @@ def run(
     lateness = sorted(x for v in views for x in v.lateness_ns)
     false_disconnects = sum(1 for lg in live_logs if lg.closed_ns is not None and lg.closed_ns <= end + settle_ms * MS)
     closed_by_server = {c["client"]: c for c in closes}
-    detect, over_deadline, undetected = [], [], []
+    detect, over_deadline, undetected, gone_before = [], [], [], []
     for cid, since in sorted(silent_ids.items()):
         c = closed_by_server.get(cid)
         lg = all_logs.get(cid)
+        if lg is not None and lg.closed_ns is not None and (since is None or lg.closed_ns <= since):
+            gone_before.append(cid)  # its connection had already ended before it was to fall silent
+            continue
         if c is None or since is None or lg is None:
             undetected.append(cid)
             continue
@@ -301,6 +318,7 @@ def run(
         detect.append(c["closed_ns"] - last)
         over_deadline.append(c["closed_ns"] - last - peer_timeout_ns)
     n_live = len(live_logs)
+    lags = sorted(x for r in results for x in r.get("loop_lag_ns", []))
     beats = figures["heartbeats_due"] or 1
     return {
         **figures,
@@ -317,6 +335,7 @@ def run(
         "dead_peer_detect_ns": detect,
         "dead_peer_over_deadline_ns": over_deadline,
         "dead_peers_not_closed": undetected,
+        "dead_peers_gone_before_silence": gone_before,
         "peer_timeout_ns": peer_timeout_ns,
         "server_cpu_s": cpu1 - cpu0,
         "server_cpu_idle_per_s": idle_rate,
@@ -328,7 +347,9 @@ def run(
         "server_rss_window_end": rss_window,
         "window_s": window_s,
         "settle_ms": settle_ms,
-        "machine_load_1min": [load_start, load_end],  # runnable processes: above the CPU count, all share
+        "machine_load_1min": [load_start, load_end],
+        "client_loop_lag_p99_ns": lags[min(len(lags) - 1, int(0.99 * len(lags)))] if lags else None,
+        "client_loop_lag_max_ns": lags[-1] if lags else None,  # runnable processes: above the CPU count, all share
     }
 
 
@@ -339,10 +360,11 @@ def describe(fig: dict) -> str:
     return (f"{fig['connections']} live conns: stable {fig['stable']}/{fig['connections']}, heartbeats on time "
             f"{fig['heartbeats_on_time']}/{fig['heartbeats_due']}, lateness p50 {ms(fig['lateness_p50_ns'])} "
             f"p99 {ms(fig['lateness_p99_ns'])} max {ms(fig['lateness_max_ns'])}, false disconnects "
-            f"{fig['false_disconnects']}, dead peers closed {len(det)}/{fig['dead_peers']} "
+            f"{fig['false_disconnects']}, dead peers closed {len(det)}/{fig['dead_peers'] - len(fig['dead_peers_gone_before_silence'])} "
             f"(max {ms(det[-1] if det else None)} after their last ack; timeout {ms(fig['peer_timeout_ns'])}), server CPU "
             f"{fig['server_cpu_ns_per_conn_beat'] or 0:,} ns/conn/beat, RSS {fig['server_rss_per_conn']:,} B/conn, "
-            f"machine load {fig['machine_load_1min'][1]:.1f} on {os.cpu_count()} CPUs")
+            f"machine load {fig['machine_load_1min'][1]:.1f} on {os.cpu_count()} CPUs, client loop lag p99 "
+            f"{ms(fig['client_loop_lag_p99_ns'])}")
 
 
 if __name__ == "__main__":

@@ -22,11 +22,13 @@ Records (metric, unit, one value per ...):
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+from harness import results
 from harness.results import MetricRecord
 
 MS = 1_000_000
@@ -42,6 +44,7 @@ HEARTBEAT_MS = 1_000
 PEER_TIMEOUT_MS = 5_000  # five heartbeats: a client process starved for a second or two is not dead
 WORKERS = 2  # uvicorn workers behind nginx, as the stack runs for the load tests
 GRACE_NS = HEARTBEAT_MS * MS // 2  # the client's timeout: the promise plus half an interval
+MAX_CLIENT_LAG_NS = GRACE_NS // 2  # beyond it the clients, not the server, decide what is late
 
 
 class _OrdersBeside:
@@ -93,33 +96,64 @@ def measure_build(build: str, plan: dict, out: Path, log: Any) -> dict:
     return fig
 
 
+def starved(fig: dict) -> str:
+    """Why a build's client-side figures cannot be trusted, or "" (pure).
+
+    The clients are the instrument: a client process whose event loop runs late sees heartbeats
+    late (and acks them late, so the server closes it as dead) through no fault of the server. Like
+    a saturated load generator, that makes the run INVALID rather than a verdict on the build."""
+    lag = fig.get("client_loop_lag_p99_ns")
+    if lag is None:
+        return "the client processes recorded no event-loop lag"
+    if lag > MAX_CLIENT_LAG_NS:
+        load = fig.get("machine_load_1min") or [0, 0]
+        return (f"the client processes were starved: event-loop lag p99 {lag / MS:.0f} ms > {MAX_CLIENT_LAG_NS / MS:.0f} ms "
+                f"(machine load {max(load):.1f} on {os.cpu_count()} CPUs): the peers' view measures the machine")  # fmt: skip
+    return ""
+
+
 def records(figs: dict[str, dict], plan: dict) -> list[MetricRecord]:
-    """Metric records from each build's figures (pure)."""
+    """Metric records from each build's figures (pure but for the CPU count in a reason)."""
     out: list[MetricRecord] = []
     for build, fig in figs.items():
-        extra = {k: v for k, v in fig.items() if k not in ("lateness_ns", "stable_flags", "per_conn_on_time")}
-        extra.update(heartbeat_interval_ns=HEARTBEAT_MS * MS, connections_requested=plan["connections"],
-                     client_processes=plan["processes"])  # fmt: skip
-        src = "measure.websocket"
-        out.append(MetricRecord("ws.stable_share", build, "ppm", [1_000_000 * f for f in fig["stable_flags"]],
-                                lower_is_better=False, source=src, extra=extra))  # fmt: skip
-        out.append(MetricRecord("ws.heartbeat.on_time_share", build, "ppm", fig["per_conn_on_time"],
-                                lower_is_better=False, source=src, extra={"connections": fig["connections"]}))  # fmt: skip
-        out.append(MetricRecord("ws.heartbeat.lateness", build, "ns", _subsample(fig["lateness_ns"]), source=src,
-                                extra={"heartbeats": len(fig["lateness_ns"]), "p50_ns": fig["lateness_p50_ns"],
-                                       "p99_ns": fig["lateness_p99_ns"], "max_ns": fig["lateness_max_ns"]}))  # fmt: skip
-        out.append(MetricRecord("ws.false_disconnects", build, "count", [fig["false_disconnects"]], source=src,
-                                extra={"close_codes": fig["close_codes"]}))  # fmt: skip
-        if fig["dead_peer_detect_ns"]:
-            out.append(MetricRecord("ws.dead_peer.detect", build, "ns", fig["dead_peer_detect_ns"], source=src,
-                                    extra={"peer_timeout_ns": fig["peer_timeout_ns"],
-                                           "not_closed": fig["dead_peers_not_closed"]}))  # fmt: skip
-        if fig["server_cpu_ns_per_conn_beat"] is not None:
-            out.append(MetricRecord("ws.server.cpu_per_conn_beat", build, "ns/op", [fig["server_cpu_ns_per_conn_beat"]],
-                                    source=src, extra={"server_cpu_s": fig["server_cpu_s"]}))  # fmt: skip
-        out.append(MetricRecord("ws.server.rss_per_conn", build, "bytes", [max(0, fig["server_rss_per_conn"])],
-                                source=src, extra={"rss_idle": fig["server_rss_idle"],
-                                                   "rss_connected": fig["server_rss_connected"]}))  # fmt: skip
+        why = starved(fig)
+        if why:
+            extra = {k: v for k, v in fig.items() if k not in ("lateness_ns", "stable_flags", "per_conn_on_time")}
+            for metric, unit in (("ws.stable_share", "ppm"), ("ws.heartbeat.on_time_share", "ppm"),
+                                 ("ws.heartbeat.lateness", "ns"), ("ws.false_disconnects", "count")):
+                out.append(results.invalid(metric, build, unit, why, "measure.websocket", **extra))
+            out += [r for r in _records_of(build, fig, plan) if r.metric not in
+                    ("ws.stable_share", "ws.heartbeat.on_time_share", "ws.heartbeat.lateness", "ws.false_disconnects")]
+            continue
+        out += _records_of(build, fig, plan)
+    return out
+
+
+def _records_of(build: str, fig: dict, plan: dict) -> list[MetricRecord]:
+    out: list[MetricRecord] = []
+    extra = {k: v for k, v in fig.items() if k not in ("lateness_ns", "stable_flags", "per_conn_on_time")}
+    extra.update(heartbeat_interval_ns=HEARTBEAT_MS * MS, connections_requested=plan["connections"],
+                 client_processes=plan["processes"])  # fmt: skip
+    src = "measure.websocket"
+    out.append(MetricRecord("ws.stable_share", build, "ppm", [1_000_000 * f for f in fig["stable_flags"]],
+                            lower_is_better=False, source=src, extra=extra))  # fmt: skip
+    out.append(MetricRecord("ws.heartbeat.on_time_share", build, "ppm", fig["per_conn_on_time"],
+                            lower_is_better=False, source=src, extra={"connections": fig["connections"]}))  # fmt: skip
+    out.append(MetricRecord("ws.heartbeat.lateness", build, "ns", _subsample(fig["lateness_ns"]), source=src,
+                            extra={"heartbeats": len(fig["lateness_ns"]), "p50_ns": fig["lateness_p50_ns"],
+                                   "p99_ns": fig["lateness_p99_ns"], "max_ns": fig["lateness_max_ns"]}))  # fmt: skip
+    out.append(MetricRecord("ws.false_disconnects", build, "count", [fig["false_disconnects"]], source=src,
+                            extra={"close_codes": fig["close_codes"]}))  # fmt: skip
+    if fig["dead_peer_detect_ns"]:
+        out.append(MetricRecord("ws.dead_peer.detect", build, "ns", fig["dead_peer_detect_ns"], source=src,
+                                extra={"peer_timeout_ns": fig["peer_timeout_ns"],
+                                       "not_closed": fig["dead_peers_not_closed"]}))  # fmt: skip
+    if fig["server_cpu_ns_per_conn_beat"] is not None:
+        out.append(MetricRecord("ws.server.cpu_per_conn_beat", build, "ns/op", [fig["server_cpu_ns_per_conn_beat"]],
+                                source=src, extra={"server_cpu_s": fig["server_cpu_s"]}))  # fmt: skip
+    out.append(MetricRecord("ws.server.rss_per_conn", build, "bytes", [max(0, fig["server_rss_per_conn"])],
+                            source=src, extra={"rss_idle": fig["server_rss_idle"],
+                                               "rss_connected": fig["server_rss_connected"]}))  # fmt: skip
     return out
 
 

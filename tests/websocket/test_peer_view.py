@@ -53,3 +53,24 @@ def test_summary_over_connections_and_bad_input():
 def test_ack_recognised_in_any_json_spelling_only():
     assert is_ack(HEARTBEAT_ACK) and is_ack('{ "type" : "heartbeat_ack", "seq": 3 }')
     assert not is_ack('{"type": "ping", "note": "heartbeat_ack"}') and not is_ack("heartbeat_ack") and not is_ack("[]")
+
+
+def _fig(lag_ns):
+    return {"connections": 2, "stable_flags": [1, 0], "per_conn_on_time": [1_000_000, 500_000],
+            "lateness_ns": [1, 2, 3], "lateness_p50_ns": 2, "lateness_p99_ns": 3, "lateness_max_ns": 3,
+            "false_disconnects": 1, "close_codes": [4008], "dead_peer_detect_ns": [5 * S], "peer_timeout_ns": 5 * S,
+            "dead_peers_not_closed": [], "server_cpu_ns_per_conn_beat": 1000, "server_cpu_s": 0.1,
+            "server_rss_per_conn": 30_000, "server_rss_idle": 1, "server_rss_connected": 2,
+            "client_loop_lag_p99_ns": lag_ns, "machine_load_1min": [20.0, 25.0]}  # fmt: skip
+
+
+def test_measure_records_are_invalid_when_the_clients_were_starved():
+    from harness.measure.websocket import MAX_CLIENT_LAG_NS, PLAN, records
+
+    ok = {r.metric: r for r in records({"clocked": _fig(MAX_CLIENT_LAG_NS // 10)}, PLAN[True])}
+    assert ok["ws.stable_share"].valid and ok["ws.stable_share"].values == [1_000_000, 0]
+    assert ok["ws.heartbeat.lateness"].values == [1, 2, 3] and ok["ws.false_disconnects"].values == [1]
+    bad = {r.metric: r for r in records({"clocked": _fig(MAX_CLIENT_LAG_NS + 1)}, PLAN[True])}
+    for m in ("ws.stable_share", "ws.heartbeat.on_time_share", "ws.heartbeat.lateness", "ws.false_disconnects"):
+        assert not bad[m].valid and "starved" in bad[m].reason and "25.0" in bad[m].reason
+    assert bad["ws.server.rss_per_conn"].valid  # the server's own figures stand
