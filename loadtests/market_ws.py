@@ -12,7 +12,7 @@ promise plus half an interval), as ``WS heartbeat beyond timeout`` too: the stre
 the share of heartbeats on time. Every heartbeat is acknowledged (``heartbeat_ack``), as the
 service's connection controller expects of a live peer; a connection the server closes is a
 failed ``WS disconnected`` request (a false disconnect: this user was alive), and the user
-reconnects.
+reconnects after the shared capped exponential backoff (core/websocket/connection_controller.py).
 """
 
 from __future__ import annotations
@@ -23,10 +23,13 @@ import time
 import websocket  # websocket-client: plain sockets, so gevent's patching makes it cooperative
 from locust import task
 
-from core.websocket.connection_controller import HEARTBEAT_ACK
+import random
+
+from core.websocket.connection_controller import HEARTBEAT_ACK, backoff_ns
 from loadtests.common import ClockbenchUser
 
 SYNC_EXCHANGES = 5
+RECONNECT_BASE_NS, RECONNECT_CAP_NS = 100_000_000, 5_000_000_000  # backoff before each reconnect
 
 
 def offset_from(t0: int, t1: int, t2: int, t3: int) -> tuple[int, int]:
@@ -81,6 +84,10 @@ class MarketWsUser(ClockbenchUser):
                 request_type="WS", name="WS disconnected", response_time=0, response_length=0, response=None,
                 context={}, exception=exc, start_time=time.time(),
             )  # fmt: skip
+            self.reconnects = getattr(self, "reconnects", 0) + 1
+            rng = getattr(self, "rng", None) or random.Random(id(self))
+            self.rng = rng
+            time.sleep(backoff_ns(self.reconnects, RECONNECT_BASE_NS, RECONNECT_CAP_NS, rng) / 1e9)  # gevent-patched
             self.connect()
             return
         arrived = time.time_ns()
@@ -95,6 +102,7 @@ class MarketWsUser(ClockbenchUser):
         if kind in ("quote", "heartbeat") and isinstance(ts, int):
             self.stream_event(f"{kind} age", arrived + self.offset_ns - ts, len(raw))
         if kind == "heartbeat":
+            self.reconnects = 0  # alive again: the next drop starts the backoff afresh
             self.ws.send(HEARTBEAT_ACK)
             if self.promised_ns is not None:
                 late = arrived + self.offset_ns - self.promised_ns
