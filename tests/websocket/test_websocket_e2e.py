@@ -38,5 +38,6 @@ def test_thousand_real_connections_every_heartbeat_arrives_and_dead_peers_are_cl
     assert fig["heartbeats_due"] >= CONNECTIONS * 4  # ~5 promises per connection in a 3 s window
     assert fig["heartbeats_arrived"] == fig["heartbeats_due"], wsload.describe(fig)
     assert fig["false_disconnects"] == 0 and fig["closed_in_window"] == 0, fig["close_codes"]
-    assert fig["dead_peers"] == 4 and fig["dead_peers_not_closed"] == [], fig["dead_peers_not_closed"]
+    assert fig["dead_peers"] == 4 and fig["dead_peers_not_closed"] == [] and fig["dead_peers_gone_before_silence"] == []
+    assert len(fig["dead_peer_over_deadline_ns"]) == 4
     assert all(0 <= x <= SLACK_NS for x in fig["dead_peer_over_deadline_ns"]), fig["dead_peer_over_deadline_ns"]
