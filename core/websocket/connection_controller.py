@@ -15,7 +15,6 @@ import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 PEER_TIMEOUT = "peer_timeout"  # the peer showed no life within its timeout (stopped reading, vanished)
 IDLE = "idle"  # no application message within the idle timeout
@@ -40,6 +39,7 @@ def is_ack(text: str) -> bool:
 
 
 CloseCallback = Callable[[str], object]  # called once with the reason (PEER_TIMEOUT or IDLE)
+# (the Protocols both builds satisfy are in core/websocket/protocols.py)
 
 
 def check_positive_ns(name: str, value: object) -> int:
@@ -64,29 +64,6 @@ def due(last_seen_ns: int, last_active_ns: int, peer_timeout_ns: int, idle_timeo
     return Due(peer, PEER_TIMEOUT) if peer <= idle else Due(idle, IDLE)
 
 
-class ConnectionController(Protocol):
-    """Closes connections whose peer fell silent or that stayed idle (server side).
-
-    ``open`` starts tracking with a close callback; ``seen`` on every frame from the peer moves the
-    liveness deadline (it must be O(1): it runs once per message); ``active`` on an application
-    message moves the idle deadline too; ``forget`` when the connection ended for another reason.
-    The callback is called at most once, after the connection is forgotten.
-    """
-
-    peer_timeout_ns: int
-    idle_timeout_ns: int
-    closed: dict[str, int]  # connections closed, by reason
-    lateness_ns: list[int]  # per close: close time minus its deadline, in the build's own time
-
-    def open(self, conn_id: object, close: CloseCallback) -> None: ...
-    def seen(self, conn_id: object) -> None: ...
-    def active(self, conn_id: object) -> None: ...
-    def forget(self, conn_id: object) -> None: ...
-    def remaining_ns(self, conn_id: object) -> int | None: ...
-    def count(self) -> int: ...
-    def stop(self) -> None: ...
-
-
 # --- client side: reconnect backoff ---------------------------------------------------------------
 
 
@@ -105,15 +82,3 @@ def backoff_ns(attempt: int, base_ns: int, cap_ns: int, rng: random.Random) -> i
     ceiling = cap_ns if attempt > 62 else min(cap_ns, base_ns << (attempt - 1))
     half = ceiling // 2
     return ceiling - half + rng.randint(0, half)
-
-
-class Reconnector(Protocol):
-    """Waits the backoff before each reconnect attempt (client side); ``reset`` after a success."""
-
-    base_ns: int
-    cap_ns: int
-    attempts: int  # attempts since the last reset
-    delays_ns: list[int]  # every delay waited, in order
-
-    async def wait(self) -> int: ...
-    def reset(self) -> None: ...

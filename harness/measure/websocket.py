@@ -1,4 +1,11 @@
-"""WebSocket stability on real connections, per build: the producer behind the websocket criteria.
+"""WebSocket measurements: the Clock's heartbeat timers in-process, and stability on real connections.
+
+``heartbeats`` (for the FD-HEARTBEAT-* goals, through the ``sims`` producer): harness/heartbeats.py's
+LiveClock coarse timers against asyncio sleep loops; per repeat: CPU per wall second, beats missing,
+p99 lateness, the share of due beats delivered.
+
+``produce`` (the ``websocket`` producer, for PM-/SC2-WEBSOCKET-STABILITY and EI-WEBSOCKET): real
+connections per build, as ``connections`` below describes.
 
 For each build (order alternating with the repeat), a stack (two uvicorn workers behind nginx, on
 the run's PostgreSQL and Redis) and ``harness/wsload.py``'s clients through nginx: every live
@@ -29,10 +36,12 @@ from pathlib import Path
 from typing import Any
 
 from harness import results
+from harness.builds import BUILDS
 from harness.results import MetricRecord
 
+from . import Context, Log, Unavailable, alternate
+
 MS = 1_000_000
-BUILDS = ("clocked", "baseline")
 MAX_SAMPLES = 20_000
 
 # quick: a minute for both builds; full: the issue's 10,000 connections (about 2-3 minutes per build).
@@ -157,7 +166,7 @@ def _records_of(build: str, fig: dict, plan: dict) -> list[MetricRecord]:
     return out
 
 
-def produce(out: Path, quick: bool, log: Any = print) -> list[MetricRecord]:
+def connections(out: Path, quick: bool, log: Any = print) -> list[MetricRecord]:
     """Both builds, alternating which goes first over the repeats; the records of the last repeat's
     figures pooled per build (connections and heartbeats of every repeat)."""
     plan = PLAN[quick]
@@ -165,7 +174,7 @@ def produce(out: Path, quick: bool, log: Any = print) -> list[MetricRecord]:
         f"heartbeat {HEARTBEAT_MS} ms, peer timeout {PEER_TIMEOUT_MS} ms")  # fmt: skip
     figs: dict[str, dict] = {}
     for rep in range(plan["repeats"]):
-        for build in BUILDS if rep % 2 == 0 else tuple(reversed(BUILDS)):
+        for build in alternate(rep):
             fig = measure_build(build, plan, out / f"{build}-{rep}", log)
             if build in figs:
                 prev = figs[build]
@@ -174,3 +183,49 @@ def produce(out: Path, quick: bool, log: Any = print) -> list[MetricRecord]:
             else:
                 figs[build] = fig
     return records(figs, plan)
+
+
+def produce(ctx: Context) -> list[MetricRecord]:
+    """The ``websocket`` producer: real WebSocket clients through nginx against each build's stack."""
+    if not any(m.startswith("ws.") for m in ctx.metrics):
+        raise Unavailable("no selected criterion needs the WebSocket measurement")
+    from harness.stack import StackError
+    from harness.stack.nginx import find_nginx
+
+    try:
+        find_nginx()
+    except StackError as exc:
+        raise Unavailable(f"nginx is needed in front of the service: {exc}") from None
+    return connections(ctx.out / "websocket", ctx.quick, ctx.log)
+
+
+# --- heartbeats ---------------------------------------------------------------------------------
+
+
+def heartbeats(quick: bool, log: Log = print) -> list[MetricRecord]:
+    from harness.heartbeats import RUNS
+
+    n, wall_ns, repeats = (10_000, 2_000_000_000, 3) if quick else (10_000, 3_000_000_000, 5)
+    runs: dict[str, list[dict]] = {b: [] for b in BUILDS}
+    for rep in range(repeats):
+        for b in alternate(rep):
+            runs[b].append(RUNS[b](n, duration_ns=wall_ns))
+    tick = runs["clocked"][0].get("tick_ns")
+    log(f"  heartbeats: {repeats} repeats x {n} heartbeats of 1s for {wall_ns / 1e9:g}s per build")
+    out = []
+    for b in BUILDS:
+        rs = runs[b]
+        extra = {"timers": n, "wall_s": wall_ns / 1e9, "repeats": repeats, "tick_ns": tick,
+                 "runs": [{k: v for k, v in r.items()} for r in rs]}
+        out.append(MetricRecord("sim.heartbeats.cpu", b, "ppm", [round(r["cpu_per_wall_s"] * 1e6) for r in rs],
+                                source="sims.heartbeats", extra=dict(extra, definition="CPU seconds per wall second, ppm")))
+        out.append(MetricRecord("sim.heartbeats.beats_missing", b, "count", [int(r["beats_missing"]) for r in rs],
+                                source="sims.heartbeats", extra=extra))
+        p99 = [int(r["lateness_p99_ns"]) for r in rs if r["lateness_p99_ns"] is not None]
+        if p99:
+            out.append(MetricRecord("sim.heartbeats.lateness_p99", b, "ns", p99, source="sims.heartbeats", extra=extra))
+        share = [round(1e6 * r["beats_delivered"] / r["beats_due"]) for r in rs if r["beats_due"]]
+        if share:
+            out.append(MetricRecord("sim.heartbeats.delivered_share", b, "ppm", share, lower_is_better=False,
+                                    source="sims.heartbeats", extra=extra))
+    return out

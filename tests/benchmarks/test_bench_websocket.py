@@ -22,14 +22,11 @@ S = 1_000_000_000
 
 
 def _make(build: str):
-    if build == "clocked":
-        from targets.clock import LiveClock
-        from targets.websocket.connection_controller import ConnectionController
+    from harness import builds
+    from targets.clock import LiveClock
 
-        return ConnectionController(60 * S, 600 * S, clock=LiveClock())
-    from baselines.websocket.connection_controller import ConnectionController as Baseline
-
-    return Baseline(60 * S, 600 * S)
+    clock = LiveClock() if builds.needs_clock(build) else None
+    return builds.make("ws_connections", build, clock=clock, peer_timeout_ns=60 * S, idle_timeout_ns=600 * S)
 
 
 def _mark(benchmark, group: str, build: str, ops: int) -> None:

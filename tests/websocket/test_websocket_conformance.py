@@ -172,7 +172,7 @@ def test_due_and_backoff_pure_logic():
 def _scenario(n: int) -> list[tuple[int, object, str]]:
     """n connections on a TestClock: some silent, some acking, some trading, some forgotten."""
     from targets.clock import TestClock
-    from targets.websocket.connection_controller import ConnectionController
+    from targets.websocket import ConnectionController
 
     clock = TestClock(1_000 * MS)
     ctl = ConnectionController(1_000 * MS, 5_000 * MS, clock=clock)
@@ -195,7 +195,7 @@ def _scenario(n: int) -> list[tuple[int, object, str]]:
 
 def test_testclock_closes_exactly_at_each_deadline_thousands_in_one_advance():
     from targets.clock import TestClock
-    from targets.websocket.connection_controller import ConnectionController
+    from targets.websocket import ConnectionController
 
     clock = TestClock(0)
     ctl = ConnectionController(1_000 * MS, 5_000 * MS, clock=clock)
@@ -214,7 +214,7 @@ def test_testclock_closes_exactly_at_each_deadline_thousands_in_one_advance():
 
 def test_testclock_seen_rearms_lazily_and_idle_closes_exactly():
     from targets.clock import TestClock
-    from targets.websocket.connection_controller import ConnectionController
+    from targets.websocket import ConnectionController
 
     clock = TestClock(0)
     ctl = ConnectionController(1_000 * MS, 3_000 * MS, clock=clock)
