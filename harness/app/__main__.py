@@ -27,7 +27,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--heartbeat-ms", type=int, default=5000)
     p.add_argument("--quote-ms", type=int, default=500)
     p.add_argument("--idle-timeout-ms", type=int, default=80_000)
-    p.add_argument("--ws-peer-timeout-ms", type=int, default=15_000,
+    p.add_argument("--ws-peer-timeout-ms", type=int, default=90_000,
                    help="close a WebSocket whose peer sent nothing (not even a heartbeat ack) for this long")
     p.add_argument("--ws-idle-timeout-ms", type=int, default=120_000,
                    help="close a WebSocket with no application message (subscribe, ping) for this long")

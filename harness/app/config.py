@@ -26,7 +26,9 @@ class ServiceConfig:
     # (75 s), so nginx, not the worker, closes its idle pool connections first (no reuse-after-close race).
     idle_timeout_ns: int = 80_000 * NANOS_IN_MS
     ws_idle_timeout_ns: int = 120_000 * NANOS_IN_MS  # a WebSocket with no application message for this long is closed
-    ws_peer_timeout_ns: int = 15_000 * NANOS_IN_MS  # a WebSocket peer silent (no frame, no ack) this long is closed
+    # A WebSocket peer silent this long (no frame at all: no heartbeat ack, no ping) is closed as dead. Three of the
+    # dashboard's 30 s pings (it does not ack heartbeats); clients that ack every heartbeat can be given less.
+    ws_peer_timeout_ns: int = 90_000 * NANOS_IN_MS
     settlement_days: int = 2  # T+N
 
     def __post_init__(self) -> None:
