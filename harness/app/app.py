@@ -21,11 +21,11 @@ from . import protocol
 from .components import Components
 from .config import ServiceConfig
 from .errors import install_domain_handlers, install_request_handlers
-from .routes import algos, clock, health, orders, positions, ws
+from .routes import algos, clock, dashboard, health, orders, positions, ws
 
 __all__ = ["MetricsMiddleware", "create_app"]
 
-ROUTERS = (health.router, clock.router, orders.router, positions.router, algos.router, ws.router)
+ROUTERS = (health.router, clock.router, orders.router, positions.router, algos.router, ws.router, dashboard.router)
 
 
 class MetricsMiddleware:

@@ -17,6 +17,8 @@ class OrderCreate(BaseModel):
     limit_price: str | None = Field(None, description="exact decimal as a string; required for LIMIT")
     time_in_force: str = Field("GTC", description="GTC, IOC, DAY or GTD")
     expire_time_ns: int | None = Field(None, description="GTD expiry, ns since the UNIX epoch")
+    client_timestamp_ns: int | None = Field(
+        None, description="when the client placed it, ns since the UNIX epoch on its (synchronized) clock; echoed back")
 
 
 class AlgoCreate(BaseModel):

@@ -105,6 +105,8 @@ def records_from_rounds(runs: dict[str, list[dict]], extras: dict[str, list[dict
             r.extra.update(info)
             out.append(r)
         for stat in ("post_p50", "post_p99", "nginx_added_p50", "nginx_added_mean"):
+            if stat.startswith("nginx") and not any(stat in extras[arm][i] for i in keep):
+                continue  # no nginx in front (--no-nginx): nothing to record, the criterion says why
             vals = [extras[arm][i].get(stat) for i in keep]
             metric = f"load.{PROFILE}.{stat}"
             if any(v is None for v in vals):
@@ -115,10 +117,15 @@ def records_from_rounds(runs: dict[str, list[dict]], extras: dict[str, list[dict
     return out, info
 
 
-def produce(out: Path, quick: bool, log: Log = print, plan: Plan | None = None) -> list[MetricRecord]:
+def produce(out: Path, quick: bool, log: Log = print, plan: Plan | None = None, nginx: bool = True,
+            urls: dict[str, str] | None = None) -> list[MetricRecord]:
+    """The A/B rounds. Without nginx each stack is one worker driven directly (a second worker would
+    get no traffic) and no nginx figure is recorded. ``urls`` (arm -> URL): the user's own running
+    deployments instead of stacks started here (no access log: no nginx figure either)."""
     from harness.load import abtest
     from harness.load.runner import LoadSpec, headline, run
-    from harness.stack import StackError, running
+    from harness.load.target import target
+    from harness.load.runner import LoadError
 
     plan = plan or (QUICK if quick else FULL)
     out.mkdir(parents=True, exist_ok=True)
@@ -132,10 +139,11 @@ def produce(out: Path, quick: bool, log: Log = print, plan: Plan | None = None) 
         for arm in arms:
             build = abtest.ARM_BUILDS[arm]
             try:
-                stacks[arm] = es.enter_context(running(build=build, workers=plan.stack_workers, nginx=True,
-                                                       write_pointer=False, run_dir=out / f"stack-{arm}"))
-            except StackError as exc:
-                raise RuntimeError(f"could not start the {arm} stack: {exc}") from None
+                url = (urls or {}).get(arm)
+                stacks[arm] = es.enter_context(target(url, build=build, workers=plan.stack_workers if nginx else 1,
+                                                      nginx=nginx, write_pointer=False, run_dir=out / f"stack-{arm}"))
+            except LoadError as exc:
+                raise RuntimeError(f"the {arm} arm: {exc}") from None
             log(f"  load: {arm} stack at {stacks[arm].url} [{build}]")
         log(f"  load: {PROFILE}, {plan.users} users, {plan.duration_s:g}s per run (warm-up {plan.warmup_s:g}s), "
             f"{plan.rounds} rounds x {len(arms)} arms")
@@ -180,8 +188,12 @@ def produce_load(ctx: Context) -> list[results.MetricRecord]:
         from harness.stack import running  # noqa: F401
     except ImportError as exc:
         raise Unavailable(f"the stack (harness/stack) is not importable: {exc}") from None
-    ctx.build_flags["load"] = "three stacks: baseline (every component baseline), clocked (every component clocked), aa (a second baseline)"
-    return produce(ctx.out / "load", ctx.quick, ctx.log)
+    if ctx.targets:
+        ctx.build_flags["load"] = "the user's own deployments: " + ", ".join(f"{a} at {u}" for a, u in ctx.targets.items())
+    else:
+        ctx.build_flags["load"] = ("three stacks: baseline (every component baseline), clocked (every component clocked), "
+                                   "aa (a second baseline)" + ("" if ctx.nginx else "; no nginx: one worker each, driven directly"))
+    return produce(ctx.out / "load", ctx.quick, ctx.log, nginx=ctx.nginx, urls=ctx.targets)
 
 
 # The capacity search run by ``clockbench run``: closed-loop users with no think time, so a step's
@@ -197,10 +209,13 @@ def produce_capacity(ctx: Context) -> list[results.MetricRecord]:
     """``clockbench capacity`` (both builds, trials alternating which goes first) under the default SLO."""
     if not any(m.startswith("capacity.") for m in ctx.metrics):
         raise Unavailable("no selected criterion needs a capacity search")
+    if ctx.targets:
+        raise Unavailable("the capacity search drives a stack past its SLO, so `run` does not aim it at your own "
+                          "deployments; run `clockbench capacity --target URL --builds BUILD` for each when you mean to")
     out = ctx.out / "capacity"
     cmd = [sys.executable, "-m", "harness", "capacity", "--profile", "orders", "--think", "0",
            "--start-users", "4", "--max-users", "512", "--stack-workers", "1", "--out", str(out),
-           *CAPACITY_SEARCH[ctx.quick]]  # fmt: skip
+           *CAPACITY_SEARCH[ctx.quick], *([] if ctx.nginx else ["--no-nginx"])]  # fmt: skip
     ctx.log("  capacity: " + " ".join(cmd[3:]))
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None

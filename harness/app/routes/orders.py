@@ -15,7 +15,8 @@ router = APIRouter()
 @router.post(f"{API}/orders", status_code=201, summary="Submit an order; 201 once it is committed")
 async def create_order(body: OrderCreate, request: Request) -> Any:
     c = current(request)
-    return await c.orders.submit(body.model_dump())
+    order = await c.orders.submit(body.model_dump(exclude={"client_timestamp_ns"}))
+    return {**order, "client_timestamp_ns": body.client_timestamp_ns}
 
 
 @router.get(f"{API}/orders/{{order_id}}", summary="An order and its state")
