@@ -84,6 +84,8 @@ ROWS: tuple[Row, ...] = (
         flag="monitoring"),
     Row("grafana_updater", "monitoring", "targets.monitoring:GrafanaUpdater", "baselines.monitoring:GrafanaUpdater",
         "Grafana dashboard updates (the plan's grafana_clock_updater)", flag="monitoring"),
+    Row("ws_connections", "websocket", "targets.websocket:ConnectionController", "baselines.websocket:ConnectionController",
+        "WebSocket peer/idle deadlines (the plan's connection_clock_controller)", flag="websocket"),
 )
 # fmt: on
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from typing import Any
 
 from harness import builds
@@ -30,6 +31,15 @@ def make_heartbeats(config: ServiceConfig, clock: Clock) -> Any:
     return builds.make_for(config.build_map, "websocket", clock, interval_ns=config.heartbeat_interval_ns)
 
 
+def make_connections(config: ServiceConfig, clock: Clock) -> Any:
+    """The WebSocket connection controller (built with the websocket component's flag)."""
+    return builds.make_for(config.build_map, "ws_connections", clock, peer_timeout_ns=config.ws_peer_timeout_ns,
+                           idle_timeout_ns=config.ws_idle_timeout_ns)  # fmt: skip
+
+
+WS_CLOSE_LOG = 20_000  # recent WebSocket closes kept per worker
+
+
 class Components:
     def __init__(self, config: ServiceConfig) -> None:
         self.config = config
@@ -37,6 +47,8 @@ class Components:
         self.metrics = ServiceMetrics(config.build_map, config.worker_id, config.clock)
         self.tracker = make_tracker(config, self.clock)
         self.heartbeats = make_heartbeats(config, self.clock)
+        self.connections = make_connections(config, self.clock)
+        self.ws_closes: collections.deque[dict[str, Any]] = collections.deque(maxlen=WS_CLOSE_LOG)  # /api/v1/ws/closes
         self.feed = MarketFeed(
             QuoteSource(config.seed),
             config.quote_interval_ns,
@@ -70,6 +82,7 @@ class Components:
         self.feed.stop()
         self.tracker.stop()
         self.heartbeats.stop()
+        self.connections.stop()
         if self.orders is not None:
             await self.orders.close()
         if self.store is not None:
