@@ -76,7 +76,7 @@ def test_parse_callgrind_dump():
 
 
 def test_instruction_counts_hold_still_under_valgrind(tmp_path):
-    from conftest import require_tool
+    from tests.conftest import require_tool
     from harness.measure import instructions
 
     require_tool("valgrind")
