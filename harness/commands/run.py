@@ -264,10 +264,16 @@ def _run(args: argparse.Namespace) -> int:
         for r in records:
             r.extra["planted"] = planted
     busy = machine_state.describe(states)
-    for r in records:  # rounds (microbenchmark pairs) run while the machine was busy
-        bp = r.extra.get("busy_pairs")
+    seen_rounds: set = set()
+    for r in records:  # rounds (microbenchmark pairs, load rounds) run while the machine was busy
+        bp = r.extra.get("busy_pairs") or r.extra.get("busy_rounds")
         if bp and r.build == "clocked" and not r.extra.get("pooled"):
-            busy.append(f"{r.metric}: {len(bp)} of {r.n} pairs ran while other processes used > "
+            what = "pairs" if r.extra.get("busy_pairs") else "rounds"
+            if what == "rounds":  # every metric of a load run shares its rounds: say it once
+                if (r.source, tuple(bp)) in seen_rounds:
+                    continue
+                seen_rounds.add((r.source, tuple(bp)))
+            busy.append(f"{r.metric}: {len(bp)} of {r.n} {what} ran while other processes used > "
                         f"{machine_state.BUSY_OTHERS:.0%} of the CPUs")
     if busy:
         log("machine busy: " + "; ".join(busy[:5]) + (f" (+{len(busy) - 5} more)" if len(busy) > 5 else ""))

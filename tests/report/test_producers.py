@@ -252,3 +252,18 @@ def test_own_deployments_come_in_pairs_and_as_urls():
         run_cmd.own_targets(ns(target_baseline="http://a:1"))
     with pytest.raises(UsageError, match="http://"):
         run_cmd.own_targets(ns(target_baseline="a:1", target_clocked="http://b:2"))
+
+
+def test_load_rounds_run_while_the_machine_was_busy_are_listed():
+    import harness.measure.load as lm
+
+    def summary(busy: bool) -> dict:
+        lat = {"p50": 1000, "p90": 2000, "p99": 3000, "p999": 4000}
+        return {"aggregate": {"latency_ns": lat, "latency_corrected_ns": None, "throughput_rps": 100.0, "error_rate": 0.0,
+                              "requests": 1000, "failures": 0},
+                "validity": {"valid": True, "reasons": []}, "machine": {"busy": busy}}
+
+    runs = {a: [summary(False), summary(a == "aa"), summary(False)] for a in ("baseline", "clocked", "aa")}
+    recs, info = lm.records_from_rounds(runs, {a: [{"post_p50": 1, "post_p99": 2}] * 3 for a in runs}, "ab.json")
+    assert info["busy_rounds"] == [1]
+    assert all(r.extra.get("busy_rounds") == [1] for r in recs if r.valid and r.kind == "rounds")
