@@ -294,3 +294,50 @@ def engine_session(run_dir: Path | None = None) -> Iterator[DockerEngine]:
         yield engine
     finally:
         engine.stop()
+
+
+# --- the payload: a container with a health endpoint ------------------------------------------------
+
+NS_PER_S = 1_000_000_000
+
+
+def health_payload_command(port: int, graceful: bool = True) -> list[str]:
+    """busybox httpd serving /www on 127.0.0.1:port. ``graceful``: a shell that exits 0 on SIGTERM
+    (and when httpd dies, so a killed endpoint ends the container); otherwise httpd is PID 1, which
+    ignores SIGTERM, so a stop has to kill it."""
+    httpd = f"httpd -f -p 127.0.0.1:{port} -h /www"
+    if not graceful:
+        return httpd.split()
+    return ["sh", "-c", f"trap 'exit 0' TERM; {httpd} & wait $!"]
+
+
+def create_health_payload(client, port: int, *, www_dir: Path | None = None, graceful: bool = True,
+                          health_interval_ns: int = NS_PER_S // 2, name: str | None = None,
+                          labels: dict[str, str] | None = None, start: bool = True):
+    """A busybox container on the host network whose /health answers 200 while the file exists.
+
+    With ``www_dir`` the container serves that host folder (read-only), so the harness kills and
+    revives the endpoint by removing and restoring ``www_dir/health`` at the instants it chooses;
+    without it, the image's own /www/health. The engine's own health check polls the same URL
+    every ``health_interval_ns`` (one failure marks it unhealthy).
+    """
+    url = f"http://127.0.0.1:{port}/health"
+    volumes = {str(www_dir): {"bind": "/www", "mode": "ro"}} if www_dir is not None else None
+    kwargs = dict(
+        command=health_payload_command(port, graceful),
+        network_mode="host",
+        volumes=volumes,
+        name=name,
+        labels={"clockbench": "payload", **(labels or {})},
+        healthcheck={
+            "test": ["CMD-SHELL", f"wget -q -O /dev/null {url} || exit 1"],
+            "interval": health_interval_ns,
+            "timeout": NS_PER_S,
+            "retries": 1,
+            "start_period": 0,
+        },
+        stop_signal="SIGTERM",
+    )
+    if start:
+        return client.containers.run(BUSYBOX_TAG, detach=True, **kwargs)
+    return client.containers.create(BUSYBOX_TAG, **kwargs)
