@@ -79,7 +79,7 @@ class ContainerHealthChecker:
         interval_s = self.interval_ns / NS_PER_S
         timeout_s = self.timeout_ns / NS_PER_S
         await asyncio.sleep((offset_ns + self.interval_ns) / NS_PER_S)
-        while True:
+        while cid in self._tasks:  # stop()/remove() take it out (a cancel alone can be lost in wait_for on 3.11)
             start = time.time_ns()
             answered = healthy = False
             try:

@@ -1,25 +1,9 @@
-"""The real Docker engine for the container family's integration tests: one private engine per test
-session (skip with the reason on a laptop without one; a failure under CI=true)."""
+"""A docker SDK client on the session's private engine (``docker_engine`` in tests/conftest.py);
+the payload containers a test made are removed after it."""
 
 from __future__ import annotations
 
 import pytest
-
-from harness.backends.docker_engine import EngineUnavailable, ensure_busybox_image, start_engine
-from tests.conftest import missing
-
-
-@pytest.fixture(scope="session")
-def docker_engine(tmp_path_factory):  # type: ignore[no-untyped-def]
-    try:
-        engine = start_engine(tmp_path_factory.mktemp("dockerd"))
-    except EngineUnavailable as exc:
-        missing("Docker engine", str(exc))
-    try:
-        ensure_busybox_image(engine.client())
-        yield engine
-    finally:
-        engine.stop()
 
 
 @pytest.fixture()
