@@ -8,6 +8,7 @@ INVALID with the reason, and the rest still runs and renders):
   sims        EMS slice lateness, connection tracker, heartbeats on real time (harness/report/sims.py)
   load        an interleaved A/B load run with an A/A pair (harness/report/load_ab.py, over harness.load)
   capacity    ``clockbench capacity`` on both builds (closed loop, no think time), trials alternating
+  containers  health checks of payload containers on a private Docker engine (harness/measure/docker.py)
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 # Benchmarks the criteria do not need, or that other producers measure better: the heartbeats
 # (harness/report/sims.py repeats them), the stack through nginx (the A/B load run), and the
 # third-party ceilings (pgbench, redis-benchmark, NautilusTrader; `clockbench bench` shows them).
-MICROBENCH_DESELECT = "not heartbeats and not through_nginx and not pgbench and not redis_benchmark and not nautilus"
+MICROBENCH_DESELECT = ("not heartbeats and not through_nginx and not pgbench and not redis_benchmark and not nautilus"
+                       " and not checker_cpu_per_check and not start_to_healthy")  # the containers producer measures these
 MICROBENCH_REPEATS = {True: 3, False: 5}
 
 
@@ -160,6 +162,15 @@ def produce_sims(ctx: Context) -> list[results.MetricRecord]:
     if not done:
         raise Unavailable("no selected criterion needs a real-time simulation")
     return out
+
+
+def produce_containers(ctx: Context) -> list[results.MetricRecord]:
+    """Container health checks on a private Docker engine, both builds (harness/measure/docker.py)."""
+    if not any(m.startswith("sim.containers.") for m in ctx.metrics):
+        raise Unavailable("no selected criterion needs the container measurements")
+    from harness.measure import docker as containers
+
+    return containers.produce(ctx.quick, ctx.log)
 
 
 SYSTEM_TIME_CALLS = {("time", "time"), ("time", "time_ns"), ("datetime", "now"), ("datetime", "utcnow"),
@@ -271,6 +282,7 @@ PRODUCERS: list[tuple[str, tuple[str, ...], Callable[[Context], list[results.Met
     ("microbench", ("bench",), produce_microbench),
     ("load", ("load",), produce_load),
     ("capacity", ("capacity",), produce_capacity),
+    ("containers", ("sim.containers", "bench.containers"), produce_containers),
 ]
 
 
