@@ -68,6 +68,8 @@ def _s(x: float | None, unit: str) -> str:
         return "-"
     if unit == "share":
         return f"{x * 100:.2f}%"
+    if unit == "ppm":  # a share in parts per million (per-check 0 / 1,000,000 values): a percentage
+        return f"{x / 1e4:.4g}%"
     if unit in ("ns", "ns/op"):
         for u, sc in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
             if abs(x) >= sc:
