@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-BUSYBOX_TAG = "clockbench/busybox:1"
+BUSYBOX_TAG = "clockbench/busybox:2"
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
 _SOCKET_LIMIT = 100  # bytes; sun_path is 108 with the NUL, keep a margin
@@ -261,6 +261,12 @@ def busybox_rootfs_tar(busybox: str | None = None) -> bytes:
         add_file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n")
         add_file("etc/group", b"root:x:0:\nnogroup:x:65534:\n")
         add_file("www/health", b"ok\n")
+        # /lib and /lib64 point into /usr, so a host /usr bind-mounted read-only gives a dynamically
+        # linked program (the host's Python) its loader and libraries, as on a merged-/usr host.
+        for name, target in (("lib", "usr/lib"), ("lib64", "usr/lib64")):
+            link = tarfile.TarInfo(name)
+            link.type, link.linkname, link.mode = tarfile.SYMTYPE, target, 0o777
+            tar.addfile(link)
         seen = {"bin/busybox"}
         for applet in busybox_applets(busybox):
             if applet in seen or "/" not in applet:
@@ -330,7 +336,7 @@ def create_health_payload(client, port: int, *, www_dir: Path | None = None, gra
         name=name,
         labels={"clockbench": "payload", **(labels or {})},
         healthcheck={
-            "test": ["CMD-SHELL", f"wget -q -O /dev/null {url} || exit 1"],
+            "test": ["CMD", "/bin/busybox", "wget", "-q", "-O", "/dev/null", url],
             "interval": health_interval_ns,
             "timeout": NS_PER_S,
             "retries": 1,
