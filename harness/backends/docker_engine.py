@@ -12,6 +12,7 @@ Containers have no network but the host's (``--network host``); published ports 
 
 from __future__ import annotations
 
+import atexit
 import io
 import os
 import shutil
@@ -195,6 +196,7 @@ def start_engine(run_dir: Path | None = None, *, ready_timeout_s: float = READY_
         engine.stop()
         raise
     engine.started_s = time.monotonic() - spawned
+    atexit.register(engine.stop)  # an interrupted run must not leave a daemon behind (stop is idempotent)
     return engine
 
 

@@ -12,6 +12,9 @@ What is measured, per build (clocked: targets.docker on a LiveClock; baseline: b
 - ``sim.containers.detect_latency`` (EI-DOCKER-HEALTH): each container's endpoint is killed (its
   health file removed from the host folder it serves) at seeded instants and revived later; one
   value per fault: the time from the kill to the checker's unhealthy report.
+- ``sim.containers.out_of_rotation`` / ``restart_to_healthy``: every payload's endpoint process killed
+  at once under the build's checker + lifecycle + supervisor: kill -> out of the members (no more
+  traffic), and unhealthy report -> restarted and healthy again.
 - also: false unhealthy reports, faults missed, the engine's own detection (its health events),
   start-to-healthy time of the payloads, and the checker's CPU per container per check at 10, 100
   and 1,000 containers (``checker_cpu``; see that function for how 1,000 are modelled).
@@ -177,6 +180,64 @@ def checker_cpu(build: str, n: int, *, interval_ns: int = NS_PER_S // 2, duratio
     return asyncio.run(main())
 
 
+# --- replacement ----------------------------------------------------------------------------------
+
+def replacement(build: str, client: Any, ports: dict[str, int], *, interval_ns: int = 250 * NS_PER_MS,
+                timeout_s: float = 60.0) -> dict:
+    """Kill every payload's endpoint process at once (the container exits) under the build's checker,
+    lifecycle and supervisor; per container: kill -> out of the members (no more traffic), and
+    unhealthy report -> the restarted container healthy again (the engine's readiness gate)."""
+    from core.docker import ContainerSupervisor
+    from core.docker.adapters import HttpHealthProbe, SdkEngine
+
+    async def main() -> dict:
+        checker = make_checker(build, HttpHealthProbe(ports), interval_ns=interval_ns,
+                               timeout_ns=interval_ns * 4 // 5, unhealthy_after=2)
+        kw = dict(ready_timeout_ns=30 * NS_PER_S, ready_poll_ns=50 * NS_PER_MS, stop_grace_ns=2 * NS_PER_S,
+                  backoff_base_ns=500 * NS_PER_MS, backoff_cap_ns=4 * NS_PER_S)
+        if build == "clocked":
+            from targets.clock import LiveClock
+            from targets.docker import ContainerLifecycle
+
+            lc = ContainerLifecycle(SdkEngine(client), clock=LiveClock(), **kw)
+        else:
+            from baselines.docker import ContainerLifecycle as BaselineLifecycle
+
+            lc = BaselineLifecycle(SdkEngine(client), **kw)
+        left: dict[str, int] = {}
+
+        def members(m: frozenset[str]) -> None:
+            now = time.time_ns()
+            for cid in ports:
+                if cid not in m and cid not in left:
+                    left[cid] = now
+
+        sup = ContainerSupervisor(checker, lc, on_members=members)
+        sup.members = set(ports)
+        for i, cid in enumerate(sorted(ports)):
+            checker.add(cid, offset_ns=i * interval_ns // len(ports))
+        await asyncio.sleep(2 * interval_ns / NS_PER_S)
+        killed: dict[str, int] = {}
+
+        def kill(cid: str) -> None:
+            client.containers.get(cid).exec_run(["killall", "httpd"])
+
+        for cid in ports:
+            killed[cid] = time.time_ns()
+            await asyncio.to_thread(kill, cid)
+        deadline = time.monotonic() + timeout_s
+        while len(sup.replacements) < len(ports) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await sup.stop()
+        return {"killed": killed, "left": left, "replacements": list(sup.replacements)}
+
+    r = asyncio.run(main())
+    out_ns = [r["left"][c] - r["killed"][c] for c in ports if c in r["left"]]
+    ready = [x.result.ready_ns - x.unhealthy_at_ns for x in r["replacements"] if x.result and x.result.ok]
+    failed = len(ports) - len(ready)
+    return {"out_of_rotation_ns": out_ns, "restart_to_healthy_ns": ready, "failed": failed}
+
+
 # --- the producer ---------------------------------------------------------------------------------
 
 def _payloads(engine: Any, count: int, workdir: Path, health_interval_ns: int) -> tuple[dict, dict, list[int]]:
@@ -251,6 +312,12 @@ def produce(quick: bool, log: Log = print, seed: int = 15) -> list[MetricRecord]
                 share = sum(r["slots"]) / 1e6 / len(r["slots"]) if r["slots"] else float("nan")
                 log(f"  containers: {b}{' (busy machine)' if busy else ''}: {r['checks']} checks, on time "
                     f"{share:.4f}, detect p50 {_p(r['latencies'], 50)} ms, false unhealthy {r['false_unhealthy']}")
+        repl: dict[str, dict] = {}
+        for b in BUILDS:
+            repl[b] = replacement(b, client, ports)
+            log(f"  containers: {b}: {len(repl[b]['out_of_rotation_ns'])} endpoints killed, out of rotation p50 "
+                f"{_p(repl[b]['out_of_rotation_ns'], 50)} ms, restart to healthy p50 {_p(repl[b]['restart_to_healthy_ns'], 50)} ms"
+                f"{', ' + str(repl[b]['failed']) + ' not replaced' if repl[b]['failed'] else ''}")
         cpu: dict[str, dict[int, dict]] = {b: {} for b in BUILDS}
         for n in cpu_sizes:
             for b in BUILDS:
@@ -295,6 +362,14 @@ def produce(quick: bool, log: Log = print, seed: int = 15) -> list[MetricRecord]
                                 source=SOURCE, extra=extra))
         out.append(MetricRecord("sim.containers.faults_missed", b, "count", [sum(r["missed"] for r in rs)],
                                 source=SOURCE, extra=extra))
+        for key, metric in (("out_of_rotation_ns", "sim.containers.out_of_rotation"),
+                            ("restart_to_healthy_ns", "sim.containers.restart_to_healthy")):
+            if repl[b][key]:
+                out.append(MetricRecord(metric, b, "ns", repl[b][key], source=SOURCE,
+                                        extra={"definition": "out_of_rotation: endpoint process killed -> the supervisor "
+                                               "takes it out of the members (2 failed checks every 250 ms); "
+                                               "restart_to_healthy: the unhealthy report -> the restarted container "
+                                               "healthy (engine health check every 250 ms)", "containers": containers}))
         for n in cpu_sizes:
             c = cpu[b][n]
             if c["cpu_per_check_ns"]:
