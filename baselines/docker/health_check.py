@@ -90,6 +90,8 @@ class ContainerHealthChecker:
             except Exception:  # noqa: BLE001 - timeout, refused, engine error: not answered
                 pass
             end = time.time_ns()
+            if cid not in self._tasks:
+                return  # removed while its check was in flight
             self.checks.append(Check(cid, None, start, end, answered, answered and healthy))
             self._report(self._tracker.observe(cid, answered and healthy, end))
             await asyncio.sleep(interval_s)

@@ -31,6 +31,7 @@ class ScriptedProbe:
         self.down: set[str] = set()
         self.hang: set[str] = set()
         self.refuse: set[str] = set()
+        self.script: dict[str, list[bool]] = {}  # the next outcomes of a container, before any other rule
         self.calls = 0
 
     async def check(self, container_id: str) -> bool:
@@ -41,6 +42,8 @@ class ScriptedProbe:
             await asyncio.sleep(self.latency_ns / NS_PER_S)
         if container_id in self.refuse:
             raise ConnectionRefusedError(container_id)
+        if self.script.get(container_id):
+            return self.script[container_id].pop(0)
         now = loop_ns()
         if container_id in self.down:
             return False

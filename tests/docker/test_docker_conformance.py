@@ -39,6 +39,16 @@ async def sleep_ms(ms: float) -> None:
     await asyncio.sleep(ms / 1000)
 
 
+async def until(cond: Callable[[], bool], limit_ms: float = 10_000) -> None:
+    """Wait for a condition (real time for the baseline, virtual for the clocked build): a busy
+    machine may delay a sleep loop's checks, never change what they report."""
+    waited = 0.0
+    while not cond():
+        assert waited < limit_ms, "condition not reached"
+        await sleep_ms(5)
+        waited += 5
+
+
 # --- health checker -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("build", BUILDS)
@@ -50,10 +60,13 @@ def test_reports_unhealthy_then_healthy_again(build: str) -> None:
         checker.add("a")
         checker.add("b", offset_ns=5 * NS_PER_MS)
         await sleep_ms(150)
+        await until(lambda: checker.status("a") is True and checker.status("b") is True)
         probe.down.add("a")
         await sleep_ms(150)
+        await until(lambda: checker.status("a") is False)
         probe.down.discard("a")
         await sleep_ms(150)
+        await until(lambda: checker.status("a") is True)
         await checker.stop()
         return checker
 
@@ -65,7 +78,7 @@ def test_reports_unhealthy_then_healthy_again(build: str) -> None:
     assert b == [(True, "check")]
     assert all(c.answered for c in checker.checks)
     assert {c.container for c in checker.checks} == {"a", "b"}
-    assert len([c for c in checker.checks if c.container == "a"]) >= 10
+    assert len([c for c in checker.checks if c.container == "a"]) >= 3
     starts = [c.start_ns for c in checker.checks if c.container == "a"]
     assert starts == sorted(starts)
     assert all(c.end_ns >= c.start_ns for c in checker.checks)
@@ -82,6 +95,7 @@ def test_a_hanging_or_refusing_probe_is_not_answered_and_unhealthy(build: str) -
         for cid in ("slow", "dead", "fine"):
             checker.add(cid)
         await sleep_ms(200)
+        await until(lambda: all(checker.status(c) is not None for c in ("slow", "dead", "fine")))
         await checker.stop()
         return checker
 
@@ -105,12 +119,16 @@ def test_unhealthy_after_consecutive_failures_only(build: str) -> None:
                                unhealthy_after=3)
         checker.add("a")
         await sleep_ms(100)
-        probe.down.add("a")  # fewer than 3 checks of failure: 25 ms holds at most 2 checks
-        await sleep_ms(25)
-        probe.down.discard("a")
-        await sleep_ms(100)
-        probe.down.add("a")  # long enough for 3
-        await sleep_ms(200)
+        await until(lambda: checker.status("a") is True)
+        probe.script["a"] = [False, False]  # two failed checks in a row, then healthy again
+        while probe.script["a"]:
+            await sleep_ms(5)
+        await sleep_ms(60)
+        probe.script["a"] = [False, False, False]  # three: unhealthy
+        while probe.script["a"]:
+            await sleep_ms(5)
+        probe.down.add("a")
+        await sleep_ms(60)
         await checker.stop()
         return checker
 
@@ -135,6 +153,7 @@ def test_remove_stops_one_container_and_bad_arguments_are_refused(build: str) ->
         with pytest.raises(ValueError, match="offset_ns"):
             checker.add("c", offset_ns=-1)
         await sleep_ms(100)
+        await until(lambda: any(c.container == "b" for c in checker.checks))
         checker.remove("b")
         checker.remove("zzz")  # unknown: nothing to do
         n_b = len([c for c in checker.checks if c.container == "b"])
@@ -144,7 +163,7 @@ def test_remove_stops_one_container_and_bad_arguments_are_refused(build: str) ->
         return checker, n_b, len([c for c in checker.checks if c.container == "b"])
 
     checker, before, after = run(build, body)
-    assert before >= 2 and after == before
+    assert before >= 1 and after == before
     assert checker.containers() == []
 
 
@@ -159,7 +178,7 @@ def test_engine_events_are_recorded_and_tracked_apart(build: str) -> None:
         checker.engine_event("a", "healthy")
         checker.engine_event("a", "healthy")
         checker.engine_event("a", "unhealthy")
-        await sleep_ms(60)
+        await until(lambda: bool(checker.checks))
         await checker.stop()
         return checker
 
@@ -255,10 +274,13 @@ def test_supervisor_gates_members_and_replaces_an_unhealthy_container(build: str
         checker.add("w1")
         checker.add("w2", offset_ns=7 * NS_PER_MS)
         await sleep_ms(100)
+        await until(lambda: sup.members == {"w1", "w2"})
         probe.down.add("w2")  # its endpoint dies until the restart clears it
         await sleep_ms(60)
+        await until(lambda: "w2" not in sup.members)
         probe.down.discard("w2")
         await sleep_ms(300)
+        await until(lambda: bool(sup.replacements) and sup.members == {"w1", "w2"})
         await sup.stop()
         return sup, seen
 
