@@ -150,3 +150,7 @@ def run_sleep_heartbeats(
         return figures
 
     return asyncio.run(main())
+
+
+# Which run measures which build (sims.heartbeats and the microbenchmark look it up by build name).
+RUNS: dict[str, Callable[..., Figures]] = {"clocked": run_clock_heartbeats, "baseline": run_sleep_heartbeats}

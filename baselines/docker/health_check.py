@@ -14,8 +14,7 @@ import time
 
 from core.docker.protocols import HealthProbe, TransitionHandler
 from core.docker.records import Check, EngineEvent, HealthTracker, Transition, check_positive_ns
-
-NS_PER_S = 1_000_000_000
+from core.units import NS_PER_S
 
 
 class ContainerHealthChecker:

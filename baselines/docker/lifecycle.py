@@ -10,8 +10,7 @@ import time
 
 from core.docker.protocols import ContainerEngine
 from core.docker.records import RestartResult, StartResult, StopResult, backoff_ns, check_positive_ns
-
-NS_PER_S = 1_000_000_000
+from core.units import NS_PER_S
 
 
 class ContainerLifecycle:

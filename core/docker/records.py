@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-NS_PER_MS = 1_000_000
-NS_PER_S = 1_000_000_000
+from core.units import NS_PER_MS, NS_PER_S  # noqa: F401 - re-exported for the family
+
 
 
 @dataclass(frozen=True, slots=True)

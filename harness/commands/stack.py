@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness.cli import UsageError
+from harness.errors import UsageError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,9 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--containers", action="store_true",
                     help="run the workers as containers on a private Docker engine, health-gated behind nginx "
                          "(an unhealthy worker leaves the upstream and is restarted); stays in the foreground "
-                         "until Ctrl-C, then stops everything")  # fmt: skip
-    up.add_argument("--containers-build", default=None, choices=("clocked", "baseline"),
-                    help="build of the container health checks and lifecycle (default: --build)")
+                         "until Ctrl-C, then stops everything; the checks and lifecycle follow the 'containers' "
+                         "component's build (--component containers=baseline)")  # fmt: skip
     up.set_defaults(func=_up)
     down = sub.add_parser("down", help="stop every process 'stack up' started")
     down.set_defaults(func=_down)
@@ -56,9 +55,8 @@ def _up(args: argparse.Namespace) -> int:
 
         if not args.nginx:
             raise UsageError("--containers gates traffic through nginx: drop --no-nginx")
-        family = args.containers_build or (args.build if args.build in ("clocked", "baseline") else "clocked")
         try:
-            return run_foreground(ContainerStack(spec, family_build=family))
+            return run_foreground(ContainerStack(spec))
         except StackError as exc:
             raise UsageError(str(exc)) from None
     try:

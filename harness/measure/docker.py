@@ -45,14 +45,22 @@ METRICS = ("sim.containers.checks_on_time", "sim.containers.detect_latency")
 
 
 def make_checker(build: str, probe: Any, **kw: Any) -> Any:
-    if build == "clocked":
-        from targets.clock import LiveClock
-        from targets.docker import ContainerHealthChecker
+    """The build's health checker through the switchboard (the clocked one on a LiveClock)."""
+    from harness.builds import make
 
-        return ContainerHealthChecker(probe, clock=LiveClock(), **kw)
-    from baselines.docker import ContainerHealthChecker as BaselineChecker
+    return make("containers", build, clock=_live() if build == "clocked" else None, probe=probe, **kw)
 
-    return BaselineChecker(probe, **kw)
+
+def make_lifecycle(build: str, engine: Any, **kw: Any) -> Any:
+    from harness.builds import make
+
+    return make("container_lifecycle", build, clock=_live() if build == "clocked" else None, engine=engine, **kw)
+
+
+def _live() -> Any:
+    from targets.clock import LiveClock
+
+    return LiveClock()
 
 
 def _burners(n: int) -> list[subprocess.Popen]:
@@ -196,15 +204,7 @@ def replacement(build: str, client: Any, ports: dict[str, int], *, interval_ns: 
                                timeout_ns=interval_ns * 4 // 5, unhealthy_after=2)
         kw = dict(ready_timeout_ns=30 * NS_PER_S, ready_poll_ns=50 * NS_PER_MS, stop_grace_ns=2 * NS_PER_S,
                   backoff_base_ns=500 * NS_PER_MS, backoff_cap_ns=4 * NS_PER_S)
-        if build == "clocked":
-            from targets.clock import LiveClock
-            from targets.docker import ContainerLifecycle
-
-            lc = ContainerLifecycle(SdkEngine(client), clock=LiveClock(), **kw)
-        else:
-            from baselines.docker import ContainerLifecycle as BaselineLifecycle
-
-            lc = BaselineLifecycle(SdkEngine(client), **kw)
+        lc = make_lifecycle(build, SdkEngine(client), **kw)
         left: dict[str, int] = {}
 
         def members(m: frozenset[str]) -> None:
@@ -384,3 +384,13 @@ def _p(values: list[int], q: float) -> str:
         return "-"
     s = sorted(values)
     return f"{s[min(len(s) - 1, int(q / 100 * len(s)))] / NS_PER_MS:.0f}"
+
+
+def produce_containers(ctx: Any) -> list[MetricRecord]:
+    """``clockbench run``'s producer (ctx: the run's Context)."""
+    from harness.measure import Unavailable
+
+    if not any(m.startswith("sim.containers.") for m in ctx.metrics):
+        raise Unavailable("no selected criterion needs the container measurements")
+    ctx.build_flags["containers"] = "each soak runs one build's checker (targets.docker or baselines.docker) on the same payloads"
+    return produce(ctx.quick, ctx.log)

@@ -1,6 +1,6 @@
 """The stack with its service workers as containers (``clockbench stack up --containers``).
 
-Each worker is the same ``python -m harness.service`` process as in a normal stack, run in a busybox
+Each worker is the same ``python -m harness.app`` process as in a normal stack, run in a busybox
 container on a private Docker engine (host network; the host's /usr, this checkout and the Python
 installation bind-mounted read-only). The container family gates and heals it: the build's health
 checker probes each worker's /health; the supervisor keeps the members (healthy workers) and
@@ -47,7 +47,7 @@ class ContainerStack:
     healthy and nginx answers; ``supervise()`` (async) gates and replaces until cancelled."""
 
     spec: StackSpec
-    family_build: str = "clocked"  # the container family's build: clocked or baseline
+    family_build: str | None = None  # the container family's build; None: the build map's "containers"
     check_interval_ns: int = 500 * NS_PER_MS
     run_dir: Path | None = None
     workers: list[Worker] = field(default_factory=list)
@@ -68,6 +68,8 @@ class ContainerStack:
         from harness.backends.docker_engine import EngineUnavailable, ensure_busybox_image, start_engine
         from harness.rundir import new_run_dir
 
+        if self.family_build is None:
+            self.family_build = self.spec.resolved_map()["containers"]
         if self.family_build not in ("clocked", "baseline"):
             raise StackError(f"container family build {self.family_build!r}: choose clocked or baseline")
         if self.spec.clock != "live":
@@ -126,15 +128,9 @@ class ContainerStack:
 
         kw = dict(ready_timeout_ns=int(self.spec.health_timeout_s * NS_PER_S), ready_poll_ns=100 * NS_PER_MS,
                   stop_grace_ns=5 * NS_PER_S, backoff_base_ns=NS_PER_S, backoff_cap_ns=15 * NS_PER_S)
-        engine = SdkEngine(self._engine.client())
-        if self.family_build == "clocked":
-            from targets.clock import LiveClock
-            from targets.docker import ContainerLifecycle
+        from harness.measure.docker import make_lifecycle
 
-            return ContainerLifecycle(engine, clock=LiveClock(), **kw)
-        from baselines.docker import ContainerLifecycle as BaselineLifecycle
-
-        return BaselineLifecycle(engine, **kw)
+        return make_lifecycle(self.family_build, SdkEngine(self._engine.client()), **kw)
 
     async def _start_all(self) -> None:
         """Start every worker behind the readiness gate (the engine's health check says healthy)."""

@@ -9,8 +9,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-import baselines.docker as base
-import targets.docker as clocked
+from harness.builds import make
 from targets.clock import Clock
 
 NS_PER_MS = 1_000_000
@@ -112,14 +111,9 @@ class FakeEngine:
 
 
 def make_checker(build: str, probe: object, clock: Clock | None = None, **kw: object):
-    if build == "clocked":
-        assert clock is not None
-        return clocked.ContainerHealthChecker(probe, clock=clock, **kw)  # type: ignore[arg-type]
-    return base.ContainerHealthChecker(probe, **kw)  # type: ignore[arg-type]
+    """The build's checker through the switchboard (the clocked one on ``clock``)."""
+    return make("containers", build, clock=clock if build == "clocked" else None, probe=probe, **kw)
 
 
 def make_lifecycle(build: str, engine: object, clock: Clock | None = None, **kw: object):
-    if build == "clocked":
-        assert clock is not None
-        return clocked.ContainerLifecycle(engine, clock=clock, **kw)  # type: ignore[arg-type]
-    return base.ContainerLifecycle(engine, **kw)  # type: ignore[arg-type]
+    return make("container_lifecycle", build, clock=clock if build == "clocked" else None, engine=engine, **kw)

@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 
-import baselines.docker as base
-import targets.docker as clocked
 from core.docker import ContainerSupervisor
 from core.docker.adapters import EngineHealthProbe, HttpHealthProbe, SdkEngine, parse_health_event, pump_health_events
 from core.docker.records import NS_PER_MS, NS_PER_S, detection
@@ -25,22 +23,18 @@ from harness.backends.docker_engine import (
     ensure_busybox_image,
     start_engine,
 )
+from harness.measure.docker import make_checker, make_lifecycle
 from harness.stack.ports import free_port
-from targets.clock import LiveClock
 
 BUILDS = ["clocked", "baseline"]
 
 
 def checker_for(build: str, probe: object, **kw: object):
-    if build == "clocked":
-        return clocked.ContainerHealthChecker(probe, clock=LiveClock(), **kw)  # type: ignore[arg-type]
-    return base.ContainerHealthChecker(probe, **kw)  # type: ignore[arg-type]
+    return make_checker(build, probe, **kw)  # through harness.builds, the clocked one on a LiveClock
 
 
 def lifecycle_for(build: str, engine: object, **kw: object):
-    if build == "clocked":
-        return clocked.ContainerLifecycle(engine, clock=LiveClock(), **kw)  # type: ignore[arg-type]
-    return base.ContainerLifecycle(engine, **kw)  # type: ignore[arg-type]
+    return make_lifecycle(build, engine, **kw)
 
 
 def www(tmp_path: Path) -> Path:
