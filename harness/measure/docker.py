@@ -243,7 +243,7 @@ def replacement(build: str, client: Any, ports: dict[str, int], *, interval_ns: 
 
 def _payloads(engine: Any, count: int, workdir: Path, health_interval_ns: int) -> tuple[dict, dict, list[int]]:
     from harness.backends.docker_engine import create_health_payload
-    from harness.stack.ports import free_port
+    from harness.ports import free_port
 
     client = engine.client()
     ports: dict[str, int] = {}

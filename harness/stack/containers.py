@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from core.docker.records import NS_PER_MS, NS_PER_S
-from harness.services import find_postgres, find_redis
+from harness.backends import find_postgres, find_redis
 
 from . import nginx as nginx_mod
 from .errors import StackError
 from .manager import StackSpec, _service, _worker_cmd, drop_namespace, run_namespace
-from .ports import free_port
+from harness.ports import free_port
 
 CONTAINER_LABEL = "clockbench-stack-worker"
 

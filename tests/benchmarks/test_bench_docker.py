@@ -38,7 +38,7 @@ def test_checker_cpu_per_check(benchmark, build: str, n: int) -> None:
 def test_start_to_healthy(benchmark, build: str, docker_engine) -> None:
     from core.docker.adapters import SdkEngine
     from harness.backends.docker_engine import create_health_payload
-    from harness.stack.ports import free_port
+    from harness.ports import free_port
 
     client = docker_engine.client()
     engine = SdkEngine(client)

@@ -24,7 +24,7 @@ from harness.backends.docker_engine import (
     start_engine,
 )
 from harness.measure.docker import make_checker, make_lifecycle
-from harness.stack.ports import free_port
+from harness.ports import free_port
 
 BUILDS = ["clocked", "baseline"]
 
