@@ -83,9 +83,10 @@ def test_docker_without_a_daemon_is_a_reason_not_an_error(monkeypatch: pytest.Mo
 
 def test_docker_without_a_daemon_but_a_private_engine_is_usable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from harness.backends.docker_engine import unavailable_reason
+    from tests.conftest import missing
 
     if unavailable_reason():
-        pytest.skip(f"no private engine can start here: {unavailable_reason()}")
+        missing("Docker engine", unavailable_reason())
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
     tool = probe_docker(timeout_s=1)
     assert tool.ok and "private engine" in tool.detail and "no-docker.sock" in tool.detail
