@@ -73,6 +73,14 @@ ROWS: tuple[Row, ...] = (
         "container health checks (the plan's docker/health_check_clock)"),
     Row("container_lifecycle", "docker", "targets.docker:ContainerLifecycle", "baselines.docker:ContainerLifecycle",
         "container start/stop/restart (the plan's container_lifecycle_clock; follows containers)", flag="containers"),
+    Row("gateway", "api_gateway", "targets.api_gateway:GatewayMiddleware", "baselines.api_gateway:GatewayMiddleware",
+        "rate limits, request budgets and timing in front of every route (the plan's api_clock_middleware)"),
+    Row("rate_limiter", "api_gateway", "targets.api_gateway:RedisRateLimiter", "baselines.api_gateway:RedisRateLimiter",
+        "the rate limit shared by the workers through Redis (the plan's rate_limiter_clock)", flag="gateway"),
+    Row("local_rate_limiter", "api_gateway", "targets.api_gateway:LocalRateLimiter",
+        "baselines.api_gateway:LocalRateLimiter", "the rate limit of one process", flag="gateway"),
+    Row("request_timeouts", "api_gateway", "targets.api_gateway:TimeoutManager", "baselines.api_gateway:TimeoutManager",
+        "request budgets handed down to every call (the plan's clock_timeout_manager)", flag="gateway"),
 )
 # fmt: on
 

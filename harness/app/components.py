@@ -43,6 +43,7 @@ class Components:
         )
         self.orders: Any = None  # the order service (see harness/app/orders.py), set in start()
         self.store: Any = None  # PostgreSQL + Redis persistence, set in start()
+        self.gateway_redis: Any = None  # the gateway's shared rate limits (harness/app/gateway.py)
         self.started = False
 
     async def start(self) -> None:
@@ -63,6 +64,8 @@ class Components:
             await self.orders.close()
         if self.store is not None:
             await self.store.close()
+        if self.gateway_redis is not None:
+            await self.gateway_redis.aclose()
 
     async def health(self) -> dict[str, Any]:
         """Liveness is this answer; readiness is PostgreSQL and Redis answering, with their latency."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from harness.builds import build_map as make_build_map, validate_map
@@ -27,6 +28,8 @@ class ServiceConfig:
     idle_timeout_ns: int = 80_000 * NANOS_IN_MS
     ws_idle_timeout_ns: int = 120_000 * NANOS_IN_MS  # a WebSocket with no client frame for this long is closed
     settlement_days: int = 2  # T+N
+    # The gateway's per-route policy file (harness/app/gateway.py); the workers inherit the variable.
+    gateway_policy: str | None = field(default_factory=lambda: os.environ.get("CLOCKBENCH_GATEWAY_POLICY") or None)
 
     def __post_init__(self) -> None:
         if self.clock not in ("live", "test"):

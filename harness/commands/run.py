@@ -26,7 +26,7 @@ from typing import Callable
 from harness import results
 from harness.errors import UsageError
 from harness.measure import Context, Unavailable
-from harness.measure import docker, frontend, load, microbench, orders, sims, static
+from harness.measure import api_gateway, docker, frontend, load, microbench, orders, sims, static
 from harness.report import criteria as crit
 from harness.report import environment
 from harness.report import terminal
@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="fewer rounds: the same criteria, wider intervals, a few minutes")
     p.add_argument("--out", type=Path, help="run directory (default: reports/runs/<timestamp>-<commit>-run)")
     p.add_argument("--skip", action="append", default=[], metavar="PRODUCER",
-                   help="do not run this producer (static, replay, sims, microbench, load, capacity, frontend, containers); repeatable")
+                   help="do not run this producer (static, replay, sims, microbench, load, capacity, frontend, gateway, containers); repeatable")
     p.add_argument("--criteria", type=Path, default=crit.CRITERIA_FILE, help="criteria file (default reports/criteria.toml)")
     p.add_argument("--postgres-url", help="PostgreSQL to use (else CLOCKBENCH_POSTGRES_URL, the local port, an embedded one)")
     p.add_argument("--redis-url", help="Redis to use (else CLOCKBENCH_REDIS_URL, the local port, an embedded one)")
@@ -74,6 +74,7 @@ PRODUCERS: list[tuple[str, tuple[str, ...], Callable[[Context], list[results.Met
     ("sims", ("sim.ems", "sim.lb", "sim.heartbeats", "bench.lb"), sims.produce),
     ("microbench", ("bench",), microbench.produce_microbench),
     ("load", ("load",), load.produce_load),
+    ("gateway", ("load.gateway", "gateway"), api_gateway.produce_gateway),
     ("capacity", ("capacity",), load.produce_capacity),
     ("frontend", ("ui",), frontend.produce_frontend),
     ("containers", ("sim.containers", "bench.containers"), docker.produce_containers),
