@@ -81,6 +81,15 @@ ROWS: tuple[Row, ...] = (
         "baselines.api_gateway:LocalRateLimiter", "the rate limit of one process", flag="gateway"),
     Row("request_timeouts", "api_gateway", "targets.api_gateway:TimeoutManager", "baselines.api_gateway:TimeoutManager",
         "request budgets handed down to every call (the plan's clock_timeout_manager)", flag="gateway"),
+    Row("monitoring", "monitoring", "targets.monitoring:PrometheusCollector", "baselines.monitoring:PrometheusCollector",
+        "Prometheus collector behind /metrics (the plan's prometheus_clock_collector)"),
+    Row("monitoring_sync", "monitoring", "targets.monitoring:MonitoringSync", "baselines.monitoring:MonitoringSync",
+        "collection, scrape and dashboard refresh on one schedule (the plan's monitoring_clock_sync)",
+        flag="monitoring"),
+    Row("grafana_updater", "monitoring", "targets.monitoring:GrafanaUpdater", "baselines.monitoring:GrafanaUpdater",
+        "Grafana dashboard updates (the plan's grafana_clock_updater)", flag="monitoring"),
+    Row("ws_connections", "websocket", "targets.websocket:ConnectionController", "baselines.websocket:ConnectionController",
+        "WebSocket peer/idle deadlines (the plan's connection_clock_controller)", flag="websocket"),
 )
 # fmt: on
 
