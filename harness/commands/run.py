@@ -11,6 +11,7 @@ leaves its criteria NOT MEASURED or INVALID with the reason, and the rest still 
   monitoring  a real Prometheus scraping both builds' collectors; accuracy read back through its API (measure/monitoring.py)
   frontend    the dashboard in headless Chromium: clock sync, stamps, click -> ack, quote -> DOM (measure/frontend.py)
   websocket   real WebSocket clients through nginx on each build, 1,000 in --quick, 10,000 in full (measure/websocket.py)
+  containers  health checks of payload containers on a private Docker engine, both builds (measure/docker.py)
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Callable
 from harness import machine_state, results
 from harness.errors import UsageError
 from harness.measure import Context, Unavailable
-from harness.measure import api_gateway, frontend, load, microbench, monitoring, orders, sims, static, websocket
+from harness.measure import api_gateway, docker, frontend, load, microbench, monitoring, orders, sims, static, websocket
 from harness.report import criteria as crit
 from harness.report import environment
 from harness.report import terminal
@@ -82,6 +83,7 @@ PRODUCERS: list[tuple[str, tuple[str, ...], Callable[[Context], list[results.Met
     ("capacity", ("capacity",), load.produce_capacity),
     ("frontend", ("ui",), frontend.produce_frontend),
     ("websocket", ("ws",), websocket.produce),
+    ("containers", ("sim.containers", "bench.containers"), docker.produce_containers),
 ]
 
 
@@ -97,7 +99,7 @@ DEFINED_BY = {
     "capacity": ("harness.measure.load", "harness.commands.capacity", "harness.load.capacity"),
     "frontend": ("harness.measure.frontend",),
     "monitoring": ("harness.measure.monitoring",), "gateway": ("harness.measure.api_gateway",),
-    "websocket": ("harness.measure.websocket",),
+    "websocket": ("harness.measure.websocket",), "containers": ("harness.measure.docker",),
 }
 
 
