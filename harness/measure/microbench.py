@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from harness import results
 from harness.commands.bench import BENCH_DIR
@@ -18,6 +19,17 @@ from . import Context, Unavailable
 MICROBENCH_DESELECT = ("not heartbeats and not through_nginx and not pgbench and not redis_benchmark and not nautilus"
                        " and not checker_cpu_per_check and not start_to_healthy")  # measure/docker.py measures these
 MICROBENCH_PAIRS = {True: 10, False: 20}  # pairs per benchmark: --quick, full
+
+
+def files_for(metrics: set[str], files: list[Path], quick: bool) -> list[Path]:
+    """The benchmark files a run needs. A quick run keeps to the files holding a benchmark some selected
+    criterion judges (a ``bench.<family>.`` metric, its group spelled ``"<family>.`` in the file); the
+    phase 2 and 3 families' own benchmarks are figures for the report, run in a full run."""
+    if not quick:
+        return files
+    families = {m.split(".")[1] for m in metrics if m.startswith("bench.") and m.count(".") >= 2}
+    chosen = [f for f in files if any(f'"{fam}.' in f.read_text() for fam in families)]
+    return chosen or files
 
 
 def produce_microbench(ctx: Context) -> list[results.MetricRecord]:
@@ -37,7 +49,11 @@ def produce_microbench(ctx: Context) -> list[results.MetricRecord]:
         raise Unavailable(f"no benchmarks in {BENCH_DIR.relative_to(ROOT)} yet")
     pairs = MICROBENCH_PAIRS[ctx.quick]
     json_path = ctx.out / "microbench.json"
-    cmd = [sys.executable, "-m", "pytest", str(BENCH_DIR), "-q", "-p", "no:cacheprovider", "-p", "harness.measure.pairing",
+    chosen = files_for(ctx.metrics, files, ctx.quick)
+    if len(chosen) < len(files):
+        ctx.log(f"  microbench: --quick runs the files the criteria judge ({', '.join(f.name for f in chosen)}); "
+                "the other families' benchmarks run in a full run or with `clockbench bench`")
+    cmd = [sys.executable, "-m", "pytest", *map(str, chosen), "-q", "-p", "no:cacheprovider", "-p", "harness.measure.pairing",
            f"--cb-pairs={pairs}", "--benchmark-enable", "--benchmark-only", f"--benchmark-json={json_path}",
            "--benchmark-columns=median,iqr,rounds", "--benchmark-sort=name", "-k", ctx.bench_select or MICROBENCH_DESELECT]
     # each item is one short measurement; the pairs, not the rounds, carry the statistics
