@@ -18,46 +18,20 @@ from __future__ import annotations
 import asyncio
 import heapq
 import time
-from datetime import UTC, datetime
 from collections.abc import Callable
 
+from . import _impl
 from .base import ClockBase
 from .events import TimeEvent, Timer
 from .units import NANOS_IN_MILLISECOND, NANOS_IN_SECOND
 from .wheel import TimingWheel
 
-_time_ns = time.time_ns
 _monotonic_ns = time.monotonic_ns
-_last_ns = 0
 _OFFSET_SLACK_NS = NANOS_IN_MILLISECOND
 
-
-def live_timestamp_ns() -> int:
-    """Wall-clock nanoseconds that never decrease within this process."""
-    global _last_ns
-    t = _time_ns()
-    if t > _last_ns:
-        _last_ns = t
-        return t
-    return _last_ns
-
-
-_utc_now = datetime.now
-_last_dt = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def live_utc_now() -> datetime:
-    """The wall clock as an aware UTC datetime, never decreasing within this process.
-
-    Read straight from ``datetime.now`` (a C call) rather than built from ``timestamp_ns``: the
-    same wall clock, clamped the same way, at less than half the cost.
-    """
-    global _last_dt
-    now = _utc_now(UTC)
-    if now > _last_dt:
-        _last_dt = now
-        return now
-    return _last_dt
+# The never-backwards readings: C or pure Python, as _impl decides (re-bound on a switch).
+live_timestamp_ns = _impl.timestamp_ns
+live_utc_now = _impl.utc_now
 
 
 class _LiveCall:
@@ -253,3 +227,13 @@ class LiveClock(ClockBase):
         if self._heap:
             heapq.heapify(self._heap)
             self._schedule_wake(self._get_loop(), self._heap[0][0])
+
+
+def _rebind() -> None:
+    global live_timestamp_ns, live_utc_now
+    live_timestamp_ns, live_utc_now = _impl.timestamp_ns, _impl.utc_now
+    LiveClock.timestamp_ns = staticmethod(live_timestamp_ns)  # type: ignore[method-assign,assignment]
+    LiveClock.utc_now = staticmethod(live_utc_now)  # type: ignore[method-assign,assignment]
+
+
+_impl.on_switch(_rebind)

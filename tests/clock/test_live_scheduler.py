@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 import targets.clock.live as live
-from targets.clock import NANOS_IN_MILLISECOND, NANOS_IN_SECOND, LiveClock, TimeEvent
+from targets.clock import NANOS_IN_MILLISECOND, NANOS_IN_SECOND, LiveClock, TimeEvent, _impl
 
 MS = NANOS_IN_MILLISECOND
 REAL_CAP_S = 20.0
@@ -141,44 +142,105 @@ async def test_a_timer_set_by_a_callback_while_the_heap_is_served_fires() -> Non
 
 
 # --- never backwards -------------------------------------------------------------------------
-def test_timestamps_plateau_when_the_wall_clock_steps_back_then_resume(monkeypatch: pytest.MonkeyPatch) -> None:
-    wall = iter([1_000, 2_000, 1_500, 1_999, 2_000, 2_001, 500, 3_000])
-    monkeypatch.setattr(live, "_time_ns", lambda: next(wall))
-    monkeypatch.setattr(live, "_last_ns", 0)
+@pytest.fixture
+def wall(clock_impl: str):
+    """Replace the system wall clock with a scripted one (through _impl's test hook), then restore it."""
+
+    def install(source, reset: bool = True) -> None:
+        _impl.set_wall_source(source, reset)
+
+    yield install
+    _impl.set_wall_source(None, True)
+
+
+def test_timestamps_plateau_when_the_wall_clock_steps_back_then_resume(wall) -> None:
+    readings_in = iter([1_000, 2_000, 1_500, 1_999, 2_000, 2_001, 500, 3_000])
+    wall(lambda: next(readings_in))
     clock = LiveClock()
     readings = [clock.timestamp_ns() for _ in range(8)]
     assert readings == [1_000, 2_000, 2_000, 2_000, 2_000, 2_001, 2_001, 3_000]
 
 
-def test_every_reading_helper_goes_through_the_guarded_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    wall = iter([5 * NANOS_IN_SECOND, 4 * NANOS_IN_SECOND, 4 * NANOS_IN_SECOND, 4 * NANOS_IN_SECOND])
-    monkeypatch.setattr(live, "_time_ns", lambda: next(wall))
-    monkeypatch.setattr(live, "_last_ns", 0)
+def test_every_reading_helper_goes_through_the_guarded_clock(wall) -> None:
+    readings_in = iter([5 * NANOS_IN_SECOND, 4 * NANOS_IN_SECOND, 4 * NANOS_IN_SECOND, 4 * NANOS_IN_SECOND])
+    wall(lambda: next(readings_in))
     clock = LiveClock()
     assert clock.timestamp_ns() == 5 * NANOS_IN_SECOND
     assert clock.timestamp_ms() == 5_000
     assert clock.timestamp_us() == 5_000_000
 
 
-def test_utc_now_never_goes_backwards(monkeypatch: pytest.MonkeyPatch) -> None:
-    """utc_now reads datetime.now directly (cheaper) and is clamped the same way as timestamp_ns."""
-    t = [datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC), datetime(2026, 1, 1, 0, 0, 4, tzinfo=UTC),
-         datetime(2026, 1, 1, 0, 0, 6, tzinfo=UTC)]  # fmt: skip
-    wall = iter(t)
-    monkeypatch.setattr(live, "_utc_now", lambda tz: next(wall))
-    monkeypatch.setattr(live, "_last_dt", datetime(1970, 1, 1, tzinfo=UTC))
+def test_utc_now_never_goes_backwards(wall) -> None:
+    s = NANOS_IN_SECOND
+    base = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp()) * s
+    readings_in = iter([base + 5 * s + 123_456_789, base + 4 * s, base + 6 * s])
+    wall(lambda: next(readings_in))
     clock = LiveClock()
-    assert [clock.utc_now(), clock.utc_now(), clock.utc_now()] == [t[0], t[0], t[2]]
+    got = [clock.utc_now(), clock.utc_now(), clock.utc_now()]
+    first = datetime(2026, 1, 1, 0, 0, 5, 123_456, tzinfo=UTC)
+    assert got == [first, first, datetime(2026, 1, 1, 0, 0, 6, tzinfo=UTC)]
+    assert all(d.tzinfo is UTC for d in got)
+
+
+def test_utc_now_reads_the_real_wall_clock() -> None:
+    before = datetime.now(UTC)
+    now = LiveClock().utc_now()
+    after = datetime.now(UTC)
+    assert before <= now <= after and now.tzinfo is not None and now.utcoffset() == timedelta(0)
+
+
+def test_never_backwards_holds_across_threads_while_the_wall_clock_steps(wall) -> None:
+    """Readers check their own sequences never decrease, and that no reading is below one
+    another thread had already finished returning, while a thread steps the wall clock back
+    and forth by up to a second. (C: an atomic compare-and-swap max; pure Python: the GIL.)"""
+    state = {"offset": 0}
+    real = time.time_ns
+    wall(lambda: real() + state["offset"], reset=True)
+    clock = LiveClock()
+    stop = threading.Event()
+    published = [0]  # the largest value some reader has finished reading
+    errors: list[str] = []
+
+    def stepper() -> None:
+        k = 0
+        while not stop.is_set():
+            k += 1
+            state["offset"] = -((k * 7919) % 1_000) * MS  # 0..999 ms back, jumping around
+            time.sleep(0.0002)
+
+    def reader(idx: int) -> None:
+        last = 0
+        for _ in range(30_000):
+            floor = published[0]
+            t = clock.timestamp_ns()
+            if t < last or t < floor:
+                errors.append(f"reader {idx}: {t} after {last} (floor {floor})")
+                return
+            last = t
+            if t > published[0]:
+                published[0] = t
+
+    threads = [threading.Thread(target=reader, args=(i,)) for i in range(4)]
+    step = threading.Thread(target=stepper)
+    step.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stop.set()
+    step.join()
+    assert errors == []
+    assert state["offset"] != 0  # the stepper really ran
 
 
 @pytest.mark.asyncio
-async def test_a_wall_clock_step_back_does_not_bend_the_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_wall_clock_step_back_does_not_bend_the_schedule(wall) -> None:
     clock = LiveClock()
     events: list[TimeEvent] = []
     start = clock.timestamp_ns()
     clock.set_timer("t", 3 * MS, events.append, start_time_ns=start, stop_time_ns=start + 12 * MS)
     real = time.time_ns
-    monkeypatch.setattr(live, "_time_ns", lambda: real() - 3_600 * NANOS_IN_SECOND)  # an hour back
+    wall(lambda: real() - 3_600 * NANOS_IN_SECOND, reset=False)  # an hour back: readings must plateau
     await wait_for(lambda: clock.timer_count == 0, "the timer finishing after a step back")
     assert [e.ts_event for e in events] == [start + k * 3 * MS for k in range(1, 5)]
     assert all(e.ts_init >= start for e in events)  # readings plateaued, never went back

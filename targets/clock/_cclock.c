@@ -1,0 +1,601 @@
+/* The Clock's hot paths in C (optional: targets/clock/_impl.py falls back to pure Python).
+ *
+ * - timestamp_ns(): the wall clock (CLOCK_REALTIME), never decreasing within the process. The
+ *   last value returned lives in one 64-bit word updated by an atomic compare-and-swap "max", so
+ *   the guarantee does not depend on the GIL: a call that starts after another returned gets a
+ *   value at least as large, whichever threads made them.
+ * - utc_now(): the same clamped reading as an aware UTC datetime (truncated to the microsecond).
+ * - advance(): TestClock.advance_time's firing loop, over the very same Python objects (the
+ *   heap of due times, the buckets of (seq, item, gen) entries, the Timer slots).
+ * - expire_fire(): LiveClock's coarse-timer delivery: take what is due from the timing wheel and
+ *   fire it, re-arming each timer in the wheel.
+ *
+ * Python-level state (heaps, dicts, Timer objects) is only touched with the GIL held, as any
+ * extension does; only the never-backwards word is shared without it.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <datetime.h>
+#include <structmember.h>
+#include <stdint.h>
+#include <time.h>
+
+/* ---------------------------------------------------------------- never-backwards reading */
+static int64_t last_ns = 0;            /* accessed only through __atomic builtins */
+static PyObject *wall_source = NULL;   /* tests only: a callable replacing CLOCK_REALTIME */
+
+static inline int64_t
+clamp_ns(int64_t t)
+{
+    int64_t prev = __atomic_load_n(&last_ns, __ATOMIC_ACQUIRE);
+    while (t > prev) {
+        if (__atomic_compare_exchange_n(&last_ns, &prev, t, 1, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            return t;
+        }
+        /* prev now holds the newer value another thread stored: retry against it */
+    }
+    return prev;
+}
+
+/* The clamped wall clock; -1 with an exception set if a test's wall source failed. */
+static inline int64_t
+read_ns(void)
+{
+    if (wall_source != NULL) {
+        PyObject *v = PyObject_CallNoArgs(wall_source);
+        if (v == NULL) {
+            return -1;
+        }
+        long long t = PyLong_AsLongLong(v);
+        Py_DECREF(v);
+        if (t == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+        return clamp_ns((int64_t)t);
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return clamp_ns((int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+}
+
+static PyObject *
+c_timestamp_ns(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    int64_t t = read_ns();
+    if (t == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    return PyLong_FromLongLong(t);
+}
+
+static PyObject *
+c_utc_now(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    int64_t t = read_ns();
+    if (t == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    int64_t us_total = t / 1000;   /* t >= 0 here: a wall clock before 1970 is not supported */
+    time_t secs = (time_t)(us_total / 1000000);
+    int us = (int)(us_total % 1000000);
+    struct tm tm;
+    if (t < 0 || gmtime_r(&secs, &tm) == NULL) {
+        PyErr_SetString(PyExc_OverflowError, "the wall clock is outside datetime's range");
+        return NULL;
+    }
+    return PyDateTimeAPI->DateTime_FromDateAndTime(
+        tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, us,
+        PyDateTime_TimeZone_UTC, PyDateTimeAPI->DateTimeType);
+}
+
+static PyObject *
+c_set_wall_source(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *fn;
+    int reset = 0;
+    if (!PyArg_ParseTuple(args, "O|p:set_wall_source", &fn, &reset)) {
+        return NULL;
+    }
+    if (fn != Py_None && !PyCallable_Check(fn)) {
+        PyErr_SetString(PyExc_TypeError, "the wall source must be callable or None");
+        return NULL;
+    }
+    PyObject *old = wall_source;
+    wall_source = (fn == Py_None) ? NULL : Py_NewRef(fn);
+    Py_XDECREF(old);
+    if (reset) {
+        __atomic_store_n(&last_ns, 0, __ATOMIC_RELEASE);
+    }
+    Py_RETURN_NONE;
+}
+
+/* ---------------------------------------------------------------- slot access */
+/* Timer and _Call are Python classes with __slots__; their member offsets are read once from the
+ * class's member descriptors (bind()), then the slots are read and written directly. */
+enum { T_NAME, T_INTERVAL, T_NEXT, T_STOP, T_CALLBACK, T_DUE, T_GEN, T_NSLOTS };
+static const char *timer_slot_names[T_NSLOTS] = {"name", "interval_ns", "next_ns", "stop_ns",
+                                                 "callback", "due", "gen"};
+static Py_ssize_t timer_off[T_NSLOTS];
+static Py_ssize_t call_fn_off, call_cancelled_off;
+static PyTypeObject *TimerType = NULL, *CallType = NULL, *LiveCallType = NULL, *EventType = NULL;
+static PyObject *str_time, *str_event_id, *str_slots, *str_where, *str_current_tick;
+
+#define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
+
+static inline PyObject *
+get_slot(PyObject *obj, Py_ssize_t off, const char *name)
+{
+    PyObject *v = SLOT(obj, off);
+    if (v == NULL) {
+        PyErr_Format(PyExc_AttributeError, "slot %s is not set", name);
+    }
+    return v; /* borrowed */
+}
+
+static inline void
+set_slot(PyObject *obj, Py_ssize_t off, PyObject *value) /* steals nothing: increfs value */
+{
+    PyObject *old = SLOT(obj, off);
+    SLOT(obj, off) = Py_NewRef(value);
+    Py_XDECREF(old);
+}
+
+static int
+member_offset(PyTypeObject *type, const char *name, Py_ssize_t *out)
+{
+    PyObject *d = PyObject_GetAttrString((PyObject *)type, name);
+    if (d == NULL) {
+        return -1;
+    }
+    if (!Py_IS_TYPE(d, &PyMemberDescr_Type)) {
+        Py_DECREF(d);
+        PyErr_Format(PyExc_TypeError, "%s.%s is not a __slots__ member", type->tp_name, name);
+        return -1;
+    }
+    PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+    if (m->type != T_OBJECT_EX && m->type != T_OBJECT) {
+        Py_DECREF(d);
+        PyErr_Format(PyExc_TypeError, "%s.%s is not an object slot", type->tp_name, name);
+        return -1;
+    }
+    *out = m->offset;
+    Py_DECREF(d);
+    return 0;
+}
+
+static PyObject *
+c_bind(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyTypeObject *timer, *call, *livecall, *event;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!:bind", &PyType_Type, &timer, &PyType_Type, &call, &PyType_Type,
+                          &livecall, &PyType_Type, &event)) {
+        return NULL;
+    }
+    if (!PyType_IsSubtype(event, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "the event type must be a tuple subclass");
+        return NULL;
+    }
+    for (int i = 0; i < T_NSLOTS; i++) {
+        if (member_offset(timer, timer_slot_names[i], &timer_off[i]) < 0) {
+            return NULL;
+        }
+    }
+    Py_ssize_t lc_fn, lc_cancelled;
+    if (member_offset(call, "fn", &call_fn_off) < 0 || member_offset(call, "cancelled", &call_cancelled_off) < 0 ||
+        member_offset(livecall, "fn", &lc_fn) < 0 || member_offset(livecall, "cancelled", &lc_cancelled) < 0) {
+        return NULL;
+    }
+    Py_XSETREF(TimerType, (PyTypeObject *)Py_NewRef(timer));
+    Py_XSETREF(CallType, (PyTypeObject *)Py_NewRef(call));
+    Py_XSETREF(LiveCallType, (PyTypeObject *)Py_NewRef(livecall));
+    Py_XSETREF(EventType, (PyTypeObject *)Py_NewRef(event));
+    Py_RETURN_NONE;
+}
+
+/* An event (name, event_id, ts_event, ts_init): a tuple subclass built without the tuple() detour. */
+static PyObject *
+new_event(PyObject *name, PyObject *eid, PyObject *ts_event, PyObject *ts_init)
+{
+    PyObject *ev = EventType->tp_alloc(EventType, 4);
+    if (ev == NULL) {
+        return NULL;
+    }
+    PyTuple_SET_ITEM(ev, 0, Py_NewRef(name));
+    PyTuple_SET_ITEM(ev, 1, Py_NewRef(eid));
+    PyTuple_SET_ITEM(ev, 2, Py_NewRef(ts_event));
+    PyTuple_SET_ITEM(ev, 3, Py_NewRef(ts_init));
+    return ev;
+}
+
+/* ---------------------------------------------------------------- a heap of int due times */
+/* Same layout rules as heapq (a binary min-heap in a Python list), keys compared as int64 when
+ * they fit, else as Python ints, so heapq and this code can share the list. */
+static inline int
+key_lt(PyObject *a, PyObject *b)
+{
+    int oa, ob;
+    long long x = PyLong_AsLongLongAndOverflow(a, &oa);
+    long long y = PyLong_AsLongLongAndOverflow(b, &ob);
+    if (!oa && !ob) {
+        if ((x == -1 || y == -1) && PyErr_Occurred()) {
+            return -1;
+        }
+        return x < y;
+    }
+    return PyObject_RichCompareBool(a, b, Py_LT);
+}
+
+/* heapq's _siftdown: move the new leaf at pos up towards startpos. */
+static int
+sift_down(PyListObject *heap, Py_ssize_t startpos, Py_ssize_t pos)
+{
+    PyObject **arr = heap->ob_item;
+    PyObject *newitem = arr[pos];
+    while (pos > startpos) {
+        Py_ssize_t parentpos = (pos - 1) >> 1;
+        PyObject *parent = arr[parentpos];
+        int lt = key_lt(newitem, parent);
+        if (lt < 0) {
+            return -1;
+        }
+        if (!lt) {
+            break;
+        }
+        arr[pos] = parent;
+        pos = parentpos;
+    }
+    arr[pos] = newitem;
+    return 0;
+}
+
+/* heapq's _siftup: move the smaller child up until a leaf, then sift the item down. */
+static int
+sift_up(PyListObject *heap, Py_ssize_t pos)
+{
+    Py_ssize_t endpos = PyList_GET_SIZE(heap);
+    Py_ssize_t startpos = pos;
+    PyObject **arr = heap->ob_item;
+    PyObject *newitem = arr[pos];
+    Py_ssize_t limit = endpos >> 1;
+    while (pos < limit) {
+        Py_ssize_t childpos = 2 * pos + 1;
+        if (childpos + 1 < endpos) {
+            int lt = key_lt(arr[childpos], arr[childpos + 1]);
+            if (lt < 0) {
+                return -1;
+            }
+            childpos += ((unsigned)lt ^ 1);
+        }
+        arr[pos] = arr[childpos];
+        pos = childpos;
+    }
+    arr[pos] = newitem;
+    return sift_down(heap, startpos, pos);
+}
+
+static int
+heap_push(PyObject *heap, PyObject *item)
+{
+    if (PyList_Append(heap, item) < 0) {
+        return -1;
+    }
+    return sift_down((PyListObject *)heap, 0, PyList_GET_SIZE(heap) - 1);
+}
+
+/* Returns a new reference to the smallest item. */
+static PyObject *
+heap_pop(PyObject *heap)
+{
+    Py_ssize_t n = PyList_GET_SIZE(heap);
+    PyObject *last = PyList_GET_ITEM(heap, n - 1);
+    Py_INCREF(last);
+    if (PyList_SetSlice(heap, n - 1, n, NULL) < 0) {
+        Py_DECREF(last);
+        return NULL;
+    }
+    if (n - 1 == 0) {
+        return last;
+    }
+    PyObject *top = PyList_GET_ITEM(heap, 0);
+    PyList_SET_ITEM(heap, 0, last); /* transfers the reference we took */
+    if (sift_up((PyListObject *)heap, 0) < 0) {
+        Py_DECREF(top);
+        return NULL;
+    }
+    return top;
+}
+
+/* ---------------------------------------------------------------- TestClock.advance_time */
+/* Put bucket[index+1:] back at the front of buckets[due] (a callback raised mid-bucket). */
+static int
+restore_rest(PyObject *heap, PyObject *buckets, PyObject *due, PyObject *bucket, Py_ssize_t index)
+{
+    Py_ssize_t n = PyList_GET_SIZE(bucket);
+    if (index + 1 >= n) {
+        return 0;
+    }
+    PyObject *rest = PyList_GetSlice(bucket, index + 1, n);
+    if (rest == NULL) {
+        return -1;
+    }
+    PyObject *existing = PyDict_GetItemWithError(buckets, due);
+    int rc;
+    if (existing != NULL) {
+        rc = PyList_SetSlice(existing, 0, 0, rest);
+    }
+    else if (PyErr_Occurred()) {
+        rc = -1;
+    }
+    else {
+        rc = PyDict_SetItem(buckets, due, rest);
+        if (rc == 0) {
+            rc = heap_push(heap, due);
+        }
+    }
+    Py_DECREF(rest);
+    return rc;
+}
+
+/* advance(clock, to_time_ns, heap, buckets, timers, fired) -> None
+ *
+ * TestClock.advance_time's loop (see virtual.py, which keeps the pure-Python twin): fire every
+ * bucket due at or before to_time_ns in time order, entries in set order, appending the events
+ * to ``fired``. Sets clock._time and clock._event_id as it goes; the caller does the checks,
+ * the GC pause and the bookkeeping around it. */
+static PyObject *
+c_advance(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "advance() takes 6 arguments");
+        return NULL;
+    }
+    if (TimerType == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_cclock.bind() was not called");
+        return NULL;
+    }
+    PyObject *clock = args[0], *to = args[1], *heap = args[2], *buckets = args[3], *timers = args[4],
+             *fired = args[5];
+    if (!PyList_CheckExact(heap) || !PyDict_CheckExact(buckets) || !PyDict_CheckExact(timers) ||
+        !PyList_CheckExact(fired) || !PyLong_CheckExact(to)) {
+        PyErr_SetString(PyExc_TypeError, "advance(): unexpected argument types");
+        return NULL;
+    }
+    PyObject *eid = PyObject_GetAttr(clock, str_event_id);
+    if (eid == NULL) {
+        return NULL;
+    }
+    PyObject *one = PyLong_FromLong(1);
+    int failed = 0;
+    while (!failed && PyList_GET_SIZE(heap) > 0) {
+        int later = key_lt(to, PyList_GET_ITEM(heap, 0));
+        if (later < 0) {
+            failed = 1;
+            break;
+        }
+        if (later) {
+            break;
+        }
+        PyObject *due = heap_pop(heap); /* new ref */
+        if (due == NULL) {
+            failed = 1;
+            break;
+        }
+        PyObject *bucket = PyDict_GetItemWithError(buckets, due);
+        if (bucket == NULL) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetObject(PyExc_KeyError, due);
+            }
+            Py_DECREF(due);
+            failed = 1;
+            break;
+        }
+        Py_INCREF(bucket);
+        if (PyDict_DelItem(buckets, due) < 0 || PyObject_SetAttr(clock, str_time, due) < 0) {
+            Py_DECREF(bucket);
+            Py_DECREF(due);
+            failed = 1;
+            break;
+        }
+        /* Set order: seqs in a bucket are unique, so sorting the (seq, item, gen) tuples
+         * naturally is sorting by seq (items are never compared). */
+        if (PyList_GET_SIZE(bucket) > 1 && PyList_Sort(bucket) < 0) {
+            Py_DECREF(bucket);
+            Py_DECREF(due);
+            failed = 1;
+            break;
+        }
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(bucket); i++) {
+            PyObject *entry = PyList_GET_ITEM(bucket, i);
+            PyObject *item = PyTuple_GET_ITEM(entry, 1);
+            PyObject *gen = PyTuple_GET_ITEM(entry, 2);
+            PyTypeObject *tp = Py_TYPE(item);
+            if (tp == CallType) {
+                PyObject *cancelled = SLOT(item, call_cancelled_off);
+                int is_cancelled = cancelled == NULL ? 0 : PyObject_IsTrue(cancelled);
+                if (is_cancelled < 0) {
+                    failed = 1;
+                }
+                else if (!is_cancelled) {
+                    PyObject *fn = get_slot(item, call_fn_off, "fn");
+                    PyObject *r = fn ? PyObject_CallNoArgs(fn) : NULL;
+                    if (r == NULL) {
+                        failed = 1;
+                    }
+                    Py_XDECREF(r);
+                }
+                if (failed) {
+                    break; /* as in the pure loop: a raising sleeper/timeout wake-up is not re-queued */
+                }
+                continue;
+            }
+            if (tp != TimerType) {
+                PyErr_Format(PyExc_TypeError, "unexpected item in a TestClock bucket: %s", tp->tp_name);
+                failed = 1;
+                break;
+            }
+            PyObject *item_gen = get_slot(item, timer_off[T_GEN], "gen");
+            if (item_gen == NULL) {
+                failed = 1;
+                break;
+            }
+            if (gen != item_gen) {
+                int eq = PyObject_RichCompareBool(gen, item_gen, Py_EQ);
+                if (eq < 0) {
+                    failed = 1;
+                    break;
+                }
+                if (!eq) {
+                    continue; /* cancelled: a stale entry */
+                }
+            }
+            PyObject *name = get_slot(item, timer_off[T_NAME], "name");
+            PyObject *next_ns = get_slot(item, timer_off[T_NEXT], "next_ns");
+            PyObject *interval = get_slot(item, timer_off[T_INTERVAL], "interval_ns");
+            PyObject *stop = get_slot(item, timer_off[T_STOP], "stop_ns");
+            PyObject *callback = get_slot(item, timer_off[T_CALLBACK], "callback");
+            if (!name || !next_ns || !interval || !stop || !callback) {
+                failed = 1;
+                break;
+            }
+            Py_INCREF(callback); /* the callback may cancel or replace its own timer */
+            PyObject *neid = PyNumber_Add(eid, one);
+            if (neid == NULL) {
+                Py_DECREF(callback);
+                failed = 1;
+                break;
+            }
+            Py_SETREF(eid, neid);
+            PyObject *event = new_event(name, eid, next_ns, due);
+            if (event == NULL) {
+                Py_DECREF(callback);
+                failed = 1;
+                break;
+            }
+            int again = PyObject_IsTrue(interval);
+            PyObject *nxt = NULL;
+            if (again > 0) {
+                nxt = PyNumber_Add(due, interval);
+                if (nxt == NULL) {
+                    again = -1;
+                }
+                else if (stop != Py_None) {
+                    again = PyObject_RichCompareBool(nxt, stop, Py_LE);
+                }
+            }
+            if (again < 0) {
+                Py_XDECREF(nxt);
+                Py_DECREF(event);
+                Py_DECREF(callback);
+                failed = 1;
+                break;
+            }
+            int rc = 0;
+            if (again) {
+                set_slot(item, timer_off[T_NEXT], nxt);
+                PyObject *nb = PyDict_GetItemWithError(buckets, nxt);
+                if (nb != NULL) {
+                    rc = PyList_Append(nb, entry);
+                }
+                else if (PyErr_Occurred()) {
+                    rc = -1;
+                }
+                else {
+                    PyObject *lst = PyList_New(1);
+                    if (lst == NULL) {
+                        rc = -1;
+                    }
+                    else {
+                        PyList_SET_ITEM(lst, 0, Py_NewRef(entry));
+                        rc = PyDict_SetItem(buckets, nxt, lst);
+                        Py_DECREF(lst);
+                        if (rc == 0) {
+                            rc = heap_push(heap, nxt);
+                        }
+                    }
+                }
+                Py_DECREF(nxt);
+            }
+            else {
+                rc = PyDict_DelItem(timers, name);
+            }
+            if (rc < 0) {
+                Py_DECREF(event);
+                Py_DECREF(callback);
+                failed = 1;
+                break;
+            }
+            PyObject *r = PyObject_CallOneArg(callback, event);
+            Py_DECREF(callback);
+            if (r == NULL) {
+                Py_DECREF(event);
+                PyObject *et, *ev, *tb;
+                PyErr_Fetch(&et, &ev, &tb);
+                restore_rest(heap, buckets, due, bucket, i);
+                PyErr_Restore(et, ev, tb);
+                failed = 1;
+                break;
+            }
+            Py_DECREF(r);
+            rc = PyList_Append(fired, event);
+            Py_DECREF(event);
+            if (rc < 0) {
+                failed = 1;
+                break;
+            }
+        }
+        Py_DECREF(bucket);
+        Py_DECREF(due);
+    }
+    Py_DECREF(one);
+    /* Write the event counter back, keeping any pending exception. */
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    int rc = PyObject_SetAttr(clock, str_event_id, eid);
+    Py_DECREF(eid);
+    if (failed) {
+        PyErr_Restore(et, ev, tb);
+        return NULL;
+    }
+    if (rc < 0) {
+        return NULL;
+    }
+    if (PyObject_SetAttr(clock, str_time, to) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* ---------------------------------------------------------------- module */
+static PyMethodDef methods[] = {
+    {"timestamp_ns", c_timestamp_ns, METH_NOARGS, "Wall-clock nanoseconds that never decrease within this process."},
+    {"utc_now", c_utc_now, METH_NOARGS, "timestamp_ns() as an aware UTC datetime (truncated to the microsecond)."},
+    {"set_wall_source", c_set_wall_source, METH_VARARGS,
+     "set_wall_source(fn, reset=False): tests only; fn() -> int ns replaces the system wall clock (None restores it); "
+     "reset forgets the last value returned."},
+    {"bind", c_bind, METH_VARARGS, "bind(Timer, _Call, _LiveCall, TimeEvent): learn the slot layouts."},
+    {"advance", (PyCFunction)(void (*)(void))c_advance, METH_FASTCALL,
+     "advance(clock, to_time_ns, heap, buckets, timers, fired): TestClock.advance_time's firing loop."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_cclock", "The Clock's hot paths in C (see targets/clock/_impl.py).", -1, methods,
+};
+
+PyMODINIT_FUNC
+PyInit__cclock(void)
+{
+    PyDateTime_IMPORT;
+    if (PyDateTimeAPI == NULL) {
+        return NULL;
+    }
+    str_time = PyUnicode_InternFromString("_time");
+    str_event_id = PyUnicode_InternFromString("_event_id");
+    str_slots = PyUnicode_InternFromString("_slots");
+    str_where = PyUnicode_InternFromString("_where");
+    str_current_tick = PyUnicode_InternFromString("current_tick");
+    if (!str_time || !str_event_id || !str_slots || !str_where || !str_current_tick) {
+        return NULL;
+    }
+    return PyModule_Create(&module);
+}
