@@ -603,6 +603,385 @@ c_advance(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* ---------------------------------------------------------------- LiveClock coarse timers */
+typedef struct {
+    int64_t deadline;
+    Py_ssize_t order;
+    PyObject *item; /* borrowed while in its bucket, then owned (see expire_due) */
+} due_entry;
+
+static int
+due_cmp(const void *a, const void *b)
+{
+    const due_entry *x = a, *y = b;
+    if (x->deadline != y->deadline) {
+        return x->deadline < y->deadline ? -1 : 1;
+    }
+    return x->order < y->order ? -1 : (x->order > y->order);
+}
+
+static PyObject *str_tick_ns, *str_expired_to_ns, *str_report, *str_timers, *int_one;
+
+static inline int64_t
+floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+static inline int64_t
+ceil_div(int64_t a, int64_t b)
+{
+    return -floor_div(-a, b);
+}
+
+typedef struct {
+    PyObject *wdict;   /* the wheel's instance dict (new ref) */
+    PyObject *slots;   /* list of dicts item -> deadline (borrowed from wdict) */
+    PyObject *where;   /* dict item -> slot index (borrowed) */
+    int64_t tick_ns, current_tick, expired_to_ns;
+    Py_ssize_t nslots;
+} wheel_view;
+
+static int
+wheel_open(PyObject *wheel, wheel_view *w)
+{
+    w->wdict = PyObject_GenericGetDict(wheel, NULL);
+    if (w->wdict == NULL) {
+        return -1;
+    }
+    w->slots = PyDict_GetItemWithError(w->wdict, str_slots);
+    w->where = PyDict_GetItemWithError(w->wdict, str_where);
+    PyObject *tick = PyDict_GetItemWithError(w->wdict, str_tick_ns);
+    PyObject *cur = PyDict_GetItemWithError(w->wdict, str_current_tick);
+    PyObject *exp = PyDict_GetItemWithError(w->wdict, str_expired_to_ns);
+    if (!w->slots || !w->where || !tick || !cur || !exp || !PyList_CheckExact(w->slots) ||
+        !PyDict_CheckExact(w->where) || !as_i64(tick, &w->tick_ns) || !as_i64(cur, &w->current_tick) ||
+        !as_i64(exp, &w->expired_to_ns) || w->tick_ns <= 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "fire_coarse(): not a TimingWheel with int64 state");
+        }
+        Py_DECREF(w->wdict);
+        return -1;
+    }
+    w->nslots = PyList_GET_SIZE(w->slots);
+    return 0;
+}
+
+static int
+wheel_store_i64(wheel_view *w, PyObject *key, int64_t v)
+{
+    PyObject *o = PyLong_FromLongLong(v);
+    if (o == NULL) {
+        return -1;
+    }
+    int rc = PyDict_SetItem(w->wdict, key, o);
+    Py_DECREF(o);
+    return rc;
+}
+
+/* TimingWheel.add_new: returns 1 if already due (a backlog), 0 if not, -1 on error. */
+static int
+wheel_add_new(wheel_view *w, PyObject *item, PyObject *deadline_obj)
+{
+    int64_t deadline;
+    if (!as_i64(deadline_obj, &deadline)) {
+        PyErr_SetString(PyExc_OverflowError, "a coarse timer's deadline does not fit in 64 bits");
+        return -1;
+    }
+    int64_t tick = ceil_div(deadline, w->tick_ns);
+    if (tick <= w->current_tick) {
+        tick = w->current_tick + 1;
+    }
+    Py_ssize_t slot = (Py_ssize_t)(((tick % w->nslots) + w->nslots) % w->nslots);
+    PyObject *slot_obj = PyLong_FromSsize_t(slot);
+    if (slot_obj == NULL) {
+        return -1;
+    }
+    int rc = PyDict_SetItem(PyList_GET_ITEM(w->slots, slot), item, deadline_obj);
+    if (rc == 0) {
+        rc = PyDict_SetItem(w->where, item, slot_obj);
+    }
+    Py_DECREF(slot_obj);
+    if (rc < 0) {
+        return -1;
+    }
+    return deadline <= w->expired_to_ns;
+}
+
+static int
+wheel_remove(wheel_view *w, PyObject *item)
+{
+    PyObject *slot_obj = PyDict_GetItemWithError(w->where, item);
+    if (slot_obj == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    Py_ssize_t slot = PyLong_AsSsize_t(slot_obj);
+    if (slot == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (PyDict_DelItem(PyList_GET_ITEM(w->slots, slot), item) < 0 || PyDict_DelItem(w->where, item) < 0) {
+        return -1;
+    }
+    return 1;
+}
+
+/* TimingWheel.expire_due: fills *out (malloc'ed, owned references) in deadline then insertion order. */
+static Py_ssize_t
+wheel_expire_due(wheel_view *w, int64_t now_ns, due_entry **out)
+{
+    *out = NULL;
+    int64_t first = w->current_tick + 1;
+    int64_t last = ceil_div(now_ns, w->tick_ns);
+    if (last > first + w->nslots - 1) {
+        last = first + w->nslots - 1;
+    }
+    int64_t done_tick = floor_div(now_ns, w->tick_ns);
+    if (done_tick > w->current_tick) {
+        w->current_tick = done_tick;
+        if (wheel_store_i64(w, str_current_tick, done_tick) < 0) {
+            return -1;
+        }
+    }
+    if (now_ns > w->expired_to_ns) {
+        w->expired_to_ns = now_ns;
+        if (wheel_store_i64(w, str_expired_to_ns, now_ns) < 0) {
+            return -1;
+        }
+    }
+    Py_ssize_t count = 0, cap = 0;
+    due_entry *due = NULL;
+    for (int64_t tick = first; tick <= last; tick++) {
+        PyObject *bucket = PyList_GET_ITEM(w->slots, (Py_ssize_t)(((tick % w->nslots) + w->nslots) % w->nslots));
+        if (PyDict_GET_SIZE(bucket) == 0) {
+            continue;
+        }
+        Py_ssize_t pos = 0, start = count;
+        PyObject *item, *deadline_obj;
+        while (PyDict_Next(bucket, &pos, &item, &deadline_obj)) {
+            int64_t deadline;
+            if (!as_i64(deadline_obj, &deadline)) {
+                PyErr_SetString(PyExc_OverflowError, "a coarse timer's deadline does not fit in 64 bits");
+                goto error;
+            }
+            if (deadline > now_ns) {
+                continue;
+            }
+            if (count == cap) {
+                cap = cap ? cap * 2 : 64;
+                due_entry *grown = PyMem_Realloc(due, cap * sizeof(due_entry));
+                if (grown == NULL) {
+                    PyErr_NoMemory();
+                    goto error;
+                }
+                due = grown;
+            }
+            due[count].deadline = deadline;
+            due[count].order = count;
+            due[count].item = Py_NewRef(item);
+            count++;
+        }
+        for (Py_ssize_t k = start; k < count; k++) {
+            if (PyDict_DelItem(bucket, due[k].item) < 0 || PyDict_DelItem(w->where, due[k].item) < 0) {
+                goto error;
+            }
+        }
+    }
+    if (count > 1) {
+        qsort(due, (size_t)count, sizeof(due_entry), due_cmp);
+    }
+    *out = due;
+    return count;
+error:
+    for (Py_ssize_t k = 0; k < count; k++) {
+        Py_DECREF(due[k].item);
+    }
+    PyMem_Free(due);
+    return -1;
+}
+
+/* fire_coarse(clock, wheel, now_ns): LiveClock._fire_coarse in C (live.py keeps the pure twin). */
+static PyObject *
+c_fire_coarse(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "fire_coarse() takes 3 arguments");
+        return NULL;
+    }
+    if (TimerType == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_cclock.bind() was not called");
+        return NULL;
+    }
+    PyObject *clock = args[0], *wheel = args[1];
+    int64_t now_ns;
+    if (!as_i64(args[2], &now_ns)) {
+        PyErr_SetString(PyExc_TypeError, "fire_coarse(): now_ns must be an int64");
+        return NULL;
+    }
+    wheel_view w;
+    if (wheel_open(wheel, &w) < 0) {
+        return NULL;
+    }
+    PyObject *cdict = PyObject_GenericGetDict(clock, NULL);
+    if (cdict == NULL) {
+        Py_DECREF(w.wdict);
+        return NULL;
+    }
+    PyObject *timers = PyDict_GetItemWithError(cdict, str_timers);
+    if (timers == NULL || !PyDict_CheckExact(timers)) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "fire_coarse(): clock._timers is not a dict");
+        }
+        Py_DECREF(cdict);
+        Py_DECREF(w.wdict);
+        return NULL;
+    }
+    Py_INCREF(timers);
+    due_entry *due = NULL;
+    Py_ssize_t count = wheel_expire_due(&w, now_ns, &due);
+    Py_ssize_t i = 0;
+    int failed = count < 0;
+    for (; !failed && i < count; i++) {
+        PyObject *timer = due[i].item;
+        if (Py_TYPE(timer) != TimerType) {
+            PyErr_Format(PyExc_TypeError, "unexpected item in LiveClock's wheel: %s", Py_TYPE(timer)->tp_name);
+            failed = 1;
+            break;
+        }
+        for (;;) {
+            PyObject *name = get_slot(timer, timer_off[T_NAME], "name");
+            if (name == NULL) {
+                failed = 1;
+                break;
+            }
+            PyObject *current = PyDict_GetItemWithError(timers, name);
+            if (current != timer) {
+                failed = PyErr_Occurred() != NULL;
+                break; /* cancelled, or its name reused by another timer */
+            }
+            PyObject *eid_obj = PyDict_GetItemWithError(cdict, str_event_id);
+            PyObject *next_ns = get_slot(timer, timer_off[T_NEXT], "next_ns");
+            PyObject *interval = get_slot(timer, timer_off[T_INTERVAL], "interval_ns");
+            PyObject *stop = get_slot(timer, timer_off[T_STOP], "stop_ns");
+            PyObject *callback = get_slot(timer, timer_off[T_CALLBACK], "callback");
+            PyObject *tdue = get_slot(timer, timer_off[T_DUE], "due");
+            if (!eid_obj || !next_ns || !interval || !stop || !callback || !tdue) {
+                if (!PyErr_Occurred()) {
+                    PyErr_SetString(PyExc_AttributeError, "clock._event_id is not set");
+                }
+                failed = 1;
+                break;
+            }
+            PyObject *eid = PyNumber_Add(eid_obj, int_one);
+            int64_t t = read_ns();
+            PyObject *ts_init = (t == -1 && PyErr_Occurred()) ? NULL : PyLong_FromLongLong(t);
+            PyObject *event = NULL;
+            if (eid && ts_init && PyDict_SetItem(cdict, str_event_id, eid) == 0) {
+                event = new_event(name, eid, next_ns, ts_init);
+            }
+            Py_XDECREF(eid);
+            Py_XDECREF(ts_init);
+            if (event == NULL) {
+                failed = 1;
+                break;
+            }
+            Py_INCREF(callback);
+            int again = 0;
+            int more = PyObject_IsTrue(interval);
+            PyObject *nxt = NULL;
+            if (more > 0) {
+                nxt = PyNumber_Add(next_ns, interval);
+                if (nxt == NULL) {
+                    more = -1;
+                }
+                else if (stop != Py_None) {
+                    more = PyObject_RichCompareBool(nxt, stop, Py_LE);
+                }
+            }
+            if (more > 0) {
+                PyObject *ndue = PyNumber_Add(tdue, interval);
+                if (ndue == NULL) {
+                    more = -1;
+                }
+                else {
+                    set_slot(timer, timer_off[T_NEXT], nxt);
+                    set_slot(timer, timer_off[T_DUE], ndue);
+                    again = wheel_add_new(&w, timer, ndue);
+                    Py_DECREF(ndue);
+                    if (again < 0) {
+                        more = -1;
+                    }
+                }
+            }
+            else if (more == 0) {
+                if (PyDict_DelItem(timers, name) < 0) {
+                    more = -1;
+                }
+            }
+            Py_XDECREF(nxt);
+            if (more < 0) {
+                Py_DECREF(callback);
+                Py_DECREF(event);
+                failed = 1;
+                break;
+            }
+            PyObject *r = PyObject_CallOneArg(callback, event);
+            Py_DECREF(callback);
+            Py_DECREF(event);
+            if (r == NULL) {
+                if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+                    failed = 1; /* KeyboardInterrupt and the like go through, as in the pure loop */
+                    break;
+                }
+                /* one failing callback must not stop the others: report it as the pure loop does */
+                PyObject *et, *ev, *tb;
+                PyErr_Fetch(&et, &ev, &tb);
+                PyErr_NormalizeException(&et, &ev, &tb);
+                if (tb != NULL) {
+                    PyException_SetTraceback(ev, tb);
+                }
+                PyObject *rr = PyObject_CallMethodObjArgs(clock, str_report, timer, ev, NULL);
+                Py_XDECREF(et);
+                Py_XDECREF(ev);
+                Py_XDECREF(tb);
+                if (rr == NULL) {
+                    failed = 1;
+                    break;
+                }
+                Py_DECREF(rr);
+            }
+            else {
+                Py_DECREF(r);
+            }
+            if (!again) {
+                break;
+            }
+            int present = PyDict_Contains(w.where, timer);
+            if (present <= 0) {
+                failed = present < 0;
+                break;
+            }
+            if (wheel_remove(&w, timer) < 0) {
+                failed = 1;
+                break;
+            }
+        }
+    }
+    if (count > 0) {
+        for (Py_ssize_t k = 0; k < count; k++) {
+            Py_DECREF(due[k].item);
+        }
+    }
+    PyMem_Free(due);
+    Py_DECREF(timers);
+    Py_DECREF(cdict);
+    Py_DECREF(w.wdict);
+    if (failed) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 /* ---------------------------------------------------------------- module */
 static PyMethodDef methods[] = {
     {"timestamp_ns", c_timestamp_ns, METH_NOARGS, "Wall-clock nanoseconds that never decrease within this process."},
@@ -613,6 +992,8 @@ static PyMethodDef methods[] = {
     {"bind", c_bind, METH_VARARGS, "bind(Timer, _Call, _LiveCall, TimeEvent): learn the slot layouts."},
     {"advance", (PyCFunction)(void (*)(void))c_advance, METH_FASTCALL,
      "advance(clock, to_time_ns, heap, buckets, timers, fired): TestClock.advance_time's firing loop."},
+    {"fire_coarse", (PyCFunction)(void (*)(void))c_fire_coarse, METH_FASTCALL,
+     "fire_coarse(clock, wheel, now_ns): deliver LiveClock's coarse timers due by now_ns."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -632,7 +1013,13 @@ PyInit__cclock(void)
     str_slots = PyUnicode_InternFromString("_slots");
     str_where = PyUnicode_InternFromString("_where");
     str_current_tick = PyUnicode_InternFromString("current_tick");
-    if (!str_time || !str_event_id || !str_slots || !str_where || !str_current_tick) {
+    int_one = PyLong_FromLong(1);
+    str_tick_ns = PyUnicode_InternFromString("tick_ns");
+    str_expired_to_ns = PyUnicode_InternFromString("expired_to_ns");
+    str_report = PyUnicode_InternFromString("_report");
+    str_timers = PyUnicode_InternFromString("_timers");
+    if (!str_time || !str_event_id || !str_slots || !str_where || !str_current_tick || !str_tick_ns ||
+        !str_expired_to_ns || !str_report || !str_timers || !int_one) {
         return NULL;
     }
     return PyModule_Create(&module);

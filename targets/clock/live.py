@@ -59,8 +59,16 @@ class LiveClock(ClockBase):
         tick_ns: int = 10 * NANOS_IN_MILLISECOND,
         wheel_slots: int = 512,
         loop: asyncio.AbstractEventLoop | None = None,
+        wake_gap_ns: int | None = None,
     ) -> None:
         super().__init__()
+        # Coarse timers: the wheel's tick is their bookkeeping grain; the wheel is looked at when
+        # its earliest deadline falls due, but at most once per wake_gap_ns (default a quarter
+        # tick). A wake exactly at each tick boundary would make every beat up to a whole tick
+        # late before the loop's own wake-up latency is even added (p99 > one tick).
+        self.wake_gap_ns = tick_ns // 4 if wake_gap_ns is None else wake_gap_ns
+        if self.wake_gap_ns < 0:
+            raise ValueError(f"wake_gap_ns must be >= 0, got {wake_gap_ns}")
         self._loop = loop
         self._heap: list[tuple[int, int, Timer | _LiveCall, int]] = []
         self._wake_handle: asyncio.TimerHandle | None = None
@@ -68,7 +76,7 @@ class LiveClock(ClockBase):
         self._wheel: TimingWheel[Timer] = TimingWheel(tick_ns, wheel_slots, _monotonic_ns() // tick_ns)
         self._tick_handle: asyncio.TimerHandle | None = None
         self._offset: int | None = None  # wall minus monotonic, see _to_monotonic
-        self._tick_at: int | None = None  # the tick the pending wake is for
+        self._tick_at: int | None = None  # the monotonic instant the pending wheel wake is for
         self._ticking = False
         self.tick_ns = tick_ns
 
@@ -105,9 +113,9 @@ class LiveClock(ClockBase):
 
     def _place(self, timer: Timer, loop: asyncio.AbstractEventLoop) -> None:
         if timer.coarse:
-            tick = self._wheel.add(timer, timer.due)
-            if not self._ticking and (self._tick_at is None or tick < self._tick_at):
-                self._schedule_tick(loop, tick)
+            self._wheel.add(timer, timer.due)
+            if not self._ticking and (self._tick_at is None or timer.due < self._tick_at):
+                self._schedule_tick(loop, timer.due)
         else:
             heapq.heappush(self._heap, (timer.due, timer.seq, timer, timer.gen))
             self._schedule_wake(loop, timer.due)
@@ -152,12 +160,12 @@ class LiveClock(ClockBase):
         if heap:
             self._schedule_wake(self._get_loop(), heap[0][0])
 
-    def _schedule_tick(self, loop: asyncio.AbstractEventLoop, tick: int) -> None:
-        """Wake at ``tick`` (not every tick: an idle wheel costs nothing between its deadlines)."""
+    def _schedule_tick(self, loop: asyncio.AbstractEventLoop, at_ns: int) -> None:
+        """Look at the wheel at monotonic ``at_ns`` (an idle wheel costs nothing between its deadlines)."""
         if self._tick_handle is not None:
             self._tick_handle.cancel()
-        self._tick_at = tick
-        delay = max(0, tick * self.tick_ns - _monotonic_ns()) / NANOS_IN_SECOND
+        self._tick_at = at_ns
+        delay = max(0, at_ns - _monotonic_ns()) / NANOS_IN_SECOND
         self._tick_handle = loop.call_later(delay, self._on_tick)
 
     def _on_tick(self) -> None:
@@ -165,39 +173,47 @@ class LiveClock(ClockBase):
         self._tick_at = None
         self._ticking = True  # re-arms during delivery must not schedule wakes of their own
         wheel = self._wheel
-        timers = self._timers
-        new_event = tuple.__new__
+        now = _monotonic_ns()
         try:
-            now_tick = _monotonic_ns() // self.tick_ns
-            # The heartbeat hot path: ClockBase._fire inlined for coarse timers.
-            for timer in wheel.expire(now_tick):
-                # Deliver every firing due by this tick: after a stalled loop, or with an interval
-                # shorter than a tick, one firing per tick would fall further and further behind.
-                while timers.get(timer.name) is timer:
-                    self._event_id += 1
-                    event = new_event(TimeEvent, (timer.name, self._event_id, timer.next_ns, live_timestamp_ns()))
-                    interval = timer.interval_ns
-                    stop = timer.stop_ns
-                    again = False
-                    if interval and (stop is None or timer.next_ns + interval <= stop):
-                        timer.next_ns += interval
-                        timer.due += interval
-                        again = wheel.add_new(timer, timer.due)  # overdue: a backlog, deliver it now
-                    else:
-                        del timers[timer.name]
-                    try:
-                        timer.callback(event)
-                    except Exception as exc:  # one failing callback must not stop the others
-                        self._report(timer, exc)
-                    if not again or timer not in wheel:
-                        break
-                    wheel.remove(timer)
+            fire = _impl.fire_coarse
+            if fire is not None:  # the same loop in C (_cclock.c: fire_coarse)
+                fire(self, wheel, now)
+            else:
+                self._fire_coarse(wheel, now)
         finally:
             self._ticking = False
-            if len(wheel):
-                nxt = wheel.next_occupied_tick()
-                if nxt is not None:
-                    self._schedule_tick(self._get_loop(), nxt)
+            nxt = wheel.next_due()
+            if nxt is not None:
+                # Coalesce: at most one look per wake_gap_ns, however dense the deadlines.
+                self._schedule_tick(self._get_loop(), max(nxt, now + self.wake_gap_ns))
+
+    def _fire_coarse(self, wheel: TimingWheel[Timer], now: int) -> None:
+        """The heartbeat hot path: ClockBase._fire inlined for coarse timers (pure-Python twin
+        of _cclock.c's fire_coarse)."""
+        timers = self._timers
+        new_event = tuple.__new__
+        for timer in wheel.expire_due(now):
+            # Deliver every firing due by now: after a stalled loop, or with an interval shorter
+            # than the wake gap, one firing per look would fall further and further behind.
+            while timers.get(timer.name) is timer:
+                self._event_id += 1
+                event = new_event(TimeEvent, (timer.name, self._event_id, timer.next_ns, live_timestamp_ns()))
+                interval = timer.interval_ns
+                stop = timer.stop_ns
+                again = False
+                if interval and (stop is None or timer.next_ns + interval <= stop):
+                    timer.next_ns += interval
+                    timer.due += interval
+                    again = wheel.add_new(timer, timer.due)  # already due: a backlog, deliver it now
+                else:
+                    del timers[timer.name]
+                try:
+                    timer.callback(event)
+                except Exception as exc:  # one failing callback must not stop the others
+                    self._report(timer, exc)
+                if not again or timer not in wheel:
+                    break
+                wheel.remove(timer)
 
     def _deliver(self, timer: Timer) -> None:
         try:
