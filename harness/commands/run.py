@@ -79,7 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 # Benchmarks the criteria do not need, or that other producers measure better: the heartbeats
 # (harness/report/sims.py repeats them), the stack through nginx (the A/B load run), and the
 # third-party ceilings (pgbench, redis-benchmark, NautilusTrader; `clockbench bench` shows them).
-MICROBENCH_DESELECT = "not heartbeats and not through_nginx and not pgbench and not redis_benchmark and not nautilus"
+MICROBENCH_DESELECT = ("not heartbeats and not through_nginx and not pgbench and not redis_benchmark and not nautilus"
+                       " and not pure and not 100000")  # the clock's pure-Python A/B and 100k sizes: `clockbench bench`
 MICROBENCH_REPEATS = {True: 3, False: 5}
 
 
