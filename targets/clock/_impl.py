@@ -26,8 +26,14 @@ try:
     from . import _cclock as _c
     _c_error: str | None = None
 except ImportError as exc:  # not built: no compiler when installed, or a source checkout
+    import importlib.util
+
     _c = None
-    _c_error = str(exc)
+    _c_error = (
+        "targets/clock/_cclock.c is not compiled (no C compiler when installed?)"
+        if importlib.util.find_spec(f"{__package__}._cclock") is None
+        else f"it does not load: {exc}"
+    )
 
 name = "python"  # the implementation in use: "c" or "python"
 reason = ""  # why, in words
