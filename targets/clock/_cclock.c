@@ -621,6 +621,8 @@ due_cmp(const void *a, const void *b)
 }
 
 static PyObject *str_tick_ns, *str_expired_to_ns, *str_report, *str_timers, *int_one;
+#define SLOT_INTS 4096
+static PyObject *slot_ints[SLOT_INTS]; /* the wheel's slot numbers, made once */
 
 static inline int64_t
 floor_div(int64_t a, int64_t b)
@@ -694,7 +696,7 @@ wheel_add_new(wheel_view *w, PyObject *item, PyObject *deadline_obj)
         tick = w->current_tick + 1;
     }
     Py_ssize_t slot = (Py_ssize_t)(((tick % w->nslots) + w->nslots) % w->nslots);
-    PyObject *slot_obj = PyLong_FromSsize_t(slot);
+    PyObject *slot_obj = slot < SLOT_INTS ? Py_NewRef(slot_ints[slot]) : PyLong_FromSsize_t(slot);
     if (slot_obj == NULL) {
         return -1;
     }
@@ -800,7 +802,38 @@ error:
     return -1;
 }
 
-/* fire_coarse(clock, wheel, now_ns): LiveClock._fire_coarse in C (live.py keeps the pure twin). */
+/* TimingWheel.next_due: the earliest deadline of the first occupied bucket after the current
+ * tick, capped at that bucket's end; None when the wheel is empty. */
+static PyObject *
+wheel_next_due(wheel_view *w)
+{
+    if (PyDict_GET_SIZE(w->where) == 0) {
+        Py_RETURN_NONE;
+    }
+    for (int64_t tick = w->current_tick + 1; tick <= w->current_tick + w->nslots; tick++) {
+        PyObject *bucket = PyList_GET_ITEM(w->slots, (Py_ssize_t)(((tick % w->nslots) + w->nslots) % w->nslots));
+        if (PyDict_GET_SIZE(bucket) == 0) {
+            continue;
+        }
+        int64_t best = tick * w->tick_ns;
+        Py_ssize_t pos = 0;
+        PyObject *item, *deadline_obj;
+        while (PyDict_Next(bucket, &pos, &item, &deadline_obj)) {
+            int64_t deadline;
+            if (!as_i64(deadline_obj, &deadline)) {
+                PyErr_SetString(PyExc_OverflowError, "a coarse timer's deadline does not fit in 64 bits");
+                return NULL;
+            }
+            if (deadline < best) {
+                best = deadline;
+            }
+        }
+        return PyLong_FromLongLong(best);
+    }
+    Py_RETURN_NONE;
+}
+
+/* fire_coarse(clock, wheel, now_ns) -> wheel.next_due(): LiveClock._fire_coarse in C (live.py keeps the pure twin). */
 static PyObject *
 c_fire_coarse(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
@@ -975,11 +1008,9 @@ c_fire_coarse(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
     PyMem_Free(due);
     Py_DECREF(timers);
     Py_DECREF(cdict);
+    PyObject *result = failed ? NULL : wheel_next_due(&w);
     Py_DECREF(w.wdict);
-    if (failed) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    return result;
 }
 
 /* ---------------------------------------------------------------- module */
@@ -1014,6 +1045,11 @@ PyInit__cclock(void)
     str_where = PyUnicode_InternFromString("_where");
     str_current_tick = PyUnicode_InternFromString("current_tick");
     int_one = PyLong_FromLong(1);
+    for (int k = 0; k < SLOT_INTS; k++) {
+        if ((slot_ints[k] = PyLong_FromLong(k)) == NULL) {
+            return NULL;
+        }
+    }
     str_tick_ns = PyUnicode_InternFromString("tick_ns");
     str_expired_to_ns = PyUnicode_InternFromString("expired_to_ns");
     str_report = PyUnicode_InternFromString("_report");

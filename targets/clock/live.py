@@ -63,10 +63,12 @@ class LiveClock(ClockBase):
     ) -> None:
         super().__init__()
         # Coarse timers: the wheel's tick is their bookkeeping grain; the wheel is looked at when
-        # its earliest deadline falls due, but at most once per wake_gap_ns (default a quarter
-        # tick). A wake exactly at each tick boundary would make every beat up to a whole tick
-        # late before the loop's own wake-up latency is even added (p99 > one tick).
-        self.wake_gap_ns = tick_ns // 4 if wake_gap_ns is None else wake_gap_ns
+        # its earliest deadline falls due, but at most once per wake_gap_ns (default half a tick).
+        # A wake exactly at each tick boundary made every beat up to a whole tick late before the
+        # loop's own wake-up latency was even added (p99 > one tick); a wake per deadline would
+        # cost a loop iteration per beat. Each wake costs a loop iteration (~20-40 us here), so
+        # the gap trades CPU for lateness: 5 ms keeps both goals (see issue 19's note).
+        self.wake_gap_ns = tick_ns // 2 if wake_gap_ns is None else wake_gap_ns
         if self.wake_gap_ns < 0:
             raise ValueError(f"wake_gap_ns must be >= 0, got {wake_gap_ns}")
         self._loop = loop
@@ -174,15 +176,17 @@ class LiveClock(ClockBase):
         self._ticking = True  # re-arms during delivery must not schedule wakes of their own
         wheel = self._wheel
         now = _monotonic_ns()
+        nxt: int | None = -1  # -1: not known yet
         try:
             fire = _impl.fire_coarse
-            if fire is not None:  # the same loop in C (_cclock.c: fire_coarse)
-                fire(self, wheel, now)
+            if fire is not None:  # the same loop in C (_cclock.c: fire_coarse), which returns next_due()
+                nxt = fire(self, wheel, now)
             else:
                 self._fire_coarse(wheel, now)
         finally:
             self._ticking = False
-            nxt = wheel.next_due()
+            if nxt == -1:
+                nxt = wheel.next_due()
             if nxt is not None:
                 # Coalesce: at most one look per wake_gap_ns, however dense the deadlines.
                 self._schedule_tick(self._get_loop(), max(nxt, now + self.wake_gap_ns))
