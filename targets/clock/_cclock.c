@@ -789,7 +789,11 @@ wheel_expire_due(wheel_view *w, int64_t now_ns, due_entry **out)
             }
         }
     }
-    if (count > 1) {
+    int sorted = 1; /* re-armed heartbeats come back in deadline order: usually nothing to sort */
+    for (Py_ssize_t k = 1; k < count && sorted; k++) {
+        sorted = due[k - 1].deadline <= due[k].deadline;
+    }
+    if (!sorted) {
         qsort(due, (size_t)count, sizeof(due_entry), due_cmp);
     }
     *out = due;
@@ -870,6 +874,18 @@ c_fire_coarse(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
         return NULL;
     }
     Py_INCREF(timers);
+    /* The event counter is kept here and written back once (as TestClock's loop does). */
+    PyObject *eid = PyDict_GetItemWithError(cdict, str_event_id);
+    if (eid == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_AttributeError, "clock._event_id is not set");
+        }
+        Py_DECREF(timers);
+        Py_DECREF(cdict);
+        Py_DECREF(w.wdict);
+        return NULL;
+    }
+    Py_INCREF(eid);
     due_entry *due = NULL;
     Py_ssize_t count = wheel_expire_due(&w, now_ns, &due);
     Py_ssize_t i = 0;
@@ -892,27 +908,24 @@ c_fire_coarse(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
                 failed = PyErr_Occurred() != NULL;
                 break; /* cancelled, or its name reused by another timer */
             }
-            PyObject *eid_obj = PyDict_GetItemWithError(cdict, str_event_id);
             PyObject *next_ns = get_slot(timer, timer_off[T_NEXT], "next_ns");
             PyObject *interval = get_slot(timer, timer_off[T_INTERVAL], "interval_ns");
             PyObject *stop = get_slot(timer, timer_off[T_STOP], "stop_ns");
             PyObject *callback = get_slot(timer, timer_off[T_CALLBACK], "callback");
             PyObject *tdue = get_slot(timer, timer_off[T_DUE], "due");
-            if (!eid_obj || !next_ns || !interval || !stop || !callback || !tdue) {
-                if (!PyErr_Occurred()) {
-                    PyErr_SetString(PyExc_AttributeError, "clock._event_id is not set");
-                }
+            if (!next_ns || !interval || !stop || !callback || !tdue) {
                 failed = 1;
                 break;
             }
-            PyObject *eid = PyNumber_Add(eid_obj, int_one);
+            PyObject *neid = PyNumber_Add(eid, int_one);
+            if (neid == NULL) {
+                failed = 1;
+                break;
+            }
+            Py_SETREF(eid, neid);
             int64_t t = read_ns();
             PyObject *ts_init = (t == -1 && PyErr_Occurred()) ? NULL : PyLong_FromLongLong(t);
-            PyObject *event = NULL;
-            if (eid && ts_init && PyDict_SetItem(cdict, str_event_id, eid) == 0) {
-                event = new_event(name, eid, next_ns, ts_init);
-            }
-            Py_XDECREF(eid);
+            PyObject *event = ts_init ? new_event(name, eid, next_ns, ts_init) : NULL;
             Py_XDECREF(ts_init);
             if (event == NULL) {
                 failed = 1;
@@ -1007,7 +1020,17 @@ c_fire_coarse(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
     }
     PyMem_Free(due);
     Py_DECREF(timers);
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    int rc = PyDict_SetItem(cdict, str_event_id, eid);
+    Py_DECREF(eid);
     Py_DECREF(cdict);
+    if (failed) {
+        PyErr_Restore(et, ev, tb);
+    }
+    else if (rc < 0) {
+        failed = 1;
+    }
     PyObject *result = failed ? NULL : wheel_next_due(&w);
     Py_DECREF(w.wdict);
     return result;
