@@ -161,3 +161,65 @@ def run_sleep_heartbeats(
         return figures
 
     return asyncio.run(main())
+
+
+# --- the same work on virtual time, for instruction counts ------------------------------------
+def run_virtual_heartbeats(build: str, n: int = 10_000, seconds: int = 5, interval_ns: int = NANOS_IN_SECOND) -> int:
+    """Run one build's heartbeats for ``seconds`` of *virtual* time on a VirtualTimeLoop; returns beats.
+
+    The asyncio code paths are the real ones (tasks, ``asyncio.sleep``, ``call_later``, the
+    LiveClock wheel and its wakes); only the waits are replaced by jumps of virtual time, so the
+    process does exactly the work of a real run, minus sleeping and minus other processes'
+    interference. Under ``valgrind --tool=callgrind`` its instruction count is a CPU figure a busy
+    machine cannot disturb (a model: it leaves out the kernel's share, epoll and wake-ups).
+    LiveClock reads the monotonic clock directly, so for this run it is pointed at the virtual one.
+    """
+    from targets.clock import TestClock, run_virtual
+    from targets.clock import live
+
+    clock_v = TestClock(1_000 * NANOS_IN_SECOND)
+    beats: list[tuple[int, int]] = []
+    record = beats.append
+    end = clock_v.timestamp_ns() + seconds * NANOS_IN_SECOND
+
+    async def sleeping() -> None:
+        async def heartbeat(first_ns: int) -> None:
+            await asyncio.sleep((first_ns - clock_v._time) / NANOS_IN_SECOND)
+            nominal = first_ns
+            while True:
+                record((nominal, time.time_ns()))
+                nominal += interval_ns
+                await asyncio.sleep(interval_ns / NANOS_IN_SECOND)
+
+        firsts = _firsts(n, clock_v._time + interval_ns // 10, interval_ns)
+        tasks = [asyncio.create_task(heartbeat(f)) for f in firsts]
+        await asyncio.sleep((end - clock_v._time) / NANOS_IN_SECOND)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def clocked() -> None:
+        clock = LiveClock()
+
+        def beat(event: TimeEvent) -> None:
+            record((event.ts_event, event.ts_init))
+
+        firsts = _firsts(n, clock.timestamp_ns() + interval_ns // 10, interval_ns)
+        for i, first in enumerate(firsts):
+            clock.set_timer(f"hb{i}", interval_ns, beat, start_time_ns=first - interval_ns, coarse=True)
+        await asyncio.sleep((end - clock_v._time) / NANOS_IN_SECOND)
+        clock.cancel_timers()
+
+    real_monotonic = live._monotonic_ns
+    live._monotonic_ns = lambda: clock_v._time  # the wheel follows virtual time
+    try:
+        run_virtual(clocked() if build == "clocked" else sleeping(), clock_v, io_grace_ns=0)
+    finally:
+        live._monotonic_ns = real_monotonic
+    return len(beats)
+
+
+if __name__ == "__main__":  # python -m harness.heartbeats clocked|baseline N SECONDS
+    import sys
+
+    print(run_virtual_heartbeats(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
