@@ -69,8 +69,8 @@ class LiveClock(ClockBase):
         # cost a loop iteration per beat. Each wake costs a loop iteration (~20-40 us here), so
         # the gap trades CPU for lateness: 5 ms keeps both goals (see issue 19's note).
         self.wake_gap_ns = tick_ns // 2 if wake_gap_ns is None else wake_gap_ns
-        if self.wake_gap_ns < 0:
-            raise ValueError(f"wake_gap_ns must be >= 0, got {wake_gap_ns}")
+        if not 0 <= self.wake_gap_ns <= tick_ns:  # past a tick, "at most one tick late" would not hold
+            raise ValueError(f"wake_gap_ns must be between 0 and tick_ns ({tick_ns}), got {wake_gap_ns}")
         self._loop = loop
         self._heap: list[tuple[int, int, Timer | _LiveCall, int]] = []
         self._wake_handle: asyncio.TimerHandle | None = None

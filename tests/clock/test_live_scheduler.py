@@ -271,3 +271,43 @@ async def test_coarse_timers_catch_up_after_a_stall_and_below_one_tick() -> None
     assert [e.ts_event for e in per_tick] == [start + k * 10 * MS for k in range(1, 11)]
     # the backlog left by the stall was delivered in one go, not one beat per tick
     assert max(delivered_per_tick) >= 3
+
+
+def test_the_wheel_is_looked_at_when_its_earliest_deadline_falls_due_at_most_once_per_gap(monkeypatch) -> None:
+    """Coarse timers keep their exact deadlines: the wheel is looked at when the earliest one falls
+    due (not at the end of its tick), and after a delivery not again before wake_gap_ns, so a beat
+    waits at most the gap (plus the loop's wake-up latency), never a whole tick. Monotonic time is
+    scripted here and the wakes are run by hand, so this asserts the schedule, not a timing."""
+    fake = [10**12 + 3 * MS // 10]  # not on a tick boundary
+    monkeypatch.setattr(live, "_monotonic_ns", lambda: fake[0])
+    loop = asyncio.new_event_loop()
+    try:
+        clock = LiveClock(tick_ns=10 * MS, wake_gap_ns=4 * MS, loop=loop)
+        seen: list[tuple[str, int]] = []
+        wall = clock.timestamp_ns()
+        for name, after in [("a", 1_300_000), ("b", 2_100_000), ("c", 7 * MS)]:
+            clock.set_timer(name, after, lambda e: seen.append((e.name, fake[0])), start_time_ns=wall,
+                            stop_time_ns=wall + after, coarse=True)
+        due = {name: clock._timers[name].due for name in "abc"}
+        assert clock._tick_at == due["a"]  # the earliest exact deadline, not the tick's end
+        fake[0] = due["a"]
+        clock._on_tick()
+        assert [n for n, _ in seen] == ["a"]
+        assert clock._tick_at == due["a"] + 4 * MS  # b is due sooner, but the gap holds it back
+        fake[0] = clock._tick_at
+        clock._on_tick()
+        assert [n for n, _ in seen] == ["a", "b"]
+        assert clock._tick_at == max(due["c"], fake[0] + 4 * MS)
+        fake[0] = clock._tick_at
+        clock._on_tick()
+        assert [n for n, _ in seen] == ["a", "b", "c"] and clock.timer_count == 0
+        assert all(0 <= at - due[n] <= 4 * MS for n, at in seen)
+        assert clock._tick_handle is None or clock._tick_at is None or len(clock._wheel) == 0
+    finally:
+        loop.close()
+
+
+@pytest.mark.parametrize("gap", [-1, 10 * MS + 1])
+def test_a_wake_gap_outside_zero_to_one_tick_is_a_value_error(gap: int) -> None:
+    with pytest.raises(ValueError, match="wake_gap_ns"):
+        LiveClock(tick_ns=10 * MS, wake_gap_ns=gap)
