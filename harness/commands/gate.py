@@ -55,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gate", help="exit non-zero if RUN regressed against a baseline run beyond a threshold and the noise",
                        description="Compares RUN with --baseline (run directories, metrics.json or pytest-benchmark "
                                    "JSON) and exits 1 when any metric got worse by more than --max-regression with its "
-                                   "whole 95%% CI, and by more than the A/A noise floor where the runs measured one.")
+                                   "whole 95% CI, and by more than the A/A noise floor where the runs measured one.")
     p.add_argument("run", type=Path, metavar="RUN")
     p.add_argument("--baseline", type=Path, required=True, metavar="RUN_B")
     p.add_argument("--max-regression", default="5%", help="largest tolerated worsening (default 5%%)")

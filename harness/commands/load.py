@@ -9,7 +9,7 @@ from pathlib import Path
 from harness.cli import UsageError
 from harness.load import records
 from harness.load.signals import interruptible
-from harness.load.runner import PROFILES, SHAPES, LoadError, LoadSpec, headline, run
+from harness.load.runner import MAX_ERROR_RATE, PROFILES, SHAPES, LoadError, LoadSpec, headline, run
 from harness.load.target import target
 from harness.results import save
 from harness.rundir import new_run_dir
@@ -32,6 +32,9 @@ def add_load_args(p: argparse.ArgumentParser, *, duration: float = 30.0, users: 
     p.add_argument("--master-port", type=int, default=0, help="the master's port for workers (default: a free one)")
     p.add_argument("--worker-wait", type=float, default=None,
                    help="seconds the master waits for every worker (default 30, 120 with --expect-workers)")
+    p.add_argument("--max-error-rate", type=float, default=MAX_ERROR_RATE, metavar="FRACTION",
+                   help=f"a run with more failed requests than this is INVALID (default {MAX_ERROR_RATE:g}, i.e. "
+                        f"{MAX_ERROR_RATE * 100:g}%%; 1 turns the rule off)")
     p.add_argument("--stack-workers", type=int, default=2, help="uvicorn workers of a stack started for the run (default 2)")
     p.add_argument("--no-nginx", dest="nginx", action="store_false", help="a started stack without nginx in front")
     p.add_argument("--out", type=Path, help="run directory (default: reports/runs/<timestamp>-<commit>-<command>)")
@@ -44,6 +47,7 @@ def spec_from(args: argparse.Namespace, **over: object) -> LoadSpec:
     spec = LoadSpec(
         profile=args.profile, users=users, spawn_rate=spawn, duration_s=args.duration,  # type: ignore[arg-type]
         warmup_s=warm, shape=getattr(args, "shape", None), rate=args.rate, workers=args.workers, think=args.think,
+        max_error_rate=over.get("max_error_rate", args.max_error_rate),  # type: ignore[arg-type]
         **distributed_from(args),
     )
     try:
@@ -74,7 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Runs a Locust profile headless against a stack started for the run (--build, --component) "
             "or a running one (--target URL). Latency is recorded per request in HdrHistograms (integer ns) "
             "merged over Locust processes; --rate R runs an open constant-arrival-rate load and reports the "
-            "corrected and uncorrected figures. A run whose generator saturated (a Locust process above 90%% "
+            "corrected and uncorrected figures. A run whose generator saturated (a Locust process above 90% "
             "CPU) or fell short of its rate is INVALID, with the reason."
         ),
     )
@@ -97,7 +101,7 @@ def cmd(args: argparse.Namespace) -> int:
                   f"[{t.build}], {spec.users} users{f', {spec.rate:g}/s' if spec.rate else ''}, {spec.duration_s:g}s "
                   f"(warm-up {spec.warmup_s:g}s) -> {out}", flush=True)
             s = run(spec, t.url, out / "run", label={"build": t.build, "build_map": t.build_map, "round": 0, "label": "load"},
-                    progress=lambda line: print(line, flush=True))
+                    progress=lambda line: print(line, flush=True), watch=t.dead)
     except LoadError as exc:
         raise UsageError(str(exc)) from None
     (out / "summary.json").write_text(json.dumps(s, indent=1))

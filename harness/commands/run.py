@@ -31,8 +31,9 @@ from harness.cli import COMMAND_MODULES, UsageError
 from harness.commands.bench import BENCH_DIR
 from harness.report import criteria as crit
 from harness.report import environment
+from harness.report import terminal
 from harness.report.render import RUN_FILE, render, judge_run
-from harness.rundir import ROOT, new_run_dir
+from harness.rundir import ROOT, new_run_dir, runs_root
 
 
 class Unavailable(Exception):
@@ -56,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Runs what the selected criteria need (microbenchmarks, A/B load, capacity, replays), "
             "writes everything to reports/runs/<timestamp>-<commit>/, then renders report.html and "
-            "report.json there: each criterion PASS / FAIL / INCONCLUSIVE from its 95%% CI, or "
+            "report.json there: each criterion PASS / FAIL / INCONCLUSIVE from its 95% CI, or "
             "INVALID / NOT MEASURED with the reason."
         ),
     )
@@ -278,6 +279,29 @@ PRODUCERS: list[tuple[str, tuple[str, ...], Callable[[Context], list[results.Met
 # --- the command ------------------------------------------------------------------------------
 
 
+def earlier_timings(quick: bool, phase: str) -> dict[str, float]:
+    """Seconds each producer took in the latest earlier run of the same kind on this machine (the
+    progress estimate; empty when there is none)."""
+    for meta_path in sorted(runs_root().glob("*-run/" + RUN_FILE), reverse=True):
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            continue
+        if meta.get("quick") == quick and meta.get("phase") == phase:
+            return {p["name"]: float(p.get("seconds", 0)) for p in meta.get("producers", []) if p.get("status") == "ok"}
+    return {}
+
+
+def _eta(expected: dict[str, float], remaining: list, skip: list[str]) -> str:
+    names = [name for name, _, _ in remaining if name not in skip]
+    if not expected or any(n not in expected for n in names):
+        return ""
+    return f" (about {sum(expected[n] for n in names) / 60:.1f} min left, by the last such run on this machine)"
+
+
+FOUND_HOW: dict[str, str] = {}  # service name -> how `run` found it (explicit, local port, embedded)
+
+
 def run(args: argparse.Namespace) -> int:
     """Find (or start embedded) PostgreSQL and Redis for the whole run, then measure and render."""
     from harness import services
@@ -288,6 +312,7 @@ def run(args: argparse.Namespace) -> int:
             for found in svc:
                 status = f"{services.redact(found.url)} ({found.how})" if found.ok else f"MISSING: {found.reason}"
                 print(f"{found.name}: {status}", flush=True)
+                FOUND_HOW[found.name] = found.how  # the report says how the run found it, not how doctor sees the URL it was handed
             # Every producer's child process (pytest, the stack's workers, Locust) inherits these.
             saved = {k: os.environ.get(k) for k in svc.env()}
             os.environ.update(svc.env())
@@ -320,12 +345,13 @@ def _run(args: argparse.Namespace) -> int:
     ctx = Context(out, args.quick, args.phase, metrics, log)
     records: list[results.MetricRecord] = []
     producers = []
-    for name, prefixes, fn in PRODUCERS:
+    expected = earlier_timings(args.quick, args.phase)
+    for step, (name, prefixes, fn) in enumerate(PRODUCERS, 1):
         start = time.monotonic()
         if name in args.skip:
             status, detail, got = "unavailable", "skipped with --skip", []
         else:
-            log(f"{name}: starting")
+            log(f"step {step}/{len(PRODUCERS)} {name}: starting{_eta(expected, PRODUCERS[step - 1:], args.skip)}")
             try:
                 got = fn(ctx)
                 status, detail = "ok", f"{len(got)} record(s)"
@@ -342,19 +368,14 @@ def _run(args: argparse.Namespace) -> int:
                               "seconds": round(time.monotonic() - start, 1)})
     log("environment: collecting (clockbench doctor --json)")
     meta = {"phase": args.phase, "quick": args.quick, "resamples": 1000 if args.quick else 4000,
-            "producers": producers, "environment": environment.collect(), "build_flags": ctx.build_flags or
+            "producers": producers, "environment": environment.collect(found_how=FOUND_HOW), "build_flags": ctx.build_flags or
             {"microbench": "both builds in one process per benchmark pair"}}
     (out / RUN_FILE).write_text(json.dumps(meta, indent=1))
     results.save(records, out)
     log("judging and rendering")
     js, recs, meta = judge_run(out, args.phase, args.criteria, resamples=meta["resamples"])
     html, js_path = render(out, js, recs, meta)
-    counts: dict[str, int] = {}
-    for j in js:
-        counts[j.verdict] = counts.get(j.verdict, 0) + 1
     print()
-    for j in js:
-        print(f"  {j.verdict:<13} {j.id:<26} {j.reason[:110]}")
-    print("\n" + ", ".join(f"{n} {v}" for v, n in counts.items()))
-    print(f"report: {html}\ndata:   {js_path}")
+    print("\n".join(terminal.summary(js)))
+    print(f"report: {html} (every criterion's reason and definition)\ndata:   {js_path}")
     return 0

@@ -18,6 +18,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,8 +35,10 @@ PROFILES = ("orders", "market_ws", "gateway", "mixed", "ceiling")
 SHAPES = ("steps", "spike", "soak")
 CPU_LIMIT = 90.0  # percent of one core, per Locust process (each is single-threaded)
 RATE_TOLERANCE = 0.05  # an open run achieving less than 95% of its target rate is invalid
+MAX_ERROR_RATE = 0.01  # a run in which more than 1% of requests failed measured failures, not the build
 
 Progress = Callable[[str], None]
+Watch = Callable[[], list[str]]  # what of the target has died so far (e.g. ["worker-1"]); [] while all is well
 
 
 class LoadError(RuntimeError):
@@ -60,6 +64,7 @@ class LoadSpec:
     instruments: str = ""
     cpu_limit: float = CPU_LIMIT
     rate_tolerance: float = RATE_TOLERANCE
+    max_error_rate: float = MAX_ERROR_RATE  # 1.0 turns the rule off (the capacity search judges errors by its SLO)
     extra_args: list[str] = field(default_factory=list)
 
     def check(self) -> None:
@@ -91,6 +96,8 @@ class LoadSpec:
             raise LoadError("--master-bind-host is empty; give an address such as 127.0.0.1 or 0.0.0.0")
         if not self.worker_wait_s > 0:
             raise LoadError(f"--worker-wait must be positive (got {self.worker_wait_s})")
+        if not 0 <= self.max_error_rate <= 1:
+            raise LoadError(f"--max-error-rate must be a fraction between 0 and 1, e.g. 0.01 (got {self.max_error_rate})")
 
     @property
     def mode(self) -> str:
@@ -260,8 +267,14 @@ def run(
     label: dict | None = None,
     progress: Progress = print,
     every_s: float = 5.0,
+    watch: Watch | None = None,
 ) -> dict:
-    """Run the spec against ``url``; write locust.*, hdr.json and summary.json/.csv into ``out``."""
+    """Run the spec against ``url``; write locust.*, hdr.json and summary.json/.csv into ``out``.
+
+    ``watch`` (polled about once a second) names the parts of the target that died during the run
+    (a stack started for it knows its processes); after the run the target's ``/health`` must
+    still answer. Either failing makes the run INVALID: its figures measured a broken target.
+    """
     spec.check()
     out.mkdir(parents=True, exist_ok=True)
     main_cmd, worker_cmds = locust_commands(spec, url, out)
@@ -278,6 +291,7 @@ def run(
     (out / "commands.json").write_text(json.dumps({"master": main_cmd, "workers": worker_cmds, "remote_worker": join}, indent=1))
     log = (out / "locust.log").open("wb")
     started_ns = time.time_ns()
+    died: dict[str, float] = {}  # part of the target -> seconds into the run when it was seen dead
     procs: dict[str, subprocess.Popen] = {}
     try:
         procs["master" if worker_cmds else "locust"] = subprocess.Popen(
@@ -289,9 +303,14 @@ def run(
         limit = spec.duration_s + spec.stop_timeout_s + 90 + (spec.worker_wait_s if spec.distributed else 0)
         t0 = time.monotonic()
         next_line = every_s
+        next_watch = 1.0
         while main.poll() is None:
             time.sleep(0.25)
             el = time.monotonic() - t0
+            if watch is not None and el >= next_watch:
+                next_watch += 1.0
+                for part in watch():
+                    died.setdefault(part, el)
             if el > limit:
                 raise LoadError(f"Locust did not finish within {limit:.0f}s; see {out / 'locust.log'}")
             if el >= next_line:
@@ -328,10 +347,29 @@ def run(
     hdr_data = json.loads(hdr_path.read_text())
     locust_stats = json.loads((out / "locust.json").read_text()) if (out / "locust.json").exists() else []
     cpu = sampler.report(spec.warmup_s + 1.0, spec.duration_s + 2.0)
+    for part in watch() if watch is not None else []:
+        died.setdefault(part, (ended_ns - started_ns) / 1e9)
+    target_problems = [f"{part} died about {at:.0f}s into the run" for part, at in sorted(died.items(), key=lambda kv: kv[1])]
+    down = health_problem(url)
+    if down:
+        target_problems.append(down)
     summary = summarize(spec, hdr_data, locust_stats, cpu, url=url, label=label or {},
-                        started_ns=started_ns, ended_ns=ended_ns, exit_code=main.returncode)
+                        started_ns=started_ns, ended_ns=ended_ns, exit_code=main.returncode,
+                        target_problems=target_problems)
     write_summary(summary, out)
     return summary
+
+
+def health_problem(url: str, timeout_s: float = 5.0) -> str | None:
+    """Why the target does not answer ``/health`` after a run (None when it answers, whatever the status:
+    a stack that is up but not ready still answered)."""
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=timeout_s):
+            return None
+    except urllib.error.HTTPError:
+        return None
+    except OSError as exc:
+        return f"the target no longer answered at the end of the run ({url}/health: {exc})"
 
 
 def _latency(hists: dict[str, Any], series: str, name: str) -> dict | None:
@@ -341,7 +379,7 @@ def _latency(hists: dict[str, Any], series: str, name: str) -> dict | None:
 
 def summarize(
     spec: LoadSpec, hdr_data: dict, locust_stats: list[dict], cpu: dict, *, url: str, label: dict,
-    started_ns: int, ended_ns: int, exit_code: int | None,
+    started_ns: int, ended_ns: int, exit_code: int | None, target_problems: list[str] | None = None,
 ) -> dict:
     """The run summary (plain JSON): counts, throughput, percentiles in ns, validity with reasons."""
     hists = hdr_data.get("hists", {})
@@ -384,6 +422,10 @@ def summarize(
         reasons.append("no request was measured")
     if agg["unaccounted"]:
         reasons.append(f"{agg['unaccounted']} requests were sent but never answered nor failed")
+    if agg["error_rate"] > spec.max_error_rate:
+        reasons.append(f"{agg['error_rate'] * 100:.1f}% of requests failed ({agg['failed']} of "
+                       f"{agg['answered'] + agg['failed']}), above the {spec.max_error_rate * 100:g}% limit (--max-error-rate)")
+    reasons.extend(target_problems or [])
     streams = {}
     for name, s in hdr_data.get("streams", {}).items():
         streams[name] = {**s, "age_ns": _latency(hists, "stream", name)}

@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 import json
 import urllib.request
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 from harness.load.runner import LoadError
 
@@ -21,6 +21,9 @@ class Target:
     build: str  # "clocked", "baseline", "mixed" (components differ) or "unknown" (a user's stack)
     build_map: dict[str, str]
     started: bool  # True when this run started the stack (and will stop it)
+    # The parts of a started stack that have died (runner.run's ``watch``); a user's stack is only
+    # checked at the end of each run, through its /health.
+    dead: Callable[[], list[str]] = field(default=lambda: [], repr=False)
 
 
 def label_of(build_map: dict[str, str]) -> str:
@@ -73,6 +76,6 @@ def target(
     except StackError as exc:
         raise LoadError(f"could not start the {build} stack: {exc}") from None
     try:
-        yield Target(stack.url.rstrip("/"), label_of(stack.build_map), dict(stack.build_map), True)
+        yield Target(stack.url.rstrip("/"), label_of(stack.build_map), dict(stack.build_map), True, stack.dead)
     finally:
         cm.__exit__(None, None, None)

@@ -34,6 +34,9 @@ class Criterion:
     requires: tuple[str, ...] = ()
     not_measurable: bool = False
     reason: str = ""
+    # Where the figure comes from when it is not the real part the plan names (an in-process model,
+    # a simulation): shown in the criterion's row, so no reader takes it for the real thing.
+    measured_on: str = ""
     extra: dict = field(default_factory=dict)
 
     def missing_components(self, root: Path = ROOT) -> list[str]:

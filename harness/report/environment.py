@@ -25,8 +25,11 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def collect(doctor_timeout: float = 60.0) -> dict:
-    """Facts about this machine; service versions come from ``clockbench doctor --json``."""
+def collect(doctor_timeout: float = 60.0, found_how: dict[str, str] | None = None) -> dict:
+    """Facts about this machine; service versions come from ``clockbench doctor --json``.
+
+    ``found_how``: how the run itself found each service (doctor, handed the run's URLs, would call
+    every one of them "explicit")."""
     env = {
         "commit": commit(),
         "dirty": _dirty(),
@@ -48,6 +51,10 @@ def collect(doctor_timeout: float = 60.0) -> dict:
         env["doctor"] = json.loads(out.stdout) if out.returncode == 0 else {"error": out.stderr.strip()[-500:]}
     except (OSError, subprocess.SubprocessError, json.JSONDecodeError) as exc:
         env["doctor"] = {"error": f"clockbench doctor --json failed: {exc}"}
+    for name, how in (found_how or {}).items():
+        entry = (env.get("doctor", {}).get("services") or {}).get(name)
+        if isinstance(entry, dict):
+            entry["how"] = how
     return env
 
 

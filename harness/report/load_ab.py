@@ -139,7 +139,7 @@ def produce(out: Path, quick: bool, log: Log = print, plan: Plan | None = None) 
                 offset = logp.stat().st_size if logp and logp.exists() else 0
                 s = run(spec, st.url, out / f"round{r:02d}-{arm}",
                         label={"label": arm, "build": arm, "round": r, "build_map": st.build_map},
-                        progress=lambda line: None)
+                        progress=lambda line: None, watch=st.dead)
                 added = None
                 if logp and logp.exists():
                     with logp.open("rb") as f:

@@ -15,12 +15,22 @@ from harness import results
 from harness.report import criteria as crit
 from harness.report import svg
 from harness.report.template import PAGE
-from harness.report.verdict import VERDICTS, Judgement, fmt, judge_all
+from harness.report.verdict import VERDICTS, Judgement, fmt, judge_all, value_kind
 
 RUN_FILE = "run.json"  # written by `clockbench run`: phase, quick, producers, environment
 PHASE_TITLES = {1: "Phase 1: critical path", 2: "Phase 2: infrastructure", 3: "Phase 3: frontend & UX",
                 0: "Whole system", "F": "Foundation: the Clock's own goals (not plan claims)"}
 FOUNDATION = "clock"  # criteria of this component are the foundation issue's goals, summarised apart
+MIN_CURVE_POINTS = 20  # fewer points are drawn as a strip of the points, not as a distribution curve
+MIN_P99_POINTS = 100  # a p99 is printed only where at least 100 values stand behind it
+BUILD_NAMES = {
+    "baseline": "the components as teams write them before the plan, reading system time directly (baselines/)",
+    "clocked": "the same components on the injected Clock, as the plan proposes (targets/)",
+    "aa": "a second, identical baseline stack run beside the first (A/A): its difference from the baseline is the "
+          "noise floor of the load measurements",
+    "reference": "a point of comparison that is neither build: a third-party clock (NautilusTrader) or the raw "
+                 "client library with no component around it (the ceiling)",
+}
 
 
 def group_of(j: Judgement) -> int | str:
@@ -66,10 +76,9 @@ def _s(x: float | None, unit: str) -> str:
     return f"{x:,.4g} {unit}".strip()
 
 
-def _row(j: Judgement) -> dict:
+def _row(j: Judgement, measured_on: str = "") -> dict:
     c = crit.Criterion(j.id, j.phase, j.component, j.section, j.statement, statistic=j.statistic,
                        compare=j.compare, direction=j.direction, threshold=j.threshold or 0.0)
-    pct = j.compare == "improvement"
     return {
         "id": j.id, "verdict": j.verdict, "color": svg.VERDICT_COLORS[j.verdict],
         "phase_label": "all" if j.phase == 0 else str(j.phase), "statement": j.statement,
@@ -78,8 +87,32 @@ def _row(j: Judgement) -> dict:
         "change_s": fmt(j.change, c, j.unit) if j.change is not None else "-",
         "ci_s": f"[{fmt(j.ci_low, c, j.unit)}, {fmt(j.ci_high, c, j.unit)}]" if j.ci_low is not None else "-",
         "threshold_s": f"{j.direction} {fmt(j.threshold, c, j.unit)}" if j.threshold is not None else "-",
-        "strip": svg.ci_strip(j.ci_low, j.ci_high, j.change, j.threshold, j.verdict, pct=pct),
+        "measured_on": measured_on,
     }
+
+
+def forest_row(j: Judgement) -> dict | None:
+    """A judged criterion as a forest-plot row on its panel's common axis (None: nothing to draw)."""
+    if j.ci_low is None or j.ci_high is None or j.threshold is None:
+        return None
+    if not all(math.isfinite(v) for v in (j.ci_low, j.ci_high)):
+        return None
+    kind = value_kind(j.compare, j.unit)
+    base = {"id": j.id, "verdict": j.verdict, "label": f"{j.verdict}; see the criteria table"}
+    if kind == "relative":
+        return {**base, "kind": "relative", "low": j.ci_low, "high": j.ci_high, "point": j.change, "threshold": j.threshold}
+    if kind == "points":
+        return {**base, "kind": "points", "low": j.ci_low, "high": j.ci_high, "point": j.change, "threshold": j.threshold}
+    if j.compare == "absolute" and kind == "share":
+        t = j.threshold
+        return {**base, "kind": "share_vs_threshold", "low": j.ci_low - t, "high": j.ci_high - t,
+                "point": None if j.change is None else j.change - t, "threshold": 0.0}
+    if j.compare == "absolute" and j.threshold:
+        t = abs(j.threshold)
+        rel = lambda v: (v - j.threshold) / t  # noqa: E731
+        return {**base, "kind": "vs_threshold", "low": rel(j.ci_low), "high": rel(j.ci_high),
+                "point": None if j.change is None else rel(j.change), "threshold": 0.0}
+    return None
 
 
 def _component_of(metric: str, js: list[Judgement]) -> str:
@@ -99,7 +132,11 @@ def _charts_for(metric: str, by_build: dict[str, results.MetricRecord]) -> list[
     sample = {b: r for b, r in valid.items() if r.kind == "samples" and r.n >= 2}
     if sample and unit in ("ns", "ns/op"):
         title = ("schedule lateness: " if "lateness" in metric else "") + metric
-        out.append(svg.ecdf({b: [float(v) for v in r.values] for b, r in sample.items()}, title, unit))
+        values = {b: [float(v) for v in r.values] for b, r in sample.items()}
+        if min(len(v) for v in values.values()) >= MIN_CURVE_POINTS:
+            out.append(svg.ecdf(values, title, unit))
+        else:  # a handful of repeats: show every point, not a curve that pretends to be a distribution
+            out.append(svg.strip(values, title + " (every value)", lambda v: svg.human(v, unit)))
     rounds = {b: r for b, r in valid.items() if r.kind == "rounds" and r.n >= 1}
     if rounds:
         out.append(svg.lines({b: (list(range(1, r.n + 1)), [float(v) for v in r.values]) for b, r in rounds.items()},
@@ -123,12 +160,32 @@ def _metric_table(index: dict[str, dict[str, results.MetricRecord]], metrics: li
                              "note": f"INVALID: {r.reason}"})
                 continue
             s = pd.Series(r.values, dtype="float64")
-            rows.append({"metric": m, "build": b, "unit": r.unit, "n": r.n, "median": s.median(),
-                         "p99": s.quantile(0.99, interpolation="higher"), "note": r.source.split("/")[-1]})
+            p99 = s.quantile(0.99, interpolation="higher") if r.n >= MIN_P99_POINTS else None
+            rows.append({"metric": m, "build": b, "n": r.n, "median": _s(float(s.median()), r.unit),
+                         "p99": _s(float(p99), r.unit) if p99 is not None else "-", "note": r.source.split("/")[-1]})
     if not rows:
         return ""
     df = pd.DataFrame(rows)
-    return df.to_html(index=False, na_rep="-", float_format=lambda v: f"{v:,.6g}", border=0, classes="metrics")
+    return df.to_html(index=False, na_rep="-", border=0, classes="metrics")
+
+
+def _producer_rows(producers: list[dict]) -> list[dict]:
+    """One row per producer (the run lists a producer once per metric prefix it serves)."""
+    seen: dict[str, dict] = {}
+    for p in producers:
+        row = seen.setdefault(p["name"], {**p, "prefixes": []})
+        if p.get("prefix"):
+            row["prefixes"].append(p["prefix"])
+    return list(seen.values())
+
+
+def run_notices(meta: dict) -> list[str]:
+    """What a reader must know before the verdicts: parts this run measured without, a busy machine."""
+    notes = [str(n) for n in meta.get("notices", [])]
+    for p in _producer_rows(meta.get("producers", [])):
+        if p.get("status") in ("unavailable", "failed") and "--skip" not in str(p.get("detail", "")):
+            notes.append(f"{p['name']}: {p.get('detail', p.get('status'))}")
+    return notes
 
 
 def render(run_dir: Path, js: list[Judgement], records: list[results.MetricRecord], meta: dict) -> tuple[Path, Path]:
@@ -144,11 +201,17 @@ def render(run_dir: Path, js: list[Judgement], records: list[results.MetricRecor
         judged = ordered["PASS"] + ordered["FAIL"] + ordered["INCONCLUSIVE"]
         headline = (f"{ordered['PASS']} of {judged} judged claims hold, {ordered['FAIL']} do not"
                     if judged else "no claim could be judged yet")
-        phases.append({"title": PHASE_TITLES.get(p, str(p)), "counts": ordered, "bar": svg.verdict_bar(ordered),
-                       "headline": headline})
+        title = PHASE_TITLES.get(p, str(p))
+        forest_rows = [r for j in sorted(js, key=lambda j: j.id) if group_of(j) == p for r in [forest_row(j)] if r]
+        phases.append({"title": title, "counts": ordered, "bar": svg.verdict_bar(ordered),
+                       "headline": headline, "forest": svg.forest(forest_rows, title)})
     order = {v: i for i, v in enumerate(VERDICTS)}
     js = sorted(js, key=lambda j: (_group_order(group_of(j)), order[j.verdict]))  # judged claims first
-    rows = [_row(j) for j in js]
+    try:
+        sources = {c.id: c.measured_on for c in crit.load(meta.get("criteria_file") or crit.CRITERIA_FILE)}
+    except crit.CriteriaError:
+        sources = {}
+    rows = [_row(j, sources.get(j.id, "")) for j in js]
     comps: dict[str, dict] = {}
     for j, r in zip(js, rows):
         comps.setdefault(j.component, {"rows": [], "metrics": []})["rows"].append(r)
@@ -157,7 +220,7 @@ def render(run_dir: Path, js: list[Judgement], records: list[results.MetricRecor
         comps.setdefault(comp, {"rows": [], "metrics": []})["metrics"].append(m)
     components = []
     for name, c in comps.items():
-        charts = [ch for m in c["metrics"] for ch in _charts_for(m, index[m])][:24]
+        charts = [ch for m in sorted(c["metrics"]) for ch in _charts_for(m, index[m])][:24]
         components.append({"name": name, "title": COMPONENT_TITLES.get(name, name), "rows": c["rows"],
                            "charts": charts, "table": _metric_table(index, c["metrics"])})
     doctor = env.get("doctor", {})
@@ -179,7 +242,9 @@ def render(run_dir: Path, js: list[Judgement], records: list[results.MetricRecor
                                     "cpu_count": env.get("cpu_count", "?")},
         generated=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), quick=bool(meta.get("quick")),
         verdict_colors=svg.VERDICT_COLORS, phases=phases, rows=rows, components=components,
-        env_rows=env_rows, raw_files=raw, producers=meta.get("producers", []),
+        env_rows=env_rows, raw_files=raw, producers=_producer_rows(meta.get("producers", [])),
+        builds=[(b, BUILD_NAMES[b]) for b in BUILD_NAMES if any(b in index[m] for m in index)],
+        notices=run_notices(meta),
     )
     html_path = run_dir / "report.html"
     html_path.write_text(html)

@@ -23,10 +23,14 @@ td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 .env td{font-size:12px} code{font-size:12px}
 .counts{font-size:13px;margin-top:4px}
 .headline{font-size:14px;margin:6px 0 2px 0}
+.notice{border-left:4px solid #e0a100;background:#fff8e1;padding:6px 10px;margin:6px 0;font-size:13px}
+.src{display:inline-block;margin-top:3px;padding:1px 6px;border-radius:3px;background:#eceff1;color:#37474f;font-size:11px}
+.forest{overflow-x:auto;margin:10px 0 18px 0}
 </style></head><body>
 <h1>clockbench: does the clock plan hold on this machine?</h1>
 <div class="sub">run <code>{{ run_name }}</code> · commit <code>{{ env.commit }}{% if env.dirty %} (uncommitted changes){% endif %}</code> ·
 {{ env.cpu_count }} CPUs · {{ generated }}{% if quick %} · <b>quick run</b>: fewer rounds, wider intervals{% endif %}</div>
+{% for n in notices %}<div class="notice">{{ n }}</div>{% endfor %}
 
 <h2 id="summary">Summary: verdicts per phase</h2>
 <div class="legend">{% for v, c in verdict_colors.items() %}<span><span class="sw" style="background:{{ c }}"></span>{{ v }}</span>{% endfor %}</div>
@@ -39,17 +43,21 @@ td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 </div>
 <p class="why">PASS: the whole 95% confidence interval of the change clears the plan's threshold. FAIL: the whole interval misses it.
 INCONCLUSIVE: it straddles the threshold. INVALID: the measurement cannot be trusted (reason given). NOT MEASURED: reason given.
-In the interval column, the bar is the CI, the dot the estimate, the dashed line the plan's threshold.</p>
+In the plots below, one per phase, every judged criterion shares its panel's axis: the bar is the 95% CI, the dot the estimate,
+the dashed tick the plan's threshold for that criterion, and an arrow marks an interval running off the axis.</p>
+{% for p in phases if p.forest %}<div class="forest">{{ p.forest|safe }}</div>{% endfor %}
+{% if builds %}<h3>Builds named in this report</h3>
+<table class="env">{% for b, what in builds %}<tr><th>{{ b }}</th><td>{{ what }}</td></tr>{% endfor %}</table>{% endif %}
 
 <h2 id="criteria">Criteria</h2>
 <table>
-<tr><th>verdict</th><th>id</th><th>phase</th><th>the plan says</th><th>baseline</th><th>clocked</th><th>change</th><th>95% CI</th><th>threshold</th><th>interval</th></tr>
+<tr><th>verdict</th><th>id</th><th>phase</th><th>the plan says</th><th>baseline</th><th>clocked</th><th>change</th><th>95% CI</th><th>threshold</th></tr>
 {% for r in rows %}
 <tr id="{{ r.id }}"><td><span class="v" style="background:{{ r.color }}">{{ r.verdict }}</span></td>
 <td><code>{{ r.id }}</code></td><td>{{ r.phase_label }}</td>
-<td>{{ r.statement }}<div class="why">{{ r.reason }}</div>{% if r.definition %}<details class="def"><summary>how it is measured</summary>{{ r.definition }}</details>{% endif %}</td>
+<td>{{ r.statement }}<div class="why">{{ r.reason }}</div>{% if r.measured_on %}<div class="src" title="{{ r.measured_on }}">measured on {{ r.measured_on }}</div>{% endif %}{% if r.definition %}<details class="def"><summary>how it is measured</summary>{{ r.definition }}</details>{% endif %}</td>
 <td class="num">{{ r.baseline_s }}</td><td class="num">{{ r.clocked_s }}</td><td class="num"><b>{{ r.change_s }}</b></td>
-<td class="num">{{ r.ci_s }}</td><td class="num">{{ r.threshold_s }}</td><td>{{ r.strip|safe }}</td></tr>
+<td class="num">{{ r.ci_s }}</td><td class="num">{{ r.threshold_s }}</td></tr>
 {% endfor %}
 </table>
 
@@ -58,7 +66,7 @@ In the interval column, the bar is the CI, the dot the estimate, the dashed line
 <p>{% for r in comp.rows %}<span class="v" style="background:{{ r.color }}">{{ r.verdict }}</span> <a href="#{{ r.id }}"><code>{{ r.id }}</code></a>&nbsp; {% endfor %}</p>
 {% if comp.table %}{{ comp.table|safe }}{% endif %}
 <div class="charts">{% for c in comp.charts %}{{ c|safe }}{% endfor %}</div>
-{% if not comp.charts %}<p class="why">No measurements for this component in this run.</p>{% endif %}
+{% if not comp.charts and not comp.table %}<p class="why">No measurements for this component in this run.</p>{% endif %}
 {% endfor %}
 
 <h2 id="environment">Environment</h2>
@@ -69,6 +77,6 @@ In the interval column, the bar is the CI, the dot the estimate, the dashed line
 <h2 id="raw">Raw data</h2>
 <ul>{% for f in raw_files %}<li><a href="{{ f }}">{{ f }}</a></li>{% endfor %}</ul>
 <h3>Producers in this run</h3>
-<table>{% for p in producers %}<tr><td><code>{{ p.name }}</code></td><td>{{ p.status }}</td><td class="why">{{ p.detail }}</td></tr>{% endfor %}</table>
+<table>{% for p in producers %}<tr><td><code>{{ p.name }}</code></td><td>{{ p.status }}</td><td class="why">{{ p.detail }}{% if p.prefixes %} (metrics {{ p.prefixes|join(", ") }}){% endif %}</td></tr>{% endfor %}</table>
 </body></html>
 """

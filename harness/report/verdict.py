@@ -344,6 +344,8 @@ def fmt(x: float | None, c: Criterion, unit: str) -> str:
         for u, sc in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
             if abs(x) >= sc:
                 return f"{x / sc:,.4g} {u}{'/op' if unit == 'ns/op' else ''}"
+    if abs(x) >= 1e6:  # no scientific notation for a reader: 1,000,000 ppm, not 1e+06 ppm
+        return f"{x:,.0f} {unit}".strip()
     return f"{x:,.6g} {unit}".strip()
 
 

@@ -57,7 +57,8 @@ def which_first(names: Sequence[str], extra_dirs: Sequence[Path] = ()) -> str | 
     return None
 
 
-def ask_version(name: str, path: str, args: Sequence[str], timeout_s: float = VERSION_TIMEOUT_S) -> Tool:
+def ask_version(name: str, path: str, args: Sequence[str], timeout_s: float = VERSION_TIMEOUT_S,
+                ok_codes: Sequence[int] = (0,)) -> Tool:
     """Run ``path args`` and read a version from what it prints (some tools print to stderr)."""
     try:
         out = subprocess.run(
@@ -69,7 +70,7 @@ def ask_version(name: str, path: str, args: Sequence[str], timeout_s: float = VE
         return Tool(name, path, reason=f"cannot run {path}: {exc.strerror or exc}")
     text = (out.stdout.strip() or out.stderr.strip())
     first = text.splitlines()[0].strip() if text else ""
-    if out.returncode != 0:
+    if out.returncode not in ok_codes:
         return Tool(name, path, detail=first, reason=f"{Path(path).name} {' '.join(args)} exited with code {out.returncode}: {first}")
     return Tool(name, path, version=parse_version(first), detail=first)
 
@@ -125,12 +126,63 @@ def probe_docker(timeout_s: float = DOCKER_TIMEOUT_S) -> Tool:
     return Tool("docker", dockerd or where, version=version, detail=detail)
 
 
+def probe_wrk() -> Tool:
+    path = which_first(["wrk"])
+    if path is None:
+        return Tool("wrk", None, reason="wrk not on PATH")
+    return ask_version("wrk", path, ["--version"], ok_codes=(0, 1))  # wrk prints its version and exits 1
+
+
+def probe_valgrind() -> Tool:
+    return _simple("valgrind", ["valgrind"], ["--version"])
+
+
+def probe_faketime() -> Tool:
+    path = which_first(["faketime"])
+    if path is None:
+        return Tool("faketime", None, reason="faketime not on PATH (Debian: apt-get install faketime)")
+    return Tool("faketime", path, version="", detail="libfaketime wrapper")
+
+
+def probe_node() -> Tool:
+    return _simple("node", ["node", "nodejs"], ["--version"])
+
+
 PROBES: dict[str, Callable[[], Tool]] = {
     "nginx": probe_nginx,
+    "wrk": probe_wrk,
     "prometheus": probe_prometheus,
     "docker": probe_docker,
     "chromium": probe_chromium,
     "locust": probe_locust,
+    "valgrind": probe_valgrind,
+    "faketime": probe_faketime,
+    "node": probe_node,
+}
+
+# What each tool is for: the feature, the criteria it decides (ids of reports/criteria.toml) and how
+# to get it on Debian/Ubuntu. `clockbench doctor` prints it beside a missing tool; the README's table
+# says the same.
+NEEDED_FOR: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "nginx": ("the load balancer in front of the stack; without it the load and capacity criteria are measured "
+              "straight against the workers", ("PM-LB-ROUTING",), "apt-get install nginx-light"),
+    "wrk": ("`clockbench ceiling` (the HTTP ceiling Locust is compared with) and its tests", (), "apt-get install wrk"),
+    "prometheus": ("the monitoring criteria, scraped by a real Prometheus",
+                   ("PM-MONITORING-ACCURACY", "SC2-MONITORING-ACCURACY", "SC2-OBSERVABILITY", "EI-PROMETHEUS",
+                    "EI-GRAFANA"), "apt-get install prometheus"),
+    "docker": ("the container criteria, on a Docker engine clockbench starts itself",
+               ("PM-CONTAINER-RELIABILITY", "SC2-CONTAINER-RELIABILITY", "EI-DOCKER-HEALTH"),
+               "apt-get install docker.io busybox-static"),
+    "chromium": ("the frontend criteria, in headless Chromium; the report's screenshots in the tests",
+                 ("TO-UI-RESPONSIVENESS", "PM-FRONTEND-RESPONSIVENESS", "SC3-FRONTEND-RESPONSIVENESS", "EI-REACT",
+                  "SC3-CLOCK-SYNC", "EI-DASHBOARD-SYNC"), "apt-get install chromium"),
+    "locust": ("every load and capacity criterion (installed with clockbench)", ("TO-ORDER-LATENCY", "TO-CAPACITY"),
+               "pip install -r requirements.lock -e ."),
+    "valgrind": ("instruction counts of the CPU-bound microbenchmarks (stable on a noisy machine)", (),
+                 "apt-get install valgrind"),
+    "faketime": ("the wall-clock-step fault tests", (), "apt-get install faketime"),
+    "node": ("rebuilding the dashboard from its TypeScript sources (the built bundle ships with clockbench)", (),
+             "apt-get install nodejs npm"),
 }
 
 

@@ -101,6 +101,10 @@ class Stack:
                 state_mod.clear()
         return stopped
 
+    def dead(self) -> list[str]:
+        """The roles of this stack's processes that have exited (a killed worker, a crashed nginx)."""
+        return [role for role, proc in self._procs if proc.poll() is not None]
+
     def __enter__(self) -> "Stack":
         return self
 

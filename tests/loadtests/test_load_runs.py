@@ -144,3 +144,48 @@ def test_remote_worker_joins_with_the_printed_command_and_shares_the_rate(synthe
     a = s["aggregate"]
     assert a["requests"] == a["answered"] + a["failed"] and a["failed"] == 0
     assert s["validity"]["valid"], s["validity"]
+
+
+def test_a_run_where_most_requests_fail_is_invalid(synthetic_service, tmp_path) -> None:
+    """1 slot shedding, 8 users without think time: most requests get 503. The default error-rate rule
+    (1%) makes the run INVALID with the figure, and `--max-error-rate 1` turns the rule off."""
+    with synthetic_service(slots=1, service_ms=20, mode="shed", refuse_ms=2) as url:
+        s = run(LoadSpec(profile="orders", users=8, spawn_rate=50, duration_s=4, warmup_s=1, think="0"),
+                url, tmp_path / "default", progress=lambda _l: None)
+        off = run(LoadSpec(profile="orders", users=8, spawn_rate=50, duration_s=4, warmup_s=1, think="0", max_error_rate=1.0),
+                  url, tmp_path / "off", progress=lambda _l: None)
+    assert s["aggregate"]["error_rate"] > 0.5
+    assert not s["validity"]["valid"]
+    assert any("failed" in r and "--max-error-rate" in r for r in s["validity"]["reasons"]), s["validity"]
+    assert not any("--max-error-rate" in r for r in off["validity"]["reasons"]), off["validity"]
+
+
+def test_a_target_killed_mid_run_makes_the_run_invalid(tmp_path) -> None:
+    """The target dies 2 s into a 5 s run: the watch sees it, /health no longer answers afterwards,
+    and the run is INVALID saying so (it used to print "valid" with most requests failed)."""
+    import subprocess
+    import sys
+    import threading
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    proc = subprocess.Popen([sys.executable, str(here / "synthetic.py"), "--slots", "8", "--service-ms", "5"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        assert line.startswith("PORT "), line
+        url = f"http://127.0.0.1:{int(line.split()[1])}"
+        killer = threading.Timer(2.0, proc.kill)
+        killer.start()
+        s = run(LoadSpec(profile="orders", users=4, spawn_rate=50, duration_s=5, warmup_s=1, think="0-5"),
+                url, tmp_path, progress=lambda _l: None,
+                watch=lambda: ["synthetic service"] if proc.poll() is not None else [])
+        killer.join()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+    reasons = s["validity"]["reasons"]
+    assert not s["validity"]["valid"]
+    assert any("synthetic service died" in r for r in reasons), reasons
+    assert any("no longer answered" in r for r in reasons), reasons

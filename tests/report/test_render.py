@@ -105,3 +105,47 @@ def test_chromium_screenshot(small_run, tmp_path):
     width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
     assert (width, height) == (1300, 1000)
     assert png.stat().st_size > 20_000  # a rendered page, not a blank one
+
+
+def test_each_phase_has_one_forest_plot_on_a_common_axis(small_run, tmp_path):
+    """Judged criteria of a phase share one axis (clipped at ±100% with arrows), not a private scale each."""
+    from harness.report import svg
+
+    rows = [{"id": "A", "verdict": "PASS", "kind": "relative", "low": 0.6, "high": 0.9, "point": 0.7, "threshold": 0.5},
+            {"id": "B", "verdict": "FAIL", "kind": "relative", "low": -30.6, "high": -0.2, "point": -3.0, "threshold": 0.5}]
+    out = svg.forest(rows, "Phase 1")
+    assert "change, clocked vs baseline" in out
+    assert out.count("<path") == 1  # B runs off the left end: one arrow; A fits
+    assert "axis clipped" in out
+    assert "%%" not in (small_run / "report.html").read_text()
+
+
+def test_few_points_are_a_strip_many_points_a_curve(small_run, tmp_path):
+    records = load(small_run) + [
+        MetricRecord("bench.orders.pipeline", "baseline", "ns/op", [10_000, 10_400, 10_900]),
+        MetricRecord("bench.orders.pipeline", "clocked", "ns/op", [9_000, 9_300, 9_800]),
+        MetricRecord("sim.ems.slice_lateness", "clocked", "ns", [1_000_000 + 1000 * i for i in range(200)]),
+        MetricRecord("sim.ems.slice_lateness", "baseline", "ns", [2_000_000 + 1000 * i for i in range(200)]),
+    ]
+    target = tmp_path / "r"
+    target.mkdir()
+    (target / "run.json").write_text((small_run / "run.json").read_text())
+    save(records, target)
+    html_path, _, _ = report_from_run(target, "all", resamples=300)
+    html = html_path.read_text()
+    assert "bench.orders.pipeline (every value)" in html  # n = 3: the points, no distribution curve
+    assert "schedule lateness: sim.ems.slice_lateness" in html  # n = 200: a curve
+    assert 'class="forest"' in html and "PM-ORDER-PIPELINE" in html  # a judged relative criterion is plotted
+    assert "e+0" not in html  # no scientific notation: human units
+    assert "10.4 µs/op" in html or "10.4 µs" in html
+
+
+def test_chromium_screenshot_at_laptop_width(small_run, tmp_path):
+    chromium = require_tool("chromium")
+    png = tmp_path / "laptop.png"
+    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}", "--window-size=1366,768",
+           (small_run / "report.html").as_uri()]
+    subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert png.exists() and png.stat().st_size > 20_000

@@ -14,6 +14,7 @@ from harness.cli import main
 from harness.commands.doctor import render_text
 from harness.services import EmbeddedPostgres, EmbeddedRedis
 from harness.services.embedded import free_port
+from harness.services.tools import PROBES
 from tests.conftest import missing
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +39,7 @@ def test_doctor_json_has_every_fact() -> None:
         assert s["how"] in {"local port", "missing"}  # no explicit URL, no embedded allowed
         assert s["ok"] == (s["url"] is not None)
         assert bool(s["version"]) == s["ok"] and bool(s["reason"]) != s["ok"]
-    assert list(facts["tools"]) == ["nginx", "prometheus", "docker", "chromium", "locust"]
+    assert list(facts["tools"]) == list(PROBES)
     assert facts["tools"]["locust"]["ok"]
     assert "Traceback" not in out.stderr
 

@@ -28,7 +28,8 @@ def test_parse_version(text: str, version: str) -> None:
 
 def test_probe_all_reports_every_tool_in_order() -> None:
     tools = probe_all()
-    assert [t.name for t in tools] == list(PROBES) == ["nginx", "prometheus", "docker", "chromium", "locust"]
+    assert [t.name for t in tools] == list(PROBES) == ["nginx", "wrk", "prometheus", "docker", "chromium", "locust",
+                                                       "valgrind", "faketime", "node"]
     for tool in tools:
         assert isinstance(tool, Tool)
         assert tool.ok == (tool.path is not None and not tool.reason)
@@ -74,3 +75,14 @@ def test_docker_without_a_daemon_is_a_reason_not_an_error(monkeypatch: pytest.Mo
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
     tool = probe_docker(timeout_s=1)
     assert not tool.ok and "no daemon answering" in tool.reason and "no-docker.sock" in tool.reason
+
+
+def test_every_tool_says_what_it_is_needed_for_and_names_real_criteria() -> None:
+    from harness.report import criteria as crit
+    from harness.services.tools import NEEDED_FOR
+
+    ids = {c.id for c in crit.load()}
+    assert set(NEEDED_FOR) == set(PROBES)
+    for name, (what, criteria, fix) in NEEDED_FOR.items():
+        assert what and fix, name
+        assert set(criteria) <= ids, f"{name}: unknown criteria {set(criteria) - ids}"
