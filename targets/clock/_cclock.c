@@ -204,6 +204,13 @@ new_event(PyObject *name, PyObject *eid, PyObject *ts_event, PyObject *ts_init)
     PyTuple_SET_ITEM(ev, 1, Py_NewRef(eid));
     PyTuple_SET_ITEM(ev, 2, Py_NewRef(ts_event));
     PyTuple_SET_ITEM(ev, 3, Py_NewRef(ts_init));
+    /* A str and three ints can never be part of a cycle: keep the event out of the cyclic GC,
+     * as CPython does for plain tuples of atoms (it never does it for tuple subclasses). A long
+     * advance's list of a million events then costs the next collection nothing (1.7 s before). */
+    if (PyObject_GC_IsTracked(ev) && PyUnicode_CheckExact(name) && PyLong_CheckExact(eid) &&
+        PyLong_CheckExact(ts_event) && PyLong_CheckExact(ts_init)) {
+        PyObject_GC_UnTrack(ev);
+    }
     return ev;
 }
 
