@@ -11,7 +11,9 @@
  *   fire it, re-arming each timer in the wheel.
  *
  * Python-level state (heaps, dicts, Timer objects) is only touched with the GIL held, as any
- * extension does; only the never-backwards word is shared without it.
+ * extension does; only the never-backwards word is shared without it. The test hook
+ * (set_wall_source) is swapped and read under the GIL (CPython 3.11 has one; a free-threaded
+ * build would need it atomic too).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
