@@ -27,9 +27,9 @@ COMMAND_MODULES = [
 ]
 
 
-from harness.errors import UsageError  # noqa: E402  (re-exported: commands import it from here)
+from harness.errors import UsageError  # noqa: E402  (commands import it from harness.errors too)
 
-__all__ = ["COMMAND_MODULES", "UsageError", "build_parser", "main"]
+__all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:

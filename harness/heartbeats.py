@@ -163,6 +163,10 @@ def run_sleep_heartbeats(
     return asyncio.run(main())
 
 
+# Which run measures which build (sims.heartbeats and the microbenchmark look it up by build name).
+RUNS: dict[str, Callable[..., Figures]] = {"clocked": run_clock_heartbeats, "baseline": run_sleep_heartbeats}
+
+
 # --- the same work on virtual time, for instruction counts ------------------------------------
 def run_virtual_heartbeats(build: str, n: int = 10_000, seconds: int = 5, interval_ns: int = NANOS_IN_SECOND) -> int:
     """Run one build's heartbeats for ``seconds`` of *virtual* time on a VirtualTimeLoop; returns beats.

@@ -18,7 +18,7 @@ os.environ["CLOCKBENCH_RUNS_DIR"] = os.path.join(_SCRATCH, "runs")
 os.environ["CLOCKBENCH_STATE_DIR"] = os.path.join(_SCRATCH, "stack")
 atexit.register(shutil.rmtree, _SCRATCH, True)
 
-from harness.services import find_postgres, find_redis
+from harness.backends import find_postgres, find_redis
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

@@ -1,7 +1,7 @@
 """Baseline: the same access-log measure written the usual way, with floats in seconds.
 
-Same log, same question (request_time - upstream_response_time); the difference from the clocked
-module is only arithmetic: float seconds, converted to ns at the end.
+Same log, same question (request_time - upstream_response_time); the difference from the exact parser
+(``core.load_balancing.load_balancer_timing``, which the harness measures with) is only arithmetic: float seconds, converted to ns at the end.
 """
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable
 
-from targets.load_balancing.load_balancer_timing import _LINE, LogFormatError
+from core.load_balancing.load_balancer_timing import LOG_LINE, LogFormatError
 
 
 def added_seconds(line: str) -> float | None:
-    m = _LINE.match(line.strip())
+    m = LOG_LINE.match(line.strip())
     if m is None:
         raise LogFormatError(f"not a clockbench access-log line: {line.strip()[:200]!r}")
     urt = [p.strip() for p in m["urt"].replace(":", ",").split(",") if p.strip() not in ("", "-")]

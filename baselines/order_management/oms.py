@@ -11,13 +11,13 @@ import asyncio
 import time
 from collections.abc import Mapping
 
-from targets.order_management.business_days import TradingDay
-from targets.order_management.domain import EventLog, Instrument, Order
-from targets.order_management.oms_core import OMSCore
-from targets.order_management.protocols import PMS, OrderTiming
-from targets.order_management.venue import SimulatedVenue
+from core.order_management.business_days import TradingDay
+from core.order_management.domain import EventLog, Instrument, Order
+from core.order_management.oms_core import OMSCore
+from core.order_management.protocols import PMS, OrderTiming
+from core.order_management.venue import SimulatedVenue
 
-from .order_clock_controller import OrderClockController
+from .order_timing import OrderTimingController
 
 
 class OMS(OMSCore):
@@ -26,7 +26,7 @@ class OMS(OMSCore):
     def __init__(self, venue: SimulatedVenue, *, instruments: Mapping[str, Instrument] | None = None,
                  timing: OrderTiming | None = None, pms: PMS | None = None, trading_day: TradingDay | None = None,
                  events: EventLog | None = None, id_prefix: str = "") -> None:  # fmt: skip
-        super().__init__(time.time_ns, venue, timing if timing is not None else OrderClockController(),
+        super().__init__(time.time_ns, venue, timing if timing is not None else OrderTimingController(),
                          instruments=instruments, pms=pms, trading_day=trading_day, events=events,
                          id_prefix=id_prefix)  # fmt: skip
         self._expiry_tasks: dict[str, asyncio.Task[None]] = {}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from targets.order_management.domain import EventLog, Instrument
-from targets.order_management.position_book import PositionBook
-from targets.order_management.protocols import SettlementController
+from core.order_management.domain import EventLog, Instrument
+from core.order_management.position_book import PositionBook
+from core.order_management.protocols import SettlementController
 
 
 class PMS(PositionBook):

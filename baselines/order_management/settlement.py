@@ -6,26 +6,24 @@ from __future__ import annotations
 import asyncio
 import heapq
 import time
-from collections.abc import Callable
 
-from targets.order_management.business_days import BusinessCalendar
-from targets.order_management.domain import EventLog, Fill
+from core.order_management.business_days import BusinessCalendar
+from core.order_management.domain import EventLog, Fill
+from core.order_management.settlement_common import SettlementBase
+from core.units import NS_PER_S
 
 
-class SettlementController:
+class SettlementController(SettlementBase):
     """Implements ``protocols.SettlementController``; ``start()`` runs the loop, ``stop()`` ends it."""
 
-    def __init__(self, calendar: BusinessCalendar | None = None, *, poll_interval_ns: int = 1_000_000_000,
+    def __init__(self, calendar: BusinessCalendar | None = None, *, poll_interval_ns: int = NS_PER_S,
                  events: EventLog | None = None) -> None:  # fmt: skip
         if poll_interval_ns <= 0:
             raise ValueError(f"poll_interval_ns must be > 0, got {poll_interval_ns}")
-        self.calendar = calendar or BusinessCalendar()
+        super().__init__(calendar, events)
         self.poll_interval_ns = poll_interval_ns
-        self.events = events
-        self.listeners: list[Callable[[Fill], object]] = []
         self._heap: list[tuple[int, int, Fill]] = []
         self._seq = 0
-        self._settled: list[tuple[int, Fill]] = []
         self._task: asyncio.Task[None] | None = None
 
     def book(self, fill: Fill, days: int) -> int:
@@ -40,9 +38,6 @@ class SettlementController:
 
     def pending(self) -> int:
         return len(self._heap)
-
-    def settled(self) -> list[tuple[int, Fill]]:
-        return list(self._settled)
 
     def start(self) -> None:
         if self._task is None:
@@ -69,10 +64,3 @@ class SettlementController:
             self._settle(fill, now)
             n += 1
         return n
-
-    def _settle(self, fill: Fill, now: int) -> None:
-        self._settled.append((now, fill))
-        if self.events is not None:
-            self.events.emit(now, "settled", fill.fill_id, fill.order_id, fill.instrument, fill.quantity)
-        for listener in self.listeners:
-            listener(fill)

@@ -7,7 +7,7 @@ import argparse
 import contextlib
 import json
 
-from harness.cli import UsageError
+from harness.errors import UsageError
 from harness.commands.load import add_load_args, spec_from
 from harness.load import abtest, records
 from harness.load.signals import interruptible
@@ -42,7 +42,7 @@ def cmd(args: argparse.Namespace) -> int:
     if args.rounds < 2:
         raise UsageError(f"--rounds must be at least 2 for a confidence interval (got {args.rounds})")
     spec = spec_from(args)
-    arms = ("baseline", "clocked", "aa") if args.aa else ("baseline", "clocked")
+    arms = abtest.ARMS if args.aa else abtest.ARMS[:2]
     urls = {"baseline": args.target_baseline, "clocked": args.target_clocked, "aa": args.target_aa}
     out = args.out or new_run_dir("ab")
     runs: dict[str, list[dict]] = {a: [] for a in arms}
@@ -50,7 +50,7 @@ def cmd(args: argparse.Namespace) -> int:
         with contextlib.ExitStack() as es:
             targets = {}
             for arm in arms:
-                build = "clocked" if arm == "clocked" else "baseline"
+                build = abtest.ARM_BUILDS[arm]
                 targets[arm] = es.enter_context(target(urls[arm], build=build, workers=args.stack_workers, nginx=args.nginx))
                 print(f"ab: {arm} stack at {targets[arm].url} [{targets[arm].build}]", flush=True)
             print(f"ab: {spec.profile}, {spec.users} users{f', {spec.rate:g}/s' if spec.rate else ''}, "

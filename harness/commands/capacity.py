@@ -14,7 +14,8 @@ import contextlib
 import json
 from dataclasses import replace
 
-from harness.cli import UsageError
+from harness.builds import BUILDS
+from harness.errors import UsageError
 from harness.commands.load import add_load_args, spec_from
 from harness.load import capacity, records, slo
 from harness.load.signals import interruptible
@@ -72,7 +73,7 @@ def cmd(args: argparse.Namespace) -> int:
     except slo.SLOError as exc:
         raise UsageError(str(exc)) from None
     builds = [b.strip() for b in args.builds.split(",") if b.strip()]
-    bad = [b for b in builds if b not in ("clocked", "baseline")]
+    bad = [b for b in builds if b not in BUILDS]
     if bad or not builds:
         raise UsageError(f"--builds {args.builds!r}: each must be clocked or baseline")
     if args.target and len(builds) != 1:

@@ -14,7 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
-from harness.cli import UsageError
+from harness.builds import BUILDS
+from harness.errors import UsageError
 from harness.load import wrk
 from harness.load.runner import LoadError, LoadSpec, headline, run
 from harness.load.signals import interruptible
@@ -31,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=int, default=10, help="whole seconds per tool and route (default 10)")
     p.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
     p.add_argument("--workers", type=int, default=0, help="Locust worker processes (default 0: one process)")
-    p.add_argument("--build", choices=("clocked", "baseline"), default="clocked", help="build of a stack started for the run")
+    p.add_argument("--build", choices=BUILDS, default="clocked", help="build of a stack started for the run")
     p.add_argument("--stack-workers", type=int, default=2, help="uvicorn workers of a started stack (default 2)")
     p.add_argument("--target", help="URL of a running stack on this machine (http://127.0.0.1:PORT)")
     p.add_argument("--out", type=Path, help="run directory (default: reports/runs/<timestamp>-<commit>-ceiling)")

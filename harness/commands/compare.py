@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import results
-from harness.cli import UsageError
+from harness.errors import UsageError
 from harness.report import stats
 
 STAT = "median"

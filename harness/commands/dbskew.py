@@ -13,8 +13,9 @@ import json
 import uuid
 from dataclasses import asdict
 
-from harness.cli import UsageError
-from harness.services import BadServiceURL, provide
+from harness.builds import BUILDS
+from harness.errors import UsageError
+from harness.backends import BadServiceURL, provide
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,35 +31,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--postgres-url", help="PostgreSQL URL (else CLOCKBENCH_POSTGRES_URL, else 127.0.0.1:5432)")
     p.add_argument("--redis-url", help="Redis URL (else CLOCKBENCH_REDIS_URL, else 127.0.0.1:6379)")
     p.add_argument("--samples", type=int, default=20, help="readings per server (default 20)")
-    p.add_argument("--build", choices=("clocked", "baseline", "both"), default="both")
+    p.add_argument("--build", choices=(*BUILDS, "both"), default="both")
     p.add_argument("--json", action="store_true", help="print the reports as JSON")
     p.set_defaults(func=run)
 
 
 async def measure(build: str, pg_url: str, redis_url: str, samples: int):  # type: ignore[no-untyped-def]
     """One coordinator of ``build`` on a throw-away schema and key prefix; returns its SkewReport."""
-    from baselines.database.database_clock_coordinator import DatabaseCoordinator
-    from baselines.database.postgres_clock_adapter import PostgresAdapter
-    from baselines.database.redis_clock_manager import RedisManager
+    from harness import builds
     from targets.clock import LiveClock
-    from targets.database.database_clock_coordinator import DatabaseClockCoordinator
-    from targets.database.postgres_clock_adapter import PostgresClockAdapter
-    from targets.database.redis_clock_manager import RedisClockManager
 
     tag = uuid.uuid4().hex[:10]
     schema, prefix = f"cb_skew_{tag}", f"cb:skew:{tag}:"
-    if build == "clocked":
-        clock = LiveClock()
-        store, cache = PostgresClockAdapter(clock, pg_url, schema=schema, pool_size=1), RedisClockManager(clock, redis_url, prefix=prefix)
-        make = lambda: DatabaseClockCoordinator(clock, store, cache)  # noqa: E731
-    else:
-        store, cache = PostgresAdapter(pg_url, schema=schema, pool_size=1), RedisManager(redis_url, prefix=prefix)
-        make = lambda: DatabaseCoordinator(store, cache)  # noqa: E731
+    clock = LiveClock() if builds.needs_clock(build) else None
+    store = builds.make("postgres", build, clock=clock, dsn=pg_url, schema=schema, pool_size=1)
+    cache = builds.make("redis", build, clock=clock, url=redis_url, prefix=prefix)
     await store.start()
     try:
         await cache.start()
         try:
-            return await make().measure_skew(samples)
+            return await builds.make("coordinator", build, clock=clock, store=store, cache=cache).measure_skew(samples)
         finally:
             await cache.close()
     finally:
@@ -83,7 +75,7 @@ def format_report(build: str, report) -> str:  # type: ignore[no-untyped-def]
 def run(args: argparse.Namespace) -> int:
     if args.samples < 1:
         raise UsageError(f"--samples must be at least 1, got {args.samples}")
-    builds = ("clocked", "baseline") if args.build == "both" else (args.build,)
+    builds = BUILDS if args.build == "both" else (args.build,)
     try:
         with provide(args.postgres_url, args.redis_url) as svc:
             for found in svc:

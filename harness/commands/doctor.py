@@ -18,10 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
 
-from harness.cli import UsageError
-from harness.services import POSTGRES, REDIS, BadServiceURL, Found, Tool, probe_all, provide, redact
-from harness.services.provision import check_explicit
-from harness.services.tools import NEEDED_FOR
+from harness.errors import UsageError
+from harness.backends import POSTGRES, REDIS, BadServiceURL, Found, Tool, probe_all, provide, redact
+from harness.backends.provision import check_explicit
+from harness.backends.tools import NEEDED_FOR
 
 HOW_TEXT = {
     "explicit": "explicit URL",

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 from harness import results
-from harness.cli import UsageError
+from harness.errors import UsageError
 from harness.commands.compare import Change, compare, load_any
 from harness.report import stats
 

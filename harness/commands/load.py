@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from harness.cli import UsageError
+from harness.builds import BUILDS
+from harness.errors import UsageError
 from harness.load import records
 from harness.load.signals import interruptible
 from harness.load.runner import MAX_ERROR_RATE, PROFILES, SHAPES, LoadError, LoadSpec, headline, run
@@ -84,7 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_load_args(p)
     p.add_argument("--shape", choices=SHAPES, help="a load shape over --duration up to --users (closed mode)")
-    p.add_argument("--build", choices=("clocked", "baseline"), default="clocked", help="every component's build")
+    p.add_argument("--build", choices=BUILDS, default="clocked", help="every component's build")
     p.add_argument("--component", action="append", default=[], metavar="NAME=BUILD", help="override one component (repeatable)")
     p.add_argument("--target", help="URL of a running stack (nothing is started)")
     p.set_defaults(func=cmd)

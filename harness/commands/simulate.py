@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness.cli import UsageError
+from harness.errors import UsageError
 
 WHY_NOT_BASELINE = (
     "The baseline build cannot replay: it stamps orders with time.time_ns() and waits with "

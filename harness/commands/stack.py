@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness.cli import UsageError
+from harness.errors import UsageError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -14,6 +14,8 @@ from harness.load.records import round_values
 
 METRICS = {"p50": True, "p99": True, "throughput": False, "errors": True}  # name -> lower is better
 ARMS = ("baseline", "clocked", "aa")
+# The build each arm runs: "aa" is a second baseline (the A/A pair, the noise floor).
+ARM_BUILDS = {"baseline": "baseline", "clocked": "clocked", "aa": "baseline"}
 
 
 def order(round_index: int, arms: tuple[str, ...] = ARMS) -> list[str]:

@@ -11,8 +11,10 @@ from collections.abc import Iterable
 
 from hdrh.histogram import HdrHistogram
 
+from core.units import NS_PER_HOUR
+
 LOWEST_NS = 1
-HIGHEST_NS = 3_600 * 1_000_000_000  # one hour: anything slower is clamped to it
+HIGHEST_NS = NS_PER_HOUR  # one hour: anything slower is clamped to it
 SIGNIFICANT_DIGITS = 3  # values are kept to 0.1% relative precision
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p999": 99.9}
 

@@ -28,6 +28,7 @@ from typing import Any
 import psutil
 
 from harness.load import hdr
+from harness.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 LOADTESTS = ROOT / "loadtests"
@@ -111,12 +112,6 @@ class LoadSpec:
     def processes(self) -> int:
         """Locust processes running users: the rate is split evenly among them."""
         return max(1, self.workers + self.expect_workers)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _common_args(spec: LoadSpec) -> list[str]:

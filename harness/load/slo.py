@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from core.units import NS_PER_MS, NS_PER_S, NS_PER_US
+
 LATENCY_METRICS = ("p50", "p90", "p99", "p999", "max", "mean")
-UNITS_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+UNITS_NS = {"ns": 1, "us": NS_PER_US, "µs": NS_PER_US, "ms": NS_PER_MS, "s": NS_PER_S}
 _TERM = re.compile(r"^\s*([a-z0-9]+)\s*(<=|<|>=|>)\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zµ%/]*)\s*$")
 
 

@@ -20,13 +20,15 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from core.units import NS_PER_HOUR, NS_PER_MIN, NS_PER_MS, NS_PER_S, NS_PER_US
+
 ROUTES = {
     "server-time": ("GET", "/api/v1/clock/server-time"),
     "orders": ("POST", "/api/v1/orders"),
 }
 JSON_TAG = "CBWRK "
 PERCENTILES = {"p50": 50.0, "p75": 75.0, "p90": 90.0, "p99": 99.0, "p999": 99.9}
-_UNIT_NS = {"us": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
+_UNIT_NS = {"us": NS_PER_US, "ms": NS_PER_MS, "s": NS_PER_S, "m": NS_PER_MIN, "h": NS_PER_HOUR}
 _NUM_UNIT = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([a-z]+)$")
 
 

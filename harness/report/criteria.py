@@ -37,6 +37,9 @@ class Criterion:
     # Where the figure comes from when it is not the real part the plan names (an in-process model,
     # a simulation): shown in the criterion's row, so no reader takes it for the real thing.
     measured_on: str = ""
+    # Outside tools without which the criterion cannot be measured (e.g. "nginx"); a run that lacks
+    # one judges it NOT MEASURED, with the command that fixes it.
+    needs: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
 
     def missing_components(self, root: Path = ROOT) -> list[str]:
@@ -93,6 +96,7 @@ def parse(data: dict) -> list[Criterion]:
         fields = dict(d)
         fields["metrics"] = tuple(d.get("metrics", ()))
         fields["requires"] = tuple(d.get("requires", ()))
+        fields["needs"] = tuple(d.get("needs", ()))
         if "threshold" in fields:
             fields["threshold"] = float(fields["threshold"])
         out.append(Criterion(**fields))

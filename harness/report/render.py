@@ -15,7 +15,7 @@ from harness import results
 from harness.report import criteria as crit
 from harness.report import svg
 from harness.report.template import PAGE
-from harness.report.verdict import VERDICTS, Judgement, fmt, judge_all, value_kind
+from harness.report.verdict import NOT_MEASURED, VERDICTS, Judgement, _blank, fmt, judge_all, value_kind
 
 RUN_FILE = "run.json"  # written by `clockbench run`: phase, quick, producers, environment
 PHASE_TITLES = {1: "Phase 1: critical path", 2: "Phase 2: infrastructure", 3: "Phase 3: frontend & UX",
@@ -59,7 +59,13 @@ def judge_run(run_dir: Path, phase: str = "all", criteria_file: Path = crit.CRIT
     notes = {p["prefix"]: (p["detail"] if p.get("status") != "ok" else
                            f"{p['name']} ran but wrote no record of it (no benchmark or measurement by that name yet)")
              for p in meta.get("producers", []) if p.get("prefix")}
-    js = judge_all(chosen, results.index(records), notes=notes, resamples=resamples)
+    missing = meta.get("missing_tools", {})  # tool -> how to get it, recorded by `clockbench run`
+    lacking = {c.id: [t for t in c.needs if t in missing] for c in chosen}
+    judged = {j.id: j for j in judge_all([c for c in chosen if not lacking[c.id]], results.index(records),
+                                         notes=notes, resamples=resamples)}
+    js = [judged[c.id] if not lacking[c.id] else
+          _blank(c, NOT_MEASURED, "; ".join(f"needs {t}, which this machine lacks: {missing[t]}" for t in lacking[c.id]))
+          for c in chosen]
     return js, records, meta
 
 
@@ -68,6 +74,8 @@ def _s(x: float | None, unit: str) -> str:
         return "-"
     if unit == "share":
         return f"{x * 100:.2f}%"
+    if unit == "ppm":  # a share in parts per million (results.py)
+        return f"{x / 1e4:.2f}%"
     if unit in ("ns", "ns/op"):
         for u, sc in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
             if abs(x) >= sc:

@@ -1,4 +1,4 @@
-"""The stack under test: uvicorn workers running harness.service, behind the run's own nginx.
+"""The stack under test: uvicorn workers running harness.app, behind the run's own nginx.
 
 Public API::
 

@@ -28,13 +28,13 @@ import httpx
 import psutil
 
 from harness.rundir import ROOT, new_run_dir
-from harness.service.buildmap import BuildMapError, build_map as make_build_map, to_args, validate_map
-from harness.services import find_postgres, find_redis
+from harness.builds import BuildMapError, build_map as make_build_map, to_args, validate_map
+from harness.backends import find_postgres, find_redis
 
 from . import nginx as nginx_mod
 from . import state as state_mod
 from .errors import StackError
-from .ports import free_port, port_in_use
+from harness.ports import free_port, port_in_use
 from .state import ProcessRecord, StackState
 
 CLOCKS = ("live", "test")
@@ -114,7 +114,7 @@ class Stack:
 
 # ---------------------------------------------------------------------------------------------
 def _service(found_url: str | None, finder, what: str) -> str:
-    """The service's URL (explicit, else found by harness.services), checked to answer on its port."""
+    """The service's URL (explicit, else found by harness.backends), checked to answer on its port."""
     found = finder(found_url)
     if not found.ok:
         raise StackError(f"{what} is unreachable: {found.reason}")
@@ -141,13 +141,9 @@ def drop_namespace(postgres_url: str | None, redis_url: str | None, schema: str 
 
     async def drop() -> None:
         if postgres_url and schema:
-            import asyncpg
+            from core.database.schema import drop_at
 
-            conn = await asyncpg.connect(postgres_url, timeout=5)
-            try:
-                await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-            finally:
-                await conn.close()
+            await drop_at(postgres_url, schema, timeout_s=5)
         if redis_url and prefix:
             import redis.asyncio as aioredis
 
@@ -166,7 +162,7 @@ def drop_namespace(postgres_url: str | None, redis_url: str | None, schema: str 
 def _worker_cmd(spec: StackSpec, bmap: dict[str, str], port: int, index: int, pg: str, rd: str,
                 namespace: tuple[str, str] | None = None) -> list[str]:  # fmt: skip
     cmd = [
-        sys.executable, "-m", "harness.service",
+        sys.executable, "-m", "harness.app",
         "--host", spec.host, "--port", str(port),
         *to_args(bmap),
         "--clock", spec.clock,

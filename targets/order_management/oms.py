@@ -10,12 +10,12 @@ from collections.abc import Mapping
 
 from targets.clock import Clock, TimeEvent
 
-from .business_days import TradingDay
-from .domain import EventLog, Instrument, Order
-from .oms_core import OMSCore
-from .order_clock_controller import OrderClockController
-from .protocols import PMS, OrderTiming
-from .venue import SimulatedVenue
+from core.order_management.business_days import TradingDay
+from core.order_management.domain import EventLog, Instrument, Order
+from core.order_management.oms_core import OMSCore
+from .order_timing import OrderTimingController
+from core.order_management.protocols import PMS, OrderTiming
+from core.order_management.venue import SimulatedVenue
 
 _EXPIRE = "expire:"
 
@@ -26,7 +26,7 @@ class OMS(OMSCore):
     def __init__(self, clock: Clock, venue: SimulatedVenue, *, instruments: Mapping[str, Instrument] | None = None,
                  timing: OrderTiming | None = None, pms: PMS | None = None, trading_day: TradingDay | None = None,
                  events: EventLog | None = None, id_prefix: str = "") -> None:  # fmt: skip
-        super().__init__(clock.timestamp_ns, venue, timing if timing is not None else OrderClockController(clock),
+        super().__init__(clock.timestamp_ns, venue, timing if timing is not None else OrderTimingController(clock),
                          instruments=instruments, pms=pms, trading_day=trading_day, events=events,
                          id_prefix=id_prefix)  # fmt: skip
         self.clock = clock
@@ -47,3 +47,10 @@ class OMS(OMSCore):
         if order.order_id in self._alerts:
             self._alerts.discard(order.order_id)
             self.clock.cancel_timer(_EXPIRE + order.order_id)
+
+    async def aclose(self) -> None:
+        """Cancel the pending expiry alerts (the baseline cancels its expiry tasks)."""
+        for order_id in list(self._alerts):
+            self._alerts.discard(order_id)
+            if self.clock.has_timer(_EXPIRE + order_id):
+                self.clock.cancel_timer(_EXPIRE + order_id)

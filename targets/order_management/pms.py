@@ -6,9 +6,9 @@ from collections.abc import Mapping
 
 from targets.clock import Clock
 
-from .domain import EventLog, Instrument
-from .position_book import PositionBook
-from .protocols import SettlementController
+from core.order_management.domain import EventLog, Instrument
+from core.order_management.position_book import PositionBook
+from core.order_management.protocols import SettlementController
 
 
 class PMS(PositionBook):

@@ -6,27 +6,24 @@ timer. Under a ``TestClock`` a week of settlement runs in microseconds, exactly 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 
 from targets.clock import Clock, TimeEvent
 
-from .business_days import BusinessCalendar
-from .domain import EventLog, Fill
+from core.order_management.business_days import BusinessCalendar
+from core.order_management.domain import EventLog, Fill
+from core.order_management.settlement_common import SettlementBase
 
 _SETTLE = "settle:"
 
 
-class SettlementController:
+class SettlementController(SettlementBase):
     """Implements ``protocols.SettlementController`` on a ``Clock``."""
 
     def __init__(self, clock: Clock, calendar: BusinessCalendar | None = None, *,
                  events: EventLog | None = None) -> None:  # fmt: skip
+        super().__init__(calendar, events)
         self.clock = clock
-        self.calendar = calendar or BusinessCalendar()
-        self.events = events
-        self.listeners: list[Callable[[Fill], object]] = []
         self._buckets: dict[int, list[Fill]] = {}
-        self._settled: list[tuple[int, Fill]] = []
         self._pending = 0
 
     def book(self, fill: Fill, days: int) -> int:
@@ -54,9 +51,11 @@ class SettlementController:
     def pending(self) -> int:
         return self._pending
 
-    def settled(self) -> list[tuple[int, Fill]]:
-        """(settlement time, fill) in the order they settled."""
-        return list(self._settled)
+    async def stop(self) -> None:
+        """Cancel the pending settlement alerts (the baseline stops its polling loop)."""
+        for due in list(self._buckets):
+            if self.clock.has_timer(_SETTLE + str(due)):
+                self.clock.cancel_timer(_SETTLE + str(due))
 
     def _on_due(self, event: TimeEvent) -> None:
         fills = self._buckets.pop(int(event.name[len(_SETTLE):]))
@@ -64,10 +63,3 @@ class SettlementController:
         self._pending -= len(fills)
         for fill in fills:
             self._settle(fill, now)
-
-    def _settle(self, fill: Fill, now: int) -> None:
-        self._settled.append((now, fill))
-        if self.events is not None:
-            self.events.emit(now, "settled", fill.fill_id, fill.order_id, fill.instrument, fill.quantity)
-        for listener in self.listeners:
-            listener(fill)

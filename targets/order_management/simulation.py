@@ -16,8 +16,8 @@ from decimal import Decimal
 
 from targets.clock import NANOS_IN_DAY, NANOS_IN_MILLISECOND, NANOS_IN_SECOND, TestClock, TimeEvent
 
-from .algos import AlgoKind, AlgoRequest, default_vwap_profile
-from .domain import (
+from core.order_management.algos import AlgoKind, AlgoRequest, default_vwap_profile
+from core.order_management.domain import (
     DuplicateClientOrderIdError,
     EventLog,
     OrderAlreadyFinalError,
@@ -28,7 +28,7 @@ from .domain import (
     TimeInForce,
 )
 from .stack import build_stack
-from .venue import QuoteGenerator
+from core.order_management.venue import QuoteGenerator
 
 START_NS = 1_756_128_600_000_000_000  # Monday 2025-08-25 13:30:00 UTC
 QUOTE_INTERVAL_NS = 10 * NANOS_IN_MILLISECOND

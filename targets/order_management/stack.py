@@ -1,57 +1,24 @@
-"""Wiring of the clocked build: venue, OMS, EMS, PMS, settlement and order timing on one clock."""
+"""The clocked build's order flow on one clock, wired by ``core.order_management.stack``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 from targets.clock import Clock
 
-from .business_days import BusinessCalendar, TradingDay
-from .domain import EventLog, Instrument, default_instruments
+from core.order_management.stack import OrderStack, build_order_stack
+
 from .ems import EMS
 from .oms import OMS
-from .order_clock_controller import OrderClockController
+from .order_timing import OrderTimingController
 from .pms import PMS
 from .settlement import SettlementController
-from .venue import SimulatedVenue
 
 
-@dataclass
-class OrderStack:
-    """Everything a caller (web routes, simulation, benchmarks) needs, already connected."""
-
-    clock: Clock
-    venue: SimulatedVenue
-    oms: OMS
-    ems: EMS
-    pms: PMS
-    settlement: SettlementController
-    timing: OrderClockController
-    events: EventLog | None
-
-    async def start(self) -> None:
-        """Nothing to start: every schedule lives on the clock."""
-
-    async def stop(self) -> None:
-        """Cancel this stack's pending expiries, slices and settlements."""
-        for name in self.clock.timer_names:
-            if name.startswith(("expire:", "algo:", "settle:")):
-                self.clock.cancel_timer(name)
-
-
-def build_stack(clock: Clock, *, instruments: Mapping[str, Instrument] | None = None,
-                venue: SimulatedVenue | None = None, calendar: BusinessCalendar | None = None,
-                trading_day: TradingDay | None = None, events: EventLog | None = None) -> OrderStack:  # fmt: skip
-    """Connect the components: fills -> PMS -> settlement -> (PMS, OMS timing)."""
-    instruments = dict(instruments) if instruments is not None else default_instruments()
-    venue = venue or SimulatedVenue(instruments)
-    timing = OrderClockController(clock)
-    settlement = SettlementController(clock, calendar, events=events)
-    pms = PMS(clock, instruments, settlement=settlement, events=events)
-    oms = OMS(clock, venue, instruments=instruments, timing=timing, pms=pms, trading_day=trading_day, events=events)
-    ems = EMS(clock, oms, venue, instruments=instruments, events=events)
-    oms.ems = ems
-    settlement.listeners.append(pms.on_settled)
-    settlement.listeners.append(oms.on_settled)
-    return OrderStack(clock, venue, oms, ems, pms, settlement, timing, events)
+def build_stack(clock: Clock, **kwargs: Any) -> OrderStack:
+    """Every part clocked, on ``clock``; ``kwargs`` as ``build_order_stack`` (instruments, venue, calendar...)."""
+    parts = {name: partial(cls, clock=clock) for name, cls in (
+        ("order_timing", OrderTimingController), ("settlement", SettlementController), ("pms", PMS),
+        ("oms", OMS), ("ems", EMS))}  # fmt: skip
+    return build_order_stack(parts, clock=clock, **kwargs)

@@ -16,6 +16,7 @@ Every build writes to its own PostgreSQL schema and Redis prefix, dropped at the
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import uuid
 from decimal import Decimal
@@ -24,25 +25,22 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from baselines.database.database_clock_coordinator import DatabaseCoordinator
-from harness import dbceiling
 from conftest import missing
-from baselines.database.postgres_clock_adapter import PostgresAdapter
-from baselines.database.redis_clock_manager import RedisManager
+from core.database import codec
+from core.database import schema as sch
+from core.database.coordinator_common import order_key
+from core.database.records import NewOrder, OrderRow
+from harness import dbceiling
+from harness.builds import BUILDS as CLOCKED_AND_BASELINE
+from harness.builds import clock_for, make
 from targets.clock import LiveClock
-from targets.database import codec
-from targets.database import schema as sch
-from targets.database.database_clock_coordinator import DatabaseClockCoordinator
-from targets.database.postgres_clock_adapter import PostgresClockAdapter
-from targets.database.records import NewOrder, OrderRow
-from targets.database.redis_clock_manager import RedisClockManager
 
 OPS = 50  # single operations per round
 BATCH = 100  # rows / keys per batched operation
 PRELOADED = 500  # orders and keys present before the reads and updates
 TTL_NS = 60 * 1_000_000_000
 TTL_MS = TTL_NS // 1_000_000
-BUILDS = ("clocked", "baseline", "reference")
+BUILDS = (*CLOCKED_AND_BASELINE, "reference")  # the reference: plain asyncpg / redis-py, the ceiling
 
 _INSERT = "INSERT INTO {s}.orders ({c}) VALUES ({p})".format
 _PARAMS = ", ".join(f"${i}" for i in range(1, len(sch.ORDER_COLUMNS) + 1))
@@ -61,14 +59,16 @@ class Env:
         clock = LiveClock()
         self.clock = clock
         self.stores = {
-            "clocked": PostgresClockAdapter(clock, pg_url, schema=f"cbb_c_{tag}", pool_size=2),
-            "clocked_tx": PostgresClockAdapter(clock, pg_url, schema=f"cbb_t_{tag}", pool_size=2, tx_time="statement"),
-            "clocked_inline": PostgresClockAdapter(clock, pg_url, schema=f"cbb_i_{tag}", pool_size=2, tx_time="inline"),
-            "baseline": PostgresAdapter(pg_url, schema=f"cbb_b_{tag}", pool_size=2),
+            "clocked": make("postgres", "clocked", clock=clock, dsn=pg_url, schema=f"cbb_c_{tag}", pool_size=2),
+            "clocked_tx": make("postgres", "clocked", clock=clock, dsn=pg_url, schema=f"cbb_t_{tag}", pool_size=2,
+                               tx_time="statement"),
+            "clocked_inline": make("postgres", "clocked", clock=clock, dsn=pg_url, schema=f"cbb_i_{tag}", pool_size=2,
+                                   tx_time="inline"),
+            "baseline": make("postgres", "baseline", dsn=pg_url, schema=f"cbb_b_{tag}", pool_size=2),
         }
         self.caches = {
-            "clocked": RedisClockManager(clock, redis_url, prefix=f"cbb:c:{tag}:"),
-            "baseline": RedisManager(redis_url, prefix=f"cbb:b:{tag}:"),
+            "clocked": make("redis", "clocked", clock=clock, url=redis_url, prefix=f"cbb:c:{tag}:"),
+            "baseline": make("redis", "baseline", url=redis_url, prefix=f"cbb:b:{tag}:"),
         }
         self.ref_schema = f"cbb_r_{tag}"
         self.ref_prefix = f"cbb:r:{tag}:"
@@ -84,8 +84,9 @@ class Env:
         for cache in self.caches.values():
             await cache.start()
         self.coordinators = {
-            "clocked": DatabaseClockCoordinator(self.clock, self.stores["clocked"], self.caches["clocked"], ttl_ns=TTL_NS),
-            "baseline": DatabaseCoordinator(self.stores["baseline"], self.caches["baseline"], ttl_ns=TTL_NS),
+            b: make("coordinator", b, clock=clock_for(b, self.clock), store=self.stores[b],
+                    cache=self.caches[b], ttl_ns=TTL_NS)
+            for b in CLOCKED_AND_BASELINE
         }
         self.ref_conn = await asyncpg.connect(self.pg_url)
         await sch.apply(self.ref_conn, sch.ddl(self.ref_schema), self.ref_schema)
@@ -96,6 +97,7 @@ class Env:
         )
         self.ref_redis = aioredis.Redis.from_url(self.redis_url)
         self.ref_seq = 0
+        self.written: collections.deque[str] = collections.deque(maxlen=max(OPS, BATCH))
         # Preload orders (for selects and updates) and cache keys (for gets), in every build.
         preload = [new_order(n) for n in range(PRELOADED)]
         await self.stores["clocked"].insert_orders(preload)
@@ -119,6 +121,19 @@ class Env:
         if keys:
             await self.ref_redis.delete(*keys)
         await self.ref_redis.aclose()
+
+    # --- what a round wrote, for the postconditions ------------------------------------------
+    def new(self) -> NewOrder:
+        """The next order to write, remembered so the test can check afterwards that it was written."""
+        o = new_order(next(self.ids))
+        self.written.append(o.order_id)
+        return o
+
+    async def stored(self, key: str, order_id: str):  # type: ignore[no-untyped-def]
+        """The row of ``order_id`` in the store ``key`` (a build's, or "reference"), None when absent."""
+        if key == "reference":
+            return await self.ref_conn.fetchrow(self.ref_select, order_id)
+        return await self.stores[key].get_order(order_id)
 
     # --- the reference: raw asyncpg / redis-py ---------------------------------------------
     def ref_args(self, o: NewOrder) -> tuple:
@@ -155,6 +170,15 @@ def run(benchmark, loop, group: str, build: str, ops: int, make_round) -> None: 
     benchmark(lambda: loop.run_until_complete(make_round()))
 
 
+# Postconditions, checked after the rounds (outside the timing): the operation really happened, so a
+# benchmark that did nothing fails, also under --benchmark-disable (one round).
+def assert_written(loop, env: Env, key: str, last: int = OPS) -> None:  # type: ignore[no-untyped-def]
+    ids = list(env.written)[-last:]
+    assert len(ids) == last, f"{key}: the round wrote {len(ids)} orders, expected {last}"
+    missing_rows = [i for i in ids if loop.run_until_complete(env.stored(key, i)) is None]
+    assert not missing_rows, f"{key}: {len(missing_rows)} written orders are not in PostgreSQL, e.g. {missing_rows[0]}"
+
+
 # --- PostgreSQL -----------------------------------------------------------------------------------
 def _inline_insert_sql(schema: str) -> str:
     n = len(sch.ORDER_COLUMNS)
@@ -169,14 +193,15 @@ def test_pg_insert(benchmark, loop, env, build):
     if build == "reference":
         async def one_round():
             for _ in range(OPS):
-                await env.ref_conn.execute(env.ref_insert, *env.ref_args(new_order(next(env.ids))))
+                await env.ref_conn.execute(env.ref_insert, *env.ref_args(env.new()))
     else:
         store = env.stores[build]
 
         async def one_round():
             for _ in range(OPS):
-                await store.insert_order(new_order(next(env.ids)))
+                await store.insert_order(env.new())
     run(benchmark, loop, "db.pg.insert", build, OPS, one_round)
+    assert_written(loop, env, build)
 
 
 @pytest.mark.parametrize("build", BUILDS)
@@ -186,17 +211,19 @@ def test_pg_insert_set_config(benchmark, loop, env, build):
         async def one_round():
             conn = env.ref_conn
             for _ in range(OPS):
-                args = env.ref_args(new_order(next(env.ids)))
+                args = env.ref_args(env.new())
                 async with conn.transaction():
                     await conn.execute("SELECT set_config('clockbench.tx_time_ns', $1, true)", str(args[9]))
                     await conn.execute(env.ref_insert, *args)
     else:
-        store = env.stores["clocked_tx" if build == "clocked" else "baseline"]
+        key = "clocked_tx" if build == "clocked" else "baseline"
+        store = env.stores[key]
 
         async def one_round():
             for _ in range(OPS):
-                await store.insert_order(new_order(next(env.ids)))
+                await store.insert_order(env.new())
     run(benchmark, loop, "db.pg.insert.set_config", build, OPS, one_round)
+    assert_written(loop, env, "reference" if build == "reference" else key)
 
 
 @pytest.mark.parametrize("build", BUILDS)
@@ -207,63 +234,81 @@ def test_pg_insert_set_config_inline(benchmark, loop, env, build):
 
         async def one_round():
             for _ in range(OPS):
-                args = env.ref_args(new_order(next(env.ids)))
+                args = env.ref_args(env.new())
                 await env.ref_conn.execute(sql, *args, str(args[9]))
     else:
-        store = env.stores["clocked_inline" if build == "clocked" else "baseline"]
+        key = "clocked_inline" if build == "clocked" else "baseline"
+        store = env.stores[key]
 
         async def one_round():
             for _ in range(OPS):
-                await store.insert_order(new_order(next(env.ids)))
+                await store.insert_order(env.new())
     run(benchmark, loop, "db.pg.insert.set_config_inline", build, OPS, one_round)
+    assert_written(loop, env, "reference" if build == "reference" else key)
 
 
 @pytest.mark.parametrize("build", BUILDS)
 def test_pg_point_select(benchmark, loop, env, build):
     ids = itertools.cycle([f"B-{n}" for n in range(0, PRELOADED, 7)])
+    found: list[str] = []
     if build == "reference":
         async def one_round():
             for _ in range(OPS):
                 r = await env.ref_conn.fetchrow(env.ref_select, next(ids))
                 assert r is not None
+                found.append(r["order_id"])
     else:
         store = env.stores[build]
 
         async def one_round():
             for _ in range(OPS):
-                assert await store.get_order(next(ids)) is not None
+                r = await store.get_order(next(ids))
+                assert r is not None
+                found.append(r.order_id)
     run(benchmark, loop, "db.pg.select", build, OPS, one_round)
+    assert len(found) >= OPS and all(i.startswith("B-") for i in found[-OPS:])  # each select returned its row
 
 
 @pytest.mark.parametrize("build", BUILDS)
 def test_pg_update(benchmark, loop, env, build):
     ids = itertools.cycle([f"B-{n}" for n in range(PRELOADED)])
     states = itertools.cycle(["ACCEPTED", "PENDING_CANCEL"])
+    last: dict[str, str] = {}
     if build == "reference":
         async def one_round():
             for _ in range(OPS):
                 env.ref_seq += 1
-                await env.ref_conn.execute(env.ref_update, next(ids), next(states), env.clock.timestamp_ns(), env.ref_seq)
+                order_id, state = next(ids), next(states)
+                await env.ref_conn.execute(env.ref_update, order_id, state, env.clock.timestamp_ns(), env.ref_seq)
+                last[order_id] = state
     else:
         store = env.stores[build]
 
         async def one_round():
             for _ in range(OPS):
-                await store.update_order(next(ids), next(states))
+                order_id, state = next(ids), next(states)
+                await store.update_order(order_id, state)
+                last[order_id] = state
     run(benchmark, loop, "db.pg.update", build, OPS, one_round)
+    assert len(last) >= min(OPS, PRELOADED)
+    order_id, state = next(reversed(last.items()))
+    row = loop.run_until_complete(env.stored(build, order_id))
+    assert row is not None, f"{order_id} vanished"
+    assert (row["state"] if build == "reference" else row.state) == state  # the last update is stored
 
 
 @pytest.mark.parametrize("build", BUILDS)
 def test_pg_insert_batch(benchmark, loop, env, build):
     if build == "reference":
         async def one_round():
-            await env.ref_copy([new_order(next(env.ids)) for _ in range(BATCH)])
+            await env.ref_copy([env.new() for _ in range(BATCH)])
     else:
         store = env.stores[build]
 
         async def one_round():
-            await store.insert_orders([new_order(next(env.ids)) for _ in range(BATCH)])
+            await store.insert_orders([env.new() for _ in range(BATCH)])
     run(benchmark, loop, "db.pg.insert_batch", build, BATCH, one_round)
+    assert_written(loop, env, build, last=BATCH)
 
 
 # --- Redis ----------------------------------------------------------------------------------------
@@ -284,6 +329,12 @@ def test_redis_set(benchmark, loop, env, build):
             for _ in range(OPS):
                 await cache.set(f"k{next(keys)}", payload, TTL_NS)
     run(benchmark, loop, "db.redis.set", build, OPS, one_round)
+    last_key = f"k{(next(keys) - 1) % PRELOADED}"  # the key the last set wrote
+    if build == "reference":
+        got = loop.run_until_complete(env.ref_redis.get(env.ref_prefix + last_key))
+    else:
+        got = loop.run_until_complete(env.caches[build].get(last_key))
+    assert got == payload
 
 
 @pytest.mark.parametrize("build", BUILDS)
@@ -335,7 +386,7 @@ def test_coordinator_write_through(benchmark, loop, env, build):
     if build == "reference":
         async def one_round():
             for _ in range(OPS):
-                o = new_order(next(env.ids))
+                o = env.new()
                 args = env.ref_args(o)
                 await env.ref_conn.execute(env.ref_insert, *args)
                 await env.ref_redis.set(f"{env.ref_prefix}order:{o.order_id}", codec.encode(OrderRow(*args)), px=TTL_MS)
@@ -344,8 +395,15 @@ def test_coordinator_write_through(benchmark, loop, env, build):
 
         async def one_round():
             for _ in range(OPS):
-                await co.write_order(new_order(next(env.ids)))
+                await co.write_order(env.new())
     run(benchmark, loop, "db.coordinator.write_through", build, OPS, one_round)
+    order_id = env.written[-1]
+    if build == "reference":
+        cached = loop.run_until_complete(env.ref_redis.get(f"{env.ref_prefix}order:{order_id}"))
+        assert cached is not None and loop.run_until_complete(env.stored("reference", order_id)) is not None
+    else:
+        assert loop.run_until_complete(env.stores[build].get_order(order_id)) is not None  # the row
+        assert loop.run_until_complete(env.caches[build].get_record(order_key(order_id))) is not None  # the cache
 
 
 # --- the C clients' ceiling (optional: only where pgbench / redis-benchmark are installed) -------

@@ -23,20 +23,12 @@ from decimal import Decimal
 
 import pytest
 
-from baselines.order_management.oms import OMS as BaselineOMS
-from baselines.order_management.pms import PMS as BaselinePMS
-from baselines.order_management.settlement import SettlementController as BaselineSettlement
-from baselines.order_management.stack import build_stack as build_baseline
+from core.order_management.algos import AlgoKind, AlgoRequest, AlgoState
+from core.order_management.domain import Fill, OrderRequest, OrderType, Side, TimeInForce, default_instruments
+from core.order_management.venue import Quote, SimulatedVenue
+from harness.builds import BUILDS, make, needs_clock, order_stack
 from targets.clock import LiveClock
-from targets.order_management.algos import AlgoKind, AlgoRequest, AlgoState
-from targets.order_management.domain import Fill, OrderRequest, OrderType, Side, TimeInForce, default_instruments
-from targets.order_management.oms import OMS as ClockedOMS
-from targets.order_management.pms import PMS as ClockedPMS
-from targets.order_management.settlement import SettlementController as ClockedSettlement
-from targets.order_management.stack import build_stack as build_clocked
-from targets.order_management.venue import Quote, SimulatedVenue
 
-BUILDS = ("clocked", "baseline")
 PIPELINE_ORDERS = 2000
 OMS_ORDERS = 2000
 PMS_FILLS = 5000
@@ -84,21 +76,27 @@ def record(benchmark, ops: int, samples: list[int] | None = None) -> None:  # ty
 
 
 def new_stack(build: str):  # type: ignore[no-untyped-def]
-    if build == "clocked":
-        # A LiveClock bound to a loop that is never run: settlement alerts are armed (the real
-        # cost) but never fire during the round.
-        stack = build_clocked(LiveClock(loop=asyncio.new_event_loop()), instruments=INSTRUMENTS)
-    else:
-        stack = build_baseline(instruments=INSTRUMENTS)
+    # The clocked build's LiveClock is bound to a loop that is never run: settlement alerts are
+    # armed (the real cost) but never fire during the round.
+    stack = order_stack(build, _idle_clock(build), instruments=INSTRUMENTS)
     for sym in SYMBOLS:
         stack.oms.on_quote(deep_quote(sym))
     return stack
 
 
+def _idle_clock(build: str):  # type: ignore[no-untyped-def]
+    """For the clocked build, a LiveClock on a loop of its own that never runs; None for the baseline."""
+    return LiveClock(loop=asyncio.new_event_loop()) if needs_clock(build) else None
+
+
+def _close_clock(clock) -> None:  # type: ignore[no-untyped-def]
+    if clock is not None:
+        clock.cancel_timers()
+        clock._loop.close()
+
+
 def close_stack(build: str, stack) -> None:  # type: ignore[no-untyped-def]
-    if build == "clocked":
-        stack.clock.cancel_timers()
-        stack.clock._loop.close()
+    _close_clock(stack.clock)
 
 
 @pytest.mark.parametrize("build", BUILDS)
@@ -141,10 +139,7 @@ def test_bench_oms_submit_cancel(benchmark, build):
 
     def setup():  # type: ignore[no-untyped-def]
         venue = SimulatedVenue(INSTRUMENTS)
-        if build == "clocked":
-            oms = ClockedOMS(LiveClock(loop=asyncio.new_event_loop()), venue, instruments=INSTRUMENTS)
-        else:
-            oms = BaselineOMS(venue, instruments=INSTRUMENTS)
+        oms = make("oms", build, clock=_idle_clock(build), venue=venue, instruments=INSTRUMENTS)
         for sym in SYMBOLS:
             oms.on_quote(deep_quote(sym))
         oms_list.append(oms)
@@ -163,8 +158,9 @@ def test_bench_oms_submit_cancel(benchmark, build):
     benchmark.pedantic(run, setup=setup, rounds=5, iterations=1, warmup_rounds=1)
     assert all(o.state.value == "CANCELED" and o.filled_qty == 0 for o in oms_list[-1].orders())
     for oms in oms_list:
-        if build == "clocked":
-            oms.clock._loop.close()
+        clock = getattr(oms, "clock", None)
+        if clock is not None:
+            clock._loop.close()
     record(benchmark, OMS_ORDERS, samples)
 
 
@@ -176,12 +172,8 @@ def test_bench_pms_apply_fill(benchmark, build):
     made = []
 
     def setup():  # type: ignore[no-untyped-def]
-        if build == "clocked":
-            clock = LiveClock(loop=asyncio.new_event_loop())
-            pms = ClockedPMS(clock, INSTRUMENTS, settlement=ClockedSettlement(clock))
-        else:
-            clock = None
-            pms = BaselinePMS(INSTRUMENTS, settlement=BaselineSettlement())
+        clock = _idle_clock(build)
+        pms = make("pms", build, clock=clock, instruments=INSTRUMENTS, settlement=make("settlement", build, clock=clock))
         made.append((clock, pms))
         return (pms.apply_fill,), {}
 
@@ -194,9 +186,7 @@ def test_bench_pms_apply_fill(benchmark, build):
     pms = made[-1][1]
     assert sum(p.fills for p in pms.positions()) == PMS_FILLS
     for clock, _ in made:
-        if clock is not None:
-            clock.cancel_timers()
-            clock._loop.close()
+        _close_clock(clock)
     record(benchmark, PMS_FILLS)
 
 
@@ -208,10 +198,7 @@ def test_bench_ems_slices(benchmark, build):
     finished = []
 
     async def work() -> None:
-        if build == "clocked":
-            stack = build_clocked(LiveClock(), instruments=INSTRUMENTS)
-        else:
-            stack = build_baseline(instruments=INSTRUMENTS)
+        stack = order_stack(build, LiveClock() if needs_clock(build) else None, instruments=INSTRUMENTS)
         for sym in SYMBOLS:
             stack.oms.on_quote(deep_quote(sym))
         algos = [stack.ems.start(r) for r in reqs]

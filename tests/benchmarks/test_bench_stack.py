@@ -13,6 +13,7 @@ import uuid
 import httpx
 import pytest
 
+from harness.builds import BUILDS
 from harness.stack import StackError, running
 from harness.stack.nginx import find_nginx
 from tests.conftest import missing
@@ -21,7 +22,7 @@ ORDERS = 50  # requests per round
 _ids = itertools.count()
 
 
-@pytest.fixture(scope="module", params=["clocked", "baseline"])
+@pytest.fixture(scope="module", params=BUILDS)
 def stack(request, postgres_url, redis_url):
     try:
         find_nginx()
@@ -34,16 +35,9 @@ def stack(request, postgres_url, redis_url):
             yield request.param, s, client
     import asyncio
 
-    import asyncpg
+    from core.database.schema import drop_at
 
-    async def drop() -> None:
-        conn = await asyncpg.connect(postgres_url)
-        try:
-            await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        finally:
-            await conn.close()
-
-    asyncio.run(drop())
+    asyncio.run(drop_at(postgres_url, schema))
 
 
 def _post_orders(client: httpx.Client, tag: str) -> None:

@@ -7,38 +7,34 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from baselines.database.database_clock_coordinator import DatabaseCoordinator
-from baselines.database.postgres_clock_adapter import PostgresAdapter
-from baselines.database.redis_clock_manager import RedisManager
+from core.database.records import NewOrder
+from harness import builds
+from harness.builds import BUILDS
 from targets.clock import Clock, LiveClock
-from targets.database.database_clock_coordinator import DatabaseClockCoordinator
-from targets.database.postgres_clock_adapter import PostgresClockAdapter
-from targets.database.records import NewOrder
-from targets.database.redis_clock_manager import RedisClockManager
 
-BUILDS = ("clocked", "baseline")
+__all__ = ["BUILDS", "make_cache", "make_coordinator", "make_store", "order", "unique_name"]
 
 
 def unique_name(kind: str) -> str:
     return f"cbt_{kind}_{uuid.uuid4().hex[:12]}"
 
 
+def _clock(build: str, clock: Clock | None) -> Clock | None:
+    """The clocked build gets ``clock`` (a fresh LiveClock when none is given), the baseline none."""
+    return (clock or LiveClock()) if builds.needs_clock(build) else None
+
+
 def make_store(build: str, dsn: str, schema: str, clock: Clock | None = None, **kw: object):  # type: ignore[no-untyped-def]
-    if build == "clocked":
-        return PostgresClockAdapter(clock or LiveClock(), dsn, schema=schema, **kw)  # type: ignore[arg-type]
-    return PostgresAdapter(dsn, schema=schema, **kw)  # type: ignore[arg-type]
+    return builds.make("postgres", build, clock=_clock(build, clock), dsn=dsn, schema=schema, **kw)
 
 
 def make_cache(build: str, url: str, prefix: str, clock: Clock | None = None, **kw: object):  # type: ignore[no-untyped-def]
-    if build == "clocked":
-        return RedisClockManager(clock or LiveClock(), url, prefix=prefix, **kw)  # type: ignore[arg-type]
-    return RedisManager(url, prefix=prefix)
+    return builds.make("redis", build, clock=_clock(build, clock), url=url, prefix=prefix, **kw)
 
 
 def make_coordinator(build: str, store, cache, clock: Clock | None = None, **kw: object):  # type: ignore[no-untyped-def]
-    if build == "clocked":
-        return DatabaseClockCoordinator(clock or store.clock, store, cache, **kw)  # type: ignore[arg-type]
-    return DatabaseCoordinator(store, cache, **kw)  # type: ignore[arg-type]
+    clock = (clock or store.clock) if builds.needs_clock(build) else None
+    return builds.make("coordinator", build, clock=clock, store=store, cache=cache, **kw)
 
 
 def order(i: int, **over: object) -> NewOrder:

@@ -10,10 +10,10 @@ import pytest
 
 from dbkit import make_coordinator, order
 from targets.clock import TestClock
-from targets.database.coordinator_common import compare, order_key
-from targets.database.errors import CacheWriteError, DuplicateRecord, RecordNotFound
-from targets.database.protocols import DatabaseCoordinator
-from targets.database.skew import Sample, estimate
+from core.database.coordinator_common import compare, order_key
+from core.database.errors import CacheWriteError, DuplicateRecord, RecordNotFound
+from core.database.protocols import DatabaseCoordinator
+from core.database.skew import Sample, estimate
 
 pytestmark = pytest.mark.asyncio
 MS = 1_000_000
@@ -136,7 +136,7 @@ async def test_skew_estimate_takes_the_narrowest_bracket():
 
 
 async def test_compare_names_every_differing_field():
-    from targets.database.records import OrderRow
+    from core.database.records import OrderRow
 
     row = OrderRow("O", "C", "I", "BUY", "LIMIT", Decimal(1), None, "NEW", Decimal(0), 1, 2, 3)
     assert compare("O", row, row).consistent

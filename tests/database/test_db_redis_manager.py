@@ -11,11 +11,11 @@ import redis.exceptions
 
 from dbkit import make_cache, unique_name
 from targets.clock import LiveClock, TestClock
-from targets.database.codec import DecodeError, decode, encode
-from targets.database.errors import StoreNotStarted
-from targets.database.protocols import RecordCache
-from targets.database.records import FillRow, OrderRow, PositionRow, SettlementRow
-from targets.database.redis_clock_manager import envelope, open_envelope
+from core.database.codec import DecodeError, decode, encode
+from core.database.errors import StoreNotStarted
+from core.database.protocols import RecordCache
+from core.database.records import FillRow, OrderRow, PositionRow, SettlementRow
+from targets.database.redis_manager import envelope, open_envelope
 
 pytestmark = pytest.mark.asyncio
 MS = 1_000_000

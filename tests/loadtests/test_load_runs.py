@@ -114,7 +114,8 @@ def test_remote_worker_joins_with_the_printed_command_and_shares_the_rate(synthe
     import subprocess
     import time
 
-    from harness.load.runner import ROOT, free_port, remote_worker_command
+    from harness.load.runner import ROOT, remote_worker_command
+    from harness.ports import free_port
 
     lines: list[str] = []
     with synthetic_service(slots=16, service_ms=2) as url:

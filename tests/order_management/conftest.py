@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import pytest_asyncio
 
-from omkit import BaselineDriver, ClockedDriver
+from harness.builds import BUILDS
+from omkit import DRIVERS
 
 
-@pytest_asyncio.fixture(params=["clocked", "baseline"])
+@pytest_asyncio.fixture(params=BUILDS)
 async def drv(request):  # type: ignore[no-untyped-def]
-    d = ClockedDriver() if request.param == "clocked" else BaselineDriver()
+    d = DRIVERS[request.param]()
     await d.stack.start()
     try:
         yield d

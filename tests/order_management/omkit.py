@@ -12,12 +12,11 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 
-from baselines.order_management.stack import build_stack as build_baseline
+from core.order_management.business_days import BusinessCalendar, TradingDay
+from core.order_management.domain import Instrument
+from core.order_management.venue import Quote
+from harness import builds
 from targets.clock import NANOS_IN_MILLISECOND, TestClock
-from targets.order_management.business_days import BusinessCalendar, TradingDay
-from targets.order_management.domain import Instrument
-from targets.order_management.stack import build_stack as build_clocked
-from targets.order_management.venue import Quote
 
 MS = NANOS_IN_MILLISECOND
 START_NS = 1_756_128_600_000_000_000  # Monday 2025-08-25 13:30 UTC
@@ -43,8 +42,8 @@ class ClockedDriver:
 
     def __init__(self) -> None:
         self.clock = TestClock(START_NS)
-        self.stack = build_clocked(
-            self.clock, instruments=INSTRUMENTS, calendar=BusinessCalendar(day_ns=DAY_NS),
+        self.stack = builds.order_stack(
+            self.build, self.clock, instruments=INSTRUMENTS, calendar=BusinessCalendar(day_ns=DAY_NS),
             trading_day=TradingDay(30 * MS, day_ns=DAY_NS),
         )  # fmt: skip
 
@@ -65,9 +64,9 @@ class BaselineDriver:
     build = "baseline"
 
     def __init__(self) -> None:
-        self.stack = build_baseline(
-            instruments=INSTRUMENTS, calendar=BusinessCalendar(day_ns=DAY_NS),
-            trading_day=TradingDay(30 * MS, day_ns=DAY_NS), settlement_poll_ns=2 * MS,
+        self.stack = builds.order_stack(
+            self.build, instruments=INSTRUMENTS, calendar=BusinessCalendar(day_ns=DAY_NS),
+            trading_day=TradingDay(30 * MS, day_ns=DAY_NS), settlement_options={"poll_interval_ns": 2 * MS},
         )  # fmt: skip
 
     def now(self) -> int:
@@ -85,3 +84,6 @@ class BaselineDriver:
 
     async def close(self) -> None:
         await self.stack.stop()
+
+
+DRIVERS = {d.build: d for d in (ClockedDriver, BaselineDriver)}

@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 from omkit import MS, quote
 
-from targets.order_management import protocols
-from targets.order_management.algos import AlgoKind, AlgoRequest, AlgoState
-from targets.order_management.domain import (
+from core.order_management import protocols
+from core.order_management.algos import AlgoKind, AlgoRequest, AlgoState
+from core.order_management.domain import (
     AlgoStateError,
     DuplicateClientOrderIdError,
     InvalidOrderRequest,
@@ -23,7 +23,7 @@ from targets.order_management.domain import (
     UnknownAlgoError,
     UnknownOrderError,
 )
-from targets.order_management.stage_timing import STAGES
+from core.order_management.stage_timing import STAGES
 
 pytestmark = pytest.mark.asyncio
 

@@ -14,9 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from targets.clock import NANOS_IN_DAY, NANOS_IN_HOUR, TestClock
-from targets.order_management.algos import default_vwap_profile, slice_times, split_even, split_weighted
-from targets.order_management.business_days import BusinessCalendar, TradingDay
-from targets.order_management.domain import (
+from core.order_management.algos import default_vwap_profile, slice_times, split_even, split_weighted
+from core.order_management.business_days import BusinessCalendar, TradingDay
+from core.order_management.domain import (
     InvalidOrderRequest,
     Order,
     OrderRequest,
@@ -31,7 +31,7 @@ from targets.order_management.domain import (
 )
 from targets.order_management.settlement import SettlementController
 from targets.order_management.simulation import run_simulation
-from targets.order_management.venue import QuoteGenerator, SimulatedVenue
+from core.order_management.venue import QuoteGenerator, SimulatedVenue
 
 REPO = Path(__file__).resolve().parents[2]
 INST = default_instruments()
@@ -203,7 +203,7 @@ def test_trading_day_expiry_is_the_next_close():
 
 @pytest.mark.parametrize("n", [0, 1, 2, 3])
 def test_clocked_settlement_t_plus_n_over_a_weekend(n):
-    from targets.order_management.domain import Fill
+    from core.order_management.domain import Fill
 
     friday_2pm = FRI * NANOS_IN_DAY + 14 * NANOS_IN_HOUR
     clock = TestClock(friday_2pm)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 
+from harness.builds import BUILDS
 from harness.cli import main
 from harness.results import MetricRecord, save
 
@@ -13,7 +14,7 @@ from harness.results import MetricRecord, save
 def write_run(path, center: int, spread: int, seed: int, extra=()):
     rnd = random.Random(seed)
     recs = [MetricRecord("bench.orders.pipeline", b, "ns/op", [center + rnd.randint(-spread, spread) for _ in range(40)])
-            for b in ("clocked", "baseline")]
+            for b in BUILDS]
     recs += list(extra)
     path.mkdir()
     save(recs, path)
@@ -59,7 +60,7 @@ def test_compare_reads_pytest_benchmark_json(tmp_path, capsys):
         data = {"benchmarks": [{"name": f"test_x[{b}]", "group": "clock.now", "extra_info": {"build": b},
                                 "stats": {"median": 1e-6 * scale, "iqr": 1e-8, "rounds": 5,
                                           "data": [1e-6 * scale * (1 + k / 100) for k in range(5)]}}
-                               for b in ("clocked", "baseline")]}
+                               for b in BUILDS]}
         path.write_text(json.dumps(data))
         return path
     a, b = bench_json(tmp_path / "a.json", 1.0), bench_json(tmp_path / "b.json", 2.0)

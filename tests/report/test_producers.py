@@ -3,9 +3,11 @@ data, and the real-time ones on small real runs (both builds)."""
 
 from __future__ import annotations
 
+from harness.builds import BUILDS
 from harness.commands import run as run_cmd
+from harness.measure import load as load_measure
+from harness.measure import load_balancing, microbench, orders
 from harness.report import criteria as crit
-from harness.report import load_ab, sims
 from harness.report.criteria import Criterion
 from harness.report.verdict import FAIL, INCONCLUSIVE, PASS, judge
 from harness.results import MetricRecord, index
@@ -75,7 +77,7 @@ def test_noise_floor_on_samples_statistics(tmp_path):
 def test_repeats_become_per_repeat_medians_and_pooled_rounds():
     runs = [[MetricRecord("bench.x", "clocked", "ns/op", [10, 11, 30]), MetricRecord("bench.x", "baseline", "ns/op", [20, 21, 22])],
             [MetricRecord("bench.x", "clocked", "ns/op", [12, 13, 14]), MetricRecord("bench.x", "baseline", "ns/op", [25, 26, 27])]]
-    got = {(r.metric, r.build): r for r in run_cmd.combine_repeats(runs)}
+    got = {(r.metric, r.build): r for r in microbench.combine_repeats(runs)}
     assert got[("bench.x", "clocked")].values == [11, 13]
     assert got[("bench.x", "baseline")].values == [21, 26]
     assert sorted(got[("bench.x.rounds", "clocked")].values) == [10, 11, 12, 13, 14, 30]
@@ -86,7 +88,7 @@ def test_a_repeat_with_an_invalid_record_makes_it_invalid():
     from harness.results import invalid
 
     runs = [[MetricRecord("bench.x", "clocked", "ns/op", [1, 2])], [invalid("bench.x", "clocked", "ns/op", "no raw data")]]
-    (r,) = run_cmd.combine_repeats(runs)
+    (r,) = microbench.combine_repeats(runs)
     assert not r.valid and "no raw data" in r.reason
 
 
@@ -106,26 +108,26 @@ def test_nginx_added_latency_from_access_log_lines():
         _line("1001.700", "0.005", "0.001, 0.002"),  # a retry: both attempts are upstream time
         _line("1001.800", "0.001", "-"),  # answered by nginx itself: no upstream
     ]).encode()
-    d = load_ab.nginx_added(log, since_ns=1_001_000_000_000)
+    d = load_measure.nginx_added(log, since_ns=1_001_000_000_000)
     assert d["count"] == 3 and d["min_ns"] == 0 and d["max_ns"] == 2_000_000 and d["p50_ns"] == 2_000_000
     assert d["mean_ns"] == (2_000_000 + 0 + 2_000_000) // 3
-    assert load_ab.nginx_added(b"", 0) is None
+    assert load_measure.nginx_added(b"", 0) is None
 
 
 def _summary(valid: bool, p50: int, post_p50: int) -> dict:
     lat = {"p50": p50, "p90": p50 * 2, "p99": p50 * 3, "p999": p50 * 4}
     return {"validity": {"valid": valid, "reasons": [] if valid else ["load generator saturated"]},
             "aggregate": {"latency_ns": lat, "latency_corrected_ns": None, "throughput_rps": 100.0, "error_rate": 0.0},
-            "endpoints": {load_ab.POST: {"latency_ns": {"p50": post_p50, "p99": post_p50 * 3}}}}
+            "endpoints": {load_measure.POST: {"latency_ns": {"p50": post_p50, "p99": post_p50 * 3}}}}
 
 
 def test_rounds_invalid_in_any_arm_are_left_out_of_every_arm():
     runs = {"baseline": [_summary(True, 100, 110), _summary(True, 101, 111), _summary(True, 102, 112)],
             "clocked": [_summary(True, 90, 95), _summary(False, 91, 96), _summary(True, 92, 97)],
             "aa": [_summary(True, 100, 110), _summary(True, 100, 110), _summary(True, 100, 110)]}
-    extras = {a: [load_ab.round_extra(s, {"p50_ns": 0, "mean_ns": 300_000 + i}) for i, s in enumerate(v)]
+    extras = {a: [load_measure.round_extra(s, {"p50_ns": 0, "mean_ns": 300_000 + i}) for i, s in enumerate(v)]
               for a, v in runs.items()}
-    recs, info = load_ab.records_from_rounds(runs, extras, "ab.json")
+    recs, info = load_measure.records_from_rounds(runs, extras, "ab.json")
     assert info["used_rounds"] == [0, 2] and info["dropped_rounds"] == [1]
     by = index(recs)
     assert by["load.orders.p50"]["clocked"].values == [90, 92]
@@ -136,8 +138,8 @@ def test_rounds_invalid_in_any_arm_are_left_out_of_every_arm():
 
 def test_too_few_valid_rounds_make_invalid_records_with_the_reason():
     runs = {"baseline": [_summary(True, 1, 1), _summary(False, 1, 1)], "clocked": [_summary(True, 1, 1), _summary(True, 1, 1)]}
-    extras = {a: [load_ab.round_extra(s, None) for s in v] for a, v in runs.items()}
-    recs, _ = load_ab.records_from_rounds(runs, extras, "ab.json")
+    extras = {a: [load_measure.round_extra(s, None) for s in v] for a, v in runs.items()}
+    recs, _ = load_measure.records_from_rounds(runs, extras, "ab.json")
     by = index(recs)
     assert not by["load.orders.post_p50"]["clocked"].valid and "rounds valid" in by["load.orders.post_p50"]["clocked"].reason
     assert not by["load.orders.p50"]["baseline"].valid and "saturated" in by["load.orders.p50"]["baseline"].reason
@@ -147,16 +149,32 @@ def test_too_few_valid_rounds_make_invalid_records_with_the_reason():
 
 
 def test_ems_slices_fire_and_are_measured_in_both_builds():
-    for build in sims.BUILDS:
-        late = sims._ems_once(build, algos=2, slices=5, duration_ns=250_000_000)
+    for build in BUILDS:
+        late = orders._ems_once(build, algos=2, slices=5, duration_ns=250_000_000)
         assert len(late) == 10, build
         assert all(v >= 0 for v in late) and max(late) < 1_000_000_000, (build, late)
 
 
 def test_connection_tracker_closes_every_idle_connection_in_both_builds():
-    for build in sims.BUILDS:
-        late, cpu = sims._tracker_once(build, conns=100, timeout_ns=200_000_000, spread_ns=50_000_000)
+    for build in BUILDS:
+        late, cpu = load_balancing._tracker_once(build, conns=100, timeout_ns=200_000_000, spread_ns=50_000_000)
         assert len(late) == 100, build
         assert cpu > 0
         # never before the deadline (a small allowance for the two time sources), never absurdly late
         assert all(-5_000_000 < v < 3_000_000_000 for v in late), (build, min(late), max(late))
+
+
+def test_without_nginx_the_run_says_so_once_and_drives_the_workers(monkeypatch):
+    import shutil as _shutil
+
+    from harness.commands import run as run_cmd
+
+    real_which = _shutil.which
+    monkeypatch.setattr(run_cmd.shutil, "which", lambda name, *a, **k: None if name == "nginx" else real_which(name, *a, **k))
+    notices, missing = run_cmd.tool_notices()
+    assert len(notices) == 1 and "nginx is not installed" in notices[0] and "nginx-light" in notices[0]
+    assert "nginx" in missing
+    monkeypatch.undo()
+    assert run_cmd.tool_notices(nginx_wanted=False)[1] == {"nginx": "run without --no-nginx"}
+    if real_which("nginx"):
+        assert run_cmd.tool_notices() == ([], {})

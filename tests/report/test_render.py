@@ -41,7 +41,7 @@ def small_run(tmp_path_factory):
     """A real run of the cheap producers (the static scan) over every phase's criteria."""
     out = tmp_path_factory.mktemp("run")
     argv = ["run", "--phase", "all", "--quick", "--out", str(out)]
-    for producer in ("microbench", "load", "replay", "sims", "capacity"):
+    for producer in ("microbench", "load", "replay", "sims", "capacity", "frontend"):
         argv += ["--skip", producer]
     args = build_parser().parse_args(argv)  # the real defaults (services, criteria file)
     assert run_cmd.run(args) == 0
@@ -149,3 +149,23 @@ def test_chromium_screenshot_at_laptop_width(small_run, tmp_path):
            (small_run / "report.html").as_uri()]
     subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert png.exists() and png.stat().st_size > 20_000
+
+
+def test_without_nginx_the_load_balancer_criteria_are_not_measured_with_the_fix(small_run, tmp_path):
+    """A run on a machine without nginx records it; the criteria that need nginx say so and name the fix,
+    the notice is at the top of the report, and the other criteria are judged as usual."""
+    target = tmp_path / "r"
+    target.mkdir()
+    meta = json.loads((small_run / "run.json").read_text())
+    meta["missing_tools"] = {"nginx": "apt-get install nginx-light, then run again"}
+    meta["notices"] = ["nginx is not installed: measured straight against the workers"]
+    (target / "run.json").write_text(json.dumps(meta))
+    save(load(small_run), target)
+    html_path, json_path, js = report_from_run(target, "all", resamples=300)
+    by_id = {j.id: j for j in js}
+    for cid in ("PM-LB-ROUTING", "SC1-LB-EFFICIENCY"):
+        assert by_id[cid].verdict == "NOT MEASURED"
+        assert "needs nginx" in by_id[cid].reason and "apt-get install nginx-light" in by_id[cid].reason
+    assert "nginx" not in by_id["TO-ORDER-LATENCY"].reason
+    html = html_path.read_text()
+    assert html.count("nginx is not installed") == 1  # one notice at the top, no repeated error text

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from harness.builds import BUILDS
 from harness.stack import StackError, running
 from harness.stack.nginx import find_nginx
 from tests.conftest import missing
@@ -25,7 +26,7 @@ def isolation_args() -> tuple[str, list[str]]:
     return schema, ["--db-schema", schema, "--redis-prefix", f"cb:{schema}:"]
 
 
-@pytest.fixture(scope="module", params=["clocked", "baseline"])
+@pytest.fixture(scope="module", params=BUILDS)
 def live_stack(request, postgres_url, redis_url):
     nginx_or_skip()
     schema, args = isolation_args()
@@ -40,13 +41,6 @@ def live_stack(request, postgres_url, redis_url):
 def _drop(postgres_url: str, schema: str) -> None:
     import asyncio
 
-    import asyncpg
+    from core.database.schema import drop_at
 
-    async def go() -> None:
-        conn = await asyncpg.connect(postgres_url)
-        try:
-            await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        finally:
-            await conn.close()
-
-    asyncio.run(go())
+    asyncio.run(drop_at(postgres_url, schema))

@@ -7,18 +7,18 @@ import asyncio
 
 import pytest
 
-from baselines.load_balancing.nginx_clock_controller import PollingConnectionTracker
-from baselines.websocket.websocket_clock_manager import WebSocketHeartbeatLoop
+import baselines.load_balancing as baseline_lb
+import baselines.websocket as baseline_ws
+import targets.load_balancing as clocked_lb
+import targets.websocket as clocked_ws
 from targets.clock import TestClock
-from targets.load_balancing.nginx_clock_controller import ClockConnectionTracker
-from targets.websocket.websocket_clock_manager import WebSocketClockManager
 
 S = 1_000_000_000
 
 
 def test_clocked_tracker_closes_at_the_deadline_and_activity_moves_it():
     clock = TestClock(1_000 * S)
-    t = ClockConnectionTracker(clock, 10 * S)
+    t = clocked_lb.IdleConnectionTracker(clock, 10 * S)
     closed: list[str] = []
     t.register("a", lambda: closed.append("a"))
     t.register("b", lambda: closed.append("b"))
@@ -46,8 +46,8 @@ def test_clocked_tracker_closes_at_the_deadline_and_activity_moves_it():
 
 def test_tracker_rejects_a_duplicate_connection_and_a_bad_timeout():
     with pytest.raises(ValueError, match="idle_timeout_ns"):
-        ClockConnectionTracker(TestClock(0), 0)
-    t = ClockConnectionTracker(TestClock(0), S)
+        clocked_lb.IdleConnectionTracker(TestClock(0), 0)
+    t = clocked_lb.IdleConnectionTracker(TestClock(0), S)
     t.register("x", lambda: None)
     with pytest.raises(ValueError, match="already tracked"):
         t.register("x", lambda: None)
@@ -55,7 +55,7 @@ def test_tracker_rejects_a_duplicate_connection_and_a_bad_timeout():
 
 @pytest.mark.asyncio
 async def test_baseline_tracker_closes_idle_connections_on_its_sweep():
-    t = PollingConnectionTracker(50_000_000, poll_interval_s=0.01)
+    t = baseline_lb.IdleConnectionTracker(50_000_000, poll_interval_s=0.01)
     closed: list[str] = []
     t.start()
     t.register("a", lambda: closed.append("a"))
@@ -68,7 +68,7 @@ async def test_baseline_tracker_closes_idle_connections_on_its_sweep():
 
 def test_clocked_heartbeats_are_exact_and_announce_the_next_one():
     clock = TestClock(5 * S)
-    hb = WebSocketClockManager(clock, 2 * S)
+    hb = clocked_ws.WebSocketManager(clock, 2 * S)
     got: list[dict] = []
     hb.add("ws1", got.append)
     events = clock.advance_by(6 * S)
@@ -84,7 +84,7 @@ def test_clocked_heartbeats_are_exact_and_announce_the_next_one():
 
 @pytest.mark.asyncio
 async def test_baseline_heartbeats_arrive_every_interval():
-    hb = WebSocketHeartbeatLoop(20_000_000)
+    hb = baseline_ws.WebSocketManager(20_000_000)
     got: list[dict] = []
     hb.add("ws1", got.append)
     await asyncio.sleep(0.11)

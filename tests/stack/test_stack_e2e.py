@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
 
-from harness.service.buildmap import COMPONENTS
+from harness.builds import COMPONENTS
 
 pytestmark = pytest.mark.timeout(120)
 

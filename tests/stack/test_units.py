@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from baselines.load_balancing import load_balancer_timing as base_timing
-from harness.service.buildmap import COMPONENTS, BuildMapError, build_map, label, to_args, validate_map
+from harness.builds import COMPONENTS, BuildMapError, build_map, label, to_args, validate_map
 from harness.stack import nginx
 from harness.stack.errors import StackError
-from targets.load_balancing import load_balancer_timing as lbt
+from core.load_balancing import load_balancer_timing as lbt
 
 
 def test_build_sets_every_component_and_component_overrides_one():

@@ -1,0 +1,38 @@
+"""Database coordinator, baseline: write-through where PostgreSQL stamps the row and Redis keeps the TTL.
+
+The row's timestamps come from the database (``RETURNING``), the cache entry's expiry is a
+relative TTL counted by Redis from whenever the SET arrives, and skew is measured against
+``time.time_ns()``. Commit first, then cache, as in the clocked build.
+
+The plan's file: ``database_clock_coordinator.py`` (``DatabaseClockCoordinator``); the name is build-neutral here, the same in both builds.
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+from core.database.coordinator_common import DEFAULT_TTL_NS, CoordinatorBase, order_key
+from core.database.records import NewOrder, OrderRow
+
+from .postgres_adapter import PostgresAdapter
+from .redis_manager import RedisManager
+
+
+class DatabaseCoordinator(CoordinatorBase):
+    build = "baseline"
+    app_clock = "system"
+
+    def __init__(self, store: PostgresAdapter, cache: RedisManager, *, ttl_ns: int | None = DEFAULT_TTL_NS) -> None:
+        super().__init__(store, cache, ttl_ns=ttl_ns)
+
+    def _app_now(self) -> int:
+        return time.time_ns()
+
+    async def write_order(self, order: NewOrder) -> OrderRow:
+        row = await self.store.insert_order(order)
+        return await self._write_through(row, self.cache.set_record(order_key(row.order_id), row, self.ttl_ns))
+
+    async def update_order(self, order_id: str, state: str, filled_quantity: Decimal | None = None) -> OrderRow:
+        row = await self.store.update_order(order_id, state, filled_quantity)
+        return await self._write_through(row, self.cache.set_record(order_key(row.order_id), row, self.ttl_ns))

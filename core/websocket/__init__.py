@@ -1,0 +1,1 @@
+"""WebSocket family's build-neutral part: the heartbeat manager's Protocol and the heartbeat message."""

@@ -1,0 +1,30 @@
+/**
+ * What the page measures about itself, kept in bounded rings and readable at
+ * window.__clockbench (the headless-browser measurements read their own instruments too; these
+ * are shown on the page so a person watching sees the same figures).
+ */
+
+export class Ring {
+  private values: number[] = [];
+  constructor(readonly size = 512) {}
+  push(v: number): void {
+    this.values.push(v);
+    if (this.values.length > this.size) this.values.shift();
+  }
+  all(): number[] {
+    return [...this.values];
+  }
+  median(): number | null {
+    if (this.values.length === 0) return null;
+    const s = [...this.values].sort((a, b) => a - b);
+    const m = s.length >> 1;
+    return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+  }
+}
+
+export const pageMetrics = {
+  /** WebSocket message received -> React commit showing it, ms */
+  quoteToDomMs: new Ring(),
+  /** submit click -> acknowledged order committed to the DOM, ms */
+  clickToAckMs: new Ring(),
+};

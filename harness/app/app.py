@@ -1,0 +1,86 @@
+"""The FastAPI app: the routers of ``harness/app/routes`` over the components of one build map, on one clock.
+
+``create_app(config)`` is the factory (uvicorn workers, tests): it builds the worker's components,
+installs the error handlers and the metrics middleware, and includes each area's router. Every
+time a response carries is the service clock's (LiveClock per worker process, or one TestClock
+under ``--clock test``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+
+from harness.builds import label
+
+from . import protocol
+from .components import Components
+from .config import ServiceConfig
+from .errors import install_domain_handlers, install_request_handlers
+from .routes import algos, clock, dashboard, health, orders, positions, ws
+
+__all__ = ["MetricsMiddleware", "create_app"]
+
+ROUTERS = (health.router, clock.router, orders.router, positions.router, algos.router, ws.router, dashboard.router)
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware: request count and worker-side latency per route template."""
+
+    def __init__(self, app: Any, components: Components) -> None:
+        self.app = app
+        self.c = components
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter_ns()
+        status = [500]
+
+        async def send_wrapper(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            self.c.metrics.observe_request(path, scope["method"], status[0], (time.perf_counter_ns() - t0) / 1e9)
+
+
+def create_app(config: ServiceConfig) -> FastAPI:
+    components = Components(config)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await components.start()
+        protocol.install(components.tracker)
+        try:
+            yield
+        finally:
+            protocol.install(None)
+            await components.stop()
+
+    app = FastAPI(
+        title="clockbench service",
+        version="1",
+        description=(
+            "The trading backend under test: OMS/EMS/PMS on one Clock, persisted to PostgreSQL and Redis, "
+            f"per-component builds ({label(config.build_map)}), clock {config.clock}."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.components = components
+    app.add_middleware(MetricsMiddleware, components=components)
+    install_request_handlers(app)
+    install_domain_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

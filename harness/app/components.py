@@ -1,0 +1,79 @@
+"""The service's parts, each built clocked or baseline from the build map, started and stopped together."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness import builds
+from targets.clock import Clock, LiveClock, TestClock
+
+from .config import ServiceConfig
+from .feed import MarketFeed, QuoteSource
+from .metrics import ServiceMetrics
+from .orders import OrderService
+from .persistence import Persistence
+
+
+def make_clock(config: ServiceConfig) -> Clock:
+    if config.clock == "test":
+        assert config.start_time_ns is not None
+        return TestClock(config.start_time_ns)
+    return LiveClock()
+
+
+def make_tracker(config: ServiceConfig, clock: Clock) -> Any:
+    return builds.make_for(config.build_map, "connection_tracker", clock, idle_timeout_ns=config.idle_timeout_ns)
+
+
+def make_heartbeats(config: ServiceConfig, clock: Clock) -> Any:
+    return builds.make_for(config.build_map, "websocket", clock, interval_ns=config.heartbeat_interval_ns)
+
+
+class Components:
+    def __init__(self, config: ServiceConfig) -> None:
+        self.config = config
+        self.clock = make_clock(config)
+        self.metrics = ServiceMetrics(config.build_map, config.worker_id, config.clock)
+        self.tracker = make_tracker(config, self.clock)
+        self.heartbeats = make_heartbeats(config, self.clock)
+        self.feed = MarketFeed(
+            QuoteSource(config.seed),
+            config.quote_interval_ns,
+            builds.clock_for(config.build_of("websocket"), self.clock),
+        )
+        self.orders: Any = None  # the order service (see harness/app/orders.py), set in start()
+        self.store: Any = None  # PostgreSQL + Redis persistence, set in start()
+        self.started = False
+
+    async def start(self) -> None:
+        self.store = Persistence(self.config, self.clock)
+        await self.store.start()
+        self.orders = OrderService(self.config, self.clock, self.store, self.metrics)
+        self.feed.on_quotes.append(self.orders.on_quotes)
+        await self.orders.start()
+        self.tracker.start()
+        self.feed.start()
+        self.started = True
+
+    async def stop(self) -> None:
+        self.feed.stop()
+        self.tracker.stop()
+        self.heartbeats.stop()
+        if self.orders is not None:
+            await self.orders.close()
+        if self.store is not None:
+            await self.store.close()
+
+    async def health(self) -> dict[str, Any]:
+        """Liveness is this answer; readiness is PostgreSQL and Redis answering, with their latency."""
+        checks = await self.store.ping() if self.store is not None else {}
+        ready = bool(checks) and all(c.get("ok") for c in checks.values())
+        if self.orders is not None and self.orders.persist_errors:
+            checks["background_writes"] = {"ok": False, "errors": self.orders.persist_errors[-5:]}
+        return {
+            "status": "ok",
+            "ready": ready,
+            "clock": self.clock.kind,
+            "worker": self.config.worker_id,
+            "checks": checks,
+        }

@@ -1,0 +1,75 @@
+"""Prometheus metrics of one worker process (its own registry), labelled with the build map."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from harness.builds import COMPONENTS, label
+
+_LATENCY_BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+)  # fmt: skip
+_STAGE_BUCKETS = (1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.1, 1.0, 10.0)
+
+
+class ServiceMetrics:
+    def __init__(self, build_map: dict[str, str], worker_id: int, clock_kind: str) -> None:
+        self.registry = CollectorRegistry()
+        self.build = label(build_map)
+        self.worker = str(worker_id)
+        info = Gauge(
+            "clockbench_build_info",
+            "1 for each component with the build it runs; 'build' is the whole map in one label",
+            ["component", "component_build", "build", "worker", "clock"],
+            registry=self.registry,
+        )
+        for c in COMPONENTS:
+            info.labels(c, build_map[c], self.build, self.worker, clock_kind).set(1)
+        self.requests = Counter(
+            "clockbench_http_requests",
+            "HTTP requests by route template, method and status",
+            ["route", "method", "status", "build", "worker"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "clockbench_http_request_duration_seconds",
+            "Time in the worker per request (from the ASGI call to the last body byte)",
+            ["route", "method", "build", "worker"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.orders = Gauge(
+            "clockbench_orders", "Orders held by this worker, by state", ["state", "build", "worker"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.stage = Histogram(
+            "clockbench_order_stage_latency_seconds",
+            "Per-stage order latency from the order timing (clock time between stages)",
+            ["transition", "build", "worker"],
+            buckets=_STAGE_BUCKETS,
+            registry=self.registry,
+        )
+        self.ws_connections = Gauge(
+            "clockbench_ws_connections", "Open /ws/market connections", ["build", "worker"], registry=self.registry
+        )
+        self.heartbeats = Counter(
+            "clockbench_ws_heartbeats", "Heartbeats sent", ["build", "worker"], registry=self.registry
+        )
+        self.idle_closed = Gauge(
+            "clockbench_idle_connections_closed",
+            "Connections the tracker closed at their idle deadline", ["build", "worker"], registry=self.registry,
+        )  # fmt: skip
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, method, str(status), self.build, self.worker).inc()
+        self.latency.labels(route, method, self.build, self.worker).observe(seconds)
+
+    def observe_stage(self, transition: str, ns: int) -> None:
+        self.stage.labels(transition, self.build, self.worker).observe(ns / 1e9)
+
+    def set_orders(self, counts: dict[str, int]) -> None:
+        for state, n in counts.items():
+            self.orders.labels(state, self.build, self.worker).set(n)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,59 @@
+"""uvicorn's h11 HTTP protocol with its keep-alive timeout handed to the service's connection tracker.
+
+uvicorn normally arms a ``loop.call_later`` per response to close an idle keep-alive socket; here
+that deadline belongs to the tracker of the build map (clocked: a coarse clock timer; baseline: a
+polling sweep on time.time()), so the plan's "connection management" component is the one that
+actually closes nginx's idle upstream connections.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from core.load_balancing.protocols import ConnectionTracker
+
+TRACKER: ConnectionTracker | None = None  # set by the app's lifespan, one per worker process
+
+
+def install(tracker: ConnectionTracker | None) -> None:
+    global TRACKER
+    TRACKER = tracker
+
+
+class TrackedH11Protocol(H11Protocol):
+    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._tracked = TRACKER
+        if self._tracked is not None:
+            self._tracked.register(self, self._close_if_idle, "http")
+
+    def data_received(self, data: bytes) -> None:
+        if self._tracked is not None:
+            self._tracked.busy(self)
+        super().data_received(data)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        # The tracker owns the idle deadline: drop uvicorn's own timer.
+        self._unset_keepalive_if_required()
+        if self._tracked is not None and not self.transport.is_closing():
+            if self.cycle is None or self.cycle.response_complete:
+                self._tracked.idle(self)
+
+    def handle_websocket_upgrade(self, event: Any) -> None:
+        # The socket now belongs to the WebSocket handler, which tracks it as a "ws" connection.
+        if self._tracked is not None:
+            self._tracked.unregister(self)
+            self._tracked = None
+        super().handle_websocket_upgrade(event)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._tracked is not None:
+            self._tracked.unregister(self)
+        super().connection_lost(exc)
+
+    def _close_if_idle(self) -> None:
+        if self.cycle is None or self.cycle.response_complete:
+            self.timeout_keep_alive_handler()

@@ -1,0 +1,51 @@
+"""The service clock: NTP-style sync, its time, and (TestClock only) moving it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from ..errors import problem
+from ..schemas import ClockAdvance, ClockSync
+from . import API, current
+
+router = APIRouter()
+
+
+@router.post(f"{API}/clock/sync", summary="NTP-style exchange: t1 (receive) and t2 (send) in server ns")
+async def clock_sync(body: ClockSync, request: Request) -> dict[str, Any]:
+    c = current(request)
+    t1 = c.clock.timestamp_ns()
+    return {"t0": body.t0, "t1": t1, "t2": c.clock.timestamp_ns(), "clock": c.clock.kind}
+
+
+@router.get(f"{API}/clock/server-time", summary="The service clock's time")
+async def server_time(request: Request) -> dict[str, Any]:
+    c = current(request)
+    ns = c.clock.timestamp_ns()
+    return {"timestamp_ns": ns, "iso": c.clock.utc_now().isoformat(), "clock": c.clock.kind}
+
+
+@router.post(f"{API}/clock/advance", summary="TestClock only: move time, returning the events fired")
+async def clock_advance(body: ClockAdvance, request: Request) -> Any:
+    c = current(request)
+    if c.clock.kind != "test":
+        return problem(404, "clock", "the clock is live; /clock/advance exists only under --clock test")
+    if (body.by_ns is None) == (body.to_ns is None):
+        return problem(422, "by_ns", "give exactly one of by_ns or to_ns")
+    now = c.clock.timestamp_ns()
+    if body.by_ns is not None and body.by_ns < 0:
+        return problem(422, "by_ns", f"must be >= 0, got {body.by_ns}")
+    target = now + body.by_ns if body.by_ns is not None else body.to_ns
+    if target < now:
+        return problem(422, "to_ns", f"{target} is before now ({now}): time does not go back")
+    events = c.clock.advance_time(target)  # type: ignore[attr-defined]
+    if c.orders is not None:
+        await c.orders.flush()
+    return {
+        "from_ns": now,
+        "to_ns": target,
+        "events": [{"name": e.name, "event_id": e.event_id, "ts_event": e.ts_event, "ts_init": e.ts_init}
+                   for e in events],  # fmt: skip
+    }

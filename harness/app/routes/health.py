@@ -1,0 +1,44 @@
+"""Liveness and readiness, Prometheus metrics, the no-work route and the build map."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from harness.builds import label
+
+from . import API, current
+
+router = APIRouter()
+
+
+@router.get("/health", summary="Liveness, and readiness of PostgreSQL and Redis with their latency")
+async def health(request: Request) -> dict[str, Any]:
+    c = current(request)
+    return await c.health()
+
+
+@router.get("/metrics", summary="Prometheus exposition of this worker", response_class=PlainTextResponse)
+async def metrics(request: Request) -> Response:
+    c = current(request)
+    if c.orders is not None:
+        c.metrics.set_orders(c.orders.state_counts())
+        c.orders.observe_stages()
+    c.metrics.idle_closed.labels(c.metrics.build, c.metrics.worker).set(c.tracker.closed_idle)
+    return Response(c.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/hello", summary="Hello world: the same app with no work, the throughput ceiling in benchmarks")
+async def hello() -> dict[str, str]:
+    return {"hello": "world"}
+
+
+@router.get(f"{API}/build", summary="Which build (clocked or baseline) each component runs")
+async def build(request: Request) -> dict[str, Any]:
+    c = current(request)
+    config = c.config
+    return {"build": label(config.build_map), "components": dict(config.build_map), "clock": config.clock,
+            "worker": config.worker_id}  # fmt: skip

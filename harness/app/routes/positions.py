@@ -1,0 +1,23 @@
+"""Positions and cash, from the PMS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from . import API, current
+
+router = APIRouter()
+
+
+@router.get(f"{API}/positions", summary="Every position, with cash")
+async def positions(request: Request) -> Any:
+    c = current(request)
+    return c.orders.positions()
+
+
+@router.get(f"{API}/positions/{{instrument}}", summary="One instrument's position")
+async def position(instrument: str, request: Request) -> Any:
+    c = current(request)
+    return c.orders.position(instrument)

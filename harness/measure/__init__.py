@@ -1,0 +1,55 @@
+"""The measurement producers of ``clockbench run``: each turns one kind of measurement into metric records.
+
+``run`` orchestrates them (which producers the selected criteria need, in which order, into
+which run directory); ``report`` only judges and renders what they wrote. One module per family
+or kind:
+
+- ``static``: a parse of targets/ for system-time calls;
+- ``orders``: the replay check (digests of separate processes) and the EMS slice lateness on real time;
+- ``load_balancing``: the connection tracker on real time (CPU per connection, idle-close lateness);
+- ``websocket``: heartbeats, LiveClock coarse timers against asyncio sleep loops;
+- ``sims``: the real-time producer that runs the three above;
+- ``microbench``: tests/benchmarks through pytest-benchmark, repeated in separate processes;
+- ``load``: the interleaved A/B load run with its A/A pair, and the capacity search.
+
+A producer is ``fn(ctx: Context) -> list[MetricRecord]``; it raises ``Unavailable`` (with the
+reason) when it cannot run here, and anything else is reported as a failed producer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.builds import BUILDS, needs_clock
+
+Log = Callable[[str], None]
+
+
+class Unavailable(Exception):
+    """A producer that cannot run on this machine or in this checkout (the message says why)."""
+
+
+@dataclass
+class Context:
+    out: Path
+    quick: bool
+    phase: str
+    metrics: set[str]  # metric ids the selected criteria need
+    log: Callable[[str], None] = print
+    build_flags: dict = field(default_factory=dict)
+    nginx: bool = True  # False: the load and capacity producers drive the workers directly (no nginx here)
+
+
+def alternate(rep: int) -> tuple[str, ...]:
+    """The builds in the order repeat ``rep`` runs them: the first goes first on even repeats."""
+    return BUILDS if rep % 2 == 0 else tuple(reversed(BUILDS))
+
+
+def live_clock(build: str) -> Any:
+    """A fresh LiveClock for the clocked build, none for the baseline (it reads system time)."""
+    from targets.clock import LiveClock
+
+    return LiveClock() if needs_clock(build) else None

@@ -1,0 +1,444 @@
+"""Measures the dashboard (frontend/, served at /dashboard/) in headless Chromium driven by Playwright.
+
+What is measured, per clock build of the page (clocked: four-timestamp sync; baseline: Date.now();
+plan: the plan's single-fetch hook, for information):
+
+* ``ui.clock_sync_error`` (ns, signed): the page's estimate of the server's time minus the true
+  server time, read together in the page every 50 ms once the hook says it is synchronized.
+* ``ui.client_timestamp_error`` (ns, signed): an order's ``client_timestamp_ns`` minus the true
+  server time at the moment the dashboard sent it.
+* ``ui.order_roundtrip`` (ns): a real click on the submit button (Playwright's mouse) to the DOM
+  commit that shows the acknowledged order (a MutationObserver; paint is not included: headless
+  Chromium's frames are not a display's).
+* ``ui.quote_to_dom`` (ns): a quote's server timestamp to the DOM commit that shows it.
+* ``ui.page_cpu`` (ppm of one core): main-thread busy time of the page (CDP Performance
+  TaskDuration) over a window while it streams quotes.
+
+How the truth is known. The service runs LiveClock on this machine, so the true server time is the
+machine's clock. Before any page script, an init script keeps the page's real clocks
+(``performance.timeOrigin`` + the real ``performance.now()``, 5-100 us resolution) and then moves
+the page's clock by a known offset and drift: ``Date`` and ``performance.now()`` are replaced by
+versions running ``offset`` ahead at rate ``1 + drift`` (Resource Timing stamps scaled alike). Playwright's ``page.clock`` can set an
+offset too, but its fake ``performance.now()`` returns whole milliseconds (``Math.ceil`` in its
+injected clock, v1.45..1.65), which would put up to 1 ms of quantization into the very
+timestamps being judged at 1 ms, and it has no rate; so the harness skews the clock itself and
+says so. The truth's own consistency is checked: the real ``Date.now()`` minus the kept clock
+should average -0.5 ms (its truncation); ``truth_bias_ms`` reports the difference.
+
+The network path is the harness's delay proxy (harness/measure/delay_proxy.py): a loopback TCP
+relay adding a known one-way delay per direction, with jitter; the delays that actually happened
+are recorded and reported beside the nominal ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import results
+
+NS_PER_MS = 1_000_000
+NS_PER_S = 1_000_000_000
+BUILDS = ("clocked", "baseline", "plan")
+ROOT = Path(__file__).resolve().parents[2]
+DASHBOARD = ROOT / "harness" / "app" / "static" / "dashboard"
+SOURCE = "harness/measure/frontend.py (headless Chromium via Playwright)"
+
+
+class BrowserUnavailable(RuntimeError):
+    """Chromium or Playwright is missing; the message says which and how to get it."""
+
+
+def find_chromium() -> str:
+    """The Chromium to drive: $CLOCKBENCH_CHROMIUM, else Debian's chromium on PATH."""
+    env = os.environ.get("CLOCKBENCH_CHROMIUM")
+    if env:
+        if not os.access(env, os.X_OK):
+            raise BrowserUnavailable(f"CLOCKBENCH_CHROMIUM={env} is not an executable")
+        return env
+    for name in ("chromium", "chromium-browser"):
+        path = shutil.which(name)
+        if path:
+            return path
+    if os.access("/usr/bin/chromium", os.X_OK):
+        return "/usr/bin/chromium"
+    raise BrowserUnavailable("no chromium on PATH (apt-get install chromium, or set CLOCKBENCH_CHROMIUM)")
+
+
+def check_available() -> str:
+    """Raise BrowserUnavailable unless Playwright, Chromium and the built dashboard are all here."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as exc:
+        raise BrowserUnavailable(f"Playwright for Python is not installed ({exc}); pip install -r requirements.lock") from None
+    if not (DASHBOARD / "index.html").exists():
+        raise BrowserUnavailable(f"the dashboard is not built ({DASHBOARD} is empty): cd frontend && npm ci && npm run build")
+    return find_chromium()
+
+
+@contextmanager
+def browser() -> Iterator[Any]:
+    """One headless Chromium (Debian's, never a downloaded one)."""
+    path = check_available()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=path, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+# --- what the harness puts into every page before the page's own scripts ---------------------------
+INSTRUMENT_JS = r"""
+(() => {
+  const CFG = __CFG__;
+  const P = performance, realPerf = P.now.bind(P), origin = P.timeOrigin;
+  const RealDate = Date, realDateNow = Date.now.bind(Date);
+  const truthNowNs = () => (origin + realPerf()) * 1e6;
+  const T = window.__truth = { cfg: CFG, nowNs: truthNowNs, samples: [], stamps: [], clicks: [], acks: [],
+                               quotes: [], dateCheck: [] };
+  if (CFG.offsetMs || CFG.driftPpm) {
+    const rate = 1 + CFG.driftPpm * 1e-6, p0 = realPerf();
+    const fakePerf = () => p0 + (realPerf() - p0) * rate;
+    const fakeWall = () => origin + CFG.offsetMs + fakePerf();
+    P.now = fakePerf;
+    // Resource Timing is on the same (skewed) timeline as performance.now(): scale its stamps too.
+    const scale = (t) => (t > 0 ? p0 + (t - p0) * rate : t);
+    const wrap = (fn) => function (...a) {
+      return fn.apply(P, a).map((e) => e.entryType !== "resource" ? e : ({
+        name: e.name, entryType: e.entryType, startTime: scale(e.startTime), fetchStart: scale(e.fetchStart),
+        requestStart: scale(e.requestStart), responseStart: scale(e.responseStart), responseEnd: scale(e.responseEnd),
+        duration: e.duration * rate }));
+    };
+    P.getEntriesByName = wrap(P.getEntriesByName);
+    P.getEntriesByType = wrap(P.getEntriesByType);
+    class SkewDate extends RealDate {
+      constructor(...a) { if (a.length === 0) super(fakeWall()); else super(...a); }
+      static now() { return Math.floor(fakeWall()); }
+    }
+    window.Date = SkewDate;
+  }
+  const every = (ms, fn) => setInterval(fn, ms);
+  every(37, () => { if (T.dateCheck.length < 4000) T.dateCheck.push(realDateNow() - (origin + realPerf())); });
+  every(50, () => {
+    const cb = window.__clockbench;
+    if (!cb || T.samples.length >= 200000) return;
+    const v = cb.clock();
+    if (v.build !== "baseline" && !v.synchronized) return;
+    T.samples.push(cb.nowNs() - truthNowNs());
+  });
+  const realFetch = window.fetch.bind(window);
+  window.fetch = (input, init) => {
+    try {
+      if (init && init.method === "POST" && String(input).endsWith("/api/v1/orders")) {
+        const b = JSON.parse(init.body);
+        T.stamps.push({ id: b.client_order_id, client: b.client_timestamp_ns, truth: truthNowNs() });
+      }
+    } catch (e) { /* not an order */ }
+    return realFetch(input, init);
+  };
+  document.addEventListener("click", (e) => {
+    const t = e.target;
+    if (t && t.closest && t.closest('[data-testid="submit-order"]')) T.clicks.push(realPerf());
+  }, true);
+  const seen = new Set(), lastQuote = new Map();
+  new MutationObserver(() => {
+    const at = realPerf(), wall = truthNowNs();
+    for (const r of document.querySelectorAll('tr[data-ack="1"]')) {
+      const id = r.getAttribute("data-client-order-id");
+      if (!seen.has(id)) { seen.add(id); T.acks.push({ id, at }); }
+    }
+    for (const r of document.querySelectorAll("tr[data-quote-ts]")) {
+      const ts = r.getAttribute("data-quote-ts"), inst = r.getAttribute("data-instrument");
+      if (lastQuote.get(inst) !== ts) {
+        if (lastQuote.has(inst) && T.quotes.length < 200000) T.quotes.push(wall - Number(ts));
+        lastQuote.set(inst, ts);
+      }
+    }
+  }).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-ack", "data-quote-ts"] });
+})();
+"""
+
+
+def instrument_js(offset_ms: float = 0.0, drift_ppm: float = 0.0) -> str:
+    return INSTRUMENT_JS.replace("__CFG__", json.dumps({"offsetMs": offset_ms, "driftPpm": drift_ppm}))
+
+
+@dataclass
+class PageRun:
+    """One dashboard page and what its instruments recorded."""
+
+    build: str
+    page: Any
+    context: Any
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def collect(self) -> dict[str, Any]:
+        self.data = self.page.evaluate(
+            "() => { const T = window.__truth; return {samples: T.samples, stamps: T.stamps, clicks: T.clicks,"
+            " acks: T.acks, quotes: T.quotes, dateCheck: T.dateCheck, clock: window.__clockbench.clock()}; }")
+        return self.data
+
+
+def open_dashboard(b: Any, base_url: str, build: str, *, offset_ms: float = 0.0, drift_ppm: float = 0.0,
+                   viewport: tuple[int, int] = (1366, 768)) -> PageRun:
+    if build not in BUILDS:
+        raise ValueError(f"unknown clock build {build!r}; known: {', '.join(BUILDS)}")
+    ctx = b.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    ctx.add_init_script(instrument_js(offset_ms, drift_ppm))
+    page = ctx.new_page()
+    page.goto(f"{base_url}/dashboard/?clock={build}", wait_until="load")
+    page.wait_for_function("() => window.__clockbench !== undefined", timeout=15_000)
+    return PageRun(build, page, ctx)
+
+
+def wait_ready(run: PageRun, timeout_ms: int = 20_000) -> None:
+    """Until the feed is live, a quote is shown and (clocked/plan) the clock says synced."""
+    run.page.wait_for_selector('[data-testid="feed-state"]:text("live")', timeout=timeout_ms)
+    run.page.wait_for_selector("tr[data-quote-ts]", timeout=timeout_ms)
+    if run.build != "baseline":
+        run.page.wait_for_selector('[data-testid="clock-status"][data-state="synced"]', timeout=timeout_ms)
+
+
+def place_order(run: PageRun, timeout_ms: int = 10_000) -> None:
+    """One real click on the submit button; returns once the acknowledged order is shown."""
+    before = run.page.locator('tr[data-ack="1"]').count()
+    run.page.click('[data-testid="submit-order"]')
+    run.page.wait_for_function(f"() => document.querySelectorAll('tr[data-ack=\"1\"]').length > {before}",
+                               timeout=timeout_ms)
+
+
+def stamp_errors(data: dict[str, Any]) -> list[int]:
+    return [int(round(s["client"] - s["truth"])) for s in data["stamps"]]
+
+
+def click_to_ack(data: dict[str, Any]) -> list[int]:
+    """Click i pairs with order i (the harness waits for each acknowledgement before the next click)."""
+    acks = {a["id"]: a["at"] for a in data["acks"]}
+    out = []
+    for clicked, stamp in zip(data["clicks"], data["stamps"]):
+        at = acks.get(stamp["id"])
+        if at is not None:
+            out.append(int(round((at - clicked) * NS_PER_MS)))
+    return out
+
+
+def truth_bias_ms(data: dict[str, Any]) -> float | None:
+    """Mean of (real Date.now() - kept clock) + 0.5 ms: ~0 when the truth agrees with the system clock."""
+    d = data.get("dateCheck") or []
+    return None if len(d) < 20 else statistics.fmean(d) + 0.5
+
+
+def page_cpu(run: PageRun, seconds: float) -> float:
+    """Share of one core the page's main thread was busy over `seconds` (CDP Performance.TaskDuration)."""
+    cdp = run.context.new_cdp_session(run.page)
+    cdp.send("Performance.enable")
+
+    def task_s() -> float:
+        ms = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+        return float(ms.get("TaskDuration", 0.0))
+
+    a, t0 = task_s(), time.monotonic()
+    time.sleep(seconds)
+    b, t1 = task_s(), time.monotonic()
+    return (b - a) / (t1 - t0)
+
+
+# --- scenarios --------------------------------------------------------------------------------------
+@dataclass
+class SyncResult:
+    build: str
+    sync_errors_ns: list[int]
+    stamp_errors_ns: list[int]
+    truth_bias_ms: float | None
+    clock: dict[str, Any]
+
+    def summary(self) -> dict[str, Any]:
+        def stats(v: list[int]) -> dict[str, Any]:
+            if not v:
+                return {"n": 0}
+            a = sorted(abs(x) for x in v)
+            return {"n": len(v), "median_ms": statistics.median(v) / NS_PER_MS,
+                    "abs_p99_ms": a[min(len(a) - 1, int(0.99 * len(a)))] / NS_PER_MS,
+                    "abs_max_ms": a[-1] / NS_PER_MS,
+                    "share_within_1ms": sum(1 for x in a if x <= NS_PER_MS) / len(a)}
+        return {"build": self.build, "sync_error": stats(self.sync_errors_ns), "stamp_error": stats(self.stamp_errors_ns),
+                "truth_bias_ms": self.truth_bias_ms, "clock": self.clock}  # fmt: skip
+
+
+def sync_scenario(b: Any, proxy_url: str, builds: Sequence[str], *, offset_ms: float, drift_ppm: float,
+                  seconds: float, orders: int, log: Callable[[str], None] = lambda s: None,
+                  screenshot: Path | None = None) -> dict[str, SyncResult]:
+    """Pages of each build side by side behind the same delayed path: sample their clocks and stamps."""
+    runs = [open_dashboard(b, proxy_url, build, offset_ms=offset_ms, drift_ppm=drift_ppm) for build in builds]
+    try:
+        for r in runs:
+            wait_ready(r)
+        log(f"    pages ready ({', '.join(builds)}); sampling {seconds:.0f} s, {orders} order(s) per page")
+        gap = seconds / max(1, orders)
+        end = time.monotonic() + seconds
+        placed = 0
+        while time.monotonic() < end:
+            if placed < orders:
+                for r in runs:
+                    place_order(r)
+                placed += 1
+            time.sleep(max(0.0, min(gap, end - time.monotonic())))
+        if screenshot is not None:
+            runs[0].page.screenshot(path=str(screenshot))
+        out = {}
+        for r in runs:
+            d = r.collect()
+            out[r.build] = SyncResult(r.build, [int(round(x)) for x in d["samples"]], stamp_errors(d), truth_bias_ms(d),
+                                      d["clock"])  # fmt: skip
+        return out
+    finally:
+        for r in runs:
+            r.context.close()
+
+
+@dataclass
+class UiResult:
+    build: str
+    click_to_ack_ns: list[int]
+    quote_to_dom_ns: list[int]
+    cpu_share: float
+
+
+def ui_scenario(b: Any, base_url: str, build: str, *, clicks: int, cpu_seconds: float,
+                screenshot: Path | None = None) -> UiResult:
+    """Real clicks on one page against a stack, waiting for each acknowledgement; then the page's CPU."""
+    r = open_dashboard(b, base_url, build)
+    try:
+        wait_ready(r)
+        for _ in range(clicks):
+            place_order(r)
+            time.sleep(0.05)
+        cpu = page_cpu(r, cpu_seconds)
+        if screenshot is not None:
+            r.page.screenshot(path=str(screenshot))
+        d = r.collect()
+        return UiResult(build, click_to_ack(d), [int(round(q)) for q in d["quotes"]], cpu)
+    finally:
+        r.context.close()
+
+
+def chunk_delays(chunks: Sequence[Any]) -> dict[str, Any]:
+    """Mean real delay per direction of what the proxy relayed (ms)."""
+    out: dict[str, Any] = {}
+    for direction in ("up", "down"):
+        d = [c.delay_ns for c in chunks if c.direction == direction]
+        out[direction] = {"n": len(d), "mean_ms": statistics.fmean(d) / NS_PER_MS if d else None,
+                          "min_ms": min(d) / NS_PER_MS if d else None}
+    return out
+
+
+ASYMMETRY_NOTE = (
+    "Why no four-timestamp method can beat half the asymmetry: an exchange yields t0..t3, from which only "
+    "the round trip (t3 - t0) - (t2 - t1) = up + down is known, never up and down apart. A true offset "
+    "theta with delays (up, down) and a true offset theta + e with delays (up - e, down + e) produce "
+    "exactly the same four timestamps, for any e in [-down, up]. So any estimator (minimum filter, "
+    "averaging, regression) must pick a split; picking the symmetric one, as NTP does, errs by "
+    "(up - down) / 2, and a different split only moves the error to other paths. With 20 ms up and 2 ms "
+    "down that is 9 ms; only a third timing source (GPS, PTP hardware stamps, a known path) can remove it."
+)
+
+
+# --- the producer for `clockbench run` --------------------------------------------------------------
+def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
+            postgres_url: str | None = None, redis_url: str | None = None) -> list[results.MetricRecord]:
+    """Both builds' stacks, the three clock builds, the two network paths; records for the six criteria."""
+    from harness.stack import running
+
+    from .delay_proxy import DelayProxyProcess as DelayProxy
+
+    out.mkdir(parents=True, exist_ok=True)
+    clicks = 15 if quick else 60
+    cpu_s = 5.0 if quick else 60.0
+    sync_s = 10.0 if quick else 60.0
+    orders = 5 if quick else 30
+    records: list[results.MetricRecord] = []
+    summary: dict[str, Any] = {"quick": quick, "chromium": find_chromium()}
+    service_args = ["--quote-ms", "100"]
+
+    def stack(build: str) -> Any:
+        return running(build=build, workers=2, nginx=True, postgres_url=postgres_url, redis_url=redis_url,
+                       service_args=service_args, write_pointer=False)
+
+    # Responsiveness: each page build against its own stack build (clocked vs baseline), no added delay;
+    # then, on the clocked stack, the clock-sync paths: the page's clock 5 s ahead and 20 ppm fast,
+    # behind 10 ms +- jitter each way, then 20/2 ms. (The browser is started inside each stack's
+    # block: Playwright's sync API holds an event loop on this thread, and the stack's clean-up
+    # needs one of its own when it stops.)
+    ui: dict[str, UiResult] = {}
+    paths = {"symmetric": (10 * NS_PER_MS, 10 * NS_PER_MS, 2 * NS_PER_MS), "asymmetric": (20 * NS_PER_MS, 2 * NS_PER_MS, 0)}
+    sync: dict[str, dict[str, SyncResult]] = {}
+    for build in ("baseline", "clocked"):
+        log(f"  frontend: {build} stack + {build} page: {clicks} clicks, page CPU over {cpu_s:.0f} s")
+        with stack(build) as s, browser() as b:
+            ui[build] = ui_scenario(b, s.url, build, clicks=clicks, cpu_seconds=cpu_s,
+                                    screenshot=out / f"dashboard-{build}.png")
+            if build != "clocked":
+                continue
+            host, port = s.url.split("//", 1)[1].rsplit(":", 1)
+            for name, (up, down, jitter) in paths.items():
+                log(f"  frontend: clock sync, 5 s offset, 20 ppm drift, {name} path {up / NS_PER_MS:g}/{down / NS_PER_MS:g} ms"
+                    f" (+0..{jitter / NS_PER_MS:g} ms jitter), pages {', '.join(BUILDS)}")
+                with DelayProxy(host, int(port), up_ns=up, down_ns=down, jitter_ns=jitter) as proxy:
+                    sync[name] = sync_scenario(b, proxy.url, BUILDS, offset_ms=5000.0, drift_ppm=20.0, seconds=sync_s,
+                                               orders=orders, log=log, screenshot=out / f"dashboard-sync-{name}.png")
+                    summary.setdefault("paths", {})[name] = {"nominal_ms": [up / NS_PER_MS, down / NS_PER_MS, jitter / NS_PER_MS],
+                                                            "actual": chunk_delays(proxy.records())}  # fmt: skip
+    for build, r in ui.items():
+        records.append(results.MetricRecord("ui.order_roundtrip", build, "ns", r.click_to_ack_ns, source=SOURCE,
+                                            extra={"what": "real click -> acknowledged order in the DOM"}))
+        records.append(results.MetricRecord("ui.quote_to_dom", build, "ns", r.quote_to_dom_ns, source=SOURCE))
+        records.append(results.MetricRecord("ui.page_cpu", build, "ppm", [int(r.cpu_share * 1e6)], source=SOURCE,
+                                            extra={"window_s": cpu_s}))
+    summary["ui"] = {k: {"click_to_ack_p50_ms": statistics.median(v.click_to_ack_ns) / NS_PER_MS if v.click_to_ack_ns else None,
+                         "quote_to_dom_p50_ms": statistics.median(v.quote_to_dom_ns) / NS_PER_MS if v.quote_to_dom_ns else None,
+                         "page_cpu_share": v.cpu_share} for k, v in ui.items()}  # fmt: skip
+    for name, per_build in sync.items():
+        summary.setdefault("sync", {})[name] = {b_: r.summary() for b_, r in per_build.items()}
+    summary["asymmetry_note"] = ASYMMETRY_NOTE
+    for build, r in sync["symmetric"].items():
+        # "plan" is a third line, for information: the criteria read clocked (and baseline).
+        extra = {"path": "10 ms each way + 0..2 ms jitter", "offset_s": 5, "drift_ppm": 20, "truth_bias_ms": r.truth_bias_ms,
+                 "median_signed_ms": statistics.median(r.sync_errors_ns) / NS_PER_MS if r.sync_errors_ns else None}
+        records.append(results.MetricRecord("ui.clock_sync_error", build, "ns", [abs(x) for x in r.sync_errors_ns],
+                                            source=SOURCE, extra=extra))
+        records.append(results.MetricRecord("ui.client_timestamp_error", build, "ns", [abs(x) for x in r.stamp_errors_ns],
+                                            source=SOURCE, extra=extra))
+    for build, r in sync["asymmetric"].items():
+        records.append(results.MetricRecord(
+            "ui.clock_sync_error.asymmetric", build, "ns", [abs(x) for x in r.sync_errors_ns], source=SOURCE,
+            extra={"path": "20 ms up, 2 ms down", "note": ASYMMETRY_NOTE,
+                   "median_signed_ms": statistics.median(r.sync_errors_ns) / NS_PER_MS if r.sync_errors_ns else None}))
+    (out / "frontend.json").write_text(json.dumps(summary, indent=2, default=str))
+    log(f"  frontend: figures in {out / 'frontend.json'}, screenshots dashboard-*.png beside it")
+    return records
+
+
+def produce_frontend(ctx: Any) -> list[results.MetricRecord]:
+    """``clockbench run``'s producer: the dashboard in headless Chromium (ctx: the run's Context)."""
+    from harness.measure import Unavailable
+
+    if not any(m.startswith("ui.") for m in ctx.metrics):
+        raise Unavailable("no selected criterion needs the browser")
+    try:
+        check_available()
+    except BrowserUnavailable as exc:
+        raise Unavailable(str(exc)) from None
+    ctx.build_flags["frontend"] = ("page clock build = stack build (baseline page on a baseline stack, clocked on "
+                                   "clocked) for responsiveness; the sync paths run the three page builds on a clocked stack")
+    return produce(ctx.out / "frontend", ctx.quick, ctx.log)

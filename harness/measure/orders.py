@@ -1,0 +1,103 @@
+"""Order-management measurements: the replay check and the EMS slice lateness on real time.
+
+- ``produce_replay``: ``clockbench simulate orders`` in three separate processes; the digests
+  must be equal (the TestClock run is bit-for-bit reproducible).
+- ``ems_slice_lateness``: TWAP slices of each EMS; per slice ``fired_ns - scheduled_ns`` as the
+  EMS recorded it (each build's own time source), both builds on real time (a LiveClock for the
+  clocked build, system time for the baseline).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+import time
+from decimal import Decimal
+
+from harness import builds, results
+from harness.builds import BUILDS
+from harness.cli import COMMAND_MODULES
+from harness.results import MetricRecord
+from harness.rundir import ROOT
+
+from . import Context, Log, Unavailable, alternate, live_clock
+
+DIGEST = re.compile(r"digest\s+(?:sha256:)?([0-9a-fA-F]{16,})")
+
+
+def produce_replay(ctx: Context) -> list[results.MetricRecord]:
+    if "harness.commands.simulate" not in COMMAND_MODULES:
+        raise Unavailable("`clockbench simulate` is not registered yet")
+    n = 200 if ctx.quick else 2000
+    digests = []
+    for i in range(3):
+        out = subprocess.run([sys.executable, "-m", "harness", "simulate", "orders", "--seed", "7", "--orders", str(n)],
+                             cwd=ROOT, capture_output=True, text=True, timeout=300)
+        (ctx.out / f"replay_{i}.txt").write_text(out.stdout + out.stderr)
+        m = DIGEST.search(out.stdout)
+        if out.returncode != 0 or not m:
+            raise RuntimeError(f"clockbench simulate orders failed or printed no digest (exit {out.returncode}); see replay_{i}.txt")
+        digests.append(m.group(1))
+    mismatches = sum(d != digests[0] for d in digests[1:])
+    ctx.log(f"  replay: 3 processes, digests {'identical' if not mismatches else 'DIFFER'}")
+    return [results.MetricRecord("sim.orders.replay_mismatch", "clocked", "count", [mismatches],
+                                 source="replay_*.txt", extra={"digests": digests, "orders": n, "seed": 7})]
+
+
+# --- EMS slices -------------------------------------------------------------------------------
+
+
+def _deep_quotes(instruments: dict) -> list:
+    from core.order_management.venue import Quote
+
+    out = []
+    for sym, inst in instruments.items():
+        tick = inst.tick_size
+        mid = Decimal(100)
+        bids = tuple((mid - tick * (i + 1), 10**12) for i in range(5))
+        asks = tuple((mid + tick * (i + 1), 10**12) for i in range(5))
+        out.append(Quote(sym, bids, asks, 0))
+    return out
+
+
+def _ems_once(build: str, algos: int, slices: int, duration_ns: int) -> list[int]:
+    """One run: ``algos`` TWAPs of ``slices`` slices over ``duration_ns``; lateness per slice (ns)."""
+    from core.order_management.algos import AlgoKind, AlgoRequest, AlgoState
+    from core.order_management.domain import Side, default_instruments
+
+    instruments = default_instruments()
+    symbols = sorted(s for s, i in instruments.items() if i.lot_size == 1)
+
+    async def main() -> list[int]:
+        stack = builds.order_stack(build, live_clock(build), instruments=instruments)
+        for q in _deep_quotes(instruments):
+            stack.oms.on_quote(q)
+        reqs = [AlgoRequest(symbols[i % len(symbols)], Side.BUY, 10 * slices, AlgoKind.TWAP, duration_ns, slices=slices)
+                for i in range(algos)]  # fmt: skip
+        started = [stack.ems.start(r) for r in reqs]
+        deadline = time.monotonic() + duration_ns / 1e9 + 10.0
+        while any(a.state is AlgoState.RUNNING for a in started) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await stack.stop()
+        late = [sl.fired_ns - sl.scheduled_ns for a in started for sl in a.slices if sl.fired_ns is not None]
+        missing = sum(1 for a in started for sl in a.slices if sl.fired_ns is None)
+        if missing:
+            raise RuntimeError(f"{build} EMS: {missing} slice(s) never fired within the run")
+        return late
+
+    return asyncio.run(main())
+
+
+def ems_slice_lateness(quick: bool, log: Log = print) -> list[MetricRecord]:
+    algos, slices, dur_s, repeats = (10, 20, 2, 2) if quick else (20, 50, 5, 4)
+    samples: dict[str, list[int]] = {b: [] for b in BUILDS}
+    for rep in range(repeats):
+        for b in alternate(rep):
+            samples[b] += _ems_once(b, algos, slices, dur_s * 1_000_000_000)
+    log(f"  ems: {repeats} repeats x {algos} TWAPs x {slices} slices over {dur_s}s per build")
+    extra = {"algos": algos, "slices": slices, "duration_s": dur_s, "repeats": repeats,
+             "definition": "fired_ns - scheduled_ns of each TWAP slice, as the EMS recorded it"}
+    return [MetricRecord("sim.ems.slice_lateness", b, "ns", [abs(v) for v in samples[b]], source="sims.ems",
+                         extra=dict(extra, early=sum(1 for v in samples[b] if v < 0))) for b in BUILDS]
