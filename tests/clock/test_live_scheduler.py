@@ -261,11 +261,11 @@ async def test_coarse_timers_catch_up_after_a_stall_and_below_one_tick() -> None
         delivered_per_tick.append(len(per_tick) - before)
 
     clock._on_tick = counting_tick  # type: ignore[method-assign]
-    start = clock.timestamp_ns()
+    start = clock.timestamp_ns() + 50 * MS  # ahead: a loaded machine must not make the first firings past
     clock.set_timer("fast", 2 * MS, fast.append, start_time_ns=start, stop_time_ns=start + 60 * MS, coarse=True)
     clock.set_timer("per-tick", 10 * MS, per_tick.append, start_time_ns=start,
                     stop_time_ns=start + 100 * MS, coarse=True)
-    await asyncio.sleep(0.015)
+    await asyncio.sleep(0.065)
     time.sleep(0.05)  # the loop stalls for five ticks
     await wait_for(lambda: clock.timer_count == 0, "both coarse timers finishing")
     assert [e.ts_event for e in fast] == [start + k * 2 * MS for k in range(1, 31)]
