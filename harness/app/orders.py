@@ -14,6 +14,7 @@ from collections import Counter
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from core.api_gateway.protocols import commit_within_budget, within_budget
 from core.order_management import domain as d
 from core.order_management.algos import AlgoKind, AlgoRequest
 from core.order_management.stage_timing import TRANSITIONS
@@ -112,11 +113,17 @@ class OrderService:
     # --- orders ----------------------------------------------------------------------------
     async def submit(self, body: dict[str, Any]) -> dict[str, Any]:
         req = d.parse_order_request(body)
-        order = self.oms.submit(req)  # raises the domain's validation / duplicate errors
-        # Committed (row + cache) before the client hears 201; a failure is an error, not a silent loss.
-        await self.store.write_order(order)
-        self._persisted[order.order_id] = (order.state.value, order.filled_qty)
-        return order.as_dict()
+
+        async def accept_and_write() -> Any:
+            order = self.oms.submit(req)  # raises the domain's validation / duplicate errors
+            # Committed (row + cache) before the client hears 201; a failure is an error, not a silent loss.
+            await self.store.write_order(order)
+            self._persisted[order.order_id] = (order.state.value, order.filled_qty)
+            return order
+
+        # The gateway's commit: started only with the route's reserve of budget left (else 504 before the
+        # OMS sees the order), and never cut once started, so no order is written but unacknowledged.
+        return (await commit_within_budget(accept_and_write)).as_dict()
 
     def get_local(self, order_id: str) -> Any:
         return self.oms.get(order_id)
@@ -125,15 +132,18 @@ class OrderService:
         try:
             return self.oms.get(order_id).as_dict()
         except d.UnknownOrderError:
-            row = await self.store.read_order(order_id)
+            row = await within_budget(self.store.read_order(order_id))
             if row is None:
                 raise
             return row_view(row)
 
     async def cancel(self, order_id: str) -> dict[str, Any]:
-        order = self.oms.cancel(order_id)
-        await self._persist(order)
-        return order.as_dict()
+        async def cancel_and_write() -> Any:
+            order = self.oms.cancel(order_id)
+            await self._persist(order)
+            return order
+
+        return (await commit_within_budget(cancel_and_write)).as_dict()
 
     async def _persist(self, order: Any) -> None:
         key = (order.state.value, order.filled_qty)
@@ -195,9 +205,14 @@ class OrderService:
         return position_view(self.parts.pms.position(instrument))
 
     async def start_algo(self, body: dict[str, Any]) -> dict[str, Any]:
-        algo = self.oms.start_algo(algo_request(body))
-        await self.flush()
-        return algo.as_dict()
+        request = algo_request(body)  # bad input is refused before anything starts
+
+        async def start_and_flush() -> Any:
+            algo = self.oms.start_algo(request)
+            await self.flush()
+            return algo
+
+        return (await commit_within_budget(start_and_flush)).as_dict()  # never cut once started
 
     def get_algo(self, algo_id: str) -> dict[str, Any]:
         return self.oms.get_algo(algo_id).as_dict()
