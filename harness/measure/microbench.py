@@ -17,7 +17,8 @@ from . import Context, Unavailable
 # (harness/measure/websocket.py repeats them), the stack through nginx (the A/B load run), and the
 # third-party ceilings (pgbench, redis-benchmark, NautilusTrader; `clockbench bench` shows them).
 MICROBENCH_DESELECT = ("not heartbeats and not through_nginx and not pgbench and not redis_benchmark and not nautilus"
-                       " and not checker_cpu_per_check and not start_to_healthy")  # measure/docker.py measures these
+                       " and not checker_cpu_per_check and not start_to_healthy"  # measure/docker.py measures these
+                       " and not pure and not 100000")  # the clock's pure-Python A/B and 100k sizes: `clockbench bench`
 MICROBENCH_PAIRS = {True: 10, False: 20}  # pairs per benchmark: --quick, full
 
 
