@@ -10,10 +10,11 @@ is just a different constructor per part.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from core.database.errors import CacheWriteError
 from core.order_management import domain as d
 from core.order_management.algos import AlgoKind, AlgoRequest
 from core.order_management.stage_timing import TRANSITIONS
@@ -55,20 +56,13 @@ def row_view(row: Any) -> dict[str, Any]:
 
 def _enum(field: str, cls: Any, raw: object) -> Any:
     try:
-        return cls(str(raw).upper())
+        return cls(raw)  # exact values only, as the OpenAPI enum states
     except ValueError:
         allowed = ", ".join(m.value for m in cls)
         raise d.OrderValidationError(field, f"must be one of {allowed}, got {raw!r}") from None
 
 
-def _decimal(field: str, raw: str) -> Decimal:
-    try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        raise d.OrderValidationError(field, f"is not a decimal number: {raw!r}") from None
-    if not value.is_finite():
-        raise d.OrderValidationError(field, f"must be finite, got {raw!r}")
-    return value
+_decimal = d.parse_decimal
 
 
 def algo_request(body: dict[str, Any]) -> AlgoRequest:
@@ -111,12 +105,42 @@ class OrderService:
 
     # --- orders ----------------------------------------------------------------------------
     async def submit(self, body: dict[str, Any]) -> dict[str, Any]:
-        req = d.parse_order_request(body)
-        order = self.oms.submit(req)  # raises the domain's validation / duplicate errors
-        # Committed (row + cache) before the client hears 201; a failure is an error, not a silent loss.
-        await self.store.write_order(order)
-        self._persisted[order.order_id] = (order.state.value, order.filled_qty)
+        """Durable before routed: the order is validated and sequenced, written (PostgreSQL row, then
+        Redis), and only then sent to the venue. A failed write withdraws it: nothing traded, no trace
+        in memory, and the client hears 503/4xx. A committed row whose Redis write failed is durable
+        (PostgreSQL is the record), so it is routed; the cache catches up with the next update."""
+        req = d.parse_order_request(body, strict=True)
+        order = self.oms.accept(req)  # raises the domain's validation / duplicate errors
+        try:
+            await self.store.write_order(order)
+        except CacheWriteError:
+            pass  # the row is committed: durable
+        except BaseException:
+            self.oms.withdraw(order)
+            self._compensate(order.order_id)
+            raise
+        self._persisted[order.order_id] = (order.state.value, 0)
+        self.oms.route(order)
+        self._persist_one_later(order)  # its state after the venue's answer (ACCEPTED/FILLED/CANCELED...)
         return order.as_dict()
+
+    def _compensate(self, order_id: str) -> None:
+        """A write that failed may still have committed (a timeout after COMMIT): mark such a row
+        REJECTED in the background, so the database never shows it live. Absent rows are fine."""
+        async def run() -> None:
+            with contextlib.suppress(Exception):
+                await self.store.write_state(order_id, d.OrderState.REJECTED.value, 0)
+
+        self._spawn(run())
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    def _persist_one_later(self, order: Any) -> None:
+        if self._persisted.get(order.order_id) != (order.state.value, order.filled_qty):
+            self._spawn(self._persist_logged(order))
 
     def get_local(self, order_id: str) -> Any:
         return self.oms.get(order_id)
@@ -131,8 +155,22 @@ class OrderService:
             return row_view(row)
 
     async def cancel(self, order_id: str) -> dict[str, Any]:
-        order = self.oms.cancel(order_id)
-        await self._persist(order)
+        """Durable before applied: the CANCELED state is written first, then the OMS cancels. If the
+        write fails the order is untouched (503); if it filled meanwhile, its true state is rewritten
+        and the answer is 409."""
+        order = self.oms.get(order_id)
+        if order.is_final:
+            raise d.OrderAlreadyFinalError(order_id, order.state)
+        filled = order.filled_qty
+        try:
+            await self.store.write_state(order_id, d.OrderState.CANCELED.value, filled)
+        except CacheWriteError:
+            pass
+        self._persisted[order_id] = (d.OrderState.CANCELED.value, filled)
+        try:
+            order = self.oms.cancel(order_id)
+        finally:
+            self._persist_one_later(order)
         return order.as_dict()
 
     async def _persist(self, order: Any) -> None:
@@ -201,3 +239,9 @@ class OrderService:
 
     def get_algo(self, algo_id: str) -> dict[str, Any]:
         return self.oms.get_algo(algo_id).as_dict()
+
+    def algo_action(self, algo_id: str, action: str) -> dict[str, Any]:
+        """pause, resume or cancel (404 unknown, 409 when the state does not allow it)."""
+        ems = self.parts.ems
+        ems.get(algo_id)
+        return getattr(ems, action)(algo_id).as_dict()

@@ -67,6 +67,9 @@ class Persistence:
     async def update_order(self, order: Any) -> Any:
         return await self.coordinator.update_order(order.order_id, order.state.value, Decimal(order.filled_qty))
 
+    async def write_state(self, order_id: str, state: str, filled: int) -> Any:
+        return await self.coordinator.update_order(order_id, state, Decimal(filled))
+
     async def read_order(self, order_id: str) -> Any:
         return await self.coordinator.read_order(order_id)
 
