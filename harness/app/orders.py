@@ -10,11 +10,10 @@ is just a different constructor per part.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import Counter
 from typing import Any
 
-from core.database.errors import CacheWriteError
+from core.database.errors import CacheWriteError, RecordNotFound
 from core.order_management import domain as d
 from core.order_management.algos import AlgoKind, AlgoRequest
 from core.order_management.stage_timing import TRANSITIONS
@@ -127,11 +126,30 @@ class OrderService:
     def _compensate(self, order_id: str) -> None:
         """A write that failed may still have committed (a timeout after COMMIT): mark such a row
         REJECTED in the background, so the database never shows it live. Absent rows are fine."""
-        async def run() -> None:
-            with contextlib.suppress(Exception):
-                await self.store.write_state(order_id, d.OrderState.REJECTED.value, 0)
+        self._spawn(self._retrying(lambda: self.store.write_state(order_id, d.OrderState.REJECTED.value, 0)))
 
-        self._spawn(run())
+    def _repair(self, order: Any) -> None:
+        """A state write that failed may still have committed: write the order's true state again."""
+        self._persisted[order.order_id] = ("?", -1)
+
+        async def write() -> None:
+            key = (order.state.value, order.filled_qty)
+            await self.store.update_order(order)
+            self._persisted[order.order_id] = key
+
+        self._spawn(self._retrying(write))
+
+    async def _retrying(self, write: Any, attempts: int = 20, pause_s: float = 0.5) -> None:
+        """Retry a repair write through an outage (harness glue, so a real-time pause between tries)."""
+        for _ in range(attempts):
+            try:
+                await write()
+                return
+            except RecordNotFound:
+                return
+            except Exception:  # noqa: BLE001 - the outage goes on: try again
+                await asyncio.sleep(pause_s)
+        self.persist_errors.append("a repair write failed 20 times; the database may disagree with memory")
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -166,6 +184,9 @@ class OrderService:
             await self.store.write_state(order_id, d.OrderState.CANCELED.value, filled)
         except CacheWriteError:
             pass
+        except BaseException:
+            self._repair(order)  # it may have committed: put the true (live) state back
+            raise
         self._persisted[order_id] = (d.OrderState.CANCELED.value, filled)
         try:
             order = self.oms.cancel(order_id)
