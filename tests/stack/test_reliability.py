@@ -318,17 +318,18 @@ def test_state_changes_if_and_only_if_the_answer_is_2xx(svc, ops):
 def test_health_is_503_when_not_ready_and_shows_no_address(svc):
     r = svc.request("GET", "/health")
     assert r.status_code == 200 and r.json()["ready"] is True
-    pool = svc.c.store.store.pool
-    real = pool.fetchval
+    adapter = svc.c.store.store
+    real = adapter._pool
 
-    async def refused(*a: Any, **kw: Any) -> Any:  # TEST DOUBLE of PostgreSQL down
-        raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)")
+    class RefusingPool:  # TEST DOUBLE of PostgreSQL down (asyncpg's Pool attributes are read-only)
+        async def fetchval(self, *a: Any, **kw: Any) -> Any:
+            raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)")
 
-    pool.fetchval = refused
+    adapter._pool = RefusingPool()
     try:
         r = svc.request("GET", "/health")
     finally:
-        pool.fetchval = real
+        adapter._pool = real
     assert r.status_code == 503 and r.json()["ready"] is False
     assert "127.0.0.1" not in r.text and "5432" not in r.text, r.text
     assert svc.request("GET", "/health").status_code == 200
