@@ -53,6 +53,16 @@ def row_view(row: Any) -> dict[str, Any]:
     }  # fmt: skip
 
 
+class _Row:
+    """A database record read by attribute, as ``row_view`` expects."""
+
+    def __init__(self, rec: Any) -> None:
+        self._rec = rec
+
+    def __getattr__(self, name: str) -> Any:
+        return self._rec["price" if name == "price" else name]
+
+
 def _enum(field: str, cls: Any, raw: object) -> Any:
     try:
         return cls(raw)  # exact values only, as the OpenAPI enum states
@@ -171,6 +181,14 @@ class OrderService:
             if row is None:
                 raise
             return row_view(row)
+
+    async def list(self, **filters: Any) -> list[dict[str, Any]]:
+        """Orders from PostgreSQL (all workers'); an order this worker holds is shown as it is in memory."""
+        out = []
+        for row in await self.store.list_orders(**filters):
+            local = self.oms.store.orders.get(row["order_id"])
+            out.append(local.as_dict() if local is not None else row_view(_Row(row)))
+        return out
 
     async def cancel(self, order_id: str) -> dict[str, Any]:
         """Durable before applied: the CANCELED state is written first, then the OMS cancels. If the

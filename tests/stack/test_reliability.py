@@ -78,6 +78,8 @@ def svc(request, postgres_url, redis_url):
                            redis_prefix=f"cb:{schema}:")  # fmt: skip
     s = InProcess(config)
     s.build = request.param  # type: ignore[attr-defined]
+    # two seconds of quotes: every instrument has a market, so orders rest, fill or cancel (not "no market")
+    assert s.request("POST", f"{API}/clock/advance", json={"by_ns": 2_000_000_000}).status_code == 200
     yield s
     s.close()
     from core.database.schema import drop_at
@@ -333,3 +335,29 @@ def test_health_is_503_when_not_ready_and_shows_no_address(svc):
     assert r.status_code == 503 and r.json()["ready"] is False
     assert "127.0.0.1" not in r.text and "5432" not in r.text, r.text
     assert svc.request("GET", "/health").status_code == 200
+
+
+# --- API: the order list ---------------------------------------------------------------------------
+def test_order_list_filters_and_pages(svc):
+    tag = cid("list")
+    made = []
+    for i in range(5):
+        r = svc.request("POST", f"{API}/orders", json={"client_order_id": f"{tag}-{i}", "instrument": "BUND",
+                                                      "side": "SELL", "quantity": 1, "order_type": "LIMIT",
+                                                      "limit_price": "999999.00"})  # fmt: skip
+        assert r.status_code == 201, r.text
+        made.append(r.json()["order_id"])
+        state = r.json()["state"]  # ACCEPTED (resting) once BUND has a market
+    svc.settle()
+    seen, after = [], None
+    while True:
+        params = {"instrument": "BUND", "side": "SELL", "state": state, "limit": 2, **({"after": after} if after else {})}
+        page = svc.request("GET", f"{API}/orders", params=params).json()
+        seen += [o["order_id"] for o in page["orders"]]
+        assert all(o["instrument"] == "BUND" and o["state"] == state for o in page["orders"])
+        after = page["next_after"]
+        if after is None:
+            break
+    assert set(made) <= set(seen) and seen == sorted(seen)
+    for bad in ({"limit": 0}, {"limit": 501}, {"state": "NOPE"}, {"instrument": "ZZZ"}, {"after": "a\x00"}):
+        assert svc.request("GET", f"{API}/orders", params=bad).status_code == 422, bad

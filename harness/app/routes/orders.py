@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
+
+from core.order_management.domain import OrderState, Side
+from ..schemas import INSTRUMENTS
 
 from core.order_management import limits as lim
 
@@ -22,6 +25,27 @@ async def create_order(body: OrderCreate, request: Request) -> Any:
     c = current(request)
     order = await c.orders.submit(body.model_dump(exclude={"client_timestamp_ns"}))
     return {**order, "client_timestamp_ns": body.client_timestamp_ns}
+
+
+@router.get(f"{API}/orders", responses=responses(422, 503),
+            summary="Orders of every worker (from PostgreSQL), filtered, by order id; page with after=<last id>")  # fmt: skip
+async def list_orders(
+    request: Request,
+    state: Annotated[OrderState | None, Query(description="only orders in this state")] = None,
+    instrument: Annotated[str | None, Query(json_schema_extra={"enum": INSTRUMENTS})] = None,
+    side: Annotated[Side | None, Query()] = None,
+    after: Annotated[str | None, Query(pattern=lim.ID_PATTERN, max_length=lim.ID_MAX_LEN,
+                                       description="the last order id of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="page size")] = 100,
+) -> Any:
+    if instrument is not None and instrument not in INSTRUMENTS:
+        from ..errors import problem
+
+        return problem(422, "instrument", f"unknown instrument {instrument!r}")
+    c = current(request)
+    orders = await c.orders.list(state=None if state is None else state.value, instrument=instrument,
+                                 side=None if side is None else side.value, after=after, limit=limit)  # fmt: skip
+    return {"orders": orders, "next_after": orders[-1]["order_id"] if len(orders) == limit else None}
 
 
 @router.get(f"{API}/orders/{{order_id}}", responses=responses(404, 422, 503), summary="An order and its state")
