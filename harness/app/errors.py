@@ -115,7 +115,8 @@ def _outage_types() -> list[tuple[type[BaseException], str]]:
 
     return [
         (asyncpg.PostgresConnectionError, "database"), (asyncpg.InterfaceError, "database"),
-        (asyncpg.PostgresError, "database"), (rex.RedisError, "cache"),
+        (asyncpg.PostgresError, "database"), (asyncpg.exceptions.InternalClientError, "database"),
+        (rex.RedisError, "cache"),
         (ConnectionError, "database"), (TimeoutError, "database"), (OSError, "database"),
     ]  # fmt: skip
 
