@@ -8,7 +8,9 @@ leaves its criteria NOT MEASURED or INVALID with the reason, and the rest still 
   microbench  tests/benchmarks through pytest-benchmark (as ``clockbench bench``), both builds (measure/microbench.py)
   load        an interleaved A/B load run with an A/A pair (measure/load.py, over harness.load)
   capacity    ``clockbench capacity`` on both builds (closed loop, no think time), trials alternating (measure/load.py)
+  monitoring  a real Prometheus scraping both builds' collectors; accuracy read back through its API (measure/monitoring.py)
   frontend    the dashboard in headless Chromium: clock sync, stamps, click -> ack, quote -> DOM (measure/frontend.py)
+  websocket   real WebSocket clients through nginx on each build, 1,000 in --quick, 10,000 in full (measure/websocket.py)
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Callable
 from harness import results
 from harness.errors import UsageError
 from harness.measure import Context, Unavailable
-from harness.measure import frontend, load, microbench, orders, sims, static
+from harness.measure import api_gateway, frontend, load, microbench, monitoring, orders, sims, static, websocket
 from harness.report import criteria as crit
 from harness.report import environment
 from harness.report import terminal
@@ -48,12 +50,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="fewer rounds: the same criteria, wider intervals, a few minutes")
     p.add_argument("--out", type=Path, help="run directory (default: reports/runs/<timestamp>-<commit>-run)")
     p.add_argument("--skip", action="append", default=[], metavar="PRODUCER",
-                   help="do not run this producer (static, replay, sims, microbench, load, capacity, frontend); repeatable")
+                   help="do not run this producer (one of: " + ", ".join(name for name, _, _ in PRODUCERS) + "); repeatable")
     p.add_argument("--criteria", type=Path, default=crit.CRITERIA_FILE, help="criteria file (default reports/criteria.toml)")
     p.add_argument("--postgres-url", help="PostgreSQL to use (else CLOCKBENCH_POSTGRES_URL, the local port, an embedded one)")
     p.add_argument("--redis-url", help="Redis to use (else CLOCKBENCH_REDIS_URL, the local port, an embedded one)")
     p.add_argument("--no-embedded", action="store_true",
                    help="never start an embedded PostgreSQL/Redis: what needs a missing one is NOT MEASURED")
+    p.add_argument("--target-baseline", metavar="URL", help="judge your own deployments: the load criteria are "
+                   "measured against this running baseline (before the plan) instead of a stack started here")
+    p.add_argument("--target-clocked", metavar="URL", help="... and this running clocked deployment (both or neither)")
+    p.add_argument("--target-aa", metavar="URL", help="a second baseline deployment for the A/A noise floor "
+                   "(default: the baseline URL again, which measures the noise of your baseline over time)")
     p.add_argument("--no-nginx", dest="nginx", action="store_false",
                    help="drive the stacks' workers directly, without nginx in front (chosen by itself when nginx is "
                         "not installed): the load and capacity criteria are still judged, the load-balancer ones are "
@@ -67,9 +74,12 @@ PRODUCERS: list[tuple[str, tuple[str, ...], Callable[[Context], list[results.Met
     ("replay", ("sim.orders",), orders.produce_replay),
     ("sims", ("sim.ems", "sim.lb", "sim.heartbeats", "bench.lb"), sims.produce),
     ("microbench", ("bench",), microbench.produce_microbench),
+    ("monitoring", ("sim.monitoring",), monitoring.produce_monitoring),
     ("load", ("load",), load.produce_load),
+    ("gateway", ("load.gateway", "gateway"), api_gateway.produce_gateway),
     ("capacity", ("capacity",), load.produce_capacity),
     ("frontend", ("ui",), frontend.produce_frontend),
+    ("websocket", ("ws",), websocket.produce),
 ]
 
 
@@ -96,6 +106,21 @@ def _eta(expected: dict[str, float], remaining: list, skip: list[str]) -> str:
     return f" (about {sum(expected[n] for n in names) / 60:.1f} min left, by the last such run on this machine)"
 
 
+def own_targets(args: argparse.Namespace) -> dict[str, str]:
+    """arm -> URL from --target-baseline/--target-clocked/--target-aa (both main ones or none)."""
+    base, clocked = getattr(args, "target_baseline", None), getattr(args, "target_clocked", None)
+    if bool(base) != bool(clocked):
+        raise UsageError("--target-baseline and --target-clocked go together: the plan is judged by comparing the two")
+    if not base:
+        if getattr(args, "target_aa", None):
+            raise UsageError("--target-aa needs --target-baseline and --target-clocked")
+        return {}
+    for flag, url in (("--target-baseline", base), ("--target-clocked", clocked), ("--target-aa", args.target_aa)):
+        if url and not url.startswith(("http://", "https://")):
+            raise UsageError(f"{flag} {url!r}: expected an http:// or https:// URL")
+    return {"baseline": base, "clocked": clocked, "aa": args.target_aa or base}
+
+
 def tool_notices(nginx_wanted: bool = True) -> tuple[list[str], dict[str, str]]:
     """What the run goes without, said once at the top of the terminal and the report, and the missing
     tools with the command that gets each (criteria that need one are NOT MEASURED with it)."""
@@ -104,12 +129,12 @@ def tool_notices(nginx_wanted: bool = True) -> tuple[list[str], dict[str, str]]:
     missing: dict[str, str] = {}
     notices: list[str] = []
     if shutil.which("nginx") is None:
-        missing["nginx"] = f"{NEEDED_FOR['nginx'][2]}, then run again"
+        missing["nginx"] = f"this machine lacks it ({NEEDED_FOR['nginx'][2]}, then run again)"
         notices.append("nginx is not installed: the load and capacity criteria are measured straight against the "
                        "workers (one per stack), and the load-balancer criteria are NOT MEASURED "
                        f"({NEEDED_FOR['nginx'][2]} to include them)")
     elif not nginx_wanted:
-        missing["nginx"] = "run without --no-nginx"
+        missing["nginx"] = "this run was made with --no-nginx (run without it)"
         notices.append("--no-nginx: the load and capacity criteria are measured straight against the workers "
                        "(one per stack), and the load-balancer criteria are NOT MEASURED")
     return notices, missing
@@ -161,7 +186,13 @@ def _run(args: argparse.Namespace) -> int:
     notices, missing_tools = tool_notices(args.nginx)
     for n in notices:
         log(f"NOTE: {n}")
-    ctx = Context(out, args.quick, args.phase, metrics, log, nginx=args.nginx and "nginx" not in missing_tools)
+    targets = own_targets(args)
+    if targets:
+        notices.append("judged against your own deployments: " + ", ".join(f"{a} {u}" for a, u in targets.items())
+                       + " (load criteria); the microbenchmarks and simulations ran on this machine's components")
+        log(f"NOTE: {notices[-1]}")
+    ctx = Context(out, args.quick, args.phase, metrics, log, nginx=args.nginx and "nginx" not in missing_tools,
+                  targets=targets)
     records: list[results.MetricRecord] = []
     producers = []
     expected = earlier_timings(args.quick, args.phase)

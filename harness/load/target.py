@@ -11,6 +11,8 @@ import json
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from harness.load.runner import LoadError
 
@@ -24,6 +26,7 @@ class Target:
     # The parts of a started stack that have died (runner.run's ``watch``); a user's stack is only
     # checked at the end of each run, through its /health.
     dead: Callable[[], list[str]] = field(default=lambda: [], repr=False)
+    access_log: Path | None = None  # nginx's access log of a stack started for the run (None for a user's stack)
 
 
 def label_of(build_map: dict[str, str]) -> str:
@@ -59,8 +62,10 @@ def check_reachable(url: str, timeout_s: float = 5.0) -> None:
 
 @contextlib.contextmanager
 def target(
-    url: str | None, *, build: str = "clocked", components: Sequence[str] = (), workers: int = 2, nginx: bool = True
+    url: str | None, *, build: str = "clocked", components: Sequence[str] = (), workers: int = 2, nginx: bool = True,
+    **stack_options: Any,
 ) -> Iterator[Target]:
+    """The user's stack at ``url``, or one started for the run (``stack_options`` go to harness.stack.running)."""
     if url:
         check_reachable(url)
         bmap = probe_build(url)
@@ -71,11 +76,12 @@ def target(
     except ImportError as exc:
         raise LoadError(f"the stack (harness/stack) is not available here ({exc}); aim at a running one with --target URL") from None
     try:
-        cm = running(build=build, components=list(components), workers=workers, nginx=nginx)
+        cm = running(build=build, components=list(components), workers=workers, nginx=nginx, **stack_options)
         stack = cm.__enter__()
     except StackError as exc:
         raise LoadError(f"could not start the {build} stack: {exc}") from None
     try:
-        yield Target(stack.url.rstrip("/"), label_of(stack.build_map), dict(stack.build_map), True, stack.dead)
+        yield Target(stack.url.rstrip("/"), label_of(stack.build_map), dict(stack.build_map), True, stack.dead,
+                     stack.access_log)
     finally:
         cm.__exit__(None, None, None)

@@ -41,6 +41,7 @@ class Context:
     log: Callable[[str], None] = print
     build_flags: dict = field(default_factory=dict)
     nginx: bool = True  # False: the load and capacity producers drive the workers directly (no nginx here)
+    targets: dict[str, str] = field(default_factory=dict)  # arm -> URL of the user's own deployment (run --target-*)
 
 
 def alternate(rep: int) -> tuple[str, ...]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-NS_PER_MS = 1_000_000
+from core.units import NS_PER_MS
 MAX_RECORDS = 200_000
 
 

@@ -43,11 +43,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.units import NS_PER_MS, NS_PER_S
 from harness import results
+from harness.builds import BUILDS as COMPONENT_BUILDS
 
-NS_PER_MS = 1_000_000
-NS_PER_S = 1_000_000_000
-BUILDS = ("clocked", "baseline", "plan")
+BUILDS = (*COMPONENT_BUILDS, "plan")  # the page's clock: the two builds, and the plan's own hook
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "harness" / "app" / "static" / "dashboard"
 SOURCE = "harness/measure/frontend.py (headless Chromium via Playwright)"

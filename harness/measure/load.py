@@ -117,12 +117,15 @@ def records_from_rounds(runs: dict[str, list[dict]], extras: dict[str, list[dict
     return out, info
 
 
-def produce(out: Path, quick: bool, log: Log = print, plan: Plan | None = None, nginx: bool = True) -> list[MetricRecord]:
+def produce(out: Path, quick: bool, log: Log = print, plan: Plan | None = None, nginx: bool = True,
+            urls: dict[str, str] | None = None) -> list[MetricRecord]:
     """The A/B rounds. Without nginx each stack is one worker driven directly (a second worker would
-    get no traffic) and no nginx figure is recorded."""
+    get no traffic) and no nginx figure is recorded. ``urls`` (arm -> URL): the user's own running
+    deployments instead of stacks started here (no access log: no nginx figure either)."""
     from harness.load import abtest
     from harness.load.runner import LoadSpec, headline, run
-    from harness.stack import StackError, running
+    from harness.load.target import target
+    from harness.load.runner import LoadError
 
     plan = plan or (QUICK if quick else FULL)
     out.mkdir(parents=True, exist_ok=True)
@@ -136,10 +139,11 @@ def produce(out: Path, quick: bool, log: Log = print, plan: Plan | None = None, 
         for arm in arms:
             build = abtest.ARM_BUILDS[arm]
             try:
-                stacks[arm] = es.enter_context(running(build=build, workers=plan.stack_workers if nginx else 1, nginx=nginx,
-                                                       write_pointer=False, run_dir=out / f"stack-{arm}"))
-            except StackError as exc:
-                raise RuntimeError(f"could not start the {arm} stack: {exc}") from None
+                url = (urls or {}).get(arm)
+                stacks[arm] = es.enter_context(target(url, build=build, workers=plan.stack_workers if nginx else 1,
+                                                      nginx=nginx, write_pointer=False, run_dir=out / f"stack-{arm}"))
+            except LoadError as exc:
+                raise RuntimeError(f"the {arm} arm: {exc}") from None
             log(f"  load: {arm} stack at {stacks[arm].url} [{build}]")
         log(f"  load: {PROFILE}, {plan.users} users, {plan.duration_s:g}s per run (warm-up {plan.warmup_s:g}s), "
             f"{plan.rounds} rounds x {len(arms)} arms")
@@ -177,16 +181,19 @@ def produce(out: Path, quick: bool, log: Log = print, plan: Plan | None = None, 
 
 def produce_load(ctx: Context) -> list[results.MetricRecord]:
     """The interleaved A/B load run with its A/A pair (``produce`` below, over harness.load)."""
-    need = [m for m in ctx.metrics if m.startswith("load.")]
+    need = [m for m in ctx.metrics if m.startswith("load.") and not m.startswith("load.gateway.")]  # api_gateway's
     if not need:
         raise Unavailable("no selected criterion needs a load run")
     try:
         from harness.stack import running  # noqa: F401
     except ImportError as exc:
         raise Unavailable(f"the stack (harness/stack) is not importable: {exc}") from None
-    ctx.build_flags["load"] = ("three stacks: baseline (every component baseline), clocked (every component clocked), "
-                               "aa (a second baseline)" + ("" if ctx.nginx else "; no nginx: one worker each, driven directly"))
-    return produce(ctx.out / "load", ctx.quick, ctx.log, nginx=ctx.nginx)
+    if ctx.targets:
+        ctx.build_flags["load"] = "the user's own deployments: " + ", ".join(f"{a} at {u}" for a, u in ctx.targets.items())
+    else:
+        ctx.build_flags["load"] = ("three stacks: baseline (every component baseline), clocked (every component clocked), "
+                                   "aa (a second baseline)" + ("" if ctx.nginx else "; no nginx: one worker each, driven directly"))
+    return produce(ctx.out / "load", ctx.quick, ctx.log, nginx=ctx.nginx, urls=ctx.targets)
 
 
 # The capacity search run by ``clockbench run``: closed-loop users with no think time, so a step's
@@ -202,6 +209,9 @@ def produce_capacity(ctx: Context) -> list[results.MetricRecord]:
     """``clockbench capacity`` (both builds, trials alternating which goes first) under the default SLO."""
     if not any(m.startswith("capacity.") for m in ctx.metrics):
         raise Unavailable("no selected criterion needs a capacity search")
+    if ctx.targets:
+        raise Unavailable("the capacity search drives a stack past its SLO, so `run` does not aim it at your own "
+                          "deployments; run `clockbench capacity --target URL --builds BUILD` for each when you mean to")
     out = ctx.out / "capacity"
     cmd = [sys.executable, "-m", "harness", "capacity", "--profile", "orders", "--think", "0",
            "--start-users", "4", "--max-users", "512", "--stack-workers", "1", "--out", str(out),

@@ -175,6 +175,26 @@ def test_without_nginx_the_run_says_so_once_and_drives_the_workers(monkeypatch):
     assert len(notices) == 1 and "nginx is not installed" in notices[0] and "nginx-light" in notices[0]
     assert "nginx" in missing
     monkeypatch.undo()
-    assert run_cmd.tool_notices(nginx_wanted=False)[1] == {"nginx": "run without --no-nginx"}
+    assert run_cmd.tool_notices(nginx_wanted=False)[1] == {"nginx": "this run was made with --no-nginx (run without it)"}
     if real_which("nginx"):
         assert run_cmd.tool_notices() == ([], {})
+
+
+def test_own_deployments_come_in_pairs_and_as_urls():
+    import argparse
+
+    import pytest
+
+    from harness.commands import run as run_cmd
+    from harness.errors import UsageError
+
+    def ns(**kw):
+        return argparse.Namespace(**{"target_baseline": None, "target_clocked": None, "target_aa": None, **kw})
+
+    assert run_cmd.own_targets(ns()) == {}
+    got = run_cmd.own_targets(ns(target_baseline="http://a:1", target_clocked="http://b:2"))
+    assert got == {"baseline": "http://a:1", "clocked": "http://b:2", "aa": "http://a:1"}
+    with pytest.raises(UsageError, match="go together"):
+        run_cmd.own_targets(ns(target_baseline="http://a:1"))
+    with pytest.raises(UsageError, match="http://"):
+        run_cmd.own_targets(ns(target_baseline="a:1", target_clocked="http://b:2"))

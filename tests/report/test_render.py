@@ -41,7 +41,7 @@ def small_run(tmp_path_factory):
     """A real run of the cheap producers (the static scan) over every phase's criteria."""
     out = tmp_path_factory.mktemp("run")
     argv = ["run", "--phase", "all", "--quick", "--out", str(out)]
-    for producer in ("microbench", "load", "replay", "sims", "capacity", "frontend"):
+    for producer in [name for name, _, _ in run_cmd.PRODUCERS if name != "static"]:
         argv += ["--skip", producer]
     args = build_parser().parse_args(argv)  # the real defaults (services, criteria file)
     assert run_cmd.run(args) == 0
@@ -157,7 +157,7 @@ def test_without_nginx_the_load_balancer_criteria_are_not_measured_with_the_fix(
     target = tmp_path / "r"
     target.mkdir()
     meta = json.loads((small_run / "run.json").read_text())
-    meta["missing_tools"] = {"nginx": "apt-get install nginx-light, then run again"}
+    meta["missing_tools"] = {"nginx": "this machine lacks it (apt-get install nginx-light, then run again)"}
     meta["notices"] = ["nginx is not installed: measured straight against the workers"]
     (target / "run.json").write_text(json.dumps(meta))
     save(load(small_run), target)
