@@ -32,6 +32,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ws-idle-timeout-ms", type=int, default=120_000,
                    help="close a WebSocket with no application message (subscribe, ping) for this long")
     p.add_argument("--log-level", default="warning")
+    p.add_argument("--limit-concurrency", type=int, default=2000, metavar="N",
+                   help="connections + tasks a worker serves at once; past it new requests get a 503")
+    p.add_argument("--request-read-timeout", type=float, default=10.0, metavar="S",
+                   help="seconds a request's headers and body may take to arrive (slowloris guard)")
     return p
 
 
@@ -55,7 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from .app import create_app
+    from . import protocol
     from .protocol import TrackedH11Protocol
+
+    protocol.REQUEST_READ_TIMEOUT_S = args.request_read_timeout
 
     uvicorn.run(
         create_app(config),
@@ -67,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         log_level=args.log_level,
         access_log=False,
         lifespan="on",
+        limit_concurrency=args.limit_concurrency,
     )
     return 0
 

@@ -10,6 +10,7 @@ from targets.clock import Clock, LiveClock, TestClock
 
 from .config import ServiceConfig
 from .feed import MarketFeed, QuoteSource
+from .guards import LoopLagProbe
 from .metrics import ServiceMetrics
 from .monitoring import make_monitoring, service_figures
 from .orders import OrderService
@@ -61,6 +62,7 @@ class Components:
         self.store: Any = None  # PostgreSQL + Redis persistence, set in start()
         self.gateway_redis: Any = None  # the gateway's shared rate limits (harness/app/gateway.py)
         self.started = False
+        self.loop_lag = LoopLagProbe()
 
     async def start(self) -> None:
         self.store = Persistence(self.config, self.clock)
@@ -75,9 +77,11 @@ class Components:
         self.monitor_scheduled = self.config.clock == "live"
         if self.monitor_scheduled:
             self.monitor.start()
+        self.loop_lag.start()
         self.started = True
 
     async def stop(self) -> None:
+        await self.loop_lag.stop()
         self.monitor.stop()
         self.feed.stop()
         self.tracker.stop()
@@ -96,8 +100,11 @@ class Components:
         ready = bool(checks) and all(c.get("ok") for c in checks.values())
         if self.orders is not None and self.orders.persist_errors:
             checks["background_writes"] = {"ok": False, "errors": self.orders.persist_errors[-5:]}
+        for check in checks.values():  # the reason's kind, never an address (no host or port in the body)
+            if "error" in check:
+                check["error"] = check["error"].split(":", 1)[0]
         return {
-            "status": "ok",
+            "status": "ok" if ready else "unavailable",
             "ready": ready,
             "clock": self.clock.kind,
             "worker": self.config.worker_id,

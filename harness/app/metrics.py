@@ -62,6 +62,12 @@ class ServiceMetrics:
             "Connections the tracker closed at their idle deadline", ["build", "worker"], registry=self.registry,
         )  # fmt: skip
 
+        self.loop_lag_max = Gauge(
+            "clockbench_loop_lag_max_seconds",
+            "Worst lateness of a 5 ms loop-probe wake-up since start (how long the event loop was held)",
+            ["build", "worker"], registry=self.registry,
+        )  # fmt: skip
+
         self.gateway = Counter(
             "clockbench_gateway_requests", "Requests through the API gateway by route policy and outcome "
             "(ok, limited, timeout, bad_budget, limiter_down) and whether answered after the budget",
