@@ -159,7 +159,11 @@ def install_outage_handlers(app: FastAPI) -> None:
 
 
 def _outage(field: str):  # type: ignore[no-untyped-def]
+    from core.api_gateway.errors import DeadlineExceeded
+
     async def handler(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, DeadlineExceeded):  # the request's own budget, not an outage: the gateway answers 504
+            raise exc
         log_limited(f"{field} outage {type(exc).__name__}", exc)
         return unavailable(field, f"{type(exc).__name__}: {exc}"[:300])
 
