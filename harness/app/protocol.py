@@ -44,7 +44,7 @@ class TrackedH11Protocol(H11Protocol):
     def _watch_request_read(self) -> None:
         """Arm the read deadline at a request's first byte; disarm it once h11 has the whole request."""
         timer = getattr(self, "_read_timer", None)
-        if self.conn.their_state is h11.DONE or self.transport.is_closing():
+        if getattr(self, "_upgraded", False) or self.conn.their_state is h11.DONE or self.transport.is_closing():
             if timer is not None:
                 timer.cancel()
                 self._read_timer = None
@@ -69,7 +69,14 @@ class TrackedH11Protocol(H11Protocol):
                 self._tracked.idle(self)
 
     def handle_websocket_upgrade(self, event: Any) -> None:
-        # The socket now belongs to the WebSocket handler, which tracks it as a "ws" connection.
+        # The socket now belongs to the WebSocket handler, which tracks it as a "ws" connection; the
+        # request-read deadline is HTTP's (h11 never reaches DONE on an upgrade: left armed, it closed
+        # every WebSocket 10 s after its handshake).
+        self._upgraded = True  # data_received re-checks the deadline after this: it must not re-arm it
+        timer = getattr(self, "_read_timer", None)
+        if timer is not None:
+            timer.cancel()
+            self._read_timer = None
         if self._tracked is not None:
             self._tracked.unregister(self)
             self._tracked = None
