@@ -356,8 +356,9 @@ ASYMMETRY_NOTE = (
 
 # --- the producer for `clockbench run` --------------------------------------------------------------
 def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
-            postgres_url: str | None = None, redis_url: str | None = None) -> list[results.MetricRecord]:
-    """Both builds' stacks, the three clock builds, the two network paths; records for the six criteria."""
+            postgres_url: str | None = None, redis_url: str | None = None, nginx: bool = True) -> list[results.MetricRecord]:
+    """Both builds' stacks, the three clock builds, the two network paths; records for the six criteria.
+    Without nginx (``run --no-nginx``) the page talks to one worker directly."""
     from harness.stack import running
 
     from .delay_proxy import DelayProxyProcess as DelayProxy
@@ -372,7 +373,7 @@ def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
     service_args = ["--quote-ms", "100"]
 
     def stack(build: str) -> Any:
-        return running(build=build, workers=2, nginx=True, postgres_url=postgres_url, redis_url=redis_url,
+        return running(build=build, workers=2 if nginx else 1, nginx=nginx, postgres_url=postgres_url, redis_url=redis_url,
                        service_args=service_args, write_pointer=False)
 
     # Responsiveness: each page build against its own stack build (clocked vs baseline), no added delay;
@@ -441,4 +442,4 @@ def produce_frontend(ctx: Any) -> list[results.MetricRecord]:
         raise Unavailable(str(exc)) from None
     ctx.build_flags["frontend"] = ("page clock build = stack build (baseline page on a baseline stack, clocked on "
                                    "clocked) for responsiveness; the sync paths run the three page builds on a clocked stack")
-    return produce(ctx.out / "frontend", ctx.quick, ctx.log)
+    return produce(ctx.out / "frontend", ctx.quick, ctx.log, nginx=getattr(ctx, "nginx", True))
