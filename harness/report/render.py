@@ -196,8 +196,12 @@ def _producer_rows(producers: list[dict]) -> list[dict]:
 def run_notices(meta: dict) -> list[str]:
     """What a reader must know before the verdicts: parts this run measured without, a busy machine."""
     notes = [str(n) for n in meta.get("notices", [])]
+    missing = meta.get("missing_tools", {})
     for p in _producer_rows(meta.get("producers", [])):
-        if p.get("status") in ("unavailable", "failed") and "--skip" not in str(p.get("detail", "")):
+        detail = str(p.get("detail", ""))
+        if any(tool in detail for tool in missing):  # said once already, by the missing tool's own notice
+            continue
+        if p.get("status") in ("unavailable", "failed") and "--skip" not in detail:
             notes.append(f"{p['name']}: {p.get('detail', p.get('status'))}")
     return notes
 
@@ -283,7 +287,10 @@ def top_notices(js: list[Judgement], meta: dict) -> list[str]:
         out.append(f"PLANTED SLOWDOWN {meta['planted']}: this run was made by `clockbench calibrate`; its figures are wrong on purpose.")
     ms = meta.get("machine_state") or {}
     if ms.get("busy"):
-        out.append("The machine was busy during this run: " + "; ".join(ms["busy"]) +
+        shown = [b for b in ms["busy"] if not b.startswith("bench.")][:4]  # the steps; each benchmark's share is in report.json
+        more = len(ms["busy"]) - len(shown)
+        out.append("The machine was busy during this run: " + "; ".join(shown) + (f" (and {more} more parts, listed in "
+                   "report.json under machine_state)" if more else "") +
                    ". Figures from those parts are noisier; paired ratios cancel the machine's drift, absolute figures do not.")
     ch = chance_summary(js)
     if ch["judged"]:

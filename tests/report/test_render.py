@@ -160,6 +160,9 @@ def test_without_nginx_the_load_balancer_criteria_are_not_measured_with_the_fix(
     meta = json.loads((small_run / "run.json").read_text())
     meta["missing_tools"] = {"nginx": "this machine lacks it (apt-get install nginx-light, then run again)"}
     meta["notices"] = ["nginx is not installed: measured straight against the workers"]
+    meta["producers"] = meta.get("producers", []) + [  # a producer that could not run for the same reason
+        {"name": "websocket", "prefix": "ws", "status": "unavailable",
+         "detail": "websocket not available: nginx is needed in front of the service: nginx is not installed"}]
     (target / "run.json").write_text(json.dumps(meta))
     save(load(small_run), target)
     html_path, json_path, js = report_from_run(target, "all", resamples=300)
