@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from . import limits as lim
 from .algos import Algo, AlgoKind, AlgoRequest, AlgoState, Slice, plan_slices, pov_target, validate_algo
 from .domain import (
     AlgoStateError,
@@ -40,6 +41,10 @@ class AlgoBook:
         errors = validate_algo(req, self.instruments)
         if req.client_algo_id is not None and req.client_algo_id in self._client_ids:
             errors.append(OrderValidationError("client_algo_id", f"{req.client_algo_id!r} is already used"))
+        active = sum(1 for a in self.algos.values() if a.state in (AlgoState.RUNNING, AlgoState.PAUSED))
+        if active >= lim.MAX_ACTIVE_ALGOS:
+            errors.append(OrderValidationError("kind", f"{active} algos are running or paused: at most "
+                                                       f"{lim.MAX_ACTIVE_ALGOS} at once (the limit of active algos)"))  # fmt: skip
         if errors:
             raise InvalidOrderRequest(errors)
         self._ids += 1

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
 
+from . import limits as lim
 from .domain import Instrument, OrderValidationError, Side
 
 
@@ -151,19 +152,31 @@ def validate_algo(req: AlgoRequest, instruments: Mapping[str, Instrument]) -> li
         errs.append(OrderValidationError("side", f"must be BUY or SELL, got {req.side!r}"))
     if not isinstance(req.quantity, int) or isinstance(req.quantity, bool) or req.quantity <= 0:
         errs.append(OrderValidationError("quantity", f"must be a whole number > 0, got {req.quantity!r}"))
+    elif req.quantity > lim.MAX_QUANTITY:
+        errs.append(OrderValidationError("quantity", f"must be at most {lim.MAX_QUANTITY} (the limit), got {req.quantity}"))
     elif req.quantity % lot:
         errs.append(OrderValidationError("quantity", f"must be a multiple of the lot size {lot}"))
+    if req.client_algo_id is not None and lim.id_problem(req.client_algo_id):
+        errs.append(OrderValidationError("client_algo_id", lim.id_problem(req.client_algo_id)))  # type: ignore[arg-type]
     if not isinstance(req.duration_ns, int) or req.duration_ns <= 0:
         errs.append(OrderValidationError("duration_ns", f"must be an int of nanoseconds > 0, got {req.duration_ns!r}"))
+    elif req.duration_ns > lim.MAX_ALGO_DURATION_NS:
+        errs.append(OrderValidationError("duration_ns", f"must be at most {lim.MAX_ALGO_DURATION_NS} ns (the limit, "
+                                                         f"one week), got {req.duration_ns}"))  # fmt: skip
     kind = req.kind
     if kind is AlgoKind.TWAP:
         if not isinstance(req.slices, int) or req.slices < 1:
             errs.append(OrderValidationError("slices", f"TWAP needs slices >= 1, got {req.slices!r}"))
+        elif req.slices > lim.MAX_SLICES:
+            errs.append(OrderValidationError("slices", f"must be at most {lim.MAX_SLICES} (the limit), got {req.slices}"))
         elif isinstance(req.quantity, int) and 0 < req.quantity // lot < req.slices:
             errs.append(OrderValidationError("slices", f"{req.slices} slices cannot split a quantity of {req.quantity}"))
     elif kind is AlgoKind.VWAP:
         if not req.profile:
             errs.append(OrderValidationError("profile", "VWAP needs a volume profile"))
+        elif len(req.profile) > lim.MAX_SLICES:
+            errs.append(OrderValidationError("profile", f"at most {lim.MAX_SLICES} weights (the limit of slices), "
+                                                        f"got {len(req.profile)}"))  # fmt: skip
         elif not all(isinstance(w, Decimal) and w >= 0 for w in req.profile):
             errs.append(OrderValidationError("profile", "weights must be Decimals >= 0"))
         elif sum(req.profile) != 1:
@@ -174,8 +187,15 @@ def validate_algo(req: AlgoRequest, instruments: Mapping[str, Instrument]) -> li
             errs.append(OrderValidationError("participation_rate", f"must be a Decimal in (0, 1], got {rate!r}"))
         if not isinstance(req.interval_ns, int) or req.interval_ns <= 0:
             errs.append(OrderValidationError("interval_ns", f"POV needs an interval_ns > 0, got {req.interval_ns!r}"))
+        elif req.interval_ns < lim.MIN_INTERVAL_NS:
+            errs.append(OrderValidationError("interval_ns", f"must be at least {lim.MIN_INTERVAL_NS} ns (the limit), "
+                                                            f"got {req.interval_ns}"))  # fmt: skip
         elif isinstance(req.duration_ns, int) and req.interval_ns > req.duration_ns:
             errs.append(OrderValidationError("interval_ns", "must not be longer than duration_ns"))
+        elif isinstance(req.duration_ns, int) and req.duration_ns // req.interval_ns > lim.MAX_ALGO_STEPS:
+            errs.append(OrderValidationError("interval_ns", f"duration_ns / interval_ns must be at most "
+                                                            f"{lim.MAX_ALGO_STEPS} steps (the limit), got "
+                                                            f"{req.duration_ns // req.interval_ns}"))  # fmt: skip
     else:
         errs.append(OrderValidationError("kind", f"must be TWAP, VWAP or POV, got {kind!r}"))
     return errs

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 
+from . import limits as lim
+
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
 BPS = Decimal(10_000)
@@ -187,6 +189,9 @@ class OrderRequest:
     expire_time_ns: int | None = None
 
 
+_PRICE_CAP = Decimal(10) ** lim.PRICE_INT_DIGITS
+
+
 def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -196,11 +201,9 @@ def validate_request(
 ) -> list[OrderValidationError]:
     """Every field error of ``req`` (empty when valid). ``now_ns`` judges a GTD expiry."""
     errors: list[OrderValidationError] = []
-    cid = req.client_order_id
-    if not isinstance(cid, str) or not cid:
-        errors.append(OrderValidationError("client_order_id", "must be a non-empty string"))
-    elif len(cid) > 64:
-        errors.append(OrderValidationError("client_order_id", "must be at most 64 characters"))
+    cid_problem = lim.id_problem(req.client_order_id)
+    if cid_problem:
+        errors.append(OrderValidationError("client_order_id", cid_problem))
     inst = instruments.get(req.instrument) if isinstance(req.instrument, str) else None
     if inst is None:
         errors.append(OrderValidationError("instrument", f"unknown instrument {req.instrument!r}"))
@@ -211,6 +214,8 @@ def validate_request(
         errors.append(OrderValidationError("quantity", f"must be a whole number, got {qty!r}"))
     elif qty <= 0:
         errors.append(OrderValidationError("quantity", f"must be > 0, got {qty}"))
+    elif qty > lim.MAX_QUANTITY:
+        errors.append(OrderValidationError("quantity", f"must be at most {lim.MAX_QUANTITY} (the limit), got {qty}"))
     elif inst is not None and qty % inst.lot_size:
         errors.append(OrderValidationError("quantity", f"must be a multiple of the lot size {inst.lot_size}"))
     otype = req.order_type
@@ -222,6 +227,10 @@ def validate_request(
             errors.append(OrderValidationError("limit_price", f"must be an exact decimal, got {price!r}"))
         elif price <= 0:
             errors.append(OrderValidationError("limit_price", f"must be > 0, got {price}"))
+        elif price >= _PRICE_CAP or -price.as_tuple().exponent > lim.PRICE_FRAC_DIGITS:  # type: ignore[operator]
+            errors.append(OrderValidationError(
+                "limit_price", f"must have at most {lim.PRICE_INT_DIGITS} digits before the point and "
+                               f"{lim.PRICE_FRAC_DIGITS} after (the limit), got {price}"))  # fmt: skip
         elif inst is not None and price % inst.tick_size:
             errors.append(OrderValidationError("limit_price", f"must be a multiple of the tick size {inst.tick_size}"))
     elif otype is OrderType.MARKET:
@@ -236,6 +245,8 @@ def validate_request(
             errors.append(OrderValidationError("expire_time_ns", "is required for a GTD order"))
         elif not _is_int(exp):
             errors.append(OrderValidationError("expire_time_ns", f"must be an int of nanoseconds, got {exp!r}"))
+        elif not 0 < exp <= lim.MAX_NS:
+            errors.append(OrderValidationError("expire_time_ns", f"must be in 1..{lim.MAX_NS} (a BIGINT), got {exp}"))
         elif exp <= now_ns:
             errors.append(OrderValidationError("expire_time_ns", f"{exp} is not after the receive time {now_ns}"))
     elif tif.__class__ is not TimeInForce:
@@ -245,8 +256,21 @@ def validate_request(
     return errors
 
 
-def parse_order_request(data: Mapping[str, object]) -> OrderRequest:
-    """Build a request from loose input (JSON, CLI): strings for enums and prices.
+def parse_decimal(field: str, raw: object) -> Decimal:
+    """A wire decimal: a string of digits with an optional fraction, bounded (``limits.DECIMAL_PATTERN``).
+    No sign, exponent, spaces or "_": Decimal() would take "1e999999" or " 1_00 " and the service must not."""
+    if not isinstance(raw, str):
+        raise OrderValidationError(field, f"must be a decimal string such as \"101.25\", got {raw!r}")
+    if not lim.DECIMAL_RE.fullmatch(raw):
+        raise OrderValidationError(field, f"must be digits with an optional fraction (at most {lim.PRICE_INT_DIGITS}"
+                                          f" + {lim.PRICE_FRAC_DIGITS} digits; no sign, exponent, space or _), "
+                                          f"got {raw[:40]!r}")  # fmt: skip
+    return Decimal(raw)
+
+
+def parse_order_request(data: Mapping[str, object], *, strict: bool = False) -> OrderRequest:
+    """Build a request from loose input (CLI: "buy", "10", "101.5") or, with ``strict``, from the wire
+    (exact enum values, ints as ints, prices as ``parse_decimal`` strings).
 
     Collects every field error and raises them together as ``InvalidOrderRequest``.
     """
@@ -257,7 +281,7 @@ def parse_order_request(data: Mapping[str, object]) -> OrderRequest:
         if isinstance(raw, cls):
             return raw
         try:
-            return cls(str(raw).upper())
+            return cls(raw if strict else str(raw).upper())
         except ValueError:
             allowed = ", ".join(m.value for m in cls)  # type: ignore[attr-defined]
             errors.append(OrderValidationError(field, f"must be one of {allowed}, got {raw!r}"))
@@ -267,10 +291,16 @@ def parse_order_request(data: Mapping[str, object]) -> OrderRequest:
     otype = enum("order_type", OrderType, OrderType.MARKET)
     tif = enum("time_in_force", TimeInForce, TimeInForce.GTC)
     qty = data.get("quantity")
-    if isinstance(qty, str) and qty.strip().lstrip("-").isdigit():
+    if not strict and isinstance(qty, str) and qty.strip().lstrip("-").isdigit():
         qty = int(qty)
     price = data.get("limit_price")
-    if price is not None and not isinstance(price, Decimal):
+    if strict and price is not None:
+        try:
+            price = parse_decimal("limit_price", price)
+        except OrderValidationError as exc:
+            errors.append(exc)
+            price = None
+    elif price is not None and not isinstance(price, Decimal):
         if isinstance(price, float):
             errors.append(OrderValidationError("limit_price", "must be given as a string or Decimal, not a float"))
             price = None
@@ -281,7 +311,7 @@ def parse_order_request(data: Mapping[str, object]) -> OrderRequest:
                 errors.append(OrderValidationError("limit_price", f"is not a number: {price!r}"))
                 price = None
     exp = data.get("expire_time_ns")
-    if isinstance(exp, str) and exp.strip().isdigit():
+    if not strict and isinstance(exp, str) and exp.strip().isdigit():
         exp = int(exp)
     if errors:
         raise InvalidOrderRequest(errors)

@@ -52,13 +52,24 @@ class OMSCore:
 
         Raises ``InvalidOrderRequest`` (every field error) or ``DuplicateClientOrderIdError``.
         """
+        return self.route(self.accept(request, parent_algo_id=parent_algo_id))
+
+    def accept(self, request: OrderRequest, *, parent_algo_id: str | None = None) -> Order:
+        """Validate, stamp and sequence an order without routing it: a service writes it durably
+        first, then calls ``route`` (or ``withdraw`` when the write failed, leaving no trace)."""
         now = self._now()
         day_exp = self.trading_day.expiry_ns(now) if request.time_in_force is TimeInForce.DAY else None
-        store = self.store
-        order = store.create(request, now, day_exp, parent_algo_id)
-        if store.route(order, self._now()) and order.expire_time_ns is not None:
+        return self.store.create(request, now, day_exp, parent_algo_id)
+
+    def route(self, order: Order) -> Order:
+        """Send an accepted order to the venue; returns it in its state after the venue's answer."""
+        if self.store.route(order, self._now()) and order.expire_time_ns is not None:
             self._arm_expiry(order)
         return order
+
+    def withdraw(self, order: Order) -> None:
+        """Forget an accepted, never-routed order (its durable write failed): as if never submitted."""
+        self.store.withdraw(order)
 
     def get(self, order_id: str) -> Order:
         return self.store.get(order_id)

@@ -67,6 +67,18 @@ class OrderStore:
         self.timing.stamp(order.order_id, SEQUENCED)
         return order
 
+    def withdraw(self, order: Order) -> None:
+        """Remove a created order that was never routed (see ``OMSCore.withdraw``)."""
+        if order.state is not OrderState.NEW:
+            raise ValueError(f"{order.order_id} was routed ({order.state.value}); only a NEW order can be withdrawn")
+        if self.orders.get(order.order_id) is order:
+            del self.orders[order.order_id]
+        if self.by_client_id.get(order.client_order_id) is order:
+            del self.by_client_id[order.client_order_id]
+        forget = getattr(self.timing, "forget", None)
+        if forget is not None:
+            forget(order.order_id)
+
     def route(self, order: Order, now_ns: int) -> bool:
         """Send ``order`` to the venue and apply its answer; True if it is now resting there."""
         timing = self.timing

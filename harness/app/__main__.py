@@ -28,6 +28,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--quote-ms", type=int, default=500)
     p.add_argument("--idle-timeout-ms", type=int, default=80_000)
     p.add_argument("--log-level", default="warning")
+    p.add_argument("--limit-concurrency", type=int, default=2000, metavar="N",
+                   help="connections + tasks a worker serves at once; past it new requests get a 503")
+    p.add_argument("--request-read-timeout", type=float, default=10.0, metavar="S",
+                   help="seconds a request's headers and body may take to arrive (slowloris guard)")
     return p
 
 
@@ -50,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from .app import create_app
+    from . import protocol
     from .protocol import TrackedH11Protocol
+
+    protocol.REQUEST_READ_TIMEOUT_S = args.request_read_timeout
 
     uvicorn.run(
         create_app(config),
@@ -62,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         log_level=args.log_level,
         access_log=False,
         lifespan="on",
+        limit_concurrency=args.limit_concurrency,
     )
     return 0
 

@@ -20,6 +20,7 @@ from harness.builds import label
 from . import protocol
 from .components import Components
 from .config import ServiceConfig
+from .guards import BodyLimit
 from .errors import install_domain_handlers, install_request_handlers
 from .routes import algos, clock, dashboard, health, orders, positions, ws
 
@@ -78,9 +79,39 @@ def create_app(config: ServiceConfig) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.components = components
+    app.add_middleware(BodyLimit)
     app.add_middleware(MetricsMiddleware, components=components)
     install_request_handlers(app)
     install_domain_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    _exact_integer_bounds(app)
     return app
+
+
+def _exact_integer_bounds(app: FastAPI) -> None:
+    """FastAPI's OpenAPI model holds minimum/maximum as floats: 2**63-1 would read 9.223372036854776e18
+    (= 2**63, one past what the service accepts). Put the exact integers back."""
+    from core.order_management.limits import MAX_NS
+
+    original = app.openapi
+
+    def fix(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: (_exact(v) if k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum") else fix(v))
+                    for k, v in node.items()}  # fmt: skip
+        if isinstance(node, list):
+            return [fix(v) for v in node]
+        return node
+
+    def _exact(v: Any) -> Any:
+        if isinstance(v, float) and v.is_integer():
+            return MAX_NS if v == float(MAX_NS) else int(v)
+        return v
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = fix(original())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

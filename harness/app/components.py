@@ -9,6 +9,7 @@ from targets.clock import Clock, LiveClock, TestClock
 
 from .config import ServiceConfig
 from .feed import MarketFeed, QuoteSource
+from .guards import LoopLagProbe
 from .metrics import ServiceMetrics
 from .orders import OrderService
 from .persistence import Persistence
@@ -44,6 +45,7 @@ class Components:
         self.orders: Any = None  # the order service (see harness/app/orders.py), set in start()
         self.store: Any = None  # PostgreSQL + Redis persistence, set in start()
         self.started = False
+        self.loop_lag = LoopLagProbe()
 
     async def start(self) -> None:
         self.store = Persistence(self.config, self.clock)
@@ -53,9 +55,11 @@ class Components:
         await self.orders.start()
         self.tracker.start()
         self.feed.start()
+        self.loop_lag.start()
         self.started = True
 
     async def stop(self) -> None:
+        await self.loop_lag.stop()
         self.feed.stop()
         self.tracker.stop()
         self.heartbeats.stop()
@@ -70,8 +74,11 @@ class Components:
         ready = bool(checks) and all(c.get("ok") for c in checks.values())
         if self.orders is not None and self.orders.persist_errors:
             checks["background_writes"] = {"ok": False, "errors": self.orders.persist_errors[-5:]}
+        for check in checks.values():  # the reason's kind, never an address (no host or port in the body)
+            if "error" in check:
+                check["error"] = check["error"].split(":", 1)[0]
         return {
-            "status": "ok",
+            "status": "ok" if ready else "unavailable",
             "ready": ready,
             "clock": self.clock.kind,
             "worker": self.config.worker_id,

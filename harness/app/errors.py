@@ -39,7 +39,9 @@ def install_request_handlers(app: FastAPI) -> None:
             reason = e.get("msg", "invalid")
             if e.get("type") == "json_invalid":
                 reason = f"the body is not valid JSON: {e.get('ctx', {}).get('error', reason)}"
-            elif e.get("type") == "extra_forbidden":
+                errors.append({"field": "body", "reason": reason})  # pydantic's loc is ("body", <offset>)
+                continue
+            if e.get("type") == "extra_forbidden":
                 reason = "is not a field of this request"
             errors.append({"field": _field(e.get("loc", ())), "reason": reason})
         return JSONResponse(error_body("invalid request", errors), status_code=422)
@@ -80,13 +82,85 @@ def install_domain_handlers(app: FastAPI) -> None:
         (OrderManagementUnavailable, "service", 503),
     ])  # fmt: skip
 
-    from core.database.errors import CacheWriteError, DuplicateRecord, StoreError
+    from core.database.errors import CacheWriteError, ConstraintViolation, DuplicateRecord, RecordNotFound, StoreError
 
     _field_errors(app, [(DuplicateRecord, "client_order_id", 409)])
 
+    _field_errors(app, [(ConstraintViolation, "body", 422), (RecordNotFound, "order_id", 404)])
+
     @app.exception_handler(StoreError)
     async def _store(request: Request, exc: StoreError) -> JSONResponse:
-        return JSONResponse(_body(f"the database refused the write: {exc}", [{"field": "database", "reason": str(exc)}]),
-                            status_code=503)  # fmt: skip
+        return unavailable("database", f"the database refused the write: {exc}")
 
-    _field_errors(app, [(CacheWriteError, "cache", 503)])
+    @app.exception_handler(CacheWriteError)
+    async def _cache(request: Request, exc: CacheWriteError) -> JSONResponse:
+        return unavailable("cache", str(exc))
+
+    install_outage_handlers(app)
+
+
+RETRY_AFTER_S = 1
+
+
+def unavailable(field: str, reason: str) -> JSONResponse:
+    """503 with Retry-After: the request changed nothing; the same request may be sent again."""
+    return JSONResponse(_body(f"{field} unavailable: {reason}", [{"field": field, "reason": reason}]),
+                        status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})  # fmt: skip
+
+
+def _outage_types() -> list[tuple[type[BaseException], str]]:
+    """Exceptions that mean PostgreSQL or Redis is unreachable or too slow (never the input's fault)."""
+    import asyncpg
+    import redis.exceptions as rex
+
+    return [
+        (asyncpg.PostgresConnectionError, "database"), (asyncpg.InterfaceError, "database"),
+        (asyncpg.PostgresError, "database"), (rex.RedisError, "cache"),
+        (ConnectionError, "database"), (TimeoutError, "database"), (OSError, "database"),
+    ]  # fmt: skip
+
+
+def install_outage_handlers(app: FastAPI) -> None:
+    """Database errors are JSON answers, never a plain-text 500 or a dropped connection: an outage
+    is 503 + Retry-After; text PostgreSQL refuses (DataError) is 422; anything else a JSON 500."""
+    import asyncpg
+
+    for exc_type, field in _outage_types():
+        app.add_exception_handler(exc_type, _outage(field))
+
+    @app.exception_handler(asyncpg.DataError)
+    async def _data(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(_body("the database refused the input", [{"field": "body", "reason": str(exc)}]), 422)
+
+    @app.exception_handler(Exception)
+    async def _any(request: Request, exc: Exception) -> JSONResponse:
+        log_limited(f"unhandled {type(exc).__name__}", exc)
+        return JSONResponse(_body("internal error", [{"field": "service", "reason": type(exc).__name__}]), 500)
+
+
+def _outage(field: str):  # type: ignore[no-untyped-def]
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        log_limited(f"{field} outage {type(exc).__name__}", exc)
+        return unavailable(field, f"{type(exc).__name__}: {exc}"[:300])
+
+    return handler
+
+
+_LOGGED: dict[str, list[float]] = {}  # key -> [window start (monotonic s), count in window]
+_LOG_WINDOW_S = 10.0
+
+
+def log_limited(key: str, exc: BaseException) -> None:
+    """Log an error at most once per key per 10 s, with how many were suppressed (no log flood)."""
+    import logging
+    import time
+
+    now = time.monotonic()  # harness-side rate limiting of logs, not a measured time
+    entry = _LOGGED.get(key)
+    if entry is None or now - entry[0] >= _LOG_WINDOW_S:
+        suppressed = int(entry[1]) if entry else 0
+        _LOGGED[key] = [now, 0]
+        logging.getLogger("harness.app").error("%s: %s (%d like it suppressed in the last window)", key, exc,
+                                               suppressed)  # fmt: skip
+    else:
+        entry[1] += 1

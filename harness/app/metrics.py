@@ -60,6 +60,12 @@ class ServiceMetrics:
             "Connections the tracker closed at their idle deadline", ["build", "worker"], registry=self.registry,
         )  # fmt: skip
 
+        self.loop_lag_max = Gauge(
+            "clockbench_loop_lag_max_seconds",
+            "Worst lateness of a 5 ms loop-probe wake-up since start (how long the event loop was held)",
+            ["build", "worker"], registry=self.registry,
+        )  # fmt: skip
+
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status), self.build, self.worker).inc()
         self.latency.labels(route, method, self.build, self.worker).observe(seconds)

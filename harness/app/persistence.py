@@ -67,6 +67,26 @@ class Persistence:
     async def update_order(self, order: Any) -> Any:
         return await self.coordinator.update_order(order.order_id, order.state.value, Decimal(order.filled_qty))
 
+    async def write_state(self, order_id: str, state: str, filled: int) -> Any:
+        return await self.coordinator.update_order(order_id, state, Decimal(filled))
+
+    async def list_orders(self, *, state: str | None, instrument: str | None, side: str | None,
+                          after: str | None, limit: int) -> list[Any]:
+        """Orders of every worker from PostgreSQL (the one shared record), by order id after ``after``."""
+        where, args = [], []
+        for col, val in (("state", state), ("instrument", instrument), ("side", side)):
+            if val is not None:
+                args.append(val)
+                where.append(f"{col} = ${len(args)}")
+        if after is not None:
+            args.append(after)
+            where.append(f"order_id > ${len(args)}")
+        args.append(limit)
+        sql = (f"SELECT order_id, client_order_id, instrument, side, order_type, quantity, price, state, "
+               f"filled_quantity, ts_received_ns, ts_updated_ns FROM {self.store.schema}.orders"
+               f"{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY order_id LIMIT ${len(args)}")  # fmt: skip
+        return list(await self.store.pool.fetch(sql, *args))
+
     async def read_order(self, order_id: str) -> Any:
         return await self.coordinator.read_order(order_id)
 

@@ -8,13 +8,19 @@ actually closes nginx's idle upstream connections.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from core.load_balancing.protocols import ConnectionTracker
 
 TRACKER: ConnectionTracker | None = None  # set by the app's lifespan, one per worker process
+# A request (headers and body) must arrive whole within this many seconds of its first byte, else the
+# connection is closed: a slowloris client (headers a byte at a time) cannot hold a socket forever.
+# uvicorn has only timeout_keep_alive (between requests). Real time: a guard, not a measured figure.
+REQUEST_READ_TIMEOUT_S = 10.0
 
 
 def install(tracker: ConnectionTracker | None) -> None:
@@ -33,8 +39,28 @@ class TrackedH11Protocol(H11Protocol):
         if self._tracked is not None:
             self._tracked.busy(self)
         super().data_received(data)
+        self._watch_request_read()
+
+    def _watch_request_read(self) -> None:
+        """Arm the read deadline at a request's first byte; disarm it once h11 has the whole request."""
+        timer = getattr(self, "_read_timer", None)
+        if self.conn.their_state is h11.DONE or self.transport.is_closing():
+            if timer is not None:
+                timer.cancel()
+                self._read_timer = None
+        elif timer is None:
+            self._read_timer = asyncio.get_running_loop().call_later(REQUEST_READ_TIMEOUT_S, self._read_too_slow)
+
+    def _read_too_slow(self) -> None:
+        self._read_timer = None
+        if self.conn.their_state is not h11.DONE and not self.transport.is_closing():
+            self.transport.close()
 
     def on_response_complete(self) -> None:
+        timer = getattr(self, "_read_timer", None)
+        if timer is not None:
+            timer.cancel()
+            self._read_timer = None
         super().on_response_complete()
         # The tracker owns the idle deadline: drop uvicorn's own timer.
         self._unset_keepalive_if_required()
@@ -50,6 +76,9 @@ class TrackedH11Protocol(H11Protocol):
         super().handle_websocket_upgrade(event)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        timer = getattr(self, "_read_timer", None)
+        if timer is not None:
+            timer.cancel()
         if self._tracked is not None:
             self._tracked.unregister(self)
         super().connection_lost(exc)

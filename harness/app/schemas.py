@@ -1,49 +1,115 @@
-"""Request bodies of the HTTP API (documented in the OpenAPI schema). Field checks beyond types
-(known instrument, quantity > 0, a LIMIT's price, a GTD's expiry) are the domain's, answered 422."""
+"""Request bodies of the HTTP API (documented in the OpenAPI schema), strictly typed: an int field
+takes a JSON integer only (no ``true``, no ``"10"``), a text field a JSON string only.
+
+Bounds and patterns come from ``core.order_management.limits`` (one source of truth). Checks that
+the domain makes (known instrument, enum values, quantity bounds and lot size, a LIMIT's price, a
+GTD's expiry, the client id's pattern) stay the domain's, so one request's field errors are all
+reported together (422); the schema states them (``json_schema_extra``) so the OpenAPI document
+describes every constraint. Fields only the web layer knows (``client_timestamp_ns``, clock
+fields) are enforced here.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+from core.order_management import limits as lim
+from core.order_management.algos import AlgoKind
+from core.order_management.domain import OrderType, Side, TimeInForce, default_instruments
+
+INSTRUMENTS = sorted(default_instruments())
+
+
+def _enum(values: Any) -> dict[str, Any]:
+    return {"enum": [v.value if hasattr(v, "value") else v for v in values]}
+
+
+_ID = {"pattern": lim.ID_PATTERN, "minLength": 1, "maxLength": lim.ID_MAX_LEN}
+_DEC = {"pattern": lim.DECIMAL_PATTERN}
+_QTY = {"minimum": 1, "maximum": lim.MAX_QUANTITY}
+_NS = {"minimum": 0, "maximum": lim.MAX_NS}
 
 
 class OrderCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    client_order_id: str = Field(description="the client's id; a second order with the same id is refused (409)")
-    instrument: str = Field(description="a known symbol, e.g. AAPL")
-    side: str = Field(description="BUY or SELL")
-    quantity: int = Field(description="a whole number > 0, a multiple of the instrument's lot size")
-    order_type: str = Field("MARKET", description="MARKET or LIMIT")
-    limit_price: str | None = Field(None, description="exact decimal as a string; required for LIMIT")
-    time_in_force: str = Field("GTC", description="GTC, IOC, DAY or GTD")
-    expire_time_ns: int | None = Field(None, description="GTD expiry, ns since the UNIX epoch")
-    client_timestamp_ns: int | None = Field(
-        None, description="when the client placed it, ns since the UNIX epoch on its (synchronized) clock; echoed back")
+    client_order_id: StrictStr = Field(
+        description="the client's id; a second order with the same id is refused (409)", json_schema_extra=_ID)
+    instrument: StrictStr = Field(description="a known symbol", json_schema_extra=_enum(INSTRUMENTS))
+    side: StrictStr = Field(description="BUY or SELL", json_schema_extra=_enum(Side))
+    quantity: StrictInt = Field(description="a whole number > 0, a multiple of the instrument's lot size",
+                                json_schema_extra=_QTY)  # fmt: skip
+    order_type: StrictStr = Field("MARKET", description="MARKET or LIMIT", json_schema_extra=_enum(OrderType))
+    limit_price: StrictStr | None = Field(
+        None, description="exact decimal as a string (no sign, exponent or spaces), a multiple of the tick "
+                          "size; required for LIMIT, absent for MARKET", json_schema_extra=_DEC)  # fmt: skip
+    time_in_force: StrictStr = Field("GTC", description="GTC, IOC, DAY or GTD", json_schema_extra=_enum(TimeInForce))
+    expire_time_ns: StrictInt | None = Field(
+        None, description="GTD expiry (required with GTD only), ns since the UNIX epoch, after now",
+        json_schema_extra={"minimum": 1, "maximum": lim.MAX_NS})  # fmt: skip
+    client_timestamp_ns: StrictInt | None = Field(
+        None, ge=0, le=lim.MAX_NS,
+        description="when the client placed it, ns since the UNIX epoch on its (synchronized) clock; echoed back")
 
 
 class AlgoCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: str = Field(description="TWAP, VWAP or POV")
-    instrument: str
-    side: str
-    quantity: int
-    duration_ns: int = Field(description="how long the parent order is worked, in ns")
-    slices: int = Field(0, description="TWAP: the number of equal slices")
-    profile: list[str] = Field(default_factory=list, description="VWAP: weights (decimal strings) summing to 1")
-    participation_rate: str | None = Field(None, description="POV: a decimal in (0, 1]")
-    interval_ns: int = Field(0, description="POV: how often the venue's volume is checked")
-    client_algo_id: str | None = None
+    kind: StrictStr = Field(description="TWAP, VWAP or POV", json_schema_extra=_enum(AlgoKind))
+    instrument: StrictStr = Field(json_schema_extra=_enum(INSTRUMENTS))
+    side: StrictStr = Field(json_schema_extra=_enum(Side))
+    quantity: StrictInt = Field(json_schema_extra=_QTY)
+    duration_ns: StrictInt = Field(description="how long the parent order is worked, in ns",
+                                   json_schema_extra={"minimum": 1, "maximum": lim.MAX_ALGO_DURATION_NS})  # fmt: skip
+    slices: StrictInt = Field(0, description="TWAP: the number of equal slices",
+                              json_schema_extra={"minimum": 0, "maximum": lim.MAX_SLICES})  # fmt: skip
+    profile: list[StrictStr] = Field(default_factory=list, max_length=lim.MAX_SLICES,
+                                     description="VWAP: weights (decimal strings) summing to 1")  # fmt: skip
+    participation_rate: StrictStr | None = Field(None, description="POV: a decimal in (0, 1]", json_schema_extra=_DEC)
+    interval_ns: StrictInt = Field(
+        0, description=f"POV: how often the venue's volume is checked; at least {lim.MIN_INTERVAL_NS} ns and at "
+                       f"most {lim.MAX_ALGO_STEPS} checks over duration_ns",
+        json_schema_extra={"minimum": 0, "maximum": lim.MAX_ALGO_DURATION_NS})  # fmt: skip
+    client_algo_id: StrictStr | None = Field(None, json_schema_extra=_ID)
 
 
 class ClockSync(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    t0: int = Field(description="the client's send time, ns since the UNIX epoch (its own clock)")
+    t0: StrictInt = Field(ge=0, le=lim.MAX_NS, description="the client's send time, ns since the UNIX epoch (its own clock)")
 
 
 class ClockAdvance(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    by_ns: int | None = Field(None, description="move the TestClock forward by this many ns (>= 0)")
-    to_ns: int | None = Field(None, description="move the TestClock to this time (>= now)")
+    by_ns: StrictInt | None = Field(None, ge=0, le=lim.MAX_ADVANCE_NS,
+                                    description="move the TestClock forward by this many ns (at most one day a call)")
+    to_ns: StrictInt | None = Field(None, ge=0, le=lim.MAX_NS,
+                                    description="move the TestClock to this time (>= now, at most one day ahead)")
+
+
+class FieldError(BaseModel):
+    field: str
+    reason: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: a summary and each field at fault with why."""
+
+    error: str
+    errors: list[FieldError]
+
+
+_WHY = {
+    400: "the request is malformed", 404: "no such order, algo or instrument (or route)",
+    409: "a conflict: the client id is used, or the order/algo is already final",
+    413: "the body is larger than the service accepts", 422: "invalid input: each field and why",
+    503: "PostgreSQL or Redis is unavailable (retry after Retry-After seconds), or the worker is not ready",
+}  # fmt: skip
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The error answers a route can give, for the OpenAPI document."""
+    return {c: {"model": ErrorBody, "description": _WHY[c]} for c in codes}

@@ -225,7 +225,9 @@ def wait_healthy(
             try:
                 r = client.get(url + "/health")
                 body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
-                if r.status_code == 200 and (not require_ready or body.get("ready")):
+                # 200 = ready; 503 with the JSON body = up but not ready (enough when readiness is not required)
+                if (r.status_code == 200 and body.get("ready", True)) or (not require_ready and r.status_code == 503
+                                                                         and "ready" in body):  # fmt: skip
                     return body
                 last = f"HTTP {r.status_code}: {r.text[:300]}"
             except httpx.HTTPError as exc:

@@ -1,24 +1,46 @@
-"""Execution algorithms (TWAP/VWAP/POV) over a parent order."""
+"""Execution algorithms (TWAP/VWAP/POV) over a parent order: start, read, pause, resume, cancel."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 
-from ..schemas import AlgoCreate
+from core.order_management import limits as lim
+
+from ..schemas import AlgoCreate, responses
 from . import API, current
 
 router = APIRouter()
 
+AlgoId = Annotated[str, Path(pattern=lim.ID_PATTERN, max_length=lim.ID_MAX_LEN, description="an algo id, e.g. W0-A1")]
 
-@router.post(f"{API}/algos", status_code=201, summary="Start a TWAP/VWAP/POV over a parent order")
+
+@router.post(f"{API}/algos", status_code=201, responses=responses(409, 422, 503),
+             summary="Start a TWAP/VWAP/POV over a parent order (bounded: see the limits in each field)")  # fmt: skip
 async def start_algo(body: AlgoCreate, request: Request) -> Any:
     c = current(request)
     return await c.orders.start_algo(body.model_dump())
 
 
-@router.get(f"{API}/algos/{{algo_id}}", summary="An algo with its slices' scheduled and actual times")
-async def get_algo(algo_id: str, request: Request) -> Any:
+@router.get(f"{API}/algos/{{algo_id}}", responses=responses(404, 422),
+            summary="An algo with its slices' scheduled and actual times")  # fmt: skip
+async def get_algo(algo_id: AlgoId, request: Request) -> Any:
     c = current(request)
     return c.orders.get_algo(algo_id)
+
+
+@router.post(f"{API}/algos/{{algo_id}}/pause", responses=responses(404, 409, 422), summary="Pause a RUNNING algo")
+async def pause_algo(algo_id: AlgoId, request: Request) -> Any:
+    return current(request).orders.algo_action(algo_id, "pause")
+
+
+@router.post(f"{API}/algos/{{algo_id}}/resume", responses=responses(404, 409, 422),
+             summary="Resume a PAUSED algo (its schedule moves later by the pause)")  # fmt: skip
+async def resume_algo(algo_id: AlgoId, request: Request) -> Any:
+    return current(request).orders.algo_action(algo_id, "resume")
+
+
+@router.delete(f"{API}/algos/{{algo_id}}", responses=responses(404, 409, 422), summary="Cancel an algo")
+async def cancel_algo(algo_id: AlgoId, request: Request) -> Any:
+    return current(request).orders.algo_action(algo_id, "cancel")

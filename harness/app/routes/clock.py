@@ -7,7 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from ..errors import problem
-from ..schemas import ClockAdvance, ClockSync
+from core.order_management.limits import MAX_ADVANCE_NS
+
+from ..schemas import ClockAdvance, ClockSync, responses
 from . import API, current
 
 router = APIRouter()
@@ -27,7 +29,8 @@ async def server_time(request: Request) -> dict[str, Any]:
     return {"timestamp_ns": ns, "iso": c.clock.utc_now().isoformat(), "clock": c.clock.kind}
 
 
-@router.post(f"{API}/clock/advance", summary="TestClock only: move time, returning the events fired")
+@router.post(f"{API}/clock/advance", summary="TestClock only: move time, returning the events fired",
+             responses=responses(404, 422, 503))
 async def clock_advance(body: ClockAdvance, request: Request) -> Any:
     c = current(request)
     if c.clock.kind != "test":
@@ -40,6 +43,9 @@ async def clock_advance(body: ClockAdvance, request: Request) -> Any:
     target = now + body.by_ns if body.by_ns is not None else body.to_ns
     if target < now:
         return problem(422, "to_ns", f"{target} is before now ({now}): time does not go back")
+    if target - now > MAX_ADVANCE_NS:
+        return problem(422, "to_ns" if body.to_ns is not None else "by_ns",
+                       f"one call moves time at most {MAX_ADVANCE_NS} ns (the limit, one day); call again")  # fmt: skip
     events = c.clock.advance_time(target)  # type: ignore[attr-defined]
     if c.orders is not None:
         await c.orders.flush()

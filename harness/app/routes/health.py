@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from harness.builds import label
@@ -15,10 +15,12 @@ from . import API, current
 router = APIRouter()
 
 
-@router.get("/health", summary="Liveness, and readiness of PostgreSQL and Redis with their latency")
-async def health(request: Request) -> dict[str, Any]:
+@router.get("/health", summary="Readiness: 200 when PostgreSQL and Redis answer, 503 (same body) when not",
+            responses={503: {"description": "not ready: a check failed (the body says which)"}})  # fmt: skip
+async def health(request: Request) -> Any:
     c = current(request)
-    return await c.health()
+    body = await c.health()
+    return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
 
 @router.get("/metrics", summary="Prometheus exposition of this worker", response_class=PlainTextResponse)
@@ -28,6 +30,7 @@ async def metrics(request: Request) -> Response:
         c.metrics.set_orders(c.orders.state_counts())
         c.orders.observe_stages()
     c.metrics.idle_closed.labels(c.metrics.build, c.metrics.worker).set(c.tracker.closed_idle)
+    c.metrics.loop_lag_max.labels(c.metrics.build, c.metrics.worker).set(c.loop_lag.max_s)
     return Response(c.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from ..schemas import responses
 from . import API, current
 
 router = APIRouter()
@@ -17,7 +18,8 @@ async def positions(request: Request) -> Any:
     return c.orders.positions()
 
 
-@router.get(f"{API}/positions/{{instrument}}", summary="One instrument's position")
+@router.get(f"{API}/positions/{{instrument}}", summary="One instrument's position",
+            responses=responses(422))
 async def position(instrument: str, request: Request) -> Any:
     c = current(request)
     return c.orders.position(instrument)

@@ -1,0 +1,112 @@
+"""Guards of one worker: a loop-stall probe and a body-size limit.
+
+The probe is harness measurement (it reads ``perf_counter``, as the metrics middleware does): a task
+wakes every ``period_s`` and records how late it woke. That lateness is how long something held the
+event loop, so the worst figure bounds how long any request could block every other one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from typing import Any
+
+MAX_BODY_BYTES = 64 * 1024  # an order is < 1 KiB; nginx's client_max_body_size sits in front in a stack
+
+
+class LoopLagProbe:
+    def __init__(self, period_s: float = 0.005) -> None:
+        self.period_s = period_s
+        self.max_s = 0.0
+        self.samples = 0
+        self.over_10ms = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            t0 = time.perf_counter()
+            await asyncio.sleep(self.period_s)
+            lag = time.perf_counter() - t0 - self.period_s
+            self.samples += 1
+            if lag > self.max_s:
+                self.max_s = lag
+            if lag > 0.010:
+                self.over_10ms += 1
+
+    def reset(self) -> dict[str, Any]:
+        out = self.view()
+        self.max_s, self.samples, self.over_10ms = 0.0, 0, 0
+        return out
+
+    def view(self) -> dict[str, Any]:
+        return {"max_lag_s": self.max_s, "samples": self.samples, "over_10ms": self.over_10ms, "period_s": self.period_s}
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+class BodyLimit:
+    """Pure ASGI middleware: a body larger than ``max_bytes`` is answered 413 (JSON) without being read
+    in full, by its Content-Length when given, else as the chunks arrive."""
+
+    def __init__(self, app: Any, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.max_bytes
+                except ValueError:
+                    too_big = False
+                if too_big:
+                    await _too_large(send, self.max_bytes)
+                    return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> dict:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: dict) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await _too_large(send, self.max_bytes)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Any, limit: int) -> None:
+    reason = f"the body is larger than {limit} bytes (the limit)"
+    body = json.dumps({"error": reason, "errors": [{"field": "body", "reason": reason}]}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})  # fmt: skip
+    await send({"type": "http.response.body", "body": body})

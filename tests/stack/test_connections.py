@@ -1,0 +1,84 @@
+"""Connection hygiene of a real worker (uvicorn, no nginx in front), both builds: a client that
+sends its request slowly is cut off, an oversized body is a JSON 413 read no further, a 503 has a
+JSON body and Retry-After when PostgreSQL is unreachable is covered in test_reliability.py."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from urllib.parse import urlsplit
+
+import pytest
+
+from harness.builds import BUILDS
+from harness.stack import running
+from tests.stack.conftest import isolation_args
+
+READ_TIMEOUT_S = 1.0
+
+
+@pytest.fixture(scope="module", params=BUILDS)
+def worker(request, postgres_url, redis_url):
+    schema, args = isolation_args()
+    with running(build=request.param, workers=1, nginx=False, postgres_url=postgres_url, redis_url=redis_url,
+                 service_args=[*args, "--request-read-timeout", str(READ_TIMEOUT_S)], write_pointer=False) as s:
+        u = urlsplit(s.url)
+        yield (u.hostname, u.port)
+    from tests.stack.conftest import _drop
+
+    _drop(postgres_url, schema)
+
+
+def _closed_after(sock: socket.socket, drip: bytes, every_s: float, limit_s: float) -> float | None:
+    """Send ``drip`` a byte every ``every_s``; seconds until the server closed, None if it never did."""
+    t0 = time.monotonic()
+    sock.settimeout(every_s)
+    i = 0
+    while time.monotonic() - t0 < limit_s:
+        try:
+            sock.send(drip[i % len(drip):i % len(drip) + 1])
+            i += 1
+            if sock.recv(4096) == b"":
+                return time.monotonic() - t0
+        except TimeoutError:
+            continue
+        except OSError:
+            return time.monotonic() - t0
+    return None
+
+
+def test_slow_headers_are_cut_off(worker):
+    with socket.create_connection(worker) as s:
+        took = _closed_after(s, b"GET /hello HTTP/1.1\r\nX-Slow: " + b"a" * 1000, every_s=0.2, limit_s=15)
+    assert took is not None, "a slowloris connection stayed open"
+    assert READ_TIMEOUT_S <= took < READ_TIMEOUT_S + 5
+
+
+def test_slow_body_is_cut_off_and_a_prompt_request_still_works(worker):
+    with socket.create_connection(worker) as s:
+        s.sendall(b"POST /api/v1/clock/sync HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 100\r\n\r\n")  # fmt: skip
+        took = _closed_after(s, b" ", every_s=0.2, limit_s=15)
+    assert took is not None and took < READ_TIMEOUT_S + 5
+    with socket.create_connection(worker) as s:  # keep-alive: two prompt requests, well past the timeout apart
+        for _ in range(2):
+            s.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.settimeout(5)
+            got = b""
+            while b'"world"}' not in got:
+                chunk = s.recv(4096)
+                assert chunk, f"closed after {got!r}"
+                got += chunk
+            assert got.startswith(b"HTTP/1.1 200")
+            time.sleep(READ_TIMEOUT_S * 1.5)
+
+
+def test_oversized_body_is_a_json_413_without_reading_it(worker):
+    with socket.create_connection(worker) as s:
+        s.sendall(b"POST /api/v1/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 52000000\r\n\r\n{")  # fmt: skip
+        s.settimeout(5)
+        head, _, body = s.recv(65536).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413")
+    assert json.loads(body)["errors"][0]["field"] == "body"
