@@ -90,15 +90,14 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     """The measured figures (recovery times, clock steps), so a CI log carries them."""
     import json
 
-    from . import test_outages
+    import importlib
 
-    rows = list(test_outages.FIGURES)
-    try:
-        from . import test_wallclock
-
-        rows += list(test_wallclock.FIGURES)
-    except ImportError:
-        pass
+    rows: list[dict[str, Any]] = []
+    for name in ("test_outages", "test_wallclock", "test_schemathesis"):
+        try:
+            rows += list(importlib.import_module(f"{__package__}.{name}").FIGURES)
+        except ImportError:
+            pass
     if rows:
         terminalreporter.section("fault figures (issue 11)")
         for row in rows:
