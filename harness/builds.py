@@ -69,6 +69,23 @@ ROWS: tuple[Row, ...] = (
         "baselines.load_balancing:IdleConnectionTracker", "idle keep-alive / WebSocket closer (the plan's nginx_clock_controller)"),
     Row("websocket", "websocket", "targets.websocket:WebSocketManager", "baselines.websocket:WebSocketManager",
         "WebSocket heartbeat manager (the plan's WebSocketClockManager)"),
+    Row("gateway", "api_gateway", "targets.api_gateway:GatewayMiddleware", "baselines.api_gateway:GatewayMiddleware",
+        "rate limits, request budgets and timing in front of every route (the plan's api_clock_middleware)"),
+    Row("rate_limiter", "api_gateway", "targets.api_gateway:RedisRateLimiter", "baselines.api_gateway:RedisRateLimiter",
+        "the rate limit shared by the workers through Redis (the plan's rate_limiter_clock)", flag="gateway"),
+    Row("local_rate_limiter", "api_gateway", "targets.api_gateway:LocalRateLimiter",
+        "baselines.api_gateway:LocalRateLimiter", "the rate limit of one process", flag="gateway"),
+    Row("request_timeouts", "api_gateway", "targets.api_gateway:TimeoutManager", "baselines.api_gateway:TimeoutManager",
+        "request budgets handed down to every call (the plan's clock_timeout_manager)", flag="gateway"),
+    Row("monitoring", "monitoring", "targets.monitoring:PrometheusCollector", "baselines.monitoring:PrometheusCollector",
+        "Prometheus collector behind /metrics (the plan's prometheus_clock_collector)"),
+    Row("monitoring_sync", "monitoring", "targets.monitoring:MonitoringSync", "baselines.monitoring:MonitoringSync",
+        "collection, scrape and dashboard refresh on one schedule (the plan's monitoring_clock_sync)",
+        flag="monitoring"),
+    Row("grafana_updater", "monitoring", "targets.monitoring:GrafanaUpdater", "baselines.monitoring:GrafanaUpdater",
+        "Grafana dashboard updates (the plan's grafana_clock_updater)", flag="monitoring"),
+    Row("ws_connections", "websocket", "targets.websocket:ConnectionController", "baselines.websocket:ConnectionController",
+        "WebSocket peer/idle deadlines (the plan's connection_clock_controller)", flag="websocket"),
 )
 # fmt: on
 

@@ -89,11 +89,16 @@ def _fmt_ns(ns: float) -> str:
     return f"{ns:.3g} ns"
 
 
+def _ref_label(r: Measurement) -> str:
+    """A reference's own build label when it has one (e.g. ``aiolimiter``), else its test's name."""
+    return r.build if r.build != "reference" else r.name.split("[")[0].removeprefix("test_")
+
+
 def table(ps: list[Pair]) -> str:
     """A plain-text table: per-operation median of each side and the clocked/baseline ratio."""
     rows = [("pair", "baseline /op", "clocked /op", "clocked/baseline", "references")]
     for p in ps:
-        refs = ", ".join(f"{r.name.split('[')[0].removeprefix('test_')}={_fmt_ns(r.per_op_ns)}" for r in p.references)
+        refs = ", ".join(f"{_ref_label(r)}={_fmt_ns(r.per_op_ns)}" for r in p.references)
         rows.append(
             (
                 p.group,

@@ -354,7 +354,8 @@ class ClockbenchUser(FastHttpUser):
         return random.uniform(lo, hi) if hi > 0 else 0.0
 
     def send(
-        self, method: str, path: str, *, name: str, json_body: Any = None, ok: tuple[int, ...] = (200,)
+        self, method: str, path: str, *, name: str, json_body: Any = None, ok: tuple[int, ...] = (200,),
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
         """One request, counted as sent before it goes and as answered or failed when it returns.
         ``ok`` lists the statuses that are a correct answer. Returns (status, parsed JSON or None)."""
@@ -362,19 +363,20 @@ class ClockbenchUser(FastHttpUser):
         REC.sent(name, started)
         ctx = {"cb_started_ns": started, "cb_delay_ns": self._delay_ns}
         try:
-            return self._send(method, path, name, json_body, ok, started, ctx)
+            return self._send(method, path, name, json_body, ok, started, ctx, headers)
         except GreenletExit:
             REC.cut_off(name, started)
             raise
 
-    def _send(self, method: str, path: str, name: str, json_body: Any, ok: tuple[int, ...], started: int, ctx: dict) -> tuple[int, Any]:
+    def _send(self, method: str, path: str, name: str, json_body: Any, ok: tuple[int, ...], started: int, ctx: dict,
+              headers: dict[str, str] | None = None) -> tuple[int, Any]:  # fmt: skip
         body = None
-        kw: dict[str, Any] = {}
+        kw: dict[str, Any] = {"headers": dict(headers)} if headers else {}
         if json_body is not None:
             # bytes, so the client sends head and body in one write: a str body goes out in a second
             # small write that Nagle's algorithm holds until the server's delayed ACK (up to 40 ms)
             kw["data"] = json.dumps(json_body).encode()
-            kw["headers"] = {"Content-Type": "application/json", "Accept": "application/json"}
+            kw["headers"] = {**kw.get("headers", {}), "Content-Type": "application/json", "Accept": "application/json"}
         with self.client.request(method, path, name=name, catch_response=True, context=ctx, **kw) as resp:
             status = resp.status_code or 0
             if status in ok:

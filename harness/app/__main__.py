@@ -27,6 +27,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--heartbeat-ms", type=int, default=5000)
     p.add_argument("--quote-ms", type=int, default=500)
     p.add_argument("--idle-timeout-ms", type=int, default=80_000)
+    p.add_argument("--ws-peer-timeout-ms", type=int, default=90_000,
+                   help="close a WebSocket whose peer sent nothing (not even a heartbeat ack) for this long")
+    p.add_argument("--ws-idle-timeout-ms", type=int, default=120_000,
+                   help="close a WebSocket with no application message (subscribe, ping) for this long")
     p.add_argument("--log-level", default="warning")
     p.add_argument("--limit-concurrency", type=int, default=2000, metavar="N",
                    help="connections + tasks a worker serves at once; past it new requests get a 503")
@@ -47,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             db_schema=args.db_schema, redis_prefix=args.redis_prefix, seed=args.seed,
             heartbeat_interval_ns=args.heartbeat_ms * NS_PER_MS, quote_interval_ns=args.quote_ms * NS_PER_MS,
             idle_timeout_ns=args.idle_timeout_ms * NS_PER_MS,
+            ws_peer_timeout_ns=args.ws_peer_timeout_ms * NS_PER_MS, ws_idle_timeout_ns=args.ws_idle_timeout_ms * NS_PER_MS,
         )  # fmt: skip
     except (BuildMapError, ValueError) as exc:
         print(f"harness.app: {exc}", file=sys.stderr)

@@ -81,6 +81,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
     app.state.components = components
     app.add_middleware(BodyLimit)
     app.add_middleware(MetricsMiddleware, components=components)
+    from .gateway import install as install_gateway
+
+    install_gateway(app, components)  # outermost: its 429/400/504 are counted by no route
     install_request_handlers(app)
     install_domain_handlers(app)
     for router in ROUTERS:

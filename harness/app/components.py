@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from typing import Any
 
 from harness import builds
@@ -11,6 +12,7 @@ from .config import ServiceConfig
 from .feed import MarketFeed, QuoteSource
 from .guards import LoopLagProbe
 from .metrics import ServiceMetrics
+from .monitoring import make_monitoring, service_figures
 from .orders import OrderService
 from .persistence import Persistence
 
@@ -30,6 +32,15 @@ def make_heartbeats(config: ServiceConfig, clock: Clock) -> Any:
     return builds.make_for(config.build_map, "websocket", clock, interval_ns=config.heartbeat_interval_ns)
 
 
+def make_connections(config: ServiceConfig, clock: Clock) -> Any:
+    """The WebSocket connection controller (built with the websocket component's flag)."""
+    return builds.make_for(config.build_map, "ws_connections", clock, peer_timeout_ns=config.ws_peer_timeout_ns,
+                           idle_timeout_ns=config.ws_idle_timeout_ns)  # fmt: skip
+
+
+WS_CLOSE_LOG = 20_000  # recent WebSocket closes kept per worker
+
+
 class Components:
     def __init__(self, config: ServiceConfig) -> None:
         self.config = config
@@ -37,13 +48,19 @@ class Components:
         self.metrics = ServiceMetrics(config.build_map, config.worker_id, config.clock)
         self.tracker = make_tracker(config, self.clock)
         self.heartbeats = make_heartbeats(config, self.clock)
+        self.connections = make_connections(config, self.clock)
+        self.ws_closes: collections.deque[dict[str, Any]] = collections.deque(maxlen=WS_CLOSE_LOG)  # /api/v1/ws/closes
         self.feed = MarketFeed(
             QuoteSource(config.seed),
             config.quote_interval_ns,
             builds.clock_for(config.build_of("websocket"), self.clock),
         )
+        self.monitor, self.monitor_sync = make_monitoring(
+            config.build_map, self.clock, service_figures(self), config.monitor_interval_ns)
+        self.monitor_scheduled = False
         self.orders: Any = None  # the order service (see harness/app/orders.py), set in start()
         self.store: Any = None  # PostgreSQL + Redis persistence, set in start()
+        self.gateway_redis: Any = None  # the gateway's shared rate limits (harness/app/gateway.py)
         self.started = False
         self.loop_lag = LoopLagProbe()
 
@@ -55,18 +72,27 @@ class Components:
         await self.orders.start()
         self.tracker.start()
         self.feed.start()
+        # Under --clock test a jump of days would run one collection per virtual second (and return each
+        # as an event of /clock/advance); there the collector collects at each scrape instead.
+        self.monitor_scheduled = self.config.clock == "live"
+        if self.monitor_scheduled:
+            self.monitor.start()
         self.loop_lag.start()
         self.started = True
 
     async def stop(self) -> None:
         await self.loop_lag.stop()
+        self.monitor.stop()
         self.feed.stop()
         self.tracker.stop()
         self.heartbeats.stop()
+        self.connections.stop()
         if self.orders is not None:
             await self.orders.close()
         if self.store is not None:
             await self.store.close()
+        if self.gateway_redis is not None:
+            await self.gateway_redis.aclose()
 
     async def health(self) -> dict[str, Any]:
         """Liveness is this answer; readiness is PostgreSQL and Redis answering, with their latency."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from harness.builds import build_map as make_build_map, validate_map
@@ -25,8 +26,14 @@ class ServiceConfig:
     # Keep-alive idle deadline of a worker's connection: a little past nginx's upstream keepalive_timeout
     # (75 s), so nginx, not the worker, closes its idle pool connections first (no reuse-after-close race).
     idle_timeout_ns: int = 80_000 * NANOS_IN_MS
-    ws_idle_timeout_ns: int = 120_000 * NANOS_IN_MS  # a WebSocket with no client frame for this long is closed
+    ws_idle_timeout_ns: int = 120_000 * NANOS_IN_MS  # a WebSocket with no application message for this long is closed
+    # A WebSocket peer silent this long (no frame at all: no heartbeat ack, no ping) is closed as dead. Three of the
+    # dashboard's 30 s pings (it does not ack heartbeats); clients that ack every heartbeat can be given less.
+    ws_peer_timeout_ns: int = 90_000 * NANOS_IN_MS
     settlement_days: int = 2  # T+N
+    # The gateway's per-route policy file (harness/app/gateway.py); the workers inherit the variable.
+    gateway_policy: str | None = field(default_factory=lambda: os.environ.get("CLOCKBENCH_GATEWAY_POLICY") or None)
+    monitor_interval_ns: int = 1_000 * NANOS_IN_MS  # the monitoring collector's interval (Prometheus scrapes at 1 s)
 
     def __post_init__(self) -> None:
         if self.clock not in ("live", "test"):
@@ -36,7 +43,9 @@ class ServiceConfig:
         if self.start_time_ns is not None and (not isinstance(self.start_time_ns, int) or self.start_time_ns < 0):
             raise ValueError(f"start_time_ns must be an int >= 0, got {self.start_time_ns!r}")
         object.__setattr__(self, "build_map", validate_map(self.build_map))
-        for name in ("heartbeat_interval_ns", "quote_interval_ns", "idle_timeout_ns", "ws_idle_timeout_ns"):
+        for name in ("heartbeat_interval_ns", "quote_interval_ns", "idle_timeout_ns", "ws_idle_timeout_ns",
+                     "monitor_interval_ns",
+                     "ws_peer_timeout_ns"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive int of nanoseconds, got {value!r}")

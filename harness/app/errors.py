@@ -48,7 +48,26 @@ def install_request_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(error_body(str(exc.detail), [{"field": "path", "reason": str(exc.detail)}]), exc.status_code)
+        if exc.status_code == 400 and "body" in str(exc.detail):  # undecodable bytes: the body's fault, a 422
+            reason = f"the body is not valid JSON: {exc.detail}"
+            return JSONResponse(error_body("invalid request", [{"field": "body", "reason": reason}]), 422)
+        if exc.status_code == 405:  # Allow: every method the OpenAPI document gives this path (one route per method)
+            methods = _allowed(request.app, request.url.path)
+            return JSONResponse(error_body(str(exc.detail), [{"field": "method", "reason": str(exc.detail)}]), 405,
+                                headers={"Allow": ", ".join(methods)})  # fmt: skip
+        # keep the exception's headers, as RFC 9110 asks
+        return JSONResponse(error_body(str(exc.detail), [{"field": "path", "reason": str(exc.detail)}]),
+                            exc.status_code, headers=getattr(exc, "headers", None))  # fmt: skip
+
+
+def _allowed(app: FastAPI, path: str) -> list[str]:
+    import re
+
+    out: set[str] = set()
+    for template, ops in app.openapi().get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), path):  # templates are plain /a/{b}/c
+            out.update(m.upper() for m in ops)
+    return sorted(out)
 
 
 def _field_errors(app: FastAPI, table: list[tuple[type[Exception], str, int]]) -> None:
@@ -115,7 +134,8 @@ def _outage_types() -> list[tuple[type[BaseException], str]]:
 
     return [
         (asyncpg.PostgresConnectionError, "database"), (asyncpg.InterfaceError, "database"),
-        (asyncpg.PostgresError, "database"), (rex.RedisError, "cache"),
+        (asyncpg.PostgresError, "database"), (asyncpg.exceptions.InternalClientError, "database"),
+        (rex.RedisError, "cache"),
         (ConnectionError, "database"), (TimeoutError, "database"), (OSError, "database"),
     ]  # fmt: skip
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from harness.builds import COMPONENTS, label
@@ -65,6 +67,22 @@ class ServiceMetrics:
             "Worst lateness of a 5 ms loop-probe wake-up since start (how long the event loop was held)",
             ["build", "worker"], registry=self.registry,
         )  # fmt: skip
+
+        self.gateway = Counter(
+            "clockbench_gateway_requests", "Requests through the API gateway by route policy and outcome "
+            "(ok, limited, timeout, bad_budget, limiter_down) and whether answered after the budget",
+            ["route", "outcome", "late", "build", "worker"], registry=self.registry,
+        )  # fmt: skip
+        self.gateway_stage = Histogram(
+            "clockbench_gateway_stage_seconds", "The gateway's stages per request (as in Server-Timing)",
+            ["stage", "build", "worker"], buckets=_LATENCY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+
+    def observe_gateway(self, rec: Any) -> None:
+        """The gateway middleware's sink: one GatewayRecord per request."""
+        self.gateway.labels(rec.route, rec.outcome, "1" if rec.late else "0", self.build, self.worker).inc()
+        for stage, ns in (("limit", rec.limit_ns), ("app", rec.app_ns), ("total", rec.total_ns)):
+            self.gateway_stage.labels(stage, self.build, self.worker).observe(ns / 1e9)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status), self.build, self.worker).inc()

@@ -14,6 +14,7 @@ from collections import Counter
 from typing import Any
 
 from core.database.errors import CacheWriteError, RecordNotFound
+from core.api_gateway.protocols import commit_within_budget, within_budget
 from core.order_management import domain as d
 from core.order_management.algos import AlgoKind, AlgoRequest
 from core.order_management.stage_timing import TRANSITIONS
@@ -119,19 +120,25 @@ class OrderService:
         in memory, and the client hears 503/4xx. A committed row whose Redis write failed is durable
         (PostgreSQL is the record), so it is routed; the cache catches up with the next update."""
         req = d.parse_order_request(body, strict=True)
-        order = self.oms.accept(req)  # raises the domain's validation / duplicate errors
-        try:
-            await self.store.write_order(order)
-        except CacheWriteError:
-            pass  # the row is committed: durable
-        except BaseException:
-            self.oms.withdraw(order)
-            self._compensate(order.order_id)
-            raise
-        self._persisted[order.order_id] = (order.state.value, 0)
-        self.oms.route(order)
-        self._persist_one_later(order)  # its state after the venue's answer (ACCEPTED/FILLED/CANCELED...)
-        return order.as_dict()
+
+        async def accept_write_route() -> Any:
+            order = self.oms.accept(req)  # raises the domain's validation / duplicate errors
+            try:
+                await self.store.write_order(order)
+            except CacheWriteError:
+                pass  # the row is committed: durable
+            except BaseException:
+                self.oms.withdraw(order)
+                self._compensate(order.order_id)
+                raise
+            self._persisted[order.order_id] = (order.state.value, 0)
+            self.oms.route(order)
+            self._persist_one_later(order)  # its state after the venue's answer (ACCEPTED/FILLED/CANCELED...)
+            return order
+
+        # The gateway's commit: started only with the route's reserve of budget left (else 504 before the
+        # OMS sees the order), and never cut once started, so no order is written but unacknowledged.
+        return (await commit_within_budget(accept_write_route)).as_dict()
 
     def _compensate(self, order_id: str) -> None:
         """A write that failed may still have committed (a timeout after COMMIT): mark such a row
@@ -177,7 +184,7 @@ class OrderService:
         try:
             return self.oms.get(order_id).as_dict()
         except d.UnknownOrderError:
-            row = await self.store.read_order(order_id)
+            row = await within_budget(self.store.read_order(order_id))
             if row is None:
                 raise
             return row_view(row)
@@ -194,23 +201,27 @@ class OrderService:
         """Durable before applied: the CANCELED state is written first, then the OMS cancels. If the
         write fails the order is untouched (503); if it filled meanwhile, its true state is rewritten
         and the answer is 409."""
-        order = self.oms.get(order_id)
-        if order.is_final:
-            raise d.OrderAlreadyFinalError(order_id, order.state)
-        filled = order.filled_qty
-        try:
-            await self.store.write_state(order_id, d.OrderState.CANCELED.value, filled)
-        except CacheWriteError:
-            pass
-        except BaseException:
-            self._repair(order)  # it may have committed: put the true (live) state back
-            raise
-        self._persisted[order_id] = (d.OrderState.CANCELED.value, filled)
-        try:
-            order = self.oms.cancel(order_id)
-        finally:
-            self._persist_one_later(order)
-        return order.as_dict()
+
+        async def write_then_cancel() -> Any:
+            order = self.oms.get(order_id)
+            if order.is_final:
+                raise d.OrderAlreadyFinalError(order_id, order.state)
+            filled = order.filled_qty
+            try:
+                await self.store.write_state(order_id, d.OrderState.CANCELED.value, filled)
+            except CacheWriteError:
+                pass
+            except BaseException:
+                self._repair(order)  # it may have committed: put the true (live) state back
+                raise
+            self._persisted[order_id] = (d.OrderState.CANCELED.value, filled)
+            try:
+                order = self.oms.cancel(order_id)
+            finally:
+                self._persist_one_later(order)
+            return order
+
+        return (await commit_within_budget(write_then_cancel)).as_dict()
 
     async def _persist(self, order: Any) -> None:
         key = (order.state.value, order.filled_qty)
@@ -272,9 +283,14 @@ class OrderService:
         return position_view(self.parts.pms.position(instrument))
 
     async def start_algo(self, body: dict[str, Any]) -> dict[str, Any]:
-        algo = self.oms.start_algo(algo_request(body))
-        await self.flush()
-        return algo.as_dict()
+        request = algo_request(body)  # bad input is refused before anything starts
+
+        async def start_and_flush() -> Any:
+            algo = self.oms.start_algo(request)
+            await self.flush()
+            return algo
+
+        return (await commit_within_budget(start_and_flush)).as_dict()  # never cut once started
 
     def get_algo(self, algo_id: str) -> dict[str, Any]:
         return self.oms.get_algo(algo_id).as_dict()

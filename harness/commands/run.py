@@ -8,7 +8,9 @@ leaves its criteria NOT MEASURED or INVALID with the reason, and the rest still 
   microbench  tests/benchmarks through pytest-benchmark (as ``clockbench bench``), both builds (measure/microbench.py)
   load        an interleaved A/B load run with an A/A pair (measure/load.py, over harness.load)
   capacity    ``clockbench capacity`` on both builds (closed loop, no think time), trials alternating (measure/load.py)
+  monitoring  a real Prometheus scraping both builds' collectors; accuracy read back through its API (measure/monitoring.py)
   frontend    the dashboard in headless Chromium: clock sync, stamps, click -> ack, quote -> DOM (measure/frontend.py)
+  websocket   real WebSocket clients through nginx on each build, 1,000 in --quick, 10,000 in full (measure/websocket.py)
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Callable
 from harness import results
 from harness.errors import UsageError
 from harness.measure import Context, Unavailable
-from harness.measure import frontend, load, microbench, orders, sims, static
+from harness.measure import api_gateway, frontend, load, microbench, monitoring, orders, sims, static, websocket
 from harness.report import criteria as crit
 from harness.report import environment
 from harness.report import terminal
@@ -48,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="fewer rounds: the same criteria, wider intervals, a few minutes")
     p.add_argument("--out", type=Path, help="run directory (default: reports/runs/<timestamp>-<commit>-run)")
     p.add_argument("--skip", action="append", default=[], metavar="PRODUCER",
-                   help="do not run this producer (static, replay, sims, microbench, load, capacity, frontend); repeatable")
+                   help="do not run this producer (one of: " + ", ".join(name for name, _, _ in PRODUCERS) + "); repeatable")
     p.add_argument("--criteria", type=Path, default=crit.CRITERIA_FILE, help="criteria file (default reports/criteria.toml)")
     p.add_argument("--postgres-url", help="PostgreSQL to use (else CLOCKBENCH_POSTGRES_URL, the local port, an embedded one)")
     p.add_argument("--redis-url", help="Redis to use (else CLOCKBENCH_REDIS_URL, the local port, an embedded one)")
@@ -72,9 +74,12 @@ PRODUCERS: list[tuple[str, tuple[str, ...], Callable[[Context], list[results.Met
     ("replay", ("sim.orders",), orders.produce_replay),
     ("sims", ("sim.ems", "sim.lb", "sim.heartbeats", "bench.lb"), sims.produce),
     ("microbench", ("bench",), microbench.produce_microbench),
+    ("monitoring", ("sim.monitoring",), monitoring.produce_monitoring),
     ("load", ("load",), load.produce_load),
+    ("gateway", ("load.gateway", "gateway"), api_gateway.produce_gateway),
     ("capacity", ("capacity",), load.produce_capacity),
     ("frontend", ("ui",), frontend.produce_frontend),
+    ("websocket", ("ws",), websocket.produce),
 ]
 
 

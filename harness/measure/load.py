@@ -181,7 +181,7 @@ def produce(out: Path, quick: bool, log: Log = print, plan: Plan | None = None, 
 
 def produce_load(ctx: Context) -> list[results.MetricRecord]:
     """The interleaved A/B load run with its A/A pair (``produce`` below, over harness.load)."""
-    need = [m for m in ctx.metrics if m.startswith("load.")]
+    need = [m for m in ctx.metrics if m.startswith("load.") and not m.startswith("load.gateway.")]  # api_gateway's
     if not need:
         raise Unavailable("no selected criterion needs a load run")
     try:

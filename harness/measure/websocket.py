@@ -1,13 +1,202 @@
-"""WebSocket measurement: heartbeats, harness/heartbeats.py's LiveClock coarse timers against asyncio
-sleep loops; per repeat: CPU per wall second, beats missing, p99 lateness, the share of due beats
-delivered."""
+"""WebSocket measurements: the Clock's heartbeat timers in-process, and stability on real connections.
+
+``heartbeats`` (for the FD-HEARTBEAT-* goals, through the ``sims`` producer): harness/heartbeats.py's
+LiveClock coarse timers against asyncio sleep loops; per repeat: CPU per wall second, beats missing,
+p99 lateness, the share of due beats delivered.
+
+``produce`` (the ``websocket`` producer, for PM-/SC2-WEBSOCKET-STABILITY and EI-WEBSOCKET): real
+connections per build, as ``connections`` below describes.
+
+For each build (order alternating with the repeat), a stack (two uvicorn workers behind nginx, on
+the run's PostgreSQL and Redis) and ``harness/wsload.py``'s clients through nginx: every live
+client's view of every heartbeat over a measured window, dead peers (two that stop reading, two
+frozen), and the worker's CPU and memory. A light orders load (Locust ``orders`` profile) runs
+beside the window so the heartbeats share the service with its real work.
+
+Records (metric, unit, one value per ...):
+- ``ws.stable_share`` ppm, per live connection: 1,000,000 if stable over the window, else 0
+  (stable: never closed, every heartbeat promised in the window arrived before the client's
+  timeout, the promise plus half an interval; see core/websocket/peer_view.py);
+- ``ws.heartbeat.on_time_share`` ppm, per live connection: its heartbeats on time over those due;
+- ``ws.heartbeat.lateness`` ns, per heartbeat: arrival minus the promised ``next_heartbeat``
+  (an even subsample of the sorted values when there are more than 20,000; exact p50/p99/max in
+  ``extra``);
+- ``ws.false_disconnects`` count: live clients closed by anyone during the window and settle;
+- ``ws.dead_peer.detect`` ns, per dead peer: its close by the server minus its last ack;
+- ``ws.server.cpu_per_conn_beat`` ns/op and ``ws.server.rss_per_conn`` bytes: the worker's CPU in
+  the window (minus its idle rate) per heartbeat due, and its resident memory added per connection.
+"""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness import results
 from harness.builds import BUILDS
 from harness.results import MetricRecord
 
-from . import Log, alternate
+from . import Context, Log, Unavailable, alternate
+
+MS = 1_000_000
+MAX_SAMPLES = 20_000
+
+# quick: a minute for both builds; full: the issue's 10,000 connections (about 2-3 minutes per build).
+PLAN = {
+    True: {"connections": 1_000, "processes": 2, "window_s": 10.0, "repeats": 1, "nginx_workers": 2, "orders_users": 5},
+    False: {"connections": 10_000, "processes": 4, "window_s": 30.0, "repeats": 1, "nginx_workers": 4, "orders_users": 10},
+}
+HEARTBEAT_MS = 1_000
+PEER_TIMEOUT_MS = 5_000  # five heartbeats: a client process starved for a second or two is not dead
+WORKERS = 2  # uvicorn workers behind nginx, as the stack runs for the load tests
+GRACE_NS = HEARTBEAT_MS * MS // 2  # the client's timeout: the promise plus half an interval
+MAX_CLIENT_LAG_NS = GRACE_NS // 2  # beyond it the clients, not the server, decide what is late
+
+
+class _OrdersBeside:
+    """``clockbench load --profile orders`` against the stack for the window (best effort: its
+    failure is recorded, not fatal; the heartbeats are the measure)."""
+
+    def __init__(self, url: str, users: int, window_s: float, out: Path) -> None:
+        cmd = [sys.executable, "-m", "harness", "load", "--profile", "orders", "--target", url, "--users", str(users),
+               "--duration", f"{window_s:g}", "--warmup", "0", "--out", str(out)]  # fmt: skip
+        out.mkdir(parents=True, exist_ok=True)
+        self.log = (out / "load.log").open("w")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait(self) -> None:
+        try:
+            self.proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+def _subsample(sorted_values: list[int]) -> list[int]:
+    if len(sorted_values) <= MAX_SAMPLES:
+        return sorted_values
+    step = len(sorted_values) / MAX_SAMPLES
+    return [sorted_values[int(i * step)] for i in range(MAX_SAMPLES)]
+
+
+def measure_build(build: str, plan: dict, out: Path, log: Any) -> dict:
+    from harness import wsload
+    from harness.stack import running
+
+    args = ["--heartbeat-ms", str(HEARTBEAT_MS), "--ws-peer-timeout-ms", str(PEER_TIMEOUT_MS),
+            "--ws-idle-timeout-ms", "900000"]  # no idle close: connecting 10,000 takes a minute
+    with running(build=build, workers=WORKERS, nginx=True, service_args=args, run_dir=out / "stack",
+                 nginx_worker_processes=plan["nginx_workers"], nginx_worker_connections=19_000,
+                 write_pointer=False) as s:  # fmt: skip
+        pids = [p.pid for p in s.state.processes if p.role.startswith("worker")]
+        beside = None
+        if plan["orders_users"]:
+            def beside(window_s: float) -> _OrdersBeside:
+                return _OrdersBeside(s.url, plan["orders_users"], window_s, out / "orders")
+        fig = wsload.run(s.url, s.worker_urls, pids, plan["connections"], processes=plan["processes"],
+                         window_s=plan["window_s"], grace_ns=GRACE_NS, peer_timeout_ns=PEER_TIMEOUT_MS * MS,
+                         stop_reading=2, vanish=2, out=out / "clients", log=log, beside=beside)  # fmt: skip
+    fig["orders_beside"] = (out / "orders" / "load.log").exists()
+    log(f"    {build}: " + wsload.describe(fig))
+    return fig
+
+
+def starved(fig: dict) -> str:
+    """Why a build's client-side figures cannot be trusted, or "" (pure).
+
+    The clients are the instrument: a client process whose event loop runs late sees heartbeats
+    late (and acks them late, so the server closes it as dead) through no fault of the server. Like
+    a saturated load generator, that makes the run INVALID rather than a verdict on the build."""
+    lag = fig.get("client_loop_lag_p99_ns")
+    if lag is None:
+        return "the client processes recorded no event-loop lag"
+    if lag > MAX_CLIENT_LAG_NS:
+        load = fig.get("machine_load_1min") or [0, 0]
+        return (f"the client processes were starved: event-loop lag p99 {lag / MS:.0f} ms > {MAX_CLIENT_LAG_NS / MS:.0f} ms "
+                f"(machine load {max(load):.1f} on {os.cpu_count()} CPUs): the peers' view measures the machine")  # fmt: skip
+    return ""
+
+
+def records(figs: dict[str, dict], plan: dict) -> list[MetricRecord]:
+    """Metric records from each build's figures (pure but for the CPU count in a reason)."""
+    out: list[MetricRecord] = []
+    for build, fig in figs.items():
+        why = starved(fig)
+        if why:
+            extra = {k: v for k, v in fig.items() if k not in ("lateness_ns", "stable_flags", "per_conn_on_time")}
+            for metric, unit in (("ws.stable_share", "ppm"), ("ws.heartbeat.on_time_share", "ppm"),
+                                 ("ws.heartbeat.lateness", "ns"), ("ws.false_disconnects", "count")):
+                out.append(results.invalid(metric, build, unit, why, "measure.websocket", **extra))
+            out += [r for r in _records_of(build, fig, plan) if r.metric not in
+                    ("ws.stable_share", "ws.heartbeat.on_time_share", "ws.heartbeat.lateness", "ws.false_disconnects")]
+            continue
+        out += _records_of(build, fig, plan)
+    return out
+
+
+def _records_of(build: str, fig: dict, plan: dict) -> list[MetricRecord]:
+    out: list[MetricRecord] = []
+    extra = {k: v for k, v in fig.items() if k not in ("lateness_ns", "stable_flags", "per_conn_on_time")}
+    extra.update(heartbeat_interval_ns=HEARTBEAT_MS * MS, connections_requested=plan["connections"],
+                 client_processes=plan["processes"])  # fmt: skip
+    src = "measure.websocket"
+    out.append(MetricRecord("ws.stable_share", build, "ppm", [1_000_000 * f for f in fig["stable_flags"]],
+                            lower_is_better=False, source=src, extra=extra))  # fmt: skip
+    out.append(MetricRecord("ws.heartbeat.on_time_share", build, "ppm", fig["per_conn_on_time"],
+                            lower_is_better=False, source=src, extra={"connections": fig["connections"]}))  # fmt: skip
+    out.append(MetricRecord("ws.heartbeat.lateness", build, "ns", _subsample(fig["lateness_ns"]), source=src,
+                            extra={"heartbeats": len(fig["lateness_ns"]), "p50_ns": fig["lateness_p50_ns"],
+                                   "p99_ns": fig["lateness_p99_ns"], "max_ns": fig["lateness_max_ns"]}))  # fmt: skip
+    out.append(MetricRecord("ws.false_disconnects", build, "count", [fig["false_disconnects"]], source=src,
+                            extra={"close_codes": fig["close_codes"]}))  # fmt: skip
+    if fig["dead_peer_detect_ns"]:
+        out.append(MetricRecord("ws.dead_peer.detect", build, "ns", fig["dead_peer_detect_ns"], source=src,
+                                extra={"peer_timeout_ns": fig["peer_timeout_ns"],
+                                       "not_closed": fig["dead_peers_not_closed"]}))  # fmt: skip
+    if fig["server_cpu_ns_per_conn_beat"] is not None:
+        out.append(MetricRecord("ws.server.cpu_per_conn_beat", build, "ns/op", [fig["server_cpu_ns_per_conn_beat"]],
+                                source=src, extra={"server_cpu_s": fig["server_cpu_s"]}))  # fmt: skip
+    out.append(MetricRecord("ws.server.rss_per_conn", build, "bytes", [max(0, fig["server_rss_per_conn"])],
+                            source=src, extra={"rss_idle": fig["server_rss_idle"],
+                                               "rss_connected": fig["server_rss_connected"]}))  # fmt: skip
+    return out
+
+
+def connections(out: Path, quick: bool, log: Any = print) -> list[MetricRecord]:
+    """Both builds, alternating which goes first over the repeats; the records of the last repeat's
+    figures pooled per build (connections and heartbeats of every repeat)."""
+    plan = PLAN[quick]
+    log(f"  websocket: {plan['connections']:,} real connections through nginx per build, {plan['window_s']:g} s window, "
+        f"heartbeat {HEARTBEAT_MS} ms, peer timeout {PEER_TIMEOUT_MS} ms")  # fmt: skip
+    figs: dict[str, dict] = {}
+    for rep in range(plan["repeats"]):
+        for build in alternate(rep):
+            fig = measure_build(build, plan, out / f"{build}-{rep}", log)
+            if build in figs:
+                prev = figs[build]
+                for key in ("lateness_ns", "stable_flags", "per_conn_on_time", "dead_peer_detect_ns"):
+                    prev[key] = sorted(prev[key] + fig[key]) if key == "lateness_ns" else prev[key] + fig[key]
+            else:
+                figs[build] = fig
+    return records(figs, plan)
+
+
+def produce(ctx: Context) -> list[MetricRecord]:
+    """The ``websocket`` producer: real WebSocket clients through nginx against each build's stack."""
+    if not any(m.startswith("ws.") for m in ctx.metrics):
+        raise Unavailable("no selected criterion needs the WebSocket measurement")
+    from harness.stack import StackError
+    from harness.stack.nginx import find_nginx
+
+    try:
+        find_nginx()
+    except StackError as exc:
+        raise Unavailable(f"nginx is needed in front of the service: {exc}") from None
+    return connections(ctx.out / "websocket", ctx.quick, ctx.log)
 
 
 # --- heartbeats ---------------------------------------------------------------------------------

@@ -81,6 +81,10 @@ def _s(x: float | None, unit: str) -> str:
             if abs(x) >= sc:
                 return f"{x / sc:.3g} {u}{'/op' if unit == 'ns/op' else ''}"
         return f"{x:.3g} {unit}"
+    if unit == "ppm":  # a share in parts per million, read as a percentage
+        return f"{x / 1e4:.2f}%"
+    if abs(x) >= 1e4:  # no scientific notation: 1,000,000 bytes, not 1e+06 bytes
+        return f"{x:,.0f} {unit}".strip()
     return f"{x:,.4g} {unit}".strip()
 
 
@@ -128,6 +132,8 @@ def _component_of(metric: str, js: list[Judgement]) -> str:
         if metric in j.metrics:
             return j.component
     parts = metric.split(".")
+    if parts[0] == "ws":  # real WebSocket connections (harness/measure/websocket.py)
+        return "websocket"
     if len(parts) > 1 and parts[1] in ("clock", "heartbeats"):
         return "clock"
     return parts[1] if len(parts) > 1 else "other"

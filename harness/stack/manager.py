@@ -60,6 +60,7 @@ class StackSpec:
     health_timeout_s: float = 30.0
     service_args: Sequence[str] = ()  # extra flags for every worker (e.g. --heartbeat-ms 200)
     nginx_worker_processes: int = 1
+    nginx_worker_connections: int = 1024  # per nginx worker; a proxied WebSocket holds two
     write_pointer: bool = True  # update reports/stack/current.json (the CLI's down/status read it)
 
     def resolved_map(self) -> dict[str, str]:
@@ -298,7 +299,7 @@ def start(spec: StackSpec | None = None, **kwargs: object) -> Stack:
             text = nginx_mod.render_config(
                 prefix=prefix, host=spec.host, port=nport,
                 workers=[nginx_mod.Upstream(spec.host, p) for p in ports],
-                worker_processes=spec.nginx_worker_processes,
+                worker_processes=spec.nginx_worker_processes, worker_connections=spec.nginx_worker_connections,
             )  # fmt: skip
             nginx_mod.write_config(prefix, text)
             nginx_mod.check_config(nginx_exe, prefix)

@@ -22,7 +22,7 @@ def stack_url():
     except ImportError as exc:
         missing("the stack", f"harness.stack does not import: {exc}")
     try:
-        cm = running(build="clocked", workers=2, nginx=True)
+        cm = running(build="clocked", workers=2, nginx=True, service_args=["--heartbeat-ms", "300"])
         s = cm.__enter__()
     except StackError as exc:
         missing("the stack (nginx, PostgreSQL, Redis)", str(exc))
@@ -79,6 +79,10 @@ def test_stream_profiles(stack_url, tmp_path, profile) -> None:
     assert got > 0
     for v in streams.values():
         assert v["age_ns"]["count"] == v["received"]
+    # the peer's view of heartbeats (as clockbench run measures it): each promised one's lateness,
+    # and no user disconnected (each acks its heartbeats, so the connection controller keeps it)
+    assert streams.get("heartbeat lateness", {}).get("received", 0) > 0, sorted(streams)
+    assert "WS disconnected" not in s["errors"], s["errors"]
 
 
 @pytest.mark.parametrize("route", ["server-time", "orders"])

@@ -61,6 +61,18 @@ def test_order_flow_is_committed_before_201(live_stack, postgres_url):
         assert pos.status_code == 200 and "positions" in pos.json()
 
 
+def test_an_id_naming_a_missing_worker_is_a_json_404_through_nginx(live_stack):
+    with httpx.Client(base_url=live_stack.url) as c:
+        for method, path in (("GET", "/api/v1/orders/W9-O1"), ("DELETE", "/api/v1/orders/W7-O3"),
+                             ("GET", "/api/v1/algos/W12-A1")):  # fmt: skip
+            r = c.request(method, path)
+            assert r.status_code == 404 and r.headers["content-type"].startswith("application/json"), r.text
+            assert r.json()["errors"][0]["field"] == "order_id"
+        assert c.get("/api/v1/orders/W1-O999999").status_code == 404  # a real worker: its own 404
+        h = c.get("/health")
+        assert h.status_code == 200 and "127.0.0.1" not in h.text
+
+
 def test_cancel_unknown_and_final(live_stack):
     with httpx.Client(base_url=live_stack.url) as c:
         assert c.delete("/api/v1/orders/NOPE").status_code == 404

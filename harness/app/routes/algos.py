@@ -16,31 +16,37 @@ router = APIRouter()
 AlgoId = Annotated[str, Path(pattern=lim.ID_PATTERN, max_length=lim.ID_MAX_LEN, description="an algo id, e.g. W0-A1")]
 
 
-@router.post(f"{API}/algos", status_code=201, responses=responses(409, 422, 503),
+_ALGO_LINKS = {name: {"operationId": op, "parameters": {"algo_id": "$response.body#/algo_id"}}
+               for name, op in (("GetAlgo", "get_algo"), ("PauseAlgo", "pause_algo"), ("ResumeAlgo", "resume_algo"),
+                                ("CancelAlgo", "cancel_algo"))}  # fmt: skip
+
+
+@router.post(f"{API}/algos", status_code=201, operation_id="start_algo",
+             responses={201: {"description": "started", "links": _ALGO_LINKS}, **responses(409, 422, 503)},
              summary="Start a TWAP/VWAP/POV over a parent order (bounded: see the limits in each field)")  # fmt: skip
 async def start_algo(body: AlgoCreate, request: Request) -> Any:
     c = current(request)
     return await c.orders.start_algo(body.model_dump())
 
 
-@router.get(f"{API}/algos/{{algo_id}}", responses=responses(404, 422),
+@router.get(f"{API}/algos/{{algo_id}}", responses=responses(404, 422), operation_id="get_algo",
             summary="An algo with its slices' scheduled and actual times")  # fmt: skip
 async def get_algo(algo_id: AlgoId, request: Request) -> Any:
     c = current(request)
     return c.orders.get_algo(algo_id)
 
 
-@router.post(f"{API}/algos/{{algo_id}}/pause", responses=responses(404, 409, 422), summary="Pause a RUNNING algo")
+@router.post(f"{API}/algos/{{algo_id}}/pause", responses=responses(404, 409, 422), operation_id="pause_algo", summary="Pause a RUNNING algo")
 async def pause_algo(algo_id: AlgoId, request: Request) -> Any:
     return current(request).orders.algo_action(algo_id, "pause")
 
 
-@router.post(f"{API}/algos/{{algo_id}}/resume", responses=responses(404, 409, 422),
+@router.post(f"{API}/algos/{{algo_id}}/resume", responses=responses(404, 409, 422), operation_id="resume_algo",
              summary="Resume a PAUSED algo (its schedule moves later by the pause)")  # fmt: skip
 async def resume_algo(algo_id: AlgoId, request: Request) -> Any:
     return current(request).orders.algo_action(algo_id, "resume")
 
 
-@router.delete(f"{API}/algos/{{algo_id}}", responses=responses(404, 409, 422), summary="Cancel an algo")
+@router.delete(f"{API}/algos/{{algo_id}}", responses=responses(404, 409, 422), operation_id="cancel_algo", summary="Cancel an algo")
 async def cancel_algo(algo_id: AlgoId, request: Request) -> Any:
     return current(request).orders.algo_action(algo_id, "cancel")

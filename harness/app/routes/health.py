@@ -31,7 +31,11 @@ async def metrics(request: Request) -> Response:
         c.orders.observe_stages()
     c.metrics.idle_closed.labels(c.metrics.build, c.metrics.worker).set(c.tracker.closed_idle)
     c.metrics.loop_lag_max.labels(c.metrics.build, c.metrics.worker).set(c.loop_lag.max_s)
-    return Response(c.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+    if not c.monitor_scheduled:
+        c.monitor.collect()  # --clock test: a collection per scrape, at the TestClock's time
+    # the request metrics, then the monitoring collector's figures (with their collection instants
+    # in the clocked build; the baseline's are stamped by the scrape)
+    return Response(c.metrics.exposition() + c.monitor.expose(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/hello", summary="Hello world: the same app with no work, the throughput ceiling in benchmarks")

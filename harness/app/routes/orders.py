@@ -19,7 +19,15 @@ router = APIRouter()
 OrderId = Annotated[str, Path(pattern=lim.ID_PATTERN, max_length=lim.ID_MAX_LEN, description="an order id, e.g. W0-O7")]
 
 
-@router.post(f"{API}/orders", status_code=201, responses=responses(409, 422, 503),
+_ORDER_LINKS = {  # OpenAPI links: a client (or schemathesis) can follow an answer to the order it made
+    "GetOrder": {"operationId": "get_order", "parameters": {"order_id": "$response.body#/order_id"}},
+    "CancelOrder": {"operationId": "cancel_order", "parameters": {"order_id": "$response.body#/order_id"}},
+}
+
+
+@router.post(f"{API}/orders", status_code=201, operation_id="create_order",
+             responses={201: {"description": "committed, then routed", "links": _ORDER_LINKS},
+                        **responses(409, 422, 503)},
              summary="Submit an order; 201 once it is committed (then routed)")  # fmt: skip
 async def create_order(body: OrderCreate, request: Request) -> Any:
     c = current(request)
@@ -48,13 +56,14 @@ async def list_orders(
     return {"orders": orders, "next_after": orders[-1]["order_id"] if len(orders) == limit else None}
 
 
-@router.get(f"{API}/orders/{{order_id}}", responses=responses(404, 422, 503), summary="An order and its state")
+@router.get(f"{API}/orders/{{order_id}}", responses=responses(404, 422, 503), summary="An order and its state",
+            operation_id="get_order")
 async def get_order(order_id: OrderId, request: Request) -> Any:
     c = current(request)
     return await c.orders.get(order_id)
 
 
-@router.delete(f"{API}/orders/{{order_id}}", responses=responses(404, 409, 422, 503),
+@router.delete(f"{API}/orders/{{order_id}}", responses=responses(404, 409, 422, 503), operation_id="cancel_order",
                summary="Cancel an order (404 unknown, 409 already final); the cancel is committed first")  # fmt: skip
 async def cancel_order(order_id: OrderId, request: Request) -> Any:
     c = current(request)

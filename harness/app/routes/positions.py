@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 
-from ..schemas import responses
+from ..schemas import INSTRUMENTS, responses
 from . import API, current
 
 router = APIRouter()
@@ -20,6 +20,8 @@ async def positions(request: Request) -> Any:
 
 @router.get(f"{API}/positions/{{instrument}}", summary="One instrument's position",
             responses=responses(422))
-async def position(instrument: str, request: Request) -> Any:
+async def position(
+    instrument: Annotated[str, Path(json_schema_extra={"enum": INSTRUMENTS})], request: Request
+) -> Any:
     c = current(request)
     return c.orders.position(instrument)

@@ -1,0 +1,62 @@
+"""The gateway producers' pure parts: each limiter's contract replayed exactly, the records built from
+the profile's per-round classification, and the profile's classification itself."""
+
+from __future__ import annotations
+
+from harness.load import hdr
+from harness.measure.api_gateway import LIMIT, PERIOD_NS, gateway_records, ideal_count
+
+MS = 1_000_000
+
+
+def test_each_contract_is_replayed_exactly() -> None:
+    burst = [0] * (LIMIT + 5)  # LIMIT + 5 sends at once
+    assert ideal_count("gcra", burst) == ideal_count("sliding", burst) == ideal_count("fixed", burst) == LIMIT
+    steady = [i * 10 * MS for i in range(151)]  # 100/s for 1.5 s (the limit is 20/s, bursts of 20)
+    assert ideal_count("gcra", steady) == LIMIT + (1500 * MS * LIMIT) // PERIOD_NS  # burst + one per 50 ms
+    assert ideal_count("sliding", steady) == 2 * LIMIT  # 20 in [0, 1 s), 20 more from 1 s on
+    late = [0] * LIMIT + [PERIOD_NS - 1, PERIOD_NS]
+    assert ideal_count("fixed", late) == LIMIT + 1  # the window opened at 0 closes at PERIOD_NS
+
+
+def _round(total: int, reliable: int, errors: list[int]) -> dict:
+    h = hdr.new()
+    for e in errors:
+        hdr.record(h, e)
+    return {"total": total, "reliable": reliable, "statuses": {"200": reliable}, "timeout_error": hdr.encode(h)}
+
+
+def test_records_from_the_rounds() -> None:
+    recs = gateway_records({"clocked": [_round(1000, 990, [1 * MS, 2 * MS]), _round(500, 500, [3 * MS])],
+                            "baseline": [_round(100, 90, [])]}, "gateway-ab.json")  # fmt: skip
+    by = {(r.metric, r.build): r for r in recs}
+    share = by[("load.gateway.within_budget", "clocked")]
+    assert share.valid and share.values == [990_000, 1_000_000] and share.unit == "ppm" and not share.lower_is_better
+    err = by[("load.gateway.timeout_error", "clocked")]
+    assert err.valid and len(err.values) == 3 and abs(max(err.values) - 3 * MS) < 3 * MS // 100
+    assert not by[("load.gateway.within_budget", "baseline")].valid  # one round: no interval
+    assert "outlived their budget" in by[("load.gateway.timeout_error", "baseline")].reason
+
+
+def test_the_profile_classifies_each_request() -> None:
+    from loadtests.gateway_stats import GatewayStats, parse_budget_range
+
+    st = GatewayStats(lambda started_ns: started_ns >= 10)  # the measured window starts at 10
+    st.record(9, 201, 1 * MS, 5 * MS)  # warm-up: not counted
+    st.record(10, 201, 4 * MS, 5 * MS)  # in time: reliable
+    st.record(10, 429, 1 * MS, 5 * MS)  # a refusal in time: reliable
+    st.record(10, 201, 7 * MS, 5 * MS)  # correct but late: not reliable, 2 ms error
+    st.record(10, 504, 5 * MS + 300_000, 5 * MS)  # timed out 0.3 ms after the budget
+    st.record(10, 500, 1 * MS, 5 * MS)  # an error: not reliable, not a timeout
+    p = st.payload()
+    assert (p["total"], p["reliable"]) == (5, 2)
+    h = hdr.decode(p["timeout_error"])
+    assert h.get_total_count() == 2 and abs(h.get_max_value() - 2 * MS) < 2 * MS // 100
+    assert parse_budget_range("5-60") == (5, 60)
+    for bad in ("60-5", "x", "0-5"):
+        try:
+            parse_budget_range(bad)
+        except ValueError as exc:
+            assert "--cb-budget-ms" in str(exc)
+        else:
+            raise AssertionError(bad)

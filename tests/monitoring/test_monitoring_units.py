@@ -1,0 +1,114 @@
+"""Pure parts of monitoring: accuracy arithmetic, timestamps in the exposition, config, payloads,
+the Grafana API test double's contract checks, and the producer's records."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from core.monitoring import accuracy
+from core.monitoring.accuracy import StoredSample
+from core.monitoring.apis import MonitoringAPIError, rfc3339_to_ns
+from core.monitoring.dashboards import annotation_payload, dashboard, save_payload
+from core.monitoring.figures import Figure, exposition_timestamp, families
+from core.monitoring.promconfig import config_text, duration, scrape_job
+from core.monitoring.schedule import next_at_phase, shared_schedule
+from harness.backends.grafana_double import GrafanaDouble
+from harness.measure.monitoring import make_records, stored_samples
+
+MS = 1_000_000
+S = 1_000_000_000
+
+
+def test_exposition_timestamp_keeps_the_exact_millisecond() -> None:
+    rng = random.Random(3)
+    for _ in range(20_000):
+        ns = rng.randrange(1_600_000_000 * S, 2_000_000_000 * S)
+        assert int(float(exposition_timestamp(ns)) * 1000) == ns // MS  # what prometheus_client writes
+
+
+def test_families_stamp_every_sample_and_reject_unknown_kinds() -> None:
+    figs = [Figure("a", "h", (("k", "1"),), 1.0), Figure("a", "h", (("k", "2"),), 2.0),
+            Figure("b_total", "h", (), 3.0, "counter")]
+    fams = families(figs, 5 * S + 7 * MS + 3)
+    assert [f.name for f in fams] == ["a", "b"]
+    assert {int(float(s.timestamp) * 1000) for f in fams for s in f.samples} == {5007}
+    assert all(s.timestamp is None for f in families(figs) for s in f.samples)
+    with pytest.raises(ValueError, match="kind"):
+        families([Figure("c", "h", (), 1.0, "histogram")])
+
+
+def test_timestamp_errors_count_missing_collections_as_a_whole_interval() -> None:
+    samples = [StoredSample(10 * S, 10 * S + 2 * MS), StoredSample(11 * S, 11 * S - 30 * MS)]
+    assert accuracy.timestamp_errors_with_missing(samples, S, expected=3) == [2 * MS, 30 * MS, S]
+    assert accuracy.share_within([2 * MS, 30 * MS, S], 10 * MS) == pytest.approx(1 / 3)
+    assert accuracy.share_within([], 10_000) == 0.0
+
+
+def test_interval_deviation_uses_the_read_instants() -> None:
+    samples = [StoredSample(2 * S, 2 * S + 5 * MS), StoredSample(1 * S, 1 * S), StoredSample(3 * S, 2 * S + 5 * MS)]
+    assert accuracy.interval_deviations_ns(samples, S) == [5 * MS, S]  # a value served twice: a whole interval off
+
+
+def test_stored_samples_parse_prometheus_matrix_values() -> None:
+    result = [{"metric": {}, "values": [[1795993801.123, "1795993801.0995"], [1795993800.1, "1795993800.05"]]}]
+    got = stored_samples(result)
+    assert got[0].stored_ns == 1795993800100 * MS and got[1].stored_ns == 1795993801123 * MS
+    assert abs(got[1].taken_ns - 1795993801099500000) < 1000
+
+
+def test_rfc3339_nanoseconds_without_float_rounding() -> None:
+    assert rfc3339_to_ns("2026-11-29T23:10:01.123456789Z") % S == 123456789
+    assert rfc3339_to_ns("2026-11-29T23:10:01.5+01:00") == rfc3339_to_ns("2026-11-29T22:10:01.5Z")
+    with pytest.raises(MonitoringAPIError):
+        rfc3339_to_ns("yesterday")
+
+
+def test_prometheus_config_is_json_yaml_with_explicit_timestamps_kept() -> None:
+    cfg = json.loads(config_text([scrape_job("j", ["127.0.0.1:1"], S)], S))
+    assert cfg["global"]["scrape_interval"] == "1000ms" and cfg["scrape_configs"][0]["honor_timestamps"] is True
+    with pytest.raises(ValueError):
+        duration(10)
+
+
+def test_schedule_arithmetic() -> None:
+    assert next_at_phase(10 * S + 5, S, 0) == 11 * S and next_at_phase(10 * S, S, 0) == 11 * S
+    assert next_at_phase(10 * S, S, -100 * MS) == 10 * S + 900 * MS
+    assert shared_schedule(S, 50 * MS, 100 * MS, 100 * MS)[1:] == (950 * MS, 50 * MS, 150 * MS)
+    with pytest.raises(ValueError):
+        shared_schedule(S, 0, S, 0)
+
+
+def test_payloads_follow_grafanas_api() -> None:
+    model = dashboard()
+    body = save_payload(model, "m", folder_uid="f")
+    assert body["overwrite"] is True and body["folderUid"] == "f" and body["dashboard"]["id"] is None
+    ann = annotation_payload(model["uid"], 12_345_678_901, "t", ["x"])
+    assert ann == {"dashboardUID": model["uid"], "time": 12_345, "tags": ["x"], "text": "t"}
+
+
+def test_grafana_double_checks_the_contract_without_a_socket_call() -> None:
+    with GrafanaDouble(token="k") as g:
+        ok = {"authorization": "Bearer k"}
+        assert g.handle("/api/annotations", {}, b"{}", 1)[0] == 401
+        assert g.handle("/api/dashboards/db", ok, b"[1]", 1)[0] == 400
+        status, answer = g.handle("/api/dashboards/db", ok, json.dumps(save_payload(dashboard(), "m")).encode(), 1)
+        assert status == 200 and answer["version"] == 1
+        no_over = dict(save_payload(dashboard(), "m"), overwrite=False)
+        assert g.handle("/api/dashboards/db", ok, json.dumps(no_over).encode(), 2)[0] == 412
+        assert g.handle("/api/annotations", ok, json.dumps({"time": 1.5, "text": "x"}).encode(), 3)[0] == 400
+        assert g.handle("/api/annotations", ok, json.dumps({"time": 1, "text": "x", "dashboardUID": "nope"}).encode(), 3)[0] == 404
+        assert g.handle("/api/annotations", ok, json.dumps({"time": 1, "text": "x"}).encode(), 3) == (
+            200, {"message": "Annotation added", "id": 1})
+        assert g.handle("/api/other", ok, b"{}", 4)[0] == 404
+
+
+def test_a_build_with_no_values_gets_invalid_records_with_the_reason() -> None:
+    full = {b: [1, 2] for b in ("clocked", "baseline", "aa")}
+    empty = dict(full, aa=[])
+    recs = make_records(full, full, empty, {"load": "x"})
+    bad = [r for r in recs if not r.valid]
+    assert [(r.metric, r.build) for r in bad] == [("sim.monitoring.dashboard_staleness", "aa")]
+    assert "no value measured" in bad[0].reason and len(recs) == 9
