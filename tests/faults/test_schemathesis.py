@@ -83,12 +83,12 @@ def with_links(doc: dict[str, Any]) -> dict[str, Any]:
          {"GetAlgo": ("/api/v1/algos/{algo_id}", "get"), "PauseAlgo": ("/api/v1/algos/{algo_id}/pause", "post"),
           "ResumeAlgo": ("/api/v1/algos/{algo_id}/resume", "post"), "CancelAlgo": ("/api/v1/algos/{algo_id}", "delete")},
          "algo_id", "algo_id")  # fmt: skip
-    # explicit examples: a LIMIT far below the market (it rests, so it can be read and canceled) and a
+    # explicit examples: a LIMIT well below the market but inside the venue's price band (AAPL ~190, ±50%) (it rests, so it can be read and canceled) and a
     # MARKET order (it trades at once); the examples phase sends them as they are
     body = paths["/api/v1/orders"]["post"]["requestBody"]["content"]["application/json"]
     body["examples"] = {
         "resting_limit": {"value": {"client_order_id": "st-limit-1", "instrument": "AAPL", "side": "BUY", "quantity": 5,
-                                    "order_type": "LIMIT", "limit_price": "1.00", "time_in_force": "GTC"}},
+                                    "order_type": "LIMIT", "limit_price": "100.00", "time_in_force": "GTC"}},
         "market": {"value": {"client_order_id": "st-market-1", "instrument": "MSFT", "side": "SELL", "quantity": 2}},
     }  # fmt: skip
     return doc
@@ -120,7 +120,15 @@ def failures(out: str) -> str:
     return "\n".join(keep[:150] + tail)
 
 
+DASHBOARD_404 = (
+    "service bug (reliability2, open on reliability2 at 74791ef): GET /dashboard/{name} answers 404 for a missing file "
+    "(GET /dashboard/0 -> 404 {'error': \"no dashboard file '0'\"}) but its OpenAPI operation documents only 200 "
+    "and 422, so schemathesis reports ST103 Undocumented status code; expected: responses={404: ...} on the route"
+)
+
+
 @pytest.mark.service("postgres")
+@pytest.mark.xfail(strict=True, raises=ServiceFailures, reason=DASHBOARD_404)
 @pytest.mark.parametrize("clock", ["live", "test"])
 @pytest.mark.parametrize("build", BUILDS)
 def test_schemathesis_all_checks(private_servers: PrivateServers, build: str, clock: str, tmp_path: Path) -> None:
@@ -162,3 +170,30 @@ def test_schemathesis_all_checks(private_servers: PrivateServers, build: str, cl
         f"GET/DELETE of a made order never happened: the links were not followed ({fig})\n{out[-3000:]}")
     if run.returncode != 0:
         raise ServiceFailures(f"schemathesis failed ({fig}):\n{failures(out)}\n(whole output: {tmp_path / 'schemathesis.log'})")
+
+
+INTEGRAL_NUMBER = (
+    "service bug (reliability2, open on reliability2 at 74791ef): a JSON number with a zero fraction is an 'integer' for JSON "
+    "Schema (2020-12, OpenAPI 3.1), so POST /api/v1/clock/sync {\"t0\": 251091444.0} is schema-valid, but the "
+    "service answers 422 'Input should be a valid integer' (pydantic StrictInt); schemathesis's "
+    "positive_data_acceptance reports it (ST202) whenever its seed draws such a number. Expected: accept an "
+    "integral number exactly (reject 1.5, and floats beyond 2**53 that are not exact), or state the stricter "
+    "rule in the document"
+)
+
+
+@pytest.mark.service("postgres")
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=INTEGRAL_NUMBER)
+def test_schema_valid_integral_number_is_accepted(private_servers: PrivateServers) -> None:
+    """The case schemathesis found by chance (seed-dependent), pinned here so it is checked every run."""
+    import jsonschema_rs  # comes with schemathesis
+
+    _, stack_cm = private_stack(private_servers, "clocked", workers=1, nginx=False)
+    with stack_cm as s:
+        doc = httpx.get(s.url + "/openapi.json", timeout=10).json()
+        ref = doc["paths"]["/api/v1/clock/sync"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        body = {"t0": 251091444.0}
+        validator = jsonschema_rs.Draft202012Validator({**ref, "components": doc["components"]})
+        assert validator.is_valid(body), "the document itself refuses the body: then a 422 would be right"
+        r = httpx.post(s.url + "/api/v1/clock/sync", json=body, timeout=10)
+    assert r.status_code == 200, f"schema-valid {body} answered {r.status_code}: {r.text[:300]}"
