@@ -112,6 +112,19 @@ class ServiceFailures(AssertionError):
     """schemathesis found failures in the service (as opposed to this test not reaching the order paths)."""
 
 
+KNOWN_FAILING = {"GET /dashboard/{name}"}  # the bug DASHBOARD_404 names; the xfail covers it and nothing else
+
+
+def failing_operations(out: str) -> set[str]:
+    """The operations schemathesis reports a failure for (its "____ METHOD /path ____" headings)."""
+    found = set()
+    for line in out.splitlines():
+        m = re.fullmatch(r"_{3,} ([A-Z]+ /\S*) _{3,}", line.strip())
+        if m:
+            found.add(m.group(1))
+    return found
+
+
 def failures(out: str) -> str:
     """Each failing operation and its failure codes, then the summary (the whole log is kept in a file)."""
     lines = out.splitlines()
@@ -169,6 +182,10 @@ def test_schemathesis_all_checks(private_servers: PrivateServers, build: str, cl
     assert fig["order_get_200"] > 0 and fig["order_delete_made"] > 0, (
         f"GET/DELETE of a made order never happened: the links were not followed ({fig})\n{out[-3000:]}")
     if run.returncode != 0:
+        failing = failing_operations(out)
+        if not failing or not failing <= KNOWN_FAILING:  # anything new fails outright, never hidden by the xfail
+            raise AssertionError(f"schemathesis failed on {sorted(failing)} ({fig}):\n{failures(out)}\n"
+                                 f"(whole output: {tmp_path / 'schemathesis.log'})")  # fmt: skip
         raise ServiceFailures(f"schemathesis failed ({fig}):\n{failures(out)}\n(whole output: {tmp_path / 'schemathesis.log'})")
 
 
