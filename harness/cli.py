@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "harness.commands.run",
     "harness.commands.compare",
     "harness.commands.gate",
+    "harness.commands.calibrate",
     "harness.commands.simulate",
     "harness.commands.load",
     "harness.commands.ab",

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from targets.clock import NANOS_IN_MILLISECOND, NANOS_IN_SECOND, LiveClock, TimeEvent
+from targets.clock import NANOS_IN_MICROSECOND, NANOS_IN_MILLISECOND, NANOS_IN_SECOND, LiveClock, TimeEvent, _impl
 
 Figures = dict[str, Any]
 
@@ -68,6 +68,13 @@ def summarize(
     }
 
 
+def _lead(n: int) -> int:
+    """Time from the start to the first beat: setting up n heartbeats takes a few microseconds
+    each (more on a busy machine), and a set-up outlasting the lead would start the window with
+    a backlog of beats already late (at 100,000 timers a fixed 300 ms was not enough)."""
+    return 300 * NANOS_IN_MILLISECOND + n * 20 * NANOS_IN_MICROSECOND
+
+
 def _firsts(n: int, base_ns: int, interval_ns: int) -> list[int]:
     return [base_ns + i * interval_ns // n for i in range(n)]
 
@@ -86,13 +93,15 @@ def run_clock_heartbeats(
     duration_ns: int = 3 * NANOS_IN_SECOND,
     *,
     tick_ns: int = 10 * NANOS_IN_MILLISECOND,
-    lead_ns: int = 300 * NANOS_IN_MILLISECOND,
+    lead_ns: int | None = None,
     settle_ns: int = 50 * NANOS_IN_MILLISECOND,
+    wake_gap_ns: int | None = None,
 ) -> Figures:
     """``n`` coarse LiveClock timers; returns the figures described in the module docstring."""
+    lead_ns = _lead(n) if lead_ns is None else lead_ns
 
     async def main() -> Figures:
-        clock = LiveClock(tick_ns=tick_ns)
+        clock = LiveClock(tick_ns=tick_ns, wake_gap_ns=wake_gap_ns)
         beats: list[tuple[int, int]] = []
         record = beats.append
 
@@ -106,7 +115,8 @@ def run_clock_heartbeats(
         window, cpu = await _window(clock.sleep_until, base, base + duration_ns)
         clock.cancel_timers()
         figures = summarize(beats, firsts, interval_ns, window, cpu, settle_ns)
-        figures.update(kind="LiveClock coarse timers", tick_ns=tick_ns, tasks=len(asyncio.all_tasks()) - 1)
+        figures.update(kind="LiveClock coarse timers", tick_ns=tick_ns, wake_gap_ns=clock.wake_gap_ns,
+                       tasks=len(asyncio.all_tasks()) - 1, clock_impl=_impl.name)
         return figures
 
     return asyncio.run(main())
@@ -117,10 +127,11 @@ def run_sleep_heartbeats(
     interval_ns: int = NANOS_IN_SECOND,
     duration_ns: int = 3 * NANOS_IN_SECOND,
     *,
-    lead_ns: int = 300 * NANOS_IN_MILLISECOND,
+    lead_ns: int | None = None,
     settle_ns: int = 50 * NANOS_IN_MILLISECOND,
 ) -> Figures:
     """The baseline: ``n`` tasks, each ``beat(); await asyncio.sleep(interval)`` in a loop."""
+    lead_ns = _lead(n) if lead_ns is None else lead_ns
     interval_s = interval_ns / NANOS_IN_SECOND
 
     async def main() -> Figures:
@@ -154,3 +165,65 @@ def run_sleep_heartbeats(
 
 # Which run measures which build (sims.heartbeats and the microbenchmark look it up by build name).
 RUNS: dict[str, Callable[..., Figures]] = {"clocked": run_clock_heartbeats, "baseline": run_sleep_heartbeats}
+
+
+# --- the same work on virtual time, for instruction counts ------------------------------------
+def run_virtual_heartbeats(build: str, n: int = 10_000, seconds: int = 5, interval_ns: int = NANOS_IN_SECOND) -> int:
+    """Run one build's heartbeats for ``seconds`` of *virtual* time on a VirtualTimeLoop; returns beats.
+
+    The asyncio code paths are the real ones (tasks, ``asyncio.sleep``, ``call_later``, the
+    LiveClock wheel and its wakes); only the waits are replaced by jumps of virtual time, so the
+    process does exactly the work of a real run, minus sleeping and minus other processes'
+    interference. Under ``valgrind --tool=callgrind`` its instruction count is a CPU figure a busy
+    machine cannot disturb (a model: it leaves out the kernel's share, epoll and wake-ups).
+    LiveClock reads the monotonic clock directly, so for this run it is pointed at the virtual one.
+    """
+    from targets.clock import TestClock, run_virtual
+    from targets.clock import live
+
+    clock_v = TestClock(1_000 * NANOS_IN_SECOND)
+    beats: list[tuple[int, int]] = []
+    record = beats.append
+    end = clock_v.timestamp_ns() + seconds * NANOS_IN_SECOND
+
+    async def sleeping() -> None:
+        async def heartbeat(first_ns: int) -> None:
+            await asyncio.sleep((first_ns - clock_v._time) / NANOS_IN_SECOND)
+            nominal = first_ns
+            while True:
+                record((nominal, time.time_ns()))
+                nominal += interval_ns
+                await asyncio.sleep(interval_ns / NANOS_IN_SECOND)
+
+        firsts = _firsts(n, clock_v._time + interval_ns // 10, interval_ns)
+        tasks = [asyncio.create_task(heartbeat(f)) for f in firsts]
+        await asyncio.sleep((end - clock_v._time) / NANOS_IN_SECOND)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def clocked() -> None:
+        clock = LiveClock()
+
+        def beat(event: TimeEvent) -> None:
+            record((event.ts_event, event.ts_init))
+
+        firsts = _firsts(n, clock.timestamp_ns() + interval_ns // 10, interval_ns)
+        for i, first in enumerate(firsts):
+            clock.set_timer(f"hb{i}", interval_ns, beat, start_time_ns=first - interval_ns, coarse=True)
+        await asyncio.sleep((end - clock_v._time) / NANOS_IN_SECOND)
+        clock.cancel_timers()
+
+    real_monotonic = live._monotonic_ns
+    live._monotonic_ns = lambda: clock_v._time  # the wheel follows virtual time
+    try:
+        run_virtual(clocked() if build == "clocked" else sleeping(), clock_v, io_grace_ns=0)
+    finally:
+        live._monotonic_ns = real_monotonic
+    return len(beats)
+
+
+if __name__ == "__main__":  # python -m harness.heartbeats clocked|baseline N SECONDS
+    import sys
+
+    print(run_virtual_heartbeats(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))

@@ -20,6 +20,10 @@ Conventions
   per-round times of a benchmark) or ``"rounds"`` (one aggregate per round of an interleaved A/B run,
   paired by position with the other build's rounds).
 * ``lower_is_better`` tells judges which way is an improvement.
+* ``definition`` is the version of the metric's definition (as asv versions each benchmark): a
+  short hash of the code that defines what is measured (the benchmark function, the producer),
+  so it changes whenever what the metric measures changes. ``compare`` and ``gate`` refuse to
+  compare a metric across two definitions. Empty: recorded before definitions were versioned.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class MetricRecord:
     reason: str = ""
     source: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    definition: str = ""
 
     def __post_init__(self) -> None:
         check(self)
@@ -64,7 +69,8 @@ class MetricRecord:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "MetricRecord":
-        known = {"metric", "build", "unit", "values", "kind", "lower_is_better", "valid", "reason", "source", "extra"}
+        known = {"metric", "build", "unit", "values", "kind", "lower_is_better", "valid", "reason", "source", "extra",
+                 "definition"}
         unknown = set(d) - known
         if unknown:
             raise RecordError(f"metric record has unknown field(s): {', '.join(sorted(unknown))}")
@@ -95,6 +101,22 @@ def check(r: MetricRecord) -> None:
         raise RecordError(f"metric record {r.metric} ({r.build}): a valid record needs at least one value")
     if not r.valid and not r.reason:
         raise RecordError(f"metric record {r.metric} ({r.build}): an invalid record needs a reason")
+
+
+def definition_hash(*parts: str) -> str:
+    """A short, stable version of a metric's definition from the texts that define it."""
+    import hashlib
+
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:12]
+
+
+def stamp(records: Iterable[MetricRecord], definition: str) -> list[MetricRecord]:
+    """Give every record without a definition version this one (a producer-wide version)."""
+    out = list(records)
+    for r in out:
+        if not r.definition:
+            r.definition = definition
+    return out
 
 
 # --- files ----------------------------------------------------------------------------------

@@ -52,3 +52,19 @@ def redis_url() -> str:
     if not found.ok:
         missing("Redis", found.reason)
     return found.url  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="session")
+def docker_engine(tmp_path_factory):  # type: ignore[no-untyped-def]
+    """A private Docker engine for the session (harness/backends/docker_engine.py), busybox image imported."""
+    from harness.backends.docker_engine import EngineUnavailable, ensure_busybox_image, start_engine
+
+    try:
+        engine = start_engine(tmp_path_factory.mktemp("dockerd"))
+    except EngineUnavailable as exc:
+        missing("Docker engine", str(exc))
+    try:
+        ensure_busybox_image(engine.client())
+        yield engine
+    finally:
+        engine.stop()

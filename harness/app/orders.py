@@ -61,7 +61,7 @@ class _Row:
         self._rec = rec
 
     def __getattr__(self, name: str) -> Any:
-        return self._rec["price" if name == "price" else name]
+        return self._rec[name]
 
 
 def _enum(field: str, cls: Any, raw: object) -> Any:

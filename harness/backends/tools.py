@@ -120,10 +120,27 @@ def probe_docker(timeout_s: float = DOCKER_TIMEOUT_S) -> Tool:
         cause = text[0] if text else type(exc).__name__
         if "FileNotFoundError" in cause or "No such file" in cause:
             cause = f"no socket at {where}"
-        return Tool("docker", dockerd, reason=f"{installed}; no daemon answering on {where} ({cause})")
+        return _private_docker(dockerd, f"no daemon answering on {where} ({cause})")
     version = str(info.get("Version", ""))
     detail = f"engine {version} (API {info.get('ApiVersion', '?')}) on {where}; {installed}"
     return Tool("docker", dockerd or where, version=version, detail=detail)
+
+
+def _private_docker(dockerd: str | None, why_not_system: str) -> Tool:
+    """No engine answers: say whether clockbench can start its own (harness/backends/docker_engine.py),
+    as the container tests and ``clockbench run`` do. Starting and stopping one takes about a second."""
+    from harness.backends.docker_engine import EngineUnavailable, start_engine
+
+    try:
+        engine = start_engine(ready_timeout_s=15.0)
+    except EngineUnavailable as exc:
+        return Tool("docker", dockerd, reason=f"{why_not_system}; a private engine cannot start: {exc}")
+    try:
+        detail = (f"private engine {engine.version} started by clockbench in {engine.started_s:.1f} s "
+                  f"and stopped (no daemon answering at {os.environ.get('DOCKER_HOST') or DOCKER_SOCKET})")
+        return Tool("docker", dockerd, version=engine.version, detail=detail)
+    finally:
+        engine.stop()
 
 
 def probe_wrk() -> Tool:

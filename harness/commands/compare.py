@@ -1,7 +1,16 @@
-"""``clockbench compare RUN_A RUN_B``: every metric's ratio B/A with its 95% bootstrap CI.
+"""``clockbench compare RUN_A RUN_B``: every metric's change B/A between two runs, with its 95% CI.
 
 A run is a run directory (its metrics.json), a metrics.json file, or a pytest-benchmark JSON file
 (``clockbench bench`` output, or any ``--benchmark-json``): two commits, two machines, two flag sets.
+
+Runs, not rounds: each run contributes one run-level estimate per metric (the geometric mean of
+its per-pair values, or the log of its median), and the interval of B/A counts how much whole
+runs of the same commit differ on this machine, from the calibration file (``clockbench
+calibrate``), not only each run's own spread. Where both builds were measured in pairs, the
+clocked/baseline ratio of each run is compared too ("clocked/baseline" rows): the machine's
+drift cancels in it, so it is the sharpest test of a change to the clocked build. Pooled rounds
+(``<metric>.rounds``) are never compared; a metric whose definition version differs between the
+runs is refused.
 """
 
 from __future__ import annotations
@@ -14,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import results
+from harness import calibration, results, stats
 from harness.errors import UsageError
-from harness.report import stats
 
 STAT = "median"
+RELATIVE = "clocked/baseline"
 
 
 @dataclass
@@ -33,6 +42,12 @@ class Change:
     ci_low: float | None
     ci_high: float | None
     note: str = ""
+    log_change: float | None = None  # log(b / a)
+    se: float | None = None  # of log_change
+    df: float | None = None
+    calibrated: bool = False
+    reference: bool = False  # a reference, A/A or pooled record: shown, never gated
+    planted: str = ""
 
     @property
     def worsening(self) -> tuple[float, float, float] | None:
@@ -41,7 +56,16 @@ class Change:
             return None
         if self.lower_is_better:
             return self.ratio - 1, self.ci_low - 1, self.ci_high - 1
-        return 1 - self.ratio, 1 - self.ci_high, 1 - self.ci_low
+        return 1 / self.ratio - 1, 1 / self.ci_high - 1, 1 / self.ci_low - 1
+
+    def p_worse_than(self, limit: float) -> float:
+        """One-sided p-value of "B is worse than A by more than ``limit`` (a fraction)": small when
+        the run-level worsening is clearly beyond it. 1.0 when nothing was compared."""
+        if self.log_change is None or not self.se or self.df is None:
+            return 1.0
+        w = self.log_change if self.lower_is_better else -self.log_change
+        t = (w - math.log1p(limit)) / self.se
+        return 1.0 - stats.t_cdf(t, self.df)
 
 
 def load_any(path: Path) -> list[results.MetricRecord]:
@@ -53,49 +77,144 @@ def load_any(path: Path) -> list[results.MetricRecord]:
         if (path / results.METRICS_FILE).exists():
             return results.load(path)
         if (path / "microbench.json").exists():
-            return results.from_pytest_benchmark(path / "microbench.json")
+            return _from_bench_json(path / "microbench.json")
         raise UsageError(f"{path} has neither {results.METRICS_FILE} nor microbench.json: not a clockbench run")
     try:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path} is not JSON: {exc}") from None
     if isinstance(data, dict) and "benchmarks" in data:
-        return results.from_pytest_benchmark(path)
+        return _from_bench_json(path)
     try:
         return results.load(path)
     except results.RecordError as exc:
         raise UsageError(str(exc)) from None
 
 
-def compare(a: list[results.MetricRecord], b: list[results.MetricRecord], resamples: int = 2000,
-            confidence: float = 0.95) -> list[Change]:
+def _from_bench_json(path: Path) -> list[results.MetricRecord]:
+    data = json.loads(Path(path).read_text())
+    if data.get("clockbench_pairs"):
+        from harness.measure import pairing
+
+        return pairing.records_from_json(path)
+    return results.from_pytest_benchmark(path)
+
+
+def _excluded(r: results.MetricRecord) -> bool:
+    return bool(r.extra.get("pooled")) or r.build in ("reference", "aa")
+
+
+def run_level(r: results.MetricRecord, seed: int) -> tuple[float, float, int]:
+    """(log estimate, its standard error within the run, n): the geometric mean of paired values,
+    or the log of the median of independent samples (its SE from a seeded bootstrap)."""
+    v = np.asarray(r.values, dtype=float)
+    if (v <= 0).any():
+        raise ValueError("zero or negative values: no ratio")
+    if r.kind == "rounds":
+        logs = np.log(v)
+        se = float(logs.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else math.nan
+        return float(logs.mean()), se, int(v.size)
+    est = math.log(stats.point(STAT, v))
+    if v.size < 2:
+        return est, math.nan, 1
+    boots = stats.replicates(STAT, v, 400, np.random.default_rng(seed))
+    return est, float(np.log(boots).std(ddof=1)), int(v.size)
+
+
+def _interval(ch: Change, la: float, sa: float, na: int, lb: float, sb: float, nb: int,
+              cal: calibration.Calibration | None, confidence: float) -> None:
+    d = lb - la
+    within = (sa**2 if math.isfinite(sa) else math.nan) + (sb**2 if math.isfinite(sb) else math.nan)
+    cv = cal.variance(ch.metric, ch.build) if cal is not None else None
+    if cv is not None:
+        # the calibration measured how run-level estimates of one commit spread, each run's own
+        # noise included: two runs differ with twice that variance (not plus the within-run
+        # spread, which would count that noise twice)
+        var, k = cv
+        ch.se, ch.df, ch.calibrated = math.sqrt(2 * var), float(k - 1), True
+        if math.isfinite(within) and within > 4 * 2 * var:
+            ch.note = "these runs are much noisier than the calibration's: its interval is too narrow for them"
+    elif math.isfinite(within) and min(na, nb) >= 2:
+        ch.se, ch.df = math.sqrt(within), float(max(1, min(na, nb) - 1))
+        ch.note = ch.note or "uncalibrated: between-run variation not counted (run clockbench calibrate)"
+    else:
+        ch.note = "a single value per run and no calibration: no interval"
+    ch.log_change, ch.ratio = d, math.exp(d)
+    if ch.se is not None and ch.df is not None:
+        if ch.se == 0:
+            ch.ci_low = ch.ci_high = ch.ratio
+        else:
+            t = stats.t_quantile(0.5 + confidence / 2, ch.df)
+            ch.ci_low, ch.ci_high = math.exp(d - t * ch.se), math.exp(d + t * ch.se)
+
+
+def compare(a: list[results.MetricRecord], b: list[results.MetricRecord], resamples: int = 400,
+            confidence: float = 0.95, cal: calibration.Calibration | None = None) -> list[Change]:
+    """Per metric and build: B's run-level estimate over A's with its interval; per paired metric
+    also the change of the clocked/baseline ratio. ``resamples`` is kept for callers (unused)."""
     ia, ib = results.index(a), results.index(b)
     out = []
     for metric in sorted(set(ia) | set(ib)):
-        for build in sorted(set(ia.get(metric, {})) | set(ib.get(metric, {}))):
+        builds = sorted(set(ia.get(metric, {})) | set(ib.get(metric, {})))
+        for build in builds:
             ra, rb = ia.get(metric, {}).get(build), ib.get(metric, {}).get(build)
             ref = ra or rb
             ch = Change(metric, build, ref.unit, ref.lower_is_better, None, None, None, None, None)
-            if ra is None or rb is None:
-                ch.note = f"only in run {'A' if rb is None else 'B'}"
-            elif not ra.valid or not rb.valid:
-                ch.note = "invalid: " + (ra.reason if not ra.valid else rb.reason)
-            elif ra.unit != rb.unit:
-                ch.note = f"units differ ({ra.unit} vs {rb.unit})"
+            ch.reference = _excluded(ref)
+            ch.planted = str((ra.extra.get("planted") if ra else "") or (rb.extra.get("planted") if rb else "") or "")
+            why = _refusal(ra, rb)
+            if why:
+                ch.note = why
+            elif ch.reference and ref.extra.get("pooled"):
+                ch.note = "pooled rounds (a spread statistic's input): not compared"
             else:
                 ch.a, ch.b = stats.point(STAT, ra.values), stats.point(STAT, rb.values)
-                if ch.a > 0 and ch.b >= 0:
-                    ch.ratio = ch.b / ch.a
-                    rng = np.random.default_rng(stats.seed_for(metric, build))
-                    with np.errstate(divide="ignore", invalid="ignore"):
-                        boots = stats.replicates(STAT, rb.values, resamples, rng) / stats.replicates(STAT, ra.values, resamples, rng)
-                    ch.ci_low, ch.ci_high = stats.interval(boots, confidence)
-                    if ra.n < 2 or rb.n < 2:
-                        ch.note = "a single value per run: no interval, no noise estimate"
-                else:
-                    ch.note = "ratio undefined (zero in run A)"
+                try:
+                    la, sa, na = run_level(ra, stats.seed_for(metric, build, "a"))
+                    lb, sb, nb = run_level(rb, stats.seed_for(metric, build, "b"))
+                    _interval(ch, la, sa, na, lb, sb, nb, cal, confidence)
+                except ValueError as exc:
+                    ch.note = f"ratio undefined ({exc})"
             out.append(ch)
+        rel = _relative(metric, ia.get(metric, {}), ib.get(metric, {}), cal, confidence)
+        if rel is not None:
+            out.append(rel)
     return out
+
+
+def _refusal(ra: results.MetricRecord | None, rb: results.MetricRecord | None) -> str:
+    if ra is None or rb is None:
+        return f"only in run {'A' if rb is None else 'B'}"
+    if not ra.valid or not rb.valid:
+        return "invalid: " + (ra.reason if not ra.valid else rb.reason)
+    if ra.unit != rb.unit:
+        return f"units differ ({ra.unit} vs {rb.unit})"
+    if ra.definition != rb.definition:
+        return (f"definition differs (A {ra.definition or 'unversioned'}, B {rb.definition or 'unversioned'}): "
+                "what the metric measures changed, not compared")
+    return ""
+
+
+def _relative(metric: str, by_a: dict, by_b: dict, cal, confidence: float) -> Change | None:
+    """The change of a paired metric's clocked/baseline ratio between the runs."""
+    pairs = [(r.get("clocked"), r.get("baseline")) for r in (by_a, by_b)]
+    if not all(c is not None and bl is not None and c.kind == bl.kind == "rounds" for c, bl in pairs):
+        return None
+    (ca, ba), (cb, bb) = pairs
+    ch = Change(metric, RELATIVE, "ratio", ca.lower_is_better, None, None, None, None, None)
+    ch.planted = str(ca.extra.get("planted") or cb.extra.get("planted") or "")
+    why = _refusal(ca, cb) or _refusal(ba, bb)
+    if why:
+        ch.note = why
+        return ch
+    try:
+        ia, ib = stats.paired_log_ratio(ca.values, ba.values), stats.paired_log_ratio(cb.values, bb.values)
+    except ValueError as exc:  # TooFew included
+        ch.note = f"no paired ratio: {exc}"
+        return ch
+    ch.a, ch.b = ia.estimate, ib.estimate
+    _interval(ch, math.log(ia.estimate), ia.se, ia.n, math.log(ib.estimate), ib.se, ib.n, cal, confidence)
+    return ch
 
 
 def table(changes: list[Change]) -> str:
@@ -103,31 +222,50 @@ def table(changes: list[Change]) -> str:
     for c in changes:
         f = (lambda v: "-" if v is None or not math.isfinite(v) else f"{v:,.4g}")
         ci = f"[{c.ci_low:.3f}, {c.ci_high:.3f}]" if c.ci_low is not None and math.isfinite(c.ci_low) else "-"
-        rows.append((c.metric, c.build, f(c.a) + f" {c.unit}" if c.a is not None else "-",
-                     f(c.b) + f" {c.unit}" if c.b is not None else "-",
-                     f"{c.ratio:.3f}x" if c.ratio is not None else "-", ci, c.note))
+        unit = "" if c.unit == "ratio" else f" {c.unit}"
+        note = c.note + (" [calibrated]" if c.calibrated else "") + (f" [PLANTED {c.planted}]" if c.planted else "")
+        rows.append((c.metric, c.build, f(c.a) + unit if c.a is not None else "-",
+                     f(c.b) + unit if c.b is not None else "-",
+                     f"{c.ratio:.3f}x" if c.ratio is not None else "-", ci, note.strip()))
     w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(x.ljust(k) for x, k in zip(r, w)).rstrip() for r in rows)
 
 
+def add_calibration_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--calibration", type=Path, metavar="FILE",
+                   help="calibration file (default: this machine's, reports/calibration/<machine>.json, if it exists)")
+
+
+def load_calibration(path: Path | None) -> calibration.Calibration | None:
+    try:
+        return calibration.load(path)
+    except calibration.CalibrationError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("compare", help="every metric's ratio between two runs, with its 95%% CI",
+    p = sub.add_parser("compare", help="every metric's change between two runs, with its 95%% CI",
                        description="Compares two runs (run directories, metrics.json or pytest-benchmark JSON "
-                                   "files): per metric and build, the median of B over the median of A with a "
-                                   "bootstrap CI. Below 1.000x a time got shorter.")
+                                   "files): per metric and build, B's run-level estimate over A's with a 95% CI "
+                                   "that counts this machine's run-to-run variation (from `clockbench calibrate`); "
+                                   "for paired metrics also the change of the clocked/baseline ratio. Below 1.000x "
+                                   "a time got shorter. Metrics whose definition changed are refused.")
     p.add_argument("run_a", type=Path, metavar="RUN_A")
     p.add_argument("run_b", type=Path, metavar="RUN_B")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    add_calibration_option(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    changes = compare(load_any(args.run_a), load_any(args.run_b))
+    cal = load_calibration(args.calibration)
+    changes = compare(load_any(args.run_a), load_any(args.run_b), cal=cal)
     if not changes:
         raise UsageError("the two runs have no metric in common")
     if args.json:
         print(json.dumps([asdict(c) for c in changes], indent=1))
     else:
-        print(f"A = {args.run_a}\nB = {args.run_b}\n")
+        print(f"A = {args.run_a}\nB = {args.run_b}")
+        print(f"calibration: {cal.describe() if cal else 'none for this machine (run clockbench calibrate): intervals count each run’s own spread only'}\n")
         print(table(changes))
     return 0

@@ -61,7 +61,15 @@ def machine_facts() -> dict[str, Any]:
         },
         "platform": {"system": platform.system(), "release": platform.release(), "machine": platform.machine()},
         "cpu": {"count": os.cpu_count(), "usable": usable},
+        "clock": clock_facts(),
     }
+
+
+def clock_facts() -> dict[str, Any]:
+    """Which implementation of the Clock's hot paths this process runs (C accelerator or pure Python)."""
+    from targets.clock import _impl
+
+    return _impl.describe()
 
 
 def service_facts(found: Found) -> dict[str, Any]:
@@ -100,9 +108,10 @@ def render_text(facts: dict[str, Any]) -> str:
         f"python      {py['version']} ({py['implementation']}) {py['executable']}",
         f"platform    {plat['system']} {plat['release']} {plat['machine']}",
         f"cpus        {cpu['count']} ({cpu['usable']} usable by this process)",
-        "",
-        "services",
     ]
+    if "clock" in facts:
+        lines.append(f"clock       {facts['clock']['implementation']} ({facts['clock']['reason']})")
+    lines += ["", "services"]
     for name, s in facts["services"].items():
         if s["ok"]:
             label = "PostgreSQL" if name == "postgres" else "Redis"

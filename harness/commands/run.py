@@ -11,6 +11,7 @@ leaves its criteria NOT MEASURED or INVALID with the reason, and the rest still 
   monitoring  a real Prometheus scraping both builds' collectors; accuracy read back through its API (measure/monitoring.py)
   frontend    the dashboard in headless Chromium: clock sync, stamps, click -> ack, quote -> DOM (measure/frontend.py)
   websocket   real WebSocket clients through nginx on each build, 1,000 in --quick, 10,000 in full (measure/websocket.py)
+  containers  health checks of payload containers on a private Docker engine, both builds (measure/docker.py)
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
-from harness import results
+from harness import machine_state, results
 from harness.errors import UsageError
 from harness.measure import Context, Unavailable
-from harness.measure import api_gateway, frontend, load, microbench, monitoring, orders, sims, static, websocket
+from harness.measure import api_gateway, docker, frontend, load, microbench, monitoring, orders, sims, static, websocket
 from harness.report import criteria as crit
 from harness.report import environment
 from harness.report import terminal
@@ -54,6 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--criteria", type=Path, default=crit.CRITERIA_FILE, help="criteria file (default reports/criteria.toml)")
     p.add_argument("--postgres-url", help="PostgreSQL to use (else CLOCKBENCH_POSTGRES_URL, the local port, an embedded one)")
     p.add_argument("--redis-url", help="Redis to use (else CLOCKBENCH_REDIS_URL, the local port, an embedded one)")
+    p.add_argument("--calibration-trial", default="", help=argparse.SUPPRESS)  # set by `clockbench calibrate` only
     p.add_argument("--no-embedded", action="store_true",
                    help="never start an embedded PostgreSQL/Redis: what needs a missing one is NOT MEASURED")
     p.add_argument("--target-baseline", metavar="URL", help="judge your own deployments: the load criteria are "
@@ -74,13 +76,44 @@ PRODUCERS: list[tuple[str, tuple[str, ...], Callable[[Context], list[results.Met
     ("replay", ("sim.orders",), orders.produce_replay),
     ("sims", ("sim.ems", "sim.lb", "sim.heartbeats", "bench.lb"), sims.produce),
     ("microbench", ("bench",), microbench.produce_microbench),
+    ("instructions", ("instr",), microbench.produce_instructions),
     ("monitoring", ("sim.monitoring",), monitoring.produce_monitoring),
     ("load", ("load",), load.produce_load),
     ("gateway", ("load.gateway", "gateway"), api_gateway.produce_gateway),
     ("capacity", ("capacity",), load.produce_capacity),
     ("frontend", ("ui",), frontend.produce_frontend),
     ("websocket", ("ws",), websocket.produce),
+    ("containers", ("sim.containers", "bench.containers"), docker.produce_containers),
 ]
+
+
+# The modules whose code defines what each producer's metrics measure: a metric's definition
+# version (results.MetricRecord.definition) hashes them with the producer, so editing any of them
+# makes compare/gate refuse to compare the metric with runs from before (the microbenchmarks hash
+# each benchmark function instead: harness/measure/pairing.py).
+DEFINED_BY = {
+    "static": ("harness.measure.static",), "replay": ("harness.measure.orders", "harness.commands.simulate"),
+    "sims": ("harness.measure.sims", "harness.measure.orders", "harness.measure.load_balancing",
+             "harness.measure.websocket", "harness.heartbeats"),
+    "load": ("harness.measure.load", "harness.load.records", "harness.load.runner", "loadtests.orders"),
+    "capacity": ("harness.measure.load", "harness.commands.capacity", "harness.load.capacity"),
+    "frontend": ("harness.measure.frontend",),
+    "monitoring": ("harness.measure.monitoring",), "gateway": ("harness.measure.api_gateway",),
+    "websocket": ("harness.measure.websocket",), "containers": ("harness.measure.docker",),
+}
+
+
+def definition_of(name: str, fn: Callable) -> str:
+    import importlib
+    import inspect
+
+    texts = [inspect.getsource(fn)]
+    for mod in DEFINED_BY.get(name, ()):
+        try:
+            texts.append(inspect.getsource(importlib.import_module(mod)))
+        except (ImportError, OSError, TypeError):
+            texts.append(f"<{mod} not importable>")
+    return results.definition_hash(name, *texts)
 
 
 # --- the command ------------------------------------------------------------------------------
@@ -146,6 +179,12 @@ FOUND_HOW: dict[str, str] = {}  # service name -> how `run` found it (explicit, 
 def run(args: argparse.Namespace) -> int:
     """Find (or start embedded) PostgreSQL and Redis for the whole run, then measure and render."""
     from harness import backends  # noqa: PLC0415 - only the run command needs the backends
+    from harness import plant
+
+    spec = plant.active()
+    if spec and (not args.calibration_trial or args.calibration_trial != os.environ.get(plant.TOKEN_ENV)):
+        raise UsageError(f"{plant.ENV}={spec!r} is set: a planted slowdown runs only inside `clockbench calibrate`; "
+                         f"unset {plant.ENV} to measure")
 
     try:
         provided = backends.provide(args.postgres_url, args.redis_url, allow_embedded=not args.no_embedded)
@@ -195,6 +234,7 @@ def _run(args: argparse.Namespace) -> int:
                   targets=targets)
     records: list[results.MetricRecord] = []
     producers = []
+    states: dict[str, dict] = {}  # producer -> the machine's state while it ran
     expected = earlier_timings(args.quick, args.phase)
     for step, (name, prefixes, fn) in enumerate(PRODUCERS, 1):
         start = time.monotonic()
@@ -203,7 +243,9 @@ def _run(args: argparse.Namespace) -> int:
         else:
             log(f"step {step}/{len(PRODUCERS)} {name}: starting{_eta(expected, PRODUCERS[step - 1:], args.skip)}")
             try:
-                got = fn(ctx)
+                with machine_state.Watch() as watch:
+                    got = results.stamp(fn(ctx), definition_of(name, fn))
+                states[name] = watch.state
                 status, detail = "ok", f"{len(got)} record(s)"
             except Unavailable as exc:
                 got, status, detail = [], "unavailable", f"{name} not available: {exc}"
@@ -217,7 +259,29 @@ def _run(args: argparse.Namespace) -> int:
             producers.append({"name": name, "prefix": prefix, "status": status, "detail": detail,
                               "seconds": round(time.monotonic() - start, 1)})
     log("environment: collecting (clockbench doctor --json)")
-    meta = {"notices": notices, "missing_tools": missing_tools, "phase": args.phase, "quick": args.quick, "resamples": 1000 if args.quick else 4000,
+    from harness import plant
+
+    planted = plant.active()
+    if planted:
+        for r in records:
+            r.extra["planted"] = planted
+    busy = machine_state.describe(states)
+    seen_rounds: set = set()
+    for r in records:  # rounds (microbenchmark pairs, load rounds) run while the machine was busy
+        bp = r.extra.get("busy_pairs") or r.extra.get("busy_rounds")
+        if bp and r.build == "clocked" and not r.extra.get("pooled"):
+            what = "pairs" if r.extra.get("busy_pairs") else "rounds"
+            if what == "rounds":  # every metric of a load run shares its rounds: say it once
+                if (r.source, tuple(bp)) in seen_rounds:
+                    continue
+                seen_rounds.add((r.source, tuple(bp)))
+            busy.append(f"{r.metric}: {len(bp)} of {r.n} {what} ran while other processes used > "
+                        f"{machine_state.BUSY_OTHERS:.0%} of the CPUs")
+    if busy:
+        log("machine busy: " + "; ".join(busy[:5]) + (f" (+{len(busy) - 5} more)" if len(busy) > 5 else ""))
+    meta = {"planted": planted or None,
+            "machine_state": {"producers": states, "busy": busy, "threshold_others_cpu": machine_state.BUSY_OTHERS},
+            "notices": notices, "missing_tools": missing_tools, "phase": args.phase, "quick": args.quick, "resamples": 1000 if args.quick else 4000,
             "producers": producers, "environment": environment.collect(found_how=FOUND_HOW), "build_flags": ctx.build_flags or
             {"microbench": "both builds in one process per benchmark pair"}}
     (out / RUN_FILE).write_text(json.dumps(meta, indent=1))

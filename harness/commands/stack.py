@@ -25,6 +25,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--redis-url", default=None)
     up.add_argument("--db-schema", default=None, help="PostgreSQL schema for this stack's tables")
     up.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for /health")
+    up.add_argument("--containers", action="store_true",
+                    help="run the workers as containers on a private Docker engine, health-gated behind nginx "
+                         "(an unhealthy worker leaves the upstream and is restarted); stays in the foreground "
+                         "until Ctrl-C, then stops everything; the checks and lifecycle follow the 'containers' "
+                         "component's build (--component containers=baseline)")  # fmt: skip
     up.set_defaults(func=_up)
     down = sub.add_parser("down", help="stop every process 'stack up' started")
     down.set_defaults(func=_down)
@@ -45,6 +50,15 @@ def _up(args: argparse.Namespace) -> int:
         start_time_ns=args.start_time, host=args.host, port=args.port, postgres_url=args.postgres_url,
         redis_url=args.redis_url, health_timeout_s=args.timeout, service_args=extra,
     )  # fmt: skip
+    if args.containers:
+        from harness.stack.containers import ContainerStack, run_foreground
+
+        if not args.nginx:
+            raise UsageError("--containers gates traffic through nginx: drop --no-nginx")
+        try:
+            return run_foreground(ContainerStack(spec))
+        except StackError as exc:
+            raise UsageError(str(exc)) from None
     try:
         s = start(spec)
     except StackError as exc:

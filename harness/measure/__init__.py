@@ -9,7 +9,8 @@ or kind:
 - ``load_balancing``: the connection tracker on real time (CPU per connection, idle-close lateness);
 - ``websocket``: heartbeats, LiveClock coarse timers against asyncio sleep loops;
 - ``sims``: the real-time producer that runs the three above;
-- ``microbench``: tests/benchmarks through pytest-benchmark, repeated in separate processes;
+- ``microbench``: tests/benchmarks through pytest-benchmark, paired and interleaved (``pairing``);
+- ``instructions``: instruction counts of the CPU-bound microbenchmarks under valgrind;
 - ``load``: the interleaved A/B load run with its A/A pair, and the capacity search.
 
 A producer is ``fn(ctx: Context) -> list[MetricRecord]``; it raises ``Unavailable`` (with the
@@ -42,6 +43,14 @@ class Context:
     build_flags: dict = field(default_factory=dict)
     nginx: bool = True  # False: the load and capacity producers drive the workers directly (no nginx here)
     targets: dict[str, str] = field(default_factory=dict)  # arm -> URL of the user's own deployment (run --target-*)
+    bench_select: str = ""  # a pytest -k expression replacing the microbenchmark default (calibrate uses it)
+    env: dict[str, str] | None = None  # extra environment of measuring children (calibrate's plant)
+
+    def child_env(self) -> dict[str, str]:
+        """The environment of measuring child processes (a calibration's planted slowdown passes here)."""
+        import os
+
+        return {**os.environ, **(self.env or {})}
 
 
 def alternate(rep: int) -> tuple[str, ...]:

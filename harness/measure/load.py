@@ -92,6 +92,8 @@ def records_from_rounds(runs: dict[str, list[dict]], extras: dict[str, list[dict
     n = min(len(v) for v in runs.values())
     keep = [i for i in range(n) if all(runs[a][i]["validity"]["valid"] for a in arms)]
     info = {"rounds": n, "used_rounds": keep, "dropped_rounds": [i for i in range(n) if i not in keep]}
+    # rounds in which any arm ran while other processes kept the machine busy (harness/machine_state.py)
+    info["busy_rounds"] = [i for i in keep if any((runs[a][i].get("machine") or {}).get("busy") for a in arms)]
     out: list[MetricRecord] = []
     for arm in arms:
         build = arm  # "baseline", "clocked" or "aa" (the second baseline: the noise floor)
@@ -152,9 +154,13 @@ def produce(out: Path, quick: bool, log: Log = print, plan: Plan | None = None, 
                 st = stacks[arm]
                 logp = st.access_log
                 offset = logp.stat().st_size if logp and logp.exists() else 0
-                s = run(spec, st.url, out / f"round{r:02d}-{arm}",
-                        label={"label": arm, "build": arm, "round": r, "build_map": st.build_map},
-                        progress=lambda line: None, watch=st.dead)
+                from harness import machine_state
+
+                with machine_state.Watch() as mw:  # the machine's state during this round
+                    s = run(spec, st.url, out / f"round{r:02d}-{arm}",
+                            label={"label": arm, "build": arm, "round": r, "build_map": st.build_map},
+                            progress=lambda line: None, watch=st.dead)
+                s["machine"] = mw.state
                 added = None
                 if logp and logp.exists():
                     with logp.open("rb") as f:

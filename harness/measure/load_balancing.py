@@ -82,7 +82,7 @@ def connection_tracker(quick: bool, log: Log = print) -> list[MetricRecord]:
              "baseline_poll_interval_s": 1.0}
     out = []
     for b in BUILDS:
-        out.append(MetricRecord("bench.lb.connection_tracker", b, "ns/op", cpu[b], source="sims.tracker",
+        out.append(MetricRecord("bench.lb.connection_tracker", b, "ns/op", cpu[b], kind="rounds", source="sims.tracker",
                                 extra=dict(extra, definition="process CPU ns per tracked connection (open, "
                                            "request, idle, maybe a second request, close at deadline), one value per repeat")))
         out.append(MetricRecord("sim.lb.idle_close_lateness", b, "ns", [abs(v) for v in late[b]], source="sims.tracker",

@@ -1,10 +1,11 @@
-"""The microbenchmark producer: tests/benchmarks through pytest-benchmark, both builds side by side,
-repeated in separate processes."""
+"""The microbenchmark producer: tests/benchmarks through pytest-benchmark, both builds paired and
+interleaved in one process (harness/measure/pairing.py), and their instruction counts under valgrind."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from harness import results
 from harness.commands.bench import BENCH_DIR
@@ -15,66 +16,76 @@ from . import Context, Unavailable
 # Benchmarks the criteria do not need, or that other producers measure better: the heartbeats
 # (harness/measure/websocket.py repeats them), the stack through nginx (the A/B load run), and the
 # third-party ceilings (pgbench, redis-benchmark, NautilusTrader; `clockbench bench` shows them).
-MICROBENCH_DESELECT = "not heartbeats and not through_nginx and not pgbench and not redis_benchmark and not nautilus"
-MICROBENCH_REPEATS = {True: 3, False: 5}
+MICROBENCH_DESELECT = ("not heartbeats and not through_nginx and not pgbench and not redis_benchmark and not nautilus"
+                       " and not checker_cpu_per_check and not start_to_healthy"  # measure/docker.py measures these
+                       " and not pure and not 100000")  # the clock's pure-Python A/B and 100k sizes: `clockbench bench`
+MICROBENCH_PAIRS = {True: 10, False: 20}  # pairs per benchmark: --quick, full
+
+
+def files_for(metrics: set[str], files: list[Path], quick: bool) -> list[Path]:
+    """The benchmark files a run needs. A quick run keeps to the files holding a benchmark some selected
+    criterion judges (a ``bench.<family>.`` metric, its group spelled ``"<family>.`` in the file); the
+    phase 2 and 3 families' own benchmarks are figures for the report, run in a full run."""
+    if not quick:
+        return files
+    families = {m.split(".")[1] for m in metrics if m.startswith("bench.") and m.count(".") >= 2}
+    chosen = [f for f in files if any(f'"{fam}.' in f.read_text() for fam in families)]
+    return chosen or files
 
 
 def produce_microbench(ctx: Context) -> list[results.MetricRecord]:
-    """pytest-benchmark, repeated in separate processes; one value per repeat (its median).
+    """pytest-benchmark in one process, paired and interleaved (harness/measure/pairing.py): every
+    benchmark runs ``MICROBENCH_PAIRS`` times, its builds alternating A B B A, a few rounds each;
+    a record's values are the per-pair medians (kind "rounds", paired by position), and the judge,
+    compare and gate work on the per-pair clocked/baseline ratios, in which the machine's drift
+    cancels. ``<metric>.rounds`` pools every round (for spread statistics; never compared)."""
+    import time
 
-    One run's rounds are not independent (a busy neighbour slows a whole stretch of them), so a
-    CI over them is too narrow and verdicts flip between runs on a loaded machine. Each repeat is a
-    fresh process running every pair with its two builds side by side; a record's values are the
-    per-repeat medians, and the judge bootstraps over those. The raw rounds of every repeat, pooled,
-    are kept as ``<metric>.rounds`` (the spread criteria use them)."""
+    from harness.measure import pairing
+
     if not any(m.startswith("bench.") for m in ctx.metrics):
         raise Unavailable("no selected criterion needs a microbenchmark")
     files = sorted(BENCH_DIR.glob("test_*.py")) if BENCH_DIR.exists() else []
     if not files:
         raise Unavailable(f"no benchmarks in {BENCH_DIR.relative_to(ROOT)} yet")
-    repeats = MICROBENCH_REPEATS[ctx.quick]
-    per_run: list[list[results.MetricRecord]] = []
-    for i in range(repeats):
-        json_path = ctx.out / f"microbench-{i}.json"
-        cmd = [sys.executable, "-m", "pytest", str(BENCH_DIR), "-q", "-p", "no:cacheprovider",
-               "--benchmark-enable", "--benchmark-only", f"--benchmark-json={json_path}",
-               "--benchmark-columns=median,iqr,rounds", "--benchmark-sort=name", "-k", MICROBENCH_DESELECT]
-        cmd += (["--benchmark-max-time=0.1", "--benchmark-min-rounds=5"] if ctx.quick
-                else ["--benchmark-max-time=1.0", "--benchmark-min-rounds=15"])
-        ctx.log(f"  microbench: repeat {i + 1}/{repeats} ({'quick' if ctx.quick else 'full'}) -> {json_path.name}")
-        with open(ctx.out / f"microbench-{i}.log", "w") as logf:
-            rc = subprocess.call(cmd, cwd=ROOT, stdout=logf, stderr=subprocess.STDOUT)
-        if not json_path.exists():
-            raise RuntimeError(f"pytest-benchmark wrote no results (exit {rc}); see microbench-{i}.log")
-        if rc != 0:
-            ctx.log(f"  microbench: pytest exited {rc} (some benchmarks failed or skipped; see microbench-{i}.log)")
-        per_run.append(results.from_pytest_benchmark(json_path))
-    return combine_repeats(per_run)
+    pairs = MICROBENCH_PAIRS[ctx.quick]
+    json_path = ctx.out / "microbench.json"
+    chosen = files_for(ctx.metrics, files, ctx.quick)
+    if len(chosen) < len(files):
+        ctx.log(f"  microbench: --quick runs the files the criteria judge ({', '.join(f.name for f in chosen)}); "
+                "the other families' benchmarks run in a full run or with `clockbench bench`")
+    cmd = [sys.executable, "-m", "pytest", *map(str, chosen), "-q", "-p", "no:cacheprovider", "-p", "harness.measure.pairing",
+           f"--cb-pairs={pairs}", "--benchmark-enable", "--benchmark-only", f"--benchmark-json={json_path}",
+           "--benchmark-columns=median,iqr,rounds", "--benchmark-sort=name", "-k", ctx.bench_select or MICROBENCH_DESELECT]
+    # each item is one short measurement; the pairs, not the rounds, carry the statistics
+    cmd += ["--benchmark-max-time=0.05", "--benchmark-min-rounds=3", "--benchmark-warmup=off"]
+    ctx.log(f"  microbench: {pairs} pairs per benchmark, builds interleaved A B B A in one process -> {json_path.name}")
+    t0 = time.monotonic()
+    with open(ctx.out / "microbench.log", "w") as logf:
+        rc = subprocess.call(cmd, cwd=ROOT, stdout=logf, stderr=subprocess.STDOUT, env=ctx.child_env())
+    if not json_path.exists():
+        raise RuntimeError(f"pytest-benchmark wrote no results (exit {rc}); see microbench.log")
+    if rc != 0:
+        ctx.log(f"  microbench: pytest exited {rc} (some benchmarks failed or skipped; see microbench.log)")
+    ctx.log(f"  microbench: {time.monotonic() - t0:.0f}s for {pairs} pairs")
+    return pairing.records_from_json(json_path)
 
 
-def combine_repeats(per_run: list[list[results.MetricRecord]]) -> list[results.MetricRecord]:
-    """Per (metric, build): the median of each repeat as the values, the pooled rounds as
-    ``<metric>.rounds``; invalid in any repeat -> invalid. Pure."""
-    import statistics
+def produce_instructions(ctx: Context) -> list[results.MetricRecord]:
+    """Instruction counts of the CPU-bound microbenchmarks under valgrind (harness/measure/instructions.py),
+    beside their wall time: ``instr.<group>``, per operation."""
+    import shutil
+    import time
 
-    keys: dict[tuple[str, str], list[results.MetricRecord]] = {}
-    for run_recs in per_run:
-        for r in run_recs:
-            keys.setdefault((r.metric, r.build), []).append(r)
-    out = []
-    for (metric, build), rs in keys.items():
-        first = rs[0]
-        bad = [r for r in rs if not r.valid]
-        extra = dict(first.extra, repeats=len(rs), rounds_per_repeat=[r.n for r in rs])
-        if bad:
-            out.append(results.invalid(metric, build, first.unit, bad[0].reason, first.source, **extra))
-            continue
-        if len(rs) < len(per_run):
-            extra["missing_in_repeats"] = len(per_run) - len(rs)
-        medians = [max(1, round(statistics.median(r.values))) for r in rs]
-        out.append(results.MetricRecord(metric, build, first.unit, medians, lower_is_better=first.lower_is_better,
-                                        source="microbench-*.json", extra=extra))
-        out.append(results.MetricRecord(metric + ".rounds", build, first.unit, [v for r in rs for v in r.values],
-                                        lower_is_better=first.lower_is_better, source="microbench-*.json",
-                                        extra={"repeats": len(rs)}))
-    return out
+    if not any(m.startswith("bench.") for m in ctx.metrics):
+        raise Unavailable("no selected criterion needs a microbenchmark")
+    if not (ctx.out / "microbench.json").exists():
+        raise Unavailable("the microbenchmarks did not run: instruction counts go beside their wall time")
+    if shutil.which("valgrind") is None:
+        raise Unavailable("valgrind is not installed (apt-get install valgrind): no instruction counts")
+    from harness.measure import instructions
+
+    t0 = time.monotonic()
+    recs = instructions.produce(ctx.out / "instructions", ctx.log, env=ctx.env)
+    ctx.log(f"  instructions: {time.monotonic() - t0:.0f}s under valgrind")
+    return recs

@@ -217,15 +217,18 @@ def heartbeats(quick: bool, log: Log = print) -> list[MetricRecord]:
         rs = runs[b]
         extra = {"timers": n, "wall_s": wall_ns / 1e9, "repeats": repeats, "tick_ns": tick,
                  "runs": [{k: v for k, v in r.items()} for r in rs]}
+        # one value per repeat, the builds alternating which goes first: paired by repeat ("rounds")
         out.append(MetricRecord("sim.heartbeats.cpu", b, "ppm", [round(r["cpu_per_wall_s"] * 1e6) for r in rs],
-                                source="sims.heartbeats", extra=dict(extra, definition="CPU seconds per wall second, ppm")))
+                                kind="rounds", source="sims.heartbeats", extra=dict(extra, definition="CPU seconds per wall second, ppm")))
         out.append(MetricRecord("sim.heartbeats.beats_missing", b, "count", [int(r["beats_missing"]) for r in rs],
                                 source="sims.heartbeats", extra=extra))
         p99 = [int(r["lateness_p99_ns"]) for r in rs if r["lateness_p99_ns"] is not None]
         if p99:
-            out.append(MetricRecord("sim.heartbeats.lateness_p99", b, "ns", p99, source="sims.heartbeats", extra=extra))
+            out.append(MetricRecord("sim.heartbeats.lateness_p99", b, "ns", p99, kind="rounds" if len(p99) == len(rs) else "samples",
+                                    source="sims.heartbeats", extra=extra))
         share = [round(1e6 * r["beats_delivered"] / r["beats_due"]) for r in rs if r["beats_due"]]
         if share:
             out.append(MetricRecord("sim.heartbeats.delivered_share", b, "ppm", share, lower_is_better=False,
+                                    kind="rounds" if len(share) == len(rs) else "samples",
                                     source="sims.heartbeats", extra=extra))
     return out

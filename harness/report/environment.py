@@ -38,6 +38,7 @@ def collect(doctor_timeout: float = 60.0, found_how: dict[str, str] | None = Non
         "cpu_count": os.cpu_count(),
         "python": f"{sys.version.split()[0]} ({platform.python_implementation()})",
         "packages": {},
+        "clock_impl": _clock_impl(),
     }
     for name in PACKAGES:
         try:
@@ -55,6 +56,14 @@ def collect(doctor_timeout: float = 60.0, found_how: dict[str, str] | None = Non
         if isinstance(entry, dict):
             entry["how"] = how
     return env
+
+
+def _clock_impl() -> dict:
+    """The Clock implementation (C accelerator or pure Python) this process, and the run's
+    measurements made in it, used; CLOCKBENCH_PURE_CLOCK in the environment forces pure Python."""
+    from targets.clock import _impl
+
+    return _impl.describe()
 
 
 def _dirty() -> bool | None:

@@ -15,7 +15,7 @@ from harness import results
 from harness.report import criteria as crit
 from harness.report import svg
 from harness.report.template import PAGE
-from harness.report.verdict import NOT_MEASURED, VERDICTS, Judgement, _blank, fmt, judge_all, value_kind
+from harness.report.verdict import NOT_MEASURED, VERDICTS, Judgement, _blank, chance_summary, fmt, judge_all, value_kind
 
 RUN_FILE = "run.json"  # written by `clockbench run`: phase, quick, producers, environment
 PHASE_TITLES = {1: "Phase 1: critical path", 2: "Phase 2: infrastructure", 3: "Phase 3: frontend & UX",
@@ -143,7 +143,7 @@ def _charts_for(metric: str, by_build: dict[str, results.MetricRecord]) -> list[
     out = []
     valid = {b: r for b, r in by_build.items() if r.valid and r.values}
     unit = next((r.unit for r in valid.values()), "")
-    sample = {b: r for b, r in valid.items() if r.kind == "samples" and r.n >= 2}
+    sample = {b: r for b, r in valid.items() if r.kind in ("samples", "rounds") and r.n >= 2}
     if sample and unit in ("ns", "ns/op"):
         title = ("schedule lateness: " if "lateness" in metric else "") + metric
         values = {b: [float(v) for v in r.values] for b, r in sample.items()}
@@ -249,6 +249,7 @@ def render(run_dir: Path, js: list[Judgement], records: list[results.MetricRecor
     env_rows.append(("build flags", json.dumps(meta.get("build_flags", {}))))
     env_rows.append(("selection", f"phase {meta.get('phase', '?')}, {'quick' if meta.get('quick') else 'full'}, "
                                   f"{meta.get('resamples', '?')} bootstrap resamples"))
+    notices = top_notices(js, meta) + run_notices(meta)
     raw = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*")
                  if p.is_file() and p.name not in ("report.html",))
     html = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(PAGE).render(
@@ -258,7 +259,7 @@ def render(run_dir: Path, js: list[Judgement], records: list[results.MetricRecor
         verdict_colors=svg.VERDICT_COLORS, phases=phases, rows=rows, components=components,
         env_rows=env_rows, raw_files=raw, producers=_producer_rows(meta.get("producers", [])),
         builds=[(b, BUILD_NAMES[b]) for b in BUILD_NAMES if any(b in index[m] for m in index)],
-        notices=run_notices(meta),
+        notices=notices,
     )
     html_path = run_dir / "report.html"
     html_path.write_text(html)
@@ -266,11 +267,32 @@ def render(run_dir: Path, js: list[Judgement], records: list[results.MetricRecor
         "run": run_dir.name, "environment": env, "phase": meta.get("phase"), "quick": meta.get("quick"),
         "build_flags": meta.get("build_flags", {}), "producers": meta.get("producers", []),
         "summary": {PHASE_TITLES.get(p, str(p)): ph["counts"] for p, ph in zip(groups, phases)},
-        "criteria": [j.to_dict() for j in js], "raw_files": raw,
+        "criteria": [j.to_dict() for j in js], "raw_files": raw, "notices": notices,
+        "chance": chance_summary(js), "machine_state": meta.get("machine_state"),
     }
     json_path = run_dir / "report.json"
     json_path.write_text(json.dumps(report, indent=1, default=str))
     return html_path, json_path
+
+
+def top_notices(js: list[Judgement], meta: dict) -> list[str]:
+    """What a reader must know before the verdicts: a planted slowdown, a busy machine, and how
+    many decisive verdicts chance alone would give."""
+    out = []
+    if meta.get("planted"):
+        out.append(f"PLANTED SLOWDOWN {meta['planted']}: this run was made by `clockbench calibrate`; its figures are wrong on purpose.")
+    ms = meta.get("machine_state") or {}
+    if ms.get("busy"):
+        out.append("The machine was busy during this run: " + "; ".join(ms["busy"]) +
+                   ". Figures from those parts are noisier; paired ratios cancel the machine's drift, absolute figures do not.")
+    ch = chance_summary(js)
+    if ch["judged"]:
+        same = "; ".join(" = ".join(ids) for ids in ch["same_measurement"])
+        out.append(f"{ch['decisive']} decisive verdict(s) (PASS or FAIL) among {ch['judged']} criteria judged on "
+                   f"{ch['distinct_measurements']} distinct measurements. If every true change sat exactly on its threshold, "
+                   f"chance alone would make about {ch['expected_by_chance']:.1f} of them decisive (up to {ch['chance_up_to']} "
+                   f"in 95% of runs)." + (f" Criteria judging the same measurement count once: {same}." if same else ""))
+    return out
 
 
 def report_from_run(run_dir: Path, phase: str | None = None, resamples: int | None = None) -> tuple[Path, Path, list[Judgement]]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.report import stats
+from harness import stats
 from harness.report.criteria import ROOT, Criterion
 from harness.results import MetricRecord
 
@@ -145,15 +145,19 @@ def judge(
     unit = display_unit(c.statistic, recs[0]["clocked"].unit)
     try:
         j = _compute(c, recs, unit, resamples, confidence)
+    except stats.TooFew as exc:
+        return _blank(c, INCONCLUSIVE, f"too few values for an interval: {exc}", unit)
     except ValueError as exc:
         return _blank(c, INVALID, f"cannot compute the statistic: {exc}", unit)
     if c.compare == "absolute":
         return _with_baseline_context(c, j, index, unit, resamples, confidence)
     if j.ci_low is None:
         return j
-    # A/A noise floor: where the run measured a second baseline ("aa"), judge it against the
-    # baseline exactly as the clocked build is judged; how far that change reaches from zero is
-    # the noise any real change must clear, and the interval is widened by it on both sides.
+    # A/A check: where the run measured a second baseline ("aa"), it is judged against the baseline
+    # exactly as the clocked build is. Its interval should contain "no change"; when it does not,
+    # the two copies of one build differ beyond chance, the setup is biased (stacks, order, ports),
+    # and no verdict from that run is trusted. (The interval is not widened by the A/A reach: that
+    # added a far 95% bound to both ends and reused the same baseline rounds.)
     aa = [index.get(m, {}).get("aa") for m in c.metrics]
     if not all(r is not None and r.valid for r in aa):
         return j
@@ -161,31 +165,44 @@ def judge(
         a = _compute(c, [{"clocked": r, "baseline": p["baseline"]} for r, p in zip(aa, recs)], unit, resamples, confidence)
     except ValueError:
         return j
-    noise = max(abs(x) for x in (a.change, a.ci_low, a.ci_high))
-    return widen(j, c, noise, unit)
+    return aa_check(j, a, c, unit)
+
+
+def aa_check(j: Judgement, a: Judgement, c: Criterion, unit: str) -> Judgement:
+    """Where the A/A pair (baseline against a second baseline) shows a change whose interval
+    excludes zero, the setup itself moves the figures: either copy of the baseline may be the
+    biased one, so the A/B interval is widened to every bias between zero and the A/A interval
+    ([low - max(aa_high, 0), high - min(aa_low, 0)]) and the verdict taken again. An A/A interval containing zero leaves the judgement as it is."""
+    j.details["aa"] = {"change": a.change, "ci": [a.ci_low, a.ci_high]}
+    if a.ci_low is None or a.ci_high is None or j.ci_low is None or j.ci_high is None:
+        return j
+    if a.ci_low <= 0 <= a.ci_high:
+        j.reason += f" (A/A pair within noise: [{fmt(a.ci_low, c, unit)}, {fmt(a.ci_high, c, unit)}])"
+        return j
+    j.details["ci_before_aa"] = [j.ci_low, j.ci_high]
+    j.ci_low, j.ci_high = j.ci_low - max(a.ci_high, 0.0), j.ci_high - min(a.ci_low, 0.0)
+    j.verdict = from_interval(j.ci_low, j.ci_high, c.threshold, c.direction)
+    j.reason = _reason(j.verdict, c, j.ci_low, j.ci_high, unit) + (
+        f" (corrected by the A/A pair's bias: baseline against itself {fmt(a.change, c, unit)} "
+        f"[{fmt(a.ci_low, c, unit)}, {fmt(a.ci_high, c, unit)}])")
+    return j
 
 
 def _compute(c: Criterion, recs: list[dict[str, MetricRecord]], unit: str, resamples: int, confidence: float) -> Judgement:
     rng = np.random.default_rng(stats.seed_for(c.id, *c.metrics))
-    if c.statistic == "rounds":
-        return _judge_rounds(c, recs, unit, resamples, confidence)
+    if c.statistic == "rounds" or (_paired(recs) and c.statistic in PAIRED_STATS):
+        return _judge_paired(c, recs, unit, confidence)
     return _judge_samples(c, recs, unit, rng, resamples, confidence)
 
 
-def widen(j: Judgement, c: Criterion, noise: float, unit: str) -> Judgement:
-    """The judgement with its interval widened by an A/A noise floor (in the change's units) and
-    the verdict taken again from the widened interval: a change within the noise of the threshold
-    is INCONCLUSIVE however narrow its own interval."""
-    if not math.isfinite(noise):
-        j.details["aa_noise"] = None
-        j.verdict, j.reason = INCONCLUSIVE, "the A/A pair (baseline against itself) gave no finite noise floor"
-        return j
-    low, high = j.ci_low - noise, j.ci_high + noise
-    j.details.update(aa_noise=noise, ci_before_noise=[j.ci_low, j.ci_high])
-    j.ci_low, j.ci_high = low, high
-    j.verdict = from_interval(low, high, c.threshold, c.direction)
-    j.reason = _reason(j.verdict, c, low, high, unit) + f" (CI widened by the A/A noise floor ±{fmt_abs(noise, c, unit)})"
-    return j
+# Statistics that, on paired records (kind "rounds": an interleaved A B B A ... run), are judged by
+# the paired method: the geometric mean of the per-pair ratios (the per-pair median of a
+# microbenchmark pair, the per-round aggregate of a load round, the per-repeat figure of a simulation).
+PAIRED_STATS = ("rounds", "median", "mean", "p50")
+
+
+def _paired(recs: list[dict[str, MetricRecord]]) -> bool:
+    return all(r.kind == "rounds" for pair in recs for r in pair.values())
 
 
 def fmt_abs(x: float, c: Criterion, unit: str) -> str:
@@ -194,12 +211,18 @@ def fmt_abs(x: float, c: Criterion, unit: str) -> str:
 
 
 def _check_n(c: Criterion, r: MetricRecord) -> None:
-    if r.n < 2 and r.unit != "count":
-        raise ValueError(f"{r.metric} ({r.build}) has {r.n} value(s); a confidence interval needs at least 2")
+    """Below a method's minimum n there is no interval: TooFew (the verdict is INCONCLUSIVE)."""
+    if c.statistic == "sum" and r.unit == "count":
+        return  # an exact count: no sampling, no interval needed
+    if r.n < 2:
+        raise stats.TooFew(f"{r.metric} ({r.build}) has {r.n} value(s); a confidence interval needs at least 2")
+    stats.check_samples(c.statistic, r.n, f"{r.metric} ({r.build})")
 
 
 def _judge_samples(c, recs, unit, rng, resamples, confidence) -> Judgement:
     stat = c.statistic
+    if stat == "mean" and len(recs) == 1:
+        return _judge_mean(c, recs[0], unit, confidence)
     changes_point: list[float] = []
     change_boots: list[np.ndarray] = []
     base_pts: list[float] = []
@@ -259,37 +282,94 @@ def _judge_samples(c, recs, unit, rng, resamples, confidence) -> Judgement:
     )
 
 
-def _judge_rounds(c, recs, unit, resamples, confidence) -> Judgement:
-    from harness.load.stats import ratio_ci  # the project's one bootstrap over paired rounds
-
-    if len(recs) != 1:
-        raise ValueError("a rounds statistic takes exactly one metric")
-    clk, base = recs[0]["clocked"], recs[0].get("baseline")
+def _judge_paired(c: Criterion, recs: list[dict[str, MetricRecord]], unit: str, confidence: float) -> Judgement:
+    """Paired records: a t interval on the per-pair log ratios (improvement), on the per-pair
+    differences (difference), on the values (absolute mean) or order statistics (absolute median)."""
+    lib = lower_is_better(c.statistic if c.statistic != "rounds" else "median", recs[0]["clocked"])
+    details: dict = {"method": ""}
     if c.compare == "absolute":
-        vals = np.asarray(clk.values, dtype=float) * _scale("sum", clk.unit)
-        total = float(vals.sum())
-        # an absolute judgment over rounds is of their total (counts) across every round
-        verdict = from_interval(total, total, c.threshold, c.direction)
-        return Judgement(c.id, c.phase, c.component, c.section, c.statement, c.definition, list(c.metrics),
-                         "rounds", c.compare, c.direction, c.threshold, unit, None, total, total, total, total,
-                         verdict, _reason(verdict, c, total, total, unit), 0, clk.n)
-    if base is None or clk.kind != "rounds" or base.kind != "rounds":
-        raise ValueError(f"{clk.metric}: the rounds statistic needs per-round records of both builds")
-    ratio, low_r, high_r = ratio_ci(clk.values, base.values, confidence=confidence, resamples=resamples,
-                                    seed=stats.seed_for(c.id, clk.metric))
-    if not (math.isfinite(low_r) and math.isfinite(high_r)):
-        raise ValueError("the bootstrap over rounds gave no finite interval")
-    if clk.lower_is_better:
-        change, low, high = 1 - ratio, 1 - high_r, 1 - low_r
+        if len(recs) != 1:
+            raise ValueError("an absolute criterion takes exactly one metric")
+        clk = recs[0]["clocked"]
+        vals = np.asarray(clk.values, dtype=float) * _scale("mean", clk.unit)
+        if c.statistic in ("median", "p50"):
+            iv = stats.median_ci(vals, confidence)
+        else:
+            iv = _t_mean(vals, confidence)
+        change, low, high = iv.estimate, iv.low, iv.high
+        base_pt, clk_pt, n_base = None, change, 0
+        details["method"] = iv.method
+    elif c.compare == "difference":
+        if len(recs) != 1:
+            raise ValueError("a difference criterion takes exactly one metric")
+        clk, base = recs[0]["clocked"], recs[0]["baseline"]
+        if clk.n != base.n:
+            raise ValueError(f"{clk.metric}: paired values differ in number ({clk.n} clocked, {base.n} baseline)")
+        sc = _scale("mean", clk.unit)
+        d = (np.asarray(clk.values, dtype=float) - np.asarray(base.values, dtype=float)) * sc
+        iv = _t_mean(d, confidence)
+        change, low, high = iv.estimate, iv.low, iv.high
+        base_pt, clk_pt, n_base = float(np.mean(base.values)) * sc, float(np.mean(clk.values)) * sc, base.n
+        details["method"] = "paired t on differences"
     else:
-        change, low, high = ratio - 1, low_r - 1, high_r - 1
+        parts = []
+        for pair in recs:
+            clk, base = pair["clocked"], pair["baseline"]
+            if base.unit != clk.unit:
+                raise ValueError(f"{clk.metric}: baseline in {base.unit}, clocked in {clk.unit}")
+            iv = stats.paired_log_ratio(clk.values, base.values, confidence)
+            parts.append(iv)
+            details[clk.metric] = {"ratio": iv.estimate, "ratio_ci": [iv.low, iv.high], "pairs": iv.n}
+        iv = stats.combine_log(parts, confidence)
+        ratio, low_r, high_r = iv.estimate, iv.low, iv.high
+        if lib:
+            change, low, high = 1 - ratio, 1 - high_r, 1 - low_r
+        else:
+            change, low, high = ratio - 1, low_r - 1, high_r - 1
+        details.update(method=iv.method, ratio=ratio, ratio_ci=[low_r, high_r])
+        one = recs[0]
+        base_pt = float(np.exp(np.mean(np.log(one["baseline"].values)))) if len(recs) == 1 else None
+        clk_pt = float(np.exp(np.mean(np.log(one["clocked"].values)))) if len(recs) == 1 else None
+        n_base = one["baseline"].n
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError("the interval is not finite")
     verdict = from_interval(low, high, c.threshold, c.direction)
     return Judgement(
-        c.id, c.phase, c.component, c.section, c.statement, c.definition, list(c.metrics), "rounds",
-        c.compare, c.direction, c.threshold, unit,
-        float(np.mean(base.values)), float(np.mean(clk.values)), change, low, high, verdict,
-        _reason(verdict, c, low, high, unit), base.n, clk.n, {"ratio": ratio, "ratio_ci": [low_r, high_r]},
+        c.id, c.phase, c.component, c.section, c.statement, c.definition, list(c.metrics), c.statistic,
+        c.compare, c.direction, c.threshold, unit, base_pt, clk_pt, change, low, high, verdict,
+        _reason(verdict, c, low, high, unit), n_base, recs[0]["clocked"].n, details,
     )
+
+
+def _judge_mean(c: Criterion, pair: dict[str, MetricRecord], unit: str, confidence: float) -> Judgement:
+    """Means of independent values by a t interval (Welch for two builds): the bootstrap of a mean
+    undercovers at the sizes the harness has (tests/report/test_stats_coverage.py)."""
+    clk, base = pair["clocked"], pair.get("baseline")
+    sc = _scale("mean", clk.unit)
+    a = np.asarray(clk.values, dtype=float) * sc
+    b = np.asarray(base.values, dtype=float) * sc if base is not None and c.compare != "absolute" else None
+    iv = stats.welch_mean(a, b, c.compare, confidence)
+    change, low, high = iv.estimate, iv.low, iv.high
+    if c.compare == "improvement":
+        lib = lower_is_better("mean", clk)
+        change, low, high = (1 - change, 1 - high, 1 - low) if lib else (change - 1, low - 1, high - 1)
+    verdict = from_interval(low, high, c.threshold, c.direction)
+    return Judgement(
+        c.id, c.phase, c.component, c.section, c.statement, c.definition, list(c.metrics), "mean",
+        c.compare, c.direction, c.threshold, unit, float(b.mean()) if b is not None else None, float(a.mean()),
+        change, low, high, verdict, _reason(verdict, c, low, high, unit), b.size if b is not None else 0, a.size,
+        {"method": iv.method},
+    )
+
+
+def _t_mean(vals: np.ndarray, confidence: float) -> stats.Interval:
+    n = int(vals.size)
+    if n < stats.MIN_PAIRS:
+        raise stats.TooFew(f"{n} value(s); a t interval needs at least {stats.MIN_PAIRS}")
+    m = float(vals.mean())
+    se = float(vals.std(ddof=1) / math.sqrt(n))
+    t = stats.t_quantile(0.5 + confidence / 2, n - 1)
+    return stats.Interval(m, m - t * se, m + t * se, n, "t on the mean", se, n - 1)
 
 
 def _with_baseline_context(c: Criterion, j: Judgement, index: dict, unit: str, resamples: int,
@@ -349,5 +429,42 @@ def fmt(x: float | None, c: Criterion, unit: str) -> str:
     return f"{x:,.6g} {unit}".strip()
 
 
+# Power of a decision: a true change this many half-widths from the threshold is decided (PASS or
+# FAIL) 80% of the time by an interval as wide as this run's: (z_0.975 + z_0.80) / z_0.975.
+MDE_FACTOR = (1.959964 + 0.841621) / 1.959964
+
+
+def add_mde(j: Judgement, c: Criterion) -> Judgement:
+    """The smallest distance from the threshold this run could have decided (80% power)."""
+    if j.ci_low is None or j.ci_high is None or c.threshold is None or j.verdict not in (PASS, FAIL, INCONCLUSIVE):
+        return j
+    mde = MDE_FACTOR * (j.ci_high - j.ci_low) / 2
+    j.details["mde"] = mde
+    unit = j.unit
+    j.reason += f"; this run decides a change at least {fmt_abs(mde, c, unit)} from the threshold (80% power)"
+    return j
+
+
 def judge_all(criteria: list[Criterion], index, **kw) -> list[Judgement]:
-    return [judge(c, index, **kw) for c in criteria]
+    return [add_mde(judge(c, index, **kw), c) for c in criteria]
+
+
+def chance_summary(js: list[Judgement], confidence: float = 0.95) -> dict:
+    """How many decisive verdicts chance alone would give among the criteria judged: each interval
+    is decisive with probability 1 - confidence when the true change sits on the threshold, and
+    criteria judging the same measurement count once."""
+    judged = [j for j in js if j.verdict in (PASS, FAIL, INCONCLUSIVE) and j.ci_low is not None]
+    by_metrics: dict[tuple, list[str]] = {}
+    for j in judged:
+        by_metrics.setdefault((tuple(sorted(j.metrics)), j.statistic, j.compare), []).append(j.id)
+    distinct = len(by_metrics)
+    expected = distinct * (1.0 - confidence)
+    # the 95th percentile of a Poisson(expected) count: "up to this many is chance"
+    k, cum, term = 0, math.exp(-expected), math.exp(-expected)
+    while cum < 0.95:
+        k += 1
+        term *= expected / k
+        cum += term
+    return {"judged": len(judged), "distinct_measurements": distinct, "expected_by_chance": expected,
+            "chance_up_to": k, "decisive": sum(1 for j in judged if j.verdict in (PASS, FAIL)),
+            "same_measurement": [ids for ids in by_metrics.values() if len(ids) > 1]}

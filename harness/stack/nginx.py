@@ -22,6 +22,7 @@ TEMPLATE = "nginx.conf.j2"
 class Upstream:
     host: str
     port: int
+    down: bool = False  # kept in the config but sent no traffic (a worker the health gate took out)
 
 
 def find_nginx(explicit: str | None = None) -> str:

@@ -26,6 +26,9 @@ from .units import (
 )
 from .virtual import TestClock
 from .wheel import TimingWheel
+from . import _impl
+
+_impl.finish_import()  # every module exists now: apply the C-or-Python choice
 
 __all__ = [
     "Clock",

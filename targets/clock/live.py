@@ -9,8 +9,10 @@ value is still one the wall clock held during its own call.) Deadlines and durat
 
 Scheduling: exact timers and alerts sit in one heap keyed on (monotonic deadline, set order),
 served by a single loop callback re-armed for the earliest deadline; coarse timers sit in a
-hashed timing wheel served by one tick callback. 10,000 timers cost two loop handles, not
-10,000 tasks.
+hashed timing wheel (with their exact deadlines) served by one callback, woken when the earliest
+deadline falls due but at most once per ``wake_gap_ns``, so a beat is at most that gap late plus
+the loop's wake-up latency. 10,000 timers cost two loop handles, not 10,000 tasks. The firing
+loops and the reads run in C when the accelerator is built (``_impl.py``).
 """
 
 from __future__ import annotations
@@ -18,46 +20,20 @@ from __future__ import annotations
 import asyncio
 import heapq
 import time
-from datetime import UTC, datetime
 from collections.abc import Callable
 
+from . import _impl
 from .base import ClockBase
 from .events import TimeEvent, Timer
 from .units import NANOS_IN_MILLISECOND, NANOS_IN_SECOND
 from .wheel import TimingWheel
 
-_time_ns = time.time_ns
 _monotonic_ns = time.monotonic_ns
-_last_ns = 0
 _OFFSET_SLACK_NS = NANOS_IN_MILLISECOND
 
-
-def live_timestamp_ns() -> int:
-    """Wall-clock nanoseconds that never decrease within this process."""
-    global _last_ns
-    t = _time_ns()
-    if t > _last_ns:
-        _last_ns = t
-        return t
-    return _last_ns
-
-
-_utc_now = datetime.now
-_last_dt = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def live_utc_now() -> datetime:
-    """The wall clock as an aware UTC datetime, never decreasing within this process.
-
-    Read straight from ``datetime.now`` (a C call) rather than built from ``timestamp_ns``: the
-    same wall clock, clamped the same way, at less than half the cost.
-    """
-    global _last_dt
-    now = _utc_now(UTC)
-    if now > _last_dt:
-        _last_dt = now
-        return now
-    return _last_dt
+# The never-backwards readings: C or pure Python, as _impl decides (re-bound on a switch).
+live_timestamp_ns = _impl.timestamp_ns
+live_utc_now = _impl.utc_now
 
 
 class _LiveCall:
@@ -85,8 +61,18 @@ class LiveClock(ClockBase):
         tick_ns: int = 10 * NANOS_IN_MILLISECOND,
         wheel_slots: int = 512,
         loop: asyncio.AbstractEventLoop | None = None,
+        wake_gap_ns: int | None = None,
     ) -> None:
         super().__init__()
+        # Coarse timers: the wheel's tick is their bookkeeping grain; the wheel is looked at when
+        # its earliest deadline falls due, but at most once per wake_gap_ns (default half a tick).
+        # A wake exactly at each tick boundary made every beat up to a whole tick late before the
+        # loop's own wake-up latency was even added (p99 > one tick); a wake per deadline would
+        # cost a loop iteration per beat. Each wake costs a loop iteration (~20-40 us here), so
+        # the gap trades CPU for lateness: 5 ms keeps both goals (see issue 19's note).
+        self.wake_gap_ns = tick_ns // 2 if wake_gap_ns is None else wake_gap_ns
+        if not 0 <= self.wake_gap_ns <= tick_ns:  # past a tick, "at most one tick late" would not hold
+            raise ValueError(f"wake_gap_ns must be between 0 and tick_ns ({tick_ns}), got {wake_gap_ns}")
         self._loop = loop
         self._heap: list[tuple[int, int, Timer | _LiveCall, int]] = []
         self._wake_handle: asyncio.TimerHandle | None = None
@@ -94,7 +80,7 @@ class LiveClock(ClockBase):
         self._wheel: TimingWheel[Timer] = TimingWheel(tick_ns, wheel_slots, _monotonic_ns() // tick_ns)
         self._tick_handle: asyncio.TimerHandle | None = None
         self._offset: int | None = None  # wall minus monotonic, see _to_monotonic
-        self._tick_at: int | None = None  # the tick the pending wake is for
+        self._tick_at: int | None = None  # the monotonic instant the pending wheel wake is for
         self._ticking = False
         self.tick_ns = tick_ns
 
@@ -131,9 +117,9 @@ class LiveClock(ClockBase):
 
     def _place(self, timer: Timer, loop: asyncio.AbstractEventLoop) -> None:
         if timer.coarse:
-            tick = self._wheel.add(timer, timer.due)
-            if not self._ticking and (self._tick_at is None or tick < self._tick_at):
-                self._schedule_tick(loop, tick)
+            self._wheel.add(timer, timer.due)
+            if not self._ticking and (self._tick_at is None or timer.due < self._tick_at):
+                self._schedule_tick(loop, timer.due)
         else:
             heapq.heappush(self._heap, (timer.due, timer.seq, timer, timer.gen))
             self._schedule_wake(loop, timer.due)
@@ -178,12 +164,12 @@ class LiveClock(ClockBase):
         if heap:
             self._schedule_wake(self._get_loop(), heap[0][0])
 
-    def _schedule_tick(self, loop: asyncio.AbstractEventLoop, tick: int) -> None:
-        """Wake at ``tick`` (not every tick: an idle wheel costs nothing between its deadlines)."""
+    def _schedule_tick(self, loop: asyncio.AbstractEventLoop, at_ns: int) -> None:
+        """Look at the wheel at monotonic ``at_ns`` (an idle wheel costs nothing between its deadlines)."""
         if self._tick_handle is not None:
             self._tick_handle.cancel()
-        self._tick_at = tick
-        delay = max(0, tick * self.tick_ns - _monotonic_ns()) / NANOS_IN_SECOND
+        self._tick_at = at_ns
+        delay = max(0, at_ns - _monotonic_ns()) / NANOS_IN_SECOND
         self._tick_handle = loop.call_later(delay, self._on_tick)
 
     def _on_tick(self) -> None:
@@ -191,39 +177,49 @@ class LiveClock(ClockBase):
         self._tick_at = None
         self._ticking = True  # re-arms during delivery must not schedule wakes of their own
         wheel = self._wheel
-        timers = self._timers
-        new_event = tuple.__new__
+        now = _monotonic_ns()
+        nxt: int | None = -1  # -1: not known yet
         try:
-            now_tick = _monotonic_ns() // self.tick_ns
-            # The heartbeat hot path: ClockBase._fire inlined for coarse timers.
-            for timer in wheel.expire(now_tick):
-                # Deliver every firing due by this tick: after a stalled loop, or with an interval
-                # shorter than a tick, one firing per tick would fall further and further behind.
-                while timers.get(timer.name) is timer:
-                    self._event_id += 1
-                    event = new_event(TimeEvent, (timer.name, self._event_id, timer.next_ns, live_timestamp_ns()))
-                    interval = timer.interval_ns
-                    stop = timer.stop_ns
-                    again = False
-                    if interval and (stop is None or timer.next_ns + interval <= stop):
-                        timer.next_ns += interval
-                        timer.due += interval
-                        again = wheel.add_new(timer, timer.due)  # overdue: a backlog, deliver it now
-                    else:
-                        del timers[timer.name]
-                    try:
-                        timer.callback(event)
-                    except Exception as exc:  # one failing callback must not stop the others
-                        self._report(timer, exc)
-                    if not again or timer not in wheel:
-                        break
-                    wheel.remove(timer)
+            fire = _impl.fire_coarse
+            if fire is not None:  # the same loop in C (_cclock.c: fire_coarse), which returns next_due()
+                nxt = fire(self, wheel, now)
+            else:
+                self._fire_coarse(wheel, now)
         finally:
             self._ticking = False
-            if len(wheel):
-                nxt = wheel.next_occupied_tick()
-                if nxt is not None:
-                    self._schedule_tick(self._get_loop(), nxt)
+            if nxt == -1:
+                nxt = wheel.next_due()
+            if nxt is not None:
+                # Coalesce: at most one look per wake_gap_ns, however dense the deadlines.
+                self._schedule_tick(self._get_loop(), max(nxt, now + self.wake_gap_ns))
+
+    def _fire_coarse(self, wheel: TimingWheel[Timer], now: int) -> None:
+        """The heartbeat hot path: ClockBase._fire inlined for coarse timers (pure-Python twin
+        of _cclock.c's fire_coarse)."""
+        timers = self._timers
+        new_event = tuple.__new__
+        for timer in wheel.expire_due(now):
+            # Deliver every firing due by now: after a stalled loop, or with an interval shorter
+            # than the wake gap, one firing per look would fall further and further behind.
+            while timers.get(timer.name) is timer:
+                self._event_id += 1
+                event = new_event(TimeEvent, (timer.name, self._event_id, timer.next_ns, live_timestamp_ns()))
+                interval = timer.interval_ns
+                stop = timer.stop_ns
+                again = False
+                if interval and (stop is None or timer.next_ns + interval <= stop):
+                    timer.next_ns += interval
+                    timer.due += interval
+                    again = wheel.add_new(timer, timer.due)  # already due: a backlog, deliver it now
+                else:
+                    del timers[timer.name]
+                try:
+                    timer.callback(event)
+                except Exception as exc:  # one failing callback must not stop the others
+                    self._report(timer, exc)
+                if not again or timer not in wheel:
+                    break
+                wheel.remove(timer)
 
     def _deliver(self, timer: Timer) -> None:
         try:
@@ -253,3 +249,13 @@ class LiveClock(ClockBase):
         if self._heap:
             heapq.heapify(self._heap)
             self._schedule_wake(self._get_loop(), self._heap[0][0])
+
+
+def _rebind() -> None:
+    global live_timestamp_ns, live_utc_now
+    live_timestamp_ns, live_utc_now = _impl.timestamp_ns, _impl.utc_now
+    LiveClock.timestamp_ns = staticmethod(live_timestamp_ns)  # type: ignore[method-assign,assignment]
+    LiveClock.utc_now = staticmethod(live_utc_now)  # type: ignore[method-assign,assignment]
+
+
+_impl.on_switch(_rebind)

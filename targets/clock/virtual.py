@@ -6,6 +6,7 @@ import gc
 import heapq
 from collections.abc import Callable
 
+from . import _impl
 from .base import ClockBase
 from .events import TimeEvent, Timer
 
@@ -118,6 +119,15 @@ class TestClock(ClockBase):
         if collecting:
             gc.disable()
         fired: list[TimeEvent] = []
+        accelerated = _impl.advance
+        if accelerated is not None and to_time_ns.__class__ is int:  # the same loop in C (_cclock.c: advance)
+            try:
+                accelerated(self, to_time_ns, heap, self._buckets, self._timers, fired)
+            finally:
+                self._advancing = False
+                if collecting:
+                    gc.enable()
+            return fired
         append = fired.append
         buckets = self._buckets
         timers = self._timers

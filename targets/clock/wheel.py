@@ -14,7 +14,13 @@ T = TypeVar("T")
 
 
 class TimingWheel(Generic[T]):
-    """Pure data structure: the caller says which tick it is; nothing here reads a clock."""
+    """Pure data structure: the caller says what time it is; nothing here reads a clock.
+
+    Each item is kept with its exact deadline in the bucket of the tick that deadline rounds up
+    to, so the wheel can hand out what is due at any instant, not only at tick boundaries: the
+    scheduler decides how often to look (LiveClock coalesces its wake-ups), the wheel keeps add,
+    cancel and re-arm O(1) whatever that choice.
+    """
 
     def __init__(self, tick_ns: int, slots: int = 512, start_tick: int = 0) -> None:
         if tick_ns <= 0:
@@ -22,9 +28,10 @@ class TimingWheel(Generic[T]):
         if slots <= 0:
             raise ValueError(f"slots must be > 0, got {slots}")
         self.tick_ns = tick_ns
-        self._slots: list[dict[T, int]] = [{} for _ in range(slots)]
-        self._where: dict[T, int] = {}
+        self._slots: list[dict[T, int]] = [{} for _ in range(slots)]  # item -> its deadline
+        self._where: dict[T, int] = {}  # item -> its slot
         self.current_tick = start_tick  # every tick <= this one has been expired
+        self.expired_to_ns = start_tick * tick_ns  # every deadline <= this instant has been handed out
 
     def __len__(self) -> int:
         return len(self._where)
@@ -41,20 +48,20 @@ class TimingWheel(Generic[T]):
         tick = max(self.tick_of(deadline_ns), self.current_tick + 1)
         self.remove(item)
         slot = tick % len(self._slots)
-        self._slots[slot][item] = tick
+        self._slots[slot][item] = deadline_ns
         self._where[item] = slot
         return tick
 
     def add_new(self, item: T, deadline_ns: int) -> bool:
-        """``add`` for an item known not to be in the wheel (just expired); True if already overdue."""
+        """``add`` for an item known not to be in the wheel (just expired); True if it is already
+        due (at or before the last instant expired): a backlog the caller may deliver at once."""
         tick = -(-deadline_ns // self.tick_ns)
-        overdue = tick <= self.current_tick
-        if overdue:
+        if tick <= self.current_tick:
             tick = self.current_tick + 1
         slot = tick % len(self._slots)
-        self._slots[slot][item] = tick
+        self._slots[slot][item] = deadline_ns
         self._where[item] = slot
-        return overdue
+        return deadline_ns <= self.expired_to_ns
 
     def remove(self, item: T) -> bool:
         slot = self._where.pop(item, None)
@@ -64,51 +71,63 @@ class TimingWheel(Generic[T]):
         return True
 
     def expire(self, up_to_tick: int) -> list[T]:
-        """Take out every item due at or before ``up_to_tick``, in deadline order, then insertion order."""
+        """Take out every item due by the end of ``up_to_tick``, in deadline order, then insertion order."""
+        return self.expire_due(up_to_tick * self.tick_ns)
+
+    def expire_due(self, now_ns: int) -> list[T]:
+        """Take out every item whose deadline is at or before ``now_ns``, in deadline order, then
+        insertion order. The bucket holding ``now_ns`` may be taken in part."""
+        tick_ns = self.tick_ns
         n = len(self._slots)
         first = self.current_tick + 1
-        last = min(up_to_tick, first + n - 1)  # one revolution visits every slot
+        last = min(-(-now_ns // tick_ns), first + n - 1)  # one revolution visits every slot
+        done_tick = now_ns // tick_ns
+        if done_tick > self.current_tick:
+            self.current_tick = done_tick
+        if now_ns > self.expired_to_ns:
+            self.expired_to_ns = now_ns
         where = self._where
-        if up_to_tick > self.current_tick:
-            self.current_tick = up_to_tick
-        if first == last:  # the common case, one tick: its bucket is already in insertion order
-            bucket = self._slots[first % n]
-            if not bucket:
-                return []
-            due_now = [item for item, item_tick in bucket.items() if item_tick <= up_to_tick]
-            for item in due_now:
-                del bucket[item]
-                del where[item]
-            return due_now
-        due: list[tuple[int, int, T]] = []
-        order = 0
+        slots = self._slots
+        due: list[tuple[int, T]] = []
         for tick in range(first, last + 1):
-            bucket = self._slots[tick % n]
+            bucket = slots[tick % n]
             if not bucket:
                 continue
-            for item, item_tick in list(bucket.items()):
-                if item_tick <= up_to_tick:
-                    del bucket[item]
-                    del where[item]
-                    due.append((item_tick, order, item))
-                    order += 1
-        due.sort(key=lambda entry: (entry[0], entry[1]))
-        return [item for _, _, item in due]
+            taken = [(deadline, item) for item, deadline in bucket.items() if deadline <= now_ns]
+            for _, item in taken:
+                del bucket[item]
+                del where[item]
+            due += taken
+        if len(due) > 1:
+            due.sort(key=_deadline_of)  # stable: ties keep insertion order; nearly sorted already
+        return [item for _, item in due]
 
-    def next_occupied_tick(self) -> int | None:
-        """The first tick after the current one whose bucket holds anything (it may hold only
-        items of a later lap: a wake there finds nothing due and looks again). Costs the gap."""
+    def next_due(self) -> int | None:
+        """When to look next: the earliest deadline in the first occupied bucket after the current
+        tick, or that bucket's end if it holds only items of a later lap (a look there finds
+        nothing due and asks again). Costs the gap plus one bucket."""
         if not self._where:
             return None
         n = len(self._slots)
         slots = self._slots
         for tick in range(self.current_tick + 1, self.current_tick + n + 1):
-            if slots[tick % n]:
-                return tick
+            bucket = slots[tick % n]
+            if bucket:
+                return min(min(bucket.values()), tick * self.tick_ns)
         return None  # unreachable while _where is non-empty
+
+    def next_occupied_tick(self) -> int | None:
+        """The first tick after the current one whose bucket holds anything."""
+        due = self.next_due()
+        return None if due is None else max(self.tick_of(due), self.current_tick + 1)
 
     def next_tick(self) -> int | None:
         """The earliest tick holding anything (a scan: for idle-skipping, not for the hot path)."""
         if not self._where:
             return None
-        return min(min(bucket.values()) for bucket in self._slots if bucket)
+        earliest = min(min(bucket.values()) for bucket in self._slots if bucket)
+        return max(self.tick_of(earliest), self.current_tick + 1)
+
+
+def _deadline_of(entry: tuple[int, object]) -> int:
+    return entry[0]

@@ -113,6 +113,7 @@ def test_render_text_is_pure() -> None:
         "python": {"version": "3.11.7", "implementation": "CPython", "executable": "/py"},
         "platform": {"system": "Linux", "release": "6", "machine": "x86_64"},
         "cpu": {"count": 2, "usable": 1},
+        "clock": {"implementation": "python", "reason": "CLOCKBENCH_PURE_CLOCK=1 forces pure Python"},
         "services": {
             "postgres": {"ok": True, "how": "embedded", "version": "16.2", "url": "postgresql://postgres@127.0.0.1:4/test", "source": "pgserver", "reason": ""},
             "redis": {"ok": False, "how": "missing", "version": "", "url": None, "source": "", "reason": "nothing answers"},
@@ -124,6 +125,7 @@ def test_render_text_is_pure() -> None:
     }
     text = render_text(facts)
     assert "cpus        2 (1 usable by this process)" in text
+    assert "clock       python (CLOCKBENCH_PURE_CLOCK=1 forces pure Python)" in text
     assert "PostgreSQL 16.2 at postgresql://postgres@127.0.0.1:4/test (embedded server" in text
     assert "redis       MISSING: nothing answers" in text
     assert "nginx       not found: nginx not on PATH" in text

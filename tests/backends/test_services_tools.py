@@ -72,9 +72,24 @@ def test_which_first_prefers_the_extra_directory(tmp_path: Path) -> None:
 
 
 def test_docker_without_a_daemon_is_a_reason_not_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from harness.backends import docker_engine
+
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    monkeypatch.setattr(docker_engine, "find_dockerd", lambda: None)  # nor can clockbench start its own
     tool = probe_docker(timeout_s=1)
     assert not tool.ok and "no daemon answering" in tool.reason and "no-docker.sock" in tool.reason
+    assert "a private engine cannot start: dockerd not installed" in tool.reason
+
+
+def test_docker_without_a_daemon_but_a_private_engine_is_usable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from harness.backends.docker_engine import unavailable_reason
+    from tests.conftest import missing
+
+    if unavailable_reason():
+        missing("Docker engine", unavailable_reason())
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    tool = probe_docker(timeout_s=1)
+    assert tool.ok and "private engine" in tool.detail and "no-docker.sock" in tool.detail
 
 
 def test_every_tool_says_what_it_is_needed_for_and_names_real_criteria() -> None:

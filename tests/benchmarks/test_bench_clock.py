@@ -3,6 +3,12 @@
 Convention (harness/microbench.py): ``benchmark.group`` names the pair, ``extra_info["build"]``
 is clocked / baseline / reference, ``extra_info["ops"]`` is the operations in one round.
 With --benchmark-disable (the default in pytest) each runs once, on a smaller size, as a test.
+
+The Clock's hot paths have two implementations (targets/clock/_impl.py): the ``clocked`` rows run
+the one in use (the C accelerator when built), the ``pure`` variants force pure Python in the same
+run, so the two stand side by side (build ``clocked (pure Python)``, shown as a reference).
+``clockbench run`` deselects the pure variants and the 100,000-timer sizes (they are for
+``clockbench bench``: A/B and scale figures, not criteria).
 """
 
 from __future__ import annotations
@@ -14,9 +20,19 @@ import time
 import pytest
 
 from harness.heartbeats import run_clock_heartbeats, run_sleep_heartbeats
-from targets.clock import NANOS_IN_MILLISECOND, NANOS_IN_SECOND, LiveClock, TestClock
+from targets.clock import NANOS_IN_MILLISECOND, NANOS_IN_SECOND, LiveClock, TestClock, _impl
 
 CALLS = 10_000  # reads per round, so the per-call cost stands out from the loop's
+PURE = "clocked (pure Python)"
+
+
+@pytest.fixture
+def pure_python():
+    """Force the pure-Python implementation for one benchmark, then restore the one in use."""
+    before = _impl.name
+    _impl.use("python")
+    yield
+    _impl.use(before)
 
 
 def _calls(fn, n: int = CALLS) -> None:
@@ -41,6 +57,12 @@ def test_timestamp_ns_clocked(benchmark) -> None:
     benchmark(_calls, LiveClock().timestamp_ns)
 
 
+def test_timestamp_ns_clocked_pure(benchmark, pure_python) -> None:
+    _mark(benchmark, "clock.timestamp_ns", PURE, CALLS)
+    benchmark.extra_info["clock_impl"] = _impl.name
+    benchmark(_calls, LiveClock().timestamp_ns)
+
+
 def test_timestamp_ns_nautilus(benchmark) -> None:
     component = pytest.importorskip("nautilus_trader.common.component")
     _mark(benchmark, "clock.timestamp_ns", "reference", CALLS)
@@ -55,6 +77,12 @@ def test_utc_now_baseline(benchmark) -> None:
 
 def test_utc_now_clocked(benchmark) -> None:
     _mark(benchmark, "clock.utc_now", "clocked", CALLS)
+    benchmark(_calls, LiveClock().utc_now)
+
+
+def test_utc_now_clocked_pure(benchmark, pure_python) -> None:
+    _mark(benchmark, "clock.utc_now", PURE, CALLS)
+    benchmark.extra_info["clock_impl"] = _impl.name
     benchmark(_calls, LiveClock().utc_now)
 
 
@@ -97,20 +125,29 @@ def _advance_steps(clock: TestClock, counter: list[int], steps: int) -> int:
     return fired
 
 
-@pytest.mark.parametrize("n_timers", [1, 1_000, 10_000])
+@pytest.mark.parametrize("impl", ["in_use", "pure"])
+@pytest.mark.parametrize("n_timers", [1, 1_000, 10_000, 100_000])
 @pytest.mark.parametrize("mode", ["big", "steps"])
-def test_testclock_advance(benchmark, n_timers: int, mode: str) -> None:
+def test_testclock_advance(benchmark, n_timers: int, mode: str, impl: str) -> None:
+    if benchmark.disabled and n_timers > 10_000:
+        pytest.skip("100,000 timers: a benchmark-only size (its set-up alone is too slow for the test suite)")
     steps = 2_000 if benchmark.disabled else STEPS  # a smaller run when it only runs as a test
 
     def setup():
         counter = [0]
         return (_armed_clock(n_timers, counter), counter, steps), {}
 
-    fn = _advance_big if mode == "big" else _advance_steps
-    benchmark.group = f"testclock.advance.{mode}[{n_timers}]"
-    benchmark.extra_info["build"] = "clocked"
-    benchmark.extra_info["steps"] = 1 if mode == "big" else steps
-    fired = benchmark.pedantic(fn, setup=setup, rounds=3, iterations=1, warmup_rounds=0)
+    before = _impl.name
+    _impl.use("python" if impl == "pure" else before)
+    try:
+        fn = _advance_big if mode == "big" else _advance_steps
+        benchmark.group = f"testclock.advance.{mode}[{n_timers}]"
+        benchmark.extra_info["build"] = PURE if impl == "pure" else "clocked"
+        benchmark.extra_info["clock_impl"] = _impl.name
+        benchmark.extra_info["steps"] = 1 if mode == "big" else steps
+        fired = benchmark.pedantic(fn, setup=setup, rounds=3, iterations=1, warmup_rounds=0)
+    finally:
+        _impl.use(before)
     interval, span = STEP_NS * max(1, n_timers // 10), steps * STEP_NS
     assert fired == sum((span - i * interval // n_timers) // interval for i in range(n_timers))
     benchmark.extra_info["ops"] = fired  # events per round: events/s = ops / median
@@ -152,3 +189,8 @@ def test_heartbeats_baseline(benchmark) -> None:
 def test_heartbeats_clocked(benchmark) -> None:
     figures = _heartbeat_bench(benchmark, "clocked", run_clock_heartbeats)
     assert figures["tasks"] == 0  # served by the clock's scheduler, not by a task per heartbeat
+
+
+def test_heartbeats_clocked_pure(benchmark, pure_python) -> None:
+    figures = _heartbeat_bench(benchmark, PURE, run_clock_heartbeats)
+    assert figures["tasks"] == 0 and figures["clock_impl"] == "python"

@@ -25,7 +25,7 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from conftest import missing
+from tests.conftest import missing
 from core.database import codec
 from core.database import schema as sch
 from core.database.coordinator_common import order_key

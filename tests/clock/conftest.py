@@ -1,4 +1,7 @@
-"""Drivers that let the same conformance test run against LiveClock (real time) and TestClock.
+"""Every clock test runs against both implementations of the hot paths (C accelerator and pure
+Python, see targets/clock/_impl.py), through the autouse ``clock_impl`` fixture.
+
+Drivers let the same conformance test run against LiveClock (real time) and TestClock.
 
 A driver knows how to let clock time pass: real sleeping for LiveClock, manual advancing for
 TestClock. Waits are bounded only to turn a hang into a failure; no test asserts how fast
@@ -13,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from targets.clock import NANOS_IN_MILLISECOND, NANOS_IN_SECOND, LiveClock, TestClock
+from targets.clock import NANOS_IN_MILLISECOND, NANOS_IN_SECOND, LiveClock, TestClock, _impl
+from tests.conftest import missing
 
 MS = NANOS_IN_MILLISECOND
 START_NS = 1_700_000_000 * NANOS_IN_SECOND  # TestClock's epoch for the conformance suite
@@ -96,3 +100,14 @@ class ManualDriver(Driver):
 @pytest.fixture(params=["live", "test"])
 def driver(request: pytest.FixtureRequest) -> Driver:
     return LiveDriver() if request.param == "live" else ManualDriver()
+
+
+@pytest.fixture(params=["c", "python"], autouse=True)
+def clock_impl(request: pytest.FixtureRequest) -> Any:
+    """Run the test with the C accelerator, then with pure Python (under CI=true a missing C build fails)."""
+    if request.param not in _impl.available():
+        missing("the clock's C accelerator", "targets/clock/_cclock.c is not built (pip install -e . builds it)")
+    before = _impl.name
+    _impl.use(request.param)
+    yield request.param
+    _impl.use(before)

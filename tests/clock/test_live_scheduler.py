@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 import targets.clock.live as live
-from targets.clock import NANOS_IN_MILLISECOND, NANOS_IN_SECOND, LiveClock, TimeEvent
+from targets.clock import NANOS_IN_MILLISECOND, NANOS_IN_SECOND, LiveClock, TimeEvent, _impl
 
 MS = NANOS_IN_MILLISECOND
 REAL_CAP_S = 20.0
@@ -50,7 +51,7 @@ async def test_ten_thousand_timers_cost_no_task_and_at_most_two_loop_handles() -
 async def test_coarse_timers_deliver_every_beat_with_exact_ts_event() -> None:
     clock = LiveClock(tick_ns=2 * MS, wheel_slots=16)  # 32 ms per revolution: 40 ms beats lap the wheel
     beats: dict[str, list[TimeEvent]] = {}
-    start = clock.timestamp_ns() + 5 * MS
+    start = clock.timestamp_ns() + 200 * MS  # ahead: setting 300 timers on a loaded machine takes a while
     n_timers, n_beats = 300, 4
     intervals = {f"hb{i}": (10 + 10 * (i % 4)) * MS for i in range(n_timers)}
     for name, iv in intervals.items():
@@ -73,7 +74,7 @@ async def test_exact_timers_lose_no_beat_and_do_not_drift_when_callbacks_are_slo
         events.append(event)
         time.sleep(0.004)  # each callback costs more than the interval
 
-    start = clock.timestamp_ns()
+    start = clock.timestamp_ns() + 100 * MS  # ahead: a busy machine must not make the stop time past
     clock.set_timer("slow", 3 * MS, slow, start_time_ns=start, stop_time_ns=start + 30 * MS)
     await wait_for(lambda: clock.timer_count == 0, "the slow timer finishing")
     assert [e.ts_event for e in events] == [start + k * 3 * MS for k in range(1, 11)]
@@ -91,7 +92,7 @@ async def test_a_raising_callback_is_reported_and_the_others_still_fire() -> Non
         def bad(event: TimeEvent) -> None:
             raise RuntimeError("callback failure")
 
-        start = clock.timestamp_ns()
+        start = clock.timestamp_ns() + 100 * MS  # ahead: a busy machine must not make a stop time past
         clock.set_timer("bad", 2 * MS, bad, start_time_ns=start, stop_time_ns=start + 6 * MS)
         clock.set_timer("bad-coarse", 2 * MS, bad, start_time_ns=start, stop_time_ns=start + 6 * MS, coarse=True)
         clock.set_timer("good", 2 * MS, good.append, start_time_ns=start, stop_time_ns=start + 6 * MS)
@@ -141,47 +142,109 @@ async def test_a_timer_set_by_a_callback_while_the_heap_is_served_fires() -> Non
 
 
 # --- never backwards -------------------------------------------------------------------------
-def test_timestamps_plateau_when_the_wall_clock_steps_back_then_resume(monkeypatch: pytest.MonkeyPatch) -> None:
-    wall = iter([1_000, 2_000, 1_500, 1_999, 2_000, 2_001, 500, 3_000])
-    monkeypatch.setattr(live, "_time_ns", lambda: next(wall))
-    monkeypatch.setattr(live, "_last_ns", 0)
+@pytest.fixture
+def wall(clock_impl: str):
+    """Replace the system wall clock with a scripted one (through _impl's test hook), then restore it."""
+
+    def install(source, reset: bool = True) -> None:
+        _impl.set_wall_source(source, reset)
+
+    yield install
+    _impl.set_wall_source(None, True)
+
+
+def test_timestamps_plateau_when_the_wall_clock_steps_back_then_resume(wall) -> None:
+    readings_in = iter([1_000, 2_000, 1_500, 1_999, 2_000, 2_001, 500, 3_000])
+    wall(lambda: next(readings_in))
     clock = LiveClock()
     readings = [clock.timestamp_ns() for _ in range(8)]
     assert readings == [1_000, 2_000, 2_000, 2_000, 2_000, 2_001, 2_001, 3_000]
 
 
-def test_every_reading_helper_goes_through_the_guarded_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    wall = iter([5 * NANOS_IN_SECOND, 4 * NANOS_IN_SECOND, 4 * NANOS_IN_SECOND, 4 * NANOS_IN_SECOND])
-    monkeypatch.setattr(live, "_time_ns", lambda: next(wall))
-    monkeypatch.setattr(live, "_last_ns", 0)
+def test_every_reading_helper_goes_through_the_guarded_clock(wall) -> None:
+    readings_in = iter([5 * NANOS_IN_SECOND, 4 * NANOS_IN_SECOND, 4 * NANOS_IN_SECOND, 4 * NANOS_IN_SECOND])
+    wall(lambda: next(readings_in))
     clock = LiveClock()
     assert clock.timestamp_ns() == 5 * NANOS_IN_SECOND
     assert clock.timestamp_ms() == 5_000
     assert clock.timestamp_us() == 5_000_000
 
 
-def test_utc_now_never_goes_backwards(monkeypatch: pytest.MonkeyPatch) -> None:
-    """utc_now reads datetime.now directly (cheaper) and is clamped the same way as timestamp_ns."""
-    t = [datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC), datetime(2026, 1, 1, 0, 0, 4, tzinfo=UTC),
-         datetime(2026, 1, 1, 0, 0, 6, tzinfo=UTC)]  # fmt: skip
-    wall = iter(t)
-    monkeypatch.setattr(live, "_utc_now", lambda tz: next(wall))
-    monkeypatch.setattr(live, "_last_dt", datetime(1970, 1, 1, tzinfo=UTC))
+def test_utc_now_never_goes_backwards(wall) -> None:
+    s = NANOS_IN_SECOND
+    base = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp()) * s
+    readings_in = iter([base + 5 * s + 123_456_789, base + 4 * s, base + 6 * s])
+    wall(lambda: next(readings_in))
     clock = LiveClock()
-    assert [clock.utc_now(), clock.utc_now(), clock.utc_now()] == [t[0], t[0], t[2]]
+    got = [clock.utc_now(), clock.utc_now(), clock.utc_now()]
+    first = datetime(2026, 1, 1, 0, 0, 5, 123_456, tzinfo=UTC)
+    assert got == [first, first, datetime(2026, 1, 1, 0, 0, 6, tzinfo=UTC)]
+    assert all(d.tzinfo is UTC for d in got)
+
+
+def test_utc_now_reads_the_real_wall_clock() -> None:
+    before = datetime.now(UTC)
+    now = LiveClock().utc_now()
+    after = datetime.now(UTC)
+    assert before <= now <= after and now.tzinfo is not None and now.utcoffset() == timedelta(0)
+
+
+def test_never_backwards_holds_across_threads_while_the_wall_clock_steps(wall) -> None:
+    """Readers check their own sequences never decrease, and that no reading is below one
+    another thread had already finished returning, while a thread steps the wall clock back
+    and forth by up to a second. (C: an atomic compare-and-swap max; pure Python: the GIL.)"""
+    state = {"offset": 0}
+    real = time.time_ns
+    wall(lambda: real() + state["offset"], reset=True)
+    clock = LiveClock()
+    stop = threading.Event()
+    published = [0]  # the largest value some reader has finished reading
+    errors: list[str] = []
+
+    def stepper() -> None:
+        k = 0
+        while not stop.is_set():
+            k += 1
+            state["offset"] = -((k * 7919) % 1_000) * MS  # 0..999 ms back, jumping around
+            time.sleep(0.0002)
+
+    def reader(idx: int) -> None:
+        last = 0
+        for _ in range(30_000):
+            floor = published[0]
+            t = clock.timestamp_ns()
+            if t < last or t < floor:
+                errors.append(f"reader {idx}: {t} after {last} (floor {floor})")
+                return
+            last = t
+            if t > published[0]:
+                published[0] = t
+
+    threads = [threading.Thread(target=reader, args=(i,)) for i in range(4)]
+    step = threading.Thread(target=stepper)
+    step.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stop.set()
+    step.join()
+    assert errors == []
+    assert state["offset"] != 0  # the stepper really ran
 
 
 @pytest.mark.asyncio
-async def test_a_wall_clock_step_back_does_not_bend_the_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_wall_clock_step_back_does_not_bend_the_schedule(wall) -> None:
     clock = LiveClock()
     events: list[TimeEvent] = []
-    start = clock.timestamp_ns()
+    before_step = clock.timestamp_ns()
+    start = before_step + 100 * MS  # ahead: a stall must not make the first firings past
     clock.set_timer("t", 3 * MS, events.append, start_time_ns=start, stop_time_ns=start + 12 * MS)
     real = time.time_ns
-    monkeypatch.setattr(live, "_time_ns", lambda: real() - 3_600 * NANOS_IN_SECOND)  # an hour back
+    wall(lambda: real() - 3_600 * NANOS_IN_SECOND, reset=False)  # an hour back: readings must plateau
     await wait_for(lambda: clock.timer_count == 0, "the timer finishing after a step back")
     assert [e.ts_event for e in events] == [start + k * 3 * MS for k in range(1, 5)]
-    assert all(e.ts_init >= start for e in events)  # readings plateaued, never went back
+    assert all(e.ts_init >= before_step for e in events)  # readings plateaued, never went back
 
 
 @pytest.mark.asyncio
@@ -198,14 +261,54 @@ async def test_coarse_timers_catch_up_after_a_stall_and_below_one_tick() -> None
         delivered_per_tick.append(len(per_tick) - before)
 
     clock._on_tick = counting_tick  # type: ignore[method-assign]
-    start = clock.timestamp_ns()
+    start = clock.timestamp_ns() + 50 * MS  # ahead: a loaded machine must not make the first firings past
     clock.set_timer("fast", 2 * MS, fast.append, start_time_ns=start, stop_time_ns=start + 60 * MS, coarse=True)
     clock.set_timer("per-tick", 10 * MS, per_tick.append, start_time_ns=start,
                     stop_time_ns=start + 100 * MS, coarse=True)
-    await asyncio.sleep(0.015)
+    await asyncio.sleep(0.065)
     time.sleep(0.05)  # the loop stalls for five ticks
     await wait_for(lambda: clock.timer_count == 0, "both coarse timers finishing")
     assert [e.ts_event for e in fast] == [start + k * 2 * MS for k in range(1, 31)]
     assert [e.ts_event for e in per_tick] == [start + k * 10 * MS for k in range(1, 11)]
     # the backlog left by the stall was delivered in one go, not one beat per tick
     assert max(delivered_per_tick) >= 3
+
+
+def test_the_wheel_is_looked_at_when_its_earliest_deadline_falls_due_at_most_once_per_gap(monkeypatch) -> None:
+    """Coarse timers keep their exact deadlines: the wheel is looked at when the earliest one falls
+    due (not at the end of its tick), and after a delivery not again before wake_gap_ns, so a beat
+    waits at most the gap (plus the loop's wake-up latency), never a whole tick. Monotonic time is
+    scripted here and the wakes are run by hand, so this asserts the schedule, not a timing."""
+    fake = [10**12 + 3 * MS // 10]  # not on a tick boundary
+    monkeypatch.setattr(live, "_monotonic_ns", lambda: fake[0])
+    loop = asyncio.new_event_loop()
+    try:
+        clock = LiveClock(tick_ns=10 * MS, wake_gap_ns=4 * MS, loop=loop)
+        seen: list[tuple[str, int]] = []
+        wall = clock.timestamp_ns()
+        for name, after in [("a", 1_300_000), ("b", 2_100_000), ("c", 7 * MS)]:
+            clock.set_timer(name, after, lambda e: seen.append((e.name, fake[0])), start_time_ns=wall,
+                            stop_time_ns=wall + after, coarse=True)
+        due = {name: clock._timers[name].due for name in "abc"}
+        assert clock._tick_at == due["a"]  # the earliest exact deadline, not the tick's end
+        fake[0] = due["a"]
+        clock._on_tick()
+        assert [n for n, _ in seen] == ["a"]
+        assert clock._tick_at == due["a"] + 4 * MS  # b is due sooner, but the gap holds it back
+        fake[0] = clock._tick_at
+        clock._on_tick()
+        assert [n for n, _ in seen] == ["a", "b"]
+        assert clock._tick_at == max(due["c"], fake[0] + 4 * MS)
+        fake[0] = clock._tick_at
+        clock._on_tick()
+        assert [n for n, _ in seen] == ["a", "b", "c"] and clock.timer_count == 0
+        assert all(0 <= at - due[n] <= 4 * MS for n, at in seen)
+        assert clock._tick_handle is None or clock._tick_at is None or len(clock._wheel) == 0
+    finally:
+        loop.close()
+
+
+@pytest.mark.parametrize("gap", [-1, 10 * MS + 1])
+def test_a_wake_gap_outside_zero_to_one_tick_is_a_value_error(gap: int) -> None:
+    with pytest.raises(ValueError, match="wake_gap_ns"):
+        LiveClock(tick_ns=10 * MS, wake_gap_ns=gap)

@@ -75,9 +75,11 @@ def test_expiry_in_deadline_order_then_insertion_order() -> None:
     wheel: TimingWheel[str] = TimingWheel(tick_ns=10, slots=16)
     for name, deadline in [("late", 50), ("early", 11), ("tie1", 30), ("tie2", 25), ("mid", 21)]:
         wheel.add(name, deadline)
-    # ticks: late 5, early 2, tie1 3, tie2 3 (25 rounds up to 30), mid 3
+    wheel.add("tie1b", 30)
+    # ticks: late 5, early 2, tie1 3, tie2 3 (25 rounds up to 30), mid 3, tie1b 3: exact deadlines
+    # order them (the most overdue first), insertion order breaks ties
     assert wheel.expire(1) == []
-    assert wheel.expire(3) == ["early", "tie1", "tie2", "mid"]
+    assert wheel.expire(3) == ["early", "mid", "tie2", "tie1", "tie1b"]
     assert wheel.expire(4) == []
     assert wheel.expire(5) == ["late"]
     assert len(wheel) == 0
@@ -121,6 +123,20 @@ def test_a_long_gap_expires_everything_due_in_order() -> None:
     assert wheel.next_tick() == 27
     assert wheel.expire(100) == ["d"]
     assert wheel.next_tick() is None
+
+
+def test_expire_due_takes_a_bucket_in_part_and_next_due_is_the_earliest_deadline() -> None:
+    wheel: TimingWheel[str] = TimingWheel(tick_ns=10, slots=8)
+    for name, deadline in [("b", 27), ("a", 22), ("c", 30), ("d", 45)]:
+        wheel.add(name, deadline)
+    assert wheel.next_due() == 22
+    assert wheel.expire_due(25) == ["a"]  # inside tick 3 (21..30): only what is due by 25
+    assert wheel.next_due() == 27
+    assert wheel.add_new("a", 24) is True  # already due: the caller's backlog
+    assert wheel.expire_due(29) == ["a", "b"]
+    assert wheel.add_new("a", 40) is False
+    assert wheel.expire_due(40) == ["c", "a"]
+    assert wheel.next_due() == 45 and wheel.next_occupied_tick() == 5
 
 
 def test_items_added_after_a_gap_are_not_lost() -> None:

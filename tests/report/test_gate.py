@@ -41,18 +41,73 @@ def test_gate_tolerates_a_regression_below_the_threshold(tmp_path):
     assert main(["gate", str(b), "--baseline", str(a), "--max-regression", "5%"]) == 0
 
 
-def test_gate_respects_the_aa_noise_floor(tmp_path):
-    # 8% slower with a tight CI, but this machine's A/A runs differ by 15%: within the noise
-    aa = [MetricRecord("bench.orders.pipeline", "aa", "ns/op", [11_500 + i for i in range(40)])]
-    a = write_run(tmp_path / "a", 10_000, 50, seed=1, extra=aa)
+def test_gate_counts_the_calibrated_run_to_run_noise(tmp_path, capsys):
+    # 8% slower with a tight CI within each run, but on this machine whole runs of one commit
+    # differ by about 15% (the calibration): within the noise
+    from harness import calibration
+
+    a = write_run(tmp_path / "a", 10_000, 50, seed=1)
     b = write_run(tmp_path / "b", 10_800, 50, seed=2)
-    assert main(["gate", str(b), "--baseline", str(a), "--max-regression", "5%"]) == 0
+    assert main(["gate", str(b), "--baseline", str(a), "--max-regression", "5%"]) == 1  # uncalibrated: flagged
+    cal = calibration.Calibration(calibration.machine(), 6, {"bench.orders.pipeline|clocked": {"var": 0.15**2, "k": 6}})
+    path = calibration.save(cal, tmp_path / "cal.json")
+    capsys.readouterr()
+    assert main(["gate", str(b), "--baseline", str(a), "--max-regression", "5%", "--calibration", str(path)]) == 0
+    assert "6 same-commit runs on this machine" in capsys.readouterr().out
 
 
-def test_gate_bad_threshold_is_a_usage_error(tmp_path, capsys):
+def test_bare_number_threshold_is_refused(tmp_path, capsys):
     a = write_run(tmp_path / "a", 10_000, 400, seed=1)
-    assert main(["gate", str(a), "--baseline", str(a), "--max-regression", "lots"]) == 2
-    assert "not a percentage" in capsys.readouterr().err
+    assert main(["gate", str(a), "--baseline", str(a), "--max-regression", "5"]) == 2
+    assert "no % sign" in capsys.readouterr().err
+
+
+def _paired_run(path, clk_factor: float, drift: float, seed: int, definition: str = "v1", extra=None):
+    rnd = random.Random(seed)
+    walk = [drift * (1 + 0.3 * rnd.random()) for _ in range(10)]
+    base = [round(10_000 * w * (1 + rnd.gauss(0, 0.01))) for w in walk]
+    clk = [round(8_000 * clk_factor * w * (1 + rnd.gauss(0, 0.01))) for w in walk]
+    recs = [MetricRecord("bench.orders.pipeline", "baseline", "ns/op", base, kind="rounds", definition=definition,
+                         extra=dict(extra or {})),
+            MetricRecord("bench.orders.pipeline", "clocked", "ns/op", clk, kind="rounds", definition=definition,
+                         extra=dict(extra or {})),
+            MetricRecord("bench.orders.pipeline.rounds", "clocked", "ns/op", clk * 3, extra={"pooled": True}, definition=definition)]
+    path.mkdir()
+    save(recs, path)
+    return path
+
+
+def test_paired_ratio_finds_a_clocked_slowdown_through_machine_drift(tmp_path, capsys):
+    from harness import calibration
+
+    cal = calibration.Calibration(calibration.machine(), 8, {"bench.orders.pipeline|clocked": {"var": 0.4**2, "k": 8},
+                                                             "bench.orders.pipeline|clocked/baseline": {"var": 0.01**2, "k": 8}})
+    path = calibration.save(cal, tmp_path / "cal.json")
+    a = _paired_run(tmp_path / "a", 1.0, 1.0, seed=1)
+    same = _paired_run(tmp_path / "same", 1.0, 2.0, seed=2)  # the whole run twice as slow: the machine, not the code
+    slow = _paired_run(tmp_path / "slow", 1.15, 0.7, seed=3)  # clocked 15% slower, on a faster machine state
+    assert main(["gate", str(same), "--baseline", str(a), "--calibration", str(path), "--max-regression", "5%"]) == 0
+    capsys.readouterr()
+    assert main(["gate", str(slow), "--baseline", str(a), "--calibration", str(path), "--max-regression", "5%"]) == 1
+    out = capsys.readouterr().out
+    assert "REGRESSION bench.orders.pipeline (clocked/baseline)" in out and ".rounds" not in out
+
+
+def test_gate_refuses_a_metric_whose_definition_changed(tmp_path, capsys):
+    a = _paired_run(tmp_path / "a", 1.0, 1.0, seed=1, definition="v1")
+    b = _paired_run(tmp_path / "b", 1.5, 1.0, seed=2, definition="v2")
+    assert main(["gate", str(b), "--baseline", str(a), "--max-regression", "5%"]) == 2
+    captured = capsys.readouterr()
+    assert "REFUSED bench.orders.pipeline" in captured.out and "definition" in captured.err
+    assert main(["compare", str(a), str(b)]) == 0
+    assert "definition differs (A v1, B v2)" in capsys.readouterr().out
+
+
+def test_gate_refuses_a_planted_run(tmp_path, capsys):
+    a = _paired_run(tmp_path / "a", 1.0, 1.0, seed=1)
+    b = _paired_run(tmp_path / "b", 1.1, 1.0, seed=2, extra={"planted": "oms=10%"})
+    assert main(["gate", str(b), "--baseline", str(a), "--max-regression", "5%"]) == 2
+    assert "planted" in capsys.readouterr().err
 
 
 def test_compare_reads_pytest_benchmark_json(tmp_path, capsys):

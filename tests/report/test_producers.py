@@ -3,6 +3,8 @@ data, and the real-time ones on small real runs (both builds)."""
 
 from __future__ import annotations
 
+import json
+
 from harness.builds import BUILDS
 from harness.commands import run as run_cmd
 from harness.measure import load as load_measure
@@ -42,54 +44,66 @@ CLK = [600, 610, 590, 605, 595, 600]  # 40% better, tightly
 
 
 def test_a_quiet_aa_pair_keeps_the_verdict_and_says_so(tmp_path):
-    j = judge(_rounds_crit(), _rounds(BASE, CLK, [1001, 1008, 992, 1004, 996, 1001]), root=tmp_path, resamples=500)
-    assert j.verdict == PASS and "A/A noise floor" in j.reason
-    assert j.details["aa_noise"] < 0.02 and j.ci_low < j.details["ci_before_noise"][0]
+    j = judge(_rounds_crit(), _rounds(BASE, CLK, [1001, 1008, 992, 1004, 996, 1001]), root=tmp_path)
+    assert j.verdict == PASS and "A/A pair within noise" in j.reason and "ci_before_aa" not in j.details
 
 
-def test_a_noisy_aa_pair_makes_a_clear_change_inconclusive(tmp_path):
-    # the second baseline sits 20% off the first: a 40% change with a 30% threshold is within that noise
-    noisy = [800, 820, 790, 810, 1200, 1190]
-    j = judge(_rounds_crit(), _rounds(BASE, CLK, noisy), root=tmp_path, resamples=500)
-    assert j.verdict == INCONCLUSIVE and j.details["aa_noise"] > 0.1
-    assert j.ci_low < 0.30 < j.ci_high
+def test_a_biased_aa_pair_corrects_the_interval_by_its_bias(tmp_path):
+    # the second baseline sits 15% below the first in every round: the setup, not the build,
+    # moves the figures by that much, so a 40% change with a 30% threshold is no longer decided
+    biased = [850, 860, 840, 855, 845, 850]
+    j = judge(_rounds_crit(), _rounds(BASE, CLK, biased), root=tmp_path)
+    assert j.verdict == INCONCLUSIVE and "A/A pair's bias" in j.reason
+    assert j.ci_low < 0.30 < j.ci_high and j.details["ci_before_aa"][0] > 0.30
 
 
 def test_noise_does_not_rescue_a_clear_miss(tmp_path):
     j = judge(_rounds_crit(0.50), _rounds(BASE, [990, 1000, 985, 1000, 990, 995], [1002, 1009, 991, 1004, 996, 999]),
-              root=tmp_path, resamples=500)
+              root=tmp_path)
     assert j.verdict == FAIL
 
 
-def test_noise_floor_on_samples_statistics(tmp_path):
-    c = Criterion("T", 1, "x", "s", "claim", metrics=("m",), statistic="median", compare="improvement",
-                  direction=">=", threshold=0.10)
-    r = index([MetricRecord("m", "baseline", "ns/op", [1000, 1002, 998, 1001]),
-               MetricRecord("m", "clocked", "ns/op", [850, 852, 848, 851]),
-               MetricRecord("m", "aa", "ns/op", [900, 1100, 950, 1050])])
-    j = judge(c, r, root=tmp_path, resamples=500)
-    assert j.verdict == INCONCLUSIVE and "A/A" in j.reason
+# --- paired microbenchmarks ----------------------------------------------------------------------
 
 
-# --- microbenchmark repeats (pure) --------------------------------------------------------------
+def _bench_json(path, scale_by_pair):
+    """A paired pytest-benchmark JSON: the machine runs ``scale`` times slower in pair p, both builds."""
+    benches = []
+    for p, scale in enumerate(scale_by_pair):
+        for build, t in (("baseline", 1e-6), ("clocked", 0.8e-6)):
+            data = [t * scale * (1 + k / 1000) for k in range(3)]
+            benches.append({"name": f"test_x[pair{p}-{build}]", "group": "orders.x", "params": {"build": build, "cb_pair": p},
+                            "extra_info": {"build": build, "ops": 1}, "stats": {"data": data, "median": data[1]}})
+    path.write_text(json.dumps({"benchmarks": benches}))
+    return path
 
 
-def test_repeats_become_per_repeat_medians_and_pooled_rounds():
-    runs = [[MetricRecord("bench.x", "clocked", "ns/op", [10, 11, 30]), MetricRecord("bench.x", "baseline", "ns/op", [20, 21, 22])],
-            [MetricRecord("bench.x", "clocked", "ns/op", [12, 13, 14]), MetricRecord("bench.x", "baseline", "ns/op", [25, 26, 27])]]
-    got = {(r.metric, r.build): r for r in microbench.combine_repeats(runs)}
-    assert got[("bench.x", "clocked")].values == [11, 13]
-    assert got[("bench.x", "baseline")].values == [21, 26]
-    assert sorted(got[("bench.x.rounds", "clocked")].values) == [10, 11, 12, 13, 14, 30]
-    assert got[("bench.x", "clocked")].extra["repeats"] == 2
+def test_paired_json_becomes_per_pair_records_and_drift_cancels(tmp_path):
+    from harness.measure import pairing
+
+    recs = index(pairing.records_from_json(_bench_json(tmp_path / "m.json", [1, 5, 2, 8, 1, 3])))
+    clk, base = recs["bench.orders.x"]["clocked"], recs["bench.orders.x"]["baseline"]
+    assert clk.kind == base.kind == "rounds" and clk.n == base.n == 6 and clk.extra["pairs"] == list(range(6))
+    assert recs["bench.orders.x.rounds"]["clocked"].extra["pooled"] and recs["bench.orders.x.rounds"]["clocked"].n == 18
+    j = judge(Criterion("T", 1, "x", "s", "claim", metrics=("bench.orders.x",), statistic="median", compare="improvement",
+                        direction=">=", threshold=0.15), recs, root=tmp_path)
+    assert j.verdict == PASS and abs(j.change - 0.2) < 0.005  # an 8x drift between pairs, and a tight interval
 
 
-def test_a_repeat_with_an_invalid_record_makes_it_invalid():
-    from harness.results import invalid
+def test_pairs_run_interleaved_abba_in_one_process(tmp_path):
+    """The plugin's order on a real collection: pair 0 baseline first, pair 1 clocked first."""
+    import subprocess
+    import sys
 
-    runs = [[MetricRecord("bench.x", "clocked", "ns/op", [1, 2])], [invalid("bench.x", "clocked", "ns/op", "no raw data")]]
-    (r,) = microbench.combine_repeats(runs)
-    assert not r.valid and "no raw data" in r.reason
+    t = tmp_path / "test_p.py"
+    t.write_text("import pytest\n@pytest.mark.parametrize('build', ['clocked', 'baseline'])\n"
+                 "def test_a(benchmark, build):\n    pass\n"
+                 "def test_b_baseline(benchmark):\n    pass\ndef test_b_clocked(benchmark):\n    pass\n")
+    out = subprocess.run([sys.executable, "-m", "pytest", str(t), "-p", "harness.measure.pairing", "--cb-pairs", "2",
+                          "--collect-only", "-q", "-p", "no:cacheprovider"], capture_output=True, text=True, cwd=tmp_path)
+    ids = [line.split("::")[1] for line in out.stdout.splitlines() if "::" in line]
+    assert ids == ["test_a[pair0-baseline]", "test_a[pair0-clocked]", "test_a[pair1-clocked]", "test_a[pair1-baseline]",
+                   "test_b_baseline[pair0]", "test_b_clocked[pair0]", "test_b_clocked[pair1]", "test_b_baseline[pair1]"], out.stdout
 
 
 # --- the load bridge (pure parts) -----------------------------------------------------------------
@@ -164,6 +178,46 @@ def test_connection_tracker_closes_every_idle_connection_in_both_builds():
         assert all(-5_000_000 < v < 3_000_000_000 for v in late), (build, min(late), max(late))
 
 
+def test_a_real_paired_run_records_pairs_definitions_and_machine_state(tmp_path):
+    """A tiny benchmark file through the plugin, for real: paired records, each pair's machine
+    state, a definition version that changes when the benchmark's code does."""
+    import subprocess
+    import sys
+
+    from harness.measure import pairing
+
+    def run_once(body: str):
+        t = tmp_path / "test_tiny.py"
+        t.write_text("import pytest\n@pytest.mark.parametrize('build', ['clocked', 'baseline'])\n"
+                     "def test_tiny(benchmark, build):\n    benchmark.group = 'tiny'\n"
+                     "    benchmark.extra_info['build'] = build\n" + body)
+        out = tmp_path / "b.json"
+        p = subprocess.run([sys.executable, "-m", "pytest", str(t), "-q", "-p", "no:cacheprovider", "-p", "harness.measure.pairing",
+                            "--cb-pairs", "3", "--benchmark-enable", "--benchmark-only", f"--benchmark-json={out}",
+                            "--benchmark-max-time=0.01", "--benchmark-min-rounds=3"], capture_output=True, text=True, cwd=tmp_path)
+        assert p.returncode == 0, p.stdout + p.stderr
+        return index(pairing.records_from_json(out))
+
+    recs = run_once("    benchmark(sum, range(1000 if build == 'clocked' else 2000))\n")
+    clk, base = recs["bench.tiny"]["clocked"], recs["bench.tiny"]["baseline"]
+    assert clk.kind == "rounds" and clk.n == base.n == 3 and len(clk.extra["machine_per_pair"]) == 3
+    assert all(0.0 <= s["others_cpu_share"] <= 1.0 and len(s["load_avg"]) == 3 for s in clk.extra["machine_per_pair"])
+    assert clk.definition and clk.definition != base.definition  # each build's benchmark is its own definition
+    again = run_once("    benchmark(sum, range(1001 if build == 'clocked' else 2000))\n")
+    assert again["bench.tiny"]["clocked"].definition != clk.definition  # what it measures changed
+
+
+def test_machine_state_between_snapshots():
+    from harness import machine_state
+
+    with machine_state.Watch() as w:
+        sum(range(200_000))
+    s = w.state
+    assert set(s) >= {"load_avg", "steal_share", "others_cpu_share", "busy", "cpus"} and s["seconds"] > 0
+    assert machine_state.describe({"microbench": dict(s, busy=True)})[0].startswith("microbench: other processes used")
+    assert machine_state.describe({"microbench": dict(s, busy=False)}) == []
+
+
 def test_without_nginx_the_run_says_so_once_and_drives_the_workers(monkeypatch):
     import shutil as _shutil
 
@@ -198,3 +252,18 @@ def test_own_deployments_come_in_pairs_and_as_urls():
         run_cmd.own_targets(ns(target_baseline="http://a:1"))
     with pytest.raises(UsageError, match="http://"):
         run_cmd.own_targets(ns(target_baseline="a:1", target_clocked="http://b:2"))
+
+
+def test_load_rounds_run_while_the_machine_was_busy_are_listed():
+    import harness.measure.load as lm
+
+    def summary(busy: bool) -> dict:
+        lat = {"p50": 1000, "p90": 2000, "p99": 3000, "p999": 4000}
+        return {"aggregate": {"latency_ns": lat, "latency_corrected_ns": None, "throughput_rps": 100.0, "error_rate": 0.0,
+                              "requests": 1000, "failures": 0},
+                "validity": {"valid": True, "reasons": []}, "machine": {"busy": busy}}
+
+    runs = {a: [summary(False), summary(a == "aa"), summary(False)] for a in ("baseline", "clocked", "aa")}
+    recs, info = lm.records_from_rounds(runs, {a: [{"post_p50": 1, "post_p99": 2}] * 3 for a in runs}, "ab.json")
+    assert info["busy_rounds"] == [1]
+    assert all(r.extra.get("busy_rounds") == [1] for r in recs if r.valid and r.kind == "rounds")

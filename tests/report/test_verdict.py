@@ -65,8 +65,8 @@ def test_fail_when_the_whole_interval_misses(tmp_path):
 
 
 def test_inconclusive_when_noise_straddles(tmp_path):
-    # a true 30% improvement measured with large noise and few samples
-    j = judge(crit(), recs(samples(10_000, 6_000, n=8), samples(7_000, 5_000, n=8, seed=3)), root=tmp_path, resamples=500)
+    # a true 30% improvement measured with large noise
+    j = judge(crit(), recs(samples(10_000, 6_000, n=40), samples(7_000, 5_000, n=40, seed=3)), root=tmp_path, resamples=500)
     assert j.verdict == INCONCLUSIVE and j.ci_low < 0.30 < j.ci_high
 
 
@@ -98,9 +98,15 @@ def test_not_measurable_carries_its_reason(tmp_path):
     assert j.verdict == NOT_MEASURED and "judged by people" in j.reason
 
 
-def test_single_latency_sample_is_invalid_not_a_point_verdict(tmp_path):
+def test_too_few_values_are_inconclusive_with_the_reason_never_a_degenerate_interval(tmp_path):
     j = judge(crit(), recs([10], [5]), root=tmp_path)
-    assert j.verdict == INVALID and "at least 2" in j.reason
+    assert j.verdict == INCONCLUSIVE and "at least 2" in j.reason and j.ci_low is None
+    j = judge(crit(), recs([10, 11], [5, 6]), root=tmp_path)  # n = 2 used to get a bootstrap interval
+    assert j.verdict == INCONCLUSIVE and "at least 30" in j.reason and j.ci_low is None
+    paired = index([MetricRecord("m", "baseline", "ns", [10, 11], kind="rounds"),
+                    MetricRecord("m", "clocked", "ns", [5, 6], kind="rounds")])
+    j = judge(crit(statistic="rounds"), paired, root=tmp_path)
+    assert j.verdict == INCONCLUSIVE and "at least 3" in j.reason and j.ci_low is None
 
 
 def test_absolute_share_and_exact_count(tmp_path):
@@ -113,11 +119,19 @@ def test_absolute_share_and_exact_count(tmp_path):
     assert j.verdict == FAIL and j.change == 3
 
 
-def test_rounds_use_the_paired_bootstrap(tmp_path):
+def test_rounds_use_the_paired_t_on_log_ratios(tmp_path):
     r = index([MetricRecord("ab", "baseline", "ns", [1000, 1010, 990, 1005, 995, 1000], kind="rounds"),
                MetricRecord("ab", "clocked", "ns", [600, 610, 590, 605, 595, 600], kind="rounds")])
     j = judge(crit(metrics=("ab",), statistic="rounds"), r, root=tmp_path, resamples=500)
-    assert j.verdict == PASS and abs(j.change - 0.4) < 0.01
+    assert j.verdict == PASS and abs(j.change - 0.4) < 0.01 and "paired t" in j.details["method"]
+
+
+def test_paired_microbenchmark_records_use_the_paired_method_and_drift_cancels(tmp_path):
+    drift = [1, 3, 2, 5, 1, 4, 2, 6, 1, 3]  # the machine slows whole stretches by up to 6x
+    r = index([MetricRecord("m", "baseline", "ns/op", [1000 * d + k for k, d in enumerate(drift)], kind="rounds"),
+               MetricRecord("m", "clocked", "ns/op", [600 * d + k for k, d in enumerate(drift)], kind="rounds")])
+    j = judge(crit(), r, root=tmp_path)
+    assert j.verdict == PASS and abs(j.change - 0.4) < 0.01 and j.ci_high - j.ci_low < 0.01
 
 
 def test_multi_metric_geomean(tmp_path):

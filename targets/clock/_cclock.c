@@ -1,0 +1,1094 @@
+/* The Clock's hot paths in C (optional: targets/clock/_impl.py falls back to pure Python).
+ *
+ * - timestamp_ns(): the wall clock (CLOCK_REALTIME), never decreasing within the process. The
+ *   last value returned lives in one 64-bit word updated by an atomic compare-and-swap "max", so
+ *   the guarantee does not depend on the GIL: a call that starts after another returned gets a
+ *   value at least as large, whichever threads made them.
+ * - utc_now(): the same clamped reading as an aware UTC datetime (truncated to the microsecond).
+ * - advance(): TestClock.advance_time's firing loop, over the very same Python objects (the
+ *   heap of due times, the buckets of (seq, item, gen) entries, the Timer slots).
+ * - expire_fire(): LiveClock's coarse-timer delivery: take what is due from the timing wheel and
+ *   fire it, re-arming each timer in the wheel.
+ *
+ * Python-level state (heaps, dicts, Timer objects) is only touched with the GIL held, as any
+ * extension does; only the never-backwards word is shared without it. The test hook
+ * (set_wall_source) is swapped and read under the GIL (CPython 3.11 has one; a free-threaded
+ * build would need it atomic too).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <datetime.h>
+#include <structmember.h>
+#include <stdint.h>
+#include <time.h>
+
+/* ---------------------------------------------------------------- never-backwards reading */
+static int64_t last_ns = 0;            /* accessed only through __atomic builtins */
+static PyObject *wall_source = NULL;   /* tests only: a callable replacing CLOCK_REALTIME */
+
+static inline int64_t
+clamp_ns(int64_t t)
+{
+    int64_t prev = __atomic_load_n(&last_ns, __ATOMIC_ACQUIRE);
+    while (t > prev) {
+        if (__atomic_compare_exchange_n(&last_ns, &prev, t, 1, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            return t;
+        }
+        /* prev now holds the newer value another thread stored: retry against it */
+    }
+    return prev;
+}
+
+/* The clamped wall clock; -1 with an exception set if a test's wall source failed. */
+static inline int64_t
+read_ns(void)
+{
+    if (wall_source != NULL) {
+        PyObject *v = PyObject_CallNoArgs(wall_source);
+        if (v == NULL) {
+            return -1;
+        }
+        long long t = PyLong_AsLongLong(v);
+        Py_DECREF(v);
+        if (t == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+        return clamp_ns((int64_t)t);
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return clamp_ns((int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+}
+
+static PyObject *
+c_timestamp_ns(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    int64_t t = read_ns();
+    if (t == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    return PyLong_FromLongLong(t);
+}
+
+static PyObject *
+c_utc_now(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    int64_t t = read_ns();
+    if (t == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    int64_t us_total = t / 1000;   /* t >= 0 here: a wall clock before 1970 is not supported */
+    time_t secs = (time_t)(us_total / 1000000);
+    int us = (int)(us_total % 1000000);
+    struct tm tm;
+    if (t < 0 || gmtime_r(&secs, &tm) == NULL) {
+        PyErr_SetString(PyExc_OverflowError, "the wall clock is outside datetime's range");
+        return NULL;
+    }
+    return PyDateTimeAPI->DateTime_FromDateAndTime(
+        tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, us,
+        PyDateTime_TimeZone_UTC, PyDateTimeAPI->DateTimeType);
+}
+
+static PyObject *
+c_set_wall_source(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *fn;
+    int reset = 0;
+    if (!PyArg_ParseTuple(args, "O|p:set_wall_source", &fn, &reset)) {
+        return NULL;
+    }
+    if (fn != Py_None && !PyCallable_Check(fn)) {
+        PyErr_SetString(PyExc_TypeError, "the wall source must be callable or None");
+        return NULL;
+    }
+    PyObject *old = wall_source;
+    wall_source = (fn == Py_None) ? NULL : Py_NewRef(fn);
+    Py_XDECREF(old);
+    if (reset) {
+        __atomic_store_n(&last_ns, 0, __ATOMIC_RELEASE);
+    }
+    Py_RETURN_NONE;
+}
+
+/* ---------------------------------------------------------------- slot access */
+/* Timer and _Call are Python classes with __slots__; their member offsets are read once from the
+ * class's member descriptors (bind()), then the slots are read and written directly. */
+enum { T_NAME, T_INTERVAL, T_NEXT, T_STOP, T_CALLBACK, T_DUE, T_GEN, T_NSLOTS };
+static const char *timer_slot_names[T_NSLOTS] = {"name", "interval_ns", "next_ns", "stop_ns",
+                                                 "callback", "due", "gen"};
+static Py_ssize_t timer_off[T_NSLOTS];
+static Py_ssize_t call_fn_off, call_cancelled_off;
+static PyTypeObject *TimerType = NULL, *CallType = NULL, *LiveCallType = NULL, *EventType = NULL;
+static PyObject *str_time, *str_event_id, *str_slots, *str_where, *str_current_tick;
+
+#define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
+
+static inline PyObject *
+get_slot(PyObject *obj, Py_ssize_t off, const char *name)
+{
+    PyObject *v = SLOT(obj, off);
+    if (v == NULL) {
+        PyErr_Format(PyExc_AttributeError, "slot %s is not set", name);
+    }
+    return v; /* borrowed */
+}
+
+static inline void
+set_slot(PyObject *obj, Py_ssize_t off, PyObject *value) /* steals nothing: increfs value */
+{
+    PyObject *old = SLOT(obj, off);
+    SLOT(obj, off) = Py_NewRef(value);
+    Py_XDECREF(old);
+}
+
+static int
+member_offset(PyTypeObject *type, const char *name, Py_ssize_t *out)
+{
+    PyObject *d = PyObject_GetAttrString((PyObject *)type, name);
+    if (d == NULL) {
+        return -1;
+    }
+    if (!Py_IS_TYPE(d, &PyMemberDescr_Type)) {
+        Py_DECREF(d);
+        PyErr_Format(PyExc_TypeError, "%s.%s is not a __slots__ member", type->tp_name, name);
+        return -1;
+    }
+    PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+    if (m->type != T_OBJECT_EX && m->type != T_OBJECT) {
+        Py_DECREF(d);
+        PyErr_Format(PyExc_TypeError, "%s.%s is not an object slot", type->tp_name, name);
+        return -1;
+    }
+    *out = m->offset;
+    Py_DECREF(d);
+    return 0;
+}
+
+static PyObject *
+c_bind(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyTypeObject *timer, *call, *livecall, *event;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!:bind", &PyType_Type, &timer, &PyType_Type, &call, &PyType_Type,
+                          &livecall, &PyType_Type, &event)) {
+        return NULL;
+    }
+    if (!PyType_IsSubtype(event, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "the event type must be a tuple subclass");
+        return NULL;
+    }
+    for (int i = 0; i < T_NSLOTS; i++) {
+        if (member_offset(timer, timer_slot_names[i], &timer_off[i]) < 0) {
+            return NULL;
+        }
+    }
+    Py_ssize_t lc_fn, lc_cancelled;
+    if (member_offset(call, "fn", &call_fn_off) < 0 || member_offset(call, "cancelled", &call_cancelled_off) < 0 ||
+        member_offset(livecall, "fn", &lc_fn) < 0 || member_offset(livecall, "cancelled", &lc_cancelled) < 0) {
+        return NULL;
+    }
+    Py_XSETREF(TimerType, (PyTypeObject *)Py_NewRef(timer));
+    Py_XSETREF(CallType, (PyTypeObject *)Py_NewRef(call));
+    Py_XSETREF(LiveCallType, (PyTypeObject *)Py_NewRef(livecall));
+    Py_XSETREF(EventType, (PyTypeObject *)Py_NewRef(event));
+    Py_RETURN_NONE;
+}
+
+/* An event (name, event_id, ts_event, ts_init): a tuple subclass built without the tuple() detour. */
+static PyObject *
+new_event(PyObject *name, PyObject *eid, PyObject *ts_event, PyObject *ts_init)
+{
+    PyObject *ev = EventType->tp_alloc(EventType, 4);
+    if (ev == NULL) {
+        return NULL;
+    }
+    PyTuple_SET_ITEM(ev, 0, Py_NewRef(name));
+    PyTuple_SET_ITEM(ev, 1, Py_NewRef(eid));
+    PyTuple_SET_ITEM(ev, 2, Py_NewRef(ts_event));
+    PyTuple_SET_ITEM(ev, 3, Py_NewRef(ts_init));
+    /* A str and three ints can never be part of a cycle: keep the event out of the cyclic GC,
+     * as CPython does for plain tuples of atoms (it never does it for tuple subclasses). A long
+     * advance's list of a million events then costs the next collection nothing (1.7 s before). */
+    if (PyObject_GC_IsTracked(ev) && PyUnicode_CheckExact(name) && PyLong_CheckExact(eid) &&
+        PyLong_CheckExact(ts_event) && PyLong_CheckExact(ts_init)) {
+        PyObject_GC_UnTrack(ev);
+    }
+    return ev;
+}
+
+/* ---------------------------------------------------------------- a heap of int due times */
+/* Same layout rules as heapq (a binary min-heap in a Python list), keys compared as int64 when
+ * they fit, else as Python ints, so heapq and this code can share the list. */
+/* An int as int64 without a call: CPython 3.11 ints are 30-bit digits, and a nanosecond time
+ * (below 2**63) has at most three. Returns 0 when the value does not fit or is not an exact int. */
+static inline int
+as_i64(PyObject *o, int64_t *out)
+{
+#if PY_VERSION_HEX < 0x030C0000 && PYLONG_BITS_IN_DIGIT == 30
+    if (PyLong_CheckExact(o)) {
+        const digit *d = ((PyLongObject *)o)->ob_digit;
+        switch (Py_SIZE(o)) {
+        case 0: *out = 0; return 1;
+        case 1: *out = (int64_t)d[0]; return 1;
+        case 2: *out = (int64_t)d[0] | ((int64_t)d[1] << 30); return 1;
+        case 3:
+            if (d[2] < 8) {
+                *out = (int64_t)d[0] | ((int64_t)d[1] << 30) | ((int64_t)d[2] << 60);
+                return 1;
+            }
+            return 0;
+        case -1: *out = -(int64_t)d[0]; return 1;
+        case -2: *out = -((int64_t)d[0] | ((int64_t)d[1] << 30)); return 1;
+        default: return 0;
+        }
+    }
+    return 0;
+#else
+    int overflow;
+    if (!PyLong_Check(o)) {
+        return 0;
+    }
+    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (overflow || (v == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return 0;
+    }
+    *out = v;
+    return 1;
+#endif
+}
+
+static inline int
+key_lt(PyObject *a, PyObject *b)
+{
+    int64_t x, y;
+    if (as_i64(a, &x) && as_i64(b, &y)) {
+        return x < y;
+    }
+    return PyObject_RichCompareBool(a, b, Py_LT);
+}
+
+/* heapq's _siftdown: move the new leaf at pos up towards startpos. */
+static int
+sift_down(PyListObject *heap, Py_ssize_t startpos, Py_ssize_t pos)
+{
+    PyObject **arr = heap->ob_item;
+    PyObject *newitem = arr[pos];
+    while (pos > startpos) {
+        Py_ssize_t parentpos = (pos - 1) >> 1;
+        PyObject *parent = arr[parentpos];
+        int lt = key_lt(newitem, parent);
+        if (lt < 0) {
+            return -1;
+        }
+        if (!lt) {
+            break;
+        }
+        arr[pos] = parent;
+        pos = parentpos;
+    }
+    arr[pos] = newitem;
+    return 0;
+}
+
+/* heapq's _siftup: move the smaller child up until a leaf, then sift the item down. */
+static int
+sift_up(PyListObject *heap, Py_ssize_t pos)
+{
+    Py_ssize_t endpos = PyList_GET_SIZE(heap);
+    Py_ssize_t startpos = pos;
+    PyObject **arr = heap->ob_item;
+    PyObject *newitem = arr[pos];
+    Py_ssize_t limit = endpos >> 1;
+    while (pos < limit) {
+        Py_ssize_t childpos = 2 * pos + 1;
+        if (childpos + 1 < endpos) {
+            int lt = key_lt(arr[childpos], arr[childpos + 1]);
+            if (lt < 0) {
+                return -1;
+            }
+            childpos += ((unsigned)lt ^ 1);
+        }
+        arr[pos] = arr[childpos];
+        pos = childpos;
+    }
+    arr[pos] = newitem;
+    return sift_down(heap, startpos, pos);
+}
+
+static int
+heap_push(PyObject *heap, PyObject *item)
+{
+    if (PyList_Append(heap, item) < 0) {
+        return -1;
+    }
+    return sift_down((PyListObject *)heap, 0, PyList_GET_SIZE(heap) - 1);
+}
+
+/* Returns a new reference to the smallest item. */
+static PyObject *
+heap_pop(PyObject *heap)
+{
+    Py_ssize_t n = PyList_GET_SIZE(heap);
+    PyObject *last = PyList_GET_ITEM(heap, n - 1); /* its reference moves to us */
+    Py_SET_SIZE(heap, n - 1); /* as list.pop() does: the allocation stays, the slot is now spare */
+    if (n - 1 == 0) {
+        return last;
+    }
+    PyObject *top = PyList_GET_ITEM(heap, 0);
+    PyList_SET_ITEM(heap, 0, last); /* transfers the reference we took */
+    if (sift_up((PyListObject *)heap, 0) < 0) {
+        Py_DECREF(top);
+        return NULL;
+    }
+    return top;
+}
+
+/* ---------------------------------------------------------------- TestClock.advance_time */
+/* Put bucket[index+1:] back at the front of buckets[due] (a callback raised mid-bucket). */
+static int
+restore_rest(PyObject *heap, PyObject *buckets, PyObject *due, PyObject *bucket, Py_ssize_t index)
+{
+    Py_ssize_t n = PyList_GET_SIZE(bucket);
+    if (index + 1 >= n) {
+        return 0;
+    }
+    PyObject *rest = PyList_GetSlice(bucket, index + 1, n);
+    if (rest == NULL) {
+        return -1;
+    }
+    PyObject *existing = PyDict_GetItemWithError(buckets, due);
+    int rc;
+    if (existing != NULL) {
+        rc = PyList_SetSlice(existing, 0, 0, rest);
+    }
+    else if (PyErr_Occurred()) {
+        rc = -1;
+    }
+    else {
+        rc = PyDict_SetItem(buckets, due, rest);
+        if (rc == 0) {
+            rc = heap_push(heap, due);
+        }
+    }
+    Py_DECREF(rest);
+    return rc;
+}
+
+/* advance(clock, to_time_ns, heap, buckets, timers, fired) -> None
+ *
+ * TestClock.advance_time's loop (see virtual.py, which keeps the pure-Python twin): fire every
+ * bucket due at or before to_time_ns in time order, entries in set order, appending the events
+ * to ``fired``. Sets clock._time and clock._event_id as it goes; the caller does the checks,
+ * the GC pause and the bookkeeping around it. */
+static PyObject *
+c_advance(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "advance() takes 6 arguments");
+        return NULL;
+    }
+    if (TimerType == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_cclock.bind() was not called");
+        return NULL;
+    }
+    PyObject *clock = args[0], *to = args[1], *heap = args[2], *buckets = args[3], *timers = args[4],
+             *fired = args[5];
+    if (!PyList_CheckExact(heap) || !PyDict_CheckExact(buckets) || !PyDict_CheckExact(timers) ||
+        !PyList_CheckExact(fired) || !PyLong_CheckExact(to)) {
+        PyErr_SetString(PyExc_TypeError, "advance(): unexpected argument types");
+        return NULL;
+    }
+    PyObject *eid = PyObject_GetAttr(clock, str_event_id);
+    if (eid == NULL) {
+        return NULL;
+    }
+    /* clock._time is set once per due time: straight into the instance dict (TestClock has no
+     * descriptor named _time), which costs a third of a generic setattr. */
+    PyObject *cdict = PyObject_GenericGetDict(clock, NULL);
+    if (cdict == NULL) {
+        Py_DECREF(eid);
+        return NULL;
+    }
+    PyObject *one = PyLong_FromLong(1);
+    int failed = 0;
+    while (!failed && PyList_GET_SIZE(heap) > 0) {
+        int later = key_lt(to, PyList_GET_ITEM(heap, 0));
+        if (later < 0) {
+            failed = 1;
+            break;
+        }
+        if (later) {
+            break;
+        }
+        PyObject *due = heap_pop(heap); /* new ref */
+        if (due == NULL) {
+            failed = 1;
+            break;
+        }
+        PyObject *bucket = PyDict_GetItemWithError(buckets, due);
+        if (bucket == NULL) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetObject(PyExc_KeyError, due);
+            }
+            Py_DECREF(due);
+            failed = 1;
+            break;
+        }
+        Py_INCREF(bucket);
+        if (PyDict_DelItem(buckets, due) < 0 || PyDict_SetItem(cdict, str_time, due) < 0) {
+            Py_DECREF(bucket);
+            Py_DECREF(due);
+            failed = 1;
+            break;
+        }
+        /* Set order: seqs in a bucket are unique, so sorting the (seq, item, gen) tuples
+         * naturally is sorting by seq (items are never compared). */
+        if (PyList_GET_SIZE(bucket) > 1 && PyList_Sort(bucket) < 0) {
+            Py_DECREF(bucket);
+            Py_DECREF(due);
+            failed = 1;
+            break;
+        }
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(bucket); i++) {
+            PyObject *entry = PyList_GET_ITEM(bucket, i);
+            PyObject *item = PyTuple_GET_ITEM(entry, 1);
+            PyObject *gen = PyTuple_GET_ITEM(entry, 2);
+            PyTypeObject *tp = Py_TYPE(item);
+            if (tp == CallType) {
+                PyObject *cancelled = SLOT(item, call_cancelled_off);
+                int is_cancelled = cancelled == NULL ? 0 : PyObject_IsTrue(cancelled);
+                if (is_cancelled < 0) {
+                    failed = 1;
+                }
+                else if (!is_cancelled) {
+                    PyObject *fn = get_slot(item, call_fn_off, "fn");
+                    PyObject *r = fn ? PyObject_CallNoArgs(fn) : NULL;
+                    if (r == NULL) {
+                        failed = 1;
+                    }
+                    Py_XDECREF(r);
+                }
+                if (failed) {
+                    break; /* as in the pure loop: a raising sleeper/timeout wake-up is not re-queued */
+                }
+                continue;
+            }
+            if (tp != TimerType) {
+                PyErr_Format(PyExc_TypeError, "unexpected item in a TestClock bucket: %s", tp->tp_name);
+                failed = 1;
+                break;
+            }
+            PyObject *item_gen = get_slot(item, timer_off[T_GEN], "gen");
+            if (item_gen == NULL) {
+                failed = 1;
+                break;
+            }
+            if (gen != item_gen) {
+                int eq = PyObject_RichCompareBool(gen, item_gen, Py_EQ);
+                if (eq < 0) {
+                    failed = 1;
+                    break;
+                }
+                if (!eq) {
+                    continue; /* cancelled: a stale entry */
+                }
+            }
+            PyObject *name = get_slot(item, timer_off[T_NAME], "name");
+            PyObject *next_ns = get_slot(item, timer_off[T_NEXT], "next_ns");
+            PyObject *interval = get_slot(item, timer_off[T_INTERVAL], "interval_ns");
+            PyObject *stop = get_slot(item, timer_off[T_STOP], "stop_ns");
+            PyObject *callback = get_slot(item, timer_off[T_CALLBACK], "callback");
+            if (!name || !next_ns || !interval || !stop || !callback) {
+                failed = 1;
+                break;
+            }
+            Py_INCREF(callback); /* the callback may cancel or replace its own timer */
+            PyObject *neid = PyNumber_Add(eid, one);
+            if (neid == NULL) {
+                Py_DECREF(callback);
+                failed = 1;
+                break;
+            }
+            Py_SETREF(eid, neid);
+            PyObject *event = new_event(name, eid, next_ns, due);
+            if (event == NULL) {
+                Py_DECREF(callback);
+                failed = 1;
+                break;
+            }
+            int again = PyObject_IsTrue(interval);
+            PyObject *nxt = NULL;
+            if (again > 0) {
+                nxt = PyNumber_Add(due, interval);
+                if (nxt == NULL) {
+                    again = -1;
+                }
+                else if (stop != Py_None) {
+                    again = PyObject_RichCompareBool(nxt, stop, Py_LE);
+                }
+            }
+            if (again < 0) {
+                Py_XDECREF(nxt);
+                Py_DECREF(event);
+                Py_DECREF(callback);
+                failed = 1;
+                break;
+            }
+            int rc = 0;
+            if (again) {
+                set_slot(item, timer_off[T_NEXT], nxt);
+                PyObject *nb = PyDict_GetItemWithError(buckets, nxt);
+                if (nb != NULL) {
+                    rc = PyList_Append(nb, entry);
+                }
+                else if (PyErr_Occurred()) {
+                    rc = -1;
+                }
+                else {
+                    PyObject *lst = PyList_New(1);
+                    if (lst == NULL) {
+                        rc = -1;
+                    }
+                    else {
+                        PyList_SET_ITEM(lst, 0, Py_NewRef(entry));
+                        rc = PyDict_SetItem(buckets, nxt, lst);
+                        Py_DECREF(lst);
+                        if (rc == 0) {
+                            rc = heap_push(heap, nxt);
+                        }
+                    }
+                }
+                Py_DECREF(nxt);
+            }
+            else {
+                rc = PyDict_DelItem(timers, name);
+            }
+            if (rc < 0) {
+                Py_DECREF(event);
+                Py_DECREF(callback);
+                failed = 1;
+                break;
+            }
+            PyObject *r = PyObject_CallOneArg(callback, event);
+            Py_DECREF(callback);
+            if (r == NULL) {
+                Py_DECREF(event);
+                PyObject *et, *ev, *tb;
+                PyErr_Fetch(&et, &ev, &tb);
+                restore_rest(heap, buckets, due, bucket, i);
+                PyErr_Restore(et, ev, tb);
+                failed = 1;
+                break;
+            }
+            Py_DECREF(r);
+            rc = PyList_Append(fired, event);
+            Py_DECREF(event);
+            if (rc < 0) {
+                failed = 1;
+                break;
+            }
+        }
+        Py_DECREF(bucket);
+        Py_DECREF(due);
+    }
+    Py_DECREF(one);
+    Py_DECREF(cdict);
+    /* Write the event counter back, keeping any pending exception. */
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    int rc = PyObject_SetAttr(clock, str_event_id, eid);
+    Py_DECREF(eid);
+    if (failed) {
+        PyErr_Restore(et, ev, tb);
+        return NULL;
+    }
+    if (rc < 0) {
+        return NULL;
+    }
+    if (PyObject_SetAttr(clock, str_time, to) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* ---------------------------------------------------------------- LiveClock coarse timers */
+typedef struct {
+    int64_t deadline;
+    Py_ssize_t order;
+    PyObject *item; /* borrowed while in its bucket, then owned (see expire_due) */
+} due_entry;
+
+static int
+due_cmp(const void *a, const void *b)
+{
+    const due_entry *x = a, *y = b;
+    if (x->deadline != y->deadline) {
+        return x->deadline < y->deadline ? -1 : 1;
+    }
+    return x->order < y->order ? -1 : (x->order > y->order);
+}
+
+static PyObject *str_tick_ns, *str_expired_to_ns, *str_report, *str_timers, *int_one;
+#define SLOT_INTS 4096
+static PyObject *slot_ints[SLOT_INTS]; /* the wheel's slot numbers, made once */
+
+static inline int64_t
+floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+static inline int64_t
+ceil_div(int64_t a, int64_t b)
+{
+    return -floor_div(-a, b);
+}
+
+typedef struct {
+    PyObject *wdict;   /* the wheel's instance dict (new ref) */
+    PyObject *slots;   /* list of dicts item -> deadline (borrowed from wdict) */
+    PyObject *where;   /* dict item -> slot index (borrowed) */
+    int64_t tick_ns, current_tick, expired_to_ns;
+    Py_ssize_t nslots;
+} wheel_view;
+
+static int
+wheel_open(PyObject *wheel, wheel_view *w)
+{
+    w->wdict = PyObject_GenericGetDict(wheel, NULL);
+    if (w->wdict == NULL) {
+        return -1;
+    }
+    w->slots = PyDict_GetItemWithError(w->wdict, str_slots);
+    w->where = PyDict_GetItemWithError(w->wdict, str_where);
+    PyObject *tick = PyDict_GetItemWithError(w->wdict, str_tick_ns);
+    PyObject *cur = PyDict_GetItemWithError(w->wdict, str_current_tick);
+    PyObject *exp = PyDict_GetItemWithError(w->wdict, str_expired_to_ns);
+    if (!w->slots || !w->where || !tick || !cur || !exp || !PyList_CheckExact(w->slots) ||
+        !PyDict_CheckExact(w->where) || !as_i64(tick, &w->tick_ns) || !as_i64(cur, &w->current_tick) ||
+        !as_i64(exp, &w->expired_to_ns) || w->tick_ns <= 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "fire_coarse(): not a TimingWheel with int64 state");
+        }
+        Py_DECREF(w->wdict);
+        return -1;
+    }
+    w->nslots = PyList_GET_SIZE(w->slots);
+    return 0;
+}
+
+static int
+wheel_store_i64(wheel_view *w, PyObject *key, int64_t v)
+{
+    PyObject *o = PyLong_FromLongLong(v);
+    if (o == NULL) {
+        return -1;
+    }
+    int rc = PyDict_SetItem(w->wdict, key, o);
+    Py_DECREF(o);
+    return rc;
+}
+
+/* TimingWheel.add_new: returns 1 if already due (a backlog), 0 if not, -1 on error. */
+static int
+wheel_add_new(wheel_view *w, PyObject *item, PyObject *deadline_obj)
+{
+    int64_t deadline;
+    if (!as_i64(deadline_obj, &deadline)) {
+        PyErr_SetString(PyExc_OverflowError, "a coarse timer's deadline does not fit in 64 bits");
+        return -1;
+    }
+    int64_t tick = ceil_div(deadline, w->tick_ns);
+    if (tick <= w->current_tick) {
+        tick = w->current_tick + 1;
+    }
+    Py_ssize_t slot = (Py_ssize_t)(((tick % w->nslots) + w->nslots) % w->nslots);
+    PyObject *slot_obj = slot < SLOT_INTS ? Py_NewRef(slot_ints[slot]) : PyLong_FromSsize_t(slot);
+    if (slot_obj == NULL) {
+        return -1;
+    }
+    int rc = PyDict_SetItem(PyList_GET_ITEM(w->slots, slot), item, deadline_obj);
+    if (rc == 0) {
+        rc = PyDict_SetItem(w->where, item, slot_obj);
+    }
+    Py_DECREF(slot_obj);
+    if (rc < 0) {
+        return -1;
+    }
+    return deadline <= w->expired_to_ns;
+}
+
+static int
+wheel_remove(wheel_view *w, PyObject *item)
+{
+    PyObject *slot_obj = PyDict_GetItemWithError(w->where, item);
+    if (slot_obj == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    Py_ssize_t slot = PyLong_AsSsize_t(slot_obj);
+    if (slot == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (PyDict_DelItem(PyList_GET_ITEM(w->slots, slot), item) < 0 || PyDict_DelItem(w->where, item) < 0) {
+        return -1;
+    }
+    return 1;
+}
+
+/* TimingWheel.expire_due: fills *out (malloc'ed, owned references) in deadline then insertion order. */
+static Py_ssize_t
+wheel_expire_due(wheel_view *w, int64_t now_ns, due_entry **out)
+{
+    *out = NULL;
+    int64_t first = w->current_tick + 1;
+    int64_t last = ceil_div(now_ns, w->tick_ns);
+    if (last > first + w->nslots - 1) {
+        last = first + w->nslots - 1;
+    }
+    int64_t done_tick = floor_div(now_ns, w->tick_ns);
+    if (done_tick > w->current_tick) {
+        w->current_tick = done_tick;
+        if (wheel_store_i64(w, str_current_tick, done_tick) < 0) {
+            return -1;
+        }
+    }
+    if (now_ns > w->expired_to_ns) {
+        w->expired_to_ns = now_ns;
+        if (wheel_store_i64(w, str_expired_to_ns, now_ns) < 0) {
+            return -1;
+        }
+    }
+    Py_ssize_t count = 0, cap = 0;
+    due_entry *due = NULL;
+    for (int64_t tick = first; tick <= last; tick++) {
+        PyObject *bucket = PyList_GET_ITEM(w->slots, (Py_ssize_t)(((tick % w->nslots) + w->nslots) % w->nslots));
+        if (PyDict_GET_SIZE(bucket) == 0) {
+            continue;
+        }
+        Py_ssize_t pos = 0, start = count;
+        PyObject *item, *deadline_obj;
+        while (PyDict_Next(bucket, &pos, &item, &deadline_obj)) {
+            int64_t deadline;
+            if (!as_i64(deadline_obj, &deadline)) {
+                PyErr_SetString(PyExc_OverflowError, "a coarse timer's deadline does not fit in 64 bits");
+                goto error;
+            }
+            if (deadline > now_ns) {
+                continue;
+            }
+            if (count == cap) {
+                cap = cap ? cap * 2 : 64;
+                due_entry *grown = PyMem_Realloc(due, cap * sizeof(due_entry));
+                if (grown == NULL) {
+                    PyErr_NoMemory();
+                    goto error;
+                }
+                due = grown;
+            }
+            due[count].deadline = deadline;
+            due[count].order = count;
+            due[count].item = Py_NewRef(item);
+            count++;
+        }
+        for (Py_ssize_t k = start; k < count; k++) {
+            if (PyDict_DelItem(bucket, due[k].item) < 0 || PyDict_DelItem(w->where, due[k].item) < 0) {
+                goto error;
+            }
+        }
+    }
+    int sorted = 1; /* re-armed heartbeats come back in deadline order: usually nothing to sort */
+    for (Py_ssize_t k = 1; k < count && sorted; k++) {
+        sorted = due[k - 1].deadline <= due[k].deadline;
+    }
+    if (!sorted) {
+        qsort(due, (size_t)count, sizeof(due_entry), due_cmp);
+    }
+    *out = due;
+    return count;
+error:
+    for (Py_ssize_t k = 0; k < count; k++) {
+        Py_DECREF(due[k].item);
+    }
+    PyMem_Free(due);
+    return -1;
+}
+
+/* TimingWheel.next_due: the earliest deadline of the first occupied bucket after the current
+ * tick, capped at that bucket's end; None when the wheel is empty. */
+static PyObject *
+wheel_next_due(wheel_view *w)
+{
+    if (PyDict_GET_SIZE(w->where) == 0) {
+        Py_RETURN_NONE;
+    }
+    for (int64_t tick = w->current_tick + 1; tick <= w->current_tick + w->nslots; tick++) {
+        PyObject *bucket = PyList_GET_ITEM(w->slots, (Py_ssize_t)(((tick % w->nslots) + w->nslots) % w->nslots));
+        if (PyDict_GET_SIZE(bucket) == 0) {
+            continue;
+        }
+        int64_t best = tick * w->tick_ns;
+        Py_ssize_t pos = 0;
+        PyObject *item, *deadline_obj;
+        while (PyDict_Next(bucket, &pos, &item, &deadline_obj)) {
+            int64_t deadline;
+            if (!as_i64(deadline_obj, &deadline)) {
+                PyErr_SetString(PyExc_OverflowError, "a coarse timer's deadline does not fit in 64 bits");
+                return NULL;
+            }
+            if (deadline < best) {
+                best = deadline;
+            }
+        }
+        return PyLong_FromLongLong(best);
+    }
+    Py_RETURN_NONE;
+}
+
+/* fire_coarse(clock, wheel, now_ns) -> wheel.next_due(): LiveClock._fire_coarse in C (live.py keeps the pure twin). */
+static PyObject *
+c_fire_coarse(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "fire_coarse() takes 3 arguments");
+        return NULL;
+    }
+    if (TimerType == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_cclock.bind() was not called");
+        return NULL;
+    }
+    PyObject *clock = args[0], *wheel = args[1];
+    int64_t now_ns;
+    if (!as_i64(args[2], &now_ns)) {
+        PyErr_SetString(PyExc_TypeError, "fire_coarse(): now_ns must be an int64");
+        return NULL;
+    }
+    wheel_view w;
+    if (wheel_open(wheel, &w) < 0) {
+        return NULL;
+    }
+    PyObject *cdict = PyObject_GenericGetDict(clock, NULL);
+    if (cdict == NULL) {
+        Py_DECREF(w.wdict);
+        return NULL;
+    }
+    PyObject *timers = PyDict_GetItemWithError(cdict, str_timers);
+    if (timers == NULL || !PyDict_CheckExact(timers)) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "fire_coarse(): clock._timers is not a dict");
+        }
+        Py_DECREF(cdict);
+        Py_DECREF(w.wdict);
+        return NULL;
+    }
+    Py_INCREF(timers);
+    /* The event counter is kept here and written back once (as TestClock's loop does). */
+    PyObject *eid = PyDict_GetItemWithError(cdict, str_event_id);
+    if (eid == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_AttributeError, "clock._event_id is not set");
+        }
+        Py_DECREF(timers);
+        Py_DECREF(cdict);
+        Py_DECREF(w.wdict);
+        return NULL;
+    }
+    Py_INCREF(eid);
+    due_entry *due = NULL;
+    Py_ssize_t count = wheel_expire_due(&w, now_ns, &due);
+    Py_ssize_t i = 0;
+    int failed = count < 0;
+    for (; !failed && i < count; i++) {
+        PyObject *timer = due[i].item;
+        if (Py_TYPE(timer) != TimerType) {
+            PyErr_Format(PyExc_TypeError, "unexpected item in LiveClock's wheel: %s", Py_TYPE(timer)->tp_name);
+            failed = 1;
+            break;
+        }
+        for (;;) {
+            PyObject *name = get_slot(timer, timer_off[T_NAME], "name");
+            if (name == NULL) {
+                failed = 1;
+                break;
+            }
+            PyObject *current = PyDict_GetItemWithError(timers, name);
+            if (current != timer) {
+                failed = PyErr_Occurred() != NULL;
+                break; /* cancelled, or its name reused by another timer */
+            }
+            PyObject *next_ns = get_slot(timer, timer_off[T_NEXT], "next_ns");
+            PyObject *interval = get_slot(timer, timer_off[T_INTERVAL], "interval_ns");
+            PyObject *stop = get_slot(timer, timer_off[T_STOP], "stop_ns");
+            PyObject *callback = get_slot(timer, timer_off[T_CALLBACK], "callback");
+            PyObject *tdue = get_slot(timer, timer_off[T_DUE], "due");
+            if (!next_ns || !interval || !stop || !callback || !tdue) {
+                failed = 1;
+                break;
+            }
+            PyObject *neid = PyNumber_Add(eid, int_one);
+            if (neid == NULL) {
+                failed = 1;
+                break;
+            }
+            Py_SETREF(eid, neid);
+            int64_t t = read_ns();
+            PyObject *ts_init = (t == -1 && PyErr_Occurred()) ? NULL : PyLong_FromLongLong(t);
+            PyObject *event = ts_init ? new_event(name, eid, next_ns, ts_init) : NULL;
+            Py_XDECREF(ts_init);
+            if (event == NULL) {
+                failed = 1;
+                break;
+            }
+            Py_INCREF(callback);
+            int again = 0;
+            int more = PyObject_IsTrue(interval);
+            PyObject *nxt = NULL;
+            if (more > 0) {
+                nxt = PyNumber_Add(next_ns, interval);
+                if (nxt == NULL) {
+                    more = -1;
+                }
+                else if (stop != Py_None) {
+                    more = PyObject_RichCompareBool(nxt, stop, Py_LE);
+                }
+            }
+            if (more > 0) {
+                PyObject *ndue = PyNumber_Add(tdue, interval);
+                if (ndue == NULL) {
+                    more = -1;
+                }
+                else {
+                    set_slot(timer, timer_off[T_NEXT], nxt);
+                    set_slot(timer, timer_off[T_DUE], ndue);
+                    again = wheel_add_new(&w, timer, ndue);
+                    Py_DECREF(ndue);
+                    if (again < 0) {
+                        more = -1;
+                    }
+                }
+            }
+            else if (more == 0) {
+                if (PyDict_DelItem(timers, name) < 0) {
+                    more = -1;
+                }
+            }
+            Py_XDECREF(nxt);
+            if (more < 0) {
+                Py_DECREF(callback);
+                Py_DECREF(event);
+                failed = 1;
+                break;
+            }
+            PyObject *r = PyObject_CallOneArg(callback, event);
+            Py_DECREF(callback);
+            Py_DECREF(event);
+            if (r == NULL) {
+                if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+                    failed = 1; /* KeyboardInterrupt and the like go through, as in the pure loop */
+                    break;
+                }
+                /* one failing callback must not stop the others: report it as the pure loop does */
+                PyObject *et, *ev, *tb;
+                PyErr_Fetch(&et, &ev, &tb);
+                PyErr_NormalizeException(&et, &ev, &tb);
+                if (tb != NULL) {
+                    PyException_SetTraceback(ev, tb);
+                }
+                PyObject *rr = PyObject_CallMethodObjArgs(clock, str_report, timer, ev, NULL);
+                Py_XDECREF(et);
+                Py_XDECREF(ev);
+                Py_XDECREF(tb);
+                if (rr == NULL) {
+                    failed = 1;
+                    break;
+                }
+                Py_DECREF(rr);
+            }
+            else {
+                Py_DECREF(r);
+            }
+            if (!again) {
+                break;
+            }
+            int present = PyDict_Contains(w.where, timer);
+            if (present <= 0) {
+                failed = present < 0;
+                break;
+            }
+            if (wheel_remove(&w, timer) < 0) {
+                failed = 1;
+                break;
+            }
+        }
+    }
+    if (count > 0) {
+        for (Py_ssize_t k = 0; k < count; k++) {
+            Py_DECREF(due[k].item);
+        }
+    }
+    PyMem_Free(due);
+    Py_DECREF(timers);
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    int rc = PyDict_SetItem(cdict, str_event_id, eid);
+    Py_DECREF(eid);
+    Py_DECREF(cdict);
+    if (failed) {
+        PyErr_Restore(et, ev, tb);
+    }
+    else if (rc < 0) {
+        failed = 1;
+    }
+    PyObject *result = failed ? NULL : wheel_next_due(&w);
+    Py_DECREF(w.wdict);
+    return result;
+}
+
+/* ---------------------------------------------------------------- module */
+static PyMethodDef methods[] = {
+    {"timestamp_ns", c_timestamp_ns, METH_NOARGS, "Wall-clock nanoseconds that never decrease within this process."},
+    {"utc_now", c_utc_now, METH_NOARGS, "timestamp_ns() as an aware UTC datetime (truncated to the microsecond)."},
+    {"set_wall_source", c_set_wall_source, METH_VARARGS,
+     "set_wall_source(fn, reset=False): tests only; fn() -> int ns replaces the system wall clock (None restores it); "
+     "reset forgets the last value returned."},
+    {"bind", c_bind, METH_VARARGS, "bind(Timer, _Call, _LiveCall, TimeEvent): learn the slot layouts."},
+    {"advance", (PyCFunction)(void (*)(void))c_advance, METH_FASTCALL,
+     "advance(clock, to_time_ns, heap, buckets, timers, fired): TestClock.advance_time's firing loop."},
+    {"fire_coarse", (PyCFunction)(void (*)(void))c_fire_coarse, METH_FASTCALL,
+     "fire_coarse(clock, wheel, now_ns): deliver LiveClock's coarse timers due by now_ns."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_cclock", "The Clock's hot paths in C (see targets/clock/_impl.py).", -1, methods,
+};
+
+PyMODINIT_FUNC
+PyInit__cclock(void)
+{
+    PyDateTime_IMPORT;
+    if (PyDateTimeAPI == NULL) {
+        return NULL;
+    }
+    str_time = PyUnicode_InternFromString("_time");
+    str_event_id = PyUnicode_InternFromString("_event_id");
+    str_slots = PyUnicode_InternFromString("_slots");
+    str_where = PyUnicode_InternFromString("_where");
+    str_current_tick = PyUnicode_InternFromString("current_tick");
+    int_one = PyLong_FromLong(1);
+    for (int k = 0; k < SLOT_INTS; k++) {
+        if ((slot_ints[k] = PyLong_FromLong(k)) == NULL) {
+            return NULL;
+        }
+    }
+    str_tick_ns = PyUnicode_InternFromString("tick_ns");
+    str_expired_to_ns = PyUnicode_InternFromString("expired_to_ns");
+    str_report = PyUnicode_InternFromString("_report");
+    str_timers = PyUnicode_InternFromString("_timers");
+    if (!str_time || !str_event_id || !str_slots || !str_where || !str_current_tick || !str_tick_ns ||
+        !str_expired_to_ns || !str_report || !str_timers || !int_one) {
+        return NULL;
+    }
+    return PyModule_Create(&module);
+}

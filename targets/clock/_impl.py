@@ -1,0 +1,115 @@
+"""The one place that decides which implementation of the Clock's hot paths runs.
+
+``_cclock`` (C, built by ``pip install`` when a compiler is there) serves the never-backwards
+reads and the firing loops of ``TestClock.advance_time`` and of LiveClock's timing wheel;
+``_pure`` and the loops in ``virtual.py``/``live.py`` are the pure-Python twins. Both pass the
+same tests (tests/clock runs against each). ``CLOCKBENCH_PURE_CLOCK=1`` forces pure Python.
+
+``use("c"|"python")`` switches at run time (tests and A/B benchmarks): the modules that bind the
+hot functions register a hook here and are re-bound, so nothing else needs to know.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from . import _pure
+from .events import TimeEvent, Timer
+
+ENV_VAR = "CLOCKBENCH_PURE_CLOCK"
+
+_c: ModuleType | None
+try:
+    from . import _cclock as _c
+    _c_error: str | None = None
+except ImportError as exc:  # not built: no compiler when installed, or a source checkout
+    import importlib.util
+
+    _c = None
+    _c_error = (
+        "targets/clock/_cclock.c is not compiled (no C compiler when installed?)"
+        if importlib.util.find_spec(f"{__package__}._cclock") is None
+        else f"it does not load: {exc}"
+    )
+
+name = "python"  # the implementation in use: "c" or "python"
+reason = ""  # why, in words
+timestamp_ns: Callable[[], int] = _pure.timestamp_ns
+utc_now: Callable[[], Any] = _pure.utc_now
+set_wall_source: Callable[..., None] = _pure.set_wall_source
+advance: Callable[..., None] | None = None  # the C TestClock loop, or None: the pure loop runs
+fire_coarse: Callable[..., None] | None = None  # the C coarse-timer loop of LiveClock, or None
+_hooks: list[Callable[[], None]] = []
+
+
+def available() -> list[str]:
+    return ["c", "python"] if _c is not None else ["python"]
+
+
+def _bind_c() -> None:
+    assert _c is not None
+    from .live import _LiveCall
+    from .virtual import _Call
+
+    _c.bind(Timer, _Call, _LiveCall, TimeEvent)
+
+
+def use(which: str) -> None:
+    """Switch implementation ("c" or "python"); ValueError if the C one is not built."""
+    global name, timestamp_ns, utc_now, set_wall_source, advance, fire_coarse
+    if which == "c":
+        if _c is None:
+            raise ValueError(f"the C clock accelerator is not built ({_c_error})")
+        _bind_c()
+        timestamp_ns, utc_now, set_wall_source, advance = _c.timestamp_ns, _c.utc_now, _c.set_wall_source, _c.advance
+        fire_coarse = getattr(_c, "fire_coarse", None)
+    elif which == "python":
+        timestamp_ns, utc_now, set_wall_source, advance = _pure.timestamp_ns, _pure.utc_now, _pure.set_wall_source, None
+        fire_coarse = None
+    else:
+        raise ValueError(f"unknown clock implementation {which!r}: expected 'c' or 'python'")
+    name = which
+    for hook in _hooks:
+        hook()
+
+
+def on_switch(hook: Callable[[], None]) -> None:
+    """Modules that cache a hot function register a re-binding hook (called now and on each switch)."""
+    _hooks.append(hook)
+    hook()
+
+
+def describe() -> dict[str, Any]:
+    """For ``clockbench doctor`` and each run's environment record."""
+    return {
+        "implementation": name,
+        "reason": reason,
+        "c_built": _c is not None,
+        "c_error": _c_error,
+        "forced_pure_env": os.environ.get(ENV_VAR, ""),
+    }
+
+
+def _initial() -> None:
+    global reason
+    forced = os.environ.get(ENV_VAR, "").strip().lower() not in {"", "0", "false", "no"}
+    if forced:
+        reason = f"{ENV_VAR}={os.environ[ENV_VAR]} forces pure Python"
+    elif _c is None:
+        reason = f"the C accelerator is not built ({_c_error})"
+    else:
+        reason = "the C accelerator is built"
+    # Deferred until live.py and virtual.py are imported (they call finish_import()).
+    _pending[0] = "python" if forced or _c is None else "c"
+
+
+_pending = ["python"]
+_initial()
+
+
+def finish_import() -> None:
+    """Called once by the package __init__ after every module exists: apply the initial choice."""
+    use(_pending[0])

@@ -1,0 +1,65 @@
+"""The stack with its workers as containers (``clockbench stack up --containers``), on a private
+engine with real nginx, PostgreSQL and Redis: a killed worker leaves nginx's upstream (traffic goes
+to the healthy one only) and is replaced; both builds of the container family drive it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+
+from core.docker.records import NS_PER_MS
+from harness.backends.docker_engine import unavailable_reason
+from harness.stack.containers import ContainerStack
+from harness.stack.manager import StackSpec
+from tests.conftest import missing
+from tests.stack.conftest import nginx_or_skip
+
+
+@pytest.mark.parametrize("build", ["clocked", "baseline"])
+def test_a_dead_worker_is_gated_out_and_replaced(build, postgres_url, redis_url, tmp_path) -> None:
+    nginx_or_skip()
+    if unavailable_reason():
+        missing("Docker engine", unavailable_reason())
+    spec = StackSpec(workers=2, postgres_url=postgres_url, redis_url=redis_url, health_timeout_s=90,
+                     write_pointer=False)
+    stack = ContainerStack(spec, family_build=build, check_interval_ns=250 * NS_PER_MS, run_dir=tmp_path / "stack")
+    stack.start()
+    try:
+        w0, w1 = stack.workers
+        client = stack._engine.client()
+        assert httpx.get(stack.url + "/health").status_code == 200
+
+        async def main() -> tuple[int, int]:
+            sup = asyncio.create_task(stack.supervise())
+            await asyncio.sleep(1.0)
+            assert stack.gate_log == []  # both healthy: no change
+            killed = time.time_ns()
+            await asyncio.to_thread(client.containers.get(w1.container_id).kill)
+            deadline = time.monotonic() + 30
+            while not any(w1.container_id not in m for _, m in stack.gate_log) and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            gated = next(t for t, m in stack.gate_log if w1.container_id not in m)
+            await asyncio.sleep(0.3)  # nginx's reload takes effect
+            async with httpx.AsyncClient() as http:
+                answers = [(await http.get(stack.url + "/health")).status_code for _ in range(20)]
+            assert answers == [200] * 20  # only the live worker gets traffic
+            deadline = time.monotonic() + 90
+            while not (stack.gate_log and w1.container_id in stack.gate_log[-1][1] and stack.supervisor.replacements) \
+                    and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            sup.cancel()
+            await asyncio.gather(sup, return_exceptions=True)
+            return killed, gated
+
+        killed, gated = asyncio.run(main())
+        assert stack.gate_log[-1][1] == frozenset({w0.container_id, w1.container_id})  # back in
+        rep = stack.supervisor.replacements
+        assert len(rep) == 1 and rep[0].container == w1.container_id and rep[0].result and rep[0].result.ok
+        assert httpx.get(w1.url + "/health").status_code == 200
+        print(f"{build}: death to out of nginx {(gated - killed) / NS_PER_MS:.0f} ms, "
+              f"unhealthy to healthy again {(rep[0].result.ready_ns - rep[0].unhealthy_at_ns) / NS_PER_MS:.0f} ms")
+    finally:
+        stack.stop()
