@@ -10,8 +10,8 @@ libfaketime 0.9.10 breaks ``time.sleep`` (EINVAL from its clock_nanosleep wrappe
 service does not call ``time.sleep``: asyncio waits in epoll with relative timeouts, which
 libfaketime leaves alone (checked here: the worker must keep answering).
 
-Checks: the clocked build's timestamps (the order's receive time, the row's ``ts_received_ns``) and
-sequences (the OMS's and the row's ``seq``) never go backwards; the baseline's receive time does go
+Checks: the clocked build's timestamps (the order's receive time and last update, the row's
+``ts_received_ns``) and the OMS's sequence never go backwards; the baseline's receive time does go
 back (by how much is printed; at least 4 s, or the step was not injected); both answer every order
 and stay healthy.
 """
@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -73,14 +72,14 @@ def post_orders(client: httpx.Client, url: str, tag: str, start: int, n: int) ->
     return out
 
 
-async def rows(pg_url: str, schema: str, tag: str) -> dict[str, tuple[int, int]]:
+async def rows(pg_url: str, schema: str, tag: str) -> dict[str, int]:
     conn = await asyncpg.connect(pg_url, timeout=10)
     try:
-        recs = await conn.fetch(f"SELECT client_order_id, ts_received_ns, seq FROM {schema}.orders "
+        recs = await conn.fetch(f"SELECT client_order_id, ts_received_ns FROM {schema}.orders "
                                 "WHERE client_order_id LIKE $1", f"fk-{tag}-%")  # fmt: skip
     finally:
         await conn.close()
-    return {r["client_order_id"]: (int(r["ts_received_ns"]), int(r["seq"])) for r in recs}
+    return {r["client_order_id"]: int(r["ts_received_ns"]) for r in recs}
 
 
 @pytest.mark.service("postgres")
@@ -106,7 +105,6 @@ def test_wall_clock_stepped_back(private_servers: PrivateServers, build: str, tm
         tag = uuid.uuid4().hex[:8]
         with httpx.Client(timeout=10) as client:
             before = post_orders(client, url, tag, 0, 40)
-            stepped_at = time.time_ns()
             offset_file.write_text(f"-{STEP_S}\n")  # the worker's wall clock: 5 s back, from its next read
             after = post_orders(client, url, tag, 40, 40)
             health = client.get(url + "/health")
@@ -121,12 +119,13 @@ def test_wall_clock_stepped_back(private_servers: PrivateServers, build: str, tm
             "receive_time_back_ms": backwards([a["receive_time_ns"] for a in answers]) / 1e6,
             "last_update_back_ms": backwards([a["last_update_ns"] for a in answers]) / 1e6,
             "sequence_back": backwards([a["sequence"] for a in answers]),
-            "db_ts_received_back_ms": backwards([t for t, _ in in_order]) / 1e6,
-            "db_seq_back": backwards([s for _, s in in_order]),
+            "db_ts_received_back_ms": backwards(in_order) / 1e6,
         }  # fmt: skip
         FIGURES.append(fig)
         # the step really reached the process: its wall clock now reads about 5 s behind ours
-        assert fig["sequence_back"] == 0 and fig["db_seq_back"] == 0, f"a sequence went backwards: {fig}"
+        # (the row's ``seq`` is the order of the row's *last* write, so a later fill of an earlier order
+        # outranks a newer order's insert: not an order of acceptance, not checked here)
+        assert fig["sequence_back"] == 0, f"the OMS's sequence went backwards: {fig}"
         if build == "clocked":
             assert fig["receive_time_back_ms"] == 0 and fig["last_update_back_ms"] == 0, f"clocked went back: {fig}"
             assert fig["db_ts_received_back_ms"] == 0, f"clocked rows went back: {fig}"
@@ -136,7 +135,6 @@ def test_wall_clock_stepped_back(private_servers: PrivateServers, build: str, tm
         else:
             # the fault was injected: the baseline (time.time_ns directly) follows the wall clock back
             assert fig["receive_time_back_ms"] >= (STEP_S - 1) * 1000, f"the step did not show in the baseline: {fig}"
-        assert stepped_at > 0
     finally:
         proc.terminate()
         try:

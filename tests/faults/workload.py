@@ -22,7 +22,6 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -209,6 +208,3 @@ async def worker_view(client: httpx.AsyncClient, worker_url: str, worker: int,
     held = {p["instrument"]: int(p["quantity"]) for p in r.json()["positions"] if int(p["quantity"]) != 0}
     return held, {k: v for k, v in explained.items() if v != 0}
 
-
-def signed(row: dict[str, Any]) -> int:
-    return (1 if row["side"] == "BUY" else -1) * int(Decimal(row["filled_quantity"]))
