@@ -31,7 +31,25 @@ SETTLE_S = 20.0  # background writes (and repairs retried through the outage) mu
 PG_DOWN_S = 3.0
 REDIS_DOWN_S = 1.0
 
-FIGURES: list[dict[str, Any]] = []  # printed by conftest's terminal summary
+FIGURES: list[dict[str, Any]] = []
+EXPIRY_S = 5
+NS_PER_S = 1_000_000_000
+
+# A fill whose background update failed during the outage is never written again (see STALE_FILL):
+# under live load that shows only when a fill lands in the outage, so the main test leaves that one
+# comparison to the deterministic test below while the bug is open. Set False once it is fixed.
+STALE_IS_KNOWN_BUG = True
+STALE_FILL = (  # noqa: the deterministic reproduction is test_change_during_postgres_outage_reaches_database
+    "service bug (reliability2, open at 50fdf95): harness/app/orders.py OrderService._persist marks "
+    "(state, filled) as written BEFORE awaiting store.update_order; when that write fails (PostgreSQL down) "
+    "_persist_logged only appends to persist_errors and the order is never written again, so PostgreSQL keeps "
+    "e.g. 'NEW filled 0' for an order the worker holds as 'FILLED filled 1' (seen under live load: W0-O225). "
+    "Expected: a failed update is retried (like _repair) until PostgreSQL has the worker's state"
+)
+
+
+class StaleDatabase(AssertionError):
+    """PostgreSQL did not catch up with the worker's memory after the outage (the bug STALE_FILL names)."""  # printed by conftest's terminal summary
 
 
 def verify(result: LoadResult, url: str, worker_urls: list[str], live: list[int], pg_url: str,
@@ -40,6 +58,7 @@ def verify(result: LoadResult, url: str, worker_urls: list[str], live: list[int]
 
     async def check() -> list[str]:
         problems: list[str] = []
+        stale: list[str] = []
         db = await db_orders(pg_url, schema)
         async with httpx.AsyncClient(timeout=10) as client:
             api = await api_orders(client, url)
@@ -75,13 +94,15 @@ def verify(result: LoadResult, url: str, worker_urls: list[str], live: list[int]
                         if row["state"] != "REJECTED" or Decimal(row["filled_quantity"]) != 0:
                             problems.append(f"{row['order_id']} is {row['state']} in PostgreSQL but unknown to worker {w}")
                     elif (mem["state"], int(mem["filled_qty"])) != (row["state"], int(Decimal(row["filled_quantity"]))):
-                        problems.append(f"{row['order_id']}: worker {w} holds {mem['state']} filled {mem['filled_qty']}, "
+                        stale.append(f"{row['order_id']}: worker {w} holds {mem['state']} filled {mem['filled_qty']}, "
                                         f"PostgreSQL {row['state']} filled {row['filled_quantity']}")  # fmt: skip
                 held, explained = await worker_view(client, worker_urls[w], w, {k: v for k, v in api.items()})
                 if held != explained:
                     problems.append(f"worker {w}'s positions {held} are not the fills of its orders in "
                                     f"PostgreSQL {explained}: something unrecorded traded")  # fmt: skip
-        return problems
+        if STALE_IS_KNOWN_BUG:  # timing-dependent here; test_change_during_postgres_outage_reaches_database pins it
+            return problems
+        return problems + stale
 
     return asyncio.run(check())
 
@@ -129,9 +150,61 @@ def test_fault_mid_load(private_servers: PrivateServers, build: str, fault: str)
         assert result.acked, f"no order was acknowledged at all: {figures}"
         rec = result.recovery_s()
         assert rec is not None and rec <= RECOVERY_BOUND_S, f"no 2xx within {RECOVERY_BOUND_S}s of the server's return: {figures}"
+        # an outage is a JSON 503 with Retry-After (never a plain 500 or a dropped connection from the worker)
+        bad = [a for a in result.refused if a.status != 503 or not a.retry_after]
+        assert not bad, f"{len(bad)} refusals were not 503 + Retry-After, e.g. HTTP {bad[0].status} {bad[0].error!r} ({figures})"
         problems = settle_and_verify(result, s.url, s.worker_urls, live, servers.pg.url, schema)
         assert not problems, f"{len(problems)} broken promises ({figures}):\n" + "\n".join(problems[:25])
         # the worker that lived through the fault is healthy again (HTTP 200, ready)
         for w in live:
             h = httpx.get(s.worker_urls[w] + "/health", timeout=10)
             assert h.status_code == 200, f"worker {w} /health after the fault: {h.status_code} {h.text[:300]}"
+
+
+@pytest.mark.service("postgres")
+@pytest.mark.xfail(strict=True, raises=StaleDatabase, reason=STALE_FILL)
+@pytest.mark.parametrize("build", BUILDS)
+def test_change_during_postgres_outage_reaches_database(private_servers: PrivateServers, build: str) -> None:
+    """Deterministic: resting GTD orders expire while PostgreSQL is down (the worker's own timers
+    change them in memory; the background writes fail); once PostgreSQL is back, it must show what
+    the worker holds within SETTLE_S, without a restart."""
+    servers = private_servers
+    schema, stack_cm = private_stack(servers, build, workers=1, nginx=False)
+    with stack_cm as s, httpx.Client(base_url=s.url, timeout=30) as c:
+        expire_ns = time.time_ns() + EXPIRY_S * NS_PER_S
+        ids = []
+        for k in range(5):  # far below AAPL's ~190 but inside the venue's ±50% band: they rest
+            r = c.post("/api/v1/orders", json={"client_order_id": f"gtd-{k}", "instrument": "AAPL", "side": "BUY",
+                                                "quantity": 1, "order_type": "LIMIT", "limit_price": "100.00",
+                                                "time_in_force": "GTD", "expire_time_ns": expire_ns})  # fmt: skip
+            assert r.status_code == 201, r.text
+            ids.append(r.json()["order_id"])
+
+        def memory() -> dict[str, tuple[str, int]]:
+            return {i: (o["state"], int(o["filled_qty"])) for i in ids for o in [c.get(f"/api/v1/orders/{i}").json()]}
+
+        def database() -> dict[str, tuple[str, int]]:
+            db = asyncio.run(db_orders(servers.pg.url, schema))
+            return {r["order_id"]: (r["state"], int(Decimal(r["filled_quantity"]))) for r in db.values()}
+
+        deadline = time.monotonic() + SETTLE_S
+        while database() != memory() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        before = memory()
+        assert database() == before and all(st == "ACCEPTED" for st, _ in before.values()), (before, database())
+        assert time.time_ns() < expire_ns - NS_PER_S, "too slow: the orders would expire before the outage began"
+        servers.pg.stop("immediate")
+        try:
+            time.sleep(max(0.0, (expire_ns - time.time_ns()) / NS_PER_S) + 1.5)  # they expire while it is down
+            during = memory()
+        finally:
+            servers.pg.start()
+        assert all(st == "EXPIRED" for st, _ in during.values()), f"the orders did not expire in the outage: {during}"
+        deadline = time.monotonic() + SETTLE_S
+        while (rows := database()) != during and time.monotonic() < deadline:
+            time.sleep(1.0)
+        assert not s.dead(), f"processes died: {s.dead()}"
+    stale = {i: (during[i], rows.get(i)) for i in ids if rows.get(i) != during[i]}
+    if stale:
+        raise StaleDatabase(f"{len(stale)} of {len(ids)} orders that expired during the outage are stale in "
+                            f"PostgreSQL {SETTLE_S:.0f}s after it came back (order: (worker, database)): {stale}")

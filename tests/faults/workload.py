@@ -40,6 +40,7 @@ class Answer:
     order_id: str | None = None
     from_service: bool = False  # the body is the service's JSON (an order or an ErrorBody), not nginx's page
     error: str = ""
+    retry_after: str | None = None  # the Retry-After header of a non-2xx answer
 
     @property
     def acknowledged(self) -> bool:
@@ -73,13 +74,22 @@ class LoadResult:
         after = [a.done for a in self.answers if a.acknowledged and a.sent >= self.back_at]
         return (min(after) - self.back_at) if after else None
 
+    def errors_until_s(self) -> float | None:
+        """Seconds from the server's return to the last answer that was not a 2xx (None: none after it)."""
+        if self.back_at is None:
+            return None
+        bad = [a.done for a in self.answers if not a.acknowledged and a.done >= self.back_at]
+        return (max(bad) - self.back_at) if bad else None
+
     def summary(self) -> dict[str, Any]:
         by_status: dict[str, int] = {}
         for a in self.answers:
             key = str(a.status) if a.status is not None else f"no answer ({a.error.split(':')[0]})"
             by_status[key] = by_status.get(key, 0) + 1
-        rec = self.recovery_s()
-        return {"requests": len(self.answers), "acknowledged": len(self.acked), "refused": len(self.refused),
+        rec, until = self.recovery_s(), self.errors_until_s()
+        return {"fault_s": None if self.fault_at is None or self.back_at is None else round(self.back_at - self.fault_at, 3),
+                "errors_until_s": None if until is None else round(until, 3),
+                "requests": len(self.answers), "acknowledged": len(self.acked), "refused": len(self.refused),
                 "ambiguous": len(self.ambiguous), "by_status": by_status,
                 "recovery_s": None if rec is None else round(rec, 3)}  # fmt: skip
 
@@ -129,7 +139,8 @@ async def run_load(
                     body = r.json()
                 except ValueError:
                     body = None
-            a = Answer(cid, sent, done, r.status_code, from_service=isinstance(body, dict))
+            a = Answer(cid, sent, done, r.status_code, from_service=isinstance(body, dict),
+                       retry_after=r.headers.get("retry-after"))  # fmt: skip
             if isinstance(body, dict):
                 a.order_id = body.get("order_id")
                 if not a.acknowledged:
