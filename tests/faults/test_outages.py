@@ -39,12 +39,14 @@ NS_PER_S = 1_000_000_000
 # under live load that shows only when a fill lands in the outage, so the main test leaves that one
 # comparison to the deterministic test below while the bug is open. Set False once it is fixed.
 STALE_IS_KNOWN_BUG = True
-STALE_FILL = (  # noqa: the deterministic reproduction is test_change_during_postgres_outage_reaches_database
+STALE_FILL = (  # reproduced deterministically by test_change_during_postgres_outage_reaches_database
     "service bug (reliability2, open at 50fdf95): harness/app/orders.py OrderService._persist marks "
     "(state, filled) as written BEFORE awaiting store.update_order; when that write fails (PostgreSQL down) "
-    "_persist_logged only appends to persist_errors and the order is never written again, so PostgreSQL keeps "
-    "e.g. 'NEW filled 0' for an order the worker holds as 'FILLED filled 1' (seen under live load: W0-O225). "
-    "Expected: a failed update is retried (like _repair) until PostgreSQL has the worker's state"
+    "_persist_logged only appends to persist_errors and the order is never written again. Repro: 5 x POST "
+    "/api/v1/orders LIMIT BUY AAPL 100.00 GTD expire_time_ns=now+5s (201, ACCEPTED in PostgreSQL); stop "
+    "PostgreSQL; the worker expires them (EXPIRED in memory); start PostgreSQL: 20 s later the rows still say "
+    "ACCEPTED (under live load also a fill: W0-O225 FILLED 1 in memory, NEW 0 in PostgreSQL). Expected: a "
+    "failed update is retried (as _repair does) until PostgreSQL has the worker's state"
 )
 
 

@@ -134,7 +134,7 @@ def failures(out: str) -> str:
 
 
 DASHBOARD_404 = (
-    "service bug (reliability2, open on reliability2 at 74791ef): GET /dashboard/{name} answers 404 for a missing file "
+    "service bug (reliability2, open on reliability2 at 50fdf95): GET /dashboard/{name} answers 404 for a missing file "
     "(GET /dashboard/0 -> 404 {'error': \"no dashboard file '0'\"}) but its OpenAPI operation documents only 200 "
     "and 422, so schemathesis reports ST103 Undocumented status code; expected: responses={404: ...} on the route"
 )
@@ -190,7 +190,7 @@ def test_schemathesis_all_checks(private_servers: PrivateServers, build: str, cl
 
 
 INTEGRAL_NUMBER = (
-    "service bug (reliability2, open on reliability2 at 74791ef): a JSON number with a zero fraction is an 'integer' for JSON "
+    "service bug (reliability2, open on reliability2 at 50fdf95): a JSON number with a zero fraction is an 'integer' for JSON "
     "Schema (2020-12, OpenAPI 3.1), so POST /api/v1/clock/sync {\"t0\": 251091444.0} is schema-valid, but the "
     "service answers 422 'Input should be a valid integer' (pydantic StrictInt); schemathesis's "
     "positive_data_acceptance reports it (ST202) whenever its seed draws such a number. Expected: accept an "
