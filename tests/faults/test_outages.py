@@ -174,20 +174,27 @@ def test_change_during_postgres_outage_reaches_database(private_servers: Private
     schema, stack_cm = private_stack(servers, build, workers=1, nginx=False)
     with stack_cm as s, httpx.Client(base_url=s.url, timeout=30) as c:
         expire_ns = time.time_ns() + EXPIRY_S * NS_PER_S
-        ids = []
-        for k in range(5):  # far below AAPL's ~190 but inside the venue's ±50% band: they rest
+        ids: list[str] = []
+        for k in range(50):  # far below AAPL's ~190 but inside the venue's ±50% band: they rest
             r = c.post("/api/v1/orders", json={"client_order_id": f"gtd-{k}", "instrument": "AAPL", "side": "BUY",
                                                 "quantity": 1, "order_type": "LIMIT", "limit_price": "100.00",
                                                 "time_in_force": "GTD", "expire_time_ns": expire_ns})  # fmt: skip
             assert r.status_code == 201, r.text
+            if r.json()["state"] == "REJECTED":  # the venue has no market until the first quotes: wait for it
+                time.sleep(0.1)
+                continue
             ids.append(r.json()["order_id"])
+            if len(ids) == 5:
+                break
+        assert len(ids) == 5, "the venue never opened a market in AAPL"
 
         def memory() -> dict[str, tuple[str, int]]:
             return {i: (o["state"], int(o["filled_qty"])) for i in ids for o in [c.get(f"/api/v1/orders/{i}").json()]}
 
         def database() -> dict[str, tuple[str, int]]:
             db = asyncio.run(db_orders(servers.pg.url, schema))
-            return {r["order_id"]: (r["state"], int(Decimal(r["filled_quantity"]))) for r in db.values()}
+            return {r["order_id"]: (r["state"], int(Decimal(r["filled_quantity"]))) for r in db.values()
+                    if r["order_id"] in ids}  # fmt: skip
 
         deadline = time.monotonic() + SETTLE_S
         while database() != memory() and time.monotonic() < deadline:
