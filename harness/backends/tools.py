@@ -182,7 +182,8 @@ PROBES: dict[str, Callable[[], Tool]] = {
 # says the same.
 NEEDED_FOR: dict[str, tuple[str, tuple[str, ...], str]] = {
     "nginx": ("the load balancer in front of the stack; without it the load and capacity criteria are measured "
-              "straight against the workers", ("PM-LB-ROUTING",), "apt-get install nginx-light"),
+              "straight against the workers", ("PM-LB-ROUTING", "SC1-LB-EFFICIENCY", "PM-WEBSOCKET-STABILITY",
+                                               "SC2-WEBSOCKET-STABILITY", "EI-WEBSOCKET"), "apt-get install nginx-light"),
     "wrk": ("`clockbench ceiling` (the HTTP ceiling Locust is compared with) and its tests", (), "apt-get install wrk"),
     "prometheus": ("the monitoring criteria, scraped by a real Prometheus",
                    ("PM-MONITORING-ACCURACY", "SC2-MONITORING-ACCURACY", "SC2-OBSERVABILITY", "EI-PROMETHEUS",

@@ -161,7 +161,15 @@ def tool_notices(nginx_wanted: bool = True) -> tuple[list[str], dict[str, str]]:
 
     missing: dict[str, str] = {}
     notices: list[str] = []
-    if shutil.which("nginx") is None:
+    from harness.stack.errors import StackError  # noqa: PLC0415
+    from harness.stack.nginx import find_nginx  # noqa: PLC0415 - the same search the stack makes
+
+    try:
+        find_nginx()
+        have_nginx = True
+    except StackError:
+        have_nginx = False
+    if not have_nginx:
         missing["nginx"] = f"this machine lacks it ({NEEDED_FOR['nginx'][2]}, then run again)"
         notices.append("nginx is not installed: the load and capacity criteria are measured straight against the "
                        "workers (one per stack), and the load-balancer criteria are NOT MEASURED "

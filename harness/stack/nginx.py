@@ -32,7 +32,7 @@ def find_nginx(explicit: str | None = None) -> str:
             return candidate
     raise StackError(
         "nginx is not installed (not on PATH nor at /usr/sbin/nginx); install it "
-        "(apt-get install nginx) or run the stack with --no-nginx"
+        "(apt-get install nginx-light) or run the stack with --no-nginx"
     )
 
 

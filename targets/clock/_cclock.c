@@ -112,7 +112,7 @@ c_set_wall_source(PyObject *Py_UNUSED(module), PyObject *args)
 }
 
 /* ---------------------------------------------------------------- slot access */
-/* Timer and _Call are Python classes with __slots__; their member offsets are read once from the
+/* Timer and Call (events.py) are Python classes with __slots__; their member offsets are read once from the
  * class's member descriptors (bind()), then the slots are read and written directly. */
 enum { T_NAME, T_INTERVAL, T_NEXT, T_STOP, T_CALLBACK, T_DUE, T_GEN, T_NSLOTS };
 static const char *timer_slot_names[T_NSLOTS] = {"name", "interval_ns", "next_ns", "stop_ns",
@@ -1052,7 +1052,7 @@ static PyMethodDef methods[] = {
     {"set_wall_source", c_set_wall_source, METH_VARARGS,
      "set_wall_source(fn, reset=False): tests only; fn() -> int ns replaces the system wall clock (None restores it); "
      "reset forgets the last value returned."},
-    {"bind", c_bind, METH_VARARGS, "bind(Timer, _Call, _LiveCall, TimeEvent): learn the slot layouts."},
+    {"bind", c_bind, METH_VARARGS, "bind(Timer, Call, LiveCall, TimeEvent): both clocks pass events.Call as the call types: learn the slot layouts."},
     {"advance", (PyCFunction)(void (*)(void))c_advance, METH_FASTCALL,
      "advance(clock, to_time_ns, heap, buckets, timers, fired): TestClock.advance_time's firing loop."},
     {"fire_coarse", (PyCFunction)(void (*)(void))c_fire_coarse, METH_FASTCALL,

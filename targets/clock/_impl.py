@@ -51,10 +51,9 @@ def available() -> list[str]:
 
 def _bind_c() -> None:
     assert _c is not None
-    from .live import _LiveCall
-    from .virtual import _Call
+    from .events import Call
 
-    _c.bind(Timer, _Call, _LiveCall, TimeEvent)
+    _c.bind(Timer, Call, Call, TimeEvent)  # both clocks queue the same one-shot Call
 
 
 def use(which: str) -> None:

@@ -54,3 +54,17 @@ class Timer:
         self.next_ns += self.interval_ns
         self.due += self.interval_ns
         return self.stop_ns is None or self.next_ns <= self.stop_ns
+
+
+class Call:
+    """An internal one-shot callback (sleep wake-ups, timeout scopes), ordered with the timers in
+    either clock's queue; ``cancel`` marks it so the queue skips it when it falls due."""
+
+    __slots__ = ("fn", "cancelled")
+
+    def __init__(self, fn: Callable[[], object]) -> None:
+        self.fn = fn
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True

@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 from . import _impl
 from .base import ClockBase
-from .events import TimeEvent, Timer
+from .events import Call, TimeEvent, Timer
 from .units import NANOS_IN_MILLISECOND, NANOS_IN_SECOND
 from .wheel import TimingWheel
 
@@ -34,17 +34,6 @@ _OFFSET_SLACK_NS = NANOS_IN_MILLISECOND
 # The never-backwards readings: C or pure Python, as _impl decides (re-bound on a switch).
 live_timestamp_ns = _impl.timestamp_ns
 live_utc_now = _impl.utc_now
-
-
-class _LiveCall:
-    __slots__ = ("fn", "cancelled")
-
-    def __init__(self, fn: Callable[[], object]) -> None:
-        self.fn = fn
-        self.cancelled = False
-
-    def cancel(self) -> None:
-        self.cancelled = True
 
 
 class LiveClock(ClockBase):
@@ -74,7 +63,7 @@ class LiveClock(ClockBase):
         if not 0 <= self.wake_gap_ns <= tick_ns:  # past a tick, "at most one tick late" would not hold
             raise ValueError(f"wake_gap_ns must be between 0 and tick_ns ({tick_ns}), got {wake_gap_ns}")
         self._loop = loop
-        self._heap: list[tuple[int, int, Timer | _LiveCall, int]] = []
+        self._heap: list[tuple[int, int, Timer | Call, int]] = []
         self._wake_handle: asyncio.TimerHandle | None = None
         self._wake_due: int | None = None
         self._wheel: TimingWheel[Timer] = TimingWheel(tick_ns, wheel_slots, _monotonic_ns() // tick_ns)
@@ -129,9 +118,9 @@ class LiveClock(ClockBase):
             self._wheel.remove(timer)
         # heap entries go stale through timer.gen
 
-    def _call_at(self, time_ns: int, fn: Callable[[], object]) -> _LiveCall:
+    def _call_at(self, time_ns: int, fn: Callable[[], object]) -> Call:
         loop = self._get_loop()
-        call = _LiveCall(fn)
+        call = Call(fn)
         due = self._to_monotonic(time_ns)
         heapq.heappush(self._heap, (due, self._next_seq(), call, 0))
         self._schedule_wake(loop, due)
@@ -154,7 +143,7 @@ class LiveClock(ClockBase):
         now = _monotonic_ns()
         while heap and heap[0][0] <= now:
             _, _, item, gen = heapq.heappop(heap)
-            if item.__class__ is _LiveCall:
+            if item.__class__ is Call:
                 if not item.cancelled:  # type: ignore[union-attr]
                     self._guarded(item.fn)  # type: ignore[union-attr]
                 continue
@@ -245,7 +234,7 @@ class LiveClock(ClockBase):
                 handle.cancel()
         self._wake_handle = self._tick_handle = None
         self._wake_due = self._tick_at = None
-        self._heap = [entry for entry in self._heap if entry[2].__class__ is _LiveCall]
+        self._heap = [entry for entry in self._heap if entry[2].__class__ is Call]
         if self._heap:
             heapq.heapify(self._heap)
             self._schedule_wake(self._get_loop(), self._heap[0][0])

@@ -8,20 +8,7 @@ from collections.abc import Callable
 
 from . import _impl
 from .base import ClockBase
-from .events import TimeEvent, Timer
-
-
-class _Call:
-    """An internal one-shot callback (sleep wake-ups, timeout scopes), ordered with the timers."""
-
-    __slots__ = ("fn", "cancelled")
-
-    def __init__(self, fn: Callable[[], object]) -> None:
-        self.fn = fn
-        self.cancelled = False
-
-    def cancel(self) -> None:
-        self.cancelled = True
+from .events import Call, TimeEvent, Timer
 
 
 def _seq_of(entry: tuple[int, object, int]) -> int:
@@ -46,10 +33,10 @@ class TestClock(ClockBase):
         self._time = start_time_ns
         # A calendar queue: a heap of distinct due times, and for each one a bucket of entries
         # (seq, item, gen) in set order. Timers sharing a deadline (a thousand 1 s heartbeats)
-        # cost one heap operation per deadline, not one per timer. item is a Timer or a _Call;
+        # cost one heap operation per deadline, not one per timer. item is a Timer or a Call;
         # gen guards against a cancelled or re-used timer's stale entry.
         self._due_heap: list[int] = []
-        self._buckets: dict[int, list[tuple[int, Timer | _Call, int]]] = {}
+        self._buckets: dict[int, list[tuple[int, Timer | Call, int]]] = {}
         self._advancing = False
 
     # --- reading -------------------------------------------------------------------------
@@ -60,7 +47,7 @@ class TestClock(ClockBase):
         return self._time
 
     # --- scheduler -----------------------------------------------------------------------
-    def _push(self, due: int, entry: tuple[int, Timer | _Call, int]) -> None:
+    def _push(self, due: int, entry: tuple[int, Timer | Call, int]) -> None:
         bucket = self._buckets.get(due)
         if bucket is None:
             self._buckets[due] = [entry]
@@ -77,14 +64,14 @@ class TestClock(ClockBase):
     def _disarm(self, timer: Timer) -> None:
         pass  # its entry goes stale through timer.gen
 
-    def _call_at(self, time_ns: int, fn: Callable[[], object]) -> _Call:
-        call = _Call(fn)
+    def _call_at(self, time_ns: int, fn: Callable[[], object]) -> Call:
+        call = Call(fn)
         self._push(max(time_ns, self._time), (self._next_seq(), call, 0))
         return call
 
-    def _live(self, entry: tuple[int, Timer | _Call, int]) -> bool:
+    def _live(self, entry: tuple[int, Timer | Call, int]) -> bool:
         item = entry[1]
-        if item.__class__ is _Call:
+        if item.__class__ is Call:
             return not item.cancelled  # type: ignore[union-attr]
         return entry[2] == item.gen and self._timers.get(item.name) is item  # type: ignore[union-attr]
 
@@ -145,7 +132,7 @@ class TestClock(ClockBase):
                 self._time = due
                 for entry in bucket:
                     seq, item, gen = entry
-                    if item.__class__ is _Call:
+                    if item.__class__ is Call:
                         if not item.cancelled:  # type: ignore[union-attr]
                             item.fn()  # type: ignore[union-attr]
                         continue

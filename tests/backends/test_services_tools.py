@@ -101,3 +101,6 @@ def test_every_tool_says_what_it_is_needed_for_and_names_real_criteria() -> None
     for name, (what, criteria, fix) in NEEDED_FOR.items():
         assert what and fix, name
         assert set(criteria) <= ids, f"{name}: unknown criteria {set(criteria) - ids}"
+    for c in crit.load():  # a criterion that cannot be measured without a tool is listed beside that tool
+        for tool in c.needs:
+            assert c.id in NEEDED_FOR[tool][1], f"{c.id} needs {tool} but doctor does not say so"

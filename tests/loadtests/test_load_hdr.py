@@ -7,7 +7,8 @@ import random
 
 import pytest
 
-from harness.load import hdr, stats
+from harness import stats
+from harness.load import hdr
 
 
 def known_latencies(n: int, seed: int) -> list[int]:

@@ -223,8 +223,15 @@ def test_without_nginx_the_run_says_so_once_and_drives_the_workers(monkeypatch):
 
     from harness.commands import run as run_cmd
 
+    from harness.stack import nginx as nginx_mod
+    from harness.stack.errors import StackError
+
     real_which = _shutil.which
-    monkeypatch.setattr(run_cmd.shutil, "which", lambda name, *a, **k: None if name == "nginx" else real_which(name, *a, **k))
+
+    def no_nginx(explicit=None):
+        raise StackError("nginx is not installed")
+
+    monkeypatch.setattr(nginx_mod, "find_nginx", no_nginx)
     notices, missing = run_cmd.tool_notices()
     assert len(notices) == 1 and "nginx is not installed" in notices[0] and "nginx-light" in notices[0]
     assert "nginx" in missing

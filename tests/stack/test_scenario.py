@@ -44,7 +44,8 @@ def scenario(url: str) -> list[tuple[int, object]]:
         if "order_id" in gtd:
             call("GET", f"/api/v1/orders/{gtd['order_id']}")
         call("GET", "/api/v1/positions")
-        call("POST", "/api/v1/clock/advance", {"to_ns": START + 3 * DAY})  # past T+1..T+2 settlement
+        for day in (1, 2, 3):  # past T+1..T+2 settlement, a day per call (the service's advance limit)
+            call("POST", "/api/v1/clock/advance", {"to_ns": START + day * DAY})
         call("GET", "/api/v1/positions")
         call("GET", "/api/v1/positions/AAPL")
         call("POST", "/api/v1/clock/advance", {"to_ns": START})  # backwards: refused
