@@ -112,7 +112,7 @@ class ServiceFailures(AssertionError):
     """schemathesis found failures in the service (as opposed to this test not reaching the order paths)."""
 
 
-KNOWN_FAILING = {"GET /dashboard/{name}"}  # the bug DASHBOARD_404 names; the xfail covers it and nothing else
+KNOWN_FAILING: set[str] = set()  # none open (GET /dashboard/{name} now documents its 404)
 
 
 def failing_operations(out: str) -> set[str]:
@@ -133,15 +133,9 @@ def failures(out: str) -> str:
     return "\n".join(keep[:150] + tail)
 
 
-DASHBOARD_404 = (
-    "service bug (reliability2, open on reliability2 at 50fdf95): GET /dashboard/{name} answers 404 for a missing file "
-    "(GET /dashboard/0 -> 404 {'error': \"no dashboard file '0'\"}) but its OpenAPI operation documents only 200 "
-    "and 422, so schemathesis reports ST103 Undocumented status code; expected: responses={404: ...} on the route"
-)
 
 
 @pytest.mark.service("postgres")
-@pytest.mark.xfail(strict=True, raises=ServiceFailures, reason=DASHBOARD_404)
 @pytest.mark.parametrize("clock", ["live", "test"])
 @pytest.mark.parametrize("build", BUILDS)
 def test_schemathesis_all_checks(private_servers: PrivateServers, build: str, clock: str, tmp_path: Path) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, RedirectResponse
 
+from harness.app.schemas import responses
+
 DASHBOARD = Path(__file__).resolve().parents[1] / "static" / "dashboard"
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
          ".png": "image/png", ".svg": "image/svg+xml", ".json": "application/json"}  # fmt: skip
@@ -29,7 +31,8 @@ async def dashboard_root() -> RedirectResponse:
     return RedirectResponse("/dashboard/", status_code=308)
 
 
-@router.get("/dashboard/{name:path}", summary="The trading dashboard (React + TypeScript, built from frontend/)")
+@router.get("/dashboard/{name:path}", summary="The trading dashboard (React + TypeScript, built from frontend/)",
+            responses=responses(404))
 async def dashboard_file(name: str) -> FileResponse:
     files = _files()
     path = files.get(name or "index.html")
