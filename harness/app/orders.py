@@ -23,6 +23,8 @@ from targets.clock import Clock
 
 from .config import ServiceConfig
 
+PERSIST_RETRY_S = 1.0  # a failed background write of an order's state is tried again after this long
+
 
 class OrderManagementUnavailable(RuntimeError):
     """The order-management components could not be built (answered 503 with the reason)."""
@@ -225,10 +227,19 @@ class OrderService:
 
     async def _persist(self, order: Any) -> None:
         key = (order.state.value, order.filled_qty)
-        if self._persisted.get(order.order_id) == key:
+        prev = self._persisted.get(order.order_id)
+        if prev == key:
             return
-        self._persisted[order.order_id] = key
-        await self.store.update_order(order)
+        self._persisted[order.order_id] = key  # set first: a second write of the same state is not started
+        try:
+            await self.store.update_order(order)
+        except BaseException:
+            if self._persisted.get(order.order_id) == key:  # not written: what PostgreSQL holds is still prev
+                if prev is None:
+                    self._persisted.pop(order.order_id, None)
+                else:
+                    self._persisted[order.order_id] = prev
+            raise
 
     def _persist_later(self) -> None:
         """After quotes, expiries or slices changed orders: write the changes in the background."""
@@ -244,6 +255,10 @@ class OrderService:
             await self._persist(order)
         except Exception as exc:  # noqa: BLE001 - kept and shown in /health, never silent
             self.persist_errors.append(f"{order.order_id}: {type(exc).__name__}: {exc}")
+            del self.persist_errors[:-50]  # retried every second through an outage: keep the latest only
+            # A change made during an outage must reach PostgreSQL once it is back: try again in a
+            # second (one pending retry per failure; it stops once the write lands or nothing differs).
+            asyncio.get_running_loop().call_later(PERSIST_RETRY_S, self._persist_one_later, order)
 
     async def flush(self) -> None:
         """Wait for background writes (after /clock/advance, so a scenario's answers are complete)."""

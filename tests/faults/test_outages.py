@@ -38,7 +38,7 @@ NS_PER_S = 1_000_000_000
 # A fill whose background update failed during the outage is never written again (see STALE_FILL):
 # under live load that shows only when a fill lands in the outage, so the main test leaves that one
 # comparison to the deterministic test below while the bug is open. Set False once it is fixed.
-STALE_IS_KNOWN_BUG = True
+STALE_IS_KNOWN_BUG = False
 STALE_FILL = (  # reproduced deterministically by test_change_during_postgres_outage_reaches_database
     "service bug (reliability2, open at 50fdf95): harness/app/orders.py OrderService._persist marks "
     "(state, filled) as written BEFORE awaiting store.update_order; when that write fails (PostgreSQL down) "
@@ -164,7 +164,6 @@ def test_fault_mid_load(private_servers: PrivateServers, build: str, fault: str)
 
 
 @pytest.mark.service("postgres")
-@pytest.mark.xfail(strict=True, raises=StaleDatabase, reason=STALE_FILL)
 @pytest.mark.parametrize("build", BUILDS)
 def test_change_during_postgres_outage_reaches_database(private_servers: PrivateServers, build: str) -> None:
     """Deterministic: resting GTD orders expire while PostgreSQL is down (the worker's own timers
