@@ -6,13 +6,12 @@ This is how per-connection timeouts are commonly written with asyncio."""
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 
 from core.websocket.connection_controller import (
     CLOSE_REASONS,
+    BackoffState,
     CloseCallback,
-    backoff_ns,
     check_positive_ns,
     due,
 )
@@ -98,23 +97,10 @@ class ConnectionController:
         conn.close(d.reason)
 
 
-class Reconnector:
+class Reconnector(BackoffState):
     """Client side: ``await wait()`` sleeps the next backoff with ``asyncio.sleep`` before a reconnect."""
 
-    def __init__(self, base_ns: int, cap_ns: int, *, seed: int | None = None) -> None:
-        backoff_ns(1, base_ns, cap_ns, random.Random(0))  # validates the arguments
-        self.base_ns = base_ns
-        self.cap_ns = cap_ns
-        self.attempts = 0
-        self.delays_ns: list[int] = []
-        self._rng = random.Random(seed)
-
     async def wait(self) -> int:
-        self.attempts += 1
-        delay = backoff_ns(self.attempts, self.base_ns, self.cap_ns, self._rng)
-        self.delays_ns.append(delay)
+        delay = self.next_delay_ns()
         await asyncio.sleep(delay / 1e9)
         return delay
-
-    def reset(self) -> None:
-        self.attempts = 0

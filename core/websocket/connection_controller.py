@@ -82,3 +82,26 @@ def backoff_ns(attempt: int, base_ns: int, cap_ns: int, rng: random.Random) -> i
     ceiling = cap_ns if attempt > 62 else min(cap_ns, base_ns << (attempt - 1))
     half = ceiling // 2
     return ceiling - half + rng.randint(0, half)
+
+
+class BackoffState:
+    """What both builds' ``Reconnector`` share: the attempt count, the seeded jitter and the delays
+    drawn; each build adds only how it waits (``asyncio.sleep`` or the clock)."""
+
+    def __init__(self, base_ns: int, cap_ns: int, *, seed: int | None = None) -> None:
+        backoff_ns(1, base_ns, cap_ns, random.Random(0))  # validates the arguments
+        self.base_ns = base_ns
+        self.cap_ns = cap_ns
+        self.attempts = 0
+        self.delays_ns: list[int] = []
+        self._rng = random.Random(seed)
+
+    def next_delay_ns(self) -> int:
+        """Count one more attempt and draw its delay."""
+        self.attempts += 1
+        delay = backoff_ns(self.attempts, self.base_ns, self.cap_ns, self._rng)
+        self.delays_ns.append(delay)
+        return delay
+
+    def reset(self) -> None:
+        self.attempts = 0

@@ -9,12 +9,11 @@ exactly at its deadline, for any number of connections in one advance.
 
 from __future__ import annotations
 
-import random
 
 from core.websocket.connection_controller import (
     CLOSE_REASONS,
+    BackoffState,
     CloseCallback,
-    backoff_ns,
     check_positive_ns,
     due,
 )
@@ -110,24 +109,14 @@ class ConnectionController:
         conn.close(d.reason)
 
 
-class Reconnector:
+class Reconnector(BackoffState):
     """Client side: ``await wait()`` sleeps the next backoff on the clock before a reconnect."""
 
     def __init__(self, base_ns: int, cap_ns: int, *, clock: Clock, seed: int | None = None) -> None:
-        backoff_ns(1, base_ns, cap_ns, random.Random(0))  # validates the arguments
-        self.base_ns = base_ns
-        self.cap_ns = cap_ns
+        super().__init__(base_ns, cap_ns, seed=seed)
         self.clock = clock
-        self.attempts = 0
-        self.delays_ns: list[int] = []
-        self._rng = random.Random(seed)
 
     async def wait(self) -> int:
-        self.attempts += 1
-        delay = backoff_ns(self.attempts, self.base_ns, self.cap_ns, self._rng)
-        self.delays_ns.append(delay)
+        delay = self.next_delay_ns()
         await self.clock.sleep(delay)
         return delay
-
-    def reset(self) -> None:
-        self.attempts = 0
