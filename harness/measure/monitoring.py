@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import json
 import random
 import threading
@@ -125,6 +126,25 @@ def measure_window(prom_url: str, build: str, w0: int, w1: int, updates: list, r
             "jitter_p50_ms": _pct(j, 0.5) / 1e6 if j else None,
             "staleness_p50_ms": _pct(st, 0.5) / 1e6 if st else None,
             "updates": len(updates), "update_errors": upd_errors[:3]}
+
+
+def loaded_window(run_dir: Path, summary: dict[str, Any], warmup_s: float) -> tuple[int, int]:
+    """The part of one Locust run in which its users were really running, past the warm-up: from
+    Locust's per-second history (``locust_stats_history.csv``: a row's whole-second timestamp is
+    written after its users count), not from the process's launch, since Locust can take seconds to
+    start on a busy machine. Falls back to the launch-based window where there is no history."""
+    launch0 = summary["started_ns"] + int((warmup_s + WINDOW_START_S) * 1e9)
+    launch1 = min(summary["ended_ns"], summary["started_ns"] + int((summary["spec"]["duration_s"] + WINDOW_END_S) * 1e9))
+    try:
+        rows = list(csv.DictReader((run_dir / "locust_stats_history.csv").open()))
+    except OSError:
+        return launch0, launch1
+    loaded = [int(r["Timestamp"]) for r in rows if r.get("Name") == "Aggregated" and int(r.get("User Count") or 0) > 0]
+    if not loaded:
+        return launch0, launch1
+    # users were spawned before the first loaded row was written and ran until at least the last one
+    return (max(launch0, loaded[0] * 1_000_000_000 + int((warmup_s + 0.5) * 1e9)),
+            min(summary["ended_ns"], loaded[-1] * 1_000_000_000))
 
 
 def produce_monitoring(ctx: Context) -> list[MetricRecord]:
@@ -239,8 +259,7 @@ def produce(out: Path, quick: bool, log: Log = print, settings: dict[str, Any] |
                            watch=stacks[arm].dead)
                 stop.set()
                 th.join(30)
-                w0 = summ["started_ns"] + int((s["warmup_s"] + WINDOW_START_S) * 1e9)
-                w1 = min(summ["ended_ns"], summ["started_ns"] + int((s["duration_s"] + WINDOW_END_S) * 1e9))
+                w0, w1 = loaded_window(out / f"round{r:02d}-{arm}", summ, s["warmup_s"])
                 windows.append({"round": r, "arm": arm, "window_ns": [w0, w1], "updates": result.get("updates", []),
                                 "update_errors": result.get("errors", []), "load": headline(summ),
                                 "load_valid": summ["validity"]["valid"]})

@@ -112,3 +112,16 @@ def test_a_build_with_no_values_gets_invalid_records_with_the_reason() -> None:
     bad = [r for r in recs if not r.valid]
     assert [(r.metric, r.build) for r in bad] == [("sim.monitoring.dashboard_staleness", "aa")]
     assert "no value measured" in bad[0].reason and len(recs) == 9
+
+
+def test_loaded_window_follows_locusts_history_not_its_launch(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from harness.measure.monitoring import loaded_window
+
+    rows = ["Timestamp,User Count,Type,Name,Requests/s", "100,0,,Aggregated,0", "106,10,,Aggregated,5",
+            "106,10,POST,POST /x,5", "107,10,,Aggregated,9", "118,10,,Aggregated,9", "119,0,,Aggregated,0"]
+    (tmp_path / "locust_stats_history.csv").write_text("\n".join(rows) + "\n")
+    summary = {"started_ns": 100 * S, "ended_ns": 121 * S, "spec": {"duration_s": 14.0}}
+    # Locust took 6 s to start: the window begins 2.5 s after its first loaded second, ends at its last
+    assert loaded_window(tmp_path, summary, 2.0) == (108 * S + 500 * MS, 118 * S)
+    # no history: the launch-based window (warm-up + 1.5 s after launch, until duration + 1 s)
+    assert loaded_window(tmp_path / "none", summary, 2.0) == (103 * S + 500 * MS, 115 * S)
