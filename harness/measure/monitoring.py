@@ -45,7 +45,7 @@ from harness.backends.grafana_double import GrafanaDouble
 from harness.backends.prometheus import PrometheusServer, PrometheusUnavailable, find_binary
 from harness.load.abtest import ARM_BUILDS
 from harness.measure import Context, Unavailable, live_clock
-from harness.results import MetricRecord, invalid
+from harness.results import MetricRecord
 
 Log = Callable[[str], None]
 BUILDS = ("clocked", "baseline", "aa")
@@ -322,9 +322,10 @@ def make_records(errors: dict[str, list[int]], jitter: dict[str, list[int]], sta
                 recs.append(MetricRecord(metric, b, unit, values[b], source="measure.monitoring",
                                          extra=dict(extra, definition=definition)))
             else:
-                recs.append(invalid(metric, b, unit, "no value measured (see monitoring/monitoring.json: "
-                                    "no stored samples, or every dashboard update failed)", "measure.monitoring",
-                                    **extra))
+                recs.append(MetricRecord(metric, b, unit, [], valid=False, source="measure.monitoring",
+                                         reason="no value measured (see monitoring/monitoring.json: no stored "
+                                                "samples, or no dashboard update inside a loaded window)",
+                                         extra=dict(extra, definition=definition)))
     return recs
 
 

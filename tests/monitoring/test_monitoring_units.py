@@ -125,3 +125,11 @@ def test_loaded_window_follows_locusts_history_not_its_launch(tmp_path) -> None:
     assert loaded_window(tmp_path, summary, 2.0) == (108 * S + 500 * MS, 118 * S)
     # no history: the launch-based window (warm-up + 1.5 s after launch, until duration + 1 s)
     assert loaded_window(tmp_path / "none", summary, 2.0) == (103 * S + 500 * MS, 115 * S)
+
+
+def test_a_build_without_values_is_an_invalid_record_saying_why() -> None:
+    recs = make_records({"clocked": [1], "baseline": [], "aa": [2]}, {"clocked": [1], "baseline": [1], "aa": [1]},
+                        {"clocked": [], "baseline": [3], "aa": [3]}, {"source": "monitoring/monitoring.json"})
+    bad = {(r.metric, r.build) for r in recs if not r.valid}
+    assert bad == {("sim.monitoring.timestamp_error", "baseline"), ("sim.monitoring.dashboard_staleness", "clocked")}
+    assert all("no value measured" in r.reason for r in recs if not r.valid)
