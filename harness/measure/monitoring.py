@@ -53,7 +53,7 @@ INTERVAL_NS = 1_000_000_000
 PROBE = "clockbench_monitor_value_taken_seconds"
 SETTINGS = {  # quick, full. Samples per build ~ rounds x (duration - warmup - 0.5 s) x workers.
     True: {"rounds": 2, "duration_s": 20.0, "warmup_s": 2.0, "users": 10, "workers": 3},
-    False: {"rounds": 4, "duration_s": 25.0, "warmup_s": 3.0, "users": 20, "workers": 3},
+    False: {"rounds": 4, "duration_s": 30.0, "warmup_s": 3.0, "users": 20, "workers": 5},
 }
 WINDOW_START_S = 1.5  # after the warm-up: the first loaded scrape is stored
 WINDOW_END_S = 1.0  # after the load's end: its last collections are stored
