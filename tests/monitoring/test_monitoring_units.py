@@ -133,3 +133,16 @@ def test_a_build_without_values_is_an_invalid_record_saying_why() -> None:
     bad = {(r.metric, r.build) for r in recs if not r.valid}
     assert bad == {("sim.monitoring.timestamp_error", "baseline"), ("sim.monitoring.dashboard_staleness", "clocked")}
     assert all("no value measured" in r.reason for r in recs if not r.valid)
+
+
+def test_the_run_producer_passes_no_nginx_through(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``clockbench run --no-nginx`` (or no nginx installed) reaches the monitoring producer."""
+    from harness.measure import Context
+    from harness.measure import monitoring as mon
+
+    seen = {}
+    monkeypatch.setattr(mon, "produce", lambda out, quick, log, nginx=True: seen.update(nginx=nginx, quick=quick) or [])
+    for nginx in (True, False):
+        ctx = Context(tmp_path, True, "2", {"sim.monitoring.timestamp_error"}, log=lambda s: None, nginx=nginx)
+        assert mon.produce_monitoring(ctx) == [] and seen == {"nginx": nginx, "quick": True}
+        assert ("behind nginx" if nginx else "no nginx") in ctx.build_flags["monitoring"]
