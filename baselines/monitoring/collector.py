@@ -11,37 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Iterator, Sequence
 
-from prometheus_client import generate_latest
 from prometheus_client.core import Metric
 
+from core.monitoring.exposition import CollectorBase
 from core.monitoring.figures import Figure, FigureSource, families
-from core.monitoring.protocols import ScrapeListener
-
-HISTORY = 10_000
 
 
-class PrometheusCollector:
+class PrometheusCollector(CollectorBase):
     def __init__(self, source: FigureSource, interval_ns: int, *, phase_ns: int = 0, keep: int = 4,
                  name: str = "monitoring.collect", serve_all: bool = False) -> None:
         """The clocked twin's arguments; ``phase_ns``, ``keep`` and ``serve_all`` have no use in a
         snapshot collector (it serves its latest figures only) beyond the same validation."""
-        if interval_ns <= 0:
-            raise ValueError(f"interval_ns must be > 0, got {interval_ns}")
-        if keep < 1:
-            raise ValueError(f"keep must be >= 1, got {keep}")
-        self.source = source
-        self.interval_ns = interval_ns
-        self.name = name
-        self.collections: deque[int] = deque(maxlen=HISTORY)
-        self.scheduled: deque[int] = deque(maxlen=HISTORY)  # the loop has no schedule: the instant it woke
-        self.scrapes: deque[int] = deque(maxlen=HISTORY)
-        self.scrape_listener: ScrapeListener | None = None
-        self.errors: deque[str] = deque(maxlen=100)  # the latest failures (bounded)
+        super().__init__(source, interval_ns, keep, name)
         self._latest: Sequence[Figure] = ()
         self._task: asyncio.Task[None] | None = None
+
+    def _now(self) -> int:
+        return time.time_ns()
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name=self.name)
@@ -61,30 +49,11 @@ class PrometheusCollector:
             await asyncio.sleep(interval_s)
 
     def collect(self, due_ns: int | None = None) -> int:
-        taken = time.time_ns()
-        try:
-            self._latest = tuple(self.source())
-        except Exception as exc:  # noqa: BLE001 - keep serving the last figures
-            self.errors.append(f"{type(exc).__name__}: {exc}")
-            return taken
-        self.collections.append(taken)
-        self.scheduled.append(taken if due_ns is None else due_ns)
+        """Read the figures now and keep them as the latest (a failed read keeps serving the last ones)."""
+        taken, figures = self.read_figures(due_ns)
+        if figures is not None:
+            self._latest = figures
         return taken
 
     def collect_families(self) -> Iterator[Metric]:
         return iter(families(self._latest))
-
-    def expose(self) -> bytes:
-        at = time.time_ns()
-        self.scrapes.append(at)
-        if self.scrape_listener is not None:
-            self.scrape_listener(at)
-        return generate_latest(_Families(self))
-
-
-class _Families:
-    def __init__(self, owner: PrometheusCollector) -> None:
-        self._owner = owner
-
-    def collect(self) -> Iterator[Metric]:
-        return self._owner.collect_families()

@@ -6,9 +6,11 @@ runs and which instant they pass (the clocked updater: its scheduled instant; th
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from typing import Any, Protocol
 
-from .dashboards import annotation_payload, panel_queries
+from .dashboards import annotation_payload, dashboard, panel_queries, save_payload
+from .protocols import UpdateRecord
 
 NS_PER_S = 1_000_000_000
 FRESHNESS_SELECTOR = "clockbench_monitor_value_taken_seconds"
@@ -49,3 +51,46 @@ async def annotate(grafana: Publisher, model: dict[str, Any], at_ns: int, count:
                    series: tuple[int, ...], stored_ns: int | None) -> int:
     text = f"update {count}: {sum(series)} series; newest sample stored at {stored_ns} ns"
     return await grafana.annotate(annotation_payload(model["uid"], at_ns, text, ["clockbench", "update"]))
+
+
+class UpdaterBase:
+    """The state and the one update both builds' ``GrafanaUpdater`` share. A subclass gives ``_now``
+    (whose time: the Clock, or the system clock) and ``_instant`` (which instant an update shows: its
+    scheduled one, or the wall time it happened to start at); the builds differ in nothing else here."""
+
+    def __init__(self, prometheus: Queries, grafana: Publisher, interval_ns: int, model: dict[str, Any] | None,
+                 freshness: str, name: str) -> None:
+        if interval_ns <= 0:
+            raise ValueError(f"interval_ns must be > 0, got {interval_ns}")
+        self.prometheus = prometheus
+        self.grafana = grafana
+        self.interval_ns = interval_ns
+        self.model = model if model is not None else dashboard()
+        self.freshness = freshness
+        self.name = name
+        self.updates: deque[UpdateRecord] = deque(maxlen=10_000)  # the latest updates (bounded)
+        self.errors: deque[str] = deque(maxlen=100)  # the latest failures (bounded)
+        self.skipped = 0
+
+    def _now(self) -> int:
+        raise NotImplementedError
+
+    def _instant(self, due_ns: int, started_ns: int) -> int:
+        raise NotImplementedError
+
+    async def publish_dashboard(self) -> dict[str, Any]:
+        return await self.grafana.save_dashboard(save_payload(self.model, f"clockbench dashboard at {self._now()} ns"))
+
+    async def update(self, due_ns: int) -> UpdateRecord | None:
+        """One update due at ``due_ns``: query every panel at the build's instant, annotate, record."""
+        started = self._now()
+        at = self._instant(due_ns, started)
+        try:
+            series, stored, value = await query_panels(self.prometheus, self.model, at, self.freshness)
+            ann = await annotate(self.grafana, self.model, at, len(self.updates) + 1, series, stored)
+        except Exception as exc:  # noqa: BLE001 - one failed update is recorded; the schedule goes on
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+            return None
+        record = UpdateRecord(due_ns, started, self._now(), ann, series, stored, value)
+        self.updates.append(record)
+        return record

@@ -16,41 +16,28 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator, Sequence
 
-from prometheus_client import generate_latest
 from prometheus_client.core import Metric
 
+from core.monitoring.exposition import CollectorBase
 from core.monitoring.figures import Figure, FigureSource, merge_history
-from core.monitoring.protocols import ScrapeListener
 from core.monitoring.schedule import next_at_phase
 from targets.clock import Clock, TimeEvent
 
 
-HISTORY = 10_000
-
-
-class PrometheusCollector:
+class PrometheusCollector(CollectorBase):
     """Collects ``source()`` every ``interval_ns`` on ``clock``; ``expose()`` is the /metrics body."""
 
     def __init__(self, source: FigureSource, interval_ns: int, *, clock: Clock, phase_ns: int = 0,
                  keep: int = 4, name: str = "monitoring.collect", serve_all: bool = False) -> None:
-        if interval_ns <= 0:
-            raise ValueError(f"interval_ns must be > 0, got {interval_ns}")
-        if keep < 1:
-            raise ValueError(f"keep must be >= 1, got {keep}")
-        self.source = source
-        self.interval_ns = interval_ns
+        super().__init__(source, interval_ns, keep, name)
         self.phase_ns = phase_ns % interval_ns
         self.clock = clock
-        self.name = name
-        # bounded, so a long-running service does not grow: the recent history is what tests read
-        self.collections: deque[int] = deque(maxlen=HISTORY)  # when each collection read the figures
-        self.scheduled: deque[int] = deque(maxlen=HISTORY)  # when each collection was due
-        self.scrapes: deque[int] = deque(maxlen=HISTORY)  # the clock's time at each scrape's arrival
-        self.scrape_listener: ScrapeListener | None = None
-        self.errors: deque[str] = deque(maxlen=100)  # the latest failures (bounded)
         self._history: deque[tuple[int, Sequence[Figure]]] = deque(maxlen=keep)
         self._served_upto: int | None = None  # the newest collection a scrape has served
         self.serve_all = serve_all
+
+    def _now(self) -> int:
+        return self.clock.timestamp_ns()
 
     # --- schedule -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -73,15 +60,9 @@ class PrometheusCollector:
 
     def collect(self, due_ns: int | None = None) -> int:
         """One collection now: read the figures, stamp them with the clock's time; returns it."""
-        taken = self.clock.timestamp_ns()
-        try:
-            figures = tuple(self.source())
-        except Exception as exc:  # noqa: BLE001 - a failing source must not stop the schedule
-            self.errors.append(f"{type(exc).__name__}: {exc}")
-            return taken
-        self._history.append((taken, figures))
-        self.collections.append(taken)
-        self.scheduled.append(taken if due_ns is None else due_ns)
+        taken, figures = self.read_figures(due_ns)
+        if figures is not None:
+            self._history.append((taken, figures))
         return taken
 
     # --- exposition ---------------------------------------------------------------------------
@@ -96,21 +77,3 @@ class PrometheusCollector:
             pending = [h for h in history if h[0] > self._served_upto] or history[-1:]
         self._served_upto = history[-1][0]
         return merge_history(pending)
-
-    def expose(self) -> bytes:
-        """The /metrics body; notes the scrape's arrival for the sync."""
-        at = self.clock.timestamp_ns()
-        self.scrapes.append(at)
-        if self.scrape_listener is not None:
-            self.scrape_listener(at)
-        return generate_latest(_Families(self))
-
-
-class _Families:
-    """Adapter: prometheus_client's generate_latest wants an object with ``collect()``."""
-
-    def __init__(self, owner: PrometheusCollector) -> None:
-        self._owner = owner
-
-    def collect(self) -> Iterator[Metric]:
-        return self._owner.collect_families()

@@ -112,3 +112,37 @@ def test_a_build_with_no_values_gets_invalid_records_with_the_reason() -> None:
     bad = [r for r in recs if not r.valid]
     assert [(r.metric, r.build) for r in bad] == [("sim.monitoring.dashboard_staleness", "aa")]
     assert "no value measured" in bad[0].reason and len(recs) == 9
+
+
+def test_loaded_window_follows_locusts_history_not_its_launch(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from harness.measure.monitoring import loaded_window
+
+    rows = ["Timestamp,User Count,Type,Name,Requests/s", "100,0,,Aggregated,0", "106,10,,Aggregated,5",
+            "106,10,POST,POST /x,5", "107,10,,Aggregated,9", "118,10,,Aggregated,9", "119,0,,Aggregated,0"]
+    (tmp_path / "locust_stats_history.csv").write_text("\n".join(rows) + "\n")
+    summary = {"started_ns": 100 * S, "ended_ns": 121 * S, "spec": {"duration_s": 14.0}}
+    # Locust took 6 s to start: the window begins 2.5 s after its first loaded second, ends at its last
+    assert loaded_window(tmp_path, summary, 2.0) == (108 * S + 500 * MS, 118 * S)
+    # no history: the launch-based window (warm-up + 1.5 s after launch, until duration + 1 s)
+    assert loaded_window(tmp_path / "none", summary, 2.0) == (103 * S + 500 * MS, 115 * S)
+
+
+def test_a_build_without_values_is_an_invalid_record_saying_why() -> None:
+    recs = make_records({"clocked": [1], "baseline": [], "aa": [2]}, {"clocked": [1], "baseline": [1], "aa": [1]},
+                        {"clocked": [], "baseline": [3], "aa": [3]}, {"source": "monitoring/monitoring.json"})
+    bad = {(r.metric, r.build) for r in recs if not r.valid}
+    assert bad == {("sim.monitoring.timestamp_error", "baseline"), ("sim.monitoring.dashboard_staleness", "clocked")}
+    assert all("no value measured" in r.reason for r in recs if not r.valid)
+
+
+def test_the_run_producer_passes_no_nginx_through(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``clockbench run --no-nginx`` (or no nginx installed) reaches the monitoring producer."""
+    from harness.measure import Context
+    from harness.measure import monitoring as mon
+
+    seen = {}
+    monkeypatch.setattr(mon, "produce", lambda out, quick, log, nginx=True: seen.update(nginx=nginx, quick=quick) or [])
+    for nginx in (True, False):
+        ctx = Context(tmp_path, True, "2", {"sim.monitoring.timestamp_error"}, log=lambda s: None, nginx=nginx)
+        assert mon.produce_monitoring(ctx) == [] and seen == {"nginx": nginx, "quick": True}
+        assert ("behind nginx" if nginx else "no nginx") in ctx.build_flags["monitoring"]
