@@ -106,7 +106,19 @@ INSTRUMENT_JS = r"""
   const RealDate = Date, realDateNow = Date.now.bind(Date);
   const truthNowNs = () => (origin + realPerf()) * 1e6;
   const T = window.__truth = { cfg: CFG, nowNs: truthNowNs, samples: [], stamps: [], clicks: [], acks: [],
-                               quotes: [], dateCheck: [] };
+                               quotes: [], dateCheck: [], syncReplies: [], syncWire: [] };
+  // Every clock-sync exchange as it really went: the network stack's send/receive stamps on the
+  // real timeline (the observer gets the browser's own entries, not the skewed copies the page
+  // reads) and the server's t1/t2 from the reply, so each exchange's two one-way delays are known.
+  try {
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        if (e.name.includes("/api/v1/clock/sync") && T.syncWire.length < 20000) {
+          T.syncWire.push({ name: e.name, requestStart: e.requestStart, responseStart: e.responseStart });
+        }
+      }
+    }).observe({ type: "resource", buffered: true });
+  } catch (e) { /* no Resource Timing: the exchanges are not broken down */ }
   if (CFG.offsetMs || CFG.driftPpm) {
     const rate = 1 + CFG.driftPpm * 1e-6, p0 = realPerf();
     const fakePerf = () => p0 + (realPerf() - p0) * rate;
@@ -145,7 +157,14 @@ INSTRUMENT_JS = r"""
         T.stamps.push({ id: b.client_order_id, client: b.client_timestamp_ns, truth: truthNowNs() });
       }
     } catch (e) { /* not an order */ }
-    return realFetch(input, init);
+    const p = realFetch(input, init);
+    if (String(input).includes("/api/v1/clock/sync")) {
+      const name = new URL(String(input), location.href).href;
+      p.then((res) => res.clone().json().then((b) => {
+        if (T.syncReplies.length < 20000) T.syncReplies.push({ name, t1: b.t1, t2: b.t2 });
+      })).catch(() => {});
+    }
+    return p;
   };
   document.addEventListener("click", (e) => {
     const t = e.target;
@@ -186,7 +205,8 @@ class PageRun:
     def collect(self) -> dict[str, Any]:
         self.data = self.page.evaluate(
             "() => { const T = window.__truth; return {samples: T.samples, stamps: T.stamps, clicks: T.clicks,"
-            " acks: T.acks, quotes: T.quotes, dateCheck: T.dateCheck, clock: window.__clockbench.clock()}; }")
+            " acks: T.acks, quotes: T.quotes, dateCheck: T.dateCheck, clock: window.__clockbench.clock(),"
+            " origin: performance.timeOrigin, syncReplies: T.syncReplies, syncWire: T.syncWire}; }")
         return self.data
 
 
@@ -262,6 +282,8 @@ class SyncResult:
     stamp_errors_ns: list[int]
     truth_bias_ms: float | None
     clock: dict[str, Any]
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)  # what the page's instruments recorded
+    paths: dict[str, Any] = field(default_factory=dict)  # path_summary() of its exchanges, when known
 
     def summary(self) -> dict[str, Any]:
         def stats(v: list[int]) -> dict[str, Any]:
@@ -273,7 +295,7 @@ class SyncResult:
                     "abs_max_ms": a[-1] / NS_PER_MS,
                     "share_within_1ms": sum(1 for x in a if x <= NS_PER_MS) / len(a)}
         return {"build": self.build, "sync_error": stats(self.sync_errors_ns), "stamp_error": stats(self.stamp_errors_ns),
-                "truth_bias_ms": self.truth_bias_ms, "clock": self.clock}  # fmt: skip
+                "truth_bias_ms": self.truth_bias_ms, "clock": self.clock, **({"exchanges": self.paths} if self.paths else {})}  # fmt: skip
 
 
 def sync_scenario(b: Any, proxy_url: str, builds: Sequence[str], *, offset_ms: float, drift_ppm: float,
@@ -300,7 +322,7 @@ def sync_scenario(b: Any, proxy_url: str, builds: Sequence[str], *, offset_ms: f
         for r in runs:
             d = r.collect()
             out[r.build] = SyncResult(r.build, [int(round(x)) for x in d["samples"]], stamp_errors(d), truth_bias_ms(d),
-                                      d["clock"])  # fmt: skip
+                                      d["clock"], d)  # fmt: skip
         return out
     finally:
         for r in runs:
@@ -343,6 +365,104 @@ def chunk_delays(chunks: Sequence[Any]) -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True)
+class ExchangePath:
+    """One clock-sync exchange broken down on the true timeline (ns). ``up``/``down``: the whole
+    one-way delays (browser's send stamp -> server's t1, server's t2 -> browser's first byte back);
+    ``proxy_up``/``proxy_down``: what the delay proxy held the request's and the reply's bytes
+    (None when its records do not show them). The exchange's offset is off by exactly
+    (up - down) / 2; the part of that the proxy put there is (proxy_up - proxy_down) / 2."""
+
+    name: str
+    up: int
+    down: int
+    proxy_up: int | None
+    proxy_down: int | None
+
+    @property
+    def rtt(self) -> int:
+        return self.up + self.down
+
+    @property
+    def error(self) -> float:
+        return (self.up - self.down) / 2
+
+    @property
+    def proxy_error(self) -> float | None:
+        return None if self.proxy_up is None or self.proxy_down is None else (self.proxy_up - self.proxy_down) / 2
+
+
+def exchange_paths(data: dict[str, Any], chunks: Sequence[Any] = ()) -> list[ExchangePath]:
+    """Each clock-sync exchange of one page (its ``collect()``) with the one-way delays it really had,
+    and, from the proxy's records, how long the proxy itself held its request and its reply."""
+    origin = float(data.get("origin") or 0.0)
+    replies = {r["name"]: r for r in data.get("syncReplies") or [] if isinstance(r.get("t1"), (int, float))}
+    by_conn: dict[int, list[Any]] = {}
+    for c in sorted(chunks, key=lambda c: c.arrived_ns):
+        by_conn.setdefault(c.conn, []).append(c)
+    requests: dict[str, tuple[int, int]] = {}  # path?query -> (conn, index of its first chunk)
+    for conn, cs in by_conn.items():
+        for i, c in enumerate(cs):
+            if c.direction == "up" and c.head.startswith(b"POST /api/v1/clock/sync?"):
+                requests[c.head.split(b" ", 2)[1].decode("latin-1")] = (conn, i)
+    out = []
+    for w in data.get("syncWire") or []:
+        r = replies.get(w["name"])
+        if r is None or not w.get("requestStart") or not w.get("responseStart"):
+            continue
+        sent = (origin + w["requestStart"]) * 1e6
+        back = (origin + w["responseStart"]) * 1e6
+        pu = pd = None
+        key = "/" + w["name"].split("/", 3)[3]
+        if key in requests:
+            conn, i = requests[key]
+            cs = by_conn[conn]
+            ups, j = [], i
+            while j < len(cs) and cs[j].direction == "up" and (j == i or not cs[j].head.startswith((b"GET ", b"POST "))):
+                ups.append(cs[j])
+                j += 1
+            down = next((c for c in cs[j:] if c.direction == "down"), None)
+            pu = max(c.delivered_ns for c in ups) - ups[0].arrived_ns
+            pd = None if down is None else down.delay_ns
+        out.append(ExchangePath(w["name"], int(round(r["t1"] - sent)), int(round(back - r["t2"])), pu, pd))
+    return out
+
+
+def path_summary(paths: Sequence[ExchangePath]) -> dict[str, Any]:
+    """What the exchanges' paths allowed: the cleanest exchange's error, and how much of the paths'
+    asymmetry the proxy made (its applied delays against the nominal ones)."""
+    if not paths:
+        return {"n": 0}
+    best = min(paths, key=lambda p: p.rtt)
+    proxied = [p for p in paths if p.proxy_error is not None]
+    ms = NS_PER_MS
+
+    def med(v: list[float]) -> float | None:
+        return statistics.median(v) / ms if v else None
+
+    return {
+        "n": len(paths),
+        "min_rtt_ms": best.rtt / ms,
+        "min_rtt_error_ms": best.error / ms,
+        "min_rtt_proxy_error_ms": None if best.proxy_error is None else best.proxy_error / ms,
+        "median_error_ms": med([p.error for p in paths]),
+        "median_up_ms": med([p.up for p in paths]),
+        "median_down_ms": med([p.down for p in paths]),
+        "median_proxy_up_ms": med([p.proxy_up for p in proxied]),  # type: ignore[misc]
+        "median_proxy_down_ms": med([p.proxy_down for p in proxied]),  # type: ignore[misc]
+        "median_outside_proxy_up_ms": med([p.up - p.proxy_up for p in proxied]),  # type: ignore[operator]
+        "median_outside_proxy_down_ms": med([p.down - p.proxy_down for p in proxied]),  # type: ignore[operator]
+    }
+
+
+def _fmt(ms: float | None) -> str:
+    return "n/a" if ms is None else f"{ms:+.3f} ms"
+
+
+def _ms(v: Sequence[int]) -> str:
+    return _fmt(statistics.median(v) / NS_PER_MS if v else None)
+
+
 ASYMMETRY_NOTE = (
     "Why no four-timestamp method can beat half the asymmetry: an exchange yields t0..t3, from which only "
     "the round trip (t3 - t0) - (t2 - t1) = up + down is known, never up and down apart. A true offset "
@@ -374,7 +494,7 @@ def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
 
     def stack(build: str) -> Any:
         return running(build=build, workers=2 if nginx else 1, nginx=nginx, postgres_url=postgres_url, redis_url=redis_url,
-                       service_args=service_args, write_pointer=False)
+                       service_args=service_args, write_pointer=False, run_dir=out / f"stack-{build}")
 
     # Responsiveness: each page build against its own stack build (clocked vs baseline), no added delay;
     # then, on the clocked stack, the clock-sync paths: the page's clock 5 s ahead and 20 ppm fast,
@@ -396,10 +516,21 @@ def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
                 log(f"  frontend: clock sync, 5 s offset, 20 ppm drift, {name} path {up / NS_PER_MS:g}/{down / NS_PER_MS:g} ms"
                     f" (+0..{jitter / NS_PER_MS:g} ms jitter), pages {', '.join(BUILDS)}")
                 with DelayProxy(host, int(port), up_ns=up, down_ns=down, jitter_ns=jitter) as proxy:
-                    sync[name] = sync_scenario(b, proxy.url, BUILDS, offset_ms=5000.0, drift_ppm=20.0, seconds=sync_s,
-                                               orders=orders, log=log, screenshot=out / f"dashboard-sync-{name}.png")
-                    summary.setdefault("paths", {})[name] = {"nominal_ms": [up / NS_PER_MS, down / NS_PER_MS, jitter / NS_PER_MS],
-                                                            "actual": chunk_delays(proxy.records())}  # fmt: skip
+                    try:
+                        sync[name] = sync_scenario(b, proxy.url, BUILDS, offset_ms=5000.0, drift_ppm=20.0, seconds=sync_s,
+                                                   orders=orders, log=log, screenshot=out / f"dashboard-sync-{name}.png")
+                        chunks = proxy.records()
+                    except Exception as exc:
+                        raise RuntimeError(f"clock sync on the {name} path failed: {exc}\n({proxy.describe()})") from exc
+                    paths_seen = exchange_paths(sync[name]["clocked"].raw, chunks)
+                    sync[name]["clocked"].paths = path_summary(paths_seen)
+                    summary.setdefault("paths", {})[name] = {
+                        "nominal_ms": [up / NS_PER_MS, down / NS_PER_MS, jitter / NS_PER_MS], "actual": chunk_delays(chunks),
+                        "proxy_priority": proxy.priority, "clocked_exchanges": sync[name]["clocked"].paths}  # fmt: skip
+                    log(f"    clocked: median error {_ms(sync[name]['clocked'].sync_errors_ns)}, its best exchange's path "
+                        f"asymmetry / 2 = {_fmt(sync[name]['clocked'].paths.get('min_rtt_error_ms'))} "
+                        f"(the proxy's part {_fmt(sync[name]['clocked'].paths.get('min_rtt_proxy_error_ms'))}); "
+                        f"plan {_ms(sync[name]['plan'].sync_errors_ns)}")
     for build, r in ui.items():
         records.append(results.MetricRecord("ui.order_roundtrip", build, "ns", r.click_to_ack_ns, source=SOURCE,
                                             extra={"what": "real click -> acknowledged order in the DOM"}))
@@ -415,7 +546,8 @@ def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
     for build, r in sync["symmetric"].items():
         # "plan" is a third line, for information: the criteria read clocked (and baseline).
         extra = {"path": "10 ms each way + 0..2 ms jitter", "offset_s": 5, "drift_ppm": 20, "truth_bias_ms": r.truth_bias_ms,
-                 "median_signed_ms": statistics.median(r.sync_errors_ns) / NS_PER_MS if r.sync_errors_ns else None}
+                 "median_signed_ms": statistics.median(r.sync_errors_ns) / NS_PER_MS if r.sync_errors_ns else None,
+                 **({"exchanges": r.paths} if r.paths else {})}
         records.append(results.MetricRecord("ui.clock_sync_error", build, "ns", [abs(x) for x in r.sync_errors_ns],
                                             source=SOURCE, extra=extra))
         records.append(results.MetricRecord("ui.client_timestamp_error", build, "ns", [abs(x) for x in r.stamp_errors_ns],
