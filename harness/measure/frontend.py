@@ -475,8 +475,23 @@ ASYMMETRY_NOTE = (
 
 
 # --- the producer for `clockbench run` --------------------------------------------------------------
+@dataclass(frozen=True)
+class Sizes:
+    """How much the producer measures: clicks per build, page-CPU window, sampling per sync path, orders per page."""
+
+    clicks: int
+    cpu_s: float
+    sync_s: float
+    orders: int
+
+
+QUICK = Sizes(clicks=15, cpu_s=5.0, sync_s=10.0, orders=5)
+FULL = Sizes(clicks=60, cpu_s=60.0, sync_s=60.0, orders=30)
+
+
 def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
-            postgres_url: str | None = None, redis_url: str | None = None, nginx: bool = True) -> list[results.MetricRecord]:
+            postgres_url: str | None = None, redis_url: str | None = None, nginx: bool = True,
+            sizes: Sizes | None = None) -> list[results.MetricRecord]:
     """Both builds' stacks, the three clock builds, the two network paths; records for the six criteria.
     Without nginx (``run --no-nginx``) the page talks to one worker directly."""
     from harness.stack import running
@@ -484,10 +499,8 @@ def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
     from .delay_proxy import DelayProxyProcess as DelayProxy
 
     out.mkdir(parents=True, exist_ok=True)
-    clicks = 15 if quick else 60
-    cpu_s = 5.0 if quick else 60.0
-    sync_s = 10.0 if quick else 60.0
-    orders = 5 if quick else 30
+    z = sizes or (QUICK if quick else FULL)
+    clicks, cpu_s, sync_s, orders = z.clicks, z.cpu_s, z.sync_s, z.orders
     records: list[results.MetricRecord] = []
     summary: dict[str, Any] = {"quick": quick, "chromium": find_chromium()}
     service_args = ["--quote-ms", "100"]
@@ -521,7 +534,10 @@ def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
                                                    orders=orders, log=log, screenshot=out / f"dashboard-sync-{name}.png")
                         chunks = proxy.records()
                     except Exception as exc:
-                        raise RuntimeError(f"clock sync on the {name} path failed: {exc}\n({proxy.describe()})") from exc
+                        dead = s.dead()
+                        raise RuntimeError(f"clock sync on the {name} path failed: {exc}\n({proxy.describe()}; the stack's "
+                                           + (f"{', '.join(dead)} had exited" if dead else "processes were running")
+                                           + ")") from exc
                     paths_seen = exchange_paths(sync[name]["clocked"].raw, chunks)
                     sync[name]["clocked"].paths = path_summary(paths_seen)
                     summary.setdefault("paths", {})[name] = {
