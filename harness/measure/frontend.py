@@ -106,7 +106,7 @@ INSTRUMENT_JS = r"""
   const RealDate = Date, realDateNow = Date.now.bind(Date);
   const truthNowNs = () => (origin + realPerf()) * 1e6;
   const T = window.__truth = { cfg: CFG, nowNs: truthNowNs, samples: [], stamps: [], clicks: [], acks: [],
-                               quotes: [], dateCheck: [], syncReplies: [], syncWire: [] };
+                               quotes: [], dateCheck: [], syncReplies: [], syncWire: [], planLegs: [], sampleRtt: [] };
   // Every clock-sync exchange as it really went: the network stack's send/receive stamps on the
   // real timeline (the observer gets the browser's own entries, not the skewed copies the page
   // reads) and the server's t1/t2 from the reply, so each exchange's two one-way delays are known.
@@ -148,6 +148,7 @@ INSTRUMENT_JS = r"""
     const v = cb.clock();
     if (v.build !== "baseline" && !v.synchronized) return;
     T.samples.push(cb.nowNs() - truthNowNs());
+    T.sampleRtt.push(v.rttNs ?? null);  // which exchange the estimate came from (its round trip names it)
   });
   const realFetch = window.fetch.bind(window);
   window.fetch = (input, init) => {
@@ -157,7 +158,14 @@ INSTRUMENT_JS = r"""
         T.stamps.push({ id: b.client_order_id, client: b.client_timestamp_ns, truth: truthNowNs() });
       }
     } catch (e) { /* not an order */ }
+    const called = truthNowNs();
     const p = realFetch(input, init);
+    if (String(input).includes("/api/v1/clock/server-time")) {
+      // The plan's hook: its offset is the server's stamp minus Date.now() read at this call.
+      p.then((res) => res.clone().json().then((b) => {
+        if (T.planLegs.length < 20000) T.planLegs.push({ called, server: b.server_time_ns ?? b.timestamp_ns });
+      })).catch(() => {});
+    }
     if (String(input).includes("/api/v1/clock/sync")) {
       const name = new URL(String(input), location.href).href;
       p.then((res) => res.clone().json().then((b) => {
@@ -206,7 +214,8 @@ class PageRun:
         self.data = self.page.evaluate(
             "() => { const T = window.__truth; return {samples: T.samples, stamps: T.stamps, clicks: T.clicks,"
             " acks: T.acks, quotes: T.quotes, dateCheck: T.dateCheck, clock: window.__clockbench.clock(),"
-            " origin: performance.timeOrigin, syncReplies: T.syncReplies, syncWire: T.syncWire}; }")
+            " origin: performance.timeOrigin, syncReplies: T.syncReplies, syncWire: T.syncWire, planLegs: T.planLegs,"
+            " sampleRtt: T.sampleRtt}; }")
         return self.data
 
 
@@ -295,7 +304,8 @@ class SyncResult:
                     "abs_max_ms": a[-1] / NS_PER_MS,
                     "share_within_1ms": sum(1 for x in a if x <= NS_PER_MS) / len(a)}
         return {"build": self.build, "sync_error": stats(self.sync_errors_ns), "stamp_error": stats(self.stamp_errors_ns),
-                "truth_bias_ms": self.truth_bias_ms, "clock": self.clock, **({"exchanges": self.paths} if self.paths else {})}  # fmt: skip
+                "truth_bias_ms": self.truth_bias_ms, "clock": self.clock, **({"exchanges": self.paths} if self.paths else {}),
+                **({"request_legs_ms": [x / NS_PER_MS for x in plan_legs(self.raw)]} if self.build == "plan" else {})}  # fmt: skip
 
 
 def sync_scenario(b: Any, proxy_url: str, builds: Sequence[str], *, offset_ms: float, drift_ppm: float,
@@ -428,6 +438,41 @@ def exchange_paths(data: dict[str, Any], chunks: Sequence[Any] = ()) -> list[Exc
     return out
 
 
+def error_breakdown(data: dict[str, Any], paths: Sequence[ExchangePath]) -> dict[str, Any]:
+    """The clocked page's error samples set against the exchange each estimate came from: how much
+    of the error the proxy's path put there (its applied delays, jitter included), how much the
+    machine added outside the proxy (browser, loopback, the service's queueing before t1), and the
+    rest (drift since the exchange, the truth's own error). ms, medians over the samples."""
+    samples, rtts = data.get("samples") or [], data.get("sampleRtt") or []
+    proxied = [p for p in paths if p.proxy_error is not None]
+    if not proxied or len(rtts) != len(samples):
+        return {"n": 0}
+    raw, proxy, machine, rest = [], [], [], []
+    for err, rtt in zip(samples, rtts):
+        if rtt is None:
+            continue
+        ex = min(proxied, key=lambda p: abs(p.rtt - rtt))
+        if abs(ex.rtt - rtt) > 50_000:  # not this page's exchange (or not seen by the proxy)
+            continue
+        raw.append(err)
+        proxy.append(ex.proxy_error)
+        machine.append(ex.error - ex.proxy_error)  # type: ignore[operator]
+        rest.append(err - ex.error)
+    if not raw:
+        return {"n": 0}
+    med = lambda v: statistics.median(v) / NS_PER_MS  # noqa: E731
+    net = [r - m for r, m in zip(raw, machine)]
+    return {"n": len(raw), "error_ms": med(raw), "proxy_part_ms": med(proxy), "machine_part_ms": med(machine),
+            "rest_ms": med(rest), "error_without_machine_ms": med(net),
+            "share_within_1ms_without_machine": sum(1 for x in net if abs(x) <= NS_PER_MS) / len(net)}
+
+
+def plan_legs(data: dict[str, Any]) -> list[int]:
+    """The plan hook's fetches: the server's stamp minus the true time the hook called fetch (ns).
+    Its offset is off by exactly this (to its millisecond rounding): the whole request leg."""
+    return [int(round(x["server"] - x["called"])) for x in data.get("planLegs") or [] if isinstance(x.get("server"), (int, float))]
+
+
 def path_summary(paths: Sequence[ExchangePath]) -> dict[str, Any]:
     """What the exchanges' paths allowed: the cleanest exchange's error, and how much of the paths'
     asymmetry the proxy made (its applied delays against the nominal ones)."""
@@ -539,13 +584,14 @@ def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
                                            + (f"{', '.join(dead)} had exited" if dead else "processes were running")
                                            + ")") from exc
                     paths_seen = exchange_paths(sync[name]["clocked"].raw, chunks)
-                    sync[name]["clocked"].paths = path_summary(paths_seen)
+                    sync[name]["clocked"].paths = {**path_summary(paths_seen),
+                                                   "breakdown": error_breakdown(sync[name]["clocked"].raw, paths_seen)}
                     summary.setdefault("paths", {})[name] = {
                         "nominal_ms": [up / NS_PER_MS, down / NS_PER_MS, jitter / NS_PER_MS], "actual": chunk_delays(chunks),
                         "proxy_priority": proxy.priority, "clocked_exchanges": sync[name]["clocked"].paths}  # fmt: skip
-                    log(f"    clocked: median error {_ms(sync[name]['clocked'].sync_errors_ns)}, its best exchange's path "
-                        f"asymmetry / 2 = {_fmt(sync[name]['clocked'].paths.get('min_rtt_error_ms'))} "
-                        f"(the proxy's part {_fmt(sync[name]['clocked'].paths.get('min_rtt_proxy_error_ms'))}); "
+                    bd = sync[name]["clocked"].paths["breakdown"]
+                    log(f"    clocked: median error {_ms(sync[name]['clocked'].sync_errors_ns)} (the proxy's path "
+                        f"{_fmt(bd.get('proxy_part_ms'))}, this machine outside the proxy {_fmt(bd.get('machine_part_ms'))}); "
                         f"plan {_ms(sync[name]['plan'].sync_errors_ns)}")
     for build, r in ui.items():
         records.append(results.MetricRecord("ui.order_roundtrip", build, "ns", r.click_to_ack_ns, source=SOURCE,
