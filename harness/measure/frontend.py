@@ -530,7 +530,8 @@ class Sizes:
     orders: int
 
 
-QUICK = Sizes(clicks=15, cpu_s=5.0, sync_s=10.0, orders=5)
+# 30 clicks: the responsiveness criteria judge a median, whose bootstrap interval needs 30 values.
+QUICK = Sizes(clicks=30, cpu_s=5.0, sync_s=10.0, orders=5)
 FULL = Sizes(clicks=60, cpu_s=60.0, sync_s=60.0, orders=30)
 
 
