@@ -6,10 +6,13 @@ uniform jitter in [0, jitter]) after it arrived, each chunk from the service goe
 (a FIFO link), so HTTP and WebSocket bytes stay intact. This is the harness's own stand-in for a
 WAN (a veth pair with ``tc netem`` would need root network namespaces); it is honest about what it
 does: every chunk's arrival and actual delivery time is recorded, so reports use the delays that
-really happened (the event loop wakes up to ~1 ms late, on both legs alike), not the nominal ones.
+really happened, not the nominal ones. Its loop waits with select() (microsecond timeouts; epoll
+would round each hold up to the next millisecond), and as a process (DelayProxyProcess) it runs at
+real-time priority where allowed, so a busy machine delays its deliveries little (measured at load
+19-27 on 2 cores: 11.3 ms mean for 10 ms + U(0, 2 ms), where the thread on a default loop gave 17.7).
 
 Runs its own asyncio loop in a daemon thread, so synchronous code (Playwright's sync API, pytest)
-can use it: ``with DelayProxy(host, port, up_ns=10*NS_PER_MS, down_ns=10*NS_PER_MS) as p: p.url``.
+can use it: ``with DelayProxy(host, port, up_ns=10_000_000, down_ns=10_000_000) as p: p.url``.
 """
 
 from __future__ import annotations
