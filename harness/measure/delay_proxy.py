@@ -9,7 +9,8 @@ does: every chunk's arrival and actual delivery time is recorded, so reports use
 really happened, not the nominal ones. Its loop waits with select() (microsecond timeouts; epoll
 would round each hold up to the next millisecond), and as a process (DelayProxyProcess) it runs at
 real-time priority where allowed, so a busy machine delays its deliveries little (measured at load
-19-27 on 2 cores: 11.3 ms mean for 10 ms + U(0, 2 ms), where the thread on a default loop gave 17.7).
+16-27 on 2 cores: 11.3 ms mean for 10 ms + U(0, 2 ms), where the same process with epoll at
+normal priority gave 17.7).
 
 Runs its own asyncio loop in a daemon thread, so synchronous code (Playwright's sync API, pytest)
 can use it: ``with DelayProxy(host, port, up_ns=10_000_000, down_ns=10_000_000) as p: p.url``.
