@@ -6,7 +6,8 @@ plan: the plan's single-fetch hook, for information):
 * ``ui.clock_sync_error`` (ns, signed): the page's estimate of the server's time minus the true
   server time, read together in the page every 50 ms once the hook says it is synchronized.
 * ``ui.client_timestamp_error`` (ns, signed): an order's ``client_timestamp_ns`` minus the true
-  server time at the moment the dashboard sent it.
+  server time at the click that stamped it (the stamp is read in that click's handler; the truth at
+  the later fetch() call would add the page's own work in between, up to ~20 ms on a busy machine).
 * ``ui.order_roundtrip`` (ns): a real click on the submit button (Playwright's mouse) to the DOM
   commit that shows the acknowledged order (a MutationObserver; paint is not included: headless
   Chromium's frames are not a display's).
@@ -106,7 +107,7 @@ INSTRUMENT_JS = r"""
   const RealDate = Date, realDateNow = Date.now.bind(Date);
   const truthNowNs = () => (origin + realPerf()) * 1e6;
   const T = window.__truth = { cfg: CFG, nowNs: truthNowNs, samples: [], stamps: [], clicks: [], acks: [],
-                               quotes: [], dateCheck: [], syncReplies: [], syncWire: [], planLegs: [], sampleRtt: [] };
+                               quotes: [], dateCheck: [], syncReplies: [], syncWire: [], planLegs: [], sampleRtt: [], clickTruth: [] };
   // Every clock-sync exchange as it really went: the network stack's send/receive stamps on the
   // real timeline (the observer gets the browser's own entries, not the skewed copies the page
   // reads) and the server's t1/t2 from the reply, so each exchange's two one-way delays are known.
@@ -176,7 +177,13 @@ INSTRUMENT_JS = r"""
   };
   document.addEventListener("click", (e) => {
     const t = e.target;
-    if (t && t.closest && t.closest('[data-testid="submit-order"]')) T.clicks.push(realPerf());
+    if (t && t.closest && t.closest('[data-testid="submit-order"]')) {
+      // The dashboard reads its clock for client_timestamp_ns in this same event's handler (React's
+      // listener, after this capturing one, in the same task): the true time of the stamp is now,
+      // not when the page gets round to calling fetch.
+      T.clicks.push(realPerf());
+      T.clickTruth.push(truthNowNs());
+    }
   }, true);
   const seen = new Set(), lastQuote = new Map();
   new MutationObserver(() => {
@@ -215,7 +222,7 @@ class PageRun:
             "() => { const T = window.__truth; return {samples: T.samples, stamps: T.stamps, clicks: T.clicks,"
             " acks: T.acks, quotes: T.quotes, dateCheck: T.dateCheck, clock: window.__clockbench.clock(),"
             " origin: performance.timeOrigin, syncReplies: T.syncReplies, syncWire: T.syncWire, planLegs: T.planLegs,"
-            " sampleRtt: T.sampleRtt}; }")
+            " sampleRtt: T.sampleRtt, clickTruth: T.clickTruth}; }")
         return self.data
 
 
@@ -248,6 +255,9 @@ def place_order(run: PageRun, timeout_ms: int = 10_000) -> None:
 
 
 def stamp_errors(data: dict[str, Any]) -> list[int]:
+    truth = data.get("clickTruth") or []
+    if len(truth) == len(data["stamps"]):  # click i sent order i (each is acknowledged before the next)
+        return [int(round(s["client"] - t)) for s, t in zip(data["stamps"], truth)]
     return [int(round(s["client"] - s["truth"])) for s in data["stamps"]]
 
 

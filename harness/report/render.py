@@ -203,7 +203,10 @@ def frontend_sync_html(run_dir: Path) -> str:
     rows = []
     for name, per_build in (summary.get("sync") or {}).items():
         nominal = ((summary.get("paths") or {}).get(name) or {}).get("nominal_ms") or []
-        label = f"{name} ({nominal[0]:g} ms up, {nominal[1]:g} ms down, +0..{nominal[2]:g} ms jitter)" if len(nominal) == 3 else name
+        label = name
+        if len(nominal) == 3:
+            jitter = f", +0..{nominal[2]:g} ms jitter" if nominal[2] else ", no jitter"
+            label = f"{name} ({nominal[0]:g} ms up, {nominal[1]:g} ms down{jitter})"
         for build, r in per_build.items():
             e = r.get("sync_error") or {}
             if not e.get("n"):
