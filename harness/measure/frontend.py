@@ -398,6 +398,13 @@ class ExchangePath:
     down: int
     proxy_up: int | None
     proxy_down: int | None
+    # Outside the proxy, per side (None without its records): the server's part of each leg (proxy's
+    # delivery -> t1, t2 -> the proxy reading the reply) and the browser's (its send stamp -> the
+    # proxy reading the request, the proxy's delivery -> its first-byte stamp).
+    server_in: int | None = None
+    server_out: int | None = None
+    browser_out: int | None = None
+    browser_in: int | None = None
 
     @property
     def rtt(self) -> int:
@@ -444,7 +451,13 @@ def exchange_paths(data: dict[str, Any], chunks: Sequence[Any] = ()) -> list[Exc
             down = next((c for c in cs[j:] if c.direction == "down"), None)
             pu = max(c.delivered_ns for c in ups) - ups[0].arrived_ns
             pd = None if down is None else down.delay_ns
-        out.append(ExchangePath(w["name"], int(round(r["t1"] - sent)), int(round(back - r["t2"])), pu, pd))
+            sides = (int(round(r["t1"] - max(c.delivered_ns for c in ups))),
+                     None if down is None else int(round(down.arrived_ns - r["t2"])),
+                     int(round(ups[0].arrived_ns - sent)),
+                     None if down is None else int(round(back - down.delivered_ns)))
+        else:
+            sides = (None, None, None, None)
+        out.append(ExchangePath(w["name"], int(round(r["t1"] - sent)), int(round(back - r["t2"])), pu, pd, *sides))
     return out
 
 
@@ -507,6 +520,11 @@ def path_summary(paths: Sequence[ExchangePath]) -> dict[str, Any]:
         "median_proxy_down_ms": med([p.proxy_down for p in proxied]),  # type: ignore[misc]
         "median_outside_proxy_up_ms": med([p.up - p.proxy_up for p in proxied]),  # type: ignore[operator]
         "median_outside_proxy_down_ms": med([p.down - p.proxy_down for p in proxied]),  # type: ignore[operator]
+        # where the machine's own delay sits: in the service (before t1 / after t2) or in the browser
+        "median_server_in_ms": med([p.server_in for p in proxied if p.server_in is not None]),
+        "median_server_out_ms": med([p.server_out for p in proxied if p.server_out is not None]),
+        "median_browser_out_ms": med([p.browser_out for p in proxied if p.browser_out is not None]),
+        "median_browser_in_ms": med([p.browser_in for p in proxied if p.browser_in is not None]),
     }
 
 
@@ -604,6 +622,10 @@ def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
                     log(f"    clocked: median error {_ms(sync[name]['clocked'].sync_errors_ns)} (the proxy's path "
                         f"{_fmt(bd.get('proxy_part_ms'))}, this machine outside the proxy {_fmt(bd.get('machine_part_ms'))}); "
                         f"plan {_ms(sync[name]['plan'].sync_errors_ns)}")
+                    ps = sync[name]["clocked"].paths
+                    log(f"    outside the proxy (medians): service {_fmt(ps.get('median_server_in_ms'))} in, "
+                        f"{_fmt(ps.get('median_server_out_ms'))} out; browser {_fmt(ps.get('median_browser_out_ms'))} out, "
+                        f"{_fmt(ps.get('median_browser_in_ms'))} in")
     for build, r in ui.items():
         records.append(results.MetricRecord("ui.order_roundtrip", build, "ns", r.click_to_ack_ns, source=SOURCE,
                                             extra={"what": "real click -> acknowledged order in the DOM"}))

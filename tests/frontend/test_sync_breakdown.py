@@ -45,6 +45,10 @@ def test_each_exchange_is_split_into_the_proxys_part_and_the_rest() -> None:
     assert abs(p2.up - 11.5 * MS) < 1_000 and abs(p2.down - 11.0 * MS) < 1_000
     assert abs(p2.error - 0.25 * MS) < 1_000  # (11.5 - 11.0) / 2
     assert abs(p2.proxy_error - 0.1 * MS) < 1_000  # (10.8 - 10.6) / 2
+    # Outside the proxy, by side: the browser's 0.1 ms to the proxy, the rest of the request leg in
+    # the service (11.5 - 0.1 - 10.8), the reply's 0.1 ms to the proxy, the rest in the browser.
+    for got, want in ((p2.browser_out, 0.1), (p2.server_in, 0.6), (p2.server_out, 0.1), (p2.browser_in, 0.3)):
+        assert got is not None and abs(got - want * MS) < 1_000, (got, want)
     s = fe.path_summary(list(paths.values()))
     assert s["n"] == 3 and abs(s["min_rtt_ms"] - 22.5) < 1e-3 and abs(s["min_rtt_error_ms"] - 0.25) < 1e-3
     # Error samples taken while the estimate came from exchange 2 (named by its round trip), 0.05 ms
