@@ -357,22 +357,31 @@ class UiResult:
     cpu_share: float
 
 
-def ui_scenario(b: Any, base_url: str, build: str, *, clicks: int, cpu_seconds: float,
-                screenshot: Path | None = None) -> UiResult:
-    """Real clicks on one page against a stack, waiting for each acknowledgement; then the page's CPU."""
-    r = open_dashboard(b, base_url, build)
+def ui_scenario(b: Any, urls: dict[str, str], *, clicks: int, cpu_seconds: float,
+                shots: Path | None = None) -> dict[str, UiResult]:
+    """Real clicks, each page build against its own stack build (``urls``: build -> stack URL), the
+    pages open side by side and clicked in turn (ABBA: the order flips every round), so a machine
+    whose load changes during the run slows both builds alike; then each page's CPU."""
+    runs = {build: open_dashboard(b, url, build) for build, url in urls.items()}
     try:
-        wait_ready(r)
-        for _ in range(clicks):
-            place_order(r)
-            time.sleep(0.05)
-        cpu = page_cpu(r, cpu_seconds)
-        if screenshot is not None:
-            r.page.screenshot(path=str(screenshot))
-        d = r.collect()
-        return UiResult(build, click_to_ack(d), [int(round(q)) for q in d["quotes"]], cpu)
+        for r in runs.values():
+            wait_ready(r)
+        order = list(runs)
+        for i in range(clicks):
+            for build in (order if i % 2 == 0 else order[::-1]):
+                place_order(runs[build])
+                time.sleep(0.05)
+        cpu = {build: page_cpu(r, cpu_seconds) for build, r in runs.items()}
+        out = {}
+        for build, r in runs.items():
+            if shots is not None:
+                r.page.screenshot(path=str(shots / f"dashboard-{build}.png"))
+            d = r.collect()
+            out[build] = UiResult(build, click_to_ack(d), [int(round(q)) for q in d["quotes"]], cpu[build])
+        return out
     finally:
-        r.context.close()
+        for r in runs.values():
+            r.context.close()
 
 
 def chunk_delays(chunks: Sequence[Any]) -> dict[str, Any]:
@@ -583,49 +592,49 @@ def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
         return running(build=build, workers=2 if nginx else 1, nginx=nginx, postgres_url=postgres_url, redis_url=redis_url,
                        service_args=service_args, write_pointer=False, run_dir=out / f"stack-{build}")
 
-    # Responsiveness: each page build against its own stack build (clocked vs baseline), no added delay;
-    # then, on the clocked stack, the clock-sync paths: the page's clock 5 s ahead and 20 ppm fast,
-    # behind 10 ms +- jitter each way, then 20/2 ms. (The browser is started inside each stack's
-    # block: Playwright's sync API holds an event loop on this thread, and the stack's clean-up
-    # needs one of its own when it stops.)
+    # Responsiveness: each page build against its own stack build (clocked vs baseline), both stacks
+    # up together and their pages clicked in turn, no added delay (measured one after the other, a
+    # load that changed between the two showed as a -58%..+23% "difference" over three runs); then,
+    # on the clocked stack, the clock-sync paths: the page's clock 5 s ahead and 20 ppm fast, behind
+    # 10 ms +- jitter each way, then 20/2 ms. (The browser is started inside the stacks' block:
+    # Playwright's sync API holds an event loop on this thread, and a stack's clean-up needs one of
+    # its own when it stops.)
     ui: dict[str, UiResult] = {}
     paths = {"symmetric": (10 * NS_PER_MS, 10 * NS_PER_MS, 2 * NS_PER_MS), "asymmetric": (20 * NS_PER_MS, 2 * NS_PER_MS, 0)}
     sync: dict[str, dict[str, SyncResult]] = {}
-    for build in ("baseline", "clocked"):
-        log(f"  frontend: {build} stack + {build} page: {clicks} clicks, page CPU over {cpu_s:.0f} s")
-        with stack(build) as s, browser() as b:
-            ui[build] = ui_scenario(b, s.url, build, clicks=clicks, cpu_seconds=cpu_s,
-                                    screenshot=out / f"dashboard-{build}.png")
-            if build != "clocked":
-                continue
-            host, port = s.url.split("//", 1)[1].rsplit(":", 1)
-            for name, (up, down, jitter) in paths.items():
-                log(f"  frontend: clock sync, 5 s offset, 20 ppm drift, {name} path {up / NS_PER_MS:g}/{down / NS_PER_MS:g} ms"
-                    f" (+0..{jitter / NS_PER_MS:g} ms jitter), pages {', '.join(BUILDS)}")
-                with DelayProxy(host, int(port), up_ns=up, down_ns=down, jitter_ns=jitter) as proxy:
-                    try:
-                        sync[name] = sync_scenario(b, proxy.url, BUILDS, offset_ms=5000.0, drift_ppm=20.0, seconds=sync_s,
-                                                   orders=orders, log=log, screenshot=out / f"dashboard-sync-{name}.png")
-                        chunks = proxy.records()
-                    except Exception as exc:
-                        dead = s.dead()
-                        raise RuntimeError(f"clock sync on the {name} path failed: {exc}\n({proxy.describe()}; the stack's "
-                                           + (f"{', '.join(dead)} had exited" if dead else "processes were running")
-                                           + ")") from exc
-                    paths_seen = exchange_paths(sync[name]["clocked"].raw, chunks)
-                    sync[name]["clocked"].paths = {**path_summary(paths_seen),
-                                                   "breakdown": error_breakdown(sync[name]["clocked"].raw, paths_seen)}
-                    summary.setdefault("paths", {})[name] = {
-                        "nominal_ms": [up / NS_PER_MS, down / NS_PER_MS, jitter / NS_PER_MS], "actual": chunk_delays(chunks),
-                        "proxy_priority": proxy.priority, "clocked_exchanges": sync[name]["clocked"].paths}  # fmt: skip
-                    bd = sync[name]["clocked"].paths["breakdown"]
-                    log(f"    clocked: median error {_ms(sync[name]['clocked'].sync_errors_ns)} (the proxy's path "
-                        f"{_fmt(bd.get('proxy_part_ms'))}, this machine outside the proxy {_fmt(bd.get('machine_part_ms'))}); "
-                        f"plan {_ms(sync[name]['plan'].sync_errors_ns)}")
-                    ps = sync[name]["clocked"].paths
-                    log(f"    outside the proxy (medians): service {_fmt(ps.get('median_server_in_ms'))} in, "
-                        f"{_fmt(ps.get('median_server_out_ms'))} out; browser {_fmt(ps.get('median_browser_out_ms'))} out, "
-                        f"{_fmt(ps.get('median_browser_in_ms'))} in")
+    log(f"  frontend: baseline and clocked stacks, each with its own page build: {clicks} clicks each, in turn; "
+        f"page CPU over {cpu_s:.0f} s each")
+    with stack("baseline") as sb, stack("clocked") as s, browser() as b:
+        ui.update(ui_scenario(b, {"baseline": sb.url, "clocked": s.url}, clicks=clicks, cpu_seconds=cpu_s, shots=out))
+        # the sync paths, on the clocked stack
+        host, port = s.url.split("//", 1)[1].rsplit(":", 1)
+        for name, (up, down, jitter) in paths.items():
+            log(f"  frontend: clock sync, 5 s offset, 20 ppm drift, {name} path {up / NS_PER_MS:g}/{down / NS_PER_MS:g} ms"
+                f" (+0..{jitter / NS_PER_MS:g} ms jitter), pages {', '.join(BUILDS)}")
+            with DelayProxy(host, int(port), up_ns=up, down_ns=down, jitter_ns=jitter) as proxy:
+                try:
+                    sync[name] = sync_scenario(b, proxy.url, BUILDS, offset_ms=5000.0, drift_ppm=20.0, seconds=sync_s,
+                                               orders=orders, log=log, screenshot=out / f"dashboard-sync-{name}.png")
+                    chunks = proxy.records()
+                except Exception as exc:
+                    dead = s.dead()
+                    raise RuntimeError(f"clock sync on the {name} path failed: {exc}\n({proxy.describe()}; the stack's "
+                                       + (f"{', '.join(dead)} had exited" if dead else "processes were running")
+                                       + ")") from exc
+                paths_seen = exchange_paths(sync[name]["clocked"].raw, chunks)
+                sync[name]["clocked"].paths = {**path_summary(paths_seen),
+                                               "breakdown": error_breakdown(sync[name]["clocked"].raw, paths_seen)}
+                summary.setdefault("paths", {})[name] = {
+                    "nominal_ms": [up / NS_PER_MS, down / NS_PER_MS, jitter / NS_PER_MS], "actual": chunk_delays(chunks),
+                    "proxy_priority": proxy.priority, "clocked_exchanges": sync[name]["clocked"].paths}  # fmt: skip
+                bd = sync[name]["clocked"].paths["breakdown"]
+                log(f"    clocked: median error {_ms(sync[name]['clocked'].sync_errors_ns)} (the proxy's path "
+                    f"{_fmt(bd.get('proxy_part_ms'))}, this machine outside the proxy {_fmt(bd.get('machine_part_ms'))}); "
+                    f"plan {_ms(sync[name]['plan'].sync_errors_ns)}")
+                ps = sync[name]["clocked"].paths
+                log(f"    outside the proxy (medians): service {_fmt(ps.get('median_server_in_ms'))} in, "
+                    f"{_fmt(ps.get('median_server_out_ms'))} out; browser {_fmt(ps.get('median_browser_out_ms'))} out, "
+                    f"{_fmt(ps.get('median_browser_in_ms'))} in")
     for build, r in ui.items():
         records.append(results.MetricRecord("ui.order_roundtrip", build, "ns", r.click_to_ack_ns, source=SOURCE,
                                             extra={"what": "real click -> acknowledged order in the DOM"}))
@@ -668,5 +677,6 @@ def produce_frontend(ctx: Any) -> list[results.MetricRecord]:
     except BrowserUnavailable as exc:
         raise Unavailable(str(exc)) from None
     ctx.build_flags["frontend"] = ("page clock build = stack build (baseline page on a baseline stack, clocked on "
-                                   "clocked) for responsiveness; the sync paths run the three page builds on a clocked stack")
+                                   "clocked, both up together and clicked in turn) for responsiveness; the sync paths run "
+                                   "the three page builds on a clocked stack")
     return produce(ctx.out / "frontend", ctx.quick, ctx.log, nginx=getattr(ctx, "nginx", True))
