@@ -5,13 +5,14 @@ import { DEFAULT_POLICY, PollSchedule } from "../src/clock/schedule";
 
 const ok = { kind: "ok" as const, surpriseNs: 0, boundNs: 1_000_000 };
 
-test("a burst fills the window, then the interval doubles to its ceiling", () => {
+test("a burst fills the window, a few settle at the shortest interval, then it doubles to its ceiling", () => {
   const s = new PollSchedule({}, () => 0.5);
-  const delays = Array.from({ length: 32 }, () => s.next(ok));
+  const delays = Array.from({ length: 48 }, () => s.next(ok));
   const p = DEFAULT_POLICY;
+  assert.ok(p.settle > 0);
   assert.deepEqual(delays.slice(0, p.burst - 1), Array(p.burst - 1).fill(p.burstGapMs));
-  assert.equal(delays[p.burst - 1], p.minIntervalMs);
-  assert.equal(delays[p.burst], p.minIntervalMs * 2);
+  assert.deepEqual(delays.slice(p.burst - 1, p.burst + p.settle), Array(p.settle + 1).fill(p.minIntervalMs));
+  assert.equal(delays[p.burst + p.settle], p.minIntervalMs * 2);
   assert.equal(Math.max(...delays), p.maxIntervalMs);
   assert.ok(delays.every((d) => d >= p.burstGapMs && d <= p.maxIntervalMs));
 });
@@ -21,7 +22,7 @@ test("a jump in the offset starts a new burst", () => {
   s.next(ok); s.next(ok); s.next(ok); s.next(ok);
   assert.equal(s.next({ kind: "ok", surpriseNs: 50_000_000, boundNs: 1_000_000 }), DEFAULT_POLICY.burstGapMs);
   // small surprises within the bound do not
-  const t = new PollSchedule({ burst: 1 }, () => 0.5);
+  const t = new PollSchedule({ burst: 1, settle: 0 }, () => 0.5);
   t.next(ok);
   assert.ok(t.next({ kind: "ok", surpriseNs: 2_000_000, boundNs: 1_000_000 }) > DEFAULT_POLICY.minIntervalMs);
 });
@@ -41,6 +42,7 @@ test("failures back off exponentially, with jitter, up to the cap; a success res
 
 test("an inconsistent policy is refused", () => {
   assert.throws(() => new PollSchedule({ burst: 0 }), RangeError);
+  assert.throws(() => new PollSchedule({ settle: -1 }), RangeError);
   assert.throws(() => new PollSchedule({ minIntervalMs: 10, burstGapMs: 100 }), RangeError);
   assert.throws(() => new PollSchedule({ timeoutMs: 0 }), RangeError);
 });

@@ -6,7 +6,8 @@ plan: the plan's single-fetch hook, for information):
 * ``ui.clock_sync_error`` (ns, signed): the page's estimate of the server's time minus the true
   server time, read together in the page every 50 ms once the hook says it is synchronized.
 * ``ui.client_timestamp_error`` (ns, signed): an order's ``client_timestamp_ns`` minus the true
-  server time at the moment the dashboard sent it.
+  server time at the click that stamped it (the stamp is read in that click's handler; the truth at
+  the later fetch() call would add the page's own work in between, up to ~20 ms on a busy machine).
 * ``ui.order_roundtrip`` (ns): a real click on the submit button (Playwright's mouse) to the DOM
   commit that shows the acknowledged order (a MutationObserver; paint is not included: headless
   Chromium's frames are not a display's).
@@ -106,7 +107,19 @@ INSTRUMENT_JS = r"""
   const RealDate = Date, realDateNow = Date.now.bind(Date);
   const truthNowNs = () => (origin + realPerf()) * 1e6;
   const T = window.__truth = { cfg: CFG, nowNs: truthNowNs, samples: [], stamps: [], clicks: [], acks: [],
-                               quotes: [], dateCheck: [] };
+                               quotes: [], dateCheck: [], syncReplies: [], syncWire: [], planLegs: [], sampleRtt: [], clickTruth: [] };
+  // Every clock-sync exchange as it really went: the network stack's send/receive stamps on the
+  // real timeline (the observer gets the browser's own entries, not the skewed copies the page
+  // reads) and the server's t1/t2 from the reply, so each exchange's two one-way delays are known.
+  try {
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        if (e.name.includes("/api/v1/clock/sync") && T.syncWire.length < 20000) {
+          T.syncWire.push({ name: e.name, requestStart: e.requestStart, responseStart: e.responseStart });
+        }
+      }
+    }).observe({ type: "resource", buffered: true });
+  } catch (e) { /* no Resource Timing: the exchanges are not broken down */ }
   if (CFG.offsetMs || CFG.driftPpm) {
     const rate = 1 + CFG.driftPpm * 1e-6, p0 = realPerf();
     const fakePerf = () => p0 + (realPerf() - p0) * rate;
@@ -136,6 +149,7 @@ INSTRUMENT_JS = r"""
     const v = cb.clock();
     if (v.build !== "baseline" && !v.synchronized) return;
     T.samples.push(cb.nowNs() - truthNowNs());
+    T.sampleRtt.push(v.rttNs ?? null);  // which exchange the estimate came from (its round trip names it)
   });
   const realFetch = window.fetch.bind(window);
   window.fetch = (input, init) => {
@@ -145,11 +159,31 @@ INSTRUMENT_JS = r"""
         T.stamps.push({ id: b.client_order_id, client: b.client_timestamp_ns, truth: truthNowNs() });
       }
     } catch (e) { /* not an order */ }
-    return realFetch(input, init);
+    const called = truthNowNs();
+    const p = realFetch(input, init);
+    if (String(input).includes("/api/v1/clock/server-time")) {
+      // The plan's hook: its offset is the server's stamp minus Date.now() read at this call.
+      p.then((res) => res.clone().json().then((b) => {
+        if (T.planLegs.length < 20000) T.planLegs.push({ called, server: b.server_time_ns ?? b.timestamp_ns });
+      })).catch(() => {});
+    }
+    if (String(input).includes("/api/v1/clock/sync")) {
+      const name = new URL(String(input), location.href).href;
+      p.then((res) => res.clone().json().then((b) => {
+        if (T.syncReplies.length < 20000) T.syncReplies.push({ name, t1: b.t1, t2: b.t2 });
+      })).catch(() => {});
+    }
+    return p;
   };
   document.addEventListener("click", (e) => {
     const t = e.target;
-    if (t && t.closest && t.closest('[data-testid="submit-order"]')) T.clicks.push(realPerf());
+    if (t && t.closest && t.closest('[data-testid="submit-order"]')) {
+      // The dashboard reads its clock for client_timestamp_ns in this same event's handler (React's
+      // listener, after this capturing one, in the same task): the true time of the stamp is now,
+      // not when the page gets round to calling fetch.
+      T.clicks.push(realPerf());
+      T.clickTruth.push(truthNowNs());
+    }
   }, true);
   const seen = new Set(), lastQuote = new Map();
   new MutationObserver(() => {
@@ -186,7 +220,9 @@ class PageRun:
     def collect(self) -> dict[str, Any]:
         self.data = self.page.evaluate(
             "() => { const T = window.__truth; return {samples: T.samples, stamps: T.stamps, clicks: T.clicks,"
-            " acks: T.acks, quotes: T.quotes, dateCheck: T.dateCheck, clock: window.__clockbench.clock()}; }")
+            " acks: T.acks, quotes: T.quotes, dateCheck: T.dateCheck, clock: window.__clockbench.clock(),"
+            " origin: performance.timeOrigin, syncReplies: T.syncReplies, syncWire: T.syncWire, planLegs: T.planLegs,"
+            " sampleRtt: T.sampleRtt, clickTruth: T.clickTruth}; }")
         return self.data
 
 
@@ -219,6 +255,9 @@ def place_order(run: PageRun, timeout_ms: int = 10_000) -> None:
 
 
 def stamp_errors(data: dict[str, Any]) -> list[int]:
+    truth = data.get("clickTruth") or []
+    if len(truth) == len(data["stamps"]):  # click i sent order i (each is acknowledged before the next)
+        return [int(round(s["client"] - t)) for s, t in zip(data["stamps"], truth)]
     return [int(round(s["client"] - s["truth"])) for s in data["stamps"]]
 
 
@@ -262,6 +301,8 @@ class SyncResult:
     stamp_errors_ns: list[int]
     truth_bias_ms: float | None
     clock: dict[str, Any]
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)  # what the page's instruments recorded
+    paths: dict[str, Any] = field(default_factory=dict)  # path_summary() of its exchanges, when known
 
     def summary(self) -> dict[str, Any]:
         def stats(v: list[int]) -> dict[str, Any]:
@@ -273,7 +314,8 @@ class SyncResult:
                     "abs_max_ms": a[-1] / NS_PER_MS,
                     "share_within_1ms": sum(1 for x in a if x <= NS_PER_MS) / len(a)}
         return {"build": self.build, "sync_error": stats(self.sync_errors_ns), "stamp_error": stats(self.stamp_errors_ns),
-                "truth_bias_ms": self.truth_bias_ms, "clock": self.clock}  # fmt: skip
+                "truth_bias_ms": self.truth_bias_ms, "clock": self.clock, **({"exchanges": self.paths} if self.paths else {}),
+                **({"request_legs_ms": [x / NS_PER_MS for x in plan_legs(self.raw)]} if self.build == "plan" else {})}  # fmt: skip
 
 
 def sync_scenario(b: Any, proxy_url: str, builds: Sequence[str], *, offset_ms: float, drift_ppm: float,
@@ -300,7 +342,7 @@ def sync_scenario(b: Any, proxy_url: str, builds: Sequence[str], *, offset_ms: f
         for r in runs:
             d = r.collect()
             out[r.build] = SyncResult(r.build, [int(round(x)) for x in d["samples"]], stamp_errors(d), truth_bias_ms(d),
-                                      d["clock"])  # fmt: skip
+                                      d["clock"], d)  # fmt: skip
         return out
     finally:
         for r in runs:
@@ -315,22 +357,31 @@ class UiResult:
     cpu_share: float
 
 
-def ui_scenario(b: Any, base_url: str, build: str, *, clicks: int, cpu_seconds: float,
-                screenshot: Path | None = None) -> UiResult:
-    """Real clicks on one page against a stack, waiting for each acknowledgement; then the page's CPU."""
-    r = open_dashboard(b, base_url, build)
+def ui_scenario(b: Any, urls: dict[str, str], *, clicks: int, cpu_seconds: float,
+                shots: Path | None = None) -> dict[str, UiResult]:
+    """Real clicks, each page build against its own stack build (``urls``: build -> stack URL), the
+    pages open side by side and clicked in turn (ABBA: the order flips every round), so a machine
+    whose load changes during the run slows both builds alike; then each page's CPU."""
+    runs = {build: open_dashboard(b, url, build) for build, url in urls.items()}
     try:
-        wait_ready(r)
-        for _ in range(clicks):
-            place_order(r)
-            time.sleep(0.05)
-        cpu = page_cpu(r, cpu_seconds)
-        if screenshot is not None:
-            r.page.screenshot(path=str(screenshot))
-        d = r.collect()
-        return UiResult(build, click_to_ack(d), [int(round(q)) for q in d["quotes"]], cpu)
+        for r in runs.values():
+            wait_ready(r)
+        order = list(runs)
+        for i in range(clicks):
+            for build in (order if i % 2 == 0 else order[::-1]):
+                place_order(runs[build])
+                time.sleep(0.05)
+        cpu = {build: page_cpu(r, cpu_seconds) for build, r in runs.items()}
+        out = {}
+        for build, r in runs.items():
+            if shots is not None:
+                r.page.screenshot(path=str(shots / f"dashboard-{build}.png"))
+            d = r.collect()
+            out[build] = UiResult(build, click_to_ack(d), [int(round(q)) for q in d["quotes"]], cpu[build])
+        return out
     finally:
-        r.context.close()
+        for r in runs.values():
+            r.context.close()
 
 
 def chunk_delays(chunks: Sequence[Any]) -> dict[str, Any]:
@@ -341,6 +392,157 @@ def chunk_delays(chunks: Sequence[Any]) -> dict[str, Any]:
         out[direction] = {"n": len(d), "mean_ms": statistics.fmean(d) / NS_PER_MS if d else None,
                           "min_ms": min(d) / NS_PER_MS if d else None}
     return out
+
+
+@dataclass(frozen=True)
+class ExchangePath:
+    """One clock-sync exchange broken down on the true timeline (ns). ``up``/``down``: the whole
+    one-way delays (browser's send stamp -> server's t1, server's t2 -> browser's first byte back);
+    ``proxy_up``/``proxy_down``: what the delay proxy held the request's and the reply's bytes
+    (None when its records do not show them). The exchange's offset is off by exactly
+    (up - down) / 2; the part of that the proxy put there is (proxy_up - proxy_down) / 2."""
+
+    name: str
+    up: int
+    down: int
+    proxy_up: int | None
+    proxy_down: int | None
+    # Outside the proxy, per side (None without its records): the server's part of each leg (proxy's
+    # delivery -> t1, t2 -> the proxy reading the reply) and the browser's (its send stamp -> the
+    # proxy reading the request, the proxy's delivery -> its first-byte stamp).
+    server_in: int | None = None
+    server_out: int | None = None
+    browser_out: int | None = None
+    browser_in: int | None = None
+
+    @property
+    def rtt(self) -> int:
+        return self.up + self.down
+
+    @property
+    def error(self) -> float:
+        return (self.up - self.down) / 2
+
+    @property
+    def proxy_error(self) -> float | None:
+        return None if self.proxy_up is None or self.proxy_down is None else (self.proxy_up - self.proxy_down) / 2
+
+
+def exchange_paths(data: dict[str, Any], chunks: Sequence[Any] = ()) -> list[ExchangePath]:
+    """Each clock-sync exchange of one page (its ``collect()``) with the one-way delays it really had,
+    and, from the proxy's records, how long the proxy itself held its request and its reply."""
+    origin = float(data.get("origin") or 0.0)
+    replies = {r["name"]: r for r in data.get("syncReplies") or [] if isinstance(r.get("t1"), (int, float))}
+    by_conn: dict[int, list[Any]] = {}
+    for c in sorted(chunks, key=lambda c: c.arrived_ns):
+        by_conn.setdefault(c.conn, []).append(c)
+    requests: dict[str, tuple[int, int]] = {}  # path?query -> (conn, index of its first chunk)
+    for conn, cs in by_conn.items():
+        for i, c in enumerate(cs):
+            if c.direction == "up" and c.head.startswith(b"POST /api/v1/clock/sync?"):
+                requests[c.head.split(b" ", 2)[1].decode("latin-1")] = (conn, i)
+    out = []
+    for w in data.get("syncWire") or []:
+        r = replies.get(w["name"])
+        if r is None or not w.get("requestStart") or not w.get("responseStart"):
+            continue
+        sent = (origin + w["requestStart"]) * 1e6
+        back = (origin + w["responseStart"]) * 1e6
+        pu = pd = None
+        key = "/" + w["name"].split("/", 3)[3]
+        if key in requests:
+            conn, i = requests[key]
+            cs = by_conn[conn]
+            ups, j = [], i
+            while j < len(cs) and cs[j].direction == "up" and (j == i or not cs[j].head.startswith((b"GET ", b"POST "))):
+                ups.append(cs[j])
+                j += 1
+            down = next((c for c in cs[j:] if c.direction == "down"), None)
+            pu = max(c.delivered_ns for c in ups) - ups[0].arrived_ns
+            pd = None if down is None else down.delay_ns
+            sides = (int(round(r["t1"] - max(c.delivered_ns for c in ups))),
+                     None if down is None else int(round(down.arrived_ns - r["t2"])),
+                     int(round(ups[0].arrived_ns - sent)),
+                     None if down is None else int(round(back - down.delivered_ns)))
+        else:
+            sides = (None, None, None, None)
+        out.append(ExchangePath(w["name"], int(round(r["t1"] - sent)), int(round(back - r["t2"])), pu, pd, *sides))
+    return out
+
+
+def error_breakdown(data: dict[str, Any], paths: Sequence[ExchangePath]) -> dict[str, Any]:
+    """The clocked page's error samples set against the exchange each estimate came from: how much
+    of the error the proxy's path put there (its applied delays, jitter included), how much the
+    machine added outside the proxy (browser, loopback, the service's queueing before t1), and the
+    rest (drift since the exchange, the truth's own error). ms, medians over the samples."""
+    samples, rtts = data.get("samples") or [], data.get("sampleRtt") or []
+    proxied = [p for p in paths if p.proxy_error is not None]
+    if not proxied or len(rtts) != len(samples):
+        return {"n": 0}
+    raw, proxy, machine, rest = [], [], [], []
+    for err, rtt in zip(samples, rtts):
+        if rtt is None:
+            continue
+        ex = min(proxied, key=lambda p: abs(p.rtt - rtt))
+        if abs(ex.rtt - rtt) > 50_000:  # not this page's exchange (or not seen by the proxy)
+            continue
+        raw.append(err)
+        proxy.append(ex.proxy_error)
+        machine.append(ex.error - ex.proxy_error)  # type: ignore[operator]
+        rest.append(err - ex.error)
+    if not raw:
+        return {"n": 0}
+    med = lambda v: statistics.median(v) / NS_PER_MS  # noqa: E731
+    net = [r - m for r, m in zip(raw, machine)]
+    return {"n": len(raw), "error_ms": med(raw), "proxy_part_ms": med(proxy), "machine_part_ms": med(machine),
+            "rest_ms": med(rest), "error_without_machine_ms": med(net),
+            "share_within_1ms_without_machine": sum(1 for x in net if abs(x) <= NS_PER_MS) / len(net)}
+
+
+def plan_legs(data: dict[str, Any]) -> list[int]:
+    """The plan hook's fetches: the server's stamp minus the true time the hook called fetch (ns).
+    Its offset is off by exactly this (to its millisecond rounding): the whole request leg."""
+    return [int(round(x["server"] - x["called"])) for x in data.get("planLegs") or [] if isinstance(x.get("server"), (int, float))]
+
+
+def path_summary(paths: Sequence[ExchangePath]) -> dict[str, Any]:
+    """What the exchanges' paths allowed: the cleanest exchange's error, and how much of the paths'
+    asymmetry the proxy made (its applied delays against the nominal ones)."""
+    if not paths:
+        return {"n": 0}
+    best = min(paths, key=lambda p: p.rtt)
+    proxied = [p for p in paths if p.proxy_error is not None]
+    ms = NS_PER_MS
+
+    def med(v: list[float]) -> float | None:
+        return statistics.median(v) / ms if v else None
+
+    return {
+        "n": len(paths),
+        "min_rtt_ms": best.rtt / ms,
+        "min_rtt_error_ms": best.error / ms,
+        "min_rtt_proxy_error_ms": None if best.proxy_error is None else best.proxy_error / ms,
+        "median_error_ms": med([p.error for p in paths]),
+        "median_up_ms": med([p.up for p in paths]),
+        "median_down_ms": med([p.down for p in paths]),
+        "median_proxy_up_ms": med([p.proxy_up for p in proxied]),  # type: ignore[misc]
+        "median_proxy_down_ms": med([p.proxy_down for p in proxied]),  # type: ignore[misc]
+        "median_outside_proxy_up_ms": med([p.up - p.proxy_up for p in proxied]),  # type: ignore[operator]
+        "median_outside_proxy_down_ms": med([p.down - p.proxy_down for p in proxied]),  # type: ignore[operator]
+        # where the machine's own delay sits: in the service (before t1 / after t2) or in the browser
+        "median_server_in_ms": med([p.server_in for p in proxied if p.server_in is not None]),
+        "median_server_out_ms": med([p.server_out for p in proxied if p.server_out is not None]),
+        "median_browser_out_ms": med([p.browser_out for p in proxied if p.browser_out is not None]),
+        "median_browser_in_ms": med([p.browser_in for p in proxied if p.browser_in is not None]),
+    }
+
+
+def _fmt(ms: float | None) -> str:
+    return "n/a" if ms is None else f"{ms:+.3f} ms"
+
+
+def _ms(v: Sequence[int]) -> str:
+    return _fmt(statistics.median(v) / NS_PER_MS if v else None)
 
 
 ASYMMETRY_NOTE = (
@@ -355,8 +557,24 @@ ASYMMETRY_NOTE = (
 
 
 # --- the producer for `clockbench run` --------------------------------------------------------------
+@dataclass(frozen=True)
+class Sizes:
+    """How much the producer measures: clicks per build, page-CPU window, sampling per sync path, orders per page."""
+
+    clicks: int
+    cpu_s: float
+    sync_s: float
+    orders: int
+
+
+# 30 clicks: the responsiveness criteria judge a median, whose bootstrap interval needs 30 values.
+QUICK = Sizes(clicks=30, cpu_s=5.0, sync_s=10.0, orders=5)
+FULL = Sizes(clicks=60, cpu_s=60.0, sync_s=60.0, orders=30)
+
+
 def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
-            postgres_url: str | None = None, redis_url: str | None = None, nginx: bool = True) -> list[results.MetricRecord]:
+            postgres_url: str | None = None, redis_url: str | None = None, nginx: bool = True,
+            sizes: Sizes | None = None) -> list[results.MetricRecord]:
     """Both builds' stacks, the three clock builds, the two network paths; records for the six criteria.
     Without nginx (``run --no-nginx``) the page talks to one worker directly."""
     from harness.stack import running
@@ -364,42 +582,59 @@ def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
     from .delay_proxy import DelayProxyProcess as DelayProxy
 
     out.mkdir(parents=True, exist_ok=True)
-    clicks = 15 if quick else 60
-    cpu_s = 5.0 if quick else 60.0
-    sync_s = 10.0 if quick else 60.0
-    orders = 5 if quick else 30
+    z = sizes or (QUICK if quick else FULL)
+    clicks, cpu_s, sync_s, orders = z.clicks, z.cpu_s, z.sync_s, z.orders
     records: list[results.MetricRecord] = []
     summary: dict[str, Any] = {"quick": quick, "chromium": find_chromium()}
     service_args = ["--quote-ms", "100"]
 
     def stack(build: str) -> Any:
         return running(build=build, workers=2 if nginx else 1, nginx=nginx, postgres_url=postgres_url, redis_url=redis_url,
-                       service_args=service_args, write_pointer=False)
+                       service_args=service_args, write_pointer=False, run_dir=out / f"stack-{build}")
 
-    # Responsiveness: each page build against its own stack build (clocked vs baseline), no added delay;
-    # then, on the clocked stack, the clock-sync paths: the page's clock 5 s ahead and 20 ppm fast,
-    # behind 10 ms +- jitter each way, then 20/2 ms. (The browser is started inside each stack's
-    # block: Playwright's sync API holds an event loop on this thread, and the stack's clean-up
-    # needs one of its own when it stops.)
+    # Responsiveness: each page build against its own stack build (clocked vs baseline), both stacks
+    # up together and their pages clicked in turn, no added delay (measured one after the other, a
+    # load that changed between the two showed as a -58%..+23% "difference" over three runs); then,
+    # on the clocked stack, the clock-sync paths: the page's clock 5 s ahead and 20 ppm fast, behind
+    # 10 ms +- jitter each way, then 20/2 ms. (The browser is started inside the stacks' block:
+    # Playwright's sync API holds an event loop on this thread, and a stack's clean-up needs one of
+    # its own when it stops.)
     ui: dict[str, UiResult] = {}
     paths = {"symmetric": (10 * NS_PER_MS, 10 * NS_PER_MS, 2 * NS_PER_MS), "asymmetric": (20 * NS_PER_MS, 2 * NS_PER_MS, 0)}
     sync: dict[str, dict[str, SyncResult]] = {}
-    for build in ("baseline", "clocked"):
-        log(f"  frontend: {build} stack + {build} page: {clicks} clicks, page CPU over {cpu_s:.0f} s")
-        with stack(build) as s, browser() as b:
-            ui[build] = ui_scenario(b, s.url, build, clicks=clicks, cpu_seconds=cpu_s,
-                                    screenshot=out / f"dashboard-{build}.png")
-            if build != "clocked":
-                continue
-            host, port = s.url.split("//", 1)[1].rsplit(":", 1)
-            for name, (up, down, jitter) in paths.items():
-                log(f"  frontend: clock sync, 5 s offset, 20 ppm drift, {name} path {up / NS_PER_MS:g}/{down / NS_PER_MS:g} ms"
-                    f" (+0..{jitter / NS_PER_MS:g} ms jitter), pages {', '.join(BUILDS)}")
-                with DelayProxy(host, int(port), up_ns=up, down_ns=down, jitter_ns=jitter) as proxy:
+    log(f"  frontend: baseline and clocked stacks, each with its own page build: {clicks} clicks each, in turn; "
+        f"page CPU over {cpu_s:.0f} s each")
+    with stack("baseline") as sb, stack("clocked") as s, browser() as b:
+        ui.update(ui_scenario(b, {"baseline": sb.url, "clocked": s.url}, clicks=clicks, cpu_seconds=cpu_s, shots=out))
+        # the sync paths, on the clocked stack
+        host, port = s.url.split("//", 1)[1].rsplit(":", 1)
+        for name, (up, down, jitter) in paths.items():
+            log(f"  frontend: clock sync, 5 s offset, 20 ppm drift, {name} path {up / NS_PER_MS:g}/{down / NS_PER_MS:g} ms"
+                f" (+0..{jitter / NS_PER_MS:g} ms jitter), pages {', '.join(BUILDS)}")
+            with DelayProxy(host, int(port), up_ns=up, down_ns=down, jitter_ns=jitter) as proxy:
+                try:
                     sync[name] = sync_scenario(b, proxy.url, BUILDS, offset_ms=5000.0, drift_ppm=20.0, seconds=sync_s,
                                                orders=orders, log=log, screenshot=out / f"dashboard-sync-{name}.png")
-                    summary.setdefault("paths", {})[name] = {"nominal_ms": [up / NS_PER_MS, down / NS_PER_MS, jitter / NS_PER_MS],
-                                                            "actual": chunk_delays(proxy.records())}  # fmt: skip
+                    chunks = proxy.records()
+                except Exception as exc:
+                    dead = s.dead()
+                    raise RuntimeError(f"clock sync on the {name} path failed: {exc}\n({proxy.describe()}; the stack's "
+                                       + (f"{', '.join(dead)} had exited" if dead else "processes were running")
+                                       + ")") from exc
+                paths_seen = exchange_paths(sync[name]["clocked"].raw, chunks)
+                sync[name]["clocked"].paths = {**path_summary(paths_seen),
+                                               "breakdown": error_breakdown(sync[name]["clocked"].raw, paths_seen)}
+                summary.setdefault("paths", {})[name] = {
+                    "nominal_ms": [up / NS_PER_MS, down / NS_PER_MS, jitter / NS_PER_MS], "actual": chunk_delays(chunks),
+                    "proxy_priority": proxy.priority, "clocked_exchanges": sync[name]["clocked"].paths}  # fmt: skip
+                bd = sync[name]["clocked"].paths["breakdown"]
+                log(f"    clocked: median error {_ms(sync[name]['clocked'].sync_errors_ns)} (the proxy's path "
+                    f"{_fmt(bd.get('proxy_part_ms'))}, this machine outside the proxy {_fmt(bd.get('machine_part_ms'))}); "
+                    f"plan {_ms(sync[name]['plan'].sync_errors_ns)}")
+                ps = sync[name]["clocked"].paths
+                log(f"    outside the proxy (medians): service {_fmt(ps.get('median_server_in_ms'))} in, "
+                    f"{_fmt(ps.get('median_server_out_ms'))} out; browser {_fmt(ps.get('median_browser_out_ms'))} out, "
+                    f"{_fmt(ps.get('median_browser_in_ms'))} in")
     for build, r in ui.items():
         records.append(results.MetricRecord("ui.order_roundtrip", build, "ns", r.click_to_ack_ns, source=SOURCE,
                                             extra={"what": "real click -> acknowledged order in the DOM"}))
@@ -415,7 +650,8 @@ def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
     for build, r in sync["symmetric"].items():
         # "plan" is a third line, for information: the criteria read clocked (and baseline).
         extra = {"path": "10 ms each way + 0..2 ms jitter", "offset_s": 5, "drift_ppm": 20, "truth_bias_ms": r.truth_bias_ms,
-                 "median_signed_ms": statistics.median(r.sync_errors_ns) / NS_PER_MS if r.sync_errors_ns else None}
+                 "median_signed_ms": statistics.median(r.sync_errors_ns) / NS_PER_MS if r.sync_errors_ns else None,
+                 **({"exchanges": r.paths} if r.paths else {})}
         records.append(results.MetricRecord("ui.clock_sync_error", build, "ns", [abs(x) for x in r.sync_errors_ns],
                                             source=SOURCE, extra=extra))
         records.append(results.MetricRecord("ui.client_timestamp_error", build, "ns", [abs(x) for x in r.stamp_errors_ns],
@@ -441,5 +677,6 @@ def produce_frontend(ctx: Any) -> list[results.MetricRecord]:
     except BrowserUnavailable as exc:
         raise Unavailable(str(exc)) from None
     ctx.build_flags["frontend"] = ("page clock build = stack build (baseline page on a baseline stack, clocked on "
-                                   "clocked) for responsiveness; the sync paths run the three page builds on a clocked stack")
+                                   "clocked, both up together and clicked in turn) for responsiveness; the sync paths run "
+                                   "the three page builds on a clocked stack")
     return produce(ctx.out / "frontend", ctx.quick, ctx.log, nginx=getattr(ctx, "nginx", True))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html as html_mod
 import json
 import math
+import statistics
 import time
 from collections import Counter
 from pathlib import Path
@@ -30,6 +32,8 @@ BUILD_NAMES = {
           "noise floor of the load measurements",
     "reference": "a point of comparison that is neither build: a third-party clock (NautilusTrader) or the raw "
                  "client library with no component around it (the ceiling)",
+    "plan": "the dashboard page with the plan's own clock hook as written (one fetch, offset = server time - "
+            "Date.now() before it): measured beside the two builds for information, judged by no criterion",
 }
 
 
@@ -183,6 +187,50 @@ def _metric_table(index: dict[str, dict[str, results.MetricRecord]], metrics: li
     return df.to_html(index=False, na_rep="-", border=0, classes="metrics")
 
 
+def frontend_sync_html(run_dir: Path) -> str:
+    """The clock-sync paths of the frontend producer (frontend/frontend.json) as a reader needs them:
+    each page build's signed error per path (the criteria's tables show only its size), what part of
+    the clocked error the proxy's path and the machine put there, the plan hook's request legs, and
+    why no four-timestamp method beats half a path's asymmetry."""
+    path = Path(run_dir) / "frontend" / "frontend.json"
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return ""
+    def signed(ms: float) -> str:  # the sign matters here: ahead of the server's time or behind it
+        return f"{ms / 1000:+.4f} s" if abs(ms) >= 1000 else f"{ms:+.3f} ms"
+
+    rows = []
+    for name, per_build in (summary.get("sync") or {}).items():
+        nominal = ((summary.get("paths") or {}).get(name) or {}).get("nominal_ms") or []
+        label = name
+        if len(nominal) == 3:
+            jitter = f", +0..{nominal[2]:g} ms jitter" if nominal[2] else ", no jitter"
+            label = f"{name} ({nominal[0]:g} ms up, {nominal[1]:g} ms down{jitter})"
+        for build, r in per_build.items():
+            e = r.get("sync_error") or {}
+            if not e.get("n"):
+                continue
+            bd = (r.get("exchanges") or {}).get("breakdown") or {}
+            legs = r.get("request_legs_ms") or []
+            if bd.get("n"):
+                why = (f"the proxy's path {bd['proxy_part_ms']:+.3f} ms, this machine outside the proxy "
+                       f"{bd['machine_part_ms']:+.3f} ms, drift and truth {bd['rest_ms']:+.3f} ms")
+            elif legs:
+                why = f"its request legs (server stamp - its fetch call): median {statistics.median(legs):.1f} ms"
+            else:
+                why = ""
+            rows.append({"path": label, "page build": build, "n": e["n"], "median error (signed)": signed(e["median_ms"]),
+                         "|error| max": _s(e["abs_max_ms"] * 1e6, "ns"), "within 1 ms": f"{e['share_within_1ms'] * 100:.1f}%",
+                         "where the error comes from": why})  # fmt: skip
+    if not rows:
+        return ""
+    table = pd.DataFrame(rows).to_html(index=False, border=0, classes="metrics", escape=True)
+    note = html_mod.escape(str(summary.get("asymmetry_note", "")))
+    return (f"<h3>Clock sync by page build (5 s offset, 20 ppm drift, through the delay proxy)</h3>{table}"
+            + (f'<p class="why">{note}</p>' if note else ""))
+
+
 def _producer_rows(producers: list[dict]) -> list[dict]:
     """One row per producer (the run lists a producer once per metric prefix it serves)."""
     seen: dict[str, dict] = {}
@@ -240,7 +288,8 @@ def render(run_dir: Path, js: list[Judgement], records: list[results.MetricRecor
     for name, c in comps.items():
         charts = [ch for m in sorted(c["metrics"]) for ch in _charts_for(m, index[m])][:24]
         components.append({"name": name, "title": COMPONENT_TITLES.get(name, name), "rows": c["rows"],
-                           "charts": charts, "table": _metric_table(index, c["metrics"])})
+                           "charts": charts, "table": _metric_table(index, c["metrics"]),
+                           "extra": frontend_sync_html(run_dir) if name == "frontend" else ""})
     doctor = env.get("doctor", {})
     env_rows = [("commit", f"{env.get('commit')}" + (" (uncommitted changes)" if env.get("dirty") else "")),
                 ("machine", env.get("machine")), ("CPU", f"{env.get('cpu_model')} × {env.get('cpu_count')}"),

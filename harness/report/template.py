@@ -65,6 +65,7 @@ the dashed tick the plan's threshold for that criterion, and an arrow marks an i
 <h2 id="component-{{ comp.name }}">{{ comp.title }}</h2>
 <p>{% for r in comp.rows %}<span class="v" style="background:{{ r.color }}">{{ r.verdict }}</span> <a href="#{{ r.id }}"><code>{{ r.id }}</code></a>&nbsp; {% endfor %}</p>
 {% if comp.table %}{{ comp.table|safe }}{% endif %}
+{% if comp.extra %}{{ comp.extra|safe }}{% endif %}
 <div class="charts">{% for c in comp.charts %}{{ c|safe }}{% endfor %}</div>
 {% if not comp.charts and not comp.table %}<p class="why">No measurements for this component in this run.</p>{% endif %}
 {% endfor %}

@@ -80,3 +80,30 @@ def test_bad_delays_are_refused() -> None:
         DelayProxy("127.0.0.1", 1, up_ns=-1)
     with pytest.raises(ValueError, match="jitter_ns"):
         DelayProxyProcess("127.0.0.1", 1, jitter_ns=1.5)  # type: ignore[arg-type]
+
+
+def test_process_will_not_say_ready_in_front_of_nothing() -> None:
+    """A proxy whose service does not listen would refuse every browser request later: it fails at start, saying so."""
+    from harness.ports import free_port
+
+    port = free_port()  # nothing listens there
+    t = time.monotonic()
+    with pytest.raises(RuntimeError, match=f"127.0.0.1:{port}.*does not accept connections"):
+        DelayProxyProcess("127.0.0.1", port, up_ns=MS).start()
+    assert time.monotonic() - t < 30
+
+
+def test_process_is_ready_when_start_returns_and_its_death_is_named(echo: int) -> None:
+    proxy = DelayProxyProcess("127.0.0.1", echo, up_ns=MS, down_ns=MS).start()
+    try:
+        assert proxy.priority  # how it is scheduled is said, whichever it got
+        assert roundtrip(proxy.port, [b"at once"])  # no wait, no retry: start() returned, so it listens
+        assert proxy.alive()
+        proxy._proc.kill()  # the process this test started
+        proxy._proc.wait(10)
+        t = time.monotonic()
+        with pytest.raises(RuntimeError, match="not running.*exited"):
+            proxy.records()
+        assert time.monotonic() - t < 5
+    finally:
+        proxy.stop()

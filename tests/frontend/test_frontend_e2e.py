@@ -4,7 +4,9 @@ the harness's delay proxy (harness/measure/delay_proxy.py, a loopback TCP relay:
 WAN, not one). Skips on a laptop without Chromium/Playwright/nginx; fails under CI=true.
 
 Assertions are the behaviour (which clock is right, by how much in the middle of the distribution);
-the tails depend on how busy the machine is and are written to the artifact, not asserted.
+the tails depend on how busy the machine is and are written to the artifact, not asserted. Each
+clock-sync exchange is broken down (fe.exchange_paths): what the proxy held it, what the machine
+added outside the proxy, so the clocked error is judged against the path that really happened.
 Artifacts (screenshots, figures): $CLOCKBENCH_TEST_ARTIFACTS, else the test's temp directory.
 """
 
@@ -15,6 +17,7 @@ import os
 import statistics
 import struct
 import threading
+import warnings
 from pathlib import Path
 
 import pytest
@@ -111,33 +114,51 @@ def summarize(res: dict[str, fe.SyncResult], path: dict) -> dict:
 def test_sync_5s_offset_10ms_each_way_with_jitter(chromium, stack, artifacts: Path) -> None:
     host, port = stack.url.split("//", 1)[1].rsplit(":", 1)
     with DelayProxyProcess(host, int(port), up_ns=10 * MS, down_ns=10 * MS, jitter_ns=2 * MS) as proxy:
-        res = fe.sync_scenario(chromium, proxy.url, fe.BUILDS, offset_ms=5000.0, drift_ppm=20.0, seconds=8.0,
+        res = fe.sync_scenario(chromium, proxy.url, fe.BUILDS, offset_ms=5000.0, drift_ppm=20.0, seconds=12.0,
                                orders=3, screenshot=artifacts / "dashboard-sync-symmetric.png")
-        actual = fe.chunk_delays(proxy.records())
-    report = summarize(res, {"nominal_ms": [10, 10, 2], "actual": actual})
-    (artifacts / "sync-symmetric.json").write_text(json.dumps(report, indent=2, default=str))
+        chunks = proxy.records()
     clocked, plan, base = (res[b] for b in ("clocked", "plan", "baseline"))
+    paths = fe.exchange_paths(clocked.raw, chunks)
+    clocked.paths = {**fe.path_summary(paths), "breakdown": fe.error_breakdown(clocked.raw, paths)}
+    bd = clocked.paths["breakdown"]
+    report = summarize(res, {"nominal_ms": [10, 10, 2], "actual": fe.chunk_delays(chunks), "proxy_priority": proxy.priority})
+    (artifacts / "sync-symmetric.json").write_text(json.dumps(report, indent=2, default=str))
     for r in (clocked, plan, base):
         assert len(r.sync_errors_ns) >= 50, f"{r.build}: only {len(r.sync_errors_ns)} samples"
         assert r.truth_bias_ms is not None and abs(r.truth_bias_ms) < 0.5, f"the truth clock is off: {r.truth_bias_ms} ms"
     # The baseline shows the 5 s the page's clock is off by.
     assert abs(statistics.median(base.sync_errors_ns) - 5000 * MS) < 5 * MS
-    # The plan's hook is ahead by about the request's one-way delay (>= the 10 ms added).
-    plan_err = statistics.median(plan.sync_errors_ns)
-    assert plan_err >= 8 * MS, f"plan: {plan_err / MS} ms"
-    # The clocked hook. The four timestamps bound its error by half the round trip, whatever the
-    # machine's load; and since the plan's error is the whole request leg plus the server's queueing
-    # while the clocked one is half their difference from the reply leg, it is at most half the
-    # plan's (+1 ms for the plan's millisecond rounding). Whether it stays within 1 ms is measured
-    # (figures in the artifact, verdict SC3-CLOCK-SYNC in `clockbench run`): on a loaded machine the
-    # service's own queueing before it stamps t1 is an asymmetry no client can see.
-    clocked_err = statistics.median(clocked.sync_errors_ns)
-    bound = clocked.clock["uncertaintyNs"]
-    assert abs(clocked_err) <= bound, f"clocked: {clocked_err / MS} ms outside its own bound {bound / MS} ms"
-    assert abs(clocked_err) <= plan_err / 2 + 1 * MS, f"clocked {clocked_err / MS} ms vs plan {plan_err / MS} ms"
-    assert abs(statistics.median(clocked.stamp_errors_ns)) <= bound
-    print(f"clocked median error {clocked_err / MS:.3f} ms (bound {bound / MS:.1f} ms), plan {plan_err / MS:.3f} ms, "
-          f"share within 1 ms {report['clocked']['sync_error']['share_within_1ms']:.3f}")
+    clocked_ms = statistics.median(clocked.sync_errors_ns) / MS
+    plan_ms = statistics.median(plan.sync_errors_ns) / MS
+    legs = [x / MS for x in fe.plan_legs(plan.raw)]
+    # The plan's hook is off by its request's one-way leg: never less than the 10 ms the proxy holds
+    # each request, and within its own measured legs (server stamp - the instant it called fetch),
+    # to its millisecond rounding.
+    assert legs, "the plan's hook made no request"
+    assert plan_ms >= 9.0, f"plan: {plan_ms} ms"
+    assert min(legs) - 1.5 <= plan_ms <= max(legs) + 1.5, f"plan {plan_ms} ms, its request legs {legs} ms"
+    # The clocked hook. Each error sample is set against the exchange its estimate came from, whose
+    # one-way delays are known (browser's and server's stamps on the true timeline, the proxy's
+    # records): the hook gets what its exchange allows (drift since then and the truth: < 0.3 ms),
+    # and on the path the proxy made (10 ms + 0..2 ms jitter each way) it is within 1 ms.
+    assert bd["n"] >= 50, f"error samples matched to exchanges: {bd}"
+    assert abs(bd["rest_ms"]) <= 0.3, f"beyond what its exchange allowed: {bd}"
+    assert abs(bd["error_without_machine_ms"]) <= 1.0, f"clocked on the proxy's path: {bd}"
+    # The issue's measure, the error against the true server time, within 1 ms too, unless this
+    # machine's own queueing outside the proxy (measured per exchange: the browser's network
+    # thread, loopback, the service before it stamps t1) was itself over half of that: an
+    # asymmetry no client can see. Then it is said, with its size, and the line above holds.
+    if abs(bd["machine_part_ms"]) <= 0.5:
+        assert abs(clocked_ms) <= 1.0, f"clocked {clocked_ms} ms; breakdown {bd}"
+    else:
+        warnings.warn(f"clocked sync error {clocked_ms:.3f} ms, of which this machine's own asymmetry outside the "
+                      f"proxy {bd['machine_part_ms']:.3f} ms (loaded); on the proxy's path {bd['error_without_machine_ms']:.3f} ms",
+                      stacklevel=1)
+    assert abs(clocked_ms * MS) <= clocked.clock["uncertaintyNs"], "outside its own bound"
+    assert abs(statistics.median(clocked.stamp_errors_ns)) <= clocked.clock["uncertaintyNs"]
+    assert plan_ms >= 5 * abs(clocked_ms)
+    print(f"clocked median error {clocked_ms:.3f} ms (proxy's path {bd['proxy_part_ms']:.3f}, machine "
+          f"{bd['machine_part_ms']:.3f}, rest {bd['rest_ms']:.3f}), plan {plan_ms:.3f} ms (legs {legs})")
     assert clocked.clock["wireTimed"] >= 16  # the exchanges used the network stack's timing
 
 
