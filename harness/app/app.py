@@ -22,6 +22,7 @@ from .components import Components
 from .config import ServiceConfig
 from .guards import BodyLimit
 from .errors import install_domain_handlers, install_request_handlers
+from .routes.clock import SYNC_PATH
 from .routes import algos, clock, dashboard, health, orders, positions, ws
 
 __all__ = ["MetricsMiddleware", "create_app"]
@@ -56,6 +57,23 @@ class MetricsMiddleware:
             self.c.metrics.observe_request(path, scope["method"], status[0], (time.perf_counter_ns() - t0) / 1e9)
 
 
+class ReceiptStamp:
+    """Pure ASGI middleware, outermost: stamps ``/clock/sync`` requests with the service clock as they arrive.
+
+    An NTP server's t1 is the instant the request came in; stamped in the route instead, the
+    time the request spent in the layers above (gateway, metrics, parsing) falls on the
+    request's leg only and reads as path asymmetry that no client can see or remove."""
+
+    def __init__(self, app: Any, components: Components) -> None:
+        self.app = app
+        self.c = components
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == SYNC_PATH:
+            scope.setdefault("state", {})["received_ns"] = self.c.clock.timestamp_ns()
+        await self.app(scope, receive, send)
+
+
 def create_app(config: ServiceConfig) -> FastAPI:
     components = Components(config)
 
@@ -83,7 +101,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
     app.add_middleware(MetricsMiddleware, components=components)
     from .gateway import install as install_gateway
 
-    install_gateway(app, components)  # outermost: its 429/400/504 are counted by no route
+    install_gateway(app, components)  # its 429/400/504 are counted by no route
+    app.add_middleware(ReceiptStamp, components=components)  # outermost of all: t1 as the request arrives
     install_request_handlers(app)
     install_domain_handlers(app)
     for router in ROUTERS:

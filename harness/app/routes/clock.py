@@ -17,10 +17,15 @@ from . import API, current
 router = APIRouter()
 
 
-@router.post(f"{API}/clock/sync", summary="NTP-style exchange: t1 (receive) and t2 (send) in server ns")
+SYNC_PATH = f"{API}/clock/sync"
+
+
+@router.post(SYNC_PATH, summary="NTP-style exchange: t1 (receive) and t2 (send) in server ns")
 async def clock_sync(body: ClockSync, request: Request) -> dict[str, Any]:
     c = current(request)
-    t1 = c.clock.timestamp_ns()
+    # t1 as the request reached the service (app.ReceiptStamp), not after the layers and parsing above this route
+    received = request.scope.get("state", {}).get("received_ns")
+    t1 = received if received is not None else c.clock.timestamp_ns()
     return {"t0": body.t0, "t1": t1, "t2": c.clock.timestamp_ns(), "clock": c.clock.kind}
 
 
