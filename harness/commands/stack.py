@@ -64,7 +64,7 @@ def _up(args: argparse.Namespace) -> int:
             raise UsageError("--containers gates traffic through nginx: drop --no-nginx")
         try:
             if args.foreground:
-                return run_foreground(ContainerStack(spec, run_dir=args.run_dir))
+                return run_foreground(ContainerStack(spec, run_dir=args.run_dir), out=lambda line: print(line, flush=True))
             return run_background(_container_argv(args), args.run_dir or new_run_dir("stack"), args.timeout + 120)
         except StackError as exc:
             raise UsageError(str(exc)) from None

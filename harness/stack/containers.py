@@ -51,6 +51,7 @@ class ContainerStack:
     spec: StackSpec
     family_build: str | None = None  # the container family's build; None: the build map's "containers"
     check_interval_ns: int = 500 * NS_PER_MS
+    unhealthy_after: int = 3  # failed checks in a row (each allowed 80 % of the interval) before a worker is out
     run_dir: Path | None = None
     engine: Any = None  # an engine the caller started (and stops); None: the stack starts its own
     workers: list[Worker] = field(default_factory=list)
@@ -183,9 +184,9 @@ class ContainerStack:
 
         probe = HttpHealthProbe({w.container_id: w.port for w in self.workers})
         # /health pings PostgreSQL and Redis: on a busy machine one answer can be slow, so a worker is
-        # taken out after 3 failed checks in a row, each allowed 80 % of the interval
+        # taken out after ``unhealthy_after`` failed checks in a row, each allowed 80 % of the interval
         checker = make_checker(self.family_build, probe, interval_ns=self.check_interval_ns,
-                               timeout_ns=self.check_interval_ns * 4 // 5, unhealthy_after=3)
+                               timeout_ns=self.check_interval_ns * 4 // 5, unhealthy_after=self.unhealthy_after)
         self.supervisor = ContainerSupervisor(checker, self._lifecycle(), on_members=self.gate)
         self.supervisor.members = {w.container_id for w in self.workers}  # they passed the readiness gate
         for i, w in enumerate(self.workers):
