@@ -438,12 +438,15 @@ class BusyStack:
                 killed = time.time_ns()
                 client.containers.get(w.container_id).kill()
                 gated = back = None
+                seen = n_gates
                 deadline = time.monotonic() + timeout_s
                 while back is None and time.monotonic() < deadline:
-                    for t, members in self.stack.gate_log[n_gates:]:
+                    log_now = self.stack.gate_log[seen:]
+                    seen += len(log_now)
+                    for t, members in log_now:  # each change once, in order: out, then back in
                         if gated is None and w.container_id not in members:
                             gated = t
-                        elif gated is not None and w.container_id in members:
+                        elif gated is not None and back is None and w.container_id in members:
                             back = t
                     time.sleep(0.05)
                 time.sleep(1.0)  # nginx flushes its log lines
@@ -451,7 +454,9 @@ class BusyStack:
                 out.append({"worker": w.index, "killed_ns": killed,
                             "to_last_request_ns": (last - killed) if last is not None else 0,
                             "to_gate_ns": (gated - killed) if gated else None,
-                            "to_back_ns": (back - killed) if back else None})
+                            "to_back_ns": (back - killed) if back else None,
+                            "gate_changes": [(t - killed, sorted(self.stack.worker(c).index for c in m))
+                                             for t, m in self.stack.gate_log[n_gates:]]})
                 self.log(f"  containers: {build}: worker-{w.index} killed: last request to it "
                          f"{out[-1]['to_last_request_ns'] / NS_PER_MS:.0f} ms after, out of nginx's upstream "
                          f"{_ms(out[-1]['to_gate_ns'])} ms, back in {_ms(out[-1]['to_back_ns'])} ms")
@@ -640,8 +645,9 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
                   "build's checker probing each worker's /health every 1 s (out after 5 failures in a row, each "
                   "allowed 800 ms): to_last_request = the kill -> the nginx log time of the last request nginx tried on "
                   "it through the shared upstream (0: none after the kill; nginx's own passive failure marking "
-                  "stops most of it); to_gate = the kill -> the health gate rewrote nginx's upstream without it "
-                  "and reloaded nginx", "kills": d}
+                  "stops most of it; when the gate has taken every worker out, nginx's config keeps the first one "
+                  "in, dead or not, so traffic can reach a dead worker again); to_gate = the kill -> the health "
+                  "gate rewrote nginx's upstream without it and reloaded nginx", "kills": d}
             out.append(MetricRecord("sim.containers.worker_death_to_no_traffic", b, "ns",
                                     [x["to_last_request_ns"] for x in d], source=SOURCE, extra=dx))
             gate = [x["to_gate_ns"] for x in d if x["to_gate_ns"] is not None]
