@@ -6,11 +6,11 @@ What is measured, per build (clocked: targets.docker on a LiveClock; baseline: b
   httpd on the host network, started on a private engine) are checked every ``interval`` by the
   build's checker with the HTTP probe (the checker asks each container's /health itself). Every
   slot of each container's nominal schedule (origin + k*interval) is one value: 1,000,000 ppm when
-  a check started within 10 % of the interval of it and was answered, else 0. The soaks alternate
-  builds; every other soak runs on a busy machine: the stack under load (``BusyStack``: two service
-  workers as containers on the same engine, health-gated behind nginx and supervised by the soak's
-  build, serving a bounded Locust orders load through nginx); where nginx or the stack cannot run,
-  CPU burners instead (said in the records). ``*_busy`` records: the busy soaks alone (on time,
+  a check started within 10 % of the interval of it and was answered, else 0. One build's checker
+  at a time; the busy soaks (``PLAN``'s schedule) run on a busy machine: the stack under load
+  (``BusyStack``: two service workers as containers on the same engine, health-gated behind nginx
+  and supervised by the soak's build, serving a bounded Locust orders load through nginx); where
+  nginx or the stack cannot run, CPU burners instead (said in the records). ``*_busy`` records: the busy soaks alone (on time,
   answered, false unhealthy reports).
 - ``sim.containers.detect_latency`` (EI-DOCKER-HEALTH): each container's endpoint is killed (its
   health file removed from the host folder it serves) at seeded instants and revived later; one
@@ -474,11 +474,15 @@ def _ms(ns: int | None) -> str:
     return "-" if ns is None else f"{ns / NS_PER_MS:.0f}"
 
 
-# quick: 40 payloads x 7 faults x 2 soaks = 560 faults per build, enough values for the p99 of
-# EI-DOCKER-HEALTH (stats.min_samples: 500); the soaks take 2 x 2 x 20 s.
+# quick: 40 payloads x 7 faults x 3 soaks = 840 faults per build, enough values for the p99 of
+# EI-DOCKER-HEALTH (stats.min_samples: 500); the soaks take 3 x 2 x 20 s. ``schedule``: per repeat,
+# (busy, clocked first); the busy soaks run each build first once, as the stack's state moves on
+# under its load (the later busy soak met a more loaded stack in both of two runs).
 PLAN = {
-    True: {"containers": 40, "soak_s": 20, "repeats": 2, "faults": 7, "rate": 50, "kills": 2, "cpu_s": 1},
-    False: {"containers": 40, "soak_s": 60, "repeats": 4, "faults": 22, "rate": 50, "kills": 5, "cpu_s": 5},
+    True: {"containers": 40, "soak_s": 20, "faults": 7, "rate": 50, "kills": 2, "cpu_s": 1,
+           "schedule": ((False, True), (True, False), (True, True))},
+    False: {"containers": 40, "soak_s": 60, "faults": 22, "rate": 50, "kills": 5, "cpu_s": 5,
+            "schedule": ((False, True), (True, False), (False, False), (True, True))},
 }
 ENGINE_CHECKED = 4  # payloads that also carry the engine's own health check (250 ms): events, restarts
 
@@ -490,7 +494,7 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
     from harness.backends.docker_engine import EngineUnavailable, ensure_busybox_image, start_engine
 
     plan = PLAN[quick]
-    containers, interval_ns, repeats = plan["containers"], 500 * NS_PER_MS, plan["repeats"]
+    containers, interval_ns, repeats = plan["containers"], 500 * NS_PER_MS, len(plan["schedule"])
     duration_ns = plan["soak_s"] * NS_PER_S
     down_ns = 2 * interval_ns
     faults_per = plan["faults"]
@@ -529,9 +533,8 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
         if busy_stack is None:
             log(f"  containers: {busy_how}; the busy soaks use CPU burners instead")
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        for rep in range(repeats):
-            busy = rep % 2 == 1
-            order = BUILDS if rep % 2 == 0 else tuple(reversed(BUILDS))
+        for rep, (busy, clocked_first) in enumerate(plan["schedule"]):
+            order = BUILDS if clocked_first else tuple(reversed(BUILDS))
             for b in order:
                 burners: list[subprocess.Popen] = []
                 stop_load: Callable[[], dict] | None = None
@@ -587,12 +590,13 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
         engine.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     took_s = time.monotonic() - t_start
-    busy_desc = (f"every other soak while the stack (2 service workers as containers on the same engine, "
+    busy_desc = (f"the busy soaks (see schedule) while the stack (2 service workers as containers on the same engine, "
                  f"health-gated behind nginx, the soak's build supervising them) serves a Locust orders load "
                  f"of {plan['rate']} requests/s (open mode) through nginx" if not busy_how else
-                 f"every other soak with one busy-looping process per core ({busy_how})")
+                 f"the busy soaks (see schedule) with one busy-looping process per core ({busy_how})")
     extra = {"containers": containers, "interval_ns": interval_ns, "soak_ns": duration_ns, "repeats": repeats,
-             "faults_per_container_per_soak": faults_per, "fault_ns": down_ns, "seed": seed,
+             "faults_per_container_per_soak": faults_per,
+             "schedule": [{"busy": b, "first": "clocked" if c else "baseline"} for b, c in plan["schedule"]], "fault_ns": down_ns, "seed": seed,
              "probe": "HTTP GET /health of each payload (busybox httpd, host network)",
              "busy": busy_desc, "engine_checked_payloads": ENGINE_CHECKED,
              "payload_start_to_healthy_ns": ready, "producer_seconds": round(took_s, 1)}
