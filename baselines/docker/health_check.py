@@ -13,11 +13,11 @@ import asyncio
 import time
 
 from core.docker.protocols import HealthProbe, TransitionHandler
-from core.docker.records import Check, EngineEvent, HealthTracker, Transition, check_positive_ns
+from core.docker.shared import CheckerState
 from core.units import NS_PER_S
 
 
-class ContainerHealthChecker:
+class ContainerHealthChecker(CheckerState):
     def __init__(
         self,
         probe: HealthProbe,
@@ -27,24 +27,14 @@ class ContainerHealthChecker:
         unhealthy_after: int = 1,
         on_transition: TransitionHandler | None = None,
     ) -> None:
-        self.probe = probe
-        self.interval_ns = check_positive_ns("interval_ns", interval_ns)
-        self.timeout_ns = check_positive_ns("timeout_ns", timeout_ns)
-        self.on_transition = on_transition
-        self.checks: list[Check] = []
-        self.transitions: list[Transition] = []
-        self.engine_events: list[EngineEvent] = []
-        self.origins: dict[str, int] = {}
-        self.skipped = 0  # a sleep loop never skips: it falls behind instead
-        self._tracker = HealthTracker(unhealthy_after)
-        self._engine_tracker = HealthTracker(1)
+        super().__init__(probe, interval_ns=interval_ns, timeout_ns=timeout_ns, unhealthy_after=unhealthy_after,
+                         on_transition=on_transition)
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def add(self, container_id: str, offset_ns: int = 0) -> None:
         if container_id in self._tasks:
             raise ValueError(f"container {container_id!r} is already checked")
-        if not isinstance(offset_ns, int) or offset_ns < 0:
-            raise ValueError(f"offset_ns must be an int >= 0, got {offset_ns!r}")
+        self.check_offset(offset_ns)
         self.origins[container_id] = time.time_ns() + offset_ns
         self._tasks[container_id] = asyncio.get_running_loop().create_task(self._watch(container_id, offset_ns))
 
@@ -57,14 +47,8 @@ class ContainerHealthChecker:
     def containers(self) -> list[str]:
         return list(self._tasks)
 
-    def status(self, container_id: str) -> bool | None:
-        return self._tracker.status(container_id)
-
     def engine_event(self, container_id: str, status: str) -> None:
-        now = time.time_ns()
-        self.engine_events.append(EngineEvent(container_id, status, now))
-        if status in ("healthy", "unhealthy"):
-            self._report(self._engine_tracker.observe(container_id, status == "healthy", now, "engine"))
+        self.engine_event_at(container_id, status, time.time_ns())
 
     async def stop(self) -> None:
         tasks = list(self._tasks.values())
@@ -91,13 +75,5 @@ class ContainerHealthChecker:
             end = time.time_ns()
             if cid not in self._tasks:
                 return  # removed while its check was in flight
-            self.checks.append(Check(cid, None, start, end, answered, answered and healthy))
-            self._report(self._tracker.observe(cid, answered and healthy, end))
+            self.record(cid, None, start, end, answered, healthy)
             await asyncio.sleep(interval_s)
-
-    def _report(self, transition: Transition | None) -> None:
-        if transition is None:
-            return
-        self.transitions.append(transition)
-        if self.on_transition is not None:
-            self.on_transition(transition)

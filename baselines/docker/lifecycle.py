@@ -9,11 +9,12 @@ import asyncio
 import time
 
 from core.docker.protocols import ContainerEngine
-from core.docker.records import RestartResult, StartResult, StopResult, backoff_ns, check_positive_ns
+from core.docker.records import RestartResult, StartResult, StopResult
+from core.docker.shared import LifecycleSettings
 from core.units import NS_PER_S
 
 
-class ContainerLifecycle:
+class ContainerLifecycle(LifecycleSettings):
     def __init__(
         self,
         engine: ContainerEngine,
@@ -25,15 +26,9 @@ class ContainerLifecycle:
         backoff_cap_ns: int,
         max_attempts: int = 5,
     ) -> None:
+        super().__init__(ready_timeout_ns=ready_timeout_ns, ready_poll_ns=ready_poll_ns, stop_grace_ns=stop_grace_ns,
+                         backoff_base_ns=backoff_base_ns, backoff_cap_ns=backoff_cap_ns, max_attempts=max_attempts)
         self.engine = engine
-        self.ready_timeout_ns = check_positive_ns("ready_timeout_ns", ready_timeout_ns)
-        self.ready_poll_ns = check_positive_ns("ready_poll_ns", ready_poll_ns)
-        self.stop_grace_ns = check_positive_ns("stop_grace_ns", stop_grace_ns)
-        self.backoff_base_ns = check_positive_ns("backoff_base_ns", backoff_base_ns)
-        self.backoff_cap_ns = check_positive_ns("backoff_cap_ns", backoff_cap_ns)
-        if not isinstance(max_attempts, int) or max_attempts < 1:
-            raise ValueError(f"max_attempts must be an int >= 1, got {max_attempts!r}")
-        self.max_attempts = max_attempts
 
     async def start(self, container_id: str) -> StartResult:
         await self.engine.start(container_id)
@@ -62,16 +57,9 @@ class ContainerLifecycle:
         return StopResult(container_id, requested, time.time_ns(), graceful)
 
     async def restart(self, container_id: str) -> RestartResult:
-        began = time.time_ns()
-        delays: list[int] = []
-        await self.stop(container_id)
-        for attempt in range(self.max_attempts):
-            if attempt:
-                delay = backoff_ns(attempt - 1, self.backoff_base_ns, self.backoff_cap_ns)
-                delays.append(delay)
-                await asyncio.sleep(delay / NS_PER_S)
-            result = await self.start(container_id)
-            if result.ready:
-                return RestartResult(container_id, began, result.ready_ns, attempt + 1, tuple(delays))
-            await self.stop(container_id)
-        return RestartResult(container_id, began, None, self.max_attempts, tuple(delays))
+        return await self.restart_with(container_id, time.time_ns(), start=self.start, stop=self.stop,
+                                       pause=_sleep_ns)
+
+
+async def _sleep_ns(delay_ns: int) -> None:
+    await asyncio.sleep(delay_ns / NS_PER_S)

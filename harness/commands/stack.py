@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from harness.errors import UsageError
 
@@ -27,9 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for /health")
     up.add_argument("--containers", action="store_true",
                     help="run the workers as containers on a private Docker engine, health-gated behind nginx "
-                         "(an unhealthy worker leaves the upstream and is restarted); stays in the foreground "
-                         "until Ctrl-C, then stops everything; the checks and lifecycle follow the 'containers' "
-                         "component's build (--component containers=baseline)")  # fmt: skip
+                         "(an unhealthy worker leaves the upstream and is restarted) by a supervisor process that "
+                         "runs in the background until 'stack down'; the checks and lifecycle follow the "
+                         "'containers' component's build (--component containers=baseline)")  # fmt: skip
+    up.add_argument("--foreground", action="store_true",
+                    help="with --containers: supervise in this process until Ctrl-C or SIGTERM")
+    up.add_argument("--run-dir", type=Path, default=None, help=argparse.SUPPRESS)
     up.set_defaults(func=_up)
     down = sub.add_parser("down", help="stop every process 'stack up' started")
     down.set_defaults(func=_down)
@@ -50,13 +54,18 @@ def _up(args: argparse.Namespace) -> int:
         start_time_ns=args.start_time, host=args.host, port=args.port, postgres_url=args.postgres_url,
         redis_url=args.redis_url, health_timeout_s=args.timeout, service_args=extra,
     )  # fmt: skip
+    if args.foreground and not args.containers:
+        raise UsageError("--foreground goes with --containers (the normal stack always runs in the background)")
     if args.containers:
-        from harness.stack.containers import ContainerStack, run_foreground
+        from harness.rundir import new_run_dir
+        from harness.stack.containers import ContainerStack, run_background, run_foreground
 
         if not args.nginx:
             raise UsageError("--containers gates traffic through nginx: drop --no-nginx")
         try:
-            return run_foreground(ContainerStack(spec))
+            if args.foreground:
+                return run_foreground(ContainerStack(spec, run_dir=args.run_dir), out=lambda line: print(line, flush=True))
+            return run_background(_container_argv(args), args.run_dir or new_run_dir("stack"), args.timeout + 120)
         except StackError as exc:
             raise UsageError(str(exc)) from None
     try:
@@ -75,6 +84,19 @@ def _up(args: argparse.Namespace) -> int:
     print(f"run dir    {s.run_dir}")
     print("ready      /health answered ready (PostgreSQL and Redis reachable)")
     return 0
+
+
+def _container_argv(args: argparse.Namespace) -> list[str]:
+    """The ``stack up --containers`` command line the background supervisor runs (with --foreground)."""
+    argv = ["stack", "up", "--containers", "--build", args.build, "--workers", str(args.workers),
+            "--port", str(args.port), "--timeout", f"{args.timeout:g}", "--host", args.host]
+    for c in args.component:
+        argv += ["--component", c]
+    for flag, value in (("--postgres-url", args.postgres_url), ("--redis-url", args.redis_url),
+                        ("--db-schema", args.db_schema)):
+        if value:
+            argv += [flag, value]
+    return argv
 
 
 def _down(args: argparse.Namespace) -> int:

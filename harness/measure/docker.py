@@ -6,15 +6,21 @@ What is measured, per build (clocked: targets.docker on a LiveClock; baseline: b
   httpd on the host network, started on a private engine) are checked every ``interval`` by the
   build's checker with the HTTP probe (the checker asks each container's /health itself). Every
   slot of each container's nominal schedule (origin + k*interval) is one value: 1,000,000 ppm when
-  a check started within 10 % of the interval of it and was answered, else 0. The soaks alternate
-  builds; every other soak runs with CPU burners (busy-looping processes, one per core: a busy
-  machine, not the stack under load).
+  a check started within 10 % of the interval of it and was answered, else 0. One build's checker
+  at a time; the busy soaks (``PLAN``'s schedule) run on a busy machine: the stack under load
+  (``BusyStack``: two service workers as containers on the same engine, health-gated behind nginx
+  and supervised by the soak's build, serving a bounded Locust orders load through nginx); where
+  nginx or the stack cannot run, CPU burners instead (said in the records). ``*_busy`` records: the busy soaks alone (on time,
+  answered, false unhealthy reports).
 - ``sim.containers.detect_latency`` (EI-DOCKER-HEALTH): each container's endpoint is killed (its
   health file removed from the host folder it serves) at seeded instants and revived later; one
   value per fault: the time from the kill to the checker's unhealthy report.
 - ``sim.containers.out_of_rotation`` / ``restart_to_healthy``: every payload's endpoint process killed
   at once under the build's checker + lifecycle + supervisor: kill -> out of the members (no more
   traffic), and unhealthy report -> restarted and healthy again.
+- ``sim.containers.worker_death_to_no_traffic`` / ``worker_death_to_gate``: a stack worker's
+  container killed while the stack serves the load: to the last request nginx tried on it (its
+  access log) and to the health gate taking it out of nginx's upstream.
 - also: false unhealthy reports, faults missed, the engine's own detection (its health events),
   start-to-healthy time of the payloads, and the checker's CPU per container per check at 10, 100
   and 1,000 containers (``checker_cpu``; see that function for how 1,000 are modelled).
@@ -25,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -146,7 +153,8 @@ def soak(build: str, client: Any, ports: dict[str, int], folders: dict[str, Path
         engine_lat += eng.latencies_ns
     return {"slots": slots, "gaps": gaps, "late_ns": late, "latencies": lat, "engine_latencies": engine_lat,
             "false_unhealthy": false_unhealthy, "missed": missed, "checks": len(checker.checks),
-            "skipped": getattr(checker, "skipped", 0), "unanswered": sum(not c.answered for c in checker.checks)}
+            "skipped": getattr(checker, "skipped", 0), "unanswered": sum(not c.answered for c in checker.checks),
+            "answered": [c.answered for c in checker.checks if c.start_ns < window_end]}
 
 
 # --- checker CPU ----------------------------------------------------------------------------------
@@ -241,47 +249,255 @@ def replacement(build: str, client: Any, ports: dict[str, int], *, interval_ns: 
 
 # --- the producer ---------------------------------------------------------------------------------
 
-def _payloads(engine: Any, count: int, workdir: Path, health_interval_ns: int) -> tuple[dict, dict, list[int]]:
+def _payloads(engine: Any, count: int, workdir: Path, health_interval_ns: int,
+              engine_checked: int) -> tuple[dict, dict, list[int], set[str]]:
+    """``count`` payloads; the first ``engine_checked`` also carry the engine's own health check
+    (every ``health_interval_ns``, an exec in the container each time: by the dozen they would load
+    the machine), the others are ready when their /health answers 200."""
     from harness.backends.docker_engine import create_health_payload
     from harness.ports import free_port
 
-    client = engine.client()
     ports: dict[str, int] = {}
     folders: dict[str, Path] = {}
     ready: list[int] = []
+    checked: set[str] = set()
 
-    def one(i: int) -> tuple[str, int, Path, int]:
+    def answers(port: int) -> bool:
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def one(i: int) -> tuple[str, int, Path, int | None]:
         folder = workdir / f"www{i}"
         folder.mkdir()
         (folder / "health").write_text("ok\n")
         port = free_port()
         c = engine.client()
+        with_engine = i < engine_checked
         t0 = time.time_ns()
-        ctr = create_health_payload(c, port, www_dir=folder, health_interval_ns=health_interval_ns)
+        ctr = create_health_payload(c, port, www_dir=folder,
+                                    health_interval_ns=health_interval_ns if with_engine else None)
         while True:
-            ctr.reload()
-            if (ctr.attrs["State"].get("Health") or {}).get("Status") == "healthy":
-                return ctr.id, port, folder, time.time_ns() - t0
+            if with_engine:
+                ctr.reload()
+                if (ctr.attrs["State"].get("Health") or {}).get("Status") == "healthy":
+                    return ctr.id, port, folder, time.time_ns() - t0
+            elif answers(port):
+                return ctr.id, port, folder, None
             if time.time_ns() - t0 > 60 * NS_PER_S:
+                ctr.reload()
                 raise RuntimeError(f"payload {i} not healthy within 60 s: {ctr.attrs['State']}")
             time.sleep(0.02)
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        for cid, port, folder, took in pool.map(one, range(count)):
+        for i, (cid, port, folder, took) in enumerate(pool.map(one, range(count))):
             ports[cid], folders[cid] = port, folder
-            ready.append(took)
-    return ports, folders, ready
+            if took is not None:
+                ready.append(took)
+                checked.add(cid)
+    return ports, folders, ready, checked
 
 
-def produce(quick: bool, log: Log = print, seed: int = 15) -> list[MetricRecord]:
+# --- the busy machine: the stack under load --------------------------------------------------------
+
+_PER_WORKER = re.compile(r'"/api/v1/(orders|algos)/W\d+-')
+_LINE = re.compile(r'^(\d+\.\d+) (\d{3}) \S+ "([^"]*)" .*? ua="([^"]*)"')
+
+
+def access_lines(path: Path) -> list[tuple[int, int, str, str]]:
+    """nginx's access log of the stack as (end time ns, status, uri, upstream addresses) (pure parse)."""
+    out = []
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return out
+    for line in text.splitlines():
+        m = _LINE.match(line)
+        if m:
+            sec, frac = m.group(1).split(".")
+            out.append((int(sec) * NS_PER_S + int(frac.ljust(9, "0")[:9]), int(m.group(2)), m.group(3), m.group(4)))
+    return out
+
+
+def last_traffic_ns(lines: list[tuple[int, int, str, str]], port: int, after_ns: int, before_ns: int) -> int | None:
+    """The log time of the last request in [after, before) that nginx tried on the worker at ``port``
+    through the shared (health-gated) upstream; None when none was. Requests about one worker's own
+    orders (``/api/v1/orders/W<n>-...``) go to that worker by design, gate or not: not counted."""
+    addr = f"127.0.0.1:{port}"
+    last = None
+    for t, _status, uri, ua in lines:
+        if after_ns <= t < before_ns and addr in ua.replace(" ", "").split(",") and not _PER_WORKER.match(f'"{uri}'):
+            last = t
+    return last
+
+
+class _Load:
+    """A bounded Locust ``orders`` load (``clockbench load`` in open mode: ``rate`` arrivals per
+    second on a fixed schedule, whatever the answers' latency) against the stack's nginx, in its own
+    process group so it is stopped whole."""
+
+    def __init__(self, url: str, rate: float, limit_s: float, out: Path) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "harness", "load", "--profile", "orders", "--target", url, "--rate", f"{rate:g}",
+               "--users", str(max(10, int(rate // 5))), "--duration", f"{limit_s:g}", "--warmup", "0",
+               "--out", str(out)]  # fmt: skip
+        self.log = (out / "load.log").open("w")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+
+    def stop(self) -> None:
+        import signal
+
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=15)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(timeout=15)
+        self.log.close()
+
+
+class BusyStack:
+    """The stack (two service workers as containers on the run's engine, health-gated behind nginx,
+    on the run's PostgreSQL and Redis) serving a bounded Locust orders load: the busy machine."""
+
+    def __init__(self, engine: Any, out: Path, rate: float, log: Log) -> None:
+        from harness.stack.containers import ContainerStack
+        from harness.stack.manager import StackSpec
+
+        spec = StackSpec(workers=2, health_timeout_s=120, write_pointer=False)
+        # the stack's own gate: a worker out after 5 s of failed /health (checks every 1 s, each allowed
+        # 800 ms): under the load a stricter gate restarted both workers at once on this machine
+        self.stack = ContainerStack(spec, family_build="clocked", check_interval_ns=NS_PER_S, unhealthy_after=5,
+                                    run_dir=out / "stack", engine=engine)
+        self.out, self.rate, self.log = out, rate, log
+        self.loads = 0
+
+    def start(self) -> None:
+        t0 = time.monotonic()
+        self.stack.start()
+        self.log(f"  containers: busy machine: stack {self.stack.url} (2 workers as containers) up in "
+                 f"{time.monotonic() - t0:.0f}s; Locust orders load, {self.rate:g} requests/s")
+
+    @property
+    def access_log(self) -> Path:
+        assert self.stack._prefix is not None
+        return self.stack._prefix / "logs" / "access.log"
+
+    def serve(self, build: str, limit_s: float) -> Callable[[], dict]:
+        """Supervision by ``build``'s family and the load, running until the returned function is
+        called; it returns what the stack served meanwhile (requests, errors, per second)."""
+        self.stack.family_build = build
+        stop_sup = self.stack.supervise_in_thread()
+        self.loads += 1
+        load = _Load(self.stack.url, self.rate, limit_s, self.out / f"load{self.loads}")
+        n0 = len(access_lines(self.access_log))
+        deadline = time.monotonic() + 30
+        while len(access_lines(self.access_log)) < n0 + 20 and time.monotonic() < deadline and load.proc.poll() is None:
+            time.sleep(0.2)  # the load is under way before the measure starts
+        t0 = time.time_ns()
+
+        def stop() -> dict:
+            t1 = time.time_ns()
+            load.stop()
+            sup = self.stack.supervisor
+            restarts = len(sup.replacements) + len(sup.restarting()) if sup is not None else 0
+            stop_sup()
+            lines = [x for x in access_lines(self.access_log) if t0 <= x[0] < t1]
+            errors = sum(1 for x in lines if x[1] >= 500)
+            return {"requests": len(lines), "errors_5xx": errors, "seconds": (t1 - t0) / NS_PER_S,
+                    "rps": len(lines) / max((t1 - t0) / NS_PER_S, 1e-9), "stack_worker_restarts": restarts}
+
+        return stop
+
+    def worker_death(self, build: str, kills: int, timeout_s: float = 120.0) -> list[dict]:
+        """Kill a worker container (SIGKILL: the process dies, its port refuses) while the stack serves
+        load under ``build``'s family; per kill: to the last request nginx tried on it, to the health
+        gate taking it out of nginx's upstream, and to the replacement back in."""
+        client = self.stack._engine.client()
+        stop = self.serve(build, limit_s=kills * timeout_s + 60)
+        out: list[dict] = []
+        try:
+            for k in range(kills):
+                w = self.stack.workers[k % len(self.stack.workers)]
+                all_in = {x.container_id for x in self.stack.workers}
+                deadline = time.monotonic() + timeout_s
+                while (self.stack.supervisor is None or set(self.stack.supervisor.members) != all_in) \
+                        and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                time.sleep(1.0)  # traffic to both
+                n_gates = len(self.stack.gate_log)
+                killed = time.time_ns()
+                client.containers.get(w.container_id).kill()
+                gated = back = None
+                seen = n_gates
+                deadline = time.monotonic() + timeout_s
+                while back is None and time.monotonic() < deadline:
+                    log_now = self.stack.gate_log[seen:]
+                    seen += len(log_now)
+                    for t, members in log_now:  # each change once, in order: out, then back in
+                        if gated is None and w.container_id not in members:
+                            gated = t
+                        elif gated is not None and back is None and w.container_id in members:
+                            back = t
+                    time.sleep(0.05)
+                time.sleep(1.0)  # nginx flushes its log lines
+                last = last_traffic_ns(access_lines(self.access_log), w.port, killed, back or time.time_ns())
+                out.append({"worker": w.index, "killed_ns": killed,
+                            "to_last_request_ns": (last - killed) if last is not None else 0,
+                            "to_gate_ns": (gated - killed) if gated else None,
+                            "to_back_ns": (back - killed) if back else None,
+                            "gate_changes": [(t - killed, sorted(self.stack.worker(c).index for c in m))
+                                             for t, m in self.stack.gate_log[n_gates:]]})
+                self.log(f"  containers: {build}: worker-{w.index} killed: last request to it "
+                         f"{out[-1]['to_last_request_ns'] / NS_PER_MS:.0f} ms after, out of nginx's upstream "
+                         f"{_ms(out[-1]['to_gate_ns'])} ms, back in {_ms(out[-1]['to_back_ns'])} ms")
+        finally:
+            served = stop()
+        for d in out:
+            d["served"] = served
+        return out
+
+    def stop(self) -> None:
+        self.stack.stop()
+
+
+def _ms(ns: int | None) -> str:
+    return "-" if ns is None else f"{ns / NS_PER_MS:.0f}"
+
+
+# quick: 40 payloads x 7 faults x 3 soaks = 840 faults per build, enough values for the p99 of
+# EI-DOCKER-HEALTH (stats.min_samples: 500); the soaks take 3 x 2 x 20 s. ``schedule``: per repeat,
+# (busy, clocked first); the busy soaks run each build first once, as the stack's state moves on
+# under its load (the later busy soak met a more loaded stack in both of two runs).
+PLAN = {
+    True: {"containers": 40, "soak_s": 20, "faults": 7, "rate": 50, "kills": 2, "cpu_s": 1,
+           "schedule": ((False, True), (True, False), (True, True))},
+    False: {"containers": 40, "soak_s": 60, "faults": 22, "rate": 50, "kills": 5, "cpu_s": 5,
+            "schedule": ((False, True), (True, False), (False, False), (True, True))},
+}
+ENGINE_CHECKED = 4  # payloads that also carry the engine's own health check (250 ms): events, restarts
+
+
+def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = None,
+            nginx: bool = True) -> list[MetricRecord]:
     """Every container metric, both builds, on a private engine; INVALID records with the reason when
-    no engine can be started here."""
+    no engine can be started here. ``out``: the run's folder (the busy stack's logs go under it)."""
     from harness.backends.docker_engine import EngineUnavailable, ensure_busybox_image, start_engine
 
-    containers, interval_ns, duration_ns, repeats = (4, 500 * NS_PER_MS, 10 * NS_PER_S, 2) if quick \
-        else (10, 500 * NS_PER_MS, 60 * NS_PER_S, 4)
-    down_ns = 4 * interval_ns
-    faults_per = 2 if quick else 6
+    plan = PLAN[quick]
+    containers, interval_ns, repeats = plan["containers"], 500 * NS_PER_MS, len(plan["schedule"])
+    duration_ns = plan["soak_s"] * NS_PER_S
+    down_ns = 2 * interval_ns
+    faults_per = plan["faults"]
     cpu_sizes = (10, 100, 1000)
     try:
         engine = start_engine()
@@ -290,32 +506,75 @@ def produce(quick: bool, log: Log = print, seed: int = 15) -> list[MetricRecord]
         log(f"  containers: {reason}")
         return [invalid(m, b, "ppm" if m.endswith("on_time") else "ns", reason, SOURCE) for m in METRICS for b in BUILDS]
     workdir = Path(tempfile.mkdtemp(prefix="clockbench-payloads-"))
+    out = Path(out) if out else workdir / "out"
     runs: dict[str, list[dict]] = {b: [] for b in BUILDS}
+    busy_stack: BusyStack | None = None
+    busy_how = ""
+    deaths: dict[str, list[dict]] = {b: [] for b in BUILDS}
+    death_reason = ""
+    t_start = time.monotonic()
     try:
         client = engine.client()
         ensure_busybox_image(client)
         log(f"  containers: engine {engine.version} ready in {engine.started_s:.1f}s; starting {containers} payloads")
-        ports, folders, ready = _payloads(engine, containers, workdir, 250 * NS_PER_MS)
+        ports, folders, ready, checked = _payloads(engine, containers, workdir, 250 * NS_PER_MS, ENGINE_CHECKED)
+        log(f"  containers: {containers} payloads up in {time.monotonic() - t_start:.0f}s")
+        if not nginx:
+            death_reason = busy_how = "no nginx here (the run's --no-nginx or none installed)"
+        else:
+            try:
+                busy_stack = BusyStack(engine, out / "containers-stack", plan["rate"], log)
+                busy_stack.start()
+            except Exception as exc:  # noqa: BLE001 - StackError, no PostgreSQL/Redis: said, then CPU burners
+                death_reason = busy_how = f"the container stack could not start: {str(exc).splitlines()[0][:300]}"
+                if busy_stack is not None:
+                    busy_stack.stop()
+                busy_stack = None
+        if busy_stack is None:
+            log(f"  containers: {busy_how}; the busy soaks use CPU burners instead")
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        for rep in range(repeats):
-            busy = rep % 2 == 1
-            order = BUILDS if rep % 2 == 0 else tuple(reversed(BUILDS))
+        for rep, (busy, clocked_first) in enumerate(plan["schedule"]):
+            order = BUILDS if clocked_first else tuple(reversed(BUILDS))
             for b in order:
-                burners = _burners(cores) if busy else []
+                burners: list[subprocess.Popen] = []
+                stop_load: Callable[[], dict] | None = None
+                if busy and busy_stack is not None:
+                    stop_load = busy_stack.serve(b, limit_s=duration_ns / NS_PER_S + 60)
+                elif busy:
+                    burners = _burners(cores)
+                served = None
                 try:
                     r = soak(b, client, ports, folders, interval_ns=interval_ns, timeout_ns=interval_ns // 2,
                              duration_ns=duration_ns, seed=seed * 1000 + rep, faults_per_container=faults_per,
                              down_ns=down_ns)
                 finally:
                     _stop_all(burners)
+                    if stop_load is not None:
+                        served = stop_load()
                 r["busy"] = busy
+                r["served"] = served
                 runs[b].append(r)
                 share = sum(r["slots"]) / 1e6 / len(r["slots"]) if r["slots"] else float("nan")
-                log(f"  containers: {b}{' (busy machine)' if busy else ''}: {r['checks']} checks, on time "
-                    f"{share:.4f}, detect p50 {_p(r['latencies'], 50)} ms, false unhealthy {r['false_unhealthy']}")
+                what = ""
+                if busy:
+                    what = (f" (busy: the stack served {served['rps']:.0f} req/s, {served['errors_5xx']} 5xx, "
+                            f"{served['stack_worker_restarts']} worker restarts by its gate)"
+                            if served else " (busy: CPU burners)")
+                log(f"  containers: {b}{what}: {r['checks']} checks, on time {share:.4f}, {len(r['latencies'])} "
+                    f"faults detected, p99 {_p(r['latencies'], 99)} ms, false unhealthy {r['false_unhealthy']}")
+        if busy_stack is not None:
+            for b in BUILDS:
+                try:
+                    deaths[b] = busy_stack.worker_death(b, plan["kills"])
+                except Exception as exc:  # noqa: BLE001 - said in the records
+                    death_reason = f"worker death measure failed: {type(exc).__name__}: {exc}"
+                    log(f"  containers: {b}: {death_reason}")
+            busy_stack.stop()
+            busy_stack = None
         repl: dict[str, dict] = {}
+        few = {cid: ports[cid] for cid in sorted(checked)}
         for b in BUILDS:
-            repl[b] = replacement(b, client, ports)
+            repl[b] = replacement(b, client, few)
             log(f"  containers: {b}: {len(repl[b]['out_of_rotation_ns'])} endpoints killed, out of rotation p50 "
                 f"{_p(repl[b]['out_of_rotation_ns'], 50)} ms, restart to healthy p50 {_p(repl[b]['restart_to_healthy_ns'], 50)} ms"
                 f"{', ' + str(repl[b]['failed']) + ' not replaced' if repl[b]['failed'] else ''}")
@@ -326,13 +585,22 @@ def produce(quick: bool, log: Log = print, seed: int = 15) -> list[MetricRecord]
             log(f"  containers: checker CPU per check at {n}: clocked {cpu['clocked'][n]['cpu_per_check_ns']} ns, "
                 f"baseline {cpu['baseline'][n]['cpu_per_check_ns']} ns")
     finally:
+        if busy_stack is not None:
+            busy_stack.stop()
         engine.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+    took_s = time.monotonic() - t_start
+    busy_desc = (f"the busy soaks (see schedule) while the stack (2 service workers as containers on the same engine, "
+                 f"health-gated behind nginx, the soak's build supervising them) serves a Locust orders load "
+                 f"of {plan['rate']} requests/s (open mode) through nginx" if not busy_how else
+                 f"the busy soaks (see schedule) with one busy-looping process per core ({busy_how})")
     extra = {"containers": containers, "interval_ns": interval_ns, "soak_ns": duration_ns, "repeats": repeats,
-             "faults_per_container_per_soak": faults_per, "fault_ns": down_ns, "seed": seed,
+             "faults_per_container_per_soak": faults_per,
+             "schedule": [{"busy": b, "first": "clocked" if c else "baseline"} for b, c in plan["schedule"]], "fault_ns": down_ns, "seed": seed,
              "probe": "HTTP GET /health of each payload (busybox httpd, host network)",
-             "busy": "every other soak with one busy-looping process per core",
-             "payload_start_to_healthy_ns": ready}
+             "busy": busy_desc, "engine_checked_payloads": ENGINE_CHECKED,
+             "payload_start_to_healthy_ns": ready, "producer_seconds": round(took_s, 1)}
+    log(f"  containers: {took_s:.0f}s in all")
     out: list[MetricRecord] = []
     for b in BUILDS:
         rs = runs[b]
@@ -363,6 +631,38 @@ def produce(quick: bool, log: Log = print, seed: int = 15) -> list[MetricRecord]
                                 source=SOURCE, extra=extra))
         out.append(MetricRecord("sim.containers.faults_missed", b, "count", [sum(r["missed"] for r in rs)],
                                 source=SOURCE, extra=extra))
+        busy_runs = [r for r in rs if r["busy"]]
+        if busy_runs:
+            served = [r["served"] for r in busy_runs if r.get("served")]
+            out.append(MetricRecord("sim.containers.false_unhealthy_busy", b, "count",
+                                    [sum(r["false_unhealthy"] for r in busy_runs)], source=SOURCE,
+                                    extra=dict(extra, served=served, definition="unhealthy reports outside every "
+                                               "fault (and its grace), in the busy soaks only")))
+            answered = [1_000_000 if c else 0 for r in busy_runs for c in r["answered"]]
+            if answered:
+                out.append(MetricRecord("sim.containers.answered_busy", b, "ppm", answered, lower_is_better=False,
+                                        source=SOURCE, extra=dict(extra, definition="share of checks answered "
+                                                                  "(in time for the checker's timeout), busy soaks")))
+        d = deaths[b]
+        if d:
+            dx = {"definition": "a stack worker (container) SIGKILLed while the stack serves the Locust load, the "
+                  "build's checker probing each worker's /health every 1 s (out after 5 failures in a row, each "
+                  "allowed 800 ms): to_last_request = the kill -> the nginx log time of the last request nginx tried on "
+                  "it through the shared upstream (0: none after the kill; nginx's own passive failure marking "
+                  "stops most of it; when the gate has taken every worker out, nginx's config keeps the first one "
+                  "in, dead or not, so traffic can reach a dead worker again); to_gate = the kill -> the health "
+                  "gate rewrote nginx's upstream without it and reloaded nginx", "kills": d}
+            out.append(MetricRecord("sim.containers.worker_death_to_no_traffic", b, "ns",
+                                    [x["to_last_request_ns"] for x in d], source=SOURCE, extra=dx))
+            gate = [x["to_gate_ns"] for x in d if x["to_gate_ns"] is not None]
+            out.append(MetricRecord("sim.containers.worker_death_to_gate", b, "ns", gate, source=SOURCE, extra=dx)
+                       if gate else invalid("sim.containers.worker_death_to_gate", b, "ns",
+                                            "the gate never took the killed worker out", SOURCE))
+        else:
+            reason = death_reason or "not measured"
+            for m in ("sim.containers.worker_death_to_no_traffic", "sim.containers.worker_death_to_gate"):
+                out.append(invalid(m, b, "ns", f"{reason}; sim.containers.out_of_rotation is the time to the "
+                                   "health set removing a payload", SOURCE))
         for key, metric in (("out_of_rotation_ns", "sim.containers.out_of_rotation"),
                             ("restart_to_healthy_ns", "sim.containers.restart_to_healthy")):
             if repl[b][key]:
@@ -393,4 +693,4 @@ def produce_containers(ctx: Any) -> list[MetricRecord]:
     if not any(m.startswith("sim.containers.") for m in ctx.metrics):
         raise Unavailable("no selected criterion needs the container measurements")
     ctx.build_flags["containers"] = "each soak runs one build's checker (targets.docker or baselines.docker) on the same payloads"
-    return produce(ctx.quick, ctx.log)
+    return produce(ctx.quick, ctx.log, out=ctx.out, nginx=ctx.nginx)

@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +51,9 @@ class ContainerStack:
     spec: StackSpec
     family_build: str | None = None  # the container family's build; None: the build map's "containers"
     check_interval_ns: int = 500 * NS_PER_MS
+    unhealthy_after: int = 3  # failed checks in a row (each allowed 80 % of the interval) before a worker is out
     run_dir: Path | None = None
+    engine: Any = None  # an engine the caller started (and stops); None: the stack starts its own
     workers: list[Worker] = field(default_factory=list)
     gate_log: list[tuple[int, frozenset[str]]] = field(default_factory=list)  # (time_ns, members) per reload
     url: str = ""
@@ -80,10 +84,13 @@ class ContainerStack:
         self.run_dir = Path(self.run_dir) if self.run_dir else new_run_dir("stack")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         bmap = self.spec.resolved_map()
-        try:
-            self._engine = start_engine(self.run_dir / "dockerd")
-        except EngineUnavailable as exc:
-            raise StackError(f"--containers needs a Docker engine: {exc}") from None
+        if self.engine is not None:
+            self._engine = self.engine
+        else:
+            try:
+                self._engine = start_engine(self.run_dir / "dockerd")
+            except EngineUnavailable as exc:
+                raise StackError(f"--containers needs a Docker engine: {exc}") from None
         try:
             client = self._engine.client()
             ensure_busybox_image(client)
@@ -177,9 +184,9 @@ class ContainerStack:
 
         probe = HttpHealthProbe({w.container_id: w.port for w in self.workers})
         # /health pings PostgreSQL and Redis: on a busy machine one answer can be slow, so a worker is
-        # taken out after 3 failed checks in a row, each allowed 80 % of the interval
+        # taken out after ``unhealthy_after`` failed checks in a row, each allowed 80 % of the interval
         checker = make_checker(self.family_build, probe, interval_ns=self.check_interval_ns,
-                               timeout_ns=self.check_interval_ns * 4 // 5, unhealthy_after=3)
+                               timeout_ns=self.check_interval_ns * 4 // 5, unhealthy_after=self.unhealthy_after)
         self.supervisor = ContainerSupervisor(checker, self._lifecycle(), on_members=self.gate)
         self.supervisor.members = {w.container_id for w in self.workers}  # they passed the readiness gate
         for i, w in enumerate(self.workers):
@@ -188,6 +195,49 @@ class ContainerStack:
             await asyncio.Event().wait()
         finally:
             await self.supervisor.stop()
+
+    def supervise_in_thread(self) -> Callable[[], None]:
+        """``supervise()`` on an event loop of its own in a thread (a run measures something else on
+        its own loop meanwhile). Returns a function that stops it and waits."""
+        started = threading.Event()
+        box: dict[str, Any] = {}
+
+        def run() -> None:
+            async def main() -> None:
+                box["loop"], box["task"] = asyncio.get_running_loop(), asyncio.current_task()
+                started.set()
+                try:
+                    await self.supervise()
+                except asyncio.CancelledError:
+                    pass
+
+            try:
+                asyncio.run(main())
+            finally:
+                started.set()
+
+        thread = threading.Thread(target=run, name="container-stack-supervisor", daemon=True)
+        thread.start()
+        started.wait(30)
+
+        def stop() -> None:
+            loop, task = box.get("loop"), box.get("task")
+            if loop is not None and task is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(task.cancel)
+            thread.join(60)
+
+        return stop
+
+    def _remove_workers(self) -> None:
+        try:
+            client = self._engine.client()
+            for w in self.workers:
+                try:
+                    client.containers.get(w.container_id).remove(force=True)
+                except Exception:  # noqa: BLE001 - already gone
+                    pass
+        except Exception:  # noqa: BLE001 - the engine is gone: nothing left to remove
+            pass
 
     def worker(self, container_id: str) -> Worker:
         return next(w for w in self.workers if w.container_id == container_id)
@@ -200,7 +250,11 @@ class ContainerStack:
             except Exception:  # noqa: BLE001
                 self._nginx.kill()
         if self._engine is not None:
-            self._engine.stop()
+            if self.engine is None:
+                self._engine.stop()
+            else:  # the caller's engine stays up: only this stack's workers go
+                self._remove_workers()
+            self._engine = None
         if self._namespace is not None:
             drop_namespace(self._pg, self._rd, *self._namespace)
             self._namespace = None
@@ -212,16 +266,55 @@ class ContainerStack:
         self.stop()
 
 
+def _save_state(stack: ContainerStack) -> None:
+    """Record this supervising process (and nginx) so ``stack status``/``stack down`` find them: the
+    workers are containers on the stack's own engine, which this process stops on SIGTERM."""
+    import os
+
+    import psutil
+
+    from . import state as state_mod
+    from .manager import _record
+
+    me = psutil.Process(os.getpid())
+    procs = [state_mod.ProcessRecord("supervisor", me.pid, me.create_time(), stack.url,
+                                     str(Path(stack.run_dir or ".") / "supervisor.log"))]
+    if stack._nginx is not None and stack._prefix is not None:
+        procs.append(_record("nginx", stack._nginx, stack.url, stack._prefix / "logs" / "error.log"))
+    st = state_mod.StackState(
+        run_dir=str(stack.run_dir), url=stack.url, nginx_url=stack.url, worker_urls=[w.url for w in stack.workers],
+        build_map=stack.spec.resolved_map(), clock=stack.spec.clock, start_time_ns=None,
+        postgres_url=stack._pg, redis_url=stack._rd, processes=procs,
+        notes=[f"workers run as containers ({', '.join(w.container_id[:12] for w in stack.workers)}) on a private "
+               f"Docker engine, health-gated by the '{stack.family_build}' container family; 'stack down' stops "
+               "the supervisor, which stops them, nginx and the engine"],
+        access_log=str(stack._prefix / "logs" / "access.log") if stack._prefix else None)
+    state_mod.save(st, state_mod.POINTER if stack.spec.write_pointer else None)
+
+
+def _clear_state(stack: ContainerStack) -> None:
+    """Forget the pointer if it still names this stack (``stack down`` may have cleared it already)."""
+    from . import state as state_mod
+
+    if not stack.spec.write_pointer:
+        return
+    st = state_mod.load()
+    if st is not None and st.run_dir == str(stack.run_dir):
+        state_mod.clear()
+
+
 def run_foreground(stack: ContainerStack, out: Any = print) -> int:
-    """``stack up --containers``: start, print, supervise until Ctrl-C or SIGTERM, then stop everything."""
+    """``stack up --containers --foreground``: start, record, print, supervise until Ctrl-C or
+    SIGTERM (``stack down``), then stop everything."""
     stack.start()
     try:
+        _save_state(stack)
         out(f"url        {stack.url}  (nginx, health-gated)")
         for w in stack.workers:
             out(f"worker-{w.index}   {w.url}  container {w.container_id[:12]}")
         out(f"family     container health checks and lifecycle: {stack.family_build}")
         out(f"run dir    {stack.run_dir}")
-        out("supervising: unhealthy workers leave nginx's upstream and are restarted; Ctrl-C stops the stack")
+        out("supervising: unhealthy workers leave nginx's upstream and are restarted; Ctrl-C or 'stack down' stops it")
 
         async def main() -> None:
             loop = asyncio.get_running_loop()
@@ -248,5 +341,51 @@ def run_foreground(stack: ContainerStack, out: Any = print) -> int:
         asyncio.run(main())
     finally:
         stack.stop()
+        _clear_state(stack)
         out("stopped")
     return 0
+
+
+def run_background(argv: list[str], run_dir: Path, timeout_s: float, out: Any = print) -> int:
+    """``stack up --containers``: the same command with ``--foreground`` as a detached process of its
+    own session (output to ``run_dir/supervisor.log``); returns once it recorded the stack (ready),
+    or raises StackError with its log's tail when it exited first or did not get ready in time."""
+    import os
+    import subprocess
+
+    from .manager import ROOT as _ROOT
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = run_dir / "supervisor.log"
+    state_file = run_dir / "stack.json"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    with open(log, "ab") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "harness", *argv, "--foreground", "--run-dir", str(run_dir)],
+                                stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT, cwd=str(_ROOT), env=env,
+                                start_new_session=True)
+    deadline = time.monotonic() + timeout_s
+    while not state_file.exists():
+        if proc.poll() is not None:
+            raise StackError(f"the stack's supervisor exited with code {proc.returncode}:\n{_tail(log)}")
+        if time.monotonic() > deadline:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+            raise StackError(f"the container stack was not ready within {timeout_s:.0f}s:\n{_tail(log)}")
+        time.sleep(0.2)
+    time.sleep(0.2)  # its banner follows the state file
+    for line in log.read_text(errors="replace").splitlines():
+        if line.split(" ", 1)[0] in ("url", "family", "run") or line.startswith("worker-"):
+            out(line)
+    out(f"supervisor pid {proc.pid} (log {log}); 'clockbench stack down' stops the stack")
+    return 0
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

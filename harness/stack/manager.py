@@ -391,6 +391,8 @@ def stop_recorded(pointer: Path = state_mod.POINTER, timeout_s: float = 10.0) ->
     st = state_mod.load(pointer)
     if st is None:
         return None, []
+    if any(r.role == "supervisor" for r in st.processes):
+        timeout_s = max(timeout_s, 60.0)  # a container stack's supervisor removes its containers and engine first
     stopped = _stop_records(st.processes, timeout_s)
     drop_namespace(st.postgres_url, st.redis_url, st.db_schema, st.redis_prefix)
     state_mod.clear(pointer)

@@ -14,11 +14,11 @@ from __future__ import annotations
 import asyncio
 
 from core.docker.protocols import HealthProbe, TransitionHandler
-from core.docker.records import Check, EngineEvent, HealthTracker, Transition, check_positive_ns
+from core.docker.shared import CheckerState
 from targets.clock import Clock, TimeEvent
 
 
-class ContainerHealthChecker:
+class ContainerHealthChecker(CheckerState):
     def __init__(
         self,
         probe: HealthProbe,
@@ -29,18 +29,9 @@ class ContainerHealthChecker:
         unhealthy_after: int = 1,
         on_transition: TransitionHandler | None = None,
     ) -> None:
-        self.probe = probe
+        super().__init__(probe, interval_ns=interval_ns, timeout_ns=timeout_ns, unhealthy_after=unhealthy_after,
+                         on_transition=on_transition)
         self.clock = clock
-        self.interval_ns = check_positive_ns("interval_ns", interval_ns)
-        self.timeout_ns = check_positive_ns("timeout_ns", timeout_ns)
-        self.on_transition = on_transition
-        self.checks: list[Check] = []
-        self.transitions: list[Transition] = []
-        self.engine_events: list[EngineEvent] = []
-        self.origins: dict[str, int] = {}
-        self.skipped = 0  # slots skipped because the container's previous check was still running
-        self._tracker = HealthTracker(unhealthy_after)
-        self._engine_tracker = HealthTracker(1)
         self._timer_of: dict[str, str] = {}
         self._container_of: dict[str, str] = {}
         self._in_flight: dict[str, asyncio.Task[None]] = {}
@@ -48,8 +39,7 @@ class ContainerHealthChecker:
     def add(self, container_id: str, offset_ns: int = 0) -> None:
         if container_id in self._timer_of:
             raise ValueError(f"container {container_id!r} is already checked")
-        if not isinstance(offset_ns, int) or offset_ns < 0:
-            raise ValueError(f"offset_ns must be an int >= 0, got {offset_ns!r}")
+        self.check_offset(offset_ns)
         origin = self.clock.timestamp_ns() + offset_ns
         name = f"health:{container_id}"
         self.clock.set_timer(name, self.interval_ns, self._due, start_time_ns=origin)
@@ -72,15 +62,9 @@ class ContainerHealthChecker:
     def containers(self) -> list[str]:
         return list(self._timer_of)
 
-    def status(self, container_id: str) -> bool | None:
-        return self._tracker.status(container_id)
-
     def engine_event(self, container_id: str, status: str) -> None:
-        """The engine reported a health status (its ``health_status`` event)."""
-        now = self.clock.timestamp_ns()
-        self.engine_events.append(EngineEvent(container_id, status, now))
-        if status in ("healthy", "unhealthy"):
-            self._report(self._engine_tracker.observe(container_id, status == "healthy", now, "engine"))
+        """The engine reported a health status (its ``health_status`` event), stamped by the clock."""
+        self.engine_event_at(container_id, status, self.clock.timestamp_ns())
 
     async def stop(self) -> None:
         for cid in list(self._timer_of):
@@ -121,12 +105,4 @@ class ContainerHealthChecker:
         end = self.clock.timestamp_ns()
         if cid not in self._timer_of:
             return  # removed while in flight
-        self.checks.append(Check(cid, due_ns, start, end, answered, answered and healthy))
-        self._report(self._tracker.observe(cid, answered and healthy, end))
-
-    def _report(self, transition: Transition | None) -> None:
-        if transition is None:
-            return
-        self.transitions.append(transition)
-        if self.on_transition is not None:
-            self.on_transition(transition)
+        self.record(cid, due_ns, start, end, answered, healthy)

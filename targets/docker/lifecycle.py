@@ -9,11 +9,12 @@ from the clock and every wait is a clock timer, so a TestClock runs it all in vi
 from __future__ import annotations
 
 from core.docker.protocols import ContainerEngine
-from core.docker.records import RestartResult, StartResult, StopResult, backoff_ns, check_positive_ns
+from core.docker.records import RestartResult, StartResult, StopResult
+from core.docker.shared import LifecycleSettings
 from targets.clock import Clock
 
 
-class ContainerLifecycle:
+class ContainerLifecycle(LifecycleSettings):
     def __init__(
         self,
         engine: ContainerEngine,
@@ -26,16 +27,10 @@ class ContainerLifecycle:
         backoff_cap_ns: int,
         max_attempts: int = 5,
     ) -> None:
+        super().__init__(ready_timeout_ns=ready_timeout_ns, ready_poll_ns=ready_poll_ns, stop_grace_ns=stop_grace_ns,
+                         backoff_base_ns=backoff_base_ns, backoff_cap_ns=backoff_cap_ns, max_attempts=max_attempts)
         self.engine = engine
         self.clock = clock
-        self.ready_timeout_ns = check_positive_ns("ready_timeout_ns", ready_timeout_ns)
-        self.ready_poll_ns = check_positive_ns("ready_poll_ns", ready_poll_ns)
-        self.stop_grace_ns = check_positive_ns("stop_grace_ns", stop_grace_ns)
-        self.backoff_base_ns = check_positive_ns("backoff_base_ns", backoff_base_ns)
-        self.backoff_cap_ns = check_positive_ns("backoff_cap_ns", backoff_cap_ns)
-        if not isinstance(max_attempts, int) or max_attempts < 1:
-            raise ValueError(f"max_attempts must be an int >= 1, got {max_attempts!r}")
-        self.max_attempts = max_attempts
 
     async def start(self, container_id: str) -> StartResult:
         await self.engine.start(container_id)
@@ -72,16 +67,5 @@ class ContainerLifecycle:
         return StopResult(container_id, requested, self.clock.timestamp_ns(), graceful)
 
     async def restart(self, container_id: str) -> RestartResult:
-        began = self.clock.timestamp_ns()
-        delays: list[int] = []
-        await self.stop(container_id)
-        for attempt in range(self.max_attempts):
-            if attempt:
-                delay = backoff_ns(attempt - 1, self.backoff_base_ns, self.backoff_cap_ns)
-                delays.append(delay)
-                await self.clock.sleep(delay)
-            result = await self.start(container_id)
-            if result.ready:
-                return RestartResult(container_id, began, result.ready_ns, attempt + 1, tuple(delays))
-            await self.stop(container_id)
-        return RestartResult(container_id, began, None, self.max_attempts, tuple(delays))
+        return await self.restart_with(container_id, self.clock.timestamp_ns(), start=self.start, stop=self.stop,
+                                       pause=self.clock.sleep)

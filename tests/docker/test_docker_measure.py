@@ -22,3 +22,24 @@ def test_checker_cpu_counts_only_steady_state_checks() -> None:
         bound = 20 * (figures["wall_ns"] // 100_000_000 + 2)
         assert 0 < figures["checks"] <= bound and figures["answered"] == figures["checks"]
         assert figures["cpu_per_check_ns"] > 0
+
+
+def test_access_log_parse_and_last_request_to_a_dead_worker(tmp_path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text(
+        '1700000000.100 200 GET "/health" rt=0.001 urt=0.001 uct=0.000 ua="127.0.0.1:9001" bytes=2 conn=1 reqs=1\n'
+        '1700000000.200 200 POST "/api/v1/orders" rt=0.002 urt=0.001, 0.001 uct=- ua="127.0.0.1:9002, 127.0.0.1:9001" bytes=2 conn=2 reqs=1\n'
+        '1700000000.300 502 GET "/api/v1/orders/W1-O5" rt=0.001 urt=0.001 uct=- ua="127.0.0.1:9002" bytes=2 conn=3 reqs=1\n'
+        '1700000000.400 200 GET "/health" rt=0.001 urt=0.001 uct=0.000 ua="127.0.0.1:9001" bytes=2 conn=4 reqs=1\n'
+        'a line that is not ours\n'
+    )
+    lines = measure.access_lines(log)
+    assert [x[0] for x in lines] == [1_700_000_000_100_000_000, 1_700_000_000_200_000_000,
+                                     1_700_000_000_300_000_000, 1_700_000_000_400_000_000]
+    assert lines[1][1:] == (200, "/api/v1/orders", "127.0.0.1:9002, 127.0.0.1:9001")
+    t0 = 1_700_000_000_000_000_000
+    # the retry through the shared upstream counts; the per-worker route (W1-...) does not
+    assert measure.last_traffic_ns(lines, 9002, t0, t0 + 10**9) == t0 + 200_000_000
+    assert measure.last_traffic_ns(lines, 9001, t0, t0 + 350_000_000) == t0 + 200_000_000
+    assert measure.last_traffic_ns(lines, 9003, t0, t0 + 10**9) is None
+    assert measure.access_lines(tmp_path / "missing.log") == []

@@ -63,3 +63,54 @@ def test_a_dead_worker_is_gated_out_and_replaced(build, postgres_url, redis_url,
               f"unhealthy to healthy again {(rep[0].result.ready_ns - rep[0].unhealthy_at_ns) / NS_PER_MS:.0f} ms")
     finally:
         stack.stop()
+
+
+def test_stack_up_containers_runs_in_the_background_until_stack_down(postgres_url, redis_url, tmp_path, capsys,
+                                                                      monkeypatch) -> None:
+    """``stack up --containers`` returns once the stack is ready, its supervisor keeps running (status
+    sees it, nginx answers), and ``stack down`` stops the supervisor, which removes its workers,
+    nginx and its engine."""
+    import psutil
+
+    from harness.cli import main
+    from harness.stack import state as state_mod
+
+    nginx_or_skip()
+    if unavailable_reason():
+        missing("Docker engine", unavailable_reason())
+    run_dir = tmp_path / "bg"
+    # the supervisor records the stack where this process reads it (``from tests.conftest import`` runs
+    # the conftest a second time, which moves CLOCKBENCH_STATE_DIR after the pointer was fixed)
+    monkeypatch.setenv("CLOCKBENCH_STATE_DIR", str(state_mod.POINTER.parent))
+    assert main(["stack", "up", "--containers", "--workers", "1", "--postgres-url", postgres_url,
+                 "--redis-url", redis_url, "--timeout", "90", "--run-dir", str(run_dir)]) == 0
+    printed = capsys.readouterr().out
+    own = state_mod.load(run_dir / "stack.json")  # the run's own record (the pointer is checked below)
+    assert own is not None
+    sup = next(p for p in own.processes if p.role == "supervisor")
+    try:
+        st = state_mod.load()
+        assert st is not None and st.run_dir == str(run_dir) and st.url in printed
+        assert psutil.pid_exists(sup.pid)
+        assert httpx.get(st.url + "/health", timeout=10).status_code == 200
+        assert main(["stack", "status"]) == 0
+    finally:
+        assert main(["stack", "down"]) == 0
+        if psutil.pid_exists(sup.pid):  # the pointer failed: stop the supervisor by its pid, as down would
+            psutil.Process(sup.pid).terminate()
+            psutil.Process(sup.pid).wait(90)
+    out = capsys.readouterr().out
+    assert "stopped supervisor" in out
+    assert state_mod.load() is None
+    assert not psutil.pid_exists(sup.pid) or psutil.Process(sup.pid).status() == psutil.STATUS_ZOMBIE
+    log = (run_dir / "supervisor.log").read_text()
+    assert log.rstrip().endswith("stopped")  # it cleaned up (containers, nginx, engine) before exiting
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(st.url + "/health", timeout=2)
+
+
+def test_foreground_without_containers_is_a_usage_error(capsys) -> None:
+    from harness.cli import main
+
+    assert main(["stack", "up", "--foreground"]) == 2
+    assert "--foreground goes with --containers" in capsys.readouterr().err
