@@ -268,12 +268,27 @@ typedef struct {
     PyObject *item;        /* a Timer or a Call; owned */
 } qent;
 
+/* A lane: the re-armed firings of the timers of one interval, in a FIFO ring. Firings leave the
+ * queue in (due, seq) order, so a timer re-armed one interval later lands at or after every
+ * firing its lane already holds: appending keeps the lane sorted (checked, else the heap takes
+ * it). Ten thousand 1 s heartbeats then cost an append and a pop per firing, not a heap sift. */
+#define MAX_LANES 8
+typedef struct {
+    int64_t interval;
+    qent *ring;
+    Py_ssize_t head, count, cap; /* cap: a power of two */
+} lane;
+
 typedef struct {
     PyObject_HEAD
-    qent *h;
+    qent *h; /* the heap: first firings, alerts, calls, and re-arms no lane took */
     Py_ssize_t n, cap;
+    lane lanes[MAX_LANES];
+    int nlanes;
     int advancing;
 } TimerQueue;
+
+#define LANE_AT(l, i) ((l)->ring[((l)->head + (i)) & ((l)->cap - 1)])
 
 static inline int
 qlt(const qent *a, const qent *b)
@@ -341,9 +356,9 @@ q_push(TimerQueue *q, int64_t due, int64_t seq, int64_t gen, PyObject *item)
     return 0;
 }
 
-/* Remove the top entry; returns its item (the reference moves to the caller). */
+/* Remove the heap's top entry; returns its item (the reference moves to the caller). */
 static inline PyObject *
-q_pop(TimerQueue *q)
+q_heap_pop(TimerQueue *q)
 {
     PyObject *item = q->h[0].item;
     q->n--;
@@ -354,11 +369,123 @@ q_pop(TimerQueue *q)
     return item;
 }
 
+/* The earliest entry of the whole queue: -1 none, 0 the heap's top, 1 + k the head of lane k. */
+static inline int
+q_top(TimerQueue *q, qent **out)
+{
+    int src = -1;
+    qent *best = NULL;
+    if (q->n > 0) {
+        best = &q->h[0];
+        src = 0;
+    }
+    for (int k = 0; k < q->nlanes; k++) {
+        lane *l = &q->lanes[k];
+        if (l->count > 0 && (best == NULL || qlt(&l->ring[l->head], best))) {
+            best = &l->ring[l->head];
+            src = 1 + k;
+        }
+    }
+    *out = best;
+    return src;
+}
+
+/* Remove the entry q_top returned as src; returns its item (the reference moves to the caller). */
+static inline PyObject *
+q_pop_src(TimerQueue *q, int src)
+{
+    if (src == 0) {
+        return q_heap_pop(q);
+    }
+    lane *l = &q->lanes[src - 1];
+    PyObject *item = l->ring[l->head].item;
+    l->head = (l->head + 1) & (l->cap - 1);
+    l->count--;
+    return item;
+}
+
+/* The lane a timer of this interval is re-armed into, made on first use; NULL when all are taken. */
+static inline lane *
+q_lane(TimerQueue *q, int64_t interval)
+{
+    for (int k = 0; k < q->nlanes; k++) {
+        if (q->lanes[k].interval == interval) {
+            return &q->lanes[k];
+        }
+    }
+    if (q->nlanes == MAX_LANES) {
+        return NULL;
+    }
+    lane *l = &q->lanes[q->nlanes++];
+    l->interval = interval;
+    l->ring = NULL;
+    l->head = l->count = l->cap = 0;
+    return l;
+}
+
+static int
+lane_append(lane *l, const qent *e)
+{
+    if (l->count == l->cap) {
+        Py_ssize_t cap = l->cap ? l->cap * 2 : 64;
+        qent *ring = PyMem_Malloc((size_t)cap * sizeof(qent));
+        if (ring == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < l->count; i++) {
+            ring[i] = LANE_AT(l, i);
+        }
+        PyMem_Free(l->ring);
+        l->ring = ring;
+        l->head = 0;
+        l->cap = cap;
+    }
+    l->ring[(l->head + l->count) & (l->cap - 1)] = *e;
+    l->count++;
+    return 0;
+}
+
+/* Re-arm the entry q_top returned as src at due + interval (same seq, gen and item reference):
+ * into its interval's lane when that keeps the lane sorted, else in place in the heap. */
+static int
+q_rearm_src(TimerQueue *q, int src, int64_t interval)
+{
+    qent e = src == 0 ? q->h[0] : q->lanes[src - 1].ring[q->lanes[src - 1].head];
+    e.due += interval;
+    lane *l = q_lane(q, interval);
+    if (l != NULL && (l->count == 0 || !qlt(&e, &LANE_AT(l, l->count - 1)))) {
+        if (lane_append(l, &e) < 0) {
+            return -1;
+        }
+        (void)q_pop_src(q, src); /* the reference moved to the lane's copy */
+        return 0;
+    }
+    if (src == 0) {
+        q->h[0].due = e.due;
+        q_root_down(q->h, q->n);
+        return 0;
+    }
+    (void)q_pop_src(q, src);
+    if (q_push(q, e.due, e.seq, e.gen, e.item) < 0) {
+        Py_DECREF(e.item);
+        return -1;
+    }
+    Py_DECREF(e.item); /* q_push took its own reference */
+    return 0;
+}
+
 static int
 tq_traverse(TimerQueue *q, visitproc visit, void *arg)
 {
     for (Py_ssize_t i = 0; i < q->n; i++) {
         Py_VISIT(q->h[i].item);
+    }
+    for (int k = 0; k < q->nlanes; k++) {
+        lane *l = &q->lanes[k];
+        for (Py_ssize_t i = 0; i < l->count; i++) {
+            Py_VISIT(LANE_AT(l, i).item);
+        }
     }
     return 0;
 }
@@ -371,6 +498,14 @@ tq_clear(TimerQueue *q)
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_CLEAR(q->h[i].item);
     }
+    for (int k = 0; k < q->nlanes; k++) {
+        lane *l = &q->lanes[k];
+        Py_ssize_t count = l->count;
+        l->count = 0;
+        for (Py_ssize_t i = 0; i < count; i++) {
+            Py_CLEAR(LANE_AT(l, i).item);
+        }
+    }
     return 0;
 }
 
@@ -380,13 +515,20 @@ tq_dealloc(TimerQueue *q)
     PyObject_GC_UnTrack(q);
     tq_clear(q);
     PyMem_Free(q->h);
+    for (int k = 0; k < q->nlanes; k++) {
+        PyMem_Free(q->lanes[k].ring);
+    }
     Py_TYPE(q)->tp_free((PyObject *)q);
 }
 
 static Py_ssize_t
 tq_len(TimerQueue *q)
 {
-    return q->n;
+    Py_ssize_t n = q->n;
+    for (int k = 0; k < q->nlanes; k++) {
+        n += q->lanes[k].count;
+    }
+    return n;
 }
 
 static int
@@ -423,9 +565,9 @@ tq_push(TimerQueue *q, PyObject *const *args, Py_ssize_t nargs)
 /* Is the top entry still to fire? 1 yes, 0 stale (a cancelled call, a cancelled or replaced timer), -1 error.
  * ``timers`` NULL: the firing loop's check (gen only: a finished timer leaves no entry). */
 static int
-q_top_live(TimerQueue *q, PyObject *timers)
+q_top_live(const qent *top, PyObject *timers)
 {
-    PyObject *item = q->h[0].item;
+    PyObject *item = top->item;
     if (Py_TYPE(item) == CallType) {
         PyObject *cancelled = SLOT(item, call_cancelled_off);
         int is = cancelled == NULL ? 0 : PyObject_IsTrue(cancelled);
@@ -440,7 +582,7 @@ q_top_live(TimerQueue *q, PyObject *timers)
     if (g == NULL) {
         return -1;
     }
-    if (!as_i64(g, &gen) || gen != q->h[0].gen) {
+    if (!as_i64(g, &gen) || gen != top->gen) {
         return 0;
     }
     if (timers == NULL) {
@@ -465,15 +607,17 @@ tq_next_due(TimerQueue *q, PyObject *timers)
         PyErr_SetString(PyExc_TypeError, "next_due(timers): timers must be a dict");
         return NULL;
     }
-    while (q->n > 0) {
-        int live = q_top_live(q, timers);
+    qent *top;
+    int src;
+    while ((src = q_top(q, &top)) >= 0) {
+        int live = q_top_live(top, timers);
         if (live < 0) {
             return NULL;
         }
         if (live) {
-            return PyLong_FromLongLong(q->h[0].due);
+            return PyLong_FromLongLong(top->due);
         }
-        Py_DECREF(q_pop(q));
+        Py_DECREF(q_pop_src(q, src));
     }
     Py_RETURN_NONE;
 }
@@ -497,18 +641,20 @@ tq_fire(TimerQueue *q, PyObject *cdict, int64_t to_ns, PyObject *timers, PyObjec
     PyObject *due_obj = NULL; /* the current instant as an int: clock._time and the events' ts_init */
     int64_t due_of_obj = 0;
     int rc = 0;
-    while (q->n > 0 && q->h[0].due <= to_ns) {
-        int64_t due = q->h[0].due;
-        int live = q_top_live(q, NULL);
+    qent *top;
+    int src;
+    while ((src = q_top(q, &top)) >= 0 && top->due <= to_ns) {
+        int64_t due = top->due;
+        int live = q_top_live(top, NULL);
         if (live <= 0) {
-            Py_DECREF(q_pop(q));
+            Py_DECREF(q_pop_src(q, src));
             if (live < 0) {
                 rc = -1;
                 break;
             }
             continue;
         }
-        PyObject *item = q->h[0].item;
+        PyObject *item = top->item;
         PyObject *next_ns = NULL;
         if (Py_TYPE(item) == TimerType) {
             next_ns = get_slot(item, timer_off[T_NEXT], "next_ns");
@@ -530,7 +676,7 @@ tq_fire(TimerQueue *q, PyObject *cdict, int64_t to_ns, PyObject *timers, PyObjec
             }
         }
         if (next_ns == NULL) { /* a Call: a sleeper's wake-up or a timeout scope */
-            item = q_pop(q);
+            item = q_pop_src(q, src);
             PyObject *fn = get_slot(item, call_fn_off, "fn");
             PyObject *r = fn ? PyObject_CallNoArgs(fn) : NULL;
             Py_DECREF(item);
@@ -590,11 +736,15 @@ tq_fire(TimerQueue *q, PyObject *cdict, int64_t to_ns, PyObject *timers, PyObjec
         if (again) {
             set_slot(item, timer_off[T_NEXT], nxt);
             Py_DECREF(nxt);
-            q->h[0].due = due + interval; /* re-armed in place: same seq and gen */
-            q_root_down(q->h, q->n);
+            if (q_rearm_src(q, src, interval) < 0) { /* same seq and gen, one interval later */
+                Py_DECREF(event);
+                Py_DECREF(callback);
+                rc = -1;
+                break;
+            }
         }
         else {
-            retired = q_pop(q);
+            retired = q_pop_src(q, src);
             if (PyDict_DelItem(timers, name) < 0) {
                 Py_DECREF(retired);
                 Py_DECREF(event);
@@ -675,7 +825,8 @@ tq_advance(TimerQueue *q, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     int rc = 0;
-    if (q->n > 0 && q->h[0].due <= to_ns) {
+    qent *top;
+    if (q_top(q, &top) >= 0 && top->due <= to_ns) {
         int64_t eid0 = eid;
         /* As in the pure loop: the cyclic collector is paused for the advance (the events are
          * untracked, see new_event; cycles a callback makes are collected after it). */
