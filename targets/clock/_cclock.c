@@ -5,8 +5,9 @@
  *   the guarantee does not depend on the GIL: a call that starts after another returned gets a
  *   value at least as large, whichever threads made them.
  * - utc_now(): the same clamped reading as an aware UTC datetime (truncated to the microsecond).
- * - advance(): TestClock.advance_time's firing loop, over the very same Python objects (the
- *   heap of due times, the buckets of (seq, item, gen) entries, the Timer slots).
+ * - TimerQueue: TestClock's pending firings and its advance_time loop (a heap of int64
+ *   (due, seq) keys plus a FIFO lane per timer interval); a TestClock made while the C
+ *   implementation is in use keeps one, the pure twin keeps virtual.py's calendar queue.
  * - expire_fire(): LiveClock's coarse-timer delivery: take what is due from the timing wheel and
  *   fire it, re-arming each timer in the wheel.
  *

@@ -1,7 +1,8 @@
 """The one place that decides which implementation of the Clock's hot paths runs.
 
 ``_cclock`` (C, built by ``pip install`` when a compiler is there) serves the never-backwards
-reads and the firing loops of ``TestClock.advance_time`` and of LiveClock's timing wheel;
+reads, TestClock's queue and firing loop (``TimerQueue``: a clock keeps the implementation it was
+made with) and the firing loop of LiveClock's timing wheel;
 ``_pure`` and the loops in ``virtual.py``/``live.py`` are the pure-Python twins. Both pass the
 same tests (tests/clock runs against each). ``CLOCKBENCH_PURE_CLOCK=1`` forces pure Python.
 
