@@ -5,8 +5,9 @@
  *   the guarantee does not depend on the GIL: a call that starts after another returned gets a
  *   value at least as large, whichever threads made them.
  * - utc_now(): the same clamped reading as an aware UTC datetime (truncated to the microsecond).
- * - advance(): TestClock.advance_time's firing loop, over the very same Python objects (the
- *   heap of due times, the buckets of (seq, item, gen) entries, the Timer slots).
+ * - TimerQueue: TestClock's pending firings and its advance_time loop (a heap of int64
+ *   (due, seq) keys plus a FIFO lane per timer interval); a TestClock made while the C
+ *   implementation is in use keeps one, the pure twin keeps virtual.py's calendar queue.
  * - expire_fire(): LiveClock's coarse-timer delivery: take what is due from the timing wheel and
  *   fire it, re-arming each timer in the wheel.
  *
@@ -216,9 +217,7 @@ new_event(PyObject *name, PyObject *eid, PyObject *ts_event, PyObject *ts_init)
     return ev;
 }
 
-/* ---------------------------------------------------------------- a heap of int due times */
-/* Same layout rules as heapq (a binary min-heap in a Python list), keys compared as int64 when
- * they fit, else as Python ints, so heapq and this code can share the list. */
+/* ---------------------------------------------------------------- ints as int64 */
 /* An int as int64 without a call: CPython 3.11 ints are 30-bit digits, and a nanosecond time
  * (below 2**63) has at most three. Returns 0 when the value does not fit or is not an exact int. */
 static inline int
@@ -258,359 +257,640 @@ as_i64(PyObject *o, int64_t *out)
 #endif
 }
 
+/* ---------------------------------------------------------------- TestClock's queue */
+/* TestClock's pending firings when the C implementation is in use: one binary min-heap of plain
+ * structs keyed (due, seq), seq being the set order, so firings come out in time order and, at
+ * one instant, in the order they were set: the order of the pure twin's calendar queue
+ * (virtual.py), which buckets by due time and sorts each bucket by seq. Keys are int64, no
+ * Python int is compared, hashed or allocated to keep the order; a recurring timer is re-armed by
+ * replacing the heap's top in place (one sift instead of a pop and a push). */
+typedef struct {
+    int64_t due, seq, gen; /* gen: the Timer's gen when queued (0 for a Call) */
+    PyObject *item;        /* a Timer or a Call; owned */
+} qent;
+
+/* A lane: the re-armed firings of the timers of one interval, in a FIFO ring. Firings leave the
+ * queue in (due, seq) order, so a timer re-armed one interval later lands at or after every
+ * firing its lane already holds: appending keeps the lane sorted (checked, else the heap takes
+ * it). Ten thousand 1 s heartbeats then cost an append and a pop per firing, not a heap sift. */
+#define MAX_LANES 8
+typedef struct {
+    int64_t interval;
+    qent *ring;
+    Py_ssize_t head, count, cap; /* cap: a power of two */
+} lane;
+
+typedef struct {
+    PyObject_HEAD
+    qent *h; /* the heap: first firings, alerts, calls, and re-arms no lane took */
+    Py_ssize_t n, cap;
+    lane lanes[MAX_LANES];
+    int nlanes;
+    int advancing;
+} TimerQueue;
+
+#define LANE_AT(l, i) ((l)->ring[((l)->head + (i)) & ((l)->cap - 1)])
+
 static inline int
-key_lt(PyObject *a, PyObject *b)
+qlt(const qent *a, const qent *b)
 {
-    int64_t x, y;
-    if (as_i64(a, &x) && as_i64(b, &y)) {
-        return x < y;
-    }
-    return PyObject_RichCompareBool(a, b, Py_LT);
+    return a->due < b->due || (a->due == b->due && a->seq < b->seq);
 }
 
-/* heapq's _siftdown: move the new leaf at pos up towards startpos. */
-static int
-sift_down(PyListObject *heap, Py_ssize_t startpos, Py_ssize_t pos)
+/* Move h[pos] up towards the root. */
+static inline void
+q_up(qent *h, Py_ssize_t pos)
 {
-    PyObject **arr = heap->ob_item;
-    PyObject *newitem = arr[pos];
-    while (pos > startpos) {
-        Py_ssize_t parentpos = (pos - 1) >> 1;
-        PyObject *parent = arr[parentpos];
-        int lt = key_lt(newitem, parent);
-        if (lt < 0) {
-            return -1;
-        }
-        if (!lt) {
+    qent e = h[pos];
+    while (pos > 0) {
+        Py_ssize_t parent = (pos - 1) >> 1;
+        if (!qlt(&e, &h[parent])) {
             break;
         }
-        arr[pos] = parent;
-        pos = parentpos;
+        h[pos] = h[parent];
+        pos = parent;
     }
-    arr[pos] = newitem;
+    h[pos] = e;
+}
+
+/* Re-place the root, heapq's way: move the smaller child up to a leaf, then sift the entry up.
+ * A re-armed timer's next firing is usually among the latest: it ends near a leaf anyway, and
+ * this takes one comparison per level instead of two. */
+static inline void
+q_root_down(qent *h, Py_ssize_t n)
+{
+    if (n <= 1) {
+        return;
+    }
+    qent e = h[0];
+    Py_ssize_t pos = 0, limit = n >> 1;
+    while (pos < limit) {
+        Py_ssize_t child = 2 * pos + 1;
+        if (child + 1 < n && qlt(&h[child + 1], &h[child])) {
+            child++;
+        }
+        h[pos] = h[child];
+        pos = child;
+    }
+    h[pos] = e;
+    q_up(h, pos);
+}
+
+static int
+q_push(TimerQueue *q, int64_t due, int64_t seq, int64_t gen, PyObject *item)
+{
+    if (q->n == q->cap) {
+        Py_ssize_t cap = q->cap ? q->cap * 2 : 64;
+        qent *grown = PyMem_Realloc(q->h, (size_t)cap * sizeof(qent));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        q->h = grown;
+        q->cap = cap;
+    }
+    q->h[q->n].due = due;
+    q->h[q->n].seq = seq;
+    q->h[q->n].gen = gen;
+    q->h[q->n].item = Py_NewRef(item);
+    q_up(q->h, q->n++);
     return 0;
 }
 
-/* heapq's _siftup: move the smaller child up until a leaf, then sift the item down. */
-static int
-sift_up(PyListObject *heap, Py_ssize_t pos)
+/* Remove the heap's top entry; returns its item (the reference moves to the caller). */
+static inline PyObject *
+q_heap_pop(TimerQueue *q)
 {
-    Py_ssize_t endpos = PyList_GET_SIZE(heap);
-    Py_ssize_t startpos = pos;
-    PyObject **arr = heap->ob_item;
-    PyObject *newitem = arr[pos];
-    Py_ssize_t limit = endpos >> 1;
-    while (pos < limit) {
-        Py_ssize_t childpos = 2 * pos + 1;
-        if (childpos + 1 < endpos) {
-            int lt = key_lt(arr[childpos], arr[childpos + 1]);
-            if (lt < 0) {
-                return -1;
-            }
-            childpos += ((unsigned)lt ^ 1);
+    PyObject *item = q->h[0].item;
+    q->n--;
+    if (q->n > 0) {
+        q->h[0] = q->h[q->n];
+        q_root_down(q->h, q->n);
+    }
+    return item;
+}
+
+/* The earliest entry of the whole queue: -1 none, 0 the heap's top, 1 + k the head of lane k. */
+static inline int
+q_top(TimerQueue *q, qent **out)
+{
+    int src = -1;
+    qent *best = NULL;
+    if (q->n > 0) {
+        best = &q->h[0];
+        src = 0;
+    }
+    for (int k = 0; k < q->nlanes; k++) {
+        lane *l = &q->lanes[k];
+        if (l->count > 0 && (best == NULL || qlt(&l->ring[l->head], best))) {
+            best = &l->ring[l->head];
+            src = 1 + k;
         }
-        arr[pos] = arr[childpos];
-        pos = childpos;
     }
-    arr[pos] = newitem;
-    return sift_down(heap, startpos, pos);
+    *out = best;
+    return src;
 }
 
-static int
-heap_push(PyObject *heap, PyObject *item)
+/* Remove the entry q_top returned as src; returns its item (the reference moves to the caller). */
+static inline PyObject *
+q_pop_src(TimerQueue *q, int src)
 {
-    if (PyList_Append(heap, item) < 0) {
-        return -1;
+    if (src == 0) {
+        return q_heap_pop(q);
     }
-    return sift_down((PyListObject *)heap, 0, PyList_GET_SIZE(heap) - 1);
+    lane *l = &q->lanes[src - 1];
+    PyObject *item = l->ring[l->head].item;
+    l->head = (l->head + 1) & (l->cap - 1);
+    l->count--;
+    return item;
 }
 
-/* Returns a new reference to the smallest item. */
-static PyObject *
-heap_pop(PyObject *heap)
+/* The lane a timer of this interval is re-armed into, made on first use; NULL when all are taken. */
+static inline lane *
+q_lane(TimerQueue *q, int64_t interval)
 {
-    Py_ssize_t n = PyList_GET_SIZE(heap);
-    PyObject *last = PyList_GET_ITEM(heap, n - 1); /* its reference moves to us */
-    Py_SET_SIZE(heap, n - 1); /* as list.pop() does: the allocation stays, the slot is now spare */
-    if (n - 1 == 0) {
-        return last;
+    for (int k = 0; k < q->nlanes; k++) {
+        if (q->lanes[k].interval == interval) {
+            return &q->lanes[k];
+        }
     }
-    PyObject *top = PyList_GET_ITEM(heap, 0);
-    PyList_SET_ITEM(heap, 0, last); /* transfers the reference we took */
-    if (sift_up((PyListObject *)heap, 0) < 0) {
-        Py_DECREF(top);
+    if (q->nlanes == MAX_LANES) {
         return NULL;
     }
-    return top;
+    lane *l = &q->lanes[q->nlanes++];
+    l->interval = interval;
+    l->ring = NULL;
+    l->head = l->count = l->cap = 0;
+    return l;
 }
 
-/* ---------------------------------------------------------------- TestClock.advance_time */
-/* Put bucket[index+1:] back at the front of buckets[due] (a callback raised mid-bucket). */
 static int
-restore_rest(PyObject *heap, PyObject *buckets, PyObject *due, PyObject *bucket, Py_ssize_t index)
+lane_append(lane *l, const qent *e)
 {
-    Py_ssize_t n = PyList_GET_SIZE(bucket);
-    if (index + 1 >= n) {
+    if (l->count == l->cap) {
+        Py_ssize_t cap = l->cap ? l->cap * 2 : 64;
+        qent *ring = PyMem_Malloc((size_t)cap * sizeof(qent));
+        if (ring == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < l->count; i++) {
+            ring[i] = LANE_AT(l, i);
+        }
+        PyMem_Free(l->ring);
+        l->ring = ring;
+        l->head = 0;
+        l->cap = cap;
+    }
+    l->ring[(l->head + l->count) & (l->cap - 1)] = *e;
+    l->count++;
+    return 0;
+}
+
+/* Re-arm the entry q_top returned as src at due + interval (same seq, gen and item reference):
+ * into its interval's lane when that keeps the lane sorted, else in place in the heap. */
+static int
+q_rearm_src(TimerQueue *q, int src, int64_t interval)
+{
+    qent e = src == 0 ? q->h[0] : q->lanes[src - 1].ring[q->lanes[src - 1].head];
+    e.due += interval;
+    lane *l = q_lane(q, interval);
+    if (l != NULL && (l->count == 0 || !qlt(&e, &LANE_AT(l, l->count - 1)))) {
+        if (lane_append(l, &e) < 0) {
+            return -1;
+        }
+        (void)q_pop_src(q, src); /* the reference moved to the lane's copy */
         return 0;
     }
-    PyObject *rest = PyList_GetSlice(bucket, index + 1, n);
-    if (rest == NULL) {
+    if (src == 0) {
+        q->h[0].due = e.due;
+        q_root_down(q->h, q->n);
+        return 0;
+    }
+    (void)q_pop_src(q, src);
+    if (q_push(q, e.due, e.seq, e.gen, e.item) < 0) {
+        Py_DECREF(e.item);
         return -1;
     }
-    PyObject *existing = PyDict_GetItemWithError(buckets, due);
-    int rc;
-    if (existing != NULL) {
-        rc = PyList_SetSlice(existing, 0, 0, rest);
+    Py_DECREF(e.item); /* q_push took its own reference */
+    return 0;
+}
+
+static int
+tq_traverse(TimerQueue *q, visitproc visit, void *arg)
+{
+    for (Py_ssize_t i = 0; i < q->n; i++) {
+        Py_VISIT(q->h[i].item);
     }
-    else if (PyErr_Occurred()) {
-        rc = -1;
-    }
-    else {
-        rc = PyDict_SetItem(buckets, due, rest);
-        if (rc == 0) {
-            rc = heap_push(heap, due);
+    for (int k = 0; k < q->nlanes; k++) {
+        lane *l = &q->lanes[k];
+        for (Py_ssize_t i = 0; i < l->count; i++) {
+            Py_VISIT(LANE_AT(l, i).item);
         }
     }
-    Py_DECREF(rest);
+    return 0;
+}
+
+static int
+tq_clear(TimerQueue *q)
+{
+    Py_ssize_t n = q->n;
+    q->n = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_CLEAR(q->h[i].item);
+    }
+    for (int k = 0; k < q->nlanes; k++) {
+        lane *l = &q->lanes[k];
+        Py_ssize_t count = l->count;
+        l->count = 0;
+        for (Py_ssize_t i = 0; i < count; i++) {
+            Py_CLEAR(LANE_AT(l, i).item);
+        }
+    }
+    return 0;
+}
+
+static void
+tq_dealloc(TimerQueue *q)
+{
+    PyObject_GC_UnTrack(q);
+    tq_clear(q);
+    PyMem_Free(q->h);
+    for (int k = 0; k < q->nlanes; k++) {
+        PyMem_Free(q->lanes[k].ring);
+    }
+    Py_TYPE(q)->tp_free((PyObject *)q);
+}
+
+static Py_ssize_t
+tq_len(TimerQueue *q)
+{
+    Py_ssize_t n = q->n;
+    for (int k = 0; k < q->nlanes; k++) {
+        n += q->lanes[k].count;
+    }
+    return n;
+}
+
+static int
+arg_i64(PyObject *o, const char *what, int64_t *out)
+{
+    if (as_i64(o, out)) {
+        return 0;
+    }
+    if (!PyLong_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "%s must be an int, got %s", what, Py_TYPE(o)->tp_name);
+    }
+    else {
+        PyErr_Format(PyExc_OverflowError, "%s does not fit in 64 bits", what);
+    }
+    return -1;
+}
+
+/* push(due, seq, item, gen) */
+static PyObject *
+tq_push(TimerQueue *q, PyObject *const *args, Py_ssize_t nargs)
+{
+    int64_t due, seq, gen;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "push(due, seq, item, gen) takes 4 arguments");
+        return NULL;
+    }
+    if (arg_i64(args[0], "due", &due) < 0 || arg_i64(args[1], "seq", &seq) < 0 ||
+        arg_i64(args[3], "gen", &gen) < 0 || q_push(q, due, seq, gen, args[2]) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* Is the top entry still to fire? 1 yes, 0 stale (a cancelled call, a cancelled or replaced timer), -1 error.
+ * ``timers`` NULL: the firing loop's check (gen only: a finished timer leaves no entry). */
+static int
+q_top_live(const qent *top, PyObject *timers)
+{
+    PyObject *item = top->item;
+    if (Py_TYPE(item) == CallType) {
+        PyObject *cancelled = SLOT(item, call_cancelled_off);
+        int is = cancelled == NULL ? 0 : PyObject_IsTrue(cancelled);
+        return is < 0 ? -1 : !is;
+    }
+    if (Py_TYPE(item) != TimerType) {
+        PyErr_Format(PyExc_TypeError, "unexpected item in a TestClock queue: %s", Py_TYPE(item)->tp_name);
+        return -1;
+    }
+    PyObject *g = get_slot(item, timer_off[T_GEN], "gen");
+    int64_t gen;
+    if (g == NULL) {
+        return -1;
+    }
+    if (!as_i64(g, &gen) || gen != top->gen) {
+        return 0;
+    }
+    if (timers == NULL) {
+        return 1;
+    }
+    PyObject *name = get_slot(item, timer_off[T_NAME], "name");
+    if (name == NULL) {
+        return -1;
+    }
+    PyObject *cur = PyDict_GetItemWithError(timers, name);
+    if (cur == NULL && PyErr_Occurred()) {
+        return -1;
+    }
+    return cur == item;
+}
+
+/* next_due(timers) -> the earliest due time still to fire, or None; drops stale entries on the way. */
+static PyObject *
+tq_next_due(TimerQueue *q, PyObject *timers)
+{
+    if (!PyDict_CheckExact(timers)) {
+        PyErr_SetString(PyExc_TypeError, "next_due(timers): timers must be a dict");
+        return NULL;
+    }
+    qent *top;
+    int src;
+    while ((src = q_top(q, &top)) >= 0) {
+        int live = q_top_live(top, timers);
+        if (live < 0) {
+            return NULL;
+        }
+        if (live) {
+            return PyLong_FromLongLong(top->due);
+        }
+        Py_DECREF(q_pop_src(q, src));
+    }
+    Py_RETURN_NONE;
+}
+
+static int
+store_i64(PyObject *dict, PyObject *key, int64_t v)
+{
+    PyObject *o = PyLong_FromLongLong(v);
+    if (o == NULL) {
+        return -1;
+    }
+    int rc = PyDict_SetItem(dict, key, o);
+    Py_DECREF(o);
     return rc;
 }
 
-/* advance(clock, to_time_ns, heap, buckets, timers, fired) -> None
- *
- * TestClock.advance_time's loop (see virtual.py, which keeps the pure-Python twin): fire every
- * bucket due at or before to_time_ns in time order, entries in set order, appending the events
- * to ``fired``. Sets clock._time and clock._event_id as it goes; the caller does the checks,
- * the GC pause and the bookkeeping around it. */
-static PyObject *
-c_advance(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+/* The loop itself; returns 0, or -1 with an exception set. *eid is the event counter. */
+static int
+tq_fire(TimerQueue *q, PyObject *cdict, int64_t to_ns, PyObject *timers, PyObject *fired, int64_t *eid)
 {
-    if (nargs != 6) {
-        PyErr_SetString(PyExc_TypeError, "advance() takes 6 arguments");
+    PyObject *due_obj = NULL; /* the current instant as an int: clock._time and the events' ts_init */
+    int64_t due_of_obj = 0;
+    int rc = 0;
+    qent *top;
+    int src;
+    while ((src = q_top(q, &top)) >= 0 && top->due <= to_ns) {
+        int64_t due = top->due;
+        int live = q_top_live(top, NULL);
+        if (live <= 0) {
+            Py_DECREF(q_pop_src(q, src));
+            if (live < 0) {
+                rc = -1;
+                break;
+            }
+            continue;
+        }
+        PyObject *item = top->item;
+        PyObject *next_ns = NULL;
+        if (Py_TYPE(item) == TimerType) {
+            next_ns = get_slot(item, timer_off[T_NEXT], "next_ns");
+            if (next_ns == NULL) {
+                rc = -1;
+                break;
+            }
+        }
+        if (due_obj == NULL || due != due_of_obj) {
+            int64_t v;
+            Py_XDECREF(due_obj);
+            /* A timer's next_ns is its due time: share that int rather than make another. */
+            due_obj = (next_ns != NULL && as_i64(next_ns, &v) && v == due) ? Py_NewRef(next_ns)
+                                                                          : PyLong_FromLongLong(due);
+            due_of_obj = due;
+            if (due_obj == NULL || PyDict_SetItem(cdict, str_time, due_obj) < 0) {
+                rc = -1;
+                break;
+            }
+        }
+        if (next_ns == NULL) { /* a Call: a sleeper's wake-up or a timeout scope */
+            item = q_pop_src(q, src);
+            PyObject *fn = get_slot(item, call_fn_off, "fn");
+            PyObject *r = fn ? PyObject_CallNoArgs(fn) : NULL;
+            Py_DECREF(item);
+            if (r == NULL) {
+                rc = -1;
+                break;
+            }
+            Py_DECREF(r);
+            continue;
+        }
+        PyObject *name = get_slot(item, timer_off[T_NAME], "name");
+        PyObject *interval_obj = get_slot(item, timer_off[T_INTERVAL], "interval_ns");
+        PyObject *stop = get_slot(item, timer_off[T_STOP], "stop_ns");
+        PyObject *callback = get_slot(item, timer_off[T_CALLBACK], "callback");
+        if (!name || !interval_obj || !stop || !callback) {
+            rc = -1;
+            break;
+        }
+        int64_t interval;
+        if (arg_i64(interval_obj, "interval_ns", &interval) < 0) {
+            rc = -1;
+            break;
+        }
+        PyObject *eid_obj = PyLong_FromLongLong(++*eid);
+        PyObject *event = eid_obj ? new_event(name, eid_obj, next_ns, due_obj) : NULL;
+        Py_XDECREF(eid_obj);
+        if (event == NULL) {
+            rc = -1;
+            break;
+        }
+        Py_INCREF(callback); /* the callback may cancel or replace its own timer */
+        int again = 0;
+        if (interval > 0) {
+            int64_t stop_ns;
+            if (due > INT64_MAX - interval) {
+                again = 0; /* beyond int64 nanoseconds (year 2262): the timer ends */
+            }
+            else if (stop == Py_None) {
+                again = 1;
+            }
+            else if (as_i64(stop, &stop_ns)) {
+                again = due + interval <= stop_ns;
+            }
+            else {
+                again = -1;
+                PyErr_SetString(PyExc_OverflowError, "stop_ns does not fit in 64 bits");
+            }
+        }
+        PyObject *nxt = again > 0 ? PyLong_FromLongLong(due + interval) : NULL;
+        if (again < 0 || (again > 0 && nxt == NULL)) {
+            Py_DECREF(event);
+            Py_DECREF(callback);
+            rc = -1;
+            break;
+        }
+        PyObject *retired = NULL;
+        if (again) {
+            set_slot(item, timer_off[T_NEXT], nxt);
+            Py_DECREF(nxt);
+            if (q_rearm_src(q, src, interval) < 0) { /* same seq and gen, one interval later */
+                Py_DECREF(event);
+                Py_DECREF(callback);
+                rc = -1;
+                break;
+            }
+        }
+        else {
+            retired = q_pop_src(q, src);
+            if (PyDict_DelItem(timers, name) < 0) {
+                Py_DECREF(retired);
+                Py_DECREF(event);
+                Py_DECREF(callback);
+                rc = -1;
+                break;
+            }
+        }
+        PyObject *r = PyObject_CallOneArg(callback, event);
+        Py_DECREF(callback);
+        Py_XDECREF(retired);
+        if (r == NULL) {
+            Py_DECREF(event); /* what the queue still holds stays queued: the clock stays consistent */
+            rc = -1;
+            break;
+        }
+        Py_DECREF(r);
+        int arc = PyList_Append(fired, event);
+        Py_DECREF(event);
+        if (arc < 0) {
+            rc = -1;
+            break;
+        }
+    }
+    Py_XDECREF(due_obj);
+    return rc;
+}
+
+/* advance(clock, to_time_ns, timers) -> list of events: TestClock.advance_time (virtual.py keeps
+ * the pure-Python twin and checks the argument's type; the messages here are the same). */
+static PyObject *
+tq_advance(TimerQueue *q, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "advance(clock, to_time_ns, timers) takes 3 arguments");
         return NULL;
     }
     if (TimerType == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "_cclock.bind() was not called");
         return NULL;
     }
-    PyObject *clock = args[0], *to = args[1], *heap = args[2], *buckets = args[3], *timers = args[4],
-             *fired = args[5];
-    if (!PyList_CheckExact(heap) || !PyDict_CheckExact(buckets) || !PyDict_CheckExact(timers) ||
-        !PyList_CheckExact(fired) || !PyLong_CheckExact(to)) {
-        PyErr_SetString(PyExc_TypeError, "advance(): unexpected argument types");
+    PyObject *clock = args[0], *to = args[1], *timers = args[2];
+    int64_t to_ns, now_ns, eid;
+    if (!PyDict_CheckExact(timers)) {
+        PyErr_SetString(PyExc_TypeError, "advance(): timers must be a dict");
         return NULL;
     }
-    PyObject *eid = PyObject_GetAttr(clock, str_event_id);
-    if (eid == NULL) {
+    if (arg_i64(to, "to_time_ns", &to_ns) < 0) {
         return NULL;
     }
-    /* clock._time is set once per due time: straight into the instance dict (TestClock has no
-     * descriptor named _time), which costs a third of a generic setattr. */
     PyObject *cdict = PyObject_GenericGetDict(clock, NULL);
     if (cdict == NULL) {
-        Py_DECREF(eid);
         return NULL;
     }
-    PyObject *one = PyLong_FromLong(1);
-    int failed = 0;
-    while (!failed && PyList_GET_SIZE(heap) > 0) {
-        int later = key_lt(to, PyList_GET_ITEM(heap, 0));
-        if (later < 0) {
-            failed = 1;
-            break;
+    PyObject *now = PyDict_GetItemWithError(cdict, str_time);
+    PyObject *eid_obj = now ? PyDict_GetItemWithError(cdict, str_event_id) : NULL;
+    if (eid_obj == NULL || !as_i64(now, &now_ns) || !as_i64(eid_obj, &eid)) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "advance(): clock._time and clock._event_id must be int64 ints");
         }
-        if (later) {
-            break;
+        Py_DECREF(cdict);
+        return NULL;
+    }
+    if (to_ns < now_ns) {
+        PyErr_Format(PyExc_ValueError, "time cannot move backwards: now %lld, asked for %lld", (long long)now_ns,
+                     (long long)to_ns);
+        Py_DECREF(cdict);
+        return NULL;
+    }
+    if (q->advancing) {
+        PyErr_SetString(PyExc_RuntimeError, "advance_time() called from inside a timer callback");
+        Py_DECREF(cdict);
+        return NULL;
+    }
+    PyObject *fired = PyList_New(0);
+    if (fired == NULL) {
+        Py_DECREF(cdict);
+        return NULL;
+    }
+    int rc = 0;
+    qent *top;
+    if (q_top(q, &top) >= 0 && top->due <= to_ns) {
+        int64_t eid0 = eid;
+        /* As in the pure loop: the cyclic collector is paused for the advance (the events are
+         * untracked, see new_event; cycles a callback makes are collected after it). */
+        int collecting = PyGC_Disable();
+        q->advancing = 1;
+        rc = tq_fire(q, cdict, to_ns, timers, fired, &eid);
+        q->advancing = 0;
+        if (collecting) {
+            PyGC_Enable();
         }
-        PyObject *due = heap_pop(heap); /* new ref */
-        if (due == NULL) {
-            failed = 1;
-            break;
-        }
-        PyObject *bucket = PyDict_GetItemWithError(buckets, due);
-        if (bucket == NULL) {
-            if (!PyErr_Occurred()) {
-                PyErr_SetObject(PyExc_KeyError, due);
-            }
-            Py_DECREF(due);
-            failed = 1;
-            break;
-        }
-        Py_INCREF(bucket);
-        if (PyDict_DelItem(buckets, due) < 0 || PyDict_SetItem(cdict, str_time, due) < 0) {
-            Py_DECREF(bucket);
-            Py_DECREF(due);
-            failed = 1;
-            break;
-        }
-        /* Set order: seqs in a bucket are unique, so sorting the (seq, item, gen) tuples
-         * naturally is sorting by seq (items are never compared). */
-        if (PyList_GET_SIZE(bucket) > 1 && PyList_Sort(bucket) < 0) {
-            Py_DECREF(bucket);
-            Py_DECREF(due);
-            failed = 1;
-            break;
-        }
-        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(bucket); i++) {
-            PyObject *entry = PyList_GET_ITEM(bucket, i);
-            PyObject *item = PyTuple_GET_ITEM(entry, 1);
-            PyObject *gen = PyTuple_GET_ITEM(entry, 2);
-            PyTypeObject *tp = Py_TYPE(item);
-            if (tp == CallType) {
-                PyObject *cancelled = SLOT(item, call_cancelled_off);
-                int is_cancelled = cancelled == NULL ? 0 : PyObject_IsTrue(cancelled);
-                if (is_cancelled < 0) {
-                    failed = 1;
-                }
-                else if (!is_cancelled) {
-                    PyObject *fn = get_slot(item, call_fn_off, "fn");
-                    PyObject *r = fn ? PyObject_CallNoArgs(fn) : NULL;
-                    if (r == NULL) {
-                        failed = 1;
-                    }
-                    Py_XDECREF(r);
-                }
-                if (failed) {
-                    break; /* as in the pure loop: a raising sleeper/timeout wake-up is not re-queued */
-                }
-                continue;
-            }
-            if (tp != TimerType) {
-                PyErr_Format(PyExc_TypeError, "unexpected item in a TestClock bucket: %s", tp->tp_name);
-                failed = 1;
-                break;
-            }
-            PyObject *item_gen = get_slot(item, timer_off[T_GEN], "gen");
-            if (item_gen == NULL) {
-                failed = 1;
-                break;
-            }
-            if (gen != item_gen) {
-                int eq = PyObject_RichCompareBool(gen, item_gen, Py_EQ);
-                if (eq < 0) {
-                    failed = 1;
-                    break;
-                }
-                if (!eq) {
-                    continue; /* cancelled: a stale entry */
-                }
-            }
-            PyObject *name = get_slot(item, timer_off[T_NAME], "name");
-            PyObject *next_ns = get_slot(item, timer_off[T_NEXT], "next_ns");
-            PyObject *interval = get_slot(item, timer_off[T_INTERVAL], "interval_ns");
-            PyObject *stop = get_slot(item, timer_off[T_STOP], "stop_ns");
-            PyObject *callback = get_slot(item, timer_off[T_CALLBACK], "callback");
-            if (!name || !next_ns || !interval || !stop || !callback) {
-                failed = 1;
-                break;
-            }
-            Py_INCREF(callback); /* the callback may cancel or replace its own timer */
-            PyObject *neid = PyNumber_Add(eid, one);
-            if (neid == NULL) {
-                Py_DECREF(callback);
-                failed = 1;
-                break;
-            }
-            Py_SETREF(eid, neid);
-            PyObject *event = new_event(name, eid, next_ns, due);
-            if (event == NULL) {
-                Py_DECREF(callback);
-                failed = 1;
-                break;
-            }
-            int again = PyObject_IsTrue(interval);
-            PyObject *nxt = NULL;
-            if (again > 0) {
-                nxt = PyNumber_Add(due, interval);
-                if (nxt == NULL) {
-                    again = -1;
-                }
-                else if (stop != Py_None) {
-                    again = PyObject_RichCompareBool(nxt, stop, Py_LE);
-                }
-            }
-            if (again < 0) {
-                Py_XDECREF(nxt);
-                Py_DECREF(event);
-                Py_DECREF(callback);
-                failed = 1;
-                break;
-            }
-            int rc = 0;
-            if (again) {
-                set_slot(item, timer_off[T_NEXT], nxt);
-                PyObject *nb = PyDict_GetItemWithError(buckets, nxt);
-                if (nb != NULL) {
-                    rc = PyList_Append(nb, entry);
-                }
-                else if (PyErr_Occurred()) {
-                    rc = -1;
-                }
-                else {
-                    PyObject *lst = PyList_New(1);
-                    if (lst == NULL) {
-                        rc = -1;
-                    }
-                    else {
-                        PyList_SET_ITEM(lst, 0, Py_NewRef(entry));
-                        rc = PyDict_SetItem(buckets, nxt, lst);
-                        Py_DECREF(lst);
-                        if (rc == 0) {
-                            rc = heap_push(heap, nxt);
-                        }
-                    }
-                }
-                Py_DECREF(nxt);
+        if (eid != eid0) {
+            PyObject *et, *ev, *tb;
+            PyErr_Fetch(&et, &ev, &tb);
+            int src = store_i64(cdict, str_event_id, eid);
+            if (rc == 0 && src < 0) {
+                rc = -1;
+                Py_XDECREF(et);
+                Py_XDECREF(ev);
+                Py_XDECREF(tb);
             }
             else {
-                rc = PyDict_DelItem(timers, name);
-            }
-            if (rc < 0) {
-                Py_DECREF(event);
-                Py_DECREF(callback);
-                failed = 1;
-                break;
-            }
-            PyObject *r = PyObject_CallOneArg(callback, event);
-            Py_DECREF(callback);
-            if (r == NULL) {
-                Py_DECREF(event);
-                PyObject *et, *ev, *tb;
-                PyErr_Fetch(&et, &ev, &tb);
-                restore_rest(heap, buckets, due, bucket, i);
+                if (src < 0) {
+                    PyErr_Clear();
+                }
                 PyErr_Restore(et, ev, tb);
-                failed = 1;
-                break;
-            }
-            Py_DECREF(r);
-            rc = PyList_Append(fired, event);
-            Py_DECREF(event);
-            if (rc < 0) {
-                failed = 1;
-                break;
             }
         }
-        Py_DECREF(bucket);
-        Py_DECREF(due);
     }
-    Py_DECREF(one);
+    if (rc == 0) {
+        rc = PyDict_SetItem(cdict, str_time, to);
+    }
     Py_DECREF(cdict);
-    /* Write the event counter back, keeping any pending exception. */
-    PyObject *et, *ev, *tb;
-    PyErr_Fetch(&et, &ev, &tb);
-    int rc = PyObject_SetAttr(clock, str_event_id, eid);
-    Py_DECREF(eid);
-    if (failed) {
-        PyErr_Restore(et, ev, tb);
-        return NULL;
-    }
     if (rc < 0) {
+        Py_DECREF(fired);
         return NULL;
     }
-    if (PyObject_SetAttr(clock, str_time, to) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    return fired;
 }
+
+static PyMethodDef tq_methods[] = {
+    {"push", (PyCFunction)(void (*)(void))tq_push, METH_FASTCALL, "push(due, seq, item, gen): queue one firing."},
+    {"next_due", (PyCFunction)tq_next_due, METH_O,
+     "next_due(timers): the earliest due time still to fire, or None (stale entries are dropped)."},
+    {"advance", (PyCFunction)(void (*)(void))tq_advance, METH_FASTCALL,
+     "advance(clock, to_time_ns, timers): fire what falls due up to to_time_ns; returns the events."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods tq_as_sequence = {.sq_length = (lenfunc)tq_len};
+
+static PyTypeObject TimerQueueType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "targets.clock._cclock.TimerQueue",
+    .tp_doc = "TestClock's pending firings: a heap of (due, seq) int64 keys (see _cclock.c).",
+    .tp_basicsize = sizeof(TimerQueue),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)tq_dealloc,
+    .tp_traverse = (traverseproc)tq_traverse,
+    .tp_clear = (inquiry)tq_clear,
+    .tp_methods = tq_methods,
+    .tp_as_sequence = &tq_as_sequence,
+};
 
 /* ---------------------------------------------------------------- LiveClock coarse timers */
 typedef struct {
@@ -1053,8 +1333,6 @@ static PyMethodDef methods[] = {
      "set_wall_source(fn, reset=False): tests only; fn() -> int ns replaces the system wall clock (None restores it); "
      "reset forgets the last value returned."},
     {"bind", c_bind, METH_VARARGS, "bind(Timer, Call, LiveCall, TimeEvent): both clocks pass events.Call as the call types: learn the slot layouts."},
-    {"advance", (PyCFunction)(void (*)(void))c_advance, METH_FASTCALL,
-     "advance(clock, to_time_ns, heap, buckets, timers, fired): TestClock.advance_time's firing loop."},
     {"fire_coarse", (PyCFunction)(void (*)(void))c_fire_coarse, METH_FASTCALL,
      "fire_coarse(clock, wheel, now_ns): deliver LiveClock's coarse timers due by now_ns."},
     {NULL, NULL, 0, NULL},
@@ -1090,5 +1368,13 @@ PyInit__cclock(void)
         !str_expired_to_ns || !str_report || !str_timers || !int_one) {
         return NULL;
     }
-    return PyModule_Create(&module);
+    if (PyType_Ready(&TimerQueueType) < 0) {
+        return NULL;
+    }
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL || PyModule_AddObjectRef(m, "TimerQueue", (PyObject *)&TimerQueueType) < 0) {
+        Py_XDECREF(m);
+        return NULL;
+    }
+    return m;
 }

@@ -1,7 +1,8 @@
 """The one place that decides which implementation of the Clock's hot paths runs.
 
 ``_cclock`` (C, built by ``pip install`` when a compiler is there) serves the never-backwards
-reads and the firing loops of ``TestClock.advance_time`` and of LiveClock's timing wheel;
+reads, TestClock's queue and firing loop (``TimerQueue``: a clock keeps the implementation it was
+made with) and the firing loop of LiveClock's timing wheel;
 ``_pure`` and the loops in ``virtual.py``/``live.py`` are the pure-Python twins. Both pass the
 same tests (tests/clock runs against each). ``CLOCKBENCH_PURE_CLOCK=1`` forces pure Python.
 
@@ -40,7 +41,7 @@ reason = ""  # why, in words
 timestamp_ns: Callable[[], int] = _pure.timestamp_ns
 utc_now: Callable[[], Any] = _pure.utc_now
 set_wall_source: Callable[..., None] = _pure.set_wall_source
-advance: Callable[..., None] | None = None  # the C TestClock loop, or None: the pure loop runs
+new_queue: Callable[[], Any] | None = None  # TestClock's C queue and firing loop, or None: the pure ones
 fire_coarse: Callable[..., None] | None = None  # the C coarse-timer loop of LiveClock, or None
 _hooks: list[Callable[[], None]] = []
 
@@ -58,15 +59,15 @@ def _bind_c() -> None:
 
 def use(which: str) -> None:
     """Switch implementation ("c" or "python"); ValueError if the C one is not built."""
-    global name, timestamp_ns, utc_now, set_wall_source, advance, fire_coarse
+    global name, timestamp_ns, utc_now, set_wall_source, new_queue, fire_coarse
     if which == "c":
         if _c is None:
             raise ValueError(f"the C clock accelerator is not built ({_c_error})")
         _bind_c()
-        timestamp_ns, utc_now, set_wall_source, advance = _c.timestamp_ns, _c.utc_now, _c.set_wall_source, _c.advance
+        timestamp_ns, utc_now, set_wall_source, new_queue = _c.timestamp_ns, _c.utc_now, _c.set_wall_source, _c.TimerQueue
         fire_coarse = getattr(_c, "fire_coarse", None)
     elif which == "python":
-        timestamp_ns, utc_now, set_wall_source, advance = _pure.timestamp_ns, _pure.utc_now, _pure.set_wall_source, None
+        timestamp_ns, utc_now, set_wall_source, new_queue = _pure.timestamp_ns, _pure.utc_now, _pure.set_wall_source, None
         fire_coarse = None
     else:
         raise ValueError(f"unknown clock implementation {which!r}: expected 'c' or 'python'")

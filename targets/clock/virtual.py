@@ -38,6 +38,11 @@ class TestClock(ClockBase):
         self._due_heap: list[int] = []
         self._buckets: dict[int, list[tuple[int, Timer | Call, int]]] = {}
         self._advancing = False
+        # With the C implementation in use when the clock is made, the queue and the firing loop
+        # are _cclock.TimerQueue's instead: one heap of int64 (due, seq) keys, the same order.
+        # The clock keeps the implementation it was made with (its pending firings live in one).
+        new_queue = _impl.new_queue
+        self._cq = new_queue() if new_queue is not None else None
 
     # --- reading -------------------------------------------------------------------------
     def timestamp_ns(self) -> int:
@@ -48,6 +53,9 @@ class TestClock(ClockBase):
 
     # --- scheduler -----------------------------------------------------------------------
     def _push(self, due: int, entry: tuple[int, Timer | Call, int]) -> None:
+        if self._cq is not None:
+            self._cq.push(due, entry[0], entry[1], entry[2])
+            return
         bucket = self._buckets.get(due)
         if bucket is None:
             self._buckets[due] = [entry]
@@ -77,6 +85,8 @@ class TestClock(ClockBase):
 
     def next_deadline_ns(self) -> int | None:
         """The earliest pending firing of any timer, alert or sleeper, or None."""
+        if self._cq is not None:
+            return self._cq.next_due(self._timers)
         heap, buckets = self._due_heap, self._buckets
         while heap:
             due = heap[0]
@@ -88,12 +98,17 @@ class TestClock(ClockBase):
 
     def advance_time(self, to_time_ns: int) -> list[TimeEvent]:
         """Move time forward to ``to_time_ns``, firing what falls due; returns the events fired."""
+        cq = self._cq
+        if cq is not None and to_time_ns.__class__ is int:  # the same loop in C, with the same checks
+            return cq.advance(self, to_time_ns, self._timers)
         if not isinstance(to_time_ns, int) or isinstance(to_time_ns, bool):
             raise TypeError(f"to_time_ns must be an int of nanoseconds, got {type(to_time_ns).__name__}")
         if to_time_ns < self._time:
             raise ValueError(f"time cannot move backwards: now {self._time}, asked for {to_time_ns}")
         if self._advancing:
             raise RuntimeError("advance_time() called from inside a timer callback")
+        if cq is not None:  # an int subclass: the C loop takes a plain int
+            return cq.advance(self, int(to_time_ns), self._timers)
         heap = self._due_heap
         if not heap or heap[0] > to_time_ns:  # nothing falls due: the common small step
             self._time = to_time_ns
@@ -106,15 +121,6 @@ class TestClock(ClockBase):
         if collecting:
             gc.disable()
         fired: list[TimeEvent] = []
-        accelerated = _impl.advance
-        if accelerated is not None and to_time_ns.__class__ is int:  # the same loop in C (_cclock.c: advance)
-            try:
-                accelerated(self, to_time_ns, heap, self._buckets, self._timers, fired)
-            finally:
-                self._advancing = False
-                if collecting:
-                    gc.enable()
-            return fired
         append = fired.append
         buckets = self._buckets
         timers = self._timers
@@ -134,7 +140,11 @@ class TestClock(ClockBase):
                     seq, item, gen = entry
                     if item.__class__ is Call:
                         if not item.cancelled:  # type: ignore[union-attr]
-                            item.fn()  # type: ignore[union-attr]
+                            try:
+                                item.fn()  # type: ignore[union-attr]
+                            except BaseException:
+                                self._requeue(due, bucket, entry)
+                                raise
                         continue
                     if gen != item.gen:  # type: ignore[union-attr]
                         continue  # cancelled (cancel_timer bumps gen; a finished timer leaves no entry)
@@ -155,14 +165,7 @@ class TestClock(ClockBase):
                     try:
                         item.callback(event)  # type: ignore[union-attr]
                     except BaseException:
-                        # Keep what this bucket has not fired yet, so the clock stays consistent.
-                        rest = bucket[bucket.index(entry) + 1 :]
-                        if rest:
-                            if due in buckets:
-                                buckets[due][:0] = rest
-                            else:
-                                buckets[due] = rest
-                                heappush(heap, due)
+                        self._requeue(due, bucket, entry)
                         raise
                     append(event)
             self._time = to_time_ns
@@ -172,6 +175,16 @@ class TestClock(ClockBase):
             if collecting:
                 gc.enable()
         return fired
+
+    def _requeue(self, due: int, bucket: list[tuple[int, Timer | Call, int]], entry: tuple[int, Timer | Call, int]) -> None:
+        """A callback raised: keep what its bucket has not fired yet, so the clock stays consistent."""
+        rest = bucket[bucket.index(entry) + 1 :]
+        if rest:
+            if due in self._buckets:
+                self._buckets[due][:0] = rest
+            else:
+                self._buckets[due] = rest
+                heapq.heappush(self._due_heap, due)
 
     def advance_by(self, duration_ns: int) -> list[TimeEvent]:
         return self.advance_time(self._time + duration_ns)

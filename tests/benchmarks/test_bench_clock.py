@@ -126,7 +126,7 @@ def _advance_steps(clock: TestClock, counter: list[int], steps: int) -> int:
 
 
 @pytest.mark.parametrize("impl", ["in_use", "pure"])
-@pytest.mark.parametrize("n_timers", [1, 1_000, 10_000, 100_000])
+@pytest.mark.parametrize("n_timers", [1, 1_000, 10_000, 100_000], ids=lambda n: f"{n}timers")  # -k can tell 1000timers from 10000timers
 @pytest.mark.parametrize("mode", ["big", "steps"])
 def test_testclock_advance(benchmark, n_timers: int, mode: str, impl: str) -> None:
     if benchmark.disabled and n_timers > 10_000:

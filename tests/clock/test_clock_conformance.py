@@ -93,7 +93,9 @@ async def test_timer_without_start_counts_from_now(driver) -> None:
 async def test_timers_due_together_fire_in_set_order(driver) -> None:
     clock = driver.clock
     events, cb = recorder()
-    start = clock.timestamp_ns()
+    # A start 50 ms ahead: on a busy machine real time can pass start + 3 IV while the three are
+    # set (then the last set_timer rightly refuses a timer whose every firing is past).
+    start = clock.timestamp_ns() + 50 * MS
     for name in ("b", "a", "c"):
         clock.set_timer(name, IV, cb, start_time_ns=start, stop_time_ns=start + 3 * IV)
     await driver.wait_until(lambda: clock.timer_count == 0, "three timers finishing")
