@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 from typing import Any
 
@@ -51,6 +52,58 @@ class LoopLagProbe:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+class CallbackProbe:
+    """The longest single event-loop callback, in real time (``wall``) and in this thread's CPU time (``cpu``).
+
+    The lag probe above sees how late the loop woke, which on a busy machine is mostly the OS not running
+    the worker at all; a callback's CPU time is the worker's own blocking. Off by default (it wraps every
+    callback the loop runs): ``CLOCKBENCH_CALLBACK_PROBE=1`` in a worker's environment turns it on.
+    """
+
+    def __init__(self) -> None:
+        self.max_wall_s = 0.0
+        self.max_cpu_s = 0.0
+        self.worst: str = ""
+        self._orig: Any = None
+
+    @staticmethod
+    def wanted() -> bool:
+        return os.environ.get("CLOCKBENCH_CALLBACK_PROBE", "") == "1"
+
+    def install(self) -> None:
+        handle = asyncio.events.Handle
+        if self._orig is not None:
+            return
+        self._orig = orig = handle._run
+        probe, perf, cpu = self, time.perf_counter, time.thread_time
+
+        def _run(h: Any) -> None:
+            w0, c0 = perf(), cpu()
+            orig(h)
+            wall, used = perf() - w0, cpu() - c0
+            if used > probe.max_cpu_s:
+                probe.max_cpu_s = used
+                probe.worst = repr(h)[:200]
+            if wall > probe.max_wall_s:
+                probe.max_wall_s = wall
+
+        handle._run = _run  # type: ignore[method-assign]
+
+    def uninstall(self) -> None:
+        if self._orig is not None:
+            asyncio.events.Handle._run = self._orig  # type: ignore[method-assign]
+            self._orig = None
+
+    def reset(self) -> dict[str, Any]:
+        out = self.view()
+        self.max_wall_s = self.max_cpu_s = 0.0
+        self.worst = ""
+        return out
+
+    def view(self) -> dict[str, Any]:
+        return {"max_wall_s": self.max_wall_s, "max_cpu_s": self.max_cpu_s, "worst": self.worst}
 
 
 class BodyLimit:

@@ -17,8 +17,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from core.load_balancing.protocols import ConnectionTracker
 
 TRACKER: ConnectionTracker | None = None  # set by the app's lifespan, one per worker process
-# A request (headers and body) must arrive whole within this many seconds of its first byte, else the
-# connection is closed: a slowloris client (headers a byte at a time) cannot hold a socket forever.
+# A request (headers and body) must arrive whole within this many seconds of its first byte (the first
+# request: of the connection's opening), else the connection is closed: a slowloris client (headers a byte at a time) cannot hold a socket forever.
 # uvicorn has only timeout_keep_alive (between requests). Real time: a guard, not a measured figure.
 REQUEST_READ_TIMEOUT_S = 10.0
 
@@ -34,6 +34,11 @@ class TrackedH11Protocol(H11Protocol):
         self._tracked = TRACKER
         if self._tracked is not None:
             self._tracked.register(self, self._close_if_idle, "http")
+            # Not idle until its first answer: the first request's deadline is the real-time read deadline,
+            # armed now. (Under --clock test a connection opened while /clock/advance moved time in slices
+            # had its idle deadline pass before its request was read, and was reset.)
+            self._tracked.busy(self)
+        self._watch_request_read()
 
     def data_received(self, data: bytes) -> None:
         if self._tracked is not None:
