@@ -21,7 +21,7 @@ from . import protocol
 from .components import Components
 from .config import ServiceConfig
 from .guards import BodyLimit
-from .errors import install_domain_handlers, install_request_handlers
+from .errors import install_domain_handlers, install_request_handlers, limit_repeated_logs
 from .routes import algos, clock, dashboard, health, orders, positions, ws
 
 __all__ = ["MetricsMiddleware", "create_app"]
@@ -61,6 +61,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        limit_repeated_logs()  # after uvicorn configured its loggers
         await components.start()
         protocol.install(components.tracker)
         try:
