@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import time
 from typing import Any
@@ -85,7 +86,10 @@ class CallbackProbe:
             wall, used = perf() - w0, cpu() - c0
             if used > probe.max_cpu_s:
                 probe.max_cpu_s = used
-                probe.worst = repr(h)[:200]
+                probe.worst = _describe(h)
+                if used > 0.005:  # a new longest one: say what it was (rare: only a new maximum is logged)
+                    logging.getLogger("harness.app").warning(
+                        "longest loop callback so far: %.1f ms CPU, %.1f ms real: %s", used * 1e3, wall * 1e3, probe.worst)
             if wall > probe.max_wall_s:
                 probe.max_wall_s = wall
 
@@ -104,6 +108,16 @@ class CallbackProbe:
 
     def view(self) -> dict[str, Any]:
         return {"max_wall_s": self.max_wall_s, "max_cpu_s": self.max_cpu_s, "worst": self.worst}
+
+
+def _describe(h: Any) -> str:
+    """What a loop callback was: a task's coroutine (and a request's method and path, named by the metrics
+    middleware), or the callback itself."""
+    task = getattr(getattr(h, "_callback", None), "__self__", None)
+    if isinstance(task, asyncio.Task):
+        coro = task.get_coro()
+        return f"task {getattr(coro, '__qualname__', coro)!s} ({task.get_name()})"[:200]
+    return repr(h)[:200]
 
 
 class BodyLimit:
