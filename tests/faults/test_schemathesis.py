@@ -1,5 +1,6 @@
-"""schemathesis over the service's own OpenAPI document, every check, both builds, both clocks
-(issue 11, item 8), against one worker on the private PostgreSQL and Redis.
+"""schemathesis over the service's own OpenAPI document, every check (but use_after_free: the API's
+DELETEs are cancels that keep the record, see CONFIG), both builds, both clocks (issue 11, item 8),
+against one worker on the private PostgreSQL and Redis.
 
 The document is read from the running worker (``/openapi.json``), and OpenAPI ``links`` are added
 to it here, so schemathesis's stateful phase chains what it made: an order's 201 gives the
@@ -43,6 +44,11 @@ MADE_ID = re.compile(r"W[0-9]+-[OA][0-9]+")
 # domain has rules JSON Schema cannot state: the venue's price band (it moves with the market), the
 # instrument's tick size on a price string, the lot size per instrument, a GTD's expiry after *now*.
 # Everything else (the integer fields, enums, patterns, the clock routes...) keeps the default.
+# use_after_free (ST301: a GET after a successful DELETE must be 404/410) is excluded: the API's only two
+# DELETEs (an order, an algo) are cancels, documented as such, and a canceled order or algo stays
+# readable with its state (a trading record is never erased). Once integral numbers (2.0) were accepted
+# the stateful phase made enough orders to chain DELETE then GET, and reported exactly that. (schemathesis
+# 4.32.5 ignored the check's per-operation switch on the GET operations: hence the CLI exclusion.)
 CONFIG = """
 [[operations]]
 include-path-regex = "^/api/v1/(orders|algos)$"
@@ -150,6 +156,7 @@ def test_schemathesis_all_checks(private_servers: PrivateServers, build: str, cl
         config = tmp_path / "schemathesis.toml"
         config.write_text(CONFIG)
         cmd = [exe, "--config-file", str(config), "run", str(schema_file), "--url", s.url, "--checks", "all",
+               "--exclude-checks", "use_after_free",
                "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", str(MAX_EXAMPLES),
                "--seed", str(SEED), "--workers", "1", "--request-timeout", "15", "--no-color",
                "--suppress-health-check", "too_slow",
