@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -66,6 +67,7 @@ class CallbackProbe:
     def __init__(self) -> None:
         self.max_wall_s = 0.0
         self.max_cpu_s = 0.0
+        self.max_gc_s = 0.0
         self.worst: str = ""
         self._orig: Any = None
 
@@ -94,11 +96,27 @@ class CallbackProbe:
                 probe.max_wall_s = wall
 
         handle._run = _run  # type: ignore[method-assign]
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        """The collector runs inside whichever callback allocated last: its pauses are told apart here."""
+        if phase == "start":
+            self._gc_t0 = time.thread_time()
+            return
+        used = time.thread_time() - getattr(self, "_gc_t0", time.thread_time())
+        if used > self.max_gc_s:
+            self.max_gc_s = used
+            if used > 0.005:
+                logging.getLogger("harness.app").warning(
+                    "longest garbage collection so far: %.1f ms CPU (generation %s, %s collected)",
+                    used * 1e3, info.get("generation"), info.get("collected"))  # fmt: skip
 
     def uninstall(self) -> None:
         if self._orig is not None:
             asyncio.events.Handle._run = self._orig  # type: ignore[method-assign]
             self._orig = None
+            if self._on_gc in gc.callbacks:
+                gc.callbacks.remove(self._on_gc)
 
     def reset(self) -> dict[str, Any]:
         out = self.view()
@@ -107,7 +125,8 @@ class CallbackProbe:
         return out
 
     def view(self) -> dict[str, Any]:
-        return {"max_wall_s": self.max_wall_s, "max_cpu_s": self.max_cpu_s, "worst": self.worst}
+        return {"max_wall_s": self.max_wall_s, "max_cpu_s": self.max_cpu_s, "max_gc_s": self.max_gc_s,
+                "worst": self.worst}
 
 
 def _describe(h: Any) -> str:
