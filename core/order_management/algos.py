@@ -90,6 +90,10 @@ class Algo:
     volume_seen: int = 0  # POV: venue volume counted so far (excluding paused stretches)
 
     def as_dict(self) -> dict[str, object]:
+        return {**self.head_dict(), "slices": [s.as_dict() for s in self.slices]}
+
+    def head_dict(self) -> dict[str, object]:
+        """Everything but the slices (a response streams those in parts: up to 10,000 of them)."""
         r = self.request
         return {
             "algo_id": self.algo_id,
@@ -103,7 +107,6 @@ class Algo:
             "end_ns": self.end_ns,
             "sent_qty": self.sent_qty,
             "filled_qty": self.filled_qty,
-            "slices": [s.as_dict() for s in self.slices],
         }
 
 

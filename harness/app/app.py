@@ -8,6 +8,7 @@ under ``--clock test``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
@@ -21,7 +22,7 @@ from . import protocol
 from .components import Components
 from .config import ServiceConfig
 from .guards import BodyLimit
-from .errors import install_domain_handlers, install_request_handlers
+from .errors import install_domain_handlers, install_request_handlers, limit_repeated_logs
 from .routes.clock import SYNC_PATH
 from .routes import algos, clock, dashboard, health, orders, positions, ws
 
@@ -43,6 +44,10 @@ class MetricsMiddleware:
             return
         t0 = time.perf_counter_ns()
         status = [500]
+        if self.c.callbacks is not None:  # the callback probe names a long callback by its request
+            task = asyncio.current_task()
+            if task is not None:
+                task.set_name(f"{scope['method']} {scope['path'][:80]}")
 
         async def send_wrapper(message: dict) -> None:
             if message["type"] == "http.response.start":
@@ -79,6 +84,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        limit_repeated_logs()  # after uvicorn configured its loggers
         await components.start()
         protocol.install(components.tracker)
         try:

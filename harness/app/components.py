@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 from typing import Any
 
@@ -10,7 +11,7 @@ from targets.clock import Clock, LiveClock, TestClock
 
 from .config import ServiceConfig
 from .feed import MarketFeed, QuoteSource
-from .guards import LoopLagProbe
+from .guards import CallbackProbe, LoopLagProbe
 from .metrics import ServiceMetrics
 from .monitoring import make_monitoring, service_figures
 from .orders import OrderService
@@ -63,6 +64,8 @@ class Components:
         self.gateway_redis: Any = None  # the gateway's shared rate limits (harness/app/gateway.py)
         self.started = False
         self.loop_lag = LoopLagProbe()
+        self.callbacks = CallbackProbe() if CallbackProbe.wanted() else None
+        self.advance_lock = asyncio.Lock()  # /clock/advance: one at a time (it yields between slices)
 
     async def start(self) -> None:
         self.store = Persistence(self.config, self.clock)
@@ -78,10 +81,14 @@ class Components:
         if self.monitor_scheduled:
             self.monitor.start()
         self.loop_lag.start()
+        if self.callbacks is not None:
+            self.callbacks.install()
         self.started = True
 
     async def stop(self) -> None:
         await self.loop_lag.stop()
+        if self.callbacks is not None:
+            self.callbacks.uninstall()
         self.monitor.stop()
         self.feed.stop()
         self.tracker.stop()

@@ -188,3 +188,48 @@ def log_limited(key: str, exc: BaseException) -> None:
                                                suppressed)  # fmt: skip
     else:
         entry[1] += 1
+
+
+class RepeatLimit:
+    """A logging filter: the same message (its first line, from the same logger) passes at most once per
+    10 s, the next one saying how many like it were dropped. uvicorn and asyncio log every refused accept
+    (EMFILE when the file limit is hit: about a megabyte of identical tracebacks a second) and every
+    refusal past ``--limit-concurrency``; the service's own errors go through ``log_limited``."""
+
+    def __init__(self, window_s: float = _LOG_WINDOW_S) -> None:
+        self.window_s = window_s
+        self._seen: dict[tuple[str, str], list[float]] = {}  # key -> [window start, suppressed]
+
+    def filter(self, record: Any) -> bool:
+        import time
+
+        key = (record.name, str(record.msg).split("\n", 1)[0][:200])
+        now = time.monotonic()  # harness-side rate limiting of logs, not a measured time
+        entry = self._seen.get(key)
+        if entry is not None and now - entry[0] < self.window_s:
+            entry[1] += 1
+            return False
+        if entry is not None and entry[1]:
+            record.msg = f"{record.msg}\n({int(entry[1])} like it suppressed in the last {self.window_s:g} s)"
+        if len(self._seen) > 1000:  # keys carry no ids, but bound it anyway
+            self._seen.clear()
+        self._seen[key] = [now, 0]
+        return True
+
+
+REPEAT_LIMITED_LOGGERS = ("asyncio", "uvicorn.error")
+
+
+def limit_repeated_logs() -> RepeatLimit:
+    """Install one RepeatLimit on the loggers of uvicorn and asyncio (idempotent)."""
+    import logging
+
+    for name in REPEAT_LIMITED_LOGGERS:
+        logger = logging.getLogger(name)
+        for f in logger.filters:
+            if isinstance(f, RepeatLimit):
+                return f
+    limit = RepeatLimit()
+    for name in REPEAT_LIMITED_LOGGERS:
+        logging.getLogger(name).addFilter(limit)
+    return limit

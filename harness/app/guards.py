@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
+import logging
+import os
 import time
 from typing import Any
 
@@ -51,6 +54,89 @@ class LoopLagProbe:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+class CallbackProbe:
+    """The longest single event-loop callback, in real time (``wall``) and in this thread's CPU time (``cpu``).
+
+    The lag probe above sees how late the loop woke, which on a busy machine is mostly the OS not running
+    the worker at all; a callback's CPU time is the worker's own blocking. Off by default (it wraps every
+    callback the loop runs): ``CLOCKBENCH_CALLBACK_PROBE=1`` in a worker's environment turns it on.
+    """
+
+    def __init__(self) -> None:
+        self.max_wall_s = 0.0
+        self.max_cpu_s = 0.0
+        self.max_gc_s = 0.0
+        self.worst: str = ""
+        self._orig: Any = None
+
+    @staticmethod
+    def wanted() -> bool:
+        return os.environ.get("CLOCKBENCH_CALLBACK_PROBE", "") == "1"
+
+    def install(self) -> None:
+        handle = asyncio.events.Handle
+        if self._orig is not None:
+            return
+        self._orig = orig = handle._run
+        probe, perf, cpu = self, time.perf_counter, time.thread_time
+
+        def _run(h: Any) -> None:
+            w0, c0 = perf(), cpu()
+            orig(h)
+            wall, used = perf() - w0, cpu() - c0
+            if used > probe.max_cpu_s:
+                probe.max_cpu_s = used
+                probe.worst = _describe(h)
+                if used > 0.005:  # a new longest one: say what it was (rare: only a new maximum is logged)
+                    logging.getLogger("harness.app").warning(
+                        "longest loop callback so far: %.1f ms CPU, %.1f ms real: %s", used * 1e3, wall * 1e3, probe.worst)
+            if wall > probe.max_wall_s:
+                probe.max_wall_s = wall
+
+        handle._run = _run  # type: ignore[method-assign]
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        """The collector runs inside whichever callback allocated last: its pauses are told apart here."""
+        if phase == "start":
+            self._gc_t0 = time.thread_time()
+            return
+        used = time.thread_time() - getattr(self, "_gc_t0", time.thread_time())
+        if used > self.max_gc_s:
+            self.max_gc_s = used
+            if used > 0.005:
+                logging.getLogger("harness.app").warning(
+                    "longest garbage collection so far: %.1f ms CPU (generation %s, %s collected)",
+                    used * 1e3, info.get("generation"), info.get("collected"))  # fmt: skip
+
+    def uninstall(self) -> None:
+        if self._orig is not None:
+            asyncio.events.Handle._run = self._orig  # type: ignore[method-assign]
+            self._orig = None
+            if self._on_gc in gc.callbacks:
+                gc.callbacks.remove(self._on_gc)
+
+    def reset(self) -> dict[str, Any]:
+        out = self.view()
+        self.max_wall_s = self.max_cpu_s = 0.0
+        self.worst = ""
+        return out
+
+    def view(self) -> dict[str, Any]:
+        return {"max_wall_s": self.max_wall_s, "max_cpu_s": self.max_cpu_s, "max_gc_s": self.max_gc_s,
+                "worst": self.worst}
+
+
+def _describe(h: Any) -> str:
+    """What a loop callback was: a task's coroutine (and a request's method and path, named by the metrics
+    middleware), or the callback itself."""
+    task = getattr(getattr(h, "_callback", None), "__self__", None)
+    if isinstance(task, asyncio.Task):
+        coro = task.get_coro()
+        return f"task {getattr(coro, '__qualname__', coro)!s} ({task.get_name()})"[:200]
+    return repr(h)[:200]
 
 
 class BodyLimit:

@@ -67,6 +67,11 @@ class ServiceMetrics:
             "Worst lateness of a 5 ms loop-probe wake-up since start (how long the event loop was held)",
             ["build", "worker"], registry=self.registry,
         )  # fmt: skip
+        self.callback_max = Gauge(
+            "clockbench_loop_callback_max_seconds",
+            "Longest single event-loop callback since start, real (wall) and CPU time (only with "
+            "CLOCKBENCH_CALLBACK_PROBE=1)", ["measure", "build", "worker"], registry=self.registry,
+        )  # fmt: skip
 
         self.gateway = Counter(
             "clockbench_gateway_requests", "Requests through the API gateway by route policy and outcome "

@@ -104,6 +104,9 @@ class OrderService:
                                         id_prefix=f"W{config.worker_id}-")  # fmt: skip
         self.oms = self.parts.oms
         self._persisted: dict[str, tuple[str, int]] = {}  # order id -> (state, filled) last written
+        # Orders whose row may still lag memory (the scan after each quote looks at these, not at every order
+        # in memory: that grew with every order ever made and ran on every quote tick, on the loop)
+        self._watched: set[str] = set()
         self._pending: set[asyncio.Task[Any]] = set()
         self._seen = {t: 0 for t in TRANSITIONS}
         self.persist_errors: list[str] = []
@@ -134,6 +137,7 @@ class OrderService:
                 self._compensate(order.order_id)
                 raise
             self._persisted[order.order_id] = (order.state.value, 0)
+            self._watched.add(order.order_id)
             self.oms.route(order)
             self._persist_one_later(order)  # its state after the venue's answer (ACCEPTED/FILLED/CANCELED...)
             return order
@@ -217,6 +221,7 @@ class OrderService:
                 self._repair(order)  # it may have committed: put the true (live) state back
                 raise
             self._persisted[order_id] = (d.OrderState.CANCELED.value, filled)
+            self._watched.add(order_id)
             try:
                 order = self.oms.cancel(order_id)
             finally:
@@ -243,8 +248,16 @@ class OrderService:
 
     def _persist_later(self) -> None:
         """After quotes, expiries or slices changed orders: write the changes in the background."""
-        changed = [o for o in self.oms.orders() if self._persisted.get(o.order_id, (None,))[0] is not None
-                   and self._persisted[o.order_id] != (o.state.value, o.filled_qty)]  # fmt: skip
+        orders = self.oms.store.orders
+        changed = []
+        for order_id in list(self._watched):
+            o, key = orders.get(order_id), self._persisted.get(order_id)
+            if o is None or key is None:
+                self._watched.discard(order_id)  # withdrawn, or never written
+            elif key != (o.state.value, o.filled_qty):
+                changed.append(o)
+            elif o.is_final:
+                self._watched.discard(order_id)  # written as it ends: it changes no more
         for o in changed:
             task = asyncio.get_running_loop().create_task(self._persist_logged(o))
             self._pending.add(task)
@@ -297,7 +310,7 @@ class OrderService:
             raise d.OrderValidationError("instrument", f"unknown instrument {instrument!r}")
         return position_view(self.parts.pms.position(instrument))
 
-    async def start_algo(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def start_algo(self, body: dict[str, Any]) -> Any:
         request = algo_request(body)  # bad input is refused before anything starts
 
         async def start_and_flush() -> Any:
@@ -305,13 +318,13 @@ class OrderService:
             await self.flush()
             return algo
 
-        return (await commit_within_budget(start_and_flush)).as_dict()  # never cut once started
+        return await commit_within_budget(start_and_flush)  # never cut once started
 
-    def get_algo(self, algo_id: str) -> dict[str, Any]:
-        return self.oms.get_algo(algo_id).as_dict()
+    def get_algo(self, algo_id: str) -> Any:
+        return self.oms.get_algo(algo_id)
 
-    def algo_action(self, algo_id: str, action: str) -> dict[str, Any]:
+    def algo_action(self, algo_id: str, action: str) -> Any:
         """pause, resume or cancel (404 unknown, 409 when the state does not allow it)."""
         ems = self.parts.ems
         ems.get(algo_id)
-        return getattr(ems, action)(algo_id).as_dict()
+        return getattr(ems, action)(algo_id)

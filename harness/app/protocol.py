@@ -11,16 +11,41 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import json
+
 import h11
+from uvicorn.protocols.http import h11_impl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from core.load_balancing.protocols import ConnectionTracker
 
 TRACKER: ConnectionTracker | None = None  # set by the app's lifespan, one per worker process
-# A request (headers and body) must arrive whole within this many seconds of its first byte, else the
-# connection is closed: a slowloris client (headers a byte at a time) cannot hold a socket forever.
+# A request (headers and body) must arrive whole within this many seconds of its first byte (the first
+# request: of the connection's opening), else the connection is closed: a slowloris client (headers a byte at a time) cannot hold a socket forever.
 # uvicorn has only timeout_keep_alive (between requests). Real time: a guard, not a measured figure.
 REQUEST_READ_TIMEOUT_S = 10.0
+
+
+_REFUSED = json.dumps({
+    "error": "the worker serves its limit of connections and requests (--limit-concurrency); try again",
+    "errors": [{"field": "connection", "reason": "the worker's concurrency limit is reached"}],
+}).encode()
+
+
+async def refuse_over_limit(scope: Any, receive: Any, send: Any) -> None:
+    """The answer past ``--limit-concurrency``: a JSON 503 with Retry-After, like every other refusal of the
+    service (uvicorn's own is a plain-text "Service Unavailable")."""
+    from .errors import RETRY_AFTER_S
+
+    await send({"type": "http.response.start", "status": 503,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(_REFUSED)).encode()),
+                            (b"retry-after", str(RETRY_AFTER_S).encode()), (b"connection", b"close")]})  # fmt: skip
+    await send({"type": "http.response.body", "body": _REFUSED, "more_body": False})
+
+
+# uvicorn's h11 protocol answers past the limit with the ASGI app named by this module global (read at each
+# request): the one place to hook its refusal without copying its handle_events.
+h11_impl.service_unavailable = refuse_over_limit
 
 
 def install(tracker: ConnectionTracker | None) -> None:
@@ -34,6 +59,11 @@ class TrackedH11Protocol(H11Protocol):
         self._tracked = TRACKER
         if self._tracked is not None:
             self._tracked.register(self, self._close_if_idle, "http")
+            # Not idle until its first answer: the first request's deadline is the real-time read deadline,
+            # armed now. (Under --clock test a connection opened while /clock/advance moved time in slices
+            # had its idle deadline pass before its request was read, and was reset.)
+            self._tracked.busy(self)
+        self._watch_request_read()
 
     def data_received(self, data: bytes) -> None:
         if self._tracked is not None:

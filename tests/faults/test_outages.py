@@ -1,12 +1,13 @@
 """Faults mid-load against real servers this test started itself (issue 11, item 8): Redis crashed
-and restarted, PostgreSQL crashed and down for a few seconds, one of two workers killed, each under
-a short order load through nginx, for both builds.
+and restarted, PostgreSQL crashed (and, apart, shut down in order) and down for a few seconds, one of
+two workers killed, each under a short order load through nginx, for both builds.
 
 Each checks: no acknowledged (2xx) order lost (its id is in PostgreSQL); no order the service
 refused left a trace (no live row, nothing filled, nothing in any worker's positions: read back
 through the API and the database); PostgreSQL agrees with the workers' memory once the fault is
-over; the stack recovers without a restart (same worker processes) within RECOVERY_BOUND_S of the
-server's return. The recovery figures are printed in the terminal summary.
+over; every answer is the service's JSON (a 503 with Retry-After in an outage; nginx's 502 or no
+answer only after a worker was killed); the stack recovers without a restart (same worker processes)
+within RECOVERY_BOUND_S of the server's return. The recovery figures are printed in the terminal summary.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def settle_and_verify(*args: Any) -> list[str]:
 
 @pytest.mark.service("postgres")
 @pytest.mark.parametrize("build", BUILDS)
-@pytest.mark.parametrize("fault", ["redis_restart", "postgres_restart", "worker_kill"])
+@pytest.mark.parametrize("fault", ["redis_restart", "postgres_restart", "postgres_fast_restart", "worker_kill"])
 def test_fault_mid_load(private_servers: PrivateServers, build: str, fault: str) -> None:
     nginx_or_missing()
     servers = private_servers
@@ -135,8 +136,10 @@ def test_fault_mid_load(private_servers: PrivateServers, build: str, fault: str)
             began = time.monotonic()
             if fault == "redis_restart":
                 back = await asyncio.to_thread(servers.redis.restart, REDIS_DOWN_S)
-            elif fault == "postgres_restart":
+            elif fault == "postgres_restart":  # a crash: connections vanish without a word
                 back = await asyncio.to_thread(servers.pg.restart, PG_DOWN_S)
+            elif fault == "postgres_fast_restart":  # an orderly shutdown: open connections are told and cut
+                back = await asyncio.to_thread(servers.pg.restart, PG_DOWN_S, "fast")
             else:
                 os.killpg(pids["worker-1"], signal.SIGKILL)  # its own session: the worker and nothing else
                 live.remove(1)
@@ -155,6 +158,15 @@ def test_fault_mid_load(private_servers: PrivateServers, build: str, fault: str)
         # an outage is a JSON 503 with Retry-After (never a plain 500 or a dropped connection from the worker)
         bad = [a for a in result.refused if a.status != 503 or not a.retry_after]
         assert not bad, f"{len(bad)} refusals were not 503 + Retry-After, e.g. HTTP {bad[0].status} {bad[0].error!r} ({figures})"
+        # every answer is the service's own JSON; only once a worker is killed may nginx answer for it (502)
+        # or a connection drop go unanswered
+        amb = result.ambiguous
+        if fault == "worker_kill":
+            early = [a for a in amb if a.done < (result.fault_at or 0)]
+            assert not early, f"{len(early)} answers before the kill were not the service's JSON, e.g. {early[0]} ({figures})"
+        else:
+            assert not amb, f"{len(amb)} answers were not the service's JSON (a plain-text error or a dropped " \
+                            f"connection), e.g. HTTP {amb[0].status} {amb[0].error!r} ({figures})"
         problems = settle_and_verify(result, s.url, s.worker_urls, live, servers.pg.url, schema)
         assert not problems, f"{len(problems)} broken promises ({figures}):\n" + "\n".join(problems[:25])
         # the worker that lived through the fault is healthy again (HTTP 200, ready)

@@ -1,5 +1,6 @@
-"""schemathesis over the service's own OpenAPI document, every check, both builds, both clocks
-(issue 11, item 8), against one worker on the private PostgreSQL and Redis.
+"""schemathesis over the service's own OpenAPI document, every check (but use_after_free: the API's
+DELETEs are cancels that keep the record, see CONFIG), both builds, both clocks (issue 11, item 8),
+against one worker on the private PostgreSQL and Redis.
 
 The document is read from the running worker (``/openapi.json``), and OpenAPI ``links`` are added
 to it here, so schemathesis's stateful phase chains what it made: an order's 201 gives the
@@ -43,6 +44,11 @@ MADE_ID = re.compile(r"W[0-9]+-[OA][0-9]+")
 # domain has rules JSON Schema cannot state: the venue's price band (it moves with the market), the
 # instrument's tick size on a price string, the lot size per instrument, a GTD's expiry after *now*.
 # Everything else (the integer fields, enums, patterns, the clock routes...) keeps the default.
+# use_after_free (ST301: a GET after a successful DELETE must be 404/410) is excluded: the API's only two
+# DELETEs (an order, an algo) are cancels, documented as such, and a canceled order or algo stays
+# readable with its state (a trading record is never erased). Once integral numbers (2.0) were accepted
+# the stateful phase made enough orders to chain DELETE then GET, and reported exactly that. (schemathesis
+# 4.32.5 ignored the check's per-operation switch on the GET operations: hence the CLI exclusion.)
 CONFIG = """
 [[operations]]
 include-path-regex = "^/api/v1/(orders|algos)$"
@@ -150,6 +156,7 @@ def test_schemathesis_all_checks(private_servers: PrivateServers, build: str, cl
         config = tmp_path / "schemathesis.toml"
         config.write_text(CONFIG)
         cmd = [exe, "--config-file", str(config), "run", str(schema_file), "--url", s.url, "--checks", "all",
+               "--exclude-checks", "use_after_free",
                "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", str(MAX_EXAMPLES),
                "--seed", str(SEED), "--workers", "1", "--request-timeout", "15", "--no-color",
                "--suppress-health-check", "too_slow",
@@ -183,28 +190,29 @@ def test_schemathesis_all_checks(private_servers: PrivateServers, build: str, cl
         raise ServiceFailures(f"schemathesis failed ({fig}):\n{failures(out)}\n(whole output: {tmp_path / 'schemathesis.log'})")
 
 
-INTEGRAL_NUMBER = (
-    "service bug (reliability2, open on reliability2 at 50fdf95): a JSON number with a zero fraction is an 'integer' for JSON "
-    "Schema (2020-12, OpenAPI 3.1), so POST /api/v1/clock/sync {\"t0\": 251091444.0} is schema-valid, but the "
-    "service answers 422 'Input should be a valid integer' (pydantic StrictInt); schemathesis's "
-    "positive_data_acceptance reports it (ST202) whenever its seed draws such a number. Expected: accept an "
-    "integral number exactly (reject 1.5, and floats beyond 2**53 that are not exact), or state the stricter "
-    "rule in the document"
-)
-
-
 @pytest.mark.service("postgres")
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=INTEGRAL_NUMBER)
 def test_schema_valid_integral_number_is_accepted(private_servers: PrivateServers) -> None:
-    """The case schemathesis found by chance (seed-dependent), pinned here so it is checked every run."""
+    """A JSON number with a zero fraction is an 'integer' for JSON Schema (2020-12, OpenAPI 3.1), so
+    {"t0": 251091444.0} is schema-valid (schemathesis found it by chance, seed-dependent: pinned here).
+    It is taken as that integer, exactly; 2.5, true and "2" stay refused, and the bounds still apply."""
     import jsonschema_rs  # comes with schemathesis
 
     _, stack_cm = private_stack(private_servers, "clocked", workers=1, nginx=False)
     with stack_cm as s:
         doc = httpx.get(s.url + "/openapi.json", timeout=10).json()
         ref = doc["paths"]["/api/v1/clock/sync"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-        body = {"t0": 251091444.0}
         validator = jsonschema_rs.Draft202012Validator({**ref, "components": doc["components"]})
+        body = {"t0": 251091444.0}
         assert validator.is_valid(body), "the document itself refuses the body: then a 422 would be right"
         r = httpx.post(s.url + "/api/v1/clock/sync", json=body, timeout=10)
-    assert r.status_code == 200, f"schema-valid {body} answered {r.status_code}: {r.text[:300]}"
+        assert r.status_code == 200, f"schema-valid {body} answered {r.status_code}: {r.text[:300]}"
+        assert r.json()["t0"] == 251091444 and isinstance(r.json()["t0"], int)
+        for bad in (2.5, True, "2", -1.0, 2.0**63):  # not integers, or out of bounds: refused, naming the field
+            r = httpx.post(s.url + "/api/v1/clock/sync", json={"t0": bad}, timeout=10)
+            assert r.status_code == 422 and r.json()["errors"][0]["field"] == "t0", (bad, r.text[:300])
+        order = {"client_order_id": "int-float-1", "instrument": "MSFT", "side": "BUY", "quantity": 3.0}
+        r = httpx.post(s.url + "/api/v1/orders", json=order, timeout=10)
+        assert r.status_code == 201 and r.json()["quantity"] == 3, r.text[:300]
+        r = httpx.post(s.url + "/api/v1/orders", json={**order, "client_order_id": "int-float-2", "quantity": 3.5},
+                       timeout=10)  # fmt: skip
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "quantity", r.text[:300]

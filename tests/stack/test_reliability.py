@@ -105,7 +105,8 @@ def fields(r: httpx.Response) -> set[str]:
 # --- strict input ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("patch, field", [
     ({"quantity": True}, "quantity"), ({"quantity": 2**64}, "quantity"), ({"quantity": 10**30}, "quantity"),
-    ({"quantity": "10"}, "quantity"), ({"quantity": 1.0}, "quantity"),
+    ({"quantity": "10"}, "quantity"), ({"quantity": 1.5}, "quantity"), ({"quantity": 1e30}, "quantity"),
+    ({"quantity": 2.0e9}, "quantity"),  # integral numbers are integers (2.0 is 2), and the bounds apply
     ({"time_in_force": "GTD", "expire_time_ns": 2**70}, "expire_time_ns"),
     ({"order_type": "LIMIT", "limit_price": "1e28"}, "limit_price"),
     ({"order_type": "LIMIT", "limit_price": "1e999999"}, "limit_price"),

@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from core.api_gateway.protocols import commit_within_budget
-
-from ..errors import problem
 from core.order_management.limits import MAX_ADVANCE_NS
 
+from ..chunks import advance_in_slices, json_in_slices, json_response
+from ..errors import problem
 from ..schemas import ClockAdvance, ClockSync, responses
 from . import API, current
 
@@ -44,28 +44,29 @@ async def clock_advance(body: ClockAdvance, request: Request) -> Any:
         return problem(404, "clock", "the clock is live; /clock/advance exists only under --clock test")
     if (body.by_ns is None) == (body.to_ns is None):
         return problem(422, "by_ns", "give exactly one of by_ns or to_ns")
-    now = c.clock.timestamp_ns()
     if body.by_ns is not None and body.by_ns < 0:
         return problem(422, "by_ns", f"must be >= 0, got {body.by_ns}")
-    target = now + body.by_ns if body.by_ns is not None else body.to_ns
-    if target < now:
-        return problem(422, "to_ns", f"{target} is before now ({now}): time does not go back")
-    if target - now > MAX_ADVANCE_NS:
-        return problem(422, "to_ns" if body.to_ns is not None else "by_ns",
-                       f"one call moves time at most {MAX_ADVANCE_NS} ns (the limit, one day); call again")  # fmt: skip
+    # One advance at a time: time moves in slices that yield to the loop, and a second advance started in
+    # between would read a "now" the first is still moving past.
+    async with c.advance_lock:
+        now = c.clock.timestamp_ns()
+        target = now + body.by_ns if body.by_ns is not None else body.to_ns
+        if target < now:
+            return problem(422, "to_ns", f"{target} is before now ({now}): time does not go back")
+        if target - now > MAX_ADVANCE_NS:
+            return problem(422, "to_ns" if body.to_ns is not None else "by_ns",
+                           f"one call moves time at most {MAX_ADVANCE_NS} ns (the limit, one day); call again")  # fmt: skip
 
-    async def advance_and_flush() -> Any:
-        fired = c.clock.advance_time(target)  # type: ignore[attr-defined]
-        if c.orders is not None:
-            await c.orders.flush()
-        return fired
+        async def advance_and_flush() -> Any:
+            fired = await advance_in_slices(c.clock, target)  # a day of timers never holds the loop
+            if c.orders is not None:
+                await c.orders.flush()
+            return fired
 
-    # The gateway's commit: moving a TestClock past this very request's deadline fires that deadline inside
-    # advance_time; as a commit, time moves and the answer goes out rather than a 504 after the fact.
-    events = await commit_within_budget(advance_and_flush)
-    return {
-        "from_ns": now,
-        "to_ns": target,
-        "events": [{"name": e.name, "event_id": e.event_id, "ts_event": e.ts_event, "ts_init": e.ts_init}
-                   for e in events],  # fmt: skip
-    }
+        # The gateway's commit: moving a TestClock past this very request's deadline fires that deadline inside
+        # advance_time; as a commit, time moves and the answer goes out rather than a 504 after the fact.
+        events = await commit_within_budget(advance_and_flush)
+    body_bytes = await json_in_slices(
+        {"from_ns": now, "to_ns": target}, "events",
+        ({"name": e.name, "event_id": e.event_id, "ts_event": e.ts_event, "ts_init": e.ts_init} for e in events))
+    return json_response(body_bytes)

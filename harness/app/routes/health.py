@@ -31,6 +31,9 @@ async def metrics(request: Request) -> Response:
         c.orders.observe_stages()
     c.metrics.idle_closed.labels(c.metrics.build, c.metrics.worker).set(c.tracker.closed_idle)
     c.metrics.loop_lag_max.labels(c.metrics.build, c.metrics.worker).set(c.loop_lag.max_s)
+    if c.callbacks is not None:
+        c.metrics.callback_max.labels("wall", c.metrics.build, c.metrics.worker).set(c.callbacks.max_wall_s)
+        c.metrics.callback_max.labels("cpu", c.metrics.build, c.metrics.worker).set(c.callbacks.max_cpu_s)
     if not c.monitor_scheduled:
         c.monitor.collect()  # --clock test: a collection per scrape, at the TestClock's time
     # the request metrics, then the monitoring collector's figures (with their collection instants
