@@ -28,6 +28,7 @@ from core.database.records import (
     PositionRow,
     PositionUpdate,
     SettlementRow,
+    check_updates,
     decimal,
     text,
 )
@@ -55,6 +56,12 @@ class PostgresAdapter(PostgresStoreBase):
         self._sql_update_order = (
             f"UPDATE {s}.orders SET state = $2, filled_quantity = coalesce($3, filled_quantity), "
             f"ts_updated_ns = DEFAULT, seq = DEFAULT WHERE order_id = $1 RETURNING {oc}"
+        )
+        self._sql_update_orders = (
+            f"UPDATE {s}.orders AS o SET state = u.state, filled_quantity = coalesce(u.filled, o.filled_quantity), "
+            f"ts_updated_ns = DEFAULT, seq = DEFAULT "
+            f"FROM unnest($1::text[], $2::text[], $3::numeric[]) AS u(order_id, state, filled) "
+            f"WHERE o.order_id = u.order_id RETURNING {', '.join('o.' + c for c in sch.ORDER_COLUMNS)}"
         )
         fc = sch.cols(sch.FILL_COLUMNS)
         self._sql_insert_fill = (
@@ -121,6 +128,15 @@ class PostgresAdapter(PostgresStoreBase):
         if r is None:
             raise RecordNotFound(f"order {order_id!r} is not stored")
         return OrderRow(*r)
+
+    async def update_orders(self, updates: Sequence[tuple[str, str, Decimal | None]]) -> list[OrderRow]:
+        """Set many orders' (state, filled quantity) in one statement, the server stamping each row;
+        rows absent are not returned."""
+        if not updates:
+            return []
+        ids, states, filled = check_updates(updates)
+        rows = await self._fetch(f"batch update of {len(ids)} orders", self._sql_update_orders, ids, states, filled)
+        return [OrderRow(*r) for r in rows]
 
     # --- fills, positions, settlements ------------------------------------------------------
     async def insert_fill(self, fill: NewFill) -> FillRow:

@@ -22,6 +22,7 @@ from harness import builds
 from targets.clock import Clock
 
 from .config import ServiceConfig
+from .state_writer import StateWriter
 
 PERSIST_RETRY_S = 1.0  # a failed background write of an order's state is tried again after this long
 
@@ -107,12 +108,16 @@ class OrderService:
         self._pending: set[asyncio.Task[Any]] = set()
         self._seen = {t: 0 for t in TRANSITIONS}
         self.persist_errors: list[str] = []
+        # follow-up state writes, coalesced (one statement per batch), retried through an outage
+        self.writer = StateWriter(store.write_states, self._persisted, self._persist_error,
+                                  retry_s=PERSIST_RETRY_S)  # fmt: skip
 
     async def start(self) -> None:
         await self.parts.start()
 
     async def close(self) -> None:
         await self.flush()
+        await self.writer.close()
         await self.parts.stop()
 
     # --- orders ----------------------------------------------------------------------------
@@ -176,8 +181,7 @@ class OrderService:
         task.add_done_callback(self._pending.discard)
 
     def _persist_one_later(self, order: Any) -> None:
-        if self._persisted.get(order.order_id) != (order.state.value, order.filled_qty):
-            self._spawn(self._persist_logged(order))
+        self.writer.mark(order)
 
     def get_local(self, order_id: str) -> Any:
         return self.oms.get(order_id)
@@ -225,44 +229,22 @@ class OrderService:
 
         return (await commit_within_budget(write_then_cancel)).as_dict()
 
-    async def _persist(self, order: Any) -> None:
-        key = (order.state.value, order.filled_qty)
-        prev = self._persisted.get(order.order_id)
-        if prev == key:
-            return
-        self._persisted[order.order_id] = key  # set first: a second write of the same state is not started
-        try:
-            await self.store.update_order(order)
-        except BaseException:
-            if self._persisted.get(order.order_id) == key:  # not written: what PostgreSQL holds is still prev
-                if prev is None:
-                    self._persisted.pop(order.order_id, None)
-                else:
-                    self._persisted[order.order_id] = prev
-            raise
-
     def _persist_later(self) -> None:
         """After quotes, expiries or slices changed orders: write the changes in the background."""
-        changed = [o for o in self.oms.orders() if self._persisted.get(o.order_id, (None,))[0] is not None
-                   and self._persisted[o.order_id] != (o.state.value, o.filled_qty)]  # fmt: skip
-        for o in changed:
-            task = asyncio.get_running_loop().create_task(self._persist_logged(o))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+        for o in self.oms.orders():
+            if o.order_id in self._persisted:
+                self.writer.mark(o)  # a no-op unless its state differs from what was written
 
-    async def _persist_logged(self, order: Any) -> None:
-        try:
-            await self._persist(order)
-        except Exception as exc:  # noqa: BLE001 - kept and shown in /health, never silent
-            self.persist_errors.append(f"{order.order_id}: {type(exc).__name__}: {exc}")
-            del self.persist_errors[:-50]  # retried every second through an outage: keep the latest only
-            # A change made during an outage must reach PostgreSQL once it is back: try again in a
-            # second (one pending retry per failure; it stops once the write lands or nothing differs).
-            asyncio.get_running_loop().call_later(PERSIST_RETRY_S, self._persist_one_later, order)
+    def _persist_error(self, message: str) -> None:
+        """Kept and shown in /health, never silent; retried every second through an outage, so only
+        the latest are kept."""
+        self.persist_errors.append(message)
+        del self.persist_errors[:-50]
 
     async def flush(self) -> None:
         """Wait for background writes (after /clock/advance, so a scenario's answers are complete)."""
         self._persist_later()
+        await self.writer.drain()
         while self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 

@@ -67,6 +67,10 @@ class Persistence:
     async def update_order(self, order: Any) -> Any:
         return await self.coordinator.update_order(order.order_id, order.state.value, Decimal(order.filled_qty))
 
+    async def write_states(self, updates: list[tuple[str, str, Decimal | None]]) -> list[Any]:
+        """Many orders' states in one statement and one Redis pipeline (the write-behind's batches)."""
+        return await self.coordinator.update_orders(updates)
+
     async def write_state(self, order_id: str, state: str, filled: int) -> Any:
         return await self.coordinator.update_order(order_id, state, Decimal(filled))
 

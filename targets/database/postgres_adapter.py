@@ -48,6 +48,7 @@ from core.database.records import (
     PositionRow,
     PositionUpdate,
     SettlementRow,
+    check_updates,
     decimal,
     text,
     timestamp,
@@ -98,6 +99,14 @@ class PostgresAdapter(PostgresStoreBase):
             + ("FROM (SELECT set_config('clockbench.tx_time_ns', $6, true)) AS tx " if inline else "")
             + f"WHERE order_id = $1 AND ts_updated_ns <= $4 RETURNING {sch.cols(sch.ORDER_COLUMNS)}"
         )
+        self._sql_update_orders = (
+            f"UPDATE {s}.orders AS o SET state = u.state, filled_quantity = coalesce(u.filled, o.filled_quantity), "
+            f"ts_updated_ns = $4, seq = u.seq "
+            f"FROM unnest($1::text[], $2::text[], $3::numeric[], $5::bigint[]) AS u(order_id, state, filled, seq)"
+            + (", (SELECT set_config('clockbench.tx_time_ns', $6, true)) AS tx" if inline else "")
+            + f" WHERE o.order_id = u.order_id AND o.ts_updated_ns <= $4 "
+            f"RETURNING {', '.join('o.' + c for c in sch.ORDER_COLUMNS)}"
+        )
         self._sql_insert_fill = insert("fills", sch.FILL_COLUMNS)
         self._sql_upsert_position = insert(
             "positions",
@@ -147,6 +156,18 @@ class PostgresAdapter(PostgresStoreBase):
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.execute(_SET_TX_TIME, str(ts))
                 return await conn.fetchrow(sql, *args)
+        except asyncpg.PostgresError as exc:
+            raise translate(exc, what) from exc
+
+    async def _fetch(self, what: str, ts: int, sql: str, *args: object) -> list[asyncpg.Record]:
+        try:
+            if self.tx_time is None:
+                return await self.pool.fetch(sql, *args)
+            if self.tx_time == "inline":
+                return await self.pool.fetch(sql, *args, str(ts))
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute(_SET_TX_TIME, str(ts))
+                return await conn.fetch(sql, *args)
         except asyncpg.PostgresError as exc:
             raise translate(exc, what) from exc
 
@@ -201,6 +222,22 @@ class PostgresAdapter(PostgresStoreBase):
                 raise RecordNotFound(f"order {order_id!r} is not stored")
             raise StaleWrite(f"order {order_id!r} was last updated at {current} ns, after this update's {ts} ns")
         return OrderRow(*r)
+
+    async def update_orders(
+        self, updates: Sequence[tuple[str, str, Decimal | None]], *, ts_ns: int | None = None
+    ) -> list[OrderRow]:
+        """Set many orders' (state, filled quantity) in one statement, all stamped with one time and
+        consecutive sequence numbers. Rows absent, or stamped later than this write, are left as they
+        are and not returned: the caller compares what came back with what it sent."""
+        if not updates:
+            return []
+        ids, states, filled = check_updates(updates)
+        ts = self.clock.timestamp_ns() if ts_ns is None else timestamp("ts_ns", ts_ns)
+        first = self._seq + 1
+        self._seq += len(ids)
+        rows = await self._fetch(f"batch update of {len(ids)} orders", ts, self._sql_update_orders,
+                                 ids, states, filled, ts, list(range(first, first + len(ids))))  # fmt: skip
+        return [OrderRow(*r) for r in rows]
 
     # --- fills, positions, settlements ------------------------------------------------------
     async def insert_fill(self, fill: NewFill, *, ts_ns: int | None = None) -> FillRow:

@@ -142,3 +142,31 @@ async def test_compare_names_every_differing_field():
     assert compare("O", row, row).consistent
     assert compare("O", row, dataclasses.replace(row, seq=4, price=Decimal(1))).mismatches == ("price", "seq")
     assert compare("O", row, "junk").mismatches == ("type",)
+
+
+async def test_batch_update_is_one_statement_and_one_pipeline(build, scratch):
+    co = await coordinator(build, scratch)
+    rows = [await co.write_order(order(i)) for i in range(1, 4)]
+    done = await co.update_orders([("O-1", "ACCEPTED", Decimal(0)), ("O-2", "FILLED", Decimal(1)),
+                                   ("O-404", "CANCELED", None)])  # fmt: skip
+    assert sorted(r.order_id for r in done) == ["O-1", "O-2"]  # an absent row is simply not returned
+    for r in done:
+        assert await co.store.get_order(r.order_id) == r
+        assert await co.cache.get_record(order_key(r.order_id)) == r
+        assert r.seq > rows[0].seq
+    assert (await co.store.get_order("O-1")).state == "ACCEPTED"
+    assert (await co.store.get_order("O-2")).filled_quantity == Decimal(1)
+    assert await co.store.get_order("O-3") == rows[2]
+    assert await co.update_orders([]) == []
+    with pytest.raises(ValueError, match="more than once"):
+        await co.update_orders([("O-1", "FILLED", None), ("O-1", "CANCELED", None)])
+
+
+async def test_batch_update_never_overwrites_a_later_write_clocked(scratch):
+    clock = TestClock(1_700_000_000 * SECOND)
+    co = await coordinator("clocked", scratch, clock)
+    await co.write_order(order(1))
+    clock.advance_time(clock.timestamp_ns() + 5 * MS)
+    later = await co.update_order("O-1", "CANCELED", Decimal(0))
+    done = await co.store.update_orders([("O-1", "ACCEPTED", Decimal(0))], ts_ns=later.ts_updated_ns - 1)
+    assert done == [] and (await co.store.get_order("O-1")) == later

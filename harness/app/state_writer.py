@@ -1,0 +1,123 @@
+"""Write-behind of orders' states after they are routed: coalesced into one statement per batch.
+
+Why: an order is written (committed) before it is routed, so its state after routing (ACCEPTED,
+FILLED, ...) needs a second write. One UPDATE and one Redis SET per order, each its own task, cost
+POST /api/v1/orders about a fifth of its throughput; under load many orders change state at once,
+so one ``coordinator.update_orders`` (one UPDATE over unnest arrays, one Redis pipeline) per batch
+carries them all. Accepted still means durable: the order's first write is synchronous; this is only
+its follow-up.
+
+Kept from the per-order writes: each order's latest (state, filled) is what gets written (read when
+its batch is taken, so an order that changed twice is written once); a batch that fails (an outage)
+is tried again after ``retry_s`` until it lands; what was last written is recorded per order in
+``persisted`` (shared with the service's synchronous writes), and an order that changed while its
+batch was in flight is written again. Harness glue: the pause between tries is real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+from core.database.errors import CacheWriteError
+
+Update = tuple[str, str, Decimal | None]
+MAX_BATCH = 256  # orders per statement: bounds one statement's size and the loop time spent building it
+
+
+def state_key(order: Any) -> tuple[str, int]:
+    return (order.state.value, order.filled_qty)
+
+
+class StateWriter:
+    def __init__(self, write_batch: Callable[[list[Update]], Awaitable[list[Any]]],
+                 persisted: dict[str, tuple[str, int]], on_error: Callable[[str], None], *,
+                 retry_s: float = 1.0, max_batch: int = MAX_BATCH) -> None:  # fmt: skip
+        self._write_batch = write_batch
+        self.persisted = persisted
+        self._on_error = on_error
+        self.retry_s = retry_s
+        self.max_batch = max_batch
+        self._dirty: dict[str, Any] = {}  # order id -> the order (its state read when the batch is taken)
+        self._inflight: dict[str, tuple[str, int]] = {}
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0  # statements written (a test reads batches < orders)
+        self.written = 0
+
+    def mark(self, order: Any) -> None:
+        """The order's state may differ from what PostgreSQL holds: write it in the next batch."""
+        key = state_key(order)
+        oid = order.order_id
+        if self.persisted.get(oid) == key or self._inflight.get(oid) == key:
+            return
+        self._dirty[oid] = order
+        self._idle.clear()
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._dirty:
+                await self._one_batch()
+            if not self._dirty and not self._inflight:
+                self._idle.set()
+
+    async def _one_batch(self) -> None:
+        take = list(self._dirty.items())[: self.max_batch]
+        for oid, _ in take:
+            del self._dirty[oid]
+        sent: dict[str, tuple[Any, tuple[str, int]]] = {}
+        for oid, order in take:
+            key = state_key(order)
+            if self.persisted.get(oid) != key:
+                sent[oid] = (order, key)
+        if not sent:
+            return
+        self._inflight.update({oid: key for oid, (_, key) in sent.items()})
+        try:
+            try:
+                await self._write_batch([(oid, key[0], Decimal(key[1])) for oid, (_, key) in sent.items()])
+            except CacheWriteError:
+                pass  # the rows are committed: PostgreSQL is the record
+        except Exception as exc:  # noqa: BLE001 - an outage: every order of the batch is tried again
+            self._on_error(f"{len(sent)} order state(s): {type(exc).__name__}: {exc}")
+            orders = [order for order, _ in sent.values()]
+            asyncio.get_running_loop().call_later(self.retry_s, self._retry, orders)
+            return
+        finally:
+            for oid in sent:
+                self._inflight.pop(oid, None)
+        self.batches += 1
+        self.written += len(sent)
+        for oid, (order, key) in sent.items():
+            # A row not updated was stamped later by a synchronous write (a cancel), which recorded itself.
+            if self.persisted.get(oid) is not None:
+                self.persisted[oid] = key
+            if state_key(order) != key:  # it changed while the batch was in flight
+                self.mark(order)
+
+    def _retry(self, orders: list[Any]) -> None:
+        for order in orders:
+            self.mark(order)
+
+    async def drain(self) -> None:
+        """Wait until every marked order's batch has been tried (one waiting for its retry is not)."""
+        while not self._idle.is_set():
+            await self._idle.wait()
+
+    async def close(self) -> None:
+        await self.drain()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
