@@ -40,8 +40,9 @@ NOW_NS_SQL = "((extract(epoch FROM clock_timestamp()) * 1000000)::bigint * 1000)
 class PostgresAdapter(PostgresStoreBase):
     build = "baseline"
 
-    def __init__(self, dsn: str, *, schema: str = DEFAULT_SCHEMA, pool_size: int = 4) -> None:
+    def __init__(self, dsn: str, *, schema: str = DEFAULT_SCHEMA, pool_size: int = 4, shared: bool = False) -> None:
         super().__init__(dsn, schema=schema, pool_size=pool_size)
+        self.shared = shared  # nothing to do: the server's sequence (nextval) is unique across writers
         s = self.schema
         oc = sch.cols(sch.ORDER_COLUMNS)
         self._sql_insert_order = (

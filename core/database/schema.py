@@ -59,6 +59,7 @@ def ddl(schema: str, *, ts_default: str | None = None, seq_from_server: bool = F
     return [
         f"CREATE SCHEMA IF NOT EXISTS {s}",
         f"CREATE SEQUENCE IF NOT EXISTS {s}.write_seq",
+        f"CREATE SEQUENCE IF NOT EXISTS {s}.generation",
         f"""CREATE TABLE IF NOT EXISTS {s}.orders (
             order_id        TEXT PRIMARY KEY,
             client_order_id TEXT NOT NULL UNIQUE,
@@ -130,6 +131,24 @@ async def drop_at(dsn: str, schema: str, *, timeout_s: float = 10.0) -> None:
         await drop(conn, schema)
     finally:
         await conn.close()
+
+
+GENERATION_SHIFT = 32  # a generation's numbers are generation << 32 + 1, + 2, ...: 2^32 per start
+
+
+async def take_generation(conn: asyncpg.Connection, schema: str) -> int:
+    """A number no other start of a writer on this schema ever got (PostgreSQL's sequence), so
+    numbers made from it (order ids, sequence numbers) are unique across workers and restarts with
+    no round trip per number. Below 2^21, so generation << 32 stays an exact JSON number (< 2^53)."""
+    g = int(await conn.fetchval(f"SELECT nextval('{check_schema_name(schema)}.generation')"))
+    if g >= 1 << 21:
+        raise RuntimeError(f"schema {schema!r} has used up its generations ({g}); drop it or use another")
+    return g
+
+
+def generation_base(generation: int) -> int:
+    """The number before a generation's first: its numbers are base + 1, base + 2, ..."""
+    return generation << GENERATION_SHIFT
 
 
 async def max_seq(conn: asyncpg.Connection, schema: str) -> int:

@@ -14,6 +14,7 @@ from collections import Counter
 from typing import Any
 
 from core.database.errors import CacheWriteError, RecordNotFound
+from core.database.schema import generation_base
 from core.api_gateway.protocols import commit_within_budget, within_budget
 from core.order_management import domain as d
 from core.order_management.algos import AlgoKind, AlgoRequest
@@ -99,11 +100,15 @@ class OrderService:
         self.clock = clock
         self.store = store
         self.metrics = metrics
-        # ids unique across the workers (one database); nginx routes by it
+        # Ids and sequence numbers unique across workers and restarts on one schema: W<n> (nginx routes
+        # by it) and this start's generation, taken from PostgreSQL once (no round trip per order);
+        # sequence numbers are generation << 32 + 1, + 2, ...
         self.instruments = d.default_instruments()
+        self.generation = store.generation
         self.parts = builds.order_stack(config.build_map, clock, instruments=self.instruments,
-                                        id_prefix=f"W{config.worker_id}-")  # fmt: skip
+                                        id_prefix=f"W{config.worker_id}-G{self.generation}-")  # fmt: skip
         self.oms = self.parts.oms
+        self.oms.number_after(generation_base(self.generation))
         self._persisted: dict[str, tuple[str, int]] = {}  # order id -> (state, filled) last written
         self._pending: set[asyncio.Task[Any]] = set()
         self._seen = {t: 0 for t in TRANSITIONS}

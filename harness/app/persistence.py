@@ -25,7 +25,8 @@ class Persistence:
         self.config = config
         self.clock = clock
         b = config.build_map
-        self.store: Any = builds.make_for(b, "postgres", clock, dsn=config.postgres_url, schema=config.db_schema)
+        self.store: Any = builds.make_for(b, "postgres", clock, dsn=config.postgres_url, schema=config.db_schema,
+                                           shared=True)  # several workers and restarts write one schema
         self.cache: Any = builds.make_for(b, "redis", clock, url=config.redis_url, prefix=config.redis_prefix)
         self.coordinator: Any = builds.make_for(b, "coordinator", clock, store=self.store, cache=self.cache)
 
@@ -42,6 +43,11 @@ class Persistence:
             await self.cache.close()
         finally:
             await self.store.close()
+
+    @property
+    def generation(self) -> int:
+        """This worker start's generation (unique across workers and restarts on the schema)."""
+        return self.store.generation
 
     async def ping(self) -> dict[str, dict[str, Any]]:
         out = {}

@@ -20,9 +20,11 @@ in the benchmarks:
   so any trigger) is processed - no extra round trip.
 Batched writes (COPY) always use the explicit transaction when ``tx_time`` is set.
 
-Sequence numbers continue after the highest one stored when the adapter starts. One adapter
-per schema is the intended use: two processes writing the same schema each keep their own
-counter, so their rows are ordered by time first and their sequence numbers may tie.
+Sequence numbers continue after the highest one stored when the adapter starts. With
+``shared=True`` (the service: several workers, restarts, one schema) each start numbers within
+its own generation, taken once from PostgreSQL (``schema.take_generation``): generation << 32
++ 1, + 2, ..., so no two processes ever write the same sequence number and a restarted one
+carries on above every number before it, still with no server value per write.
 
 The plan's file: ``postgres_clock_adapter.py`` (``PostgresClockAdapter``); the name is build-neutral here, the same in both builds.
 """
@@ -74,8 +76,10 @@ class PostgresAdapter(PostgresStoreBase):
         schema: str = DEFAULT_SCHEMA,
         pool_size: int = 4,
         tx_time: str | None = None,
+        shared: bool = False,
     ) -> None:
         super().__init__(dsn, schema=schema, pool_size=pool_size)
+        self.shared = shared
         if tx_time not in TX_TIME_MODES:
             raise ValueError(f"tx_time must be one of {TX_TIME_MODES}, got {tx_time!r}")
         self.clock = clock
@@ -123,6 +127,8 @@ class PostgresAdapter(PostgresStoreBase):
 
     async def _after_schema(self, conn: asyncpg.Connection) -> None:
         self._seq = await sch.max_seq(conn, self.schema)
+        if self.shared:  # several processes write this schema: this start numbers within its generation
+            self._seq = max(self._seq, sch.generation_base(self.generation))
 
     # --- stamping --------------------------------------------------------------------------
     def _stamp(self, ts_ns: int | None) -> tuple[int, int]:
