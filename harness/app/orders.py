@@ -116,6 +116,10 @@ class OrderService:
         # follow-up state writes, coalesced (one statement per batch), retried through an outage
         self.writer = StateWriter(store.write_states, self._persisted, self._persist_error,
                                   retry_s=PERSIST_RETRY_S)  # fmt: skip
+        # Every change after routing reaches the writer as it happens (a fill, a final state), so no
+        # scan of every order per quote (that scan grew with the resting orders: O(orders) per tick).
+        self.oms.store.fill_listeners.append(self._on_fill)
+        self.oms.store.final_listeners.append(self.writer.mark)
 
     async def start(self) -> None:
         await self.parts.start()
@@ -235,7 +239,8 @@ class OrderService:
         return (await commit_within_budget(write_then_cancel)).as_dict()
 
     def _persist_later(self) -> None:
-        """After quotes, expiries or slices changed orders: write the changes in the background."""
+        """Mark every order whose state differs from what was written (a safety net run by flush;
+        changes reach the writer as they happen through the OMS's listeners)."""
         for o in self.oms.orders():
             if o.order_id in self._persisted:
                 self.writer.mark(o)  # a no-op unless its state differs from what was written
@@ -255,8 +260,12 @@ class OrderService:
 
     def on_quotes(self, quotes: list[Any], ts_ns: int) -> None:
         for q in quotes:
-            self.oms.on_quote(q)
-        self._persist_later()
+            self.oms.on_quote(q)  # fills and expiries reach the writer through the OMS's listeners
+
+    def _on_fill(self, fill: Any) -> None:
+        order = self.oms.store.orders.get(fill.order_id)
+        if order is not None:
+            self.writer.mark(order)
 
     def state_counts(self) -> dict[str, int]:
         return dict(Counter(o.state.value for o in self.oms.orders()))

@@ -25,6 +25,7 @@ from core.database.errors import CacheWriteError
 
 Update = tuple[str, str, Decimal | None]
 MAX_BATCH = 256  # orders per statement: bounds one statement's size and the loop time spent building it
+LINGER_S = 0.002  # a batch waits this long for more changes (under load: more orders per statement)
 
 
 def state_key(order: Any) -> tuple[str, int]:
@@ -34,12 +35,13 @@ def state_key(order: Any) -> tuple[str, int]:
 class StateWriter:
     def __init__(self, write_batch: Callable[[list[Update]], Awaitable[list[Any]]],
                  persisted: dict[str, tuple[str, int]], on_error: Callable[[str], None], *,
-                 retry_s: float = 1.0, max_batch: int = MAX_BATCH) -> None:  # fmt: skip
+                 retry_s: float = 1.0, max_batch: int = MAX_BATCH, linger_s: float = LINGER_S) -> None:  # fmt: skip
         self._write_batch = write_batch
         self.persisted = persisted
         self._on_error = on_error
         self.retry_s = retry_s
         self.max_batch = max_batch
+        self.linger_s = linger_s
         self._dirty: dict[str, Any] = {}  # order id -> the order (its state read when the batch is taken)
         self._inflight: dict[str, tuple[str, int]] = {}
         self._wake = asyncio.Event()
@@ -50,10 +52,14 @@ class StateWriter:
         self.written = 0
 
     def mark(self, order: Any) -> None:
-        """The order's state may differ from what PostgreSQL holds: write it in the next batch."""
-        key = state_key(order)
+        """The order's state may differ from what PostgreSQL holds: write it in the next batch. An
+        order not written yet (its first, synchronous write is under way) is left to that write."""
         oid = order.order_id
-        if self.persisted.get(oid) == key or self._inflight.get(oid) == key:
+        written = self.persisted.get(oid)
+        if written is None:
+            return
+        key = state_key(order)
+        if written == key or self._inflight.get(oid) == key:
             return
         self._dirty[oid] = order
         self._idle.clear()
@@ -64,6 +70,8 @@ class StateWriter:
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
+            if self.linger_s:
+                await asyncio.sleep(self.linger_s)
             self._wake.clear()
             while self._dirty:
                 await self._one_batch()
