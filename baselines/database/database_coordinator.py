@@ -47,3 +47,13 @@ class DatabaseCoordinator(CoordinatorBase):
         return await self._write_through_many(
             rows, self.cache.set_records({order_key(r.order_id): r for r in rows}, self.ttl_ns)
         )
+
+    async def write_order_and_update(
+        self, order: NewOrder, updates: list[tuple[str, str, Decimal | None]]
+    ) -> tuple[OrderRow, list[OrderRow]]:
+        """A new order and earlier orders' new states in one statement, then one cache pipeline for all."""
+        row, updated = await self.store.insert_order_and_update(order, updates)
+        rows = [row, *updated]
+        await self._write_through_many(rows, self.cache.set_records({order_key(r.order_id): r for r in rows},
+                                                                    self.ttl_ns))  # fmt: skip
+        return row, updated

@@ -139,14 +139,18 @@ class OrderService:
 
         async def accept_write_route() -> Any:
             order = self.oms.accept(req)  # raises the domain's validation / duplicate errors
+            riding = self.writer.take()  # earlier orders' new states ride in this insert's statement
             try:
-                await self.store.write_order(order)
+                await self.store.write_order(order, self.writer.updates(riding))
             except CacheWriteError:
-                pass  # the row is committed: durable
+                self.writer.landed(riding)  # the row is committed: durable
             except BaseException:
+                self.writer.put_back(riding)
                 self.oms.withdraw(order)
                 self._compensate(order.order_id)
                 raise
+            else:
+                self.writer.landed(riding)
             self._persisted[order.order_id] = (order.state.value, 0)
             self.oms.route(order)
             self._persist_one_later(order)  # its state after the venue's answer (ACCEPTED/FILLED/CANCELED...)

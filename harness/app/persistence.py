@@ -56,8 +56,9 @@ class Persistence:
             out[name] = {"ok": ok, "latency_ns": ns, **({"error": err} if err else {})}
         return out
 
-    async def write_order(self, order: Any) -> Any:
-        """Write-through of a new order (domain Order) to PostgreSQL and Redis."""
+    async def write_order(self, order: Any, updates: list[tuple[str, str, Decimal | None]] | None = None) -> Any:
+        """Write-through of a new order (domain Order) to PostgreSQL and Redis; ``updates`` (earlier
+        orders' new states, from the write-behind) ride in the same statement and pipeline."""
         row = NewOrder(
             order_id=order.order_id,
             client_order_id=order.client_order_id,
@@ -68,6 +69,8 @@ class Persistence:
             price=order.limit_price,
             state=order.state.value,
         )
+        if updates:
+            return (await self.coordinator.write_order_and_update(row, updates))[0]
         return await self.coordinator.write_order(row)
 
     async def update_order(self, order: Any) -> Any:

@@ -2,10 +2,12 @@
 
 Why: an order is written (committed) before it is routed, so its state after routing (ACCEPTED,
 FILLED, ...) needs a second write. One UPDATE and one Redis SET per order, each its own task, cost
-POST /api/v1/orders about a fifth of its throughput; under load many orders change state at once,
-so one ``coordinator.update_orders`` (one UPDATE over unnest arrays, one Redis pipeline) per batch
-carries them all. Accepted still means durable: the order's first write is synchronous; this is only
-its follow-up.
+POST /api/v1/orders about a fifth of its throughput. Here the changes wait in a queue; the next new
+order's insert takes them (``take``) and writes them in its own statement (an UPDATE over unnest
+arrays in a CTE beside the INSERT, one Redis pipeline for all rows), so under load the follow-up
+costs no round trip of its own. When no order comes within ``linger_s``, the queue is written by
+itself (one ``update_orders`` per batch). Accepted still means durable: the order's first write is
+synchronous; this is only its follow-up.
 
 Kept from the per-order writes: each order's latest (state, filled) is what gets written (read when
 its batch is taken, so an order that changed twice is written once); a batch that fails (an outage)
@@ -25,7 +27,7 @@ from core.database.errors import CacheWriteError
 
 Update = tuple[str, str, Decimal | None]
 MAX_BATCH = 256  # orders per statement: bounds one statement's size and the loop time spent building it
-LINGER_S = 0.002  # a batch waits this long for more changes (under load: more orders per statement)
+LINGER_S = 0.02  # a batch waits this long: under load the next new order's insert carries the changes
 
 
 def state_key(order: Any) -> tuple[str, int]:
@@ -48,7 +50,7 @@ class StateWriter:
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
-        self.batches = 0  # statements written (a test reads batches < orders)
+        self.batches = 0  # statements of their own (the rest rode on inserts); a test reads batches < orders
         self.written = 0
 
     def mark(self, order: Any) -> None:
@@ -75,42 +77,70 @@ class StateWriter:
             self._wake.clear()
             while self._dirty:
                 await self._one_batch()
-            if not self._dirty and not self._inflight:
-                self._idle.set()
+            self._settled()
 
-    async def _one_batch(self) -> None:
-        take = list(self._dirty.items())[: self.max_batch]
-        for oid, _ in take:
-            del self._dirty[oid]
+    def take(self, limit: int | None = None) -> dict[str, tuple[Any, tuple[str, int]]]:
+        """Take up to ``limit`` marked orders for one write: order id -> (order, the state written).
+        The caller writes them (``updates``) and then calls ``landed`` or ``put_back``."""
+        take = list(self._dirty.items())[: self.max_batch if limit is None else limit]
         sent: dict[str, tuple[Any, tuple[str, int]]] = {}
         for oid, order in take:
+            del self._dirty[oid]
             key = state_key(order)
             if self.persisted.get(oid) != key:
                 sent[oid] = (order, key)
+        self._inflight.update({oid: key for oid, (_, key) in sent.items()})
+        return sent
+
+    @staticmethod
+    def updates(sent: dict[str, tuple[Any, tuple[str, int]]]) -> list[Update]:
+        return [(oid, key[0], Decimal(key[1])) for oid, (_, key) in sent.items()]
+
+    def landed(self, sent: dict[str, tuple[Any, tuple[str, int]]], *, alone: bool = False) -> None:
+        """The write of ``sent`` committed (``alone``: in a statement of its own, not carried by an insert)."""
+        for oid in sent:
+            self._inflight.pop(oid, None)
+        if alone:
+            self.batches += 1
+        self.written += len(sent)
+        for oid, (order, key) in sent.items():
+            # A row not updated was stamped later by a synchronous write (a cancel): marking the order
+            # again below writes its true state once more if it differs.
+            if self.persisted.get(oid) is not None:
+                self.persisted[oid] = key
+            if state_key(order) != key:  # it changed while the write was in flight
+                self.mark(order)
+        self._settled()
+
+    def put_back(self, sent: dict[str, tuple[Any, tuple[str, int]]]) -> None:
+        """The write that carried ``sent`` failed for its own reason (its new order was refused):
+        the updates go back to the queue, written by the next batch."""
+        for oid, (order, _) in sent.items():
+            self._inflight.pop(oid, None)
+            self.mark(order)
+        self._settled()
+
+    def _settled(self) -> None:
+        if not self._dirty and not self._inflight:
+            self._idle.set()
+
+    async def _one_batch(self) -> None:
+        sent = self.take()
         if not sent:
             return
-        self._inflight.update({oid: key for oid, (_, key) in sent.items()})
         try:
             try:
-                await self._write_batch([(oid, key[0], Decimal(key[1])) for oid, (_, key) in sent.items()])
+                await self._write_batch(self.updates(sent))
             except CacheWriteError:
                 pass  # the rows are committed: PostgreSQL is the record
         except Exception as exc:  # noqa: BLE001 - an outage: every order of the batch is tried again
+            for oid in sent:
+                self._inflight.pop(oid, None)
             self._on_error(f"{len(sent)} order state(s): {type(exc).__name__}: {exc}")
             orders = [order for order, _ in sent.values()]
             asyncio.get_running_loop().call_later(self.retry_s, self._retry, orders)
             return
-        finally:
-            for oid in sent:
-                self._inflight.pop(oid, None)
-        self.batches += 1
-        self.written += len(sent)
-        for oid, (order, key) in sent.items():
-            # A row not updated was stamped later by a synchronous write (a cancel), which recorded itself.
-            if self.persisted.get(oid) is not None:
-                self.persisted[oid] = key
-            if state_key(order) != key:  # it changed while the batch was in flight
-                self.mark(order)
+        self.landed(sent, alone=True)
 
     def _retry(self, orders: list[Any]) -> None:
         for order in orders:

@@ -111,6 +111,16 @@ class PostgresAdapter(PostgresStoreBase):
             + f" WHERE o.order_id = u.order_id AND o.ts_updated_ns <= $4 "
             f"RETURNING {', '.join('o.' + c for c in sch.ORDER_COLUMNS)}"
         )
+        n = len(sch.ORDER_COLUMNS)
+        self._sql_insert_order_and_update = (  # one statement: a new order, and earlier orders' new states
+            f"WITH u AS (UPDATE {s}.orders AS o SET state = x.state, "
+            f"filled_quantity = coalesce(x.filled, o.filled_quantity), ts_updated_ns = ${n - 1}, seq = x.seq "
+            f"FROM unnest(${n + 1}::text[], ${n + 2}::text[], ${n + 3}::numeric[], ${n + 4}::bigint[]) "
+            f"AS x(order_id, state, filled, seq) WHERE o.order_id = x.order_id AND o.ts_updated_ns <= ${n - 1} "
+            f"RETURNING {', '.join('o.' + c for c in sch.ORDER_COLUMNS)}), "
+            f"i AS (INSERT INTO {s}.orders ({sch.cols(sch.ORDER_COLUMNS)}) VALUES ({_placeholders(n)})) "
+            f"SELECT * FROM u"
+        )
         self._sql_insert_fill = insert("fills", sch.FILL_COLUMNS)
         self._sql_upsert_position = insert(
             "positions",
@@ -196,6 +206,27 @@ class PostgresAdapter(PostgresStoreBase):
         )
         await self._execute(f"order {order.order_id!r}", ts, self._sql_insert_order, *_order_args(row))
         return row
+
+    async def insert_order_and_update(
+        self, order: NewOrder, updates: Sequence[tuple[str, str, Decimal | None]], *, ts_ns: int | None = None
+    ) -> tuple[OrderRow, list[OrderRow]]:
+        """Store a new order and, in the same statement (all or nothing), earlier orders' new states:
+        the write-behind's updates ride on the next insert instead of costing a round trip of their own.
+        Updates of rows absent or stamped later are skipped and not returned (as in ``update_orders``)."""
+        if not updates or self.tx_time is not None:
+            row = await self.insert_order(order, ts_ns=ts_ns)
+            return row, (await self.update_orders(updates, ts_ns=row.ts_updated_ns) if updates else [])
+        ids, states, filled = check_updates(updates)
+        ts, seq = self._stamp(ts_ns)
+        row = OrderRow(
+            order.order_id, order.client_order_id, order.instrument, order.side, order.order_type,
+            order.quantity, order.price, order.state, _ZERO, ts, ts, seq,
+        )
+        first = self._seq + 1
+        self._seq += len(ids)
+        recs = await self._fetch(f"order {order.order_id!r}", ts, self._sql_insert_order_and_update,
+                                 *_order_args(row), ids, states, filled, list(range(first, first + len(ids))))  # fmt: skip
+        return row, [OrderRow(*r) for r in recs]
 
     async def insert_orders(self, orders: Sequence[NewOrder], *, ts_ns: int | None = None) -> list[OrderRow]:
         """Store a batch in one COPY (all or nothing), every row stamped with the same time, in sequence."""

@@ -170,3 +170,21 @@ async def test_batch_update_never_overwrites_a_later_write_clocked(scratch):
     later = await co.update_order("O-1", "CANCELED", Decimal(0))
     done = await co.store.update_orders([("O-1", "ACCEPTED", Decimal(0))], ts_ns=later.ts_updated_ns - 1)
     assert done == [] and (await co.store.get_order("O-1")) == later
+
+
+async def test_a_new_order_carries_earlier_orders_states_in_one_statement(build, scratch):
+    co = await coordinator(build, scratch)
+    first = await co.write_order(order(1))
+    await co.write_order(order(2))
+    row, updated = await co.write_order_and_update(order(3), [("O-1", "FILLED", Decimal(1)),
+                                                              ("O-404", "CANCELED", None)])  # fmt: skip
+    assert row == await co.store.get_order("O-3") == await co.cache.get_record(order_key("O-3"))
+    assert [u.order_id for u in updated] == ["O-1"] and updated[0].state == "FILLED"
+    assert updated[0] == await co.store.get_order("O-1") == await co.cache.get_record(order_key("O-1"))
+    assert updated[0].seq > first.seq and row.seq != updated[0].seq
+    # all or nothing: a refused insert leaves the carried updates unwritten
+    with pytest.raises(DuplicateRecord):
+        await co.write_order_and_update(order(3), [("O-2", "CANCELED", None)])
+    assert (await co.store.get_order("O-2")).state == "NEW"
+    row4, none = await co.write_order_and_update(order(4), [])
+    assert none == [] and row4.order_id == "O-4"

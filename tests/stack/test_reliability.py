@@ -221,7 +221,7 @@ class Faults:
             yield
             return
         targets = {"redis_down": (self.cache, ("set_record", "set_records"))}.get(
-            kind, (self.pg, ("insert_order", "update_order", "update_orders")))
+            kind, (self.pg, ("insert_order", "update_order", "update_orders", "insert_order_and_update")))
         obj, names = targets
         saved = {n: getattr(obj, n) for n in names}
 
@@ -332,7 +332,7 @@ def test_follow_up_state_writes_are_batched_and_reach_postgres(svc):
     assert all(r.status_code == 201 for r in answers), [r.text for r in answers if r.status_code != 201][:3]
     svc.settle()
     assert writer.written - written >= len(bodies)  # each order's state after routing was written...
-    assert writer.batches - batches < len(bodies) // 2  # ...in far fewer statements than orders
+    assert writer.batches - batches < len(bodies) // 2  # ...mostly carried by later inserts, not statements of its own
     rows = svc.rows()
     for o in svc.c.orders.oms.orders():
         assert rows[o.client_order_id] == (o.order_id, o.state.value)
