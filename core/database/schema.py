@@ -1,4 +1,5 @@
-"""The PostgreSQL schema for the order flow (orders, fills, positions, settlements), both builds.
+"""The PostgreSQL schema for the order flow (orders, fills, positions, settlements, algos and the
+orders each algo sent), both builds.
 
 Timestamps are ``BIGINT`` nanoseconds since the UNIX epoch. Where a build's timestamps and
 sequence numbers come from is the only difference, so the DDL takes them as options: the clocked
@@ -97,6 +98,18 @@ def ddl(schema: str, *, ts_default: str | None = None, seq_from_server: bool = F
             seq             BIGINT NOT NULL {seq},
             PRIMARY KEY (account, instrument)
         )""",
+        f"""CREATE TABLE IF NOT EXISTS {s}.algos (
+            algo_id         TEXT PRIMARY KEY,
+            client_algo_id  TEXT UNIQUE,
+            state           TEXT NOT NULL,
+            doc             JSONB NOT NULL,
+            version         BIGINT NOT NULL
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS {s}.algo_orders (
+            order_id        TEXT PRIMARY KEY REFERENCES {s}.orders (order_id),
+            algo_id         TEXT NOT NULL REFERENCES {s}.algos (algo_id)
+        )""",
+        f"CREATE INDEX IF NOT EXISTS algo_orders_by_algo ON {s}.algo_orders (algo_id, order_id)",
         f"""CREATE TABLE IF NOT EXISTS {s}.settlements (
             settlement_id   TEXT PRIMARY KEY,
             account         TEXT NOT NULL,

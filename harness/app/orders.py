@@ -13,7 +13,7 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-from core.database.errors import CacheWriteError, RecordNotFound
+from core.database.errors import CacheWriteError, DuplicateRecord, RecordNotFound
 from core.database.schema import generation_base
 from core.api_gateway.protocols import commit_within_budget, within_budget
 from core.order_management import domain as d
@@ -26,6 +26,7 @@ from .config import ServiceConfig
 from .state_writer import StateWriter
 
 PERSIST_RETRY_S = 1.0  # a failed background write of an order's state is tried again after this long
+FLUSH_WAIT_S = 5.0  # flush waits this long for algo / child-order writes (longer only in an outage)
 
 
 class OrderManagementUnavailable(RuntimeError):
@@ -111,6 +112,7 @@ class OrderService:
         self.oms.number_after(generation_base(self.generation))
         self._persisted: dict[str, tuple[str, int]] = {}  # order id -> (state, filled) last written
         self._pending: set[asyncio.Task[Any]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
         self._seen = {t: 0 for t in TRANSITIONS}
         self.persist_errors: list[str] = []
         # follow-up state writes, coalesced (one statement per batch), retried through an outage
@@ -120,12 +122,19 @@ class OrderService:
         # scan of every order per quote (that scan grew with the resting orders: O(orders) per tick).
         self.oms.store.fill_listeners.append(self._on_fill)
         self.oms.store.final_listeners.append(self.writer.mark)
+        # An algo's child orders are written as orders linked to it (in the background, retried until
+        # they land: a slice fires from a timer, not from a request that could wait for the write).
+        self.oms.store.create_listeners.append(self._on_created)
+        self._algo_versions: dict[str, int] = {}
 
     async def start(self) -> None:
         await self.parts.start()
 
     async def close(self) -> None:
         await self.flush()
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*list(self._background), return_exceptions=True)
         await self.writer.close()
         await self.parts.stop()
 
@@ -193,6 +202,12 @@ class OrderService:
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
+    def _spawn_background(self, coro: Any) -> None:
+        """A write retried until it lands (flush waits for it a while, close cancels what is left)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     def _persist_one_later(self, order: Any) -> None:
         self.writer.mark(order)
 
@@ -258,6 +273,8 @@ class OrderService:
     async def flush(self) -> None:
         """Wait for background writes (after /clock/advance, so a scenario's answers are complete)."""
         self._persist_later()
+        if self._background:  # algo and child-order writes: done unless an outage holds them
+            await asyncio.wait(list(self._background), timeout=FLUSH_WAIT_S)
         await self.writer.drain()
         while self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
@@ -298,20 +315,83 @@ class OrderService:
         return position_view(self.parts.pms.position(instrument))
 
     async def start_algo(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Durable before started: the algo is validated and numbered, written to PostgreSQL, and only
+        then started (its first slice may fire at once). A failed write withdraws it: nothing sent."""
         request = algo_request(body)  # bad input is refused before anything starts
+        ems = self.parts.ems
 
-        async def start_and_flush() -> Any:
-            algo = self.oms.start_algo(request)
+        async def write_start_flush() -> Any:
+            algo = ems.prepare(request)
+            try:
+                await self.store.write_algo(algo.as_dict(), self._next_version(algo.algo_id))
+            except DuplicateRecord:  # another worker's algo has this client_algo_id
+                ems.withdraw(algo)
+                raise d.InvalidOrderRequest([d.OrderValidationError(
+                    "client_algo_id", f"{request.client_algo_id!r} is already used")]) from None  # fmt: skip
+            except BaseException:
+                ems.withdraw(algo)
+                raise
+            ems.launch(algo)
+            self._algo_changed(algo)  # its state after the first slice, if that fired at once
             await self.flush()
             return algo
 
-        return (await commit_within_budget(start_and_flush)).as_dict()  # never cut once started
+        return (await commit_within_budget(write_start_flush)).as_dict()  # never cut once started
 
-    def get_algo(self, algo_id: str) -> dict[str, Any]:
-        return self.oms.get_algo(algo_id).as_dict()
+    def _next_version(self, algo_id: str) -> int:
+        v = self._algo_versions.get(algo_id, 0) + 1
+        self._algo_versions[algo_id] = v
+        return v
+
+    def _algo_changed(self, algo: Any) -> None:
+        """Write the algo as it is now, in the background, retried until it lands."""
+        version = self._next_version(algo.algo_id)
+        self._spawn_background(self._until_landed(lambda: self.store.write_algo(algo.as_dict(), version)))
+
+    def _on_created(self, order: Any) -> None:
+        if order.parent_algo_id is None:
+            return  # the service's own submit writes it before routing
+
+        async def write() -> None:
+            state = order.state.value  # routed already (a slice is sent and answered at once)
+            await self.store.write_child(order, order.parent_algo_id)
+            self._persisted.setdefault(order.order_id, (state, 0))
+            self.writer.mark(order)  # its fills, if any
+            self._algo_changed(self.parts.ems.get(order.parent_algo_id))
+
+        self._spawn_background(self._until_landed(write))
+
+    async def _until_landed(self, write: Any) -> None:
+        """Retry a background write every PERSIST_RETRY_S through an outage until it lands (real time:
+        harness glue); failures are shown in /health."""
+        while True:
+            try:
+                await write()
+                return
+            except Exception as exc:  # noqa: BLE001 - kept and shown, then tried again
+                self._persist_error(f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(PERSIST_RETRY_S)
+
+    async def get_algo(self, algo_id: str) -> dict[str, Any]:
+        """From memory when this worker runs it; else from PostgreSQL (a restarted worker's, say)."""
+        try:
+            algo = self.oms.get_algo(algo_id)
+        except d.UnknownAlgoError:
+            doc = await within_budget(self.store.read_algo(algo_id))
+            if doc is None:
+                raise
+            return {**doc, "source": "database"}
+        doc = algo.as_dict()
+        doc["child_orders"] = [{"order_id": o.order_id, "state": o.state.value, "quantity": o.quantity,
+                                "filled_qty": o.filled_qty}
+                               for o in (self.oms.store.orders.get(s.child_order_id) for s in algo.slices
+                                         if s.child_order_id is not None) if o is not None]  # fmt: skip
+        return {**doc, "source": "memory"}
 
     def algo_action(self, algo_id: str, action: str) -> dict[str, Any]:
         """pause, resume or cancel (404 unknown, 409 when the state does not allow it)."""
         ems = self.parts.ems
         ems.get(algo_id)
-        return getattr(ems, action)(algo_id).as_dict()
+        algo = getattr(ems, action)(algo_id)
+        self._algo_changed(algo)
+        return algo.as_dict()

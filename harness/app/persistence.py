@@ -7,10 +7,14 @@ PostgreSQL, entry in Redis) before the answer leaves; a failed write is an error
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
+
+from core.database.errors import CacheWriteError, DuplicateRecord, translate
 from core.database.records import NewOrder
 from harness import builds
 from targets.clock import Clock
@@ -99,6 +103,43 @@ class Persistence:
                f"filled_quantity, ts_received_ns, ts_updated_ns FROM {self.store.schema}.orders"
                f"{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY order_id LIMIT ${len(args)}")  # fmt: skip
         return list(await self.store.pool.fetch(sql, *args))
+
+    # --- algos and the orders they sent -------------------------------------------------------
+    async def write_algo(self, doc: dict[str, Any], version: int) -> None:
+        """The algo as the API shows it; a write never replaces a later version (writes may race)."""
+        s = self.store.schema
+        try:
+            await self.store.pool.execute(
+                f"INSERT INTO {s}.algos (algo_id, client_algo_id, state, doc, version) VALUES ($1, $2, $3, $4::jsonb, $5) "
+                f"ON CONFLICT (algo_id) DO UPDATE SET state = EXCLUDED.state, doc = EXCLUDED.doc, version = EXCLUDED.version "
+                f"WHERE {s}.algos.version < EXCLUDED.version",
+                doc["algo_id"], doc["client_algo_id"], doc["state"], json.dumps(doc), version)  # fmt: skip
+        except asyncpg.PostgresError as exc:
+            raise translate(exc, f"algo {doc['algo_id']!r}") from exc
+
+    async def write_child(self, order: Any, algo_id: str) -> None:
+        """An algo's child order as an order (row and cache), then its link to the algo. Safe to repeat:
+        a row already stored (an earlier try that committed) is kept."""
+        try:
+            await self.write_order(order)
+        except (CacheWriteError, DuplicateRecord):
+            pass
+        await self.store.pool.execute(
+            f"INSERT INTO {self.store.schema}.algo_orders (order_id, algo_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            order.order_id, algo_id)  # fmt: skip
+
+    async def read_algo(self, algo_id: str) -> dict[str, Any] | None:
+        """An algo from PostgreSQL (any worker's, before or after a restart) with its child orders."""
+        s = self.store.schema
+        raw = await self.store.pool.fetchval(f"SELECT doc FROM {s}.algos WHERE algo_id = $1", algo_id)
+        if raw is None:
+            return None
+        doc = json.loads(raw)
+        doc["child_orders"] = [{"order_id": r["order_id"], "state": r["state"], "quantity": int(r["quantity"]),
+                                "filled_qty": int(r["filled_quantity"])} for r in await self.store.pool.fetch(
+            f"SELECT o.order_id, o.state, o.quantity, o.filled_quantity FROM {s}.algo_orders a "
+            f"JOIN {s}.orders o USING (order_id) WHERE a.algo_id = $1 ORDER BY o.seq", algo_id)]  # fmt: skip
+        return doc
 
     async def read_order(self, order_id: str) -> Any:
         return await self.coordinator.read_order(order_id)

@@ -59,3 +59,60 @@ def test_ids_and_sequences_unique_across_workers_and_a_restart(build, postgres_u
         w1.close()
     finally:
         asyncio.run(drop_at(postgres_url, schema))
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_algo_written_before_it_starts_and_its_children_read_back_after_a_restart(build, postgres_url, redis_url):
+    schema = "cb_alg_" + uuid.uuid4().hex[:10]
+
+    def worker() -> InProcess:
+        return InProcess(ServiceConfig(clock="test", start_time_ns=START_NS, build_map=build_map(build),
+                                       postgres_url=postgres_url, redis_url=redis_url, db_schema=schema,
+                                       redis_prefix=f"cb:{schema}:"))  # fmt: skip
+
+    w = worker()
+    try:
+        assert w.request("POST", f"{API}/clock/advance", json={"by_ns": 2_000_000_000}).status_code == 200
+        body = {"instrument": "AAPL", "side": "BUY", "quantity": 40, "kind": "TWAP", "duration_ns": 400_000_000,
+                "slices": 4, "client_algo_id": "twap-" + uuid.uuid4().hex[:6]}  # fmt: skip
+        # refused while PostgreSQL refuses the write: nothing started, nothing sent
+        pool = w.c.store.store.pool
+        real_execute = type(pool).execute
+
+        async def refused(*a, **kw):  # TEST DOUBLE of PostgreSQL refusing the algo's write
+            raise ConnectionRefusedError(111, "Connection refused")
+
+        w.c.store.store._pool = type("Refusing", (), {"execute": refused, "__getattr__": lambda s, n: getattr(pool, n)})()
+        r = w.request("POST", f"{API}/algos", json=body)
+        w.c.store.store._pool = pool
+        assert r.status_code == 503, r.text
+        assert w.c.orders.parts.ems.algos() == [] and real_execute is not None
+        r = w.request("POST", f"{API}/algos", json=body)
+        assert r.status_code == 201, r.text
+        algo_id = r.json()["algo_id"]
+        for _ in range(50):  # the clocked EMS follows the TestClock; the baseline's sleeps in real time
+            assert w.request("POST", f"{API}/clock/advance", json={"by_ns": 100_000_000}).status_code == 200
+            live = w.request("GET", f"{API}/algos/{algo_id}").json()
+            if live["state"] == "COMPLETED":
+                break
+            w.run(asyncio.sleep(0.1))
+        w.settle()
+        live = w.request("GET", f"{API}/algos/{algo_id}").json()
+        assert live["source"] == "memory" and live["state"] == "COMPLETED" and len(live["child_orders"]) == 4
+        w.close()
+        w = worker()  # restarted: the algo is no longer in memory
+        back = w.request("GET", f"{API}/algos/{algo_id}")
+        assert back.status_code == 200, back.text
+        doc = back.json()
+        assert doc["source"] == "database" and doc["state"] == "COMPLETED"
+        assert doc["client_algo_id"] == body["client_algo_id"]
+        assert [c["order_id"] for c in doc["child_orders"]] == [c["order_id"] for c in live["child_orders"]]
+        assert [(c["state"], c["filled_qty"]) for c in doc["child_orders"]] == \
+            [(c["state"], c["filled_qty"]) for c in live["child_orders"]]  # fmt: skip
+        for c in doc["child_orders"]:  # and each child is an order of its own through the API
+            o = w.request("GET", f"{API}/orders/{c['order_id']}")
+            assert o.status_code == 200 and o.json()["state"] == c["state"]
+        assert w.request("GET", f"{API}/algos/W0-G1-A999").status_code == 404
+    finally:
+        w.close()
+        asyncio.run(drop_at(postgres_url, schema))

@@ -1,4 +1,5 @@
-"""Execution algorithms (TWAP/VWAP/POV) over a parent order: start, read, pause, resume, cancel."""
+"""Execution algorithms (TWAP/VWAP/POV) over a parent order: start (written to PostgreSQL before it
+starts), read (with its child orders), pause, resume, cancel."""
 
 from __future__ import annotations
 
@@ -29,11 +30,11 @@ async def start_algo(body: AlgoCreate, request: Request) -> Any:
     return await c.orders.start_algo(body.model_dump())
 
 
-@router.get(f"{API}/algos/{{algo_id}}", responses=responses(404, 422), operation_id="get_algo",
-            summary="An algo with its slices' scheduled and actual times")  # fmt: skip
+@router.get(f"{API}/algos/{{algo_id}}", responses=responses(404, 422, 503), operation_id="get_algo",
+            summary="An algo with its slices' times and its child orders (from PostgreSQL once its worker restarted)")  # fmt: skip
 async def get_algo(algo_id: AlgoId, request: Request) -> Any:
     c = current(request)
-    return c.orders.get_algo(algo_id)
+    return await c.orders.get_algo(algo_id)
 
 
 @router.post(f"{API}/algos/{{algo_id}}/pause", responses=responses(404, 409, 422), operation_id="pause_algo", summary="Pause a RUNNING algo")
