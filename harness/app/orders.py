@@ -17,7 +17,9 @@ from core.database.errors import CacheWriteError, DuplicateRecord, RecordNotFoun
 from core.database.schema import generation_base
 from core.api_gateway.protocols import commit_within_budget, within_budget
 from core.order_management import domain as d
+from core.order_management.domain import Position
 from core.order_management.algos import AlgoKind, AlgoRequest
+from core.order_management.fill_view import fill_view, positions_from_fills
 from core.order_management.stage_timing import TRANSITIONS
 from harness import builds
 from targets.clock import Clock
@@ -26,6 +28,7 @@ from .config import ServiceConfig
 from .state_writer import StateWriter
 
 PERSIST_RETRY_S = 1.0  # a failed background write of an order's state is tried again after this long
+FILL_LINGER_S = 0.02  # fills wait this long to be written together
 FLUSH_WAIT_S = 5.0  # flush waits this long for algo / child-order writes (longer only in an outage)
 
 
@@ -126,6 +129,8 @@ class OrderService:
         # they land: a slice fires from a timer, not from a request that could wait for the write).
         self.oms.store.create_listeners.append(self._on_created)
         self._algo_versions: dict[str, int] = {}
+        self._fills: list[Any] = []  # fills not yet written to PostgreSQL
+        self._fill_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.parts.start()
@@ -275,6 +280,8 @@ class OrderService:
         self._persist_later()
         if self._background:  # algo and child-order writes: done unless an outage holds them
             await asyncio.wait(list(self._background), timeout=FLUSH_WAIT_S)
+        if self._fill_task is not None and not self._fill_task.done():
+            await asyncio.wait([self._fill_task], timeout=FLUSH_WAIT_S)
         await self.writer.drain()
         while self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
@@ -287,6 +294,37 @@ class OrderService:
         order = self.oms.store.orders.get(fill.order_id)
         if order is not None:
             self.writer.mark(order)
+        self._fills.append(fill)
+        if self._fill_task is None or self._fill_task.done():
+            self._fill_task = asyncio.get_running_loop().create_task(self._write_fills())
+
+    async def _write_fills(self) -> None:
+        """Fills to PostgreSQL in batches (a child order's fill may wait for its order's row: retried),
+        so every worker reads the same fills, positions and settlements."""
+        await asyncio.sleep(FILL_LINGER_S)
+        while self._fills:
+            batch, self._fills = self._fills[:500], self._fills[500:]
+            try:
+                await self.store.write_fills(batch)
+            except Exception as exc:  # noqa: BLE001 - an outage (or the order's row not there yet): again
+                self._persist_error(f"{len(batch)} fill(s): {type(exc).__name__}: {exc}")
+                self._fills[:0] = batch
+                await asyncio.sleep(PERSIST_RETRY_S)
+
+    async def _fills_written(self) -> None:
+        """Wait until this worker's fills so far are in PostgreSQL (bounded: an outage answers 503)."""
+        if self._fill_task is not None and not self._fill_task.done():
+            await within_budget(asyncio.shield(self._fill_task))
+
+    async def fills(self, order_id: str) -> dict[str, Any]:
+        """An order's fills with their settlement dates, from PostgreSQL (404 for an unknown order)."""
+        if order_id not in self.oms.store.orders and await within_budget(self.store.read_order(order_id)) is None:
+            raise d.UnknownOrderError(order_id)
+        await self._fills_written()
+        now = self.clock.timestamp_ns()
+        cal = self.parts.settlement.calendar
+        rows = await within_budget(self.store.read_fills(order_id))
+        return {"order_id": order_id, "fills": [fill_view(f, self.instruments, cal, now) for f in rows]}
 
     def state_counts(self) -> dict[str, int]:
         return dict(Counter(o.state.value for o in self.oms.orders()))
@@ -299,20 +337,37 @@ class OrderService:
             self._seen[t] = len(lat)
 
     # --- positions and algos ---------------------------------------------------------------
-    def positions(self) -> dict[str, Any]:
-        pms = self.parts.pms
+    async def positions(self) -> dict[str, Any]:
+        """Every worker's positions, rebuilt from the fills in PostgreSQL, so any worker nginx picks
+        answers the same (see ``core.order_management.fill_view``). Why not each worker's PMS: it
+        holds only that worker's trades; why not account-affine routing: there is one account, and
+        sending every order to one worker would leave the others idle. A fill is there within the
+        write-behind's linger (~20 ms) of its trade; this worker's own are waited for first."""
+        await self._fills_written()
+        now = self.clock.timestamp_ns()
+        fills = await within_budget(self.store.read_fills())
+        positions, cash, settled = positions_from_fills(fills, self.instruments, self.parts.settlement.calendar, now)
+        unsettled = sum(1 for f in fills if not self._settled(f, now))
         return {
-            "positions": [position_view(p) for p in pms.positions()],
-            "cash": str(pms.cash),
-            "settled_cash": str(pms.settled_cash),
-            "pending_settlements": self.parts.settlement.pending(),
-            "timestamp": self.clock.timestamp_ns(),
+            "positions": [position_view(p) for _, p in sorted(positions.items())],
+            "cash": str(cash),
+            "settled_cash": str(settled),
+            "pending_settlements": unsettled,
+            "timestamp": now,
+            "source": "database",
         }
 
-    def position(self, instrument: str) -> dict[str, Any]:
+    def _settled(self, fill: Any, now: int) -> bool:
+        cal = self.parts.settlement.calendar
+        return cal.settlement_ns(fill.ts_ns, self.instruments[fill.instrument].settlement_days) <= now
+
+    async def position(self, instrument: str) -> dict[str, Any]:
         if instrument not in self.instruments:
             raise d.OrderValidationError("instrument", f"unknown instrument {instrument!r}")
-        return position_view(self.parts.pms.position(instrument))
+        for p in (await self.positions())["positions"]:
+            if p["instrument"] == instrument:
+                return p
+        return position_view(Position(instrument))
 
     async def start_algo(self, body: dict[str, Any]) -> dict[str, Any]:
         """Durable before started: the algo is validated and numbered, written to PostgreSQL, and only

@@ -15,7 +15,9 @@ from typing import Any
 import asyncpg
 
 from core.database.errors import CacheWriteError, DuplicateRecord, translate
-from core.database.records import NewOrder
+from core.database.records import NewFill, NewOrder
+from core.order_management.domain import Side
+from core.order_management.fill_view import StoredFill
 from harness import builds
 from targets.clock import Clock
 
@@ -140,6 +142,31 @@ class Persistence:
             f"SELECT o.order_id, o.state, o.quantity, o.filled_quantity FROM {s}.algo_orders a "
             f"JOIN {s}.orders o USING (order_id) WHERE a.algo_id = $1 ORDER BY o.seq", algo_id)]  # fmt: skip
         return doc
+
+    # --- fills ----------------------------------------------------------------------------------
+    async def write_fills(self, fills: list[Any]) -> None:
+        """Fills (domain Fill) in one batch, stamped when written (within the write-behind's linger of
+        the trade). A batch that partly committed before (a retry) is written fill by fill, skipping
+        those stored."""
+        rows = [NewFill(f.fill_id, f.order_id, f.instrument, f.side.value, Decimal(f.quantity), f.price) for f in fills]
+        try:
+            await self.store.insert_fills(rows)
+        except DuplicateRecord:
+            for row in rows:
+                try:
+                    await self.store.insert_fill(row)
+                except DuplicateRecord:
+                    pass
+
+    async def read_fills(self, order_id: str | None = None) -> list[StoredFill]:
+        """One order's fills, or every fill, in trade order (every worker's: the shared record)."""
+        s = self.store.schema
+        where, args = ("WHERE order_id = $1", [order_id]) if order_id is not None else ("", [])
+        recs = await self.store.pool.fetch(
+            f"SELECT fill_id, order_id, instrument, side, quantity, price, ts_recorded_ns FROM {s}.fills {where} "
+            f"ORDER BY ts_recorded_ns, seq", *args)  # fmt: skip
+        return [StoredFill(r["fill_id"], r["order_id"], r["instrument"], Side(r["side"]), int(r["quantity"]),
+                           r["price"], r["ts_recorded_ns"]) for r in recs]  # fmt: skip
 
     async def read_order(self, order_id: str) -> Any:
         return await self.coordinator.read_order(order_id)

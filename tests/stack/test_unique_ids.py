@@ -116,3 +116,54 @@ def test_algo_written_before_it_starts_and_its_children_read_back_after_a_restar
     finally:
         w.close()
         asyncio.run(drop_at(postgres_url, schema))
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_fills_and_positions_are_one_view_across_workers(build, postgres_url, redis_url):
+    """Two workers on one schema trade; each order's fills (with settlement dates) and the positions
+    read the same from either worker, and the positions equal both workers' PMSs together."""
+    schema = "cb_pos_" + uuid.uuid4().hex[:10]
+
+    def worker(n: int) -> InProcess:
+        return InProcess(ServiceConfig(clock="test", start_time_ns=START_NS, build_map=build_map(build),
+                                       postgres_url=postgres_url, redis_url=redis_url, db_schema=schema,
+                                       redis_prefix=f"cb:{schema}:", worker_id=n))  # fmt: skip
+
+    ws = [worker(0), worker(1)]
+    try:
+        made = {}
+        for i, w in enumerate(ws):
+            assert w.request("POST", f"{API}/clock/advance", json={"by_ns": 2_000_000_000}).status_code == 200
+            for side, qty in (("BUY", 30 + i), ("SELL", 7 + i)):
+                r = w.request("POST", f"{API}/orders", json=order(side=side, quantity=qty))  # MARKET: fills now
+                assert r.status_code == 201, r.text
+                made[r.json()["order_id"]] = (w, r.json())
+            w.settle()
+        views = [w.request("GET", f"{API}/positions") for w in ws]
+        assert all(v.status_code == 200 for v in views)
+        a, b = (v.json() for v in views)
+        assert a["positions"] == b["positions"] and a["cash"] == b["cash"] and a["source"] == "database"
+        pms_qty: dict[str, int] = {}
+        for w in ws:
+            for p in w.c.orders.parts.pms.positions():
+                pms_qty[p.instrument] = pms_qty.get(p.instrument, 0) + p.quantity
+        assert {p["instrument"]: p["quantity"] for p in a["positions"]} == pms_qty
+        assert sum(p["fills"] for p in a["positions"]) == sum(
+            sum(p.fills for p in w.c.orders.parts.pms.positions()) for w in ws)
+        one = ws[1].request("GET", f"{API}/positions/AAPL").json()
+        assert one == next(p for p in a["positions"] if p["instrument"] == "AAPL")
+        for oid, (owner, o) in made.items():
+            for w in ws:  # the owner from its fills just written, the other from PostgreSQL: the same
+                r = w.request("GET", f"{API}/orders/{oid}/fills")
+                assert r.status_code == 200, r.text
+                fills = r.json()["fills"]
+                assert sum(f["quantity"] for f in fills) == owner.c.orders.oms.get(oid).filled_qty
+                for f in fills:
+                    assert f["order_id"] == oid and f["settlement_days"] >= 0 and f["settlement_date"]
+                    assert f["settlement_ns"] >= f["ts_ns"] and f["settled"] is False
+        assert ws[0].request("GET", f"{API}/orders/W0-G999-O1/fills").status_code == 404
+        assert ws[0].request("GET", f"{API}/orders/bad%00id/fills").status_code == 422
+    finally:
+        for w in ws:
+            w.close()
+        asyncio.run(drop_at(postgres_url, schema))

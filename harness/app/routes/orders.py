@@ -22,6 +22,7 @@ OrderId = Annotated[str, Path(pattern=lim.ID_PATTERN, max_length=lim.ID_MAX_LEN,
 _ORDER_LINKS = {  # OpenAPI links: a client (or schemathesis) can follow an answer to the order it made
     "GetOrder": {"operationId": "get_order", "parameters": {"order_id": "$response.body#/order_id"}},
     "CancelOrder": {"operationId": "cancel_order", "parameters": {"order_id": "$response.body#/order_id"}},
+    "GetOrderFills": {"operationId": "get_order_fills", "parameters": {"order_id": "$response.body#/order_id"}},
 }
 
 
@@ -61,6 +62,13 @@ async def list_orders(
 async def get_order(order_id: OrderId, request: Request) -> Any:
     c = current(request)
     return await c.orders.get(order_id)
+
+
+@router.get(f"{API}/orders/{{order_id}}/fills", responses=responses(404, 422, 503), operation_id="get_order_fills",
+            summary="An order's fills, each with its commission and settlement date (T+N business days) and whether it settled")  # fmt: skip
+async def get_order_fills(order_id: OrderId, request: Request) -> Any:
+    c = current(request)
+    return await c.orders.fills(order_id)
 
 
 @router.delete(f"{API}/orders/{{order_id}}", responses=responses(404, 409, 422, 503), operation_id="cancel_order",
