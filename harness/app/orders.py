@@ -355,6 +355,7 @@ class OrderService:
             "pending_settlements": unsettled,
             "timestamp": now,
             "source": "database",
+            "answered_by": self.config.worker_id,  # any worker answers the same; this one did
         }
 
     def _settled(self, fill: Any, now: int) -> bool:
