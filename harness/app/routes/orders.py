@@ -22,7 +22,6 @@ OrderId = Annotated[str, Path(pattern=lim.ID_PATTERN, max_length=lim.ID_MAX_LEN,
 _ORDER_LINKS = {  # OpenAPI links: a client (or schemathesis) can follow an answer to the order it made
     "GetOrder": {"operationId": "get_order", "parameters": {"order_id": "$response.body#/order_id"}},
     "CancelOrder": {"operationId": "cancel_order", "parameters": {"order_id": "$response.body#/order_id"}},
-    "GetOrderFills": {"operationId": "get_order_fills", "parameters": {"order_id": "$response.body#/order_id"}},
 }
 
 
