@@ -25,6 +25,12 @@ class EMSCore:
         self.book = AlgoBook(oms, venue, instruments if instruments is not None else venue.instruments, events)
         self._now = now
 
+    def number_after(self, base: int) -> None:
+        """Number the next algos base + 1, base + 2, ... (see ``OMSCore.number_after``)."""
+        if not isinstance(base, int) or isinstance(base, bool) or base < self.book._ids:
+            raise ValueError(f"base must be an int >= the current algo number {self.book._ids}, got {base!r}")
+        self.book._ids = base
+
     def start(self, request: AlgoRequest) -> Algo:
         """Start working a parent order. Raises ``InvalidOrderRequest`` listing every bad field."""
         return self.launch(self.prepare(request))

@@ -105,14 +105,17 @@ class OrderService:
         self.store = store
         self.metrics = metrics
         # Ids and sequence numbers unique across workers and restarts on one schema: W<n> (nginx routes
-        # by it) and this start's generation, taken from PostgreSQL once (no round trip per order);
-        # sequence numbers are generation << 32 + 1, + 2, ...
+        # by it) and numbers from this start's generation, taken from PostgreSQL once (no round trip per
+        # order): sequence numbers (and so order ids) are generation << 32 + 1, + 2, ...
         self.instruments = d.default_instruments()
         self.generation = store.generation
         self.parts = builds.order_stack(config.build_map, clock, instruments=self.instruments,
-                                        id_prefix=f"W{config.worker_id}-G{self.generation}-")  # fmt: skip
+                                        id_prefix=f"W{config.worker_id}-")  # fmt: skip
         self.oms = self.parts.oms
-        self.oms.number_after(generation_base(self.generation))
+        base = generation_base(self.generation)
+        self.oms.number_after(base)  # order ids W<n>-O<sequence>
+        self.parts.ems.number_after(base)  # algo ids W<n>-A<generation << 32 + k>
+        self.parts.venue.fill_prefix = f"W{config.worker_id}-G{self.generation}-"  # fill ids W<n>-G<gen>-F<k>
         self._persisted: dict[str, tuple[str, int]] = {}  # order id -> (state, filled) last written
         self._pending: set[asyncio.Task[Any]] = set()
         self._background: set[asyncio.Task[Any]] = set()

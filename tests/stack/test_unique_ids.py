@@ -112,7 +112,7 @@ def test_algo_written_before_it_starts_and_its_children_read_back_after_a_restar
         for c in doc["child_orders"]:  # and each child is an order of its own through the API
             o = w.request("GET", f"{API}/orders/{c['order_id']}")
             assert o.status_code == 200 and o.json()["state"] == c["state"]
-        assert w.request("GET", f"{API}/algos/W0-G1-A999").status_code == 404
+        assert w.request("GET", f"{API}/algos/W0-A999").status_code == 404
     finally:
         w.close()
         asyncio.run(drop_at(postgres_url, schema))
@@ -161,7 +161,7 @@ def test_fills_and_positions_are_one_view_across_workers(build, postgres_url, re
                 for f in fills:
                     assert f["order_id"] == oid and f["settlement_days"] >= 0 and f["settlement_date"]
                     assert f["settlement_ns"] >= f["ts_ns"] and f["settled"] is False
-        assert ws[0].request("GET", f"{API}/orders/W0-G999-O1/fills").status_code == 404
+        assert ws[0].request("GET", f"{API}/orders/W0-O999/fills").status_code == 404
         assert ws[0].request("GET", f"{API}/orders/bad%00id/fills").status_code == 422
     finally:
         for w in ws:

@@ -14,7 +14,7 @@ from . import API, current
 
 router = APIRouter()
 
-AlgoId = Annotated[str, Path(pattern=lim.ID_PATTERN, max_length=lim.ID_MAX_LEN, description="an algo id, e.g. W0-G1-A1")]
+AlgoId = Annotated[str, Path(pattern=lim.ID_PATTERN, max_length=lim.ID_MAX_LEN, description="an algo id, e.g. W0-A4294967297")]
 
 
 _ALGO_LINKS = {name: {"operationId": op, "parameters": {"algo_id": "$response.body#/algo_id"}}

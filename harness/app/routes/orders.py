@@ -16,7 +16,7 @@ from . import API, current
 
 router = APIRouter()
 
-OrderId = Annotated[str, Path(pattern=lim.ID_PATTERN, max_length=lim.ID_MAX_LEN, description="an order id, e.g. W0-G1-O4294967303 (worker, start generation, sequence)")]
+OrderId = Annotated[str, Path(pattern=lim.ID_PATTERN, max_length=lim.ID_MAX_LEN, description="an order id, e.g. W0-O4294967303 (worker, sequence: its start generation << 32 + n)")]
 
 
 _ORDER_LINKS = {  # OpenAPI links: a client (or schemathesis) can follow an answer to the order it made
