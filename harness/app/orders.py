@@ -320,7 +320,10 @@ class OrderService:
             await within_budget(asyncio.shield(self._fill_task))
 
     async def fills(self, order_id: str) -> dict[str, Any]:
-        """An order's fills with their settlement dates, from PostgreSQL (404 for an unknown order)."""
+        """An order's fills with their settlement dates, from PostgreSQL (404 for an unknown order).
+        Any worker answers (``/api/v1/fills?order_id=``, not a sub-path of the order: a canceled order
+        keeps its fills); this worker's own fills are waited for, another worker's are there within
+        its write-behind's linger (~20 ms) of the trade."""
         if order_id not in self.oms.store.orders and await within_budget(self.store.read_order(order_id)) is None:
             raise d.UnknownOrderError(order_id)
         await self._fills_written()

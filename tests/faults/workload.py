@@ -203,7 +203,7 @@ async def api_orders(client: httpx.AsyncClient, url: str) -> dict[str, dict[str,
 async def worker_view(client: httpx.AsyncClient, worker_url: str, worker: int,
                       orders: dict[str, dict[str, Any]]) -> tuple[dict[str, int], dict[str, int]]:  # fmt: skip
     """What one worker's orders traded as their recorded fills show it (instrument -> signed quantity,
-    from ``GET /api/v1/orders/{id}/fills``: the fills in PostgreSQL) and as the worker's memory shows
+    from ``GET /api/v1/fills?order_id=``: the fills in PostgreSQL) and as the worker's memory shows
     it (``GET /api/v1/orders/{id}``: signed filled quantity). Positions are every worker's, rebuilt
     from those fills, so the worker's recorded fills are what its trades add to them."""
     prefix = f"W{worker}-"
@@ -217,8 +217,8 @@ async def worker_view(client: httpx.AsyncClient, worker_url: str, worker: int,
         mem = r.json()
         sign = 1 if mem["side"] == "BUY" else -1
         explained[mem["instrument"]] = explained.get(mem["instrument"], 0) + sign * int(mem["filled_qty"])
-        r = await client.get(worker_url + f"{API}/orders/{o['order_id']}/fills")
-        assert r.status_code == 200, f"GET {o['order_id']}/fills on worker {worker}: {r.status_code} {r.text[:200]}"
+        r = await client.get(worker_url + f"{API}/fills", params={"order_id": o["order_id"]})
+        assert r.status_code == 200, f"GET fills of {o['order_id']} on worker {worker}: {r.status_code} {r.text[:200]}"
         for f in r.json()["fills"]:
             held[f["instrument"]] = held.get(f["instrument"], 0) + sign * int(f["quantity"])
     r = await client.get(worker_url + f"{API}/positions")

@@ -183,9 +183,9 @@ def test_positions_and_fills_are_one_view_behind_nginx(live_stack):
             assert (body["positions"], body["cash"], body["settled_cash"]) == \
                 (first["positions"], first["cash"], first["settled_cash"])  # fmt: skip
         order_id = r.json()["order_id"]
-        fills = [c.get(f"/api/v1/orders/{order_id}/fills") for _ in range(3)]
+        fills = [c.get("/api/v1/fills", params={"order_id": order_id}) for _ in range(3)]
         assert all(f.status_code == 200 and f.json() == fills[0].json() for f in fills)
-        assert c.get("/api/v1/orders/W0-O99999/fills").status_code == 404
+        assert c.get("/api/v1/fills", params={"order_id": "W0-O99999"}).status_code == 404
         for w in (0, 1):
             m = c.get(f"/workers/W{w}/metrics")
             assert m.status_code == 200 and f'worker="{w}"' in m.text

@@ -63,9 +63,14 @@ async def get_order(order_id: OrderId, request: Request) -> Any:
     return await c.orders.get(order_id)
 
 
-@router.get(f"{API}/orders/{{order_id}}/fills", responses=responses(404, 422, 503), operation_id="get_order_fills",
-            summary="An order's fills, each with its commission and settlement date (T+N business days) and whether it settled")  # fmt: skip
-async def get_order_fills(order_id: OrderId, request: Request) -> Any:
+@router.get(f"{API}/fills", responses=responses(404, 422, 503), operation_id="get_order_fills",
+            summary="An order's fills (any worker's, from PostgreSQL), each with its commission, settlement date "
+                    "(T+N business days) and whether it settled; 404 for an unknown order")  # fmt: skip
+async def get_order_fills(
+    request: Request,
+    order_id: Annotated[str, Query(pattern=lim.ID_PATTERN, max_length=lim.ID_MAX_LEN,
+                                   description="the order whose fills to list, e.g. W0-O4294967303")],
+) -> Any:
     c = current(request)
     return await c.orders.fills(order_id)
 
