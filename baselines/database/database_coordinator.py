@@ -36,3 +36,24 @@ class DatabaseCoordinator(CoordinatorBase):
     async def update_order(self, order_id: str, state: str, filled_quantity: Decimal | None = None) -> OrderRow:
         row = await self.store.update_order(order_id, state, filled_quantity)
         return await self._write_through(row, self.cache.set_record(order_key(row.order_id), row, self.ttl_ns))
+
+    async def update_orders(self, updates: list[tuple[str, str, Decimal | None]]) -> list[OrderRow]:
+        """Many state updates: one statement (the server stamps each row), then one cache pipeline."""
+        if not updates:
+            return []
+        rows = await self.store.update_orders(updates)
+        if not rows:
+            return rows
+        return await self._write_through_many(
+            rows, self.cache.set_records({order_key(r.order_id): r for r in rows}, self.ttl_ns)
+        )
+
+    async def write_order_and_update(
+        self, order: NewOrder, updates: list[tuple[str, str, Decimal | None]]
+    ) -> tuple[OrderRow, list[OrderRow]]:
+        """A new order and earlier orders' new states in one statement, then one cache pipeline for all."""
+        row, updated = await self.store.insert_order_and_update(order, updates)
+        rows = [row, *updated]
+        await self._write_through_many(rows, self.cache.set_records({order_key(r.order_id): r for r in rows},
+                                                                    self.ttl_ns))  # fmt: skip
+        return row, updated

@@ -28,6 +28,7 @@ from core.database.records import (
     PositionRow,
     PositionUpdate,
     SettlementRow,
+    check_updates,
     decimal,
     text,
 )
@@ -39,8 +40,9 @@ NOW_NS_SQL = "((extract(epoch FROM clock_timestamp()) * 1000000)::bigint * 1000)
 class PostgresAdapter(PostgresStoreBase):
     build = "baseline"
 
-    def __init__(self, dsn: str, *, schema: str = DEFAULT_SCHEMA, pool_size: int = 4) -> None:
+    def __init__(self, dsn: str, *, schema: str = DEFAULT_SCHEMA, pool_size: int = 4, shared: bool = False) -> None:
         super().__init__(dsn, schema=schema, pool_size=pool_size)
+        self.shared = shared  # nothing to do: the server's sequence (nextval) is unique across writers
         s = self.schema
         oc = sch.cols(sch.ORDER_COLUMNS)
         self._sql_insert_order = (
@@ -55,6 +57,21 @@ class PostgresAdapter(PostgresStoreBase):
         self._sql_update_order = (
             f"UPDATE {s}.orders SET state = $2, filled_quantity = coalesce($3, filled_quantity), "
             f"ts_updated_ns = DEFAULT, seq = DEFAULT WHERE order_id = $1 RETURNING {oc}"
+        )
+        self._sql_update_orders = (
+            f"UPDATE {s}.orders AS o SET state = u.state, filled_quantity = coalesce(u.filled, o.filled_quantity), "
+            f"ts_updated_ns = DEFAULT, seq = DEFAULT "
+            f"FROM unnest($1::text[], $2::text[], $3::numeric[]) AS u(order_id, state, filled) "
+            f"WHERE o.order_id = u.order_id RETURNING {', '.join('o.' + c for c in sch.ORDER_COLUMNS)}"
+        )
+        self._sql_insert_order_and_update = (  # one statement: a new order, and earlier orders' new states
+            f"WITH u AS (UPDATE {s}.orders AS o SET state = x.state, "
+            f"filled_quantity = coalesce(x.filled, o.filled_quantity), ts_updated_ns = DEFAULT, seq = DEFAULT "
+            f"FROM unnest($10::text[], $11::text[], $12::numeric[]) AS x(order_id, state, filled) "
+            f"WHERE o.order_id = x.order_id RETURNING {', '.join('o.' + c for c in sch.ORDER_COLUMNS)}), "
+            f"i AS (INSERT INTO {s}.orders (order_id, client_order_id, instrument, side, order_type, quantity, "
+            f"price, state, ts_received_ns) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {oc}) "
+            f"SELECT 0 AS new, * FROM i UNION ALL SELECT 1 AS new, * FROM u"
         )
         fc = sch.cols(sch.FILL_COLUMNS)
         self._sql_insert_fill = (
@@ -101,6 +118,22 @@ class PostgresAdapter(PostgresStoreBase):
         )
         return OrderRow(*r)  # type: ignore[misc]
 
+    async def insert_order_and_update(
+        self, order: NewOrder, updates: Sequence[tuple[str, str, Decimal | None]]
+    ) -> tuple[OrderRow, list[OrderRow]]:
+        """Store a new order and, in the same statement, earlier orders' new states (the write-behind's
+        updates ride on the next insert); updates of absent rows are not returned."""
+        if not updates:
+            return await self.insert_order(order), []
+        ids, states, filled = check_updates(updates)
+        recs = await self._fetch(
+            f"order {order.order_id!r}", self._sql_insert_order_and_update,
+            order.order_id, order.client_order_id, order.instrument, order.side, order.order_type,
+            order.quantity, order.price, order.state, time.time_ns(), ids, states, filled,
+        )
+        rows = [(r[0], OrderRow(*tuple(r)[1:])) for r in recs]
+        return next(row for new, row in rows if new == 0), [row for new, row in rows if new == 1]
+
     async def insert_orders(self, orders: Sequence[NewOrder]) -> list[OrderRow]:
         if not orders:
             return []
@@ -121,6 +154,15 @@ class PostgresAdapter(PostgresStoreBase):
         if r is None:
             raise RecordNotFound(f"order {order_id!r} is not stored")
         return OrderRow(*r)
+
+    async def update_orders(self, updates: Sequence[tuple[str, str, Decimal | None]]) -> list[OrderRow]:
+        """Set many orders' (state, filled quantity) in one statement, the server stamping each row;
+        rows absent are not returned."""
+        if not updates:
+            return []
+        ids, states, filled = check_updates(updates)
+        rows = await self._fetch(f"batch update of {len(ids)} orders", self._sql_update_orders, ids, states, filled)
+        return [OrderRow(*r) for r in rows]
 
     # --- fills, positions, settlements ------------------------------------------------------
     async def insert_fill(self, fill: NewFill) -> FillRow:

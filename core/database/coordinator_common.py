@@ -94,6 +94,19 @@ class CoordinatorBase:
             ) from exc
         return row
 
+    async def _write_through_many(self, rows: list[OrderRow], cache_write: Awaitable[None]) -> list[OrderRow]:
+        """The rows are committed; cache them in one pipeline, or drop their entries and say so."""
+        try:
+            await cache_write
+        except Exception as exc:
+            try:
+                await self.cache.delete_many([order_key(r.order_id) for r in rows])
+            except Exception:
+                pass
+            raise CacheWriteError(f"{len(rows)} order updates are committed but caching them failed: {exc!r}",
+                                  rows) from exc  # fmt: skip
+        return rows
+
     async def read_order(self, order_id: str) -> OrderRow | None:
         """Cache-aside: the cache, else the store (and fill the cache unless a newer write got there first)."""
         key = order_key(order_id)

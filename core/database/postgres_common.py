@@ -36,6 +36,7 @@ class PostgresStoreBase:
         self.schema = sch.check_schema_name(schema)
         self.pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
+        self.generation = 0  # this start's generation (schema.take_generation), set by start()
         s = self.schema
         self._sql_get_order = f"SELECT {sch.cols(sch.ORDER_COLUMNS)} FROM {s}.orders WHERE order_id = $1"
         self._sql_get_orders = (
@@ -63,6 +64,7 @@ class PostgresStoreBase:
         try:
             async with pool.acquire() as conn:
                 await sch.apply(conn, self._ddl(), self.schema)
+                self.generation = await sch.take_generation(conn, self.schema)
                 await self._after_schema(conn)
         except BaseException:
             await pool.close()

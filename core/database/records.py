@@ -102,6 +102,23 @@ class OrderRow:
     seq: int
 
 
+def check_updates(updates: object) -> tuple[list[str], list[str], list[Decimal | None]]:
+    """A batch of order state updates ``(order_id, state, filled_quantity)`` as three column lists,
+    each field checked; an order named twice is refused (one statement cannot order two writes)."""
+    ids: list[str] = []
+    states: list[str] = []
+    filled: list[Decimal | None] = []
+    for u in updates:  # type: ignore[attr-defined]
+        if not isinstance(u, tuple) or len(u) != 3:
+            raise InvalidRecord(f"an update is (order_id, state, filled_quantity), got {u!r}")
+        ids.append(text("order_id", u[0]))
+        states.append(text("state", u[1], max_len=32))
+        filled.append(decimal("filled_quantity", u[2], allow_none=True))
+    if len(set(ids)) != len(ids):
+        raise InvalidRecord("a batch of updates names an order more than once")
+    return ids, states, filled
+
+
 # --- fills --------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class NewFill:

@@ -1,4 +1,5 @@
-"""The PostgreSQL schema for the order flow (orders, fills, positions, settlements), both builds.
+"""The PostgreSQL schema for the order flow (orders, fills, positions, settlements, algos and the
+orders each algo sent), both builds.
 
 Timestamps are ``BIGINT`` nanoseconds since the UNIX epoch. Where a build's timestamps and
 sequence numbers come from is the only difference, so the DDL takes them as options: the clocked
@@ -59,6 +60,7 @@ def ddl(schema: str, *, ts_default: str | None = None, seq_from_server: bool = F
     return [
         f"CREATE SCHEMA IF NOT EXISTS {s}",
         f"CREATE SEQUENCE IF NOT EXISTS {s}.write_seq",
+        f"CREATE SEQUENCE IF NOT EXISTS {s}.generation",
         f"""CREATE TABLE IF NOT EXISTS {s}.orders (
             order_id        TEXT PRIMARY KEY,
             client_order_id TEXT NOT NULL UNIQUE,
@@ -96,6 +98,18 @@ def ddl(schema: str, *, ts_default: str | None = None, seq_from_server: bool = F
             seq             BIGINT NOT NULL {seq},
             PRIMARY KEY (account, instrument)
         )""",
+        f"""CREATE TABLE IF NOT EXISTS {s}.algos (
+            algo_id         TEXT PRIMARY KEY,
+            client_algo_id  TEXT UNIQUE,
+            state           TEXT NOT NULL,
+            doc             JSONB NOT NULL,
+            version         BIGINT NOT NULL
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS {s}.algo_orders (
+            order_id        TEXT PRIMARY KEY REFERENCES {s}.orders (order_id),
+            algo_id         TEXT NOT NULL REFERENCES {s}.algos (algo_id)
+        )""",
+        f"CREATE INDEX IF NOT EXISTS algo_orders_by_algo ON {s}.algo_orders (algo_id, order_id)",
         f"""CREATE TABLE IF NOT EXISTS {s}.settlements (
             settlement_id   TEXT PRIMARY KEY,
             account         TEXT NOT NULL,
@@ -130,6 +144,24 @@ async def drop_at(dsn: str, schema: str, *, timeout_s: float = 10.0) -> None:
         await drop(conn, schema)
     finally:
         await conn.close()
+
+
+GENERATION_SHIFT = 32  # a generation's numbers are generation << 32 + 1, + 2, ...: 2^32 per start
+
+
+async def take_generation(conn: asyncpg.Connection, schema: str) -> int:
+    """A number no other start of a writer on this schema ever got (PostgreSQL's sequence), so
+    numbers made from it (order ids, sequence numbers) are unique across workers and restarts with
+    no round trip per number. Below 2^21, so generation << 32 stays an exact JSON number (< 2^53)."""
+    g = int(await conn.fetchval(f"SELECT nextval('{check_schema_name(schema)}.generation')"))
+    if g >= 1 << 21:
+        raise RuntimeError(f"schema {schema!r} has used up its generations ({g}); drop it or use another")
+    return g
+
+
+def generation_base(generation: int) -> int:
+    """The number before a generation's first: its numbers are base + 1, base + 2, ..."""
+    return generation << GENERATION_SHIFT
 
 
 async def max_seq(conn: asyncpg.Connection, schema: str) -> int:

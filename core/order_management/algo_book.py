@@ -61,6 +61,15 @@ class AlgoBook:
                              req.quantity, req.duration_ns)  # fmt: skip
         return algo
 
+    def withdraw(self, algo: Algo) -> None:
+        """Remove a created, never-started algo (see ``EMSCore.withdraw``); its client id is free again."""
+        if algo.slices and any(s.fired_ns is not None for s in algo.slices):
+            raise ValueError(f"{algo.algo_id} has fired slices; only an algo never started can be withdrawn")
+        if self.algos.get(algo.algo_id) is algo:
+            del self.algos[algo.algo_id]
+        if algo.request.client_algo_id is not None:
+            self._client_ids.discard(algo.request.client_algo_id)
+
     def get(self, algo_id: str) -> Algo:
         algo = self.algos.get(algo_id)
         if algo is None:

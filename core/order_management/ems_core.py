@@ -25,11 +25,28 @@ class EMSCore:
         self.book = AlgoBook(oms, venue, instruments if instruments is not None else venue.instruments, events)
         self._now = now
 
+    def number_after(self, base: int) -> None:
+        """Number the next algos base + 1, base + 2, ... (see ``OMSCore.number_after``)."""
+        if not isinstance(base, int) or isinstance(base, bool) or base < self.book._ids:
+            raise ValueError(f"base must be an int >= the current algo number {self.book._ids}, got {base!r}")
+        self.book._ids = base
+
     def start(self, request: AlgoRequest) -> Algo:
         """Start working a parent order. Raises ``InvalidOrderRequest`` listing every bad field."""
-        algo = self.book.create(request, self._now())
+        return self.launch(self.prepare(request))
+
+    def prepare(self, request: AlgoRequest) -> Algo:
+        """Validate and number an algo without starting it: a service writes it durably first, then
+        calls ``launch`` (or ``withdraw`` when the write failed, leaving no trace)."""
+        return self.book.create(request, self._now())
+
+    def launch(self, algo: Algo) -> Algo:
         self._started(algo)
         return algo
+
+    def withdraw(self, algo: Algo) -> None:
+        """Forget a prepared, never-launched algo (its durable write failed): as if never requested."""
+        self.book.withdraw(algo)
 
     def get(self, algo_id: str) -> Algo:
         return self.book.get(algo_id)

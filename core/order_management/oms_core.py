@@ -39,6 +39,13 @@ class OMSCore:
             self.store.fill_listeners.append(pms.apply_fill)
         self.store.final_listeners.append(self._disarm_expiry)
 
+    def number_after(self, base: int) -> None:
+        """Number the next orders base + 1, base + 2, ... (a service sharing a database passes a base
+        no other worker or start uses, so sequence numbers and the order ids made of them are unique)."""
+        if not isinstance(base, int) or isinstance(base, bool) or base < self.store.sequence:
+            raise ValueError(f"base must be an int >= the current sequence {self.store.sequence}, got {base!r}")
+        self.store.sequence = base
+
     # --- the build's own part ------------------------------------------------------------------
     def _arm_expiry(self, order: Order) -> None:  # pragma: no cover - overridden
         raise NotImplementedError

@@ -47,6 +47,7 @@ class OrderStore:
         self.sequence = 0
         self.fill_listeners: list[FillListener] = []
         self.final_listeners: list[Callable[[Order], object]] = []
+        self.create_listeners: list[Callable[[Order], object]] = []  # e.g. a service persisting algo children
 
     def create(self, req: OrderRequest, now_ns: int, day_expiry_ns: int | None,
                parent_algo_id: str | None = None) -> Order:  # fmt: skip
@@ -65,6 +66,8 @@ class OrderStore:
         self.by_client_id[req.client_order_id] = order
         self.timing.record(order.order_id, RECEIVED, now_ns)
         self.timing.stamp(order.order_id, SEQUENCED)
+        for listener in self.create_listeners:
+            listener(order)
         return order
 
     def withdraw(self, order: Order) -> None:

@@ -54,7 +54,9 @@ def build_order_stack(parts: Mapping[str, Part], *, clock: Any = None, instrumen
     fills -> PMS -> settlement -> (PMS, OMS timing). ``settlement_options`` go to the settlement only
     (e.g. the baseline's ``poll_interval_ns``)."""
     instruments = dict(instruments) if instruments is not None else default_instruments()
-    venue = venue or SimulatedVenue(instruments)
+    if venue is None:
+        venue = SimulatedVenue(instruments)
+        venue.fill_prefix = id_prefix  # fill ids as unique as the order ids
     timing = parts["order_timing"]()
     settlement = parts["settlement"](calendar=calendar, events=events, **dict(settlement_options or {}))
     pms = parts["pms"](instruments=instruments, settlement=settlement, events=events)

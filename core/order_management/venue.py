@@ -166,6 +166,7 @@ class SimulatedVenue:
         self._resting_ids: dict[str, str] = {}  # order id -> instrument
         self._volume = dict.fromkeys(self.instruments, 0)
         self._fill_seq = 0
+        self.fill_prefix = ""  # fill ids are <prefix>F<n>: a service sharing a database makes them unique
 
     # --- market data -----------------------------------------------------------------------
     def on_quote(self, quote: Quote, ts_ns: int) -> list[Fill]:
@@ -234,5 +235,5 @@ class SimulatedVenue:
 
     def _fill(self, order_id: str, instrument: str, side: Side, qty: int, price: Decimal, ts_ns: int) -> Fill:
         self._fill_seq += 1
-        return Fill(f"F{self._fill_seq}", order_id, instrument, side, qty, price,
+        return Fill(f"{self.fill_prefix}F{self._fill_seq}", order_id, instrument, side, qty, price,
                     commission_for(qty, price, self.commission_bps), ts_ns)  # fmt: skip

@@ -13,17 +13,23 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-from core.database.errors import CacheWriteError, RecordNotFound
+from core.database.errors import CacheWriteError, DuplicateRecord, RecordNotFound
+from core.database.schema import generation_base
 from core.api_gateway.protocols import commit_within_budget, within_budget
 from core.order_management import domain as d
+from core.order_management.domain import Position
 from core.order_management.algos import AlgoKind, AlgoRequest
+from core.order_management.fill_view import fill_view, positions_from_fills
 from core.order_management.stage_timing import TRANSITIONS
 from harness import builds
 from targets.clock import Clock
 
 from .config import ServiceConfig
+from .state_writer import StateWriter
 
 PERSIST_RETRY_S = 1.0  # a failed background write of an order's state is tried again after this long
+FILL_LINGER_S = 0.02  # fills wait this long to be written together
+FLUSH_WAIT_S = 5.0  # flush waits this long for algo / child-order writes (longer only in an outage)
 
 
 class OrderManagementUnavailable(RuntimeError):
@@ -98,24 +104,46 @@ class OrderService:
         self.clock = clock
         self.store = store
         self.metrics = metrics
-        # ids unique across the workers (one database); nginx routes by it
+        # Ids and sequence numbers unique across workers and restarts on one schema: W<n> (nginx routes
+        # by it) and numbers from this start's generation, taken from PostgreSQL once (no round trip per
+        # order): sequence numbers (and so order ids) are generation << 32 + 1, + 2, ...
         self.instruments = d.default_instruments()
+        self.generation = store.generation
         self.parts = builds.order_stack(config.build_map, clock, instruments=self.instruments,
                                         id_prefix=f"W{config.worker_id}-")  # fmt: skip
         self.oms = self.parts.oms
+        base = generation_base(self.generation)
+        self.oms.number_after(base)  # order ids W<n>-O<sequence>
+        self.parts.ems.number_after(base)  # algo ids W<n>-A<generation << 32 + k>
+        self.parts.venue.fill_prefix = f"W{config.worker_id}-G{self.generation}-"  # fill ids W<n>-G<gen>-F<k>
         self._persisted: dict[str, tuple[str, int]] = {}  # order id -> (state, filled) last written
-        # Orders whose row may still lag memory (the scan after each quote looks at these, not at every order
-        # in memory: that grew with every order ever made and ran on every quote tick, on the loop)
-        self._watched: set[str] = set()
         self._pending: set[asyncio.Task[Any]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
         self._seen = {t: 0 for t in TRANSITIONS}
         self.persist_errors: list[str] = []
+        # follow-up state writes, coalesced (one statement per batch), retried through an outage
+        self.writer = StateWriter(store.write_states, self._persisted, self._persist_error,
+                                  retry_s=PERSIST_RETRY_S)  # fmt: skip
+        # Every change after routing reaches the writer as it happens (a fill, a final state), so no
+        # scan of every order per quote (that scan grew with the resting orders: O(orders) per tick).
+        self.oms.store.fill_listeners.append(self._on_fill)
+        self.oms.store.final_listeners.append(self.writer.mark)
+        # An algo's child orders are written as orders linked to it (in the background, retried until
+        # they land: a slice fires from a timer, not from a request that could wait for the write).
+        self.oms.store.create_listeners.append(self._on_created)
+        self._algo_versions: dict[str, int] = {}
+        self._fills: list[Any] = []  # fills not yet written to PostgreSQL
+        self._fill_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.parts.start()
 
     async def close(self) -> None:
         await self.flush()
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*list(self._background), return_exceptions=True)
+        await self.writer.close()
         await self.parts.stop()
 
     # --- orders ----------------------------------------------------------------------------
@@ -128,16 +156,19 @@ class OrderService:
 
         async def accept_write_route() -> Any:
             order = self.oms.accept(req)  # raises the domain's validation / duplicate errors
+            riding = self.writer.take()  # earlier orders' new states ride in this insert's statement
             try:
-                await self.store.write_order(order)
+                await self.store.write_order(order, self.writer.updates(riding))
             except CacheWriteError:
-                pass  # the row is committed: durable
+                self.writer.landed(riding)  # the row is committed: durable
             except BaseException:
+                self.writer.put_back(riding)
                 self.oms.withdraw(order)
                 self._compensate(order.order_id)
                 raise
+            else:
+                self.writer.landed(riding)
             self._persisted[order.order_id] = (order.state.value, 0)
-            self._watched.add(order.order_id)
             self.oms.route(order)
             self._persist_one_later(order)  # its state after the venue's answer (ACCEPTED/FILLED/CANCELED...)
             return order
@@ -179,9 +210,14 @@ class OrderService:
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
+    def _spawn_background(self, coro: Any) -> None:
+        """A write retried until it lands (flush waits for it a while, close cancels what is left)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     def _persist_one_later(self, order: Any) -> None:
-        if self._persisted.get(order.order_id) != (order.state.value, order.filled_qty):
-            self._spawn(self._persist_logged(order))
+        self.writer.mark(order)
 
     def get_local(self, order_id: str) -> Any:
         return self.oms.get(order_id)
@@ -221,7 +257,6 @@ class OrderService:
                 self._repair(order)  # it may have committed: put the true (live) state back
                 raise
             self._persisted[order_id] = (d.OrderState.CANCELED.value, filled)
-            self._watched.add(order_id)
             try:
                 order = self.oms.cancel(order_id)
             finally:
@@ -230,59 +265,72 @@ class OrderService:
 
         return (await commit_within_budget(write_then_cancel)).as_dict()
 
-    async def _persist(self, order: Any) -> None:
-        key = (order.state.value, order.filled_qty)
-        prev = self._persisted.get(order.order_id)
-        if prev == key:
-            return
-        self._persisted[order.order_id] = key  # set first: a second write of the same state is not started
-        try:
-            await self.store.update_order(order)
-        except BaseException:
-            if self._persisted.get(order.order_id) == key:  # not written: what PostgreSQL holds is still prev
-                if prev is None:
-                    self._persisted.pop(order.order_id, None)
-                else:
-                    self._persisted[order.order_id] = prev
-            raise
-
     def _persist_later(self) -> None:
-        """After quotes, expiries or slices changed orders: write the changes in the background."""
-        orders = self.oms.store.orders
-        changed = []
-        for order_id in list(self._watched):
-            o, key = orders.get(order_id), self._persisted.get(order_id)
-            if o is None or key is None:
-                self._watched.discard(order_id)  # withdrawn, or never written
-            elif key != (o.state.value, o.filled_qty):
-                changed.append(o)
-            elif o.is_final:
-                self._watched.discard(order_id)  # written as it ends: it changes no more
-        for o in changed:
-            task = asyncio.get_running_loop().create_task(self._persist_logged(o))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+        """Mark every order whose state differs from what was written (a safety net run by flush;
+        changes reach the writer as they happen through the OMS's listeners)."""
+        for o in self.oms.orders():
+            if o.order_id in self._persisted:
+                self.writer.mark(o)  # a no-op unless its state differs from what was written
 
-    async def _persist_logged(self, order: Any) -> None:
-        try:
-            await self._persist(order)
-        except Exception as exc:  # noqa: BLE001 - kept and shown in /health, never silent
-            self.persist_errors.append(f"{order.order_id}: {type(exc).__name__}: {exc}")
-            del self.persist_errors[:-50]  # retried every second through an outage: keep the latest only
-            # A change made during an outage must reach PostgreSQL once it is back: try again in a
-            # second (one pending retry per failure; it stops once the write lands or nothing differs).
-            asyncio.get_running_loop().call_later(PERSIST_RETRY_S, self._persist_one_later, order)
+    def _persist_error(self, message: str) -> None:
+        """Kept and shown in /health, never silent; retried every second through an outage, so only
+        the latest are kept."""
+        self.persist_errors.append(message)
+        del self.persist_errors[:-50]
 
     async def flush(self) -> None:
         """Wait for background writes (after /clock/advance, so a scenario's answers are complete)."""
         self._persist_later()
+        if self._background:  # algo and child-order writes: done unless an outage holds them
+            await asyncio.wait(list(self._background), timeout=FLUSH_WAIT_S)
+        if self._fill_task is not None and not self._fill_task.done():
+            await asyncio.wait([self._fill_task], timeout=FLUSH_WAIT_S)
+        await self.writer.drain()
         while self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 
     def on_quotes(self, quotes: list[Any], ts_ns: int) -> None:
         for q in quotes:
-            self.oms.on_quote(q)
-        self._persist_later()
+            self.oms.on_quote(q)  # fills and expiries reach the writer through the OMS's listeners
+
+    def _on_fill(self, fill: Any) -> None:
+        order = self.oms.store.orders.get(fill.order_id)
+        if order is not None:
+            self.writer.mark(order)
+        self._fills.append(fill)
+        if self._fill_task is None or self._fill_task.done():
+            self._fill_task = asyncio.get_running_loop().create_task(self._write_fills())
+
+    async def _write_fills(self) -> None:
+        """Fills to PostgreSQL in batches (a child order's fill may wait for its order's row: retried),
+        so every worker reads the same fills, positions and settlements."""
+        await asyncio.sleep(FILL_LINGER_S)
+        while self._fills:
+            batch, self._fills = self._fills[:500], self._fills[500:]
+            try:
+                await self.store.write_fills(batch)
+            except Exception as exc:  # noqa: BLE001 - an outage (or the order's row not there yet): again
+                self._persist_error(f"{len(batch)} fill(s): {type(exc).__name__}: {exc}")
+                self._fills[:0] = batch
+                await asyncio.sleep(PERSIST_RETRY_S)
+
+    async def _fills_written(self) -> None:
+        """Wait until this worker's fills so far are in PostgreSQL (bounded: an outage answers 503)."""
+        if self._fill_task is not None and not self._fill_task.done():
+            await within_budget(asyncio.shield(self._fill_task))
+
+    async def fills(self, order_id: str) -> dict[str, Any]:
+        """An order's fills with their settlement dates, from PostgreSQL (404 for an unknown order).
+        Any worker answers (``/api/v1/fills?order_id=``, not a sub-path of the order: a canceled order
+        keeps its fills); this worker's own fills are waited for, another worker's are there within
+        its write-behind's linger (~20 ms) of the trade."""
+        if order_id not in self.oms.store.orders and await within_budget(self.store.read_order(order_id)) is None:
+            raise d.UnknownOrderError(order_id)
+        await self._fills_written()
+        now = self.clock.timestamp_ns()
+        cal = self.parts.settlement.calendar
+        rows = await within_budget(self.store.read_fills(order_id))
+        return {"order_id": order_id, "fills": [fill_view(f, self.instruments, cal, now) for f in rows]}
 
     def state_counts(self) -> dict[str, int]:
         return dict(Counter(o.state.value for o in self.oms.orders()))
@@ -295,36 +343,120 @@ class OrderService:
             self._seen[t] = len(lat)
 
     # --- positions and algos ---------------------------------------------------------------
-    def positions(self) -> dict[str, Any]:
-        pms = self.parts.pms
+    async def positions(self) -> dict[str, Any]:
+        """Every worker's positions, rebuilt from the fills in PostgreSQL, so any worker nginx picks
+        answers the same (see ``core.order_management.fill_view``). Why not each worker's PMS: it
+        holds only that worker's trades; why not account-affine routing: there is one account, and
+        sending every order to one worker would leave the others idle. A fill is there within the
+        write-behind's linger (~20 ms) of its trade; this worker's own are waited for first."""
+        await self._fills_written()
+        now = self.clock.timestamp_ns()
+        fills = await within_budget(self.store.read_fills())
+        positions, cash, settled = positions_from_fills(fills, self.instruments, self.parts.settlement.calendar, now)
+        unsettled = sum(1 for f in fills if not self._settled(f, now))
         return {
-            "positions": [position_view(p) for p in pms.positions()],
-            "cash": str(pms.cash),
-            "settled_cash": str(pms.settled_cash),
-            "pending_settlements": self.parts.settlement.pending(),
-            "timestamp": self.clock.timestamp_ns(),
+            "positions": [position_view(p) for _, p in sorted(positions.items())],
+            "cash": str(cash),
+            "settled_cash": str(settled),
+            "pending_settlements": unsettled,
+            "timestamp": now,
+            "source": "database",
+            "answered_by": self.config.worker_id,  # any worker answers the same; this one did
         }
 
-    def position(self, instrument: str) -> dict[str, Any]:
+    def _settled(self, fill: Any, now: int) -> bool:
+        cal = self.parts.settlement.calendar
+        return cal.settlement_ns(fill.ts_ns, self.instruments[fill.instrument].settlement_days) <= now
+
+    async def position(self, instrument: str) -> dict[str, Any]:
         if instrument not in self.instruments:
             raise d.OrderValidationError("instrument", f"unknown instrument {instrument!r}")
-        return position_view(self.parts.pms.position(instrument))
+        for p in (await self.positions())["positions"]:
+            if p["instrument"] == instrument:
+                return p
+        return position_view(Position(instrument))
 
     async def start_algo(self, body: dict[str, Any]) -> Any:
+        """Durable before started: the algo is validated and numbered, written to PostgreSQL, and only
+        then started (its first slice may fire at once). A failed write withdraws it: nothing sent."""
         request = algo_request(body)  # bad input is refused before anything starts
+        ems = self.parts.ems
 
-        async def start_and_flush() -> Any:
-            algo = self.oms.start_algo(request)
+        async def write_start_flush() -> Any:
+            algo = ems.prepare(request)
+            try:
+                await self.store.write_algo(algo.as_dict(), self._next_version(algo.algo_id))
+            except DuplicateRecord:  # another worker's algo has this client_algo_id
+                ems.withdraw(algo)
+                raise d.InvalidOrderRequest([d.OrderValidationError(
+                    "client_algo_id", f"{request.client_algo_id!r} is already used")]) from None  # fmt: skip
+            except BaseException:
+                ems.withdraw(algo)
+                raise
+            ems.launch(algo)
+            self._algo_changed(algo)  # its state after the first slice, if that fired at once
             await self.flush()
             return algo
 
-        return await commit_within_budget(start_and_flush)  # never cut once started
+        return await commit_within_budget(write_start_flush)  # never cut once started
 
-    def get_algo(self, algo_id: str) -> Any:
-        return self.oms.get_algo(algo_id)
+    def _next_version(self, algo_id: str) -> int:
+        v = self._algo_versions.get(algo_id, 0) + 1
+        self._algo_versions[algo_id] = v
+        return v
+
+    def _algo_changed(self, algo: Any) -> None:
+        """Write the algo as it is now, in the background, retried until it lands."""
+        version = self._next_version(algo.algo_id)
+        self._spawn_background(self._until_landed(lambda: self.store.write_algo(algo.as_dict(), version)))
+
+    def _on_created(self, order: Any) -> None:
+        if order.parent_algo_id is None:
+            return  # the service's own submit writes it before routing
+
+        async def write() -> None:
+            state = order.state.value  # routed already (a slice is sent and answered at once)
+            await self.store.write_child(order, order.parent_algo_id)
+            self._persisted.setdefault(order.order_id, (state, 0))
+            self.writer.mark(order)  # its fills, if any
+            self._algo_changed(self.parts.ems.get(order.parent_algo_id))
+
+        self._spawn_background(self._until_landed(write))
+
+    async def _until_landed(self, write: Any) -> None:
+        """Retry a background write every PERSIST_RETRY_S through an outage until it lands (real time:
+        harness glue); failures are shown in /health."""
+        while True:
+            try:
+                await write()
+                return
+            except Exception as exc:  # noqa: BLE001 - kept and shown, then tried again
+                self._persist_error(f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(PERSIST_RETRY_S)
+
+    async def get_algo(self, algo_id: str) -> Any:
+        """The Algo from memory when this worker runs it; else its document from PostgreSQL (a
+        restarted worker's, say)."""
+        try:
+            return self.oms.get_algo(algo_id)
+        except d.UnknownAlgoError:
+            doc = await within_budget(self.store.read_algo(algo_id))
+            if doc is None:
+                raise
+            return {**doc, "source": "database"}
+
+    def algo_extras(self, algo: Any) -> dict[str, Any]:
+        """What an in-memory algo's answer adds to its own fields: its child orders as they are now."""
+        orders = self.oms.store.orders
+        children = (orders.get(s.child_order_id) for s in algo.slices if s.child_order_id is not None)
+        return {"child_orders": [{"order_id": o.order_id, "state": o.state.value, "quantity": o.quantity,
+                                  "filled_qty": o.filled_qty} for o in children if o is not None],
+                "source": "memory"}
 
     def algo_action(self, algo_id: str, action: str) -> Any:
         """pause, resume or cancel (404 unknown, 409 when the state does not allow it)."""
         ems = self.parts.ems
         ems.get(algo_id)
-        return getattr(ems, action)(algo_id)
+        algo = getattr(ems, action)(algo_id)
+        self._algo_changed(algo)
+        return algo

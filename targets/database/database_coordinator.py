@@ -53,3 +53,26 @@ class DatabaseCoordinator(CoordinatorBase):
         return await self._write_through(
             row, self.cache.set_record(order_key(row.order_id), row, self.ttl_ns, now_ns=ts)
         )
+
+    async def update_orders(self, updates: list[tuple[str, str, Decimal | None]]) -> list[OrderRow]:
+        """Many state updates: one statement stamped with one clock time, then one cache pipeline."""
+        if not updates:
+            return []
+        ts = self.clock.timestamp_ns()
+        rows = await self.store.update_orders(updates, ts_ns=ts)
+        if not rows:
+            return rows
+        return await self._write_through_many(
+            rows, self.cache.set_records({order_key(r.order_id): r for r in rows}, self.ttl_ns, now_ns=ts)
+        )
+
+    async def write_order_and_update(
+        self, order: NewOrder, updates: list[tuple[str, str, Decimal | None]]
+    ) -> tuple[OrderRow, list[OrderRow]]:
+        """A new order and earlier orders' new states in one statement, then one cache pipeline for all."""
+        ts = self.clock.timestamp_ns()
+        row, updated = await self.store.insert_order_and_update(order, updates, ts_ns=ts)
+        rows = [row, *updated]
+        await self._write_through_many(rows, self.cache.set_records({order_key(r.order_id): r for r in rows},
+                                                                    self.ttl_ns, now_ns=ts))  # fmt: skip
+        return row, updated

@@ -20,9 +20,11 @@ in the benchmarks:
   so any trigger) is processed - no extra round trip.
 Batched writes (COPY) always use the explicit transaction when ``tx_time`` is set.
 
-Sequence numbers continue after the highest one stored when the adapter starts. One adapter
-per schema is the intended use: two processes writing the same schema each keep their own
-counter, so their rows are ordered by time first and their sequence numbers may tie.
+Sequence numbers continue after the highest one stored when the adapter starts. With
+``shared=True`` (the service: several workers, restarts, one schema) each start numbers within
+its own generation, taken once from PostgreSQL (``schema.take_generation``): generation << 32
++ 1, + 2, ..., so no two processes ever write the same sequence number and a restarted one
+carries on above every number before it, still with no server value per write.
 
 The plan's file: ``postgres_clock_adapter.py`` (``PostgresClockAdapter``); the name is build-neutral here, the same in both builds.
 """
@@ -48,6 +50,7 @@ from core.database.records import (
     PositionRow,
     PositionUpdate,
     SettlementRow,
+    check_updates,
     decimal,
     text,
     timestamp,
@@ -73,8 +76,10 @@ class PostgresAdapter(PostgresStoreBase):
         schema: str = DEFAULT_SCHEMA,
         pool_size: int = 4,
         tx_time: str | None = None,
+        shared: bool = False,
     ) -> None:
         super().__init__(dsn, schema=schema, pool_size=pool_size)
+        self.shared = shared
         if tx_time not in TX_TIME_MODES:
             raise ValueError(f"tx_time must be one of {TX_TIME_MODES}, got {tx_time!r}")
         self.clock = clock
@@ -98,6 +103,24 @@ class PostgresAdapter(PostgresStoreBase):
             + ("FROM (SELECT set_config('clockbench.tx_time_ns', $6, true)) AS tx " if inline else "")
             + f"WHERE order_id = $1 AND ts_updated_ns <= $4 RETURNING {sch.cols(sch.ORDER_COLUMNS)}"
         )
+        self._sql_update_orders = (
+            f"UPDATE {s}.orders AS o SET state = u.state, filled_quantity = coalesce(u.filled, o.filled_quantity), "
+            f"ts_updated_ns = $4, seq = u.seq "
+            f"FROM unnest($1::text[], $2::text[], $3::numeric[], $5::bigint[]) AS u(order_id, state, filled, seq)"
+            + (", (SELECT set_config('clockbench.tx_time_ns', $6, true)) AS tx" if inline else "")
+            + f" WHERE o.order_id = u.order_id AND o.ts_updated_ns <= $4 "
+            f"RETURNING {', '.join('o.' + c for c in sch.ORDER_COLUMNS)}"
+        )
+        n = len(sch.ORDER_COLUMNS)
+        self._sql_insert_order_and_update = (  # one statement: a new order, and earlier orders' new states
+            f"WITH u AS (UPDATE {s}.orders AS o SET state = x.state, "
+            f"filled_quantity = coalesce(x.filled, o.filled_quantity), ts_updated_ns = ${n - 1}, seq = x.seq "
+            f"FROM unnest(${n + 1}::text[], ${n + 2}::text[], ${n + 3}::numeric[], ${n + 4}::bigint[]) "
+            f"AS x(order_id, state, filled, seq) WHERE o.order_id = x.order_id AND o.ts_updated_ns <= ${n - 1} "
+            f"RETURNING {', '.join('o.' + c for c in sch.ORDER_COLUMNS)}), "
+            f"i AS (INSERT INTO {s}.orders ({sch.cols(sch.ORDER_COLUMNS)}) VALUES ({_placeholders(n)})) "
+            f"SELECT * FROM u"
+        )
         self._sql_insert_fill = insert("fills", sch.FILL_COLUMNS)
         self._sql_upsert_position = insert(
             "positions",
@@ -114,6 +137,8 @@ class PostgresAdapter(PostgresStoreBase):
 
     async def _after_schema(self, conn: asyncpg.Connection) -> None:
         self._seq = await sch.max_seq(conn, self.schema)
+        if self.shared:  # several processes write this schema: this start numbers within its generation
+            self._seq = max(self._seq, sch.generation_base(self.generation))
 
     # --- stamping --------------------------------------------------------------------------
     def _stamp(self, ts_ns: int | None) -> tuple[int, int]:
@@ -150,6 +175,18 @@ class PostgresAdapter(PostgresStoreBase):
         except asyncpg.PostgresError as exc:
             raise translate(exc, what) from exc
 
+    async def _fetch(self, what: str, ts: int, sql: str, *args: object) -> list[asyncpg.Record]:
+        try:
+            if self.tx_time is None:
+                return await self.pool.fetch(sql, *args)
+            if self.tx_time == "inline":
+                return await self.pool.fetch(sql, *args, str(ts))
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute(_SET_TX_TIME, str(ts))
+                return await conn.fetch(sql, *args)
+        except asyncpg.PostgresError as exc:
+            raise translate(exc, what) from exc
+
     async def _copy(self, what: str, ts: int, table: str, columns: tuple[str, ...], records: list[tuple]) -> None:
         try:
             async with self.pool.acquire() as conn, conn.transaction():
@@ -169,6 +206,27 @@ class PostgresAdapter(PostgresStoreBase):
         )
         await self._execute(f"order {order.order_id!r}", ts, self._sql_insert_order, *_order_args(row))
         return row
+
+    async def insert_order_and_update(
+        self, order: NewOrder, updates: Sequence[tuple[str, str, Decimal | None]], *, ts_ns: int | None = None
+    ) -> tuple[OrderRow, list[OrderRow]]:
+        """Store a new order and, in the same statement (all or nothing), earlier orders' new states:
+        the write-behind's updates ride on the next insert instead of costing a round trip of their own.
+        Updates of rows absent or stamped later are skipped and not returned (as in ``update_orders``)."""
+        if not updates or self.tx_time is not None:
+            row = await self.insert_order(order, ts_ns=ts_ns)
+            return row, (await self.update_orders(updates, ts_ns=row.ts_updated_ns) if updates else [])
+        ids, states, filled = check_updates(updates)
+        ts, seq = self._stamp(ts_ns)
+        row = OrderRow(
+            order.order_id, order.client_order_id, order.instrument, order.side, order.order_type,
+            order.quantity, order.price, order.state, _ZERO, ts, ts, seq,
+        )
+        first = self._seq + 1
+        self._seq += len(ids)
+        recs = await self._fetch(f"order {order.order_id!r}", ts, self._sql_insert_order_and_update,
+                                 *_order_args(row), ids, states, filled, list(range(first, first + len(ids))))  # fmt: skip
+        return row, [OrderRow(*r) for r in recs]
 
     async def insert_orders(self, orders: Sequence[NewOrder], *, ts_ns: int | None = None) -> list[OrderRow]:
         """Store a batch in one COPY (all or nothing), every row stamped with the same time, in sequence."""
@@ -201,6 +259,22 @@ class PostgresAdapter(PostgresStoreBase):
                 raise RecordNotFound(f"order {order_id!r} is not stored")
             raise StaleWrite(f"order {order_id!r} was last updated at {current} ns, after this update's {ts} ns")
         return OrderRow(*r)
+
+    async def update_orders(
+        self, updates: Sequence[tuple[str, str, Decimal | None]], *, ts_ns: int | None = None
+    ) -> list[OrderRow]:
+        """Set many orders' (state, filled quantity) in one statement, all stamped with one time and
+        consecutive sequence numbers. Rows absent, or stamped later than this write, are left as they
+        are and not returned: the caller compares what came back with what it sent."""
+        if not updates:
+            return []
+        ids, states, filled = check_updates(updates)
+        ts = self.clock.timestamp_ns() if ts_ns is None else timestamp("ts_ns", ts_ns)
+        first = self._seq + 1
+        self._seq += len(ids)
+        rows = await self._fetch(f"batch update of {len(ids)} orders", ts, self._sql_update_orders,
+                                 ids, states, filled, ts, list(range(first, first + len(ids))))  # fmt: skip
+        return [OrderRow(*r) for r in rows]
 
     # --- fills, positions, settlements ------------------------------------------------------
     async def insert_fill(self, fill: NewFill, *, ts_ns: int | None = None) -> FillRow:

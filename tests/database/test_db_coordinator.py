@@ -142,3 +142,49 @@ async def test_compare_names_every_differing_field():
     assert compare("O", row, row).consistent
     assert compare("O", row, dataclasses.replace(row, seq=4, price=Decimal(1))).mismatches == ("price", "seq")
     assert compare("O", row, "junk").mismatches == ("type",)
+
+
+async def test_batch_update_is_one_statement_and_one_pipeline(build, scratch):
+    co = await coordinator(build, scratch)
+    rows = [await co.write_order(order(i)) for i in range(1, 4)]
+    done = await co.update_orders([("O-1", "ACCEPTED", Decimal(0)), ("O-2", "FILLED", Decimal(1)),
+                                   ("O-404", "CANCELED", None)])  # fmt: skip
+    assert sorted(r.order_id for r in done) == ["O-1", "O-2"]  # an absent row is simply not returned
+    for r in done:
+        assert await co.store.get_order(r.order_id) == r
+        assert await co.cache.get_record(order_key(r.order_id)) == r
+        assert r.seq > rows[0].seq
+    assert (await co.store.get_order("O-1")).state == "ACCEPTED"
+    assert (await co.store.get_order("O-2")).filled_quantity == Decimal(1)
+    assert await co.store.get_order("O-3") == rows[2]
+    assert await co.update_orders([]) == []
+    with pytest.raises(ValueError, match="more than once"):
+        await co.update_orders([("O-1", "FILLED", None), ("O-1", "CANCELED", None)])
+
+
+async def test_batch_update_never_overwrites_a_later_write_clocked(scratch):
+    clock = TestClock(1_700_000_000 * SECOND)
+    co = await coordinator("clocked", scratch, clock)
+    await co.write_order(order(1))
+    clock.advance_time(clock.timestamp_ns() + 5 * MS)
+    later = await co.update_order("O-1", "CANCELED", Decimal(0))
+    done = await co.store.update_orders([("O-1", "ACCEPTED", Decimal(0))], ts_ns=later.ts_updated_ns - 1)
+    assert done == [] and (await co.store.get_order("O-1")) == later
+
+
+async def test_a_new_order_carries_earlier_orders_states_in_one_statement(build, scratch):
+    co = await coordinator(build, scratch)
+    first = await co.write_order(order(1))
+    await co.write_order(order(2))
+    row, updated = await co.write_order_and_update(order(3), [("O-1", "FILLED", Decimal(1)),
+                                                              ("O-404", "CANCELED", None)])  # fmt: skip
+    assert row == await co.store.get_order("O-3") == await co.cache.get_record(order_key("O-3"))
+    assert [u.order_id for u in updated] == ["O-1"] and updated[0].state == "FILLED"
+    assert updated[0] == await co.store.get_order("O-1") == await co.cache.get_record(order_key("O-1"))
+    assert updated[0].seq > first.seq and row.seq != updated[0].seq
+    # all or nothing: a refused insert leaves the carried updates unwritten
+    with pytest.raises(DuplicateRecord):
+        await co.write_order_and_update(order(3), [("O-2", "CANCELED", None)])
+    assert (await co.store.get_order("O-2")).state == "NEW"
+    row4, none = await co.write_order_and_update(order(4), [])
+    assert none == [] and row4.order_id == "O-4"

@@ -36,7 +36,7 @@ async def test_implements_protocol_and_schema_is_idempotent(build, pg_scratch):
     tables = await store.pool.fetch(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1", store.schema
     )
-    assert [t["table_name"] for t in tables] == ["fills", "orders", "positions", "settlements"]
+    assert [t["table_name"] for t in tables] == ["algo_orders", "algos", "fills", "orders", "positions", "settlements"]
 
 
 async def test_insert_and_read_back_exact(build, pg_scratch):

@@ -101,8 +101,8 @@ def verify(result: LoadResult, url: str, worker_urls: list[str], live: list[int]
                                         f"PostgreSQL {row['state']} filled {row['filled_quantity']}")  # fmt: skip
                 held, explained = await worker_view(client, worker_urls[w], w, {k: v for k, v in api.items()})
                 if held != explained:
-                    problems.append(f"worker {w}'s positions {held} are not the fills of its orders in "
-                                    f"PostgreSQL {explained}: something unrecorded traded")  # fmt: skip
+                    problems.append(f"worker {w}'s recorded fills {held} are not what its orders filled "
+                                    f"{explained}: something unrecorded traded")  # fmt: skip
         if STALE_IS_KNOWN_BUG:  # timing-dependent here; test_change_during_postgres_outage_reaches_database pins it
             return problems
         return problems + stale

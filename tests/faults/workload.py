@@ -202,10 +202,13 @@ async def api_orders(client: httpx.AsyncClient, url: str) -> dict[str, dict[str,
 
 async def worker_view(client: httpx.AsyncClient, worker_url: str, worker: int,
                       orders: dict[str, dict[str, Any]]) -> tuple[dict[str, int], dict[str, int]]:  # fmt: skip
-    """One worker's positions (instrument -> quantity) and the signed filled quantity of the orders
-    it owns as the worker's own memory shows them (``GET /api/v1/orders/{id}`` on the worker)."""
+    """What one worker's orders traded as their recorded fills show it (instrument -> signed quantity,
+    from ``GET /api/v1/fills?order_id=``: the fills in PostgreSQL) and as the worker's memory shows
+    it (``GET /api/v1/orders/{id}``: signed filled quantity). Positions are every worker's, rebuilt
+    from those fills, so the worker's recorded fills are what its trades add to them."""
     prefix = f"W{worker}-"
     explained: dict[str, int] = {}
+    held: dict[str, int] = {}
     for o in orders.values():
         if not o["order_id"].startswith(prefix):
             continue
@@ -214,8 +217,11 @@ async def worker_view(client: httpx.AsyncClient, worker_url: str, worker: int,
         mem = r.json()
         sign = 1 if mem["side"] == "BUY" else -1
         explained[mem["instrument"]] = explained.get(mem["instrument"], 0) + sign * int(mem["filled_qty"])
+        r = await client.get(worker_url + f"{API}/fills", params={"order_id": o["order_id"]})
+        assert r.status_code == 200, f"GET fills of {o['order_id']} on worker {worker}: {r.status_code} {r.text[:200]}"
+        for f in r.json()["fills"]:
+            held[f["instrument"]] = held.get(f["instrument"], 0) + sign * int(f["quantity"])
     r = await client.get(worker_url + f"{API}/positions")
     assert r.status_code == 200, f"GET /positions on worker {worker}: {r.status_code} {r.text[:200]}"
-    held = {p["instrument"]: int(p["quantity"]) for p in r.json()["positions"] if int(p["quantity"]) != 0}
-    return held, {k: v for k, v in explained.items() if v != 0}
+    return {k: v for k, v in held.items() if v != 0}, {k: v for k, v in explained.items() if v != 0}
 

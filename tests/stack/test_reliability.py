@@ -221,7 +221,8 @@ class Faults:
         if kind is None:
             yield
             return
-        targets = {"redis_down": (self.cache, ("set_record",))}.get(kind, (self.pg, ("insert_order", "update_order")))
+        targets = {"redis_down": (self.cache, ("set_record", "set_records"))}.get(
+            kind, (self.pg, ("insert_order", "update_order", "update_orders", "insert_order_and_update")))
         obj, names = targets
         saved = {n: getattr(obj, n) for n in names}
 
@@ -315,6 +316,55 @@ def test_state_changes_if_and_only_if_the_answer_is_2xx(svc, ops):
             assert r.json()["state"] == "CANCELED"
         for c, (oid, state, filled) in after["orders"].items():  # database agrees with memory
             assert rows_after.get(c, (None, None))[1] == state, (op, c, state, rows_after.get(c))
+
+
+
+# --- the follow-up state writes: coalesced, and retried until they land -----------------------------
+def test_follow_up_state_writes_are_batched_and_reach_postgres(svc):
+    writer = svc.c.orders.writer
+    svc.settle()
+    batches, written = writer.batches, writer.written
+    bodies = [order(order_type="LIMIT", limit_price=p) for p in ("100.00", "99.50", "250.25", "0.01") * 10]
+
+    async def burst() -> list[httpx.Response]:
+        return await asyncio.gather(*(svc.client.post(f"{API}/orders", json=b) for b in bodies))
+
+    answers = svc.run(burst())
+    assert all(r.status_code == 201 for r in answers), [r.text for r in answers if r.status_code != 201][:3]
+    svc.settle()
+    assert writer.written - written >= len(bodies)  # each order's state after routing was written...
+    assert writer.batches - batches < len(bodies) // 2  # ...mostly carried by later inserts, not statements of its own
+    rows = svc.rows()
+    for o in svc.c.orders.oms.orders():
+        assert rows[o.client_order_id] == (o.order_id, o.state.value)
+
+
+def test_a_failed_follow_up_write_is_retried_until_it_lands(svc):
+    adapter = svc.c.store.coordinator.store
+    calls = []
+    down = [True]
+
+    async def refused_once(*a: Any, **kw: Any) -> Any:  # TEST DOUBLE of PostgreSQL refusing while down
+        calls.append(a)
+        if down[0]:
+            raise ConnectionRefusedError(111, "Connection refused")
+        return await type(adapter).update_orders(adapter, *a, **kw)
+
+    adapter.update_orders = refused_once
+    try:
+        r = svc.request("POST", f"{API}/orders", json=order(order_type="LIMIT", limit_price="0.01"))
+        assert r.status_code == 201
+        svc.settle()
+        oid = r.json()["order_id"]
+        state = svc.c.orders.oms.get(oid).state.value
+        assert calls and svc.rows()[r.json()["client_order_id"]][1] != state  # not written yet
+        down[0] = False
+        n = len(calls)
+        svc.run(asyncio.sleep(1.5))  # the retry comes after PERSIST_RETRY_S of real time
+        svc.settle()
+        assert len(calls) > n and svc.rows()[r.json()["client_order_id"]] == (oid, state)
+    finally:
+        del adapter.update_orders
 
 
 # --- health ----------------------------------------------------------------------------------------

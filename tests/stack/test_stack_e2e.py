@@ -158,3 +158,35 @@ def test_metrics_parse_with_prometheus_parser(live_stack):
     assert "/api/v1/orders" in routes
     stages = {s.labels["transition"] for s in families["clockbench_order_stage_latency_seconds"]}
     assert "received->sequenced" in stages
+
+
+def test_positions_and_fills_are_one_view_behind_nginx(live_stack):
+    """Two workers behind nginx: orders taken by both, then every answer of GET /positions (nginx
+    spreads them over both workers) is the same, and so is an order's fills list; each worker's own
+    /metrics is reachable through nginx by its number."""
+    with httpx.Client(base_url=live_stack.url, timeout=10) as c:
+        owners = set()
+        for i in range(8):
+            r = c.post("/api/v1/orders", json={"client_order_id": f"pos-{live_stack.build}-{i}", "instrument": "AAPL",
+                                               "side": "BUY" if i % 3 else "SELL", "quantity": 5 + i})  # fmt: skip
+            assert r.status_code == 201, r.text
+            owners.add(r.json()["order_id"].split("-")[0])
+        assert owners == {"W0", "W1"}  # both workers traded
+        time.sleep(0.5)  # the fills' write-behind (20 ms linger) has landed on both workers
+        views = [c.get("/api/v1/positions") for _ in range(6)]
+        assert all(v.status_code == 200 for v in views)
+        assert {v.json()["answered_by"] for v in views} == {0, 1}
+        first = views[0].json()
+        assert first["source"] == "database" and first["positions"]
+        for v in views[1:]:
+            body = v.json()
+            assert (body["positions"], body["cash"], body["settled_cash"]) == \
+                (first["positions"], first["cash"], first["settled_cash"])  # fmt: skip
+        order_id = r.json()["order_id"]
+        fills = [c.get("/api/v1/fills", params={"order_id": order_id}) for _ in range(3)]
+        assert all(f.status_code == 200 and f.json() == fills[0].json() for f in fills)
+        assert c.get("/api/v1/fills", params={"order_id": "W0-O99999"}).status_code == 404
+        for w in (0, 1):
+            m = c.get(f"/workers/W{w}/metrics")
+            assert m.status_code == 200 and f'worker="{w}"' in m.text
+        assert c.get("/workers/W7/metrics").status_code == 404

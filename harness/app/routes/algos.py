@@ -1,4 +1,5 @@
-"""Execution algorithms (TWAP/VWAP/POV) over a parent order: start, read, pause, resume, cancel."""
+"""Execution algorithms (TWAP/VWAP/POV) over a parent order: start (written to PostgreSQL before it
+starts), read (with its child orders), pause, resume, cancel."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from . import API, current
 
 router = APIRouter()
 
-AlgoId = Annotated[str, Path(pattern=lim.ID_PATTERN, max_length=lim.ID_MAX_LEN, description="an algo id, e.g. W0-A1")]
+AlgoId = Annotated[str, Path(pattern=lim.ID_PATTERN, max_length=lim.ID_MAX_LEN, description="an algo id, e.g. W0-A4294967297")]
 
 
 _ALGO_LINKS = {name: {"operationId": op, "parameters": {"algo_id": "$response.body#/algo_id"}}
@@ -22,10 +23,10 @@ _ALGO_LINKS = {name: {"operationId": op, "parameters": {"algo_id": "$response.bo
                                 ("CancelAlgo", "cancel_algo"))}  # fmt: skip
 
 
-async def _algo_json(algo: Any, status_code: int = 200) -> Any:
+async def _algo_json(algo: Any, status_code: int = 200, extra: dict[str, Any] | None = None) -> Any:
     """An algo with its slices (up to 10,000 for a POV), serialized in parts that yield to the loop: as one
     dict through FastAPI's encoder a maximal POV held the loop for about half a second."""
-    body = await json_in_slices(algo.head_dict(), "slices", (sl.as_dict() for sl in algo.slices))
+    body = await json_in_slices({**algo.head_dict(), **(extra or {})}, "slices", (sl.as_dict() for sl in algo.slices))
     return json_response(body, status_code)
 
 
@@ -37,11 +38,14 @@ async def start_algo(body: AlgoCreate, request: Request) -> Any:
     return await _algo_json(await c.orders.start_algo(body.model_dump()), 201)
 
 
-@router.get(f"{API}/algos/{{algo_id}}", responses=responses(404, 422), operation_id="get_algo",
-            summary="An algo with its slices' scheduled and actual times")  # fmt: skip
+@router.get(f"{API}/algos/{{algo_id}}", responses=responses(404, 422, 503), operation_id="get_algo",
+            summary="An algo with its slices' times and its child orders (from PostgreSQL once its worker restarted)")  # fmt: skip
 async def get_algo(algo_id: AlgoId, request: Request) -> Any:
     c = current(request)
-    return await _algo_json(c.orders.get_algo(algo_id))
+    found = await c.orders.get_algo(algo_id)
+    if isinstance(found, dict):  # its document from PostgreSQL: the worker that ran it restarted
+        return found
+    return await _algo_json(found, extra=c.orders.algo_extras(found))
 
 
 @router.post(f"{API}/algos/{{algo_id}}/pause", responses=responses(404, 409, 422), operation_id="pause_algo", summary="Pause a RUNNING algo")

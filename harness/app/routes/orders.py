@@ -16,7 +16,7 @@ from . import API, current
 
 router = APIRouter()
 
-OrderId = Annotated[str, Path(pattern=lim.ID_PATTERN, max_length=lim.ID_MAX_LEN, description="an order id, e.g. W0-O7")]
+OrderId = Annotated[str, Path(pattern=lim.ID_PATTERN, max_length=lim.ID_MAX_LEN, description="an order id, e.g. W0-O4294967303 (worker, sequence: its start generation << 32 + n)")]
 
 
 _ORDER_LINKS = {  # OpenAPI links: a client (or schemathesis) can follow an answer to the order it made
@@ -61,6 +61,18 @@ async def list_orders(
 async def get_order(order_id: OrderId, request: Request) -> Any:
     c = current(request)
     return await c.orders.get(order_id)
+
+
+@router.get(f"{API}/fills", responses=responses(404, 422, 503), operation_id="get_order_fills",
+            summary="An order's fills (any worker's, from PostgreSQL), each with its commission, settlement date "
+                    "(T+N business days) and whether it settled; 404 for an unknown order")  # fmt: skip
+async def get_order_fills(
+    request: Request,
+    order_id: Annotated[str, Query(pattern=lim.ID_PATTERN, max_length=lim.ID_MAX_LEN,
+                                   description="the order whose fills to list, e.g. W0-O4294967303")],
+) -> Any:
+    c = current(request)
+    return await c.orders.fills(order_id)
 
 
 @router.delete(f"{API}/orders/{{order_id}}", responses=responses(404, 409, 422, 503), operation_id="cancel_order",

@@ -1,4 +1,5 @@
-"""Positions and cash, from the PMS."""
+"""Positions and cash of every worker, rebuilt from the fills in PostgreSQL (the same answer from any
+worker; see ``OrderService.positions`` for why)."""
 
 from __future__ import annotations
 
@@ -12,16 +13,17 @@ from . import API, current
 router = APIRouter()
 
 
-@router.get(f"{API}/positions", summary="Every position, with cash")
+@router.get(f"{API}/positions", summary="Every position, with cash (all workers', from PostgreSQL)",
+            responses=responses(503))
 async def positions(request: Request) -> Any:
     c = current(request)
-    return c.orders.positions()
+    return await c.orders.positions()
 
 
-@router.get(f"{API}/positions/{{instrument}}", summary="One instrument's position",
-            responses=responses(422))
+@router.get(f"{API}/positions/{{instrument}}", summary="One instrument's position (all workers', from PostgreSQL)",
+            responses=responses(422, 503))
 async def position(
     instrument: Annotated[str, Path(json_schema_extra={"enum": INSTRUMENTS})], request: Request
 ) -> Any:
     c = current(request)
-    return c.orders.position(instrument)
+    return await c.orders.position(instrument)
