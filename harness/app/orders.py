@@ -24,6 +24,7 @@ from core.order_management.stage_timing import TRANSITIONS
 from harness import builds
 from targets.clock import Clock
 
+from .chunks import json_in_slices
 from .config import ServiceConfig
 from .state_writer import StateWriter
 
@@ -132,6 +133,7 @@ class OrderService:
         # they land: a slice fires from a timer, not from a request that could wait for the write).
         self.oms.store.create_listeners.append(self._on_created)
         self._algo_versions: dict[str, int] = {}
+        self._algo_dirty: dict[str, bool] = {}  # algo id -> changed since its writer took its copy
         self._fills: list[Any] = []  # fills not yet written to PostgreSQL
         self._fill_task: asyncio.Task[None] | None = None
 
@@ -385,7 +387,7 @@ class OrderService:
         async def write_start_flush() -> Any:
             algo = ems.prepare(request)
             try:
-                await self.store.write_algo(algo.as_dict(), self._next_version(algo.algo_id))
+                await self._write_algo_now(algo)
             except DuplicateRecord:  # another worker's algo has this client_algo_id
                 ems.withdraw(algo)
                 raise d.InvalidOrderRequest([d.OrderValidationError(
@@ -406,9 +408,28 @@ class OrderService:
         return v
 
     def _algo_changed(self, algo: Any) -> None:
-        """Write the algo as it is now, in the background, retried until it lands."""
+        """Write the algo as it is now, in the background, retried until it lands. One writer per algo:
+        changes made while it writes are written together next (a 10,000-step POV changes at every
+        step; a whole document per step made a day's advance O(steps^2) and held the loop for 100 ms)."""
+        pending = algo.algo_id in self._algo_dirty
+        self._algo_dirty[algo.algo_id] = True
+        if not pending:
+            self._spawn_background(self._algo_writer(algo))
+
+    async def _algo_writer(self, algo: Any) -> None:
+        try:
+            while self._algo_dirty.get(algo.algo_id):
+                self._algo_dirty[algo.algo_id] = False  # a change from here on is written by the next pass
+                await self._until_landed(lambda: self._write_algo_now(algo))
+        finally:
+            self._algo_dirty.pop(algo.algo_id, None)
+
+    async def _write_algo_now(self, algo: Any) -> None:
+        """The algo's document as it is now, built in slices that yield to the loop, then written."""
         version = self._next_version(algo.algo_id)
-        self._spawn_background(self._until_landed(lambda: self.store.write_algo(algo.as_dict(), version)))
+        head = algo.head_dict()
+        doc = await json_in_slices(head, "slices", (sl.as_dict() for sl in algo.slices))
+        await self.store.write_algo(head, doc, version)
 
     def _on_created(self, order: Any) -> None:
         if order.parent_algo_id is None:

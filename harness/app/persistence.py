@@ -107,17 +107,20 @@ class Persistence:
         return list(await self.store.pool.fetch(sql, *args))
 
     # --- algos and the orders they sent -------------------------------------------------------
-    async def write_algo(self, doc: dict[str, Any], version: int) -> None:
-        """The algo as the API shows it; a write never replaces a later version (writes may race)."""
+    async def write_algo(self, head: dict[str, Any], doc_json: bytes | str, version: int) -> None:
+        """The algo as the API shows it (``doc_json``: its JSON, built by the caller in slices that yield
+        to the loop; ``head``: its fields without the slices); a write never replaces a later version
+        (writes may race)."""
         s = self.store.schema
+        text = doc_json.decode() if isinstance(doc_json, bytes) else doc_json
         try:
             await self.store.pool.execute(
                 f"INSERT INTO {s}.algos (algo_id, client_algo_id, state, doc, version) VALUES ($1, $2, $3, $4::jsonb, $5) "
                 f"ON CONFLICT (algo_id) DO UPDATE SET state = EXCLUDED.state, doc = EXCLUDED.doc, version = EXCLUDED.version "
                 f"WHERE {s}.algos.version < EXCLUDED.version",
-                doc["algo_id"], doc["client_algo_id"], doc["state"], json.dumps(doc), version)  # fmt: skip
+                head["algo_id"], head["client_algo_id"], head["state"], text, version)  # fmt: skip
         except asyncpg.PostgresError as exc:
-            raise translate(exc, f"algo {doc['algo_id']!r}") from exc
+            raise translate(exc, f"algo {head['algo_id']!r}") from exc
 
     async def write_child(self, order: Any, algo_id: str) -> None:
         """An algo's child order as an order (row and cache), then its link to the algo. Safe to repeat:
