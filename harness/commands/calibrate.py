@@ -116,8 +116,27 @@ def _cal_without(same: list[list[results.MetricRecord]], leave: set[int]) -> tup
     return calibration_from(same), False
 
 
+def _only(runs: list[list[results.MetricRecord]], keep) -> list[list[results.MetricRecord]]:  # type: ignore[no-untyped-def]
+    return [[r for r in recs if keep(r.metric)] for recs in runs]
+
+
 def analyse(same: list[list[results.MetricRecord]], planted: list[list[results.MetricRecord]], limit: float,
             affected: tuple[str, ...]) -> dict:
+    """False alarms and power of the gate as it runs (instruction counts deciding where they were
+    counted), and, where instructions were counted, of a gate on wall time alone and on
+    instruction counts alone (pure)."""
+    res = _analyse(same, planted, limit, affected)
+    if any(r.metric.startswith("instr.") for recs in same for r in recs):
+        for name, keep in (("wall_time_only", lambda m: not m.startswith("instr.")),
+                           ("instructions_only", lambda m: m.startswith("instr."))):
+            part = _analyse(_only(same, keep), _only(planted, keep), limit, tuple(m for m in affected if keep(m)))
+            res[name] = {"false_alarms": {k: v for k, v in part["false_alarms"].items() if k != "detail"},
+                         "power": {k: v for k, v in part["power"].items() if k not in ("detail", "compare_by_metric")}}
+    return res
+
+
+def _analyse(same: list[list[results.MetricRecord]], planted: list[list[results.MetricRecord]], limit: float,
+             affected: tuple[str, ...]) -> dict:
     """False alarms over same-commit pairs, power over planted-vs-same pairs (pure)."""
     fa, fa_rows, fa_flagged, loo_all = [], 0, 0, True
     for i, j in itertools.combinations(range(len(same)), 2):
@@ -178,6 +197,11 @@ def summary(res: dict, spec: str) -> str:
             continue
         med = f", measured change median {float(np.median(ch)):+.1f}% (range {min(ch):+.1f}% .. {max(ch):+.1f}%)" if ch else ""
         lines.append(f"  compare, {m} clocked/baseline: worse beyond its 95% CI in {_pct(e['found'], e['of'])}{med}")
+    for name, label in (("wall_time_only", "a gate on wall time alone"), ("instructions_only", "a gate on instruction counts alone")):
+        if name in res:
+            f, p = res[name]["false_alarms"], res[name]["power"]
+            lines.append(f"  {label}: same-commit pairs failed {_pct(f['gate_failed'], f['pairs'])}; planted found in "
+                         f"{_pct(p['gate_found_plant'], p['pairs'])}")
     if not res["calibration_left_out_for_each_pair"]:
         lines.append("  note: too few trials to leave the judged runs out of the calibration (needs >= 5 same-commit "
                      "runs): the calibration was estimated from the runs it judges, so the false-alarm rate is optimistic")
