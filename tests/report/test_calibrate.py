@@ -104,3 +104,15 @@ def test_analysis_reports_wall_time_and_instruction_gates_apart():
     assert res["wall_time_only"]["power"]["gate_found_plant"] == 0  # +2% wall time: under the 5% threshold
     assert res["power"]["gate_found_plant"] == 15  # the gate as it runs: instructions decide
     assert "a gate on wall time alone" in cal.summary(res, "oms=10%")
+
+
+def test_cpu_timed_trials_are_never_compared_with_wall_time():
+    from harness.commands.compare import compare
+
+    wall = _run(1)
+    cpu = _run(2)
+    cal.mark_timer(cpu, "cpu")
+    assert all(r.extra["timer"] == "time.thread_time" and r.definition.endswith("cpu") for r in cpu)
+    assert all(c.note.startswith("definition differs") for c in compare(wall, cpu) if c.metric.startswith("bench."))
+    cal.mark_timer(wall, "wall")
+    assert all("timer" not in r.extra for r in wall)
