@@ -576,8 +576,31 @@ def add_mde(j: Judgement, c: Criterion) -> Judgement:
     return j
 
 
+# A verdict whose interval end lies this close to the threshold (as a share of the interval's
+# half-width) is "marginal": a repeat run moves that end by about a half-width, so it decides the
+# other way (or not at all) nearly half the time. Said in the reason, kept in details; the
+# verdict itself is not changed.
+MARGINAL = 0.10
+
+
+def add_margin(j: Judgement, c: Criterion) -> Judgement:
+    """Mark a verdict that hangs on an interval end within ``MARGINAL`` half-widths of the threshold."""
+    if j.ci_low is None or j.ci_high is None or c.threshold is None or j.verdict not in (PASS, FAIL, INCONCLUSIVE):
+        return j
+    half = (j.ci_high - j.ci_low) / 2
+    if half <= 0:
+        return j
+    gap = min(abs(j.ci_low - c.threshold), abs(j.ci_high - c.threshold)) / half
+    j.details["margin_half_widths"] = gap
+    if gap < MARGINAL:
+        j.details["marginal"] = True
+        j.reason += (f"; marginal: an interval end lies {gap:.2f} half-widths from the threshold, so a repeat run "
+                     "may well judge it otherwise")
+    return j
+
+
 def judge_all(criteria: list[Criterion], index, **kw) -> list[Judgement]:
-    return [add_mde(judge(c, index, **kw), c) for c in criteria]
+    return [add_margin(add_mde(judge(c, index, **kw), c), c) for c in criteria]
 
 
 def chance_summary(js: list[Judgement], confidence: float = 0.95) -> dict:
@@ -598,4 +621,5 @@ def chance_summary(js: list[Judgement], confidence: float = 0.95) -> dict:
         cum += term
     return {"judged": len(judged), "distinct_measurements": distinct, "expected_by_chance": expected,
             "chance_up_to": k, "decisive": sum(1 for j in judged if j.verdict in (PASS, FAIL)),
+            "marginal": [j.id for j in judged if j.details.get("marginal")],
             "same_measurement": [ids for ids in by_metrics.values() if len(ids) > 1]}

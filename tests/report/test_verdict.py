@@ -216,3 +216,20 @@ def test_load_round_records_carry_the_exact_failure_counts(tmp_path):
     assert err.extra["failed"] == [0, 0] and err.extra["requests"] == [5000, 4000]
     c = crit(metrics=("load.orders.errors",), statistic="sum", compare="absolute", direction="<=", threshold=0)
     assert judge(c, index([err]), root=tmp_path).verdict == PASS
+
+
+def test_a_verdict_hanging_on_the_threshold_is_marked_marginal():
+    from harness.report.verdict import Judgement, add_margin
+
+    def j(low, high, verdict):
+        return Judgement("T", 1, "x", "s", "", "", ["m"], "median", "improvement", ">=", 0.30, "ns",
+                         None, None, (low + high) / 2, low, high, verdict, "r")
+    c = crit()
+    near = add_margin(j(0.306, 0.406, PASS), c)  # 0.12 half-widths from the threshold: not marginal
+    assert not near.details.get("marginal")
+    near = add_margin(j(0.302, 0.402, PASS), c)
+    assert near.details["marginal"] and "marginal" in near.reason and near.verdict == PASS
+    far = add_margin(j(0.35, 0.45, PASS), c)
+    assert not far.details.get("marginal") and far.details["margin_half_widths"] == pytest.approx(1.0)
+    straddle = add_margin(j(0.10, 0.301, INCONCLUSIVE), c)
+    assert straddle.details["marginal"]
