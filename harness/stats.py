@@ -19,6 +19,13 @@ Methods, and why each:
 - ``bootstrap_two_sample``: a statistic of two builds' independent samples (per-request or
   per-event latencies, hundreds to thousands of values), percentile bootstrap resampling each build
   independently. Needs ``min_samples(stat)`` values per build (tails need many).
+- ``clopper_pearson``: a share (k of n independent yes/no outcomes: checks on time, samples
+  within a bound, requests within budget). Exact: the binomial distribution itself, inverted at
+  each end, so coverage is at least the nominal level for every true share and every n >= 1,
+  including 0 of n and n of n, where a bootstrap or a t interval collapses to a point.
+- ``newcombe_difference``: the difference of two independent shares. Newcombe's square-and-add
+  hybrid of the two shares' own intervals; here their Clopper-Pearson intervals (the Wilson-score
+  version dips to ~92% near shares of 0 or 1 at the sizes the harness has; see the coverage test).
 - ``holm``: Holm's step-down adjustment, for a gate that checks many metrics at once.
 """
 
@@ -335,6 +342,109 @@ def bootstrap_ci(
     alpha = (1.0 - confidence) / 2.0
     est = float(stat(data[None, :])[0])
     return est, float(np.quantile(boots, alpha)), float(np.quantile(boots, 1.0 - alpha))
+
+
+# --- shares (binomial) ---------------------------------------------------------------------------
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the incomplete beta function (modified Lentz), converging for
+    x < (a + 1) / (a + b + 2)."""
+    tiny, eps = 1e-300, 1e-15
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 100_000):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < eps:
+            return h
+    raise ArithmeticError(f"incomplete beta did not converge (a={a}, b={b}, x={x})")
+
+
+def beta_cdf(x: float, a: float, b: float) -> float:
+    """The regularized incomplete beta function I_x(a, b): the CDF of Beta(a, b) at ``x``."""
+    if a <= 0 or b <= 0:
+        raise ValueError(f"beta parameters must be positive, not ({a}, {b})")
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _betacf(a, b, x) / a
+    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
+
+
+def beta_quantile(p: float, a: float, b: float) -> float:
+    """The ``p`` quantile of Beta(a, b), by bisection on ``beta_cdf`` (to ~1e-15)."""
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"quantile probability {p} is outside (0, 1)")
+    lo, hi = 0.0, 1.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if beta_cdf(mid, a, b) < p:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-15:
+            break
+    return (lo + hi) / 2
+
+
+def _check_count(k: int, n: int) -> None:
+    if n < 1:
+        raise TooFew("no outcome: a share needs at least one")
+    if not 0 <= k <= n:
+        raise ValueError(f"{k} successes of {n} is not a share")
+
+
+def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> Interval:
+    """The exact (Clopper-Pearson) interval of a share from ``k`` successes in ``n`` independent
+    trials: each end is the share at which the observed count sits in a (1 - confidence)/2 tail."""
+    _check_count(k, n)
+    alpha = (1.0 - confidence) / 2
+    low = 0.0 if k == 0 else beta_quantile(alpha, k, n - k + 1)
+    high = 1.0 if k == n else beta_quantile(1.0 - alpha, k + 1, n - k)
+    return Interval(k / n, low, high, n, "Clopper-Pearson (exact binomial)")
+
+
+def wilson(k: int, n: int, confidence: float = 0.95) -> Interval:
+    """Wilson's score interval of a share (kept for the coverage comparison: it undercovers near
+    0 and 1 at small n, which is why the harness uses ``clopper_pearson``)."""
+    _check_count(k, n)
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return Interval(p, max(0.0, centre - half), min(1.0, centre + half), n, "Wilson score")
+
+
+def newcombe_difference(k1: int, n1: int, k2: int, n2: int, confidence: float = 0.95,
+                        single: Callable[[int, int, float], Interval] | None = None) -> Interval:
+    """Interval of p1 - p2 for two independent shares by Newcombe's square-and-add: each end moves
+    from the point difference by the root of the squared distances to the shares' own interval
+    ends on the relevant sides. ``single`` is the one-share interval (default Clopper-Pearson)."""
+    one = single or clopper_pearson
+    a, b = one(k1, n1, confidence), one(k2, n2, confidence)
+    d = a.estimate - b.estimate
+    low = d - math.sqrt((a.estimate - a.low) ** 2 + (b.high - b.estimate) ** 2)
+    high = d + math.sqrt((a.high - a.estimate) ** 2 + (b.estimate - b.low) ** 2)
+    return Interval(d, max(-1.0, low), min(1.0, high), min(n1, n2),
+                    f"Newcombe square-and-add of {a.method} intervals")
 
 
 # --- multiplicity ------------------------------------------------------------------------------

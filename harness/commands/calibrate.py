@@ -41,6 +41,10 @@ AFFECTED = {"oms": ("bench.orders.pipeline", "bench.orders.oms.submit_cancel",
 INSTRUCTION_CASES = {"oms": [("test_bench_orders", "test_bench_oms_submit_cancel", {"build": None})]}
 
 
+# --timer: what pytest-benchmark times (its --benchmark-timer, passed to the trials' pytest only)
+TIMERS = {"wall": "", "cpu": "time.thread_time"}
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("calibrate", help="measure this machine's false-alarm rate and power of compare/gate; write its calibration",
                        description="Runs N same-commit and N planted-slowdown microbenchmark runs (alternating), "
@@ -55,16 +59,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-regression", default="5%", help="the gate's threshold (default 5%%)")
     p.add_argument("--instructions", action="store_true",
                    help="also count the planted component's instructions under valgrind in every trial (slower)")
+    p.add_argument("--timer", choices=sorted(TIMERS), default="wall",
+                   help="what the microbenchmarks time: wall (perf_counter, as run does) or cpu (the benchmark "
+                        "thread's CPU time: time other processes take on a busy machine is not counted; cache "
+                        "and frequency effects still are); cpu trials are compared only among themselves")
     p.add_argument("--out", type=Path, help="directory for the trials (default reports/runs/<timestamp>-<commit>-calibrate)")
     p.add_argument("--calibration-out", type=Path, help="where to write the calibration (default: this machine's file)")
     p.set_defaults(func=run)
 
 
 def trial(out: Path, select: str, pairs: int, spec: str, token: str, log,  # type: ignore[no-untyped-def]
-          instruction_cases: list | None = None) -> list[results.MetricRecord]:
+          instruction_cases: list | None = None, timer: str = "wall") -> list[results.MetricRecord]:
+    import os
+
     from harness.measure import Context, microbench
 
     env = {plant.ENV: spec, plant.TOKEN_ENV: token} if spec else {}
+    if TIMERS[timer]:
+        env["PYTEST_ADDOPTS"] = (os.environ.get("PYTEST_ADDOPTS", "") + f" --benchmark-timer={TIMERS[timer]}").strip()
     out.mkdir(parents=True, exist_ok=True)
     ctx = Context(out, True, "1", {"bench.calibrate"}, log, bench_select=select, env=env)
     saved = dict(microbench.MICROBENCH_PAIRS)
@@ -79,8 +91,20 @@ def trial(out: Path, select: str, pairs: int, spec: str, token: str, log,  # typ
         recs += instructions.produce(out / "instructions", log, cases=instruction_cases, env=env)
     if spec and not all(r.extra.get("planted") == spec for r in recs):
         raise RuntimeError("the planted run's records do not all carry the plant: refusing to use them")
+    mark_timer(recs, timer)
     results.save(recs, out)
     return recs
+
+
+def mark_timer(recs: list[results.MetricRecord], timer: str) -> None:
+    """Records timed by another clock than wall time say so, and carry it in their definition
+    version, so compare and gate refuse to set them against wall-time runs."""
+    if not TIMERS[timer]:
+        return
+    for r in recs:
+        if r.metric.startswith("bench."):
+            r.extra["timer"] = TIMERS[timer]
+            r.definition = f"{r.definition}+{timer}" if r.definition else timer
 
 
 def calibration_from(runs: list[list[results.MetricRecord]], notes: list[str] | None = None) -> calibration.Calibration:
@@ -116,8 +140,27 @@ def _cal_without(same: list[list[results.MetricRecord]], leave: set[int]) -> tup
     return calibration_from(same), False
 
 
+def _only(runs: list[list[results.MetricRecord]], keep) -> list[list[results.MetricRecord]]:  # type: ignore[no-untyped-def]
+    return [[r for r in recs if keep(r.metric)] for recs in runs]
+
+
 def analyse(same: list[list[results.MetricRecord]], planted: list[list[results.MetricRecord]], limit: float,
             affected: tuple[str, ...]) -> dict:
+    """False alarms and power of the gate as it runs (instruction counts deciding where they were
+    counted), and, where instructions were counted, of a gate on wall time alone and on
+    instruction counts alone (pure)."""
+    res = _analyse(same, planted, limit, affected)
+    if any(r.metric.startswith("instr.") for recs in same for r in recs):
+        for name, keep in (("wall_time_only", lambda m: not m.startswith("instr.")),
+                           ("instructions_only", lambda m: m.startswith("instr."))):
+            part = _analyse(_only(same, keep), _only(planted, keep), limit, tuple(m for m in affected if keep(m)))
+            res[name] = {"false_alarms": {k: v for k, v in part["false_alarms"].items() if k != "detail"},
+                         "power": {k: v for k, v in part["power"].items() if k not in ("detail", "compare_by_metric")}}
+    return res
+
+
+def _analyse(same: list[list[results.MetricRecord]], planted: list[list[results.MetricRecord]], limit: float,
+             affected: tuple[str, ...]) -> dict:
     """False alarms over same-commit pairs, power over planted-vs-same pairs (pure)."""
     fa, fa_rows, fa_flagged, loo_all = [], 0, 0, True
     for i, j in itertools.combinations(range(len(same)), 2):
@@ -178,6 +221,11 @@ def summary(res: dict, spec: str) -> str:
             continue
         med = f", measured change median {float(np.median(ch)):+.1f}% (range {min(ch):+.1f}% .. {max(ch):+.1f}%)" if ch else ""
         lines.append(f"  compare, {m} clocked/baseline: worse beyond its 95% CI in {_pct(e['found'], e['of'])}{med}")
+    for name, label in (("wall_time_only", "a gate on wall time alone"), ("instructions_only", "a gate on instruction counts alone")):
+        if name in res:
+            f, p = res[name]["false_alarms"], res[name]["power"]
+            lines.append(f"  {label}: same-commit pairs failed {_pct(f['gate_failed'], f['pairs'])}; planted found in "
+                         f"{_pct(p['gate_found_plant'], p['pairs'])}")
     if not res["calibration_left_out_for_each_pair"]:
         lines.append("  note: too few trials to leave the judged runs out of the calibration (needs >= 5 same-commit "
                      "runs): the calibration was estimated from the runs it judges, so the false-alarm rate is optimistic")
@@ -210,13 +258,13 @@ def run(args: argparse.Namespace) -> int:
         for kind, spec in (order if i % 2 == 0 else order[::-1]):
             log(f"trial {i + 1}/{args.trials}: {kind}")
             recs = trial(out / f"{kind}-{i}", args.select, args.pairs, spec, token, log,
-                         INSTRUCTION_CASES.get(comp) if args.instructions else None)
+                         INSTRUCTION_CASES.get(comp) if args.instructions else None, args.timer)
             (same if kind == "same" else planted).append(recs)
     res = analyse(same, planted, limit, AFFECTED.get(comp, ()))
-    cal = calibration_from(same, notes=[f"microbenchmarks -k {args.select!r}, {args.pairs} pairs per run",
+    cal = calibration_from(same, notes=[f"microbenchmarks -k {args.select!r}, {args.pairs} pairs per run, timer {args.timer}",
                                         f"measured in {time.monotonic() - t0:.0f}s"])
     path = calibration.save(cal, args.calibration_out)
-    res.update({"plant": args.plant, "trials": args.trials, "pairs": args.pairs, "select": args.select,
+    res.update({"plant": args.plant, "trials": args.trials, "pairs": args.pairs, "select": args.select, "timer": args.timer,
                 "seconds": round(time.monotonic() - t0, 1), "machine": cal.machine, "calibration": str(path)})
     text = summary(res, args.plant)
     (out / "calibrate.json").write_text(json.dumps(res, indent=1))

@@ -47,6 +47,10 @@ def records_for_rounds(profile: str, build: str, summaries: list[dict], source: 
             out.append(invalid(metric, build, unit, f"{len(bad)} of {len(summaries)} runs invalid: {reason}", source, **extra))
             continue
         vals = [p[stat] for p in per if stat in p]
+        if stat == "errors":  # the exact counts behind the rounded ppm: "no failed request" is then a count
+            extra["failed"] = [int(s["aggregate"].get("failed", 0)) for s in summaries]
+            extra["requests"] = [int(s["aggregate"].get("answered", 0)) + int(s["aggregate"].get("failed", 0))
+                                 for s in summaries]
         out.append(MetricRecord(metric, build, unit, vals, kind="rounds", lower_is_better=lib, source=source, extra=extra))
     return out
 

@@ -17,7 +17,7 @@ from harness import results
 from harness.report import criteria as crit
 from harness.report import svg
 from harness.report.template import PAGE
-from harness.report.verdict import NOT_MEASURED, VERDICTS, Judgement, _blank, chance_summary, fmt, judge_all, value_kind
+from harness.report.verdict import MARGINAL, NOT_MEASURED, VERDICTS, Judgement, _blank, chance_summary, fmt, judge_all, value_kind
 
 RUN_FILE = "run.json"  # written by `clockbench run`: phase, quick, producers, environment
 PHASE_TITLES = {1: "Phase 1: critical path", 2: "Phase 2: infrastructure", 3: "Phase 3: frontend & UX",
@@ -347,7 +347,9 @@ def top_notices(js: list[Judgement], meta: dict) -> list[str]:
         out.append(f"{ch['decisive']} decisive verdict(s) (PASS or FAIL) among {ch['judged']} criteria judged on "
                    f"{ch['distinct_measurements']} distinct measurements. If every true change sat exactly on its threshold, "
                    f"chance alone would make about {ch['expected_by_chance']:.1f} of them decisive (up to {ch['chance_up_to']} "
-                   f"in 95% of runs)." + (f" Criteria judging the same measurement count once: {same}." if same else ""))
+                   f"in 95% of runs)." + (f" Criteria judging the same measurement count once: {same}." if same else "")
+                   + (f" Marginal (an interval end within {MARGINAL:.0%} of a half-width of the threshold, so a repeat run "
+                      f"may judge otherwise): {', '.join(ch['marginal'])}." if ch.get("marginal") else ""))
     return out
 
 

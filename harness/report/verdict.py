@@ -190,9 +190,140 @@ def aa_check(j: Judgement, a: Judgement, c: Criterion, unit: str) -> Judgement:
 
 def _compute(c: Criterion, recs: list[dict[str, MetricRecord]], unit: str, resamples: int, confidence: float) -> Judgement:
     rng = np.random.default_rng(stats.seed_for(c.id, *c.metrics))
+    if c.statistic == "sum" and c.compare == "absolute" and len(recs) == 1 and exact_count(recs[0]["clocked"]):
+        return _judge_count(c, recs[0]["clocked"], unit, confidence)
+    if c.compare in ("absolute", "difference") and len(recs) == 1 and all(
+            share_counts(c.statistic, r) is not None for r in recs[0].values()):
+        return _judge_share(c, recs[0], unit, confidence)
     if c.statistic == "rounds" or (_paired(recs) and c.statistic in PAIRED_STATS):
         return _judge_paired(c, recs, unit, confidence)
     return _judge_samples(c, recs, unit, rng, resamples, confidence)
+
+
+# --- shares: exact binomial intervals ------------------------------------------------------------
+
+FULL_PPM = 1_000_000
+
+
+def share_counts(stat: str, r: MetricRecord) -> tuple[int, int] | None:
+    """(successes, trials) where the criterion's statistic of ``r`` is a share of independent yes/no
+    outcomes, else None:
+
+    - ``share_le:x`` of independent values: the values at or below x, of all values;
+    - the mean of a ppm record whose every value is 0 or 1,000,000 (one outcome per value: a check
+      on time or not, a connection stable or not);
+    - the mean of per-round ppm shares with each round's number of requests in ``extra["requests"]``
+      (pooled over rounds: the share's numerator recovered exactly from the floored ppm).
+    """
+    v = r.values
+    if not v:
+        return None
+    if stat.startswith("share_le:") and r.kind != "rounds":
+        limit = float(stat.split(":", 1)[1])
+        return sum(1 for x in v if x <= limit), len(v)
+    if stat != "mean" or r.unit != "ppm":
+        return None
+    req = r.extra.get("requests")
+    if r.kind == "rounds" and isinstance(req, list) and len(req) == len(v) and all(
+            isinstance(t, int) and t > 0 for t in req):
+        ok = [-(-int(x) * t // FULL_PPM) for x, t in zip(v, req)]  # x = ok * 1e6 // t  =>  ok = ceil(x * t / 1e6)
+        if any(not 0 <= k <= t or k * FULL_PPM // t != x for k, t, x in zip(ok, req, v)):
+            return None  # not floored shares of these counts
+        return sum(ok), sum(req)
+    if r.kind != "rounds" and all(x in (0, FULL_PPM) for x in v):
+        return sum(1 for x in v if x == FULL_PPM), len(v)
+    return None
+
+
+def _rounds_share(r: MetricRecord) -> bool:
+    return r.kind == "rounds" and "requests" in r.extra
+
+
+def _judge_share(c: Criterion, pair: dict[str, MetricRecord], unit: str, confidence: float) -> Judgement:
+    """A share (absolute) or a difference of two builds' shares by exact binomial intervals:
+    Clopper-Pearson for one share, Newcombe's square-and-add of Clopper-Pearson for a difference.
+    Defined for every n >= 1 and never degenerate (0 of n and n of n included). Per-round shares
+    pooled over their requests also carry the rounds' own variation: the interval is the hull of
+    the pooled exact interval and the t interval over the rounds (needs ``stats.MIN_PAIRS`` rounds)."""
+    clk = pair["clocked"]
+    kc, nc = share_counts(c.statistic, clk)  # type: ignore[misc]
+    details: dict = {"successes_clocked": kc, "n_clocked": nc}
+    if c.compare == "absolute":
+        iv = stats.clopper_pearson(kc, nc, confidence)
+        base_pt, n_base = None, 0
+    else:
+        base = pair["baseline"]
+        kb, nb = share_counts(c.statistic, base)  # type: ignore[misc]
+        iv = stats.newcombe_difference(kc, nc, kb, nb, confidence)
+        base_pt, n_base = kb / nb, nb
+        details.update(successes_baseline=kb, n_baseline=nb)
+    change, low, high = iv.estimate, iv.low, iv.high
+    method = iv.method
+    if any(_rounds_share(r) for r in pair.values()):
+        sc = 1.0 / FULL_PPM
+        if c.compare == "absolute":
+            rv = np.asarray(clk.values, dtype=float) * sc
+        else:
+            if clk.n != pair["baseline"].n:
+                raise ValueError(f"{clk.metric}: paired rounds differ in number ({clk.n} clocked, {pair['baseline'].n} baseline)")
+            rv = (np.asarray(clk.values, dtype=float) - np.asarray(pair["baseline"].values, dtype=float)) * sc
+        t = _t_mean(rv, confidence)  # TooFew below MIN_PAIRS rounds: the rounds' variation is then unknown
+        details["rounds_t"] = [t.low, t.high]
+        low, high = min(low, t.low), max(high, t.high)
+        method += f", hull with the t interval over {rv.size} rounds"
+    details["method"] = method
+    verdict = from_interval(low, high, c.threshold, c.direction)
+    clk_pt = kc / nc
+    reason = _reason(verdict, c, low, high, unit) + f" ({kc:,} of {nc:,} clocked" + (
+        f", {details['successes_baseline']:,} of {n_base:,} baseline" if n_base else "") + f"; {method})"
+    if verdict == INCONCLUSIVE and c.compare == "absolute" and c.direction == ">=" and 0 < c.threshold < 1:
+        need = needed_for_share(c.threshold, confidence)
+        details["n_needed_if_none_missed"] = need
+        reason += f"; clearing {fmt(c.threshold, c, unit)} takes at least {need:,} outcomes with none missed"
+    return Judgement(
+        c.id, c.phase, c.component, c.section, c.statement, c.definition, list(c.metrics), c.statistic,
+        c.compare, c.direction, c.threshold, unit, base_pt, clk_pt, change, low, high, verdict, reason,
+        n_base, nc, details,
+    )
+
+
+def needed_for_share(threshold: float, confidence: float = 0.95) -> int:
+    """The fewest outcomes, all successes, whose exact lower bound reaches ``threshold``:
+    (alpha/2)^(1/n) >= threshold."""
+    return math.ceil(math.log((1 - confidence) / 2) / math.log(threshold))
+
+
+def exact_count(r: MetricRecord) -> bool:
+    """Whether the sum of ``r`` is an exact count of events (no sampling): a count record, or
+    per-round failure rates carrying each round's failed requests (``extra["failed"]``)."""
+    if r.unit == "count":
+        return True
+    failed = r.extra.get("failed")
+    return isinstance(failed, list) and len(failed) == len(r.values) and all(isinstance(x, int) for x in failed)
+
+
+def _judge_count(c: Criterion, r: MetricRecord, unit: str, confidence: float) -> Judgement:
+    """An exact count against its threshold ("no failed request in any round"): what was observed
+    is the figure, there is no interval to take. Where the requests are known, the reason also
+    gives the exact upper bound of the per-request failure rate they support."""
+    failed = r.extra.get("failed")
+    total = int(sum(failed)) if isinstance(failed, list) and r.unit != "count" else int(sum(r.values))
+    verdict = PASS if (total <= c.threshold if c.direction == "<=" else total >= c.threshold) else FAIL
+    requests = r.extra.get("requests")
+    reason = f"exact count: {total:,} observed over {len(r.values)} value(s)"
+    details: dict = {"method": "exact count (no sampling)", "count": total}
+    if isinstance(failed, list) and isinstance(requests, list) and sum(requests) > 0:
+        n = int(sum(requests))
+        cp = stats.clopper_pearson(min(total, n), n, confidence)
+        details["rate_ci"] = [cp.low, cp.high]
+        reason = (f"exact count: {total:,} failed of {n:,} requests in {len(r.values)} round(s); the per-request "
+                  f"failure rate is at most {cp.high * 1e6:,.1f} ppm (95% exact upper bound)")
+    reason += f" {'meets' if verdict == PASS else 'misses'} {c.direction} {c.threshold:g}"
+    return Judgement(
+        c.id, c.phase, c.component, c.section, c.statement, c.definition, list(c.metrics), c.statistic,
+        c.compare, c.direction, c.threshold, "count", None, float(total), float(total), float(total), float(total),
+        verdict, reason, 0, r.n, details,
+    )
 
 
 # Statistics that, on paired records (kind "rounds": an interleaved A B B A ... run), are judged by
@@ -445,8 +576,31 @@ def add_mde(j: Judgement, c: Criterion) -> Judgement:
     return j
 
 
+# A verdict whose interval end lies this close to the threshold (as a share of the interval's
+# half-width) is "marginal": a repeat run moves that end by about a half-width, so it decides the
+# other way (or not at all) nearly half the time. Said in the reason, kept in details; the
+# verdict itself is not changed.
+MARGINAL = 0.10
+
+
+def add_margin(j: Judgement, c: Criterion) -> Judgement:
+    """Mark a verdict that hangs on an interval end within ``MARGINAL`` half-widths of the threshold."""
+    if j.ci_low is None or j.ci_high is None or c.threshold is None or j.verdict not in (PASS, FAIL, INCONCLUSIVE):
+        return j
+    half = (j.ci_high - j.ci_low) / 2
+    if half <= 0:
+        return j
+    gap = min(abs(j.ci_low - c.threshold), abs(j.ci_high - c.threshold)) / half
+    j.details["margin_half_widths"] = gap
+    if gap < MARGINAL:
+        j.details["marginal"] = True
+        j.reason += (f"; marginal: an interval end lies {gap:.2f} half-widths from the threshold, so a repeat run "
+                     "may well judge it otherwise")
+    return j
+
+
 def judge_all(criteria: list[Criterion], index, **kw) -> list[Judgement]:
-    return [add_mde(judge(c, index, **kw), c) for c in criteria]
+    return [add_margin(add_mde(judge(c, index, **kw), c), c) for c in criteria]
 
 
 def chance_summary(js: list[Judgement], confidence: float = 0.95) -> dict:
@@ -467,4 +621,5 @@ def chance_summary(js: list[Judgement], confidence: float = 0.95) -> dict:
         cum += term
     return {"judged": len(judged), "distinct_measurements": distinct, "expected_by_chance": expected,
             "chance_up_to": k, "decisive": sum(1 for j in judged if j.verdict in (PASS, FAIL)),
+            "marginal": [j.id for j in judged if j.details.get("marginal")],
             "same_measurement": [ids for ids in by_metrics.values() if len(ids) > 1]}

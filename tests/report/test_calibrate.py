@@ -86,3 +86,33 @@ def test_instruction_counts_hold_still_under_valgrind(tmp_path):
     assert len(counts) == instructions.REPEATS and all(e["ops"] == 10_000 for e in got)
     assert min(counts) > 10_000 * 10  # at least ten instructions per time read
     assert (max(counts) - min(counts)) / min(counts) < 0.01  # the same work, the same count
+
+
+def test_analysis_reports_wall_time_and_instruction_gates_apart():
+    def with_instr(recs, factor, seed):
+        rnd = random.Random(seed)
+        extra = dict(recs[0].extra)
+        return recs + [MetricRecord("instr.orders.oms.submit_cancel", "baseline", "count",
+                                    [5_000_000 + rnd.randint(-200, 200) for _ in range(3)], kind="rounds", extra=extra),
+                       MetricRecord("instr.orders.oms.submit_cancel", "clocked", "count",
+                                    [round(4_000_000 * factor) + rnd.randint(-200, 200) for _ in range(3)], kind="rounds",
+                                    extra=extra)]
+    same = [with_instr(_run(i), 1.0, i) for i in range(5)]
+    planted = [with_instr(_run(100 + i, clk_factor=1.02, planted="oms=10%"), 1.10, 100 + i) for i in range(3)]
+    res = cal.analyse(same, planted, 0.05, cal.AFFECTED["oms"])
+    assert res["instructions_only"]["power"]["gate_found_plant"] == 15  # 10% more instructions: always found
+    assert res["wall_time_only"]["power"]["gate_found_plant"] == 0  # +2% wall time: under the 5% threshold
+    assert res["power"]["gate_found_plant"] == 15  # the gate as it runs: instructions decide
+    assert "a gate on wall time alone" in cal.summary(res, "oms=10%")
+
+
+def test_cpu_timed_trials_are_never_compared_with_wall_time():
+    from harness.commands.compare import compare
+
+    wall = _run(1)
+    cpu = _run(2)
+    cal.mark_timer(cpu, "cpu")
+    assert all(r.extra["timer"] == "time.thread_time" and r.definition.endswith("cpu") for r in cpu)
+    assert all(c.note.startswith("definition differs") for c in compare(wall, cpu) if c.metric.startswith("bench."))
+    cal.mark_timer(wall, "wall")
+    assert all("timer" not in r.extra for r in wall)

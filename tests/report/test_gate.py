@@ -128,3 +128,34 @@ def test_compare_reads_pytest_benchmark_json(tmp_path, capsys):
 def test_compare_missing_run_is_a_clear_error(tmp_path, capsys):
     assert main(["compare", str(tmp_path / "nope"), str(tmp_path / "nope2")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def _with_instructions(path, wall_factor: float, instr_factor: float, seed: int):
+    """A paired wall-time record and the same benchmark's instruction counts."""
+    rnd = random.Random(seed)
+    base = [round(10_000 * (1 + rnd.gauss(0, 0.01))) for _ in range(10)]
+    clk = [round(8_000 * wall_factor * (1 + rnd.gauss(0, 0.01))) for _ in range(10)]
+    ib = [5_000_000 + rnd.randint(-50, 50) for _ in range(3)]
+    ic = [round(4_000_000 * instr_factor) + rnd.randint(-50, 50) for _ in range(3)]
+    recs = [MetricRecord("bench.orders.oms.submit_cancel", "baseline", "ns/op", base, kind="rounds"),
+            MetricRecord("bench.orders.oms.submit_cancel", "clocked", "ns/op", clk, kind="rounds"),
+            MetricRecord("instr.orders.oms.submit_cancel", "baseline", "count", ib, kind="rounds"),
+            MetricRecord("instr.orders.oms.submit_cancel", "clocked", "count", ic, kind="rounds")]
+    path.mkdir()
+    save(recs, path)
+    return path
+
+
+def test_instruction_counts_decide_where_they_exist_wall_time_still_reported(tmp_path, capsys):
+    a = _with_instructions(tmp_path / "a", 1.0, 1.0, seed=1)
+    wall_only = _with_instructions(tmp_path / "w", 1.25, 1.0, seed=2)  # the machine, not the code: wall time moved
+    slower = _with_instructions(tmp_path / "s", 1.0, 1.10, seed=3)  # 10% more work, hidden in wall-time noise
+    assert main(["gate", str(wall_only), "--baseline", str(a), "--max-regression", "5%"]) == 0
+    out = capsys.readouterr().out
+    assert "gated by instruction count" in out and "bench.orders.oms.submit_cancel" in out
+    assert main(["gate", str(wall_only), "--baseline", str(a), "--max-regression", "5%", "--wall-time"]) == 1
+    assert "REGRESSION bench.orders.oms.submit_cancel (clocked/baseline)" in capsys.readouterr().out
+    assert main(["gate", str(slower), "--baseline", str(a), "--max-regression", "5%"]) == 1
+    assert "REGRESSION instr.orders.oms.submit_cancel" in capsys.readouterr().out
+    assert main(["compare", str(a), str(wall_only)]) == 0
+    assert "wall time, reported: instr.orders.oms.submit_cancel decides" in capsys.readouterr().out

@@ -140,3 +140,96 @@ def test_multi_metric_geomean(tmp_path):
     j = judge(crit(metrics=("a", "b"), threshold=0.0), r, root=tmp_path, resamples=500)
     assert abs(j.change) < 0.02  # 0.5x and 2x cancel in the geometric mean
     assert j.verdict == INCONCLUSIVE
+
+
+def test_shares_get_exact_intervals_at_small_n(tmp_path):
+    """24 samples used to be INCONCLUSIVE "too few values"; now an exact binomial interval decides
+    where 24 outcomes can, and says how many it would take where they cannot."""
+    c = crit(metrics=("err",), statistic="share_le:10", compare="absolute", threshold=0.99)
+    all_ok = index([MetricRecord("err", "clocked", "ns", [3] * 24)])
+    j = judge(c, all_ok, root=tmp_path)
+    assert j.verdict == INCONCLUSIVE and j.ci_high == 1.0 and j.ci_low == pytest.approx(0.025 ** (1 / 24))
+    assert "Clopper-Pearson" in j.reason and "368 outcomes" in j.reason
+    five_missed = index([MetricRecord("err", "clocked", "ns", [3] * 19 + [50] * 5)])
+    j = judge(c, five_missed, root=tmp_path)
+    assert j.verdict == FAIL and j.ci_high < 0.99
+    j = judge(crit(metrics=("err",), statistic="share_le:10", compare="absolute", threshold=0.80), all_ok, root=tmp_path)
+    assert j.verdict == PASS  # 24 of 24: the exact lower bound 0.857 clears 80%
+
+
+def test_binary_ppm_means_and_differences_are_shares(tmp_path):
+    on = [1_000_000] * 158 + [0] * 2
+    late = [1_000_000] * 130 + [0] * 30
+    r = index([MetricRecord("slots", "clocked", "ppm", on, lower_is_better=False),
+               MetricRecord("slots", "baseline", "ppm", late, lower_is_better=False)])
+    j = judge(crit(metrics=("slots",), statistic="mean", compare="difference", threshold=0.003), r, root=tmp_path)
+    assert j.verdict == PASS and "Newcombe" in j.reason and j.change == pytest.approx(28 / 160)
+    j = judge(crit(metrics=("slots",), statistic="mean", compare="absolute", threshold=0.998), r, root=tmp_path)
+    assert j.verdict == INCONCLUSIVE and j.ci_low < 0.998 < j.ci_high
+    # a mean of values that are not yes/no outcomes keeps its t interval (and its minimum n)
+    r = index([MetricRecord("slots", "clocked", "ppm", [999_000] * 10 + [998_000] * 10)])
+    j = judge(crit(metrics=("slots",), statistic="mean", compare="absolute", threshold=0.99), r, root=tmp_path)
+    assert j.verdict == INCONCLUSIVE and "at least 50" in j.reason
+
+
+def test_round_shares_with_request_counts_pool_exactly_and_keep_the_rounds_variation(tmp_path):
+    def rec(build, ok, total):
+        return MetricRecord("gw", build, "ppm", [k * 1_000_000 // t for k, t in zip(ok, total)], kind="rounds",
+                            lower_is_better=False, extra={"requests": total})
+    r = index([rec("clocked", [3000, 2999, 3001], [3000, 3001, 3001]), rec("baseline", [2700, 2750, 2725], [3000, 3001, 3001])])
+    j = judge(crit(metrics=("gw",), statistic="mean", compare="absolute", threshold=0.995), r, root=tmp_path)
+    assert j.verdict == PASS and j.details["successes_clocked"] == 9000 and j.details["n_clocked"] == 9002
+    j = judge(crit(metrics=("gw",), statistic="mean", compare="difference", threshold=0.005), r, root=tmp_path)
+    assert j.verdict == PASS and "hull with the t interval over 3 rounds" in j.reason
+    # the rounds disagree far beyond binomial chance: the t over rounds widens the interval
+    r = index([rec("clocked", [3000, 2700, 3001], [3000, 3001, 3001])])
+    j = judge(crit(metrics=("gw",), statistic="mean", compare="absolute", threshold=0.95), r, root=tmp_path)
+    assert j.verdict == INCONCLUSIVE and j.details["rounds_t"][0] < j.ci_high
+    two = index([rec("clocked", [3000, 3001], [3000, 3001])])
+    j = judge(crit(metrics=("gw",), statistic="mean", compare="absolute", threshold=0.95), two, root=tmp_path)
+    assert j.verdict == INCONCLUSIVE and "at least 3" in j.reason and j.ci_low is None
+
+
+def test_zero_failures_in_rounds_is_an_exact_count(tmp_path):
+    c = crit(metrics=("load.orders.errors",), statistic="sum", compare="absolute", direction="<=", threshold=0)
+    ok = MetricRecord("load.orders.errors", "clocked", "ppm", [0, 0, 0], kind="rounds",
+                      extra={"failed": [0, 0, 0], "requests": [4000, 4100, 3900]})
+    j = judge(c, index([ok]), root=tmp_path)
+    assert j.verdict == PASS and "0 failed of 12,000 requests" in j.reason and "at most 307.4 ppm" in j.reason
+    bad = MetricRecord("load.orders.errors", "clocked", "ppm", [0, 250, 0], kind="rounds",
+                       extra={"failed": [0, 1, 0], "requests": [4000, 4000, 3900]})
+    assert judge(c, index([bad]), root=tmp_path).verdict == FAIL
+    # without the counts a rate rounded to ppm is not an exact count: no verdict from 3 values
+    bare = MetricRecord("load.orders.errors", "clocked", "ppm", [0, 0, 0], kind="rounds")
+    assert judge(c, index([bare]), root=tmp_path).verdict == INCONCLUSIVE
+
+
+def test_load_round_records_carry_the_exact_failure_counts(tmp_path):
+    from harness.load.records import records_for_rounds
+
+    def summary(answered, failed):
+        return {"validity": {"valid": True, "reasons": []},
+                "aggregate": {"latency_ns": {"p50": 1, "p90": 2, "p99": 3, "p999": 4}, "throughput_rps": 100.0,
+                              "error_rate": failed / (answered + failed), "answered": answered, "failed": failed}}
+    recs = records_for_rounds("orders", "clocked", [summary(5000, 0), summary(4000, 0)], "test")
+    err = next(r for r in recs if r.metric == "load.orders.errors")
+    assert err.extra["failed"] == [0, 0] and err.extra["requests"] == [5000, 4000]
+    c = crit(metrics=("load.orders.errors",), statistic="sum", compare="absolute", direction="<=", threshold=0)
+    assert judge(c, index([err]), root=tmp_path).verdict == PASS
+
+
+def test_a_verdict_hanging_on_the_threshold_is_marked_marginal():
+    from harness.report.verdict import Judgement, add_margin
+
+    def j(low, high, verdict):
+        return Judgement("T", 1, "x", "s", "", "", ["m"], "median", "improvement", ">=", 0.30, "ns",
+                         None, None, (low + high) / 2, low, high, verdict, "r")
+    c = crit()
+    near = add_margin(j(0.306, 0.406, PASS), c)  # 0.12 half-widths from the threshold: not marginal
+    assert not near.details.get("marginal")
+    near = add_margin(j(0.302, 0.402, PASS), c)
+    assert near.details["marginal"] and "marginal" in near.reason and near.verdict == PASS
+    far = add_margin(j(0.35, 0.45, PASS), c)
+    assert not far.details.get("marginal") and far.details["margin_half_widths"] == pytest.approx(1.0)
+    straddle = add_margin(j(0.10, 0.301, INCONCLUSIVE), c)
+    assert straddle.details["marginal"]
