@@ -126,7 +126,9 @@ def test_checker_detects_a_killed_endpoint_at_seeded_instants(build, docker_engi
     assert det.missed == 0 and len(det.latencies_ns) == 2
     assert all(0 <= lat <= 800 * NS_PER_MS for lat in det.latencies_ns)  # inside the fault, whatever the load
     in_fault = [c for c in checker.checks if any(d <= c.start_ns and c.end_ns <= u for d, u in faults)]
-    assert in_fault and all(c.answered and not c.healthy for c in in_fault)  # a 404 is an answer: unhealthy
+    # a 404 is an answer: unhealthy; on a busy machine a check may also time out (not answered), also unhealthy
+    assert in_fault and all(not c.healthy for c in in_fault), [c for c in in_fault if c.healthy]
+    assert any(c.answered for c in in_fault), "no check answered during the faults"
     # on a busy machine a check may time out (not answered: unhealthy); nothing else is a false report
     outside = [t for t in mine if not t.healthy and not any(d <= t.at_ns <= u + interval for d, u in faults)]
     unanswered_ends = {c.end_ns for c in checker.checks if not c.answered}
