@@ -51,6 +51,15 @@ SOURCE = "measure.docker"
 METRICS = ("sim.containers.checks_on_time", "sim.containers.detect_latency")
 
 
+
+def _run_loop(main: Callable[[], Any]) -> Any:
+    """``asyncio.run(main())`` on a thread of its own: the measurement gets a fresh loop whatever the
+    calling thread holds (in a full run, a step before this one left a loop marked running on the
+    run's main thread, and ``asyncio.run`` refused to start: "cannot be called from a running event
+    loop")."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="containers-measure") as pool:
+        return pool.submit(lambda: asyncio.run(main())).result()
+
 def make_checker(build: str, probe: Any, **kw: Any) -> Any:
     """The build's health checker through the switchboard (the clocked one on a LiveClock)."""
     from harness.builds import make
@@ -125,7 +134,7 @@ def soak(build: str, client: Any, ports: dict[str, int], folders: dict[str, Path
         await asyncio.to_thread(stop_events)
         return {"checker": checker, "faults": faults, "start": start, "end": end, "ids": ids}
 
-    r = asyncio.run(main())
+    r = _run_loop(main)
     checker, faults = r["checker"], r["faults"]
     slots: list[int] = []
     gaps: list[int] = []
@@ -194,7 +203,7 @@ def checker_cpu(build: str, n: int, *, interval_ns: int = NS_PER_S // 2, duratio
                 "interval_ns": interval_ns, "cpu_per_check_ns": cpu // checks if checks else None,
                 "answered": sum(c.answered for c in window)}
 
-    return asyncio.run(main())
+    return _run_loop(main)
 
 
 # --- replacement ----------------------------------------------------------------------------------
@@ -240,7 +249,7 @@ def replacement(build: str, client: Any, ports: dict[str, int], *, interval_ns: 
         await sup.stop()
         return {"killed": killed, "left": left, "replacements": list(sup.replacements)}
 
-    r = asyncio.run(main())
+    r = _run_loop(main)
     out_ns = [r["left"][c] - r["killed"][c] for c in ports if c in r["left"]]
     ready = [x.result.ready_ns - x.unhealthy_at_ns for x in r["replacements"] if x.result and x.result.ok]
     failed = len(ports) - len(ready)
