@@ -9,10 +9,13 @@ const MS = 1_000_000;
  * A simulated world on one virtual timeline (ns): the client's clock is off by `offset`, the
  * network adds `up`/`down` plus a deterministic jitter, and timers fire in order. Nothing real.
  */
-function world(offset: number, up: number, down: number, fail = () => false, lag = 0) {
+function world(offset: number, up: number, down: number, fail = () => false, lag = 0, clientPpm = 0) {
   const wires = new Map<string, { startTime: number; requestStart: number; responseStart: number }>();
   const shift = { server: 0 }; // a step of the server's clock, set by a test
-  let now = 1_700_000_000_000 * MS; // true (server) time
+  const start = 1_700_000_000_000 * MS;
+  let now = start; // true (server) time
+  // the client's clock: `offset` behind and `clientPpm` fast (its timeline and its clock alike)
+  const client = (t: number) => t - offset + (t - start) * clientPpm * 1e-6;
   const timers: { at: number; fn: () => void; id: number }[] = [];
   let ids = 0;
   let requests = 0;
@@ -29,7 +32,7 @@ function world(offset: number, up: number, down: number, fail = () => false, lag
     const i = timers.findIndex((t) => t.id === h);
     if (i >= 0) timers.splice(i, 1);
   };
-  const perfMs = () => (now - offset) / MS; // the page's timeline, ms
+  const perfMs = () => client(now) / MS; // the page's timeline, ms
   const fetchFn = ((url: string, init: RequestInit) => {
     const startTime = perfMs();
     requests += 1;
@@ -58,7 +61,7 @@ function world(offset: number, up: number, down: number, fail = () => false, lag
       }, goUp / MS);
     });
   }) as unknown as typeof fetch;
-  const clock = { nowNs: () => now - offset, fromPerfMs: (ms: number) => ms * MS };
+  const clock = { nowNs: () => client(now), fromPerfMs: (ms: number) => ms * MS };
   async function runFor(ms: number) {
     const end = now + ms * MS;
     for (;;) {
@@ -157,4 +160,21 @@ test("the network stack's timing removes a busy main thread's delay from the exc
   assert.ok(Math.abs(own.err) > 2 * MS, `script reads: error ${own.err / MS} ms`);
   assert.ok(Math.abs(wire.err) < 0.5 * MS, `wire timing: error ${wire.err / MS} ms`);
   assert.ok(wire.wire.used >= 8 && wire.wire.fallback === 0);
+});
+
+test("the drift is unknown (null, with how far the fit is) until the syncs span a minute, then fitted", async () => {
+  // The client's clock runs 20 ppm fast: the server's runs 20 ppm slow against it.
+  const w = world(5_000 * MS, 10 * MS, 10 * MS, () => false, 0, 20);
+  const e = new ClockSyncEngine({ clock: w.clock, fetchFn: w.fetchFn, wireTiming: () => null, setTimer: w.setTimer, clearTimer: w.clearTimer });
+  e.start();
+  await w.runFor(15_000);
+  let s = e.snapshot();
+  assert.equal(s.synchronized, true);
+  assert.equal(s.driftPpm, null, "an unfitted drift must not read as 0 ppm");
+  assert.ok(s.driftSpan !== null && s.driftSpan.haveNs > 10_000 * MS && s.driftSpan.haveNs < s.driftSpan.needNs, JSON.stringify(s.driftSpan));
+  await w.runFor(150_000);
+  s = e.snapshot();
+  assert.equal(s.driftSpan, null);
+  assert.ok(s.driftPpm !== null && Math.abs(s.driftPpm + 20) < 5, `drift ${s.driftPpm} ppm (-20 expected)`);
+  e.stop();
 });

@@ -9,8 +9,9 @@
  * half the difference of the two one-way delays, and since the four timestamps only reveal their
  * sum, no estimator built on them can tell (the true offset lies in θ ± d/2). Jitter adds delay to
  * one leg at random, so the sample with the smallest round trip is the most trustworthy (the
- * minimum filter, over the kept history, each sample's round trip aged by the drift's doubt). Drift (the two oscillators' rate difference) is the slope of the filtered
- * offsets over time, so the offset is extrapolated between syncs instead of held.
+ * minimum filter, over the kept history, each sample's round trip aged by the drift's doubt). Drift (the two oscillators' rate difference) is the slope of the offsets
+ * over time, each weighted by its round trip's excess over the fastest, so the offset is
+ * extrapolated between syncs instead of held; it is fitted once the samples span a minute.
  *
  * Times are JS numbers of ns since the UNIX epoch (~1.8e18: a double keeps them to 256 ns, far
  * below the millisecond this is judged at); differences are taken before any sum.
@@ -32,8 +33,10 @@ export interface Sample {
 
 export interface Estimate {
   offsetNs: number;
-  /** rate of the server clock relative to the client's, minus 1, in parts per million */
+  /** rate of the server clock relative to the client's, minus 1, in parts per million (0 until fitted) */
   driftPpm: number;
+  /** whether driftPpm comes from a fit: false until the filtered points span minDriftSpanNs */
+  driftFitted: boolean;
   /** round trip of the sample the offset comes from */
   rttNs: number;
   /** half that round trip, plus what the drift may have added since: the true offset's bound */
@@ -44,7 +47,7 @@ export interface Estimate {
 }
 
 export interface EstimatorOptions {
-  /** the drift fit takes the minimum-delay sample of each run of `window` samples */
+  /** the fewest samples (at least 4) a drift fit takes */
   window: number;
   /** samples kept (the minimum filter and the drift fit look at all of them) */
   history: number;
@@ -87,27 +90,35 @@ export function minDelay(samples: readonly Sample[]): Sample {
   return best;
 }
 
-/** Least-squares slope of offset over time of the points, or null when they span too little. */
-export function fitDrift(points: readonly Sample[], minSpanNs: number, minPoints = 4): number | null {
+/**
+ * Least-squares slope of offset over time of the points (weighted by `weights` when given), or
+ * null when they are too few or span too little.
+ */
+export function fitDrift(points: readonly Sample[], minSpanNs: number, minPoints = 4,
+                         weights?: readonly number[]): number | null {
   if (points.length < Math.max(2, minPoints)) return null;
   const t0 = points[0].atNs;
   const o0 = points[0].offsetNs;
   let n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
   let lo = Infinity, hi = -Infinity;
-  for (const p of points) {
+  points.forEach((p, i) => {
+    const w = weights ? weights[i] : 1;
     const x = p.atNs - t0;
     const y = p.offsetNs - o0;
-    n += 1; sx += x; sy += y; sxx += x * x; sxy += x * y;
+    n += w; sx += w * x; sy += w * y; sxx += w * x * x; sxy += w * x * y;
     lo = Math.min(lo, x); hi = Math.max(hi, x);
-  }
+  });
   if (hi - lo < minSpanNs) return null;
   const den = n * sxx - sx * sx;
   if (den <= 0) return null;
   return (n * sxy - sx * sy) / den; // ns of offset per ns of time
 }
 
-/** Filtered points slower than the fastest by more than this (plus 2%) do not vote on the drift. */
-const DRIFT_DELAY_TOLERANCE_NS = 200_000;
+/**
+ * The offset error a minimum-delay sample itself may carry (timestamp grain, queueing no exchange
+ * escapes), ns: a sample's weight in the drift fit is 1 / (its excess delay / 2 + this)^2.
+ */
+const DRIFT_NOISE_NS = 100_000;
 
 export class OffsetEstimator {
   readonly options: EstimatorOptions;
@@ -139,21 +150,23 @@ export class OffsetEstimator {
   }
 
   /**
-   * The drift from the history: each run of `window` consecutive samples contributes its
-   * minimum-delay sample, and the slope is fitted through those (jittery samples never vote).
+   * The drift from the history: the slope of the offsets over time, each sample weighted by how
+   * much its round trip exceeds the fastest one's (its offset can be off by half the excess), so
+   * queued exchanges hardly vote yet every sample keeps its place in time. (Runs of 8 samples and
+   * their minima were fitted before: after a burst the minima were all early samples, and the
+   * points spanned 14 s after 140 s of syncs, so the drift was never fitted.)
    */
   driftPerNs(): number {
-    const w = this.options.window;
-    const points: Sample[] = [];
-    for (let end = this.samples.length; end > 0; end -= w) {
-      points.unshift(minDelay(this.samples.slice(Math.max(0, end - w), end)));
-    }
-    // A window whose best exchange was still delayed carries half that delay as offset error:
-    // fit only the points near the overall minimum (all of them if that leaves fewer than two).
-    const floor = minDelay(points).delayNs;
-    const good = points.filter((p) => p.delayNs <= floor + DRIFT_DELAY_TOLERANCE_NS + 0.02 * floor);
-    const slope = fitDrift(good.length >= 2 ? good : points, this.options.minDriftSpanNs);
-    if (slope === null) return 0;
+    return this.driftFit() ?? 0;
+  }
+
+  /** The fitted drift per ns (clamped), or null while the history is too short to fit one. */
+  driftFit(): number | null {
+    if (this.samples.length === 0) return null;
+    const floor = minDelay(this.samples).delayNs;
+    const weights = this.samples.map((p) => 1 / ((p.delayNs - floor) / 2 + DRIFT_NOISE_NS) ** 2);
+    const slope = fitDrift(this.samples, this.options.minDriftSpanNs, Math.max(4, this.options.window), weights);
+    if (slope === null) return null;
     const max = this.options.maxDriftPpm * 1e-6;
     return Math.max(-max, Math.min(max, slope));
   }
@@ -167,7 +180,8 @@ export class OffsetEstimator {
   estimate(): Estimate | null {
     if (this.samples.length === 0) return null;
     const latest = this.samples[this.samples.length - 1].atNs;
-    const drift = this.driftPerNs();
+    const fit = this.driftFit();
+    const drift = fit ?? 0;
     const doubt = this.driftDoubtPerNs(drift);
     let best = this.samples[0];
     let bound = Infinity;
@@ -181,6 +195,7 @@ export class OffsetEstimator {
     return {
       offsetNs: best.offsetNs,
       driftPpm: drift * 1e6,
+      driftFitted: fit !== null,
       rttNs: best.delayNs,
       uncertaintyNs: best.delayNs / 2,
       atNs: best.atNs,
@@ -194,7 +209,8 @@ export class OffsetEstimator {
     return (fitted ? this.options.driftUncertaintyPpm : this.options.unfittedDriftPpm) * 1e-6;
   }
 
-  private spanNs(): number {
+  /** How long the kept samples span (client clock, ns): the drift is fitted from minDriftSpanNs on. */
+  spanNs(): number {
     return this.samples.length < 2 ? 0 : this.samples[this.samples.length - 1].atNs - this.samples[0].atNs;
   }
 

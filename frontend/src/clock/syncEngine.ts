@@ -13,7 +13,10 @@ export interface SyncSnapshot {
   offsetNs: number | null;
   rttNs: number | null;
   uncertaintyNs: number | null;
+  /** null until the drift is fitted (see driftSpan) */
   driftPpm: number | null;
+  /** before the drift is fitted: how long the samples span and how long a fit needs (ns) */
+  driftSpan: { haveNs: number; needNs: number } | null;
   lastSyncNs: number | null;
   samples: number;
   failures: number;
@@ -58,7 +61,7 @@ export interface EngineDeps {
 }
 
 const EMPTY: SyncSnapshot = {
-  synchronized: false, offsetNs: null, rttNs: null, uncertaintyNs: null, driftPpm: null,
+  synchronized: false, offsetNs: null, rttNs: null, uncertaintyNs: null, driftPpm: null, driftSpan: null,
   lastSyncNs: null, samples: 0, failures: 0, lastError: null, wireTimed: 0,
 };
 
@@ -187,7 +190,10 @@ export class ClockSyncEngine {
       this.publish({
         // "synced" once the first burst has filled the filter; the estimate is used before that too
         synchronized: this.snap.synchronized || e.samples >= this.schedule.policy.burst, offsetNs: e.offsetNs, rttNs: e.rttNs,
-        uncertaintyNs: this.estimator.uncertaintyAt(t3), driftPpm: e.driftPpm,
+        uncertaintyNs: this.estimator.uncertaintyAt(t3),
+        // Shown only once fitted: an unfitted 0 would read as "no drift" (it means "not known yet").
+        driftPpm: e.driftFitted ? e.driftPpm : null,
+        driftSpan: e.driftFitted ? null : { haveNs: this.estimator.spanNs(), needNs: this.estimator.options.minDriftSpanNs },
         lastSyncNs: body.t2, samples: e.samples, failures: 0, lastError: null, wireTimed: this.wire.used,
       });
       return this.schedule.next({ kind: "ok", surpriseNs, boundNs: predicted?.uncertaintyNs ?? e.uncertaintyNs });

@@ -12,6 +12,8 @@ export interface ClockView {
   rttNs: number | null;
   uncertaintyNs: number | null;
   driftPpm: number | null;
+  /** clocked, before its drift is fitted: how long its samples span and how long a fit needs, ns */
+  driftSpan?: { haveNs: number; needNs: number } | null;
   /** server time of the last successful sync, ns */
   lastSyncNs: number | null;
   samples: number;

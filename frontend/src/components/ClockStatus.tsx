@@ -32,7 +32,9 @@ export function ClockStatus({ view }: { view: ClockView }) {
         <dt>uncertainty</dt>
         <dd data-testid="clock-uncertainty">{view.uncertaintyNs == null ? "—" : `± ${ms(view.uncertaintyNs)}`}</dd>
         <dt>drift</dt>
-        <dd>{view.driftPpm == null ? "—" : `${view.driftPpm.toFixed(1)} ppm`}</dd>
+        <dd data-testid="clock-drift" title="rate of the server's clock against this browser's; fitted once the syncs span a minute">
+          {driftText(view)}
+        </dd>
         <dt>last sync</dt>
         <dd data-testid="clock-last-sync">
           {age == null ? "never" : `${(age / 1e9).toFixed(1)} s ago`}
@@ -42,4 +44,12 @@ export function ClockStatus({ view }: { view: ClockView }) {
       </dl>
     </section>
   );
+}
+
+/** The drift as fitted, or how far the fit is (before it, the clock runs on the offset alone). */
+export function driftText(view: Pick<ClockView, "driftPpm" | "driftSpan">): string {
+  if (view.driftPpm != null) return `${view.driftPpm >= 0 ? "+" : ""}${view.driftPpm.toFixed(1)} ppm`;
+  const s = view.driftSpan;
+  if (s) return `fitting (${Math.floor(s.haveNs / 1e9)} of ${Math.round(s.needNs / 1e9)} s of syncs)`;
+  return "—";
 }

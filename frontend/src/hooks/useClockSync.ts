@@ -31,6 +31,7 @@ export function useClockSync(): ClockView {
     rttNs: s.rttNs,
     uncertaintyNs: s.uncertaintyNs,
     driftPpm: s.driftPpm,
+    driftSpan: s.driftSpan,
     lastSyncNs: s.lastSyncNs,
     samples: s.samples,
     failures: s.failures,
