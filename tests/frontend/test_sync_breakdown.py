@@ -91,3 +91,20 @@ def test_report_shows_each_page_builds_signed_error_and_where_it_comes_from(tmp_
     assert "median 19.0 ms" in html
     assert "&lt;because&gt;" in html  # escaped, not markup
     assert frontend_sync_html(tmp_path / "nothing-here") == ""
+
+
+def test_stamp_errors_take_the_truth_at_fetch_and_only_acknowledged_orders() -> None:
+    """The stamp is judged against the truth read at its fetch() call (same synchronous handler);
+    the click's start is only the page's lag before it; a refused order is not an order placed."""
+    stamps = [
+        {"id": "a", "client": 1_000 * MS + 300_000, "truth": 1_000 * MS, "clickTruth": 960 * MS, "submitTruth": 990 * MS, "status": 201},
+        {"id": "b", "client": 2_000 * MS - 200_000, "truth": 2_000 * MS, "clickTruth": 1_999 * MS, "submitTruth": None, "status": 200},
+        {"id": "c", "client": 3_000 * MS, "truth": 3_000 * MS + 5 * MS, "clickTruth": 2_999 * MS, "status": 422},
+    ]
+    data = {"stamps": stamps}
+    assert fe.stamp_errors(data) == [300_000, -200_000]
+    lags = fe.stamp_lags(data)
+    assert lags["click_to_stamp"]["n"] == 3 and lags["click_to_stamp"]["max_ms"] == 40.0
+    assert lags["click_to_submit_event"] == {"n": 1, "p50_ms": 30.0, "p99_ms": 30.0, "max_ms": 30.0}
+    # Without the page's answer recorded (older instruments), every stamp counts.
+    assert len(fe.stamp_errors({"stamps": [{**s, "status": None} for s in stamps]})) == 3

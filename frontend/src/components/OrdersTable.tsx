@@ -1,5 +1,7 @@
 /** The orders placed from this page, newest first, with the clock stamp they carried and the time to acknowledgement. */
 
+import { memo } from "react";
+
 import { utcClock } from "../format";
 
 export interface OrderRow {
@@ -27,21 +29,27 @@ export function OrdersTable({ rows }: { rows: readonly OrderRow[] }) {
           </thead>
           <tbody>
             {rows.length === 0 && <tr><td colSpan={7} className="empty">No orders yet.</td></tr>}
-            {rows.map((r) => (
-              <tr key={r.clientOrderId} data-client-order-id={r.clientOrderId} data-ack={r.orderId ? "1" : "0"}
-                data-state={r.state} title={r.orderId ?? r.error ?? "sending"}>
-                <td className="mono">{utcClock(r.clientTimestampNs)}</td>
-                <td>{r.instrument}</td>
-                <td className={r.side.toLowerCase()}>{r.side}</td>
-                <td className="num">{r.quantity}</td>
-                <td><span className={`state ${r.state.toLowerCase()}`}>{r.error ? "ERROR" : r.state}</span></td>
-                <td className="num">{r.filled}</td>
-                <td className="num">{r.ackMs == null ? "…" : `${r.ackMs.toFixed(1)} ms`}</td>
-              </tr>
-            ))}
+            {rows.map((r) => <OrderLine key={r.clientOrderId} r={r} />)}
           </tbody>
         </table>
       </div>
     </section>
   );
 }
+
+/** One order's row. Memoized: an acknowledgement changes one row object (the others keep theirs),
+ * so with 200 rows shown only that row is rendered again, not the whole table. */
+const OrderLine = memo(function OrderLine({ r }: { r: OrderRow }) {
+  return (
+    <tr data-client-order-id={r.clientOrderId} data-ack={r.orderId ? "1" : "0"}
+      data-state={r.state} title={r.orderId ?? r.error ?? "sending"}>
+      <td className="mono">{utcClock(r.clientTimestampNs)}</td>
+      <td>{r.instrument}</td>
+      <td className={r.side.toLowerCase()}>{r.side}</td>
+      <td className="num">{r.quantity}</td>
+      <td><span className={`state ${r.state.toLowerCase()}`}>{r.error ? "ERROR" : r.state}</span></td>
+      <td className="num">{r.filled}</td>
+      <td className="num">{r.ackMs == null ? "…" : `${r.ackMs.toFixed(1)} ms`}</td>
+    </tr>
+  );
+});
