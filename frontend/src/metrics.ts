@@ -28,3 +28,10 @@ export const pageMetrics = {
   /** submit click -> acknowledged order committed to the DOM, ms */
   clickToAckMs: new Ring(),
 };
+
+/**
+ * Called with each order's id and stamp right after the stamp is read. A measuring harness sets it
+ * (window.__clockbench.setStampHook) to read its own true clock at that very moment: read later,
+ * at the order's fetch(), a loaded machine's scheduler could put milliseconds in between.
+ */
+export const stampHook: { fn: ((clientOrderId: string, stampNs: number) => void) | null } = { fn: null };

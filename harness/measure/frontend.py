@@ -7,8 +7,8 @@ plan: the plan's single-fetch hook, for information):
   server time, read together in the page once the hook says it is synchronized: every 50 ms on the
   responsiveness pages, about every 1.3 ms on the clock-sync pages (three staggered 4 ms timers).
 * ``ui.client_timestamp_error`` (ns, signed): an order's ``client_timestamp_ns`` minus the true
-  server time read at the order's fetch() call, which the dashboard's click handler makes in the
-  same synchronous run of JS as it reads the stamp (microseconds apart). The true time at the start
+  server time read right after the dashboard read the stamp (it calls a stamp hook the harness
+  sets, window.__clockbench.setStampHook; see stamp_errors()). The true time at the start
   of the click event is recorded too: the page's own work before its handler runs (form
   submission, React) put up to ~200 ms between the two under load, which is latency, not clock
   error (``stamp_lags``).
@@ -115,7 +115,15 @@ INSTRUMENT_JS = r"""
   const truthNowNs = () => (origin + realPerf()) * 1e6;
   const T = window.__truth = { cfg: CFG, nowNs: truthNowNs, samples: [], stamps: [], clicks: [], acks: [],
                                quotes: [], dateCheck: [], syncReplies: [], syncWire: [], planLegs: [], sampleRtt: [], clickTruth: [],
-                               pendingClick: null, inflight: 0, orderRun: null };
+                               pendingClick: null, inflight: 0, orderRun: null, stampTruth: new Map(), hooked: false };
+  // The true time right after the dashboard reads an order's stamp (its stamp hook, set once the
+  // dashboard is up): one function call after the stamp, where nothing can come in between.
+  const hook = () => {
+    const cb = window.__clockbench;
+    if (T.hooked || !cb || !cb.setStampHook) return;
+    cb.setStampHook((id) => { if (T.stampTruth.size < 200000) T.stampTruth.set(id, truthNowNs()); });
+    T.hooked = true;
+  };
   // Every clock-sync exchange as it really went: the network stack's send/receive stamps on the
   // real timeline (the observer gets the browser's own entries, not the skewed copies the page
   // reads) and the server's t1/t2 from the reply, so each exchange's two one-way delays are known.
@@ -171,7 +179,9 @@ INSTRUMENT_JS = r"""
         // The click that led here (the dashboard stamps and calls fetch inside that click's event).
         const c = T.pendingClick;
         T.pendingClick = null;
-        const st = { id: b.client_order_id, client: b.client_timestamp_ns, truth: truthNowNs(),
+        const at = truthNowNs();
+        const st = { id: b.client_order_id, client: b.client_timestamp_ns, truth: at,
+                     stampTruth: T.stampTruth.has(b.client_order_id) ? T.stampTruth.get(b.client_order_id) : null,
                      clickTruth: c ? c.truth : null, clickAt: c ? c.at : null,
                      submitTruth: c && c.submit ? c.submit : null, status: null };
         T.stamps.push(st);
@@ -204,6 +214,7 @@ INSTRUMENT_JS = r"""
       // The click's start (its order's stamp comes later in this event: form submission, then
       // React's handler, which stamps and calls fetch in one synchronous run; the truth judged is
       // read at that fetch, this one measures the page's lag before it).
+      hook();
       const c = { at: realPerf(), truth: truthNowNs() };
       T.clicks.push(c.at);
       T.clickTruth.push(c.truth);
@@ -331,14 +342,16 @@ def acknowledged(stamps: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def stamp_errors(data: dict[str, Any]) -> list[int]:
-    """client_timestamp_ns minus the true time read at the order's fetch() call (ns), over the
-    acknowledged orders. The dashboard's handler reads its clock for the stamp and calls fetch()
-    in one synchronous run of JS (between them only React's queued state updates): the truth is
-    read microseconds after the stamp. Read at the start of the click event instead, it took in
-    the page's own work before the handler ran (form submission, React), up to ~200 ms on the
-    loaded machine with 4 orders in flight: that is the page's latency, not its clock's error
+    """client_timestamp_ns minus the true time read right after the dashboard read the stamp (its
+    stamp hook: one function call later), over the acknowledged orders; where the hook was not
+    seen, the true time at the order's fetch() call, in the same synchronous handler (between the
+    two, only React's queued state updates, but on a loaded machine the OS may preempt the page
+    there: that put up to 16 ms into 1-2% of orders at load 11-18). Read at the start of the click
+    event instead, it took in the page's own work before the handler ran (form submission, React),
+    up to ~200 ms under load with 4 orders in flight: the page's latency, not its clock's error
     (stamp_lags() gives it)."""
-    return [int(round(s["client"] - s["truth"])) for s in acknowledged(data["stamps"])]
+    return [int(round(s["client"] - (s["stampTruth"] if s.get("stampTruth") is not None else s["truth"])))
+            for s in acknowledged(data["stamps"])]
 
 
 def stamp_lags(data: dict[str, Any]) -> dict[str, Any]:

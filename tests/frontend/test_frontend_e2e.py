@@ -133,6 +133,8 @@ def test_sync_5s_offset_10ms_each_way_with_jitter(chromium, stack, artifacts: Pa
         # event), reached the service and was acknowledged: 120 stamps judged per page.
         stamps = r.raw["stamps"]
         assert len(stamps) == 120 and all(st["clickTruth"] is not None for st in stamps), r.build
+        # ... and the dashboard's stamp hook gave each one's true time right after its stamp.
+        assert all(st["stampTruth"] is not None and st["stampTruth"] <= st["truth"] for st in stamps), r.build
         assert all(200 <= st["status"] < 300 for st in stamps), {st["status"] for st in stamps}
         assert len(r.stamp_errors_ns) == 120
         assert r.truth_bias_ms is not None and abs(r.truth_bias_ms) < 0.5, f"the truth clock is off: {r.truth_bias_ms} ms"

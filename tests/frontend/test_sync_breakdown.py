@@ -106,5 +106,8 @@ def test_stamp_errors_take_the_truth_at_fetch_and_only_acknowledged_orders() -> 
     lags = fe.stamp_lags(data)
     assert lags["click_to_stamp"]["n"] == 3 and lags["click_to_stamp"]["max_ms"] == 40.0
     assert lags["click_to_submit_event"] == {"n": 1, "p50_ms": 30.0, "p99_ms": 30.0, "max_ms": 30.0}
+    # The true time read by the stamp hook, right after the stamp, is preferred where it was seen.
+    hooked = [{**stamps[0], "stampTruth": 1_000 * MS + 100_000}, stamps[1]]
+    assert fe.stamp_errors({"stamps": hooked}) == [200_000, -200_000]
     # Without the page's answer recorded (older instruments), every stamp counts.
     assert len(fe.stamp_errors({"stamps": [{**s, "status": None} for s in stamps]})) == 3

@@ -9,7 +9,7 @@ import { useCallback, useEffect, useRef, useState } from "react";
 
 import { FINAL_STATES, getOrder, getPositions, placeOrder, type Positions } from "../api";
 import type { ClockView } from "../clock/view";
-import { pageMetrics } from "../metrics";
+import { pageMetrics, stampHook } from "../metrics";
 import { ClockStatus } from "./ClockStatus";
 import { OrderEntry, type OrderDraft } from "./OrderEntry";
 import { OrdersTable, type OrderRow } from "./OrdersTable";
@@ -46,6 +46,7 @@ export function TradingDashboard({ useClock }: { useClock: () => ClockView }) {
       nowNs: () => viewRef.current.nowNs(),
       clock: () => { const { nowNs: _n, ...rest } = viewRef.current; return rest; },
       metrics: { quoteToDomMs: () => pageMetrics.quoteToDomMs.all(), clickToAckMs: () => pageMetrics.clickToAckMs.all() },
+      setStampHook: (fn: typeof stampHook.fn) => { stampHook.fn = fn; },
     };
   }, [view.build]);
 
@@ -55,9 +56,10 @@ export function TradingDashboard({ useClock }: { useClock: () => ClockView }) {
 
   const submit = useCallback((d: OrderDraft) => {
     const clicked = performance.now();
-    const stamp = viewRef.current.nowNs(); // the synchronized clock at the click
     seq.current += 1;
     const clientOrderId = `ui-${tag.current}-${seq.current}`;
+    const stamp = viewRef.current.nowNs(); // the synchronized clock at the click
+    stampHook.fn?.(clientOrderId, stamp);
     setOrderError(null);
     setRows((rs) => [{
       clientOrderId, orderId: null, instrument: d.instrument, side: d.side, quantity: d.quantity,
