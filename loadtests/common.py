@@ -19,6 +19,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+import gevent
 from gevent import GreenletExit
 from locust import FastHttpUser, events
 from locust.runners import MasterRunner, WorkerRunner
@@ -62,12 +63,14 @@ class Recorder:
     def reset_all(self) -> None:
         self.window_start_ns = 0  # monotonic; requests started earlier are warm-up, not measured
         self.window_end_ns = 0
+        self.stopping_ns = 0  # when stopping began: the open schedule's last intended sends are before it
         self.users_max = 0
         self.reset_deltas()
 
     def reset_deltas(self) -> None:
         self.hists: dict[tuple[str, str], Any] = {}
         self.counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # sent, answered, failed, cut off
+        self.sent_before_stopping = 0  # the rate achieved is these over the window up to the stopping
         self.streams: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # received, negative ages
         self.errors: Counter[str] = Counter()
 
@@ -83,10 +86,14 @@ class Recorder:
             h = self.hists[key] = hdr.new()
         return h
 
+    def before_stopping(self, started_ns: int) -> bool:
+        return self.stopping_ns == 0 or started_ns < self.stopping_ns
+
     def sent(self, name: str, started_ns: int) -> None:
         if self.measuring(started_ns):
             self.counts[name][0] += 1
             self.counts[AGGREGATE][0] += 1
+            self.sent_before_stopping += self.before_stopping(started_ns)
 
     def cut_off(self, name: str, started_ns: int) -> None:
         """A request the stop killed in flight (Locust kills a user whose stop raced its next task):
@@ -95,6 +102,7 @@ class Recorder:
             for n in (name, AGGREGATE):
                 self.counts[n][0] -= 1
                 self.counts[n][3] += 1
+            self.sent_before_stopping -= self.before_stopping(started_ns)
 
     def answered(self, name: str, started_ns: int, latency_ns: int, delay_ns: int) -> None:
         if not self.measuring(started_ns):
@@ -127,6 +135,14 @@ class Recorder:
         end = self.window_end_ns or time.monotonic_ns()
         return max(0, end - self.window_start_ns)
 
+    def rate_window_ns(self) -> int:
+        """The window up to when stopping began: the time the open schedule had to send in (stopping
+        takes a while on a busy machine, and nothing is scheduled during it)."""
+        if self.window_start_ns == 0:
+            return 0
+        end = self.stopping_ns or self.window_end_ns or time.monotonic_ns()
+        return max(0, end - self.window_start_ns)
+
     def payload(self) -> dict:
         """This process's deltas as plain JSON-able data (histograms as HdrHistogram's text)."""
         return {
@@ -138,7 +154,11 @@ class Recorder:
             "errors": dict(self.errors),
             "window_ns": self.window_ns(),
             "sent_in_window": self.counts[AGGREGATE][0] if AGGREGATE in self.counts else 0,
+            "rate_window_ns": self.rate_window_ns(),
+            "sent_before_stopping": self.sent_before_stopping,
             "users_max": self.users_max,
+            # after the window closed (the users have stopped): nothing this process measures comes later
+            "final": self.window_end_ns != 0,
         }
 
 
@@ -152,11 +172,14 @@ class Merged:
         self.errors: Counter[str] = Counter()
         self.processes: dict[str, dict[str, int]] = {}  # id -> {window_ns, sent, users_max}
         self.reports = 0
+        self.finals: set[str] = set()  # workers whose report after their users stopped has arrived
 
     def add(self, source: str, p: dict) -> None:
         if p.get("format") != HDR_FORMAT:
             return
         self.reports += 1
+        if p.get("final"):
+            self.finals.add(source)
         for key, text in p["hists"].items():
             h = hdr.decode(text)
             if key in self.hists:
@@ -170,9 +193,12 @@ class Merged:
             for i in range(2):
                 self.streams[k][i] += v[i]
         self.errors.update(p["errors"])
-        proc = self.processes.setdefault(source, {"window_ns": 0, "sent": 0, "users_max": 0, "pid": p["pid"]})
+        proc = self.processes.setdefault(source, {"window_ns": 0, "sent": 0, "users_max": 0, "pid": p["pid"],
+                                                  "rate_window_ns": 0, "sent_before_stopping": 0})
         proc["window_ns"] = max(proc["window_ns"], p["window_ns"])
         proc["sent"] += p["sent_in_window"]
+        proc["rate_window_ns"] = max(proc["rate_window_ns"], p.get("rate_window_ns", 0))
+        proc["sent_before_stopping"] += p.get("sent_before_stopping", 0)
         proc["users_max"] = max(proc["users_max"], p["users_max"])
 
     def to_json(self) -> dict:
@@ -202,9 +228,44 @@ def _on_test_start(environment: Any, **_: Any) -> None:
 @events.test_stop.add_listener
 def _on_test_stop(environment: Any, **_: Any) -> None:
     """The window ends once the users have stopped (not when stopping begins: until each user is
-    told to stop, it keeps sending, and Locust counts those requests too)."""
+    told to stop, it keeps sending, and Locust counts those requests too). A worker then reports at
+    once, so its last measurements reach the master before the worker says it has stopped."""
     if REC.window_start_ns and not REC.window_end_ns:
         REC.window_end_ns = max(time.monotonic_ns(), REC.window_start_ns)
+    runner = environment.runner
+    send = getattr(runner, "_send_stats", None)  # Locust's own periodic report, sent now
+    if isinstance(runner, WorkerRunner) and send is not None:
+        send()
+
+
+FINAL_REPORT_WAIT_S = 30.0  # beyond the stop timeout: a busy machine's workers report late
+STOP_USERS = "cb_stop_users"  # master -> workers: stop your users now (and so send your last report)
+
+
+@events.init.add_listener
+def _on_init(environment: Any, **_: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        runner.register_message(STOP_USERS, lambda environment, msg, **_: environment.runner.stop(), concurrent=True)
+
+
+@events.test_stopping.add_listener
+def _on_test_stopping(environment: Any, **_: Any) -> None:
+    """A headless master ends a run by quitting, which gives its workers 0.5 s to send their last
+    report: on a busy machine that report came later and was lost (requests counted as sent with no
+    answer). So the master first has its workers stop their users and waits, bounded, for each one's
+    report from after the stop; Locust's quit then finds them stopped."""
+    if REC.window_start_ns and not REC.stopping_ns:
+        REC.stopping_ns = max(time.monotonic_ns(), REC.window_start_ns)
+    runner = environment.runner
+    if not isinstance(runner, MasterRunner) or not getattr(options(environment), "headless", False):
+        return
+    clients = [c.id for c in runner.clients.all]
+    for cid in clients:
+        runner.send_message(STOP_USERS, None, client_id=cid)
+    deadline = time.monotonic() + (environment.stop_timeout or 0.0) + FINAL_REPORT_WAIT_S
+    while clients and not MERGED.finals.issuperset(clients) and time.monotonic() < deadline:
+        gevent.sleep(0.05)
 
 
 @events.request.add_listener

@@ -406,7 +406,10 @@ def summarize(
         reasons.append(f"load generator saturated: {worst[0]} averaged {worst[1]['mean']:.0f}% CPU (limit {spec.cpu_limit:.0f}%)")
     achieved = None
     if spec.rate:
-        achieved = sum(p["sent"] / (p["window_ns"] / 1e9) for p in procs.values() if p["window_ns"])
+        # sends up to when stopping began, over that time (the stop itself can take a second on a
+        # busy machine and schedules nothing)
+        achieved = sum(p.get("sent_before_stopping", p["sent"]) / (p.get("rate_window_ns") or p["window_ns"]) * 1e9
+                       for p in procs.values() if p.get("rate_window_ns") or p["window_ns"])
         if achieved < spec.rate * (1 - spec.rate_tolerance):
             reasons.append(f"short of the target rate: {achieved:.1f}/s sent of {spec.rate:.1f}/s")
     elif not spec.shape:
