@@ -160,7 +160,7 @@ class OrderService:
             order = self.oms.accept(req)  # raises the domain's validation / duplicate errors
             riding = self.writer.take()  # earlier orders' new states ride in this insert's statement
             try:
-                await self.store.write_order(order, self.writer.updates(riding))
+                await self.store.write_order_to_route(order, self.writer.updates(riding))
             except CacheWriteError:
                 self.writer.landed(riding)  # the row is committed: durable
             except BaseException:
