@@ -1,7 +1,8 @@
 """PostgreSQL and Redis for the service, through the database components of the build map.
 
-An order acknowledged with 201 has been written through the coordinator (row committed in
-PostgreSQL, entry in Redis) before the answer leaves; a failed write is an error to the client.
+An order acknowledged with 201 has its row committed in PostgreSQL before it is routed, and so
+before the answer leaves; a failed write is an error to the client. Its Redis entry is written with
+its state after routing, by the write-behind that writes that state (``write_order_to_route``).
 """
 
 from __future__ import annotations
