@@ -1,5 +1,6 @@
 """The order flow behind the HTTP routes: OMS/EMS/PMS/settlement/order timing per the build map,
-each accepted order written through to PostgreSQL and Redis before its 201.
+each accepted order committed to PostgreSQL before it is routed and before its 201 (cached in Redis
+with its state after routing).
 
 Thin glue. Requests are parsed and validated by the order-management domain; rejected input never
 reaches the OMS nor the database. The parts come from the switchboard (``harness.builds.order_stack``,
@@ -150,17 +151,19 @@ class OrderService:
 
     # --- orders ----------------------------------------------------------------------------
     async def submit(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Durable before routed: the order is validated and sequenced, written (PostgreSQL row, then
-        Redis), and only then sent to the venue. A failed write withdraws it: nothing traded, no trace
-        in memory, and the client hears 503/4xx. A committed row whose Redis write failed is durable
-        (PostgreSQL is the record), so it is routed; the cache catches up with the next update."""
+        """Durable before routed: the order is validated and sequenced, its PostgreSQL row committed,
+        and only then sent to the venue. A failed write withdraws it: nothing traded, no trace in
+        memory, and the client hears 503/4xx. Its state after routing is written behind (riding the
+        next insert, or after 20 ms alone), and that write caches it in Redis: one cache write per
+        order. A committed row whose riding updates' Redis write failed is durable (PostgreSQL is
+        the record), so it is routed."""
         req = d.parse_order_request(body, strict=True)
 
         async def accept_write_route() -> Any:
             order = self.oms.accept(req)  # raises the domain's validation / duplicate errors
             riding = self.writer.take()  # earlier orders' new states ride in this insert's statement
             try:
-                await self.store.write_order(order, self.writer.updates(riding))
+                await self.store.write_order_to_route(order, self.writer.updates(riding))
             except CacheWriteError:
                 self.writer.landed(riding)  # the row is committed: durable
             except BaseException:

@@ -1,7 +1,8 @@
 """PostgreSQL and Redis for the service, through the database components of the build map.
 
-An order acknowledged with 201 has been written through the coordinator (row committed in
-PostgreSQL, entry in Redis) before the answer leaves; a failed write is an error to the client.
+An order acknowledged with 201 has its row committed in PostgreSQL before it is routed, and so
+before the answer leaves; a failed write is an error to the client. Its Redis entry is written with
+its state after routing, by the write-behind that writes that state (``write_order_to_route``).
 """
 
 from __future__ import annotations
@@ -65,19 +66,18 @@ class Persistence:
     async def write_order(self, order: Any, updates: list[tuple[str, str, Decimal | None]] | None = None) -> Any:
         """Write-through of a new order (domain Order) to PostgreSQL and Redis; ``updates`` (earlier
         orders' new states, from the write-behind) ride in the same statement and pipeline."""
-        row = NewOrder(
-            order_id=order.order_id,
-            client_order_id=order.client_order_id,
-            instrument=order.instrument,
-            side=order.side.value,
-            order_type=order.order_type.value,
-            quantity=Decimal(order.quantity),
-            price=order.limit_price,
-            state=order.state.value,
-        )
+        row = _new_order(order)
         if updates:
             return (await self.coordinator.write_order_and_update(row, updates))[0]
         return await self.coordinator.write_order(row)
+
+    async def write_order_to_route(self, order: Any, updates: list[tuple[str, str, Decimal | None]]) -> Any:
+        """A new order about to be routed: its row committed in PostgreSQL (with ``updates`` riding in
+        the same statement, their rows cached). The new row itself is not cached now: its state changes
+        as it is routed, and the write-behind caches that state when it writes it, so each order costs
+        one cache write, as a route-then-write order does. Until then a cache-aside read finds no entry
+        and reads PostgreSQL, as it would for an evicted one."""
+        return (await self.coordinator.write_order_and_update(_new_order(order), updates, cache_new=False))[0]
 
     async def update_order(self, order: Any) -> Any:
         return await self.coordinator.update_order(order.order_id, order.state.value, Decimal(order.filled_qty))
@@ -173,6 +173,19 @@ class Persistence:
 
     async def read_order(self, order_id: str) -> Any:
         return await self.coordinator.read_order(order_id)
+
+
+def _new_order(order: Any) -> NewOrder:
+    return NewOrder(
+        order_id=order.order_id,
+        client_order_id=order.client_order_id,
+        instrument=order.instrument,
+        side=order.side.value,
+        order_type=order.order_type.value,
+        quantity=Decimal(order.quantity),
+        price=order.limit_price,
+        state=order.state.value,
+    )
 
 
 async def timed(coro: Any) -> tuple[bool, int, str]:

@@ -55,24 +55,29 @@ class DatabaseCoordinator(CoordinatorBase):
         )
 
     async def update_orders(self, updates: list[tuple[str, str, Decimal | None]]) -> list[OrderRow]:
-        """Many state updates: one statement stamped with one clock time, then one cache pipeline."""
+        """Many state updates: one statement stamped with one clock time, then one cache write."""
         if not updates:
             return []
         ts = self.clock.timestamp_ns()
         rows = await self.store.update_orders(updates, ts_ns=ts)
-        if not rows:
-            return rows
-        return await self._write_through_many(
-            rows, self.cache.set_records({order_key(r.order_id): r for r in rows}, self.ttl_ns, now_ns=ts)
-        )
+        return await self._write_through_many(rows, self._cache_rows(rows, ts)) if rows else rows
 
     async def write_order_and_update(
-        self, order: NewOrder, updates: list[tuple[str, str, Decimal | None]]
+        self, order: NewOrder, updates: list[tuple[str, str, Decimal | None]], *, cache_new: bool = True
     ) -> tuple[OrderRow, list[OrderRow]]:
-        """A new order and earlier orders' new states in one statement, then one cache pipeline for all."""
+        """A new order and earlier orders' new states in one statement, then one cache write for the rows.
+        ``cache_new=False``: the new row is not cached now (a service that routes it next caches its
+        state after routing, when that state is written: one cache write per order, not two)."""
         ts = self.clock.timestamp_ns()
         row, updated = await self.store.insert_order_and_update(order, updates, ts_ns=ts)
-        rows = [row, *updated]
-        await self._write_through_many(rows, self.cache.set_records({order_key(r.order_id): r for r in rows},
-                                                                    self.ttl_ns, now_ns=ts))  # fmt: skip
+        rows = [row, *updated] if cache_new else updated
+        if rows:
+            await self._write_through_many(rows, self._cache_rows(rows, ts))
         return row, updated
+
+    async def _cache_rows(self, rows: list[OrderRow], ts: int) -> None:
+        """One SET for one row (a pipeline costs more Python than it saves for a single command)."""
+        if len(rows) == 1:
+            await self.cache.set_record(order_key(rows[0].order_id), rows[0], self.ttl_ns, now_ns=ts)
+        elif rows:
+            await self.cache.set_records({order_key(r.order_id): r for r in rows}, self.ttl_ns, now_ns=ts)

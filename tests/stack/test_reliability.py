@@ -339,6 +339,25 @@ def test_follow_up_state_writes_are_batched_and_reach_postgres(svc):
         assert rows[o.client_order_id] == (o.order_id, o.state.value)
 
 
+def test_each_order_is_cached_once_with_its_state_after_routing(svc):
+    """An order's row is committed before it is routed, but cached only when its state after routing is
+    written (one cache write per order): once the follow-ups landed, every order is in Redis with the
+    very row PostgreSQL holds, and never with the NEW state that preceded its routing."""
+    bodies = [order(order_type="LIMIT", limit_price=p) for p in ("100.00", "99.50", "250.25", "0.01") * 5]
+
+    async def burst() -> list[httpx.Response]:
+        return await asyncio.gather(*(svc.client.post(f"{API}/orders", json=b) for b in bodies))
+
+    answers = svc.run(burst())
+    assert all(r.status_code == 201 for r in answers), [r.text for r in answers if r.status_code != 201][:3]
+    svc.settle()
+    co = svc.c.store.coordinator
+    for r in answers:
+        report = svc.run(co.check_consistency(r.json()["order_id"]))
+        assert report.in_store and report.in_cache and report.consistent, report
+        assert svc.run(co.cache.get_record(f"order:{r.json()['order_id']}")).state != "NEW"
+
+
 def test_a_failed_follow_up_write_is_retried_until_it_lands(svc):
     adapter = svc.c.store.coordinator.store
     calls = []
