@@ -312,3 +312,94 @@ def test_the_wheel_is_looked_at_when_its_earliest_deadline_falls_due_at_most_onc
 def test_a_wake_gap_outside_zero_to_one_tick_is_a_value_error(gap: int) -> None:
     with pytest.raises(ValueError, match="wake_gap_ns"):
         LiveClock(tick_ns=10 * MS, wake_gap_ns=gap)
+
+
+@pytest.mark.parametrize("overrun", [0, 1 * MS, 3 * MS, 4 * MS, 6 * MS, 50 * MS, -1])
+def test_the_wake_gap_takes_what_the_tick_leaves_after_the_overrun_and_never_less_than_half(overrun: int) -> None:
+    tick = 10 * MS
+    gap = live.wake_gap_for(tick, overrun)
+    assert tick // 2 <= gap <= tick - tick // 10
+    if tick // 2 < gap:  # the floor aside, a beat due just after a look is delivered within 90% of a tick
+        assert gap + max(0, overrun) == tick - tick // 10
+    assert live.wake_gap_for(tick, overrun + MS) <= gap  # a longer overrun never widens the gap
+
+
+def _scripted_clock(monkeypatch, **kwargs):
+    """A LiveClock whose monotonic time is a list the test moves; its looks are run by hand."""
+    fake = [10**12 + 3 * MS // 10]
+    monkeypatch.setattr(live, "_monotonic_ns", lambda: fake[0])
+    loop = asyncio.new_event_loop()
+    return fake, loop, LiveClock(loop=loop, **kwargs)
+
+
+def test_an_adaptive_wheel_widens_its_gap_on_short_overruns_and_narrows_it_on_long_ones(monkeypatch) -> None:
+    """The next look is planned one gap after this one started, the gap given by the overrun
+    this look measured (from when it was planned to when its deliveries ended)."""
+    fake, loop, clock = _scripted_clock(monkeypatch, tick_ns=10 * MS)
+    try:
+        assert clock.adaptive_gap and clock.wake_gap_ns == 9 * MS
+        wall = clock.timestamp_ns()
+        for i in range(200):  # dense beats: every look finds some due, so the gap alone spaces them
+            clock.set_timer(f"hb{i}", 100 * MS, lambda e: None, start_time_ns=wall + i * MS // 2, coarse=True)
+        fake[0] = clock._tick_at
+        start = fake[0]
+        clock._on_tick()  # on time, instantly done: no overrun
+        assert clock.overrun_ns == 0 and clock._tick_at == start + 9 * MS
+        fake[0] = clock._tick_at + 3 * MS  # woken 3 ms late
+        start = fake[0]
+        clock._on_tick()
+        assert clock.overrun_ns == 3 * MS and clock.wake_gap_ns == 6 * MS
+        assert clock._tick_at == start + 6 * MS
+        fake[0] = clock._tick_at  # on time again: the peak decays slowly, the gap widens slowly
+        start = fake[0]
+        clock._on_tick()
+        assert 0 < 3 * MS - clock.overrun_ns < 3 * MS // 100
+        assert clock._tick_at == start + live.wake_gap_for(10 * MS, clock.overrun_ns)
+        assert clock.looks == 3
+    finally:
+        clock.cancel_timers()
+        loop.close()
+
+
+def test_an_adaptive_wheel_delivers_every_beat_once_in_deadline_order_and_never_early(monkeypatch) -> None:
+    """10,000 beats staggered over a second (as the heartbeat producer sets them), looked at with
+    random lateness: none lost, none twice, none before its time, in deadline order per look and
+    overall, and each within its look's overrun plus the gap in force when that look was planned."""
+    import random
+
+    rng = random.Random(19)
+    fake, loop, clock = _scripted_clock(monkeypatch, tick_ns=10 * MS)
+    seen: list[tuple[int, int]] = []
+    try:
+        wall = clock.timestamp_ns()
+        n, interval = 10_000, NANOS_IN_SECOND
+        shift: dict[str, int] = {}  # per timer, monotonic deadline minus wall-clock schedule
+
+        def beat(e: TimeEvent) -> None:
+            seen.append((e.ts_event + shift[e.name], fake[0]))
+
+        for i in range(n):
+            clock.set_timer(f"hb{i}", interval, beat, start_time_ns=wall + i * interval // n, coarse=True)
+            timer = clock._timers[f"hb{i}"]
+            shift[timer.name] = timer.due - timer.next_ns
+        end = fake[0] + 3 * interval
+        worst_allowed = 0
+        while clock._tick_at is not None and clock._tick_at < end:
+            gap_planned = clock.wake_gap_ns
+            late = rng.choice([0, 0, 0, 200_000, 1 * MS, 4 * MS])
+            fake[0] = clock._tick_at + late
+            before = len(seen)
+            clock._on_tick()
+            worst_allowed = max(worst_allowed, gap_planned + late)
+            batch = seen[before:]
+            assert all(nominal <= at for nominal, at in batch)  # never early
+            assert [b[0] for b in batch] == sorted(b[0] for b in batch)
+        nominals = [nominal for nominal, _ in seen]
+        assert nominals == sorted(nominals) and len(set(nominals)) == len(nominals)
+        last = max(nominals)
+        expected = sorted(wall + i * interval // n + k * interval + shift[f"hb{i}"] for i in range(n) for k in range(1, 4))
+        assert nominals == [x for x in expected if x <= last] and len(nominals) > 2 * n
+        assert max(at - nominal for nominal, at in seen) <= worst_allowed
+    finally:
+        clock.cancel_timers()
+        loop.close()
