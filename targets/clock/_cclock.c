@@ -896,6 +896,7 @@ static PyTypeObject TimerQueueType = {
 typedef struct {
     int64_t deadline;
     Py_ssize_t order;
+    int64_t gen;    /* the Timer's gen when it left the wheel: a cancel during the batch bumps it */
     PyObject *item; /* borrowed while in its bucket, then owned (see expire_due) */
 } due_entry;
 
@@ -1069,6 +1070,14 @@ wheel_expire_due(wheel_view *w, int64_t now_ns, due_entry **out)
             }
             due[count].deadline = deadline;
             due[count].order = count;
+            due[count].gen = -1; /* not a Timer: the firing loop refuses it */
+            if (Py_TYPE(item) == TimerType) {
+                PyObject *g = SLOT(item, timer_off[T_GEN]);
+                if (g == NULL || !as_i64(g, &due[count].gen)) {
+                    PyErr_SetString(PyExc_TypeError, "a coarse timer's gen is not an int64");
+                    goto error;
+                }
+            }
             due[count].item = Py_NewRef(item);
             count++;
         }
@@ -1095,10 +1104,12 @@ error:
     return -1;
 }
 
-/* TimingWheel.next_due: the earliest deadline of the first occupied bucket after the current
- * tick, capped at that bucket's end; None when the wheel is empty. */
+/* TimingWheel.next_due(horizon_ns): the earliest deadline of the first occupied bucket after the
+ * current tick, capped at that bucket's end; None when the wheel is empty. The scan stops at the
+ * first deadline at or before horizon_ns (INT64_MIN: no horizon): the caller waits that long
+ * anyway, and a look at 10,000 beats a second read every deadline of a bucket (~100 cold ints). */
 static PyObject *
-wheel_next_due(wheel_view *w)
+wheel_next_due(wheel_view *w, int64_t horizon_ns)
 {
     if (PyDict_GET_SIZE(w->where) == 0) {
         Py_RETURN_NONE;
@@ -1119,6 +1130,9 @@ wheel_next_due(wheel_view *w)
             }
             if (deadline < best) {
                 best = deadline;
+                if (best <= horizon_ns) {
+                    break;
+                }
             }
         }
         return PyLong_FromLongLong(best);
@@ -1126,12 +1140,13 @@ wheel_next_due(wheel_view *w)
     Py_RETURN_NONE;
 }
 
-/* fire_coarse(clock, wheel, now_ns) -> wheel.next_due(): LiveClock._fire_coarse in C (live.py keeps the pure twin). */
+/* fire_coarse(clock, wheel, now_ns[, horizon_ns]) -> wheel.next_due(horizon_ns): LiveClock._fire_coarse
+ * in C (live.py keeps the pure twin). */
 static PyObject *
 c_fire_coarse(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "fire_coarse() takes 3 arguments");
+    if (nargs != 3 && nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "fire_coarse() takes 3 or 4 arguments");
         return NULL;
     }
     if (TimerType == NULL) {
@@ -1140,8 +1155,9 @@ c_fire_coarse(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
     }
     PyObject *clock = args[0], *wheel = args[1];
     int64_t now_ns;
-    if (!as_i64(args[2], &now_ns)) {
-        PyErr_SetString(PyExc_TypeError, "fire_coarse(): now_ns must be an int64");
+    int64_t horizon_ns = INT64_MIN;
+    if (!as_i64(args[2], &now_ns) || (nargs == 4 && args[3] != Py_None && !as_i64(args[3], &horizon_ns))) {
+        PyErr_SetString(PyExc_TypeError, "fire_coarse(): now_ns and horizon_ns must be int64");
         return NULL;
     }
     wheel_view w;
@@ -1192,10 +1208,20 @@ c_fire_coarse(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
                 failed = 1;
                 break;
             }
-            PyObject *current = PyDict_GetItemWithError(timers, name);
-            if (current != timer) {
-                failed = PyErr_Occurred() != NULL;
-                break; /* cancelled, or its name reused by another timer */
+            /* Still set? Cancelling bumps gen (base.py cancel_timer), the only way off the clock
+             * but finishing, and a finished timer leaves the wheel for good: so an unchanged gen is
+             * the pure loop's ``timers.get(name) is timer`` without the dict lookup (cold at 10^5). */
+            PyObject *g = get_slot(timer, timer_off[T_GEN], "gen");
+            int64_t gen_now;
+            if (g == NULL || !as_i64(g, &gen_now)) {
+                failed = 1;
+                if (g != NULL) {
+                    PyErr_SetString(PyExc_TypeError, "a coarse timer's gen is not an int64");
+                }
+                break;
+            }
+            if (gen_now != due[i].gen) {
+                break; /* cancelled (its name may already serve another timer) */
             }
             PyObject *next_ns = get_slot(timer, timer_off[T_NEXT], "next_ns");
             PyObject *interval = get_slot(timer, timer_off[T_INTERVAL], "interval_ns");
@@ -1320,7 +1346,7 @@ c_fire_coarse(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
     else if (rc < 0) {
         failed = 1;
     }
-    PyObject *result = failed ? NULL : wheel_next_due(&w);
+    PyObject *result = failed ? NULL : wheel_next_due(&w, horizon_ns);
     Py_DECREF(w.wdict);
     return result;
 }

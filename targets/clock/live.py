@@ -178,16 +178,19 @@ class LiveClock(ClockBase):
         wheel = self._wheel
         now = _monotonic_ns()
         nxt: int | None = -1  # -1: not known yet
+        # No look comes sooner than the least gap after this one, so the next deadline is needed
+        # only past that horizon: the scan for it stops at the first deadline inside it.
+        horizon = now + (least_wake_gap(self.tick_ns) if self.adaptive_gap else self.wake_gap_ns)
         try:
             fire = _impl.fire_coarse
             if fire is not None:  # the same loop in C (_cclock.c: fire_coarse), which returns next_due()
-                nxt = fire(self, wheel, now)
+                nxt = fire(self, wheel, now, horizon)
             else:
                 self._fire_coarse(wheel, now)
         finally:
             self._ticking = False
             if nxt == -1:
-                nxt = wheel.next_due()
+                nxt = wheel.next_due(horizon)
             if self.adaptive_gap and planned is not None:
                 # The overrun of this look: from when it was planned to the last beat it delivered.
                 # A decaying peak (half-life about 180 looks, 1.5-2 s) follows the machine's
@@ -268,7 +271,12 @@ def wake_gap_for(tick_ns: int, overrun_ns: int) -> int:
     whose wake-ups run that late no gap keeps the bound, and waking more often would only add
     CPU (the fixed half-tick gap this replaces)."""
     budget = tick_ns - tick_ns // 10
-    return max(tick_ns // 2, budget - max(0, overrun_ns))
+    return max(least_wake_gap(tick_ns), budget - max(0, overrun_ns))
+
+
+def least_wake_gap(tick_ns: int) -> int:
+    """The floor of the adaptive wake gap: half a tick."""
+    return tick_ns // 2
 
 
 def _rebind() -> None:

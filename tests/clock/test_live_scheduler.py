@@ -403,3 +403,38 @@ def test_an_adaptive_wheel_delivers_every_beat_once_in_deadline_order_and_never_
     finally:
         clock.cancel_timers()
         loop.close()
+
+
+@pytest.mark.parametrize("reuse_name", [False, True])
+def test_a_coarse_beat_cancelled_by_an_earlier_beat_of_the_same_look_does_not_fire(monkeypatch, reuse_name: bool) -> None:
+    """The victim has left the wheel with the killer (one look takes both); the killer cancels it,
+    and may set a new timer under its name at once: the old victim must not fire, the new one
+    fires at its own time, once."""
+    fake, loop, clock = _scripted_clock(monkeypatch, tick_ns=10 * MS, wake_gap_ns=5 * MS)
+    seen: list[tuple[str, int]] = []
+    try:
+        wall = clock.timestamp_ns() + NANOS_IN_SECOND  # ahead: the real wall clock must not overtake it
+
+        def killer(e: TimeEvent) -> None:
+            seen.append((e.name, e.ts_event))
+            clock.cancel_timer("victim")
+            if reuse_name:
+                clock.set_timer("victim", 20 * MS, lambda ev: seen.append(("new victim", ev.ts_event)),
+                                start_time_ns=wall, stop_time_ns=wall + 20 * MS, coarse=True)
+
+        clock.set_timer("killer", 2 * MS, killer, start_time_ns=wall, stop_time_ns=wall + 2 * MS, coarse=True)
+        clock.set_timer("victim", 3 * MS, lambda e: seen.append(("old victim", e.ts_event)), start_time_ns=wall,
+                        coarse=True)
+        fake[0] = clock._timers["victim"].due + 1  # one look takes both
+        clock._on_tick()
+        assert [n for n, _ in seen] == ["killer"]
+        for _ in range(10):  # later looks: the old victim never fires, the new one once
+            if clock._tick_at is None:
+                break
+            fake[0] = max(fake[0] + 5 * MS, clock._tick_at)
+            clock._on_tick()
+        assert [n for n, _ in seen] == (["killer", "new victim"] if reuse_name else ["killer"])
+        assert clock.timer_count == 0
+    finally:
+        clock.cancel_timers()
+        loop.close()
