@@ -65,7 +65,7 @@ class TimingWheel(Generic[T]):
 
     def remove(self, item: T) -> bool:
         slot = self._where.pop(item, None)
-        if slot is None:
+        if slot is None or slot < 0:  # -1: in flight, taken out by the C firing loop (_cclock.c)
             return False
         del self._slots[slot][item]
         return True
