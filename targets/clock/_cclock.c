@@ -896,6 +896,7 @@ static PyTypeObject TimerQueueType = {
 typedef struct {
     int64_t deadline;
     Py_ssize_t order;
+    int64_t gen;    /* the Timer's gen when it left the wheel: a cancel during the batch bumps it */
     PyObject *item; /* borrowed while in its bucket, then owned (see expire_due) */
 } due_entry;
 
@@ -912,6 +913,11 @@ due_cmp(const void *a, const void *b)
 static PyObject *str_tick_ns, *str_expired_to_ns, *str_report, *str_timers, *int_one;
 #define SLOT_INTS 4096
 static PyObject *slot_ints[SLOT_INTS]; /* the wheel's slot numbers, made once */
+/* The slot -1 in the wheel's ``_where``: taken out of its bucket by this loop and not re-armed yet
+ * ("in flight"). Marking the entry in place, rather than deleting it and inserting it again at the
+ * re-arm, costs one lookup in a dict of every coarse timer instead of two, and leaves no dummy
+ * entries to compact (wheel.py's remove() knows the mark). */
+static PyObject *in_flight;
 
 static inline int64_t
 floor_div(int64_t a, int64_t b)
@@ -1000,8 +1006,9 @@ wheel_add_new(wheel_view *w, PyObject *item, PyObject *deadline_obj)
     return deadline <= w->expired_to_ns;
 }
 
+/* Take a re-armed item out of its bucket again, marked in flight (a backlog firing once more). */
 static int
-wheel_remove(wheel_view *w, PyObject *item)
+wheel_take(wheel_view *w, PyObject *item)
 {
     PyObject *slot_obj = PyDict_GetItemWithError(w->where, item);
     if (slot_obj == NULL) {
@@ -1011,7 +1018,10 @@ wheel_remove(wheel_view *w, PyObject *item)
     if (slot == -1 && PyErr_Occurred()) {
         return -1;
     }
-    if (PyDict_DelItem(PyList_GET_ITEM(w->slots, slot), item) < 0 || PyDict_DelItem(w->where, item) < 0) {
+    if (slot < 0) {
+        return 0; /* already in flight */
+    }
+    if (PyDict_DelItem(PyList_GET_ITEM(w->slots, slot), item) < 0 || PyDict_SetItem(w->where, item, in_flight) < 0) {
         return -1;
     }
     return 1;
@@ -1069,11 +1079,19 @@ wheel_expire_due(wheel_view *w, int64_t now_ns, due_entry **out)
             }
             due[count].deadline = deadline;
             due[count].order = count;
+            due[count].gen = -1; /* not a Timer: the firing loop refuses it */
+            if (Py_TYPE(item) == TimerType) {
+                PyObject *g = SLOT(item, timer_off[T_GEN]);
+                if (g == NULL || !as_i64(g, &due[count].gen)) {
+                    PyErr_SetString(PyExc_TypeError, "a coarse timer's gen is not an int64");
+                    goto error;
+                }
+            }
             due[count].item = Py_NewRef(item);
             count++;
         }
         for (Py_ssize_t k = start; k < count; k++) {
-            if (PyDict_DelItem(bucket, due[k].item) < 0 || PyDict_DelItem(w->where, due[k].item) < 0) {
+            if (PyDict_DelItem(bucket, due[k].item) < 0 || PyDict_SetItem(w->where, due[k].item, in_flight) < 0) {
                 goto error;
             }
         }
@@ -1095,10 +1113,12 @@ error:
     return -1;
 }
 
-/* TimingWheel.next_due: the earliest deadline of the first occupied bucket after the current
- * tick, capped at that bucket's end; None when the wheel is empty. */
+/* TimingWheel.next_due(horizon_ns): the earliest deadline of the first occupied bucket after the
+ * current tick, capped at that bucket's end; None when the wheel is empty. The scan stops at the
+ * first deadline at or before horizon_ns (INT64_MIN: no horizon): the caller waits that long
+ * anyway, and a look at 10,000 beats a second read every deadline of a bucket (~100 cold ints). */
 static PyObject *
-wheel_next_due(wheel_view *w)
+wheel_next_due(wheel_view *w, int64_t horizon_ns)
 {
     if (PyDict_GET_SIZE(w->where) == 0) {
         Py_RETURN_NONE;
@@ -1119,6 +1139,9 @@ wheel_next_due(wheel_view *w)
             }
             if (deadline < best) {
                 best = deadline;
+                if (best <= horizon_ns) {
+                    break;
+                }
             }
         }
         return PyLong_FromLongLong(best);
@@ -1126,12 +1149,13 @@ wheel_next_due(wheel_view *w)
     Py_RETURN_NONE;
 }
 
-/* fire_coarse(clock, wheel, now_ns) -> wheel.next_due(): LiveClock._fire_coarse in C (live.py keeps the pure twin). */
+/* fire_coarse(clock, wheel, now_ns[, horizon_ns]) -> wheel.next_due(horizon_ns): LiveClock._fire_coarse
+ * in C (live.py keeps the pure twin). */
 static PyObject *
 c_fire_coarse(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "fire_coarse() takes 3 arguments");
+    if (nargs != 3 && nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "fire_coarse() takes 3 or 4 arguments");
         return NULL;
     }
     if (TimerType == NULL) {
@@ -1140,8 +1164,9 @@ c_fire_coarse(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
     }
     PyObject *clock = args[0], *wheel = args[1];
     int64_t now_ns;
-    if (!as_i64(args[2], &now_ns)) {
-        PyErr_SetString(PyExc_TypeError, "fire_coarse(): now_ns must be an int64");
+    int64_t horizon_ns = INT64_MIN;
+    if (!as_i64(args[2], &now_ns) || (nargs == 4 && args[3] != Py_None && !as_i64(args[3], &horizon_ns))) {
+        PyErr_SetString(PyExc_TypeError, "fire_coarse(): now_ns and horizon_ns must be int64");
         return NULL;
     }
     wheel_view w;
@@ -1192,10 +1217,20 @@ c_fire_coarse(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
                 failed = 1;
                 break;
             }
-            PyObject *current = PyDict_GetItemWithError(timers, name);
-            if (current != timer) {
-                failed = PyErr_Occurred() != NULL;
-                break; /* cancelled, or its name reused by another timer */
+            /* Still set? Cancelling bumps gen (base.py cancel_timer), the only way off the clock
+             * but finishing, and a finished timer leaves the wheel for good: so an unchanged gen is
+             * the pure loop's ``timers.get(name) is timer`` without the dict lookup (cold at 10^5). */
+            PyObject *g = get_slot(timer, timer_off[T_GEN], "gen");
+            int64_t gen_now;
+            if (g == NULL || !as_i64(g, &gen_now)) {
+                failed = 1;
+                if (g != NULL) {
+                    PyErr_SetString(PyExc_TypeError, "a coarse timer's gen is not an int64");
+                }
+                break;
+            }
+            if (gen_now != due[i].gen) {
+                break; /* cancelled (its name may already serve another timer) */
             }
             PyObject *next_ns = get_slot(timer, timer_off[T_NEXT], "next_ns");
             PyObject *interval = get_slot(timer, timer_off[T_INTERVAL], "interval_ns");
@@ -1248,8 +1283,8 @@ c_fire_coarse(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
                     }
                 }
             }
-            else if (more == 0) {
-                if (PyDict_DelItem(timers, name) < 0) {
+            else if (more == 0) { /* finished: off the clock, and its in-flight mark off the wheel */
+                if (PyDict_DelItem(timers, name) < 0 || PyDict_DelItem(w.where, timer) < 0) {
                     more = -1;
                 }
             }
@@ -1296,11 +1331,23 @@ c_fire_coarse(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
                 failed = present < 0;
                 break;
             }
-            if (wheel_remove(&w, timer) < 0) {
+            if (wheel_take(&w, timer) < 0) {
                 failed = 1;
                 break;
             }
         }
+    }
+    if (failed && count > 0) { /* an error left the batch: drop the in-flight marks it leaves */
+        PyObject *et0, *ev0, *tb0;
+        PyErr_Fetch(&et0, &ev0, &tb0);
+        for (Py_ssize_t k = 0; k < count; k++) {
+            PyObject *mark = PyDict_GetItemWithError(w.where, due[k].item);
+            if (mark == in_flight) {
+                PyDict_DelItem(w.where, due[k].item);
+            }
+            PyErr_Clear();
+        }
+        PyErr_Restore(et0, ev0, tb0);
     }
     if (count > 0) {
         for (Py_ssize_t k = 0; k < count; k++) {
@@ -1320,7 +1367,7 @@ c_fire_coarse(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
     else if (rc < 0) {
         failed = 1;
     }
-    PyObject *result = failed ? NULL : wheel_next_due(&w);
+    PyObject *result = failed ? NULL : wheel_next_due(&w, horizon_ns);
     Py_DECREF(w.wdict);
     return result;
 }
@@ -1355,6 +1402,10 @@ PyInit__cclock(void)
     str_where = PyUnicode_InternFromString("_where");
     str_current_tick = PyUnicode_InternFromString("current_tick");
     int_one = PyLong_FromLong(1);
+    in_flight = PyLong_FromLong(-1);
+    if (in_flight == NULL) {
+        return NULL;
+    }
     for (int k = 0; k < SLOT_INTS; k++) {
         if ((slot_ints[k] = PyLong_FromLong(k)) == NULL) {
             return NULL;

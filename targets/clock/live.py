@@ -10,9 +10,12 @@ value is still one the wall clock held during its own call.) Deadlines and durat
 Scheduling: exact timers and alerts sit in one heap keyed on (monotonic deadline, set order),
 served by a single loop callback re-armed for the earliest deadline; coarse timers sit in a
 hashed timing wheel (with their exact deadlines) served by one callback, woken when the earliest
-deadline falls due but at most once per ``wake_gap_ns``, so a beat is at most that gap late plus
-the loop's wake-up latency. 10,000 timers cost two loop handles, not 10,000 tasks. The firing
-loops and the reads run in C when the accelerator is built (``_impl.py``).
+deadline falls due but at most once per wake gap, so a beat is at most that gap late plus the
+look's overrun (the loop's wake-up latency and the time to fire the beats before it). By default
+the gap is what one tick leaves after the recent peak overrun (``wake_gap_for``): wide on an idle
+machine, where each wake-up saved is most of a heartbeat's CPU, half a tick on a busy one.
+10,000 timers cost two loop handles, not 10,000 tasks. The firing loops and the reads run in C
+when the accelerator is built (``_impl.py``).
 """
 
 from __future__ import annotations
@@ -53,15 +56,22 @@ class LiveClock(ClockBase):
         wake_gap_ns: int | None = None,
     ) -> None:
         super().__init__()
-        # Coarse timers: the wheel's tick is their bookkeeping grain; the wheel is looked at when
-        # its earliest deadline falls due, but at most once per wake_gap_ns (default half a tick).
-        # A wake exactly at each tick boundary made every beat up to a whole tick late before the
-        # loop's own wake-up latency was even added (p99 > one tick); a wake per deadline would
-        # cost a loop iteration per beat. Each wake costs a loop iteration (~20-40 us here), so
-        # the gap trades CPU for lateness: 5 ms keeps both goals (see issue 19's note).
-        self.wake_gap_ns = tick_ns // 2 if wake_gap_ns is None else wake_gap_ns
+        # Coarse timers: the wheel's tick is their bookkeeping grain and their lateness bound; the
+        # wheel is looked at when its earliest deadline falls due, but at most once per wake gap,
+        # so a beat is late by up to the gap plus the look's overrun (the loop's wake-up latency,
+        # asyncio's whole-millisecond epoll timeout, and the time to fire the beats due before it).
+        # Each look costs a loop wake-up (50-100 us of CPU on this 2-core VM, most of a clocked
+        # heartbeat's CPU), so the gap should take whatever of the tick the overrun leaves:
+        # wake_gap_ns=None (the default) does that from the overruns measured (wake_gap_for);
+        # a number fixes the gap (a fixed half tick left half of the lateness budget unused on an
+        # idle machine and paid 200 wake-ups a second for it).
+        self.adaptive_gap = wake_gap_ns is None
+        self.wake_gap_ns = wake_gap_for(tick_ns, 0) if wake_gap_ns is None else wake_gap_ns
         if not 0 <= self.wake_gap_ns <= tick_ns:  # past a tick, "at most one tick late" would not hold
             raise ValueError(f"wake_gap_ns must be between 0 and tick_ns ({tick_ns}), got {wake_gap_ns}")
+        self.overrun_ns = 0  # a decaying peak of the looks' overruns (see _on_tick)
+        self.looks = 0  # how many times the wheel was looked at: one loop wake-up each
+        self._tick_planned: int | None = None  # when the pending look should start (not before it was set)
         self._loop = loop
         self._heap: list[tuple[int, int, Timer | Call, int]] = []
         self._wake_handle: asyncio.TimerHandle | None = None
@@ -158,28 +168,44 @@ class LiveClock(ClockBase):
         if self._tick_handle is not None:
             self._tick_handle.cancel()
         self._tick_at = at_ns
-        delay = max(0, at_ns - _monotonic_ns()) / NANOS_IN_SECOND
-        self._tick_handle = loop.call_later(delay, self._on_tick)
+        now = _monotonic_ns()
+        self._tick_planned = at_ns if at_ns > now else now
+        self._tick_handle = loop.call_later((at_ns - now) / NANOS_IN_SECOND if at_ns > now else 0, self._on_tick)
 
     def _on_tick(self) -> None:
+        planned = self._tick_planned
         self._tick_handle = None
-        self._tick_at = None
+        self._tick_at = self._tick_planned = None
         self._ticking = True  # re-arms during delivery must not schedule wakes of their own
+        self.looks += 1
         wheel = self._wheel
         now = _monotonic_ns()
         nxt: int | None = -1  # -1: not known yet
+        # No look comes sooner than the least gap after this one, so the next deadline is needed
+        # only past that horizon: the scan for it stops at the first deadline inside it.
+        horizon = now + (least_wake_gap(self.tick_ns) if self.adaptive_gap else self.wake_gap_ns)
         try:
             fire = _impl.fire_coarse
             if fire is not None:  # the same loop in C (_cclock.c: fire_coarse), which returns next_due()
-                nxt = fire(self, wheel, now)
+                nxt = fire(self, wheel, now, horizon)
             else:
                 self._fire_coarse(wheel, now)
         finally:
             self._ticking = False
             if nxt == -1:
-                nxt = wheel.next_due()
+                nxt = wheel.next_due(horizon)
+            if self.adaptive_gap and planned is not None:
+                # The overrun of this look: from when it was planned to the last beat it delivered.
+                # A decaying peak (half-life about 180 looks, 1.5-2 s) follows the machine's
+                # recent worst without holding one old stall against it for good; a faster decay
+                # (45 looks) widened the gap between the bursts of a busy machine, and the next
+                # burst then landed on a wide gap (p99 9.2 ms where the fixed half tick had 7.5).
+                overrun = _monotonic_ns() - planned
+                peak = self.overrun_ns - (self.overrun_ns >> 8)
+                self.overrun_ns = overrun if overrun > peak else peak
+                self.wake_gap_ns = wake_gap_for(self.tick_ns, self.overrun_ns)
             if nxt is not None:
-                # Coalesce: at most one look per wake_gap_ns, however dense the deadlines.
+                # Coalesce: at most one look per wake gap, however dense the deadlines.
                 self._schedule_tick(self._get_loop(), max(nxt, now + self.wake_gap_ns))
 
     def _fire_coarse(self, wheel: TimingWheel[Timer], now: int) -> None:
@@ -233,11 +259,27 @@ class LiveClock(ClockBase):
             if handle is not None:
                 handle.cancel()
         self._wake_handle = self._tick_handle = None
-        self._wake_due = self._tick_at = None
+        self._wake_due = self._tick_at = self._tick_planned = None
         self._heap = [entry for entry in self._heap if entry[2].__class__ is Call]
         if self._heap:
             heapq.heapify(self._heap)
             self._schedule_wake(self._get_loop(), self._heap[0][0])
+
+
+def wake_gap_for(tick_ns: int, overrun_ns: int) -> int:
+    """Pure: the wait between two looks at the wheel that keeps beats within one tick of their
+    deadlines. A beat due just after a look waits the gap, then the next look's overrun; so the
+    gap gets what the tick leaves after the recent peak overrun and a tenth of the tick kept
+    back (the peak is an estimate, not a bound). It never falls below half a tick: on a machine
+    whose wake-ups run that late no gap keeps the bound, and waking more often would only add
+    CPU (the fixed half-tick gap this replaces)."""
+    budget = tick_ns - tick_ns // 10
+    return max(least_wake_gap(tick_ns), budget - max(0, overrun_ns))
+
+
+def least_wake_gap(tick_ns: int) -> int:
+    """The floor of the adaptive wake gap: half a tick."""
+    return tick_ns // 2
 
 
 def _rebind() -> None:

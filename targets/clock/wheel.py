@@ -65,7 +65,7 @@ class TimingWheel(Generic[T]):
 
     def remove(self, item: T) -> bool:
         slot = self._where.pop(item, None)
-        if slot is None:
+        if slot is None or slot < 0:  # -1: in flight, taken out by the C firing loop (_cclock.c)
             return False
         del self._slots[slot][item]
         return True
@@ -102,10 +102,12 @@ class TimingWheel(Generic[T]):
             due.sort(key=_deadline_of)  # stable: ties keep insertion order; nearly sorted already
         return [item for _, item in due]
 
-    def next_due(self) -> int | None:
+    def next_due(self, horizon_ns: int | None = None) -> int | None:
         """When to look next: the earliest deadline in the first occupied bucket after the current
         tick, or that bucket's end if it holds only items of a later lap (a look there finds
-        nothing due and asks again). Costs the gap plus one bucket."""
+        nothing due and asks again). Costs the gap plus one bucket. With ``horizon_ns``, any
+        deadline of that bucket at or before the horizon may be returned instead of the earliest:
+        for a caller that will not look before the horizon anyway, the scan stops there."""
         if not self._where:
             return None
         n = len(self._slots)
@@ -113,7 +115,13 @@ class TimingWheel(Generic[T]):
         for tick in range(self.current_tick + 1, self.current_tick + n + 1):
             bucket = slots[tick % n]
             if bucket:
-                return min(min(bucket.values()), tick * self.tick_ns)
+                best = tick * self.tick_ns
+                for deadline in bucket.values():
+                    if deadline < best:
+                        best = deadline
+                        if horizon_ns is not None and best <= horizon_ns:
+                            break
+                return best
         return None  # unreachable while _where is non-empty
 
     def next_occupied_tick(self) -> int | None:

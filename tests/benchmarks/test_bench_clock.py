@@ -189,6 +189,10 @@ def test_heartbeats_baseline(benchmark) -> None:
 def test_heartbeats_clocked(benchmark) -> None:
     figures = _heartbeat_bench(benchmark, "clocked", run_clock_heartbeats)
     assert figures["tasks"] == 0  # served by the clock's scheduler, not by a task per heartbeat
+    # one loop wake-up per wake gap (at least half a tick apart), not one per beat or per bucket:
+    # thousands of beats a second, at most wall / (tick / 2) + 1 looks at the wheel
+    assert 0 < figures["looks"] <= figures["wall_s"] * NANOS_IN_SECOND / (figures["tick_ns"] // 2) + 1
+    assert figures["beats_delivered"] >= 2 * figures["looks"]  # several beats per look
 
 
 def test_heartbeats_clocked_pure(benchmark, pure_python) -> None:

@@ -285,7 +285,7 @@ def test_the_wheel_is_looked_at_when_its_earliest_deadline_falls_due_at_most_onc
     try:
         clock = LiveClock(tick_ns=10 * MS, wake_gap_ns=4 * MS, loop=loop)
         seen: list[tuple[str, int]] = []
-        wall = clock.timestamp_ns()
+        wall = clock.timestamp_ns() + NANOS_IN_SECOND  # ahead: the real wall clock must not pass the stops
         for name, after in [("a", 1_300_000), ("b", 2_100_000), ("c", 7 * MS)]:
             clock.set_timer(name, after, lambda e: seen.append((e.name, fake[0])), start_time_ns=wall,
                             stop_time_ns=wall + after, coarse=True)
@@ -312,3 +312,154 @@ def test_the_wheel_is_looked_at_when_its_earliest_deadline_falls_due_at_most_onc
 def test_a_wake_gap_outside_zero_to_one_tick_is_a_value_error(gap: int) -> None:
     with pytest.raises(ValueError, match="wake_gap_ns"):
         LiveClock(tick_ns=10 * MS, wake_gap_ns=gap)
+
+
+@pytest.mark.parametrize("overrun", [0, 1 * MS, 3 * MS, 4 * MS, 6 * MS, 50 * MS, -1])
+def test_the_wake_gap_takes_what_the_tick_leaves_after_the_overrun_and_never_less_than_half(overrun: int) -> None:
+    tick = 10 * MS
+    gap = live.wake_gap_for(tick, overrun)
+    assert tick // 2 <= gap <= tick - tick // 10
+    if tick // 2 < gap:  # the floor aside, a beat due just after a look is delivered within 90% of a tick
+        assert gap + max(0, overrun) == tick - tick // 10
+    assert live.wake_gap_for(tick, overrun + MS) <= gap  # a longer overrun never widens the gap
+
+
+def _scripted_clock(monkeypatch, **kwargs):
+    """A LiveClock whose monotonic time is a list the test moves; its looks are run by hand."""
+    fake = [10**12 + 3 * MS // 10]
+    monkeypatch.setattr(live, "_monotonic_ns", lambda: fake[0])
+    loop = asyncio.new_event_loop()
+    return fake, loop, LiveClock(loop=loop, **kwargs)
+
+
+def test_an_adaptive_wheel_widens_its_gap_on_short_overruns_and_narrows_it_on_long_ones(monkeypatch) -> None:
+    """The next look is planned one gap after this one started, the gap given by the overrun
+    this look measured (from when it was planned to when its deliveries ended)."""
+    fake, loop, clock = _scripted_clock(monkeypatch, tick_ns=10 * MS)
+    try:
+        assert clock.adaptive_gap and clock.wake_gap_ns == 9 * MS
+        wall = clock.timestamp_ns() + NANOS_IN_SECOND  # ahead of the real wall clock
+        for i in range(200):  # dense beats: every look finds some due, so the gap alone spaces them
+            clock.set_timer(f"hb{i}", 100 * MS, lambda e: None, start_time_ns=wall + i * MS // 2, coarse=True)
+        fake[0] = clock._tick_at
+        start = fake[0]
+        clock._on_tick()  # on time, instantly done: no overrun
+        assert clock.overrun_ns == 0 and clock._tick_at == start + 9 * MS
+        fake[0] = clock._tick_at + 3 * MS  # woken 3 ms late
+        start = fake[0]
+        clock._on_tick()
+        assert clock.overrun_ns == 3 * MS and clock.wake_gap_ns == 6 * MS
+        assert clock._tick_at == start + 6 * MS
+        fake[0] = clock._tick_at  # on time again: the peak decays slowly, the gap widens slowly
+        start = fake[0]
+        clock._on_tick()
+        assert 0 < 3 * MS - clock.overrun_ns < 3 * MS // 100
+        assert clock._tick_at == start + live.wake_gap_for(10 * MS, clock.overrun_ns)
+        assert clock.looks == 3
+    finally:
+        clock.cancel_timers()
+        loop.close()
+
+
+def test_an_adaptive_wheel_delivers_every_beat_once_in_deadline_order_and_never_early(monkeypatch) -> None:
+    """10,000 beats staggered over a second (as the heartbeat producer sets them), looked at with
+    random lateness: none lost, none twice, none before its time, in deadline order per look and
+    overall, and each within its look's overrun plus the gap in force when that look was planned."""
+    import random
+
+    rng = random.Random(19)
+    fake, loop, clock = _scripted_clock(monkeypatch, tick_ns=10 * MS)
+    seen: list[tuple[int, int]] = []
+    try:
+        wall = clock.timestamp_ns() + NANOS_IN_SECOND  # ahead of the real wall clock
+        n, interval = 10_000, NANOS_IN_SECOND
+        shift: dict[str, int] = {}  # per timer, monotonic deadline minus wall-clock schedule
+
+        def beat(e: TimeEvent) -> None:
+            seen.append((e.ts_event + shift[e.name], fake[0]))
+
+        for i in range(n):
+            clock.set_timer(f"hb{i}", interval, beat, start_time_ns=wall + i * interval // n, coarse=True)
+            timer = clock._timers[f"hb{i}"]
+            shift[timer.name] = timer.due - timer.next_ns
+        end = fake[0] + 5 * interval  # the schedule starts a second ahead: three rounds and more
+        worst_allowed = 0
+        while clock._tick_at is not None and clock._tick_at < end:
+            gap_planned = clock.wake_gap_ns
+            late = rng.choice([0, 0, 0, 200_000, 1 * MS, 4 * MS])
+            fake[0] = clock._tick_at + late
+            before = len(seen)
+            clock._on_tick()
+            worst_allowed = max(worst_allowed, gap_planned + late)
+            batch = seen[before:]
+            assert len(clock._wheel) == clock.timer_count  # nothing left marked in flight or lost
+            assert all(nominal <= at for nominal, at in batch)  # never early
+            assert [b[0] for b in batch] == sorted(b[0] for b in batch)
+        nominals = [nominal for nominal, _ in seen]
+        assert nominals == sorted(nominals) and len(set(nominals)) == len(nominals)
+        last = max(nominals)
+        expected = sorted(wall + i * interval // n + k * interval + shift[f"hb{i}"] for i in range(n) for k in range(1, 5))
+        assert nominals == [x for x in expected if x <= last] and len(nominals) > 2 * n
+        assert max(at - nominal for nominal, at in seen) <= worst_allowed
+    finally:
+        clock.cancel_timers()
+        loop.close()
+
+
+@pytest.mark.parametrize("reuse_name", [False, True])
+def test_a_coarse_beat_cancelled_by_an_earlier_beat_of_the_same_look_does_not_fire(monkeypatch, reuse_name: bool) -> None:
+    """The victim has left the wheel with the killer (one look takes both); the killer cancels it,
+    and may set a new timer under its name at once: the old victim must not fire, the new one
+    fires at its own time, once."""
+    fake, loop, clock = _scripted_clock(monkeypatch, tick_ns=10 * MS, wake_gap_ns=5 * MS)
+    seen: list[tuple[str, int]] = []
+    try:
+        wall = clock.timestamp_ns() + NANOS_IN_SECOND  # ahead: the real wall clock must not overtake it
+
+        def killer(e: TimeEvent) -> None:
+            seen.append((e.name, e.ts_event))
+            clock.cancel_timer("victim")
+            if reuse_name:
+                clock.set_timer("victim", 20 * MS, lambda ev: seen.append(("new victim", ev.ts_event)),
+                                start_time_ns=wall, stop_time_ns=wall + 20 * MS, coarse=True)
+
+        clock.set_timer("killer", 2 * MS, killer, start_time_ns=wall, stop_time_ns=wall + 2 * MS, coarse=True)
+        clock.set_timer("victim", 3 * MS, lambda e: seen.append(("old victim", e.ts_event)), start_time_ns=wall,
+                        coarse=True)
+        fake[0] = clock._timers["victim"].due + 1  # one look takes both
+        clock._on_tick()
+        assert [n for n, _ in seen] == ["killer"]
+        assert len(clock._wheel) == clock.timer_count == (1 if reuse_name else 0)
+        for _ in range(10):  # later looks: the old victim never fires, the new one once
+            if clock._tick_at is None:
+                break
+            fake[0] = max(fake[0] + 5 * MS, clock._tick_at)
+            clock._on_tick()
+        assert [n for n, _ in seen] == (["killer", "new victim"] if reuse_name else ["killer"])
+        assert clock.timer_count == 0 and len(clock._wheel) == 0
+    finally:
+        clock.cancel_timers()
+        loop.close()
+
+
+def test_an_interrupt_escaping_a_coarse_batch_leaves_no_beat_marked_in_flight(monkeypatch) -> None:
+    """KeyboardInterrupt goes through the firing loop (as in the pure loop); the C loop's in-flight
+    marks of the batch it abandons must not stay in the wheel."""
+    fake, loop, clock = _scripted_clock(monkeypatch, tick_ns=10 * MS, wake_gap_ns=5 * MS)
+    try:
+        wall = clock.timestamp_ns() + NANOS_IN_SECOND
+
+        def interrupt(e: TimeEvent) -> None:
+            raise KeyboardInterrupt
+
+        clock.set_timer("a", 2 * MS, interrupt, start_time_ns=wall, coarse=True)
+        for name in "bc":
+            clock.set_timer(name, 3 * MS, lambda e: None, start_time_ns=wall, coarse=True)
+        fake[0] = clock._timers["c"].due + 1  # one look takes all three
+        with pytest.raises(KeyboardInterrupt):
+            clock._on_tick()
+        assert all(slot >= 0 for slot in clock._wheel._where.values())
+        assert len(clock._wheel) <= clock.timer_count
+    finally:
+        clock.cancel_timers()
+        loop.close()

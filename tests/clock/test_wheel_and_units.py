@@ -139,6 +139,18 @@ def test_expire_due_takes_a_bucket_in_part_and_next_due_is_the_earliest_deadline
     assert wheel.next_due() == 45 and wheel.next_occupied_tick() == 5
 
 
+def test_next_due_with_a_horizon_stops_at_a_deadline_inside_it_else_gives_the_earliest() -> None:
+    wheel: TimingWheel[str] = TimingWheel(tick_ns=10, slots=8)
+    for name, deadline in [("b", 27), ("a", 22), ("c", 24), ("d", 45)]:
+        wheel.add(name, deadline)
+    assert wheel.next_due() == 22
+    assert wheel.next_due(horizon_ns=27) == 27  # the first in the bucket inside the horizon will do
+    assert wheel.next_due(horizon_ns=23) == 22  # none of 27 or 24 is inside it: the scan goes on
+    assert wheel.next_due(horizon_ns=10) == 22  # no deadline inside: the earliest, as without one
+    assert wheel.expire_due(30) == ["a", "c", "b"]
+    assert wheel.next_due(horizon_ns=100) == 45
+
+
 def test_items_added_after_a_gap_are_not_lost() -> None:
     wheel: TimingWheel[str] = TimingWheel(tick_ns=1, slots=8)
     wheel.expire(1_000)
