@@ -26,6 +26,26 @@ CALIBRATION_DIR = ROOT / "reports" / "calibration"
 FORMAT = 1
 
 
+# The least run-to-run spread compare and gate allow an instruction count (instr.*), as the sd of
+# its run-level log estimate. Instruction counts of one commit are not identical from run to run:
+# under callgrind the same benchmark moved by up to 0.9% between runs in one build while the other
+# held (allocation and garbage-collection state, object addresses), a few hundredths of a percent
+# within a run. A calibration of 4-6 runs that happened to hold still then allowed almost no spread,
+# and compare flagged 10 of 30 same-commit rows. The floor is the pooled same-commit sd measured by
+# `clockbench calibrate --trials 6 --pairs 20 -k submit_cancel --instructions` (README, "Instruction
+# counts"), rounded up; FLOOR_RUNS is how many run-level values it rests on (its degrees of freedom
+# where the floor, not a calibration, sets the interval). Wall-time metrics have no floor: their
+# calibrated spread is several percent.
+INSTRUCTION_FLOOR_SD = 0.005
+FLOOR_RUNS = 24
+INSTRUCTION_PREFIX = "instr."
+
+
+def floor_sd(metric: str) -> float:
+    """The least run-level sd (log scale) a metric's comparison allows (0: no floor)."""
+    return INSTRUCTION_FLOOR_SD if metric.startswith(INSTRUCTION_PREFIX) else 0.0
+
+
 def machine() -> dict:
     """What identifies this machine for a calibration: host, CPU model and count, OS."""
     model = ""

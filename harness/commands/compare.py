@@ -50,6 +50,7 @@ class Change:
     reference: bool = False  # a reference, A/A or pooled record: shown, never gated
     planted: str = ""
     decided_by: str = ""  # a wall-time row whose instruction count (this metric) decides instead
+    floored: bool = False  # the interval is set by the instruction-count noise floor (calibration.floor_sd)
 
 
     @property
@@ -165,6 +166,7 @@ def _interval(ch: Change, la: float, sa: float, na: int, lb: float, sb: float, n
         ch.note = ch.note or "uncalibrated: between-run variation not counted (run clockbench calibrate)"
     else:
         ch.note = "a single value per run and no calibration: no interval"
+    _apply_floor(ch)
     ch.log_change, ch.ratio = d, math.exp(d)
     if ch.se is not None and ch.df is not None:
         if ch.se == 0:
@@ -172,6 +174,19 @@ def _interval(ch: Change, la: float, sa: float, na: int, lb: float, sb: float, n
         else:
             t = stats.t_quantile(0.5 + confidence / 2, ch.df)
             ch.ci_low, ch.ci_high = math.exp(d - t * ch.se), math.exp(d + t * ch.se)
+
+
+def _apply_floor(ch: Change) -> None:
+    """Instruction counts: two runs differ by at least the measured same-commit floor
+    (calibration.floor_sd), whatever a calibration of few runs or the runs' own repeats say. Where
+    the floor sets the interval, its degrees of freedom are those of the measurement behind it."""
+    fl = calibration.floor_sd(ch.metric)
+    if not fl or ch.se is None or ch.df is None:
+        return
+    least = math.sqrt(2) * fl
+    if ch.se < least:
+        ch.se, ch.df, ch.floored = least, float(max(ch.df, calibration.FLOOR_RUNS - 1)), True
+        ch.note = (ch.note + "; " if ch.note else "") + f"instruction-count noise floor ({fl:.1%} per run)"
 
 
 def compare(a: list[results.MetricRecord], b: list[results.MetricRecord], resamples: int = 400,
