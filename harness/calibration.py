@@ -27,17 +27,19 @@ FORMAT = 1
 
 
 # The least run-to-run spread compare and gate allow an instruction count (instr.*), as the sd of
-# its run-level log estimate. Instruction counts of one commit are not identical from run to run:
-# under callgrind the same benchmark moved by up to 0.9% between runs in one build while the other
-# held (allocation and garbage-collection state, object addresses), a few hundredths of a percent
-# within a run. A calibration of 4-6 runs that happened to hold still then allowed almost no spread,
-# and compare flagged 10 of 30 same-commit rows. The floor is the pooled same-commit sd measured by
-# `clockbench calibrate --trials 6 --pairs 20 -k submit_cancel --instructions` (README, "Instruction
-# counts"), rounded up; FLOOR_RUNS is how many run-level values it rests on (its degrees of freedom
-# where the floor, not a calibration, sets the interval). Wall-time metrics have no floor: their
-# calibrated spread is several percent.
+# its run-level log estimate. One commit's counts are not identical between runs: they move with
+# the process's memory layout. Measured on the OMS submit/cancel benchmark under callgrind
+# (2026-11-30): padding the environment by 100 or 700 bytes moved the clocked build from 73,963 to
+# 74,600 instructions per operation (+0.86%; sd over 4 paddings 0.48%); over 6 same-commit
+# calibrate trials the baseline build jumped by 0.90% once (sd 0.37%) while the clocked one held
+# (sd 0.005%). A calibration of a few runs that happened to hold still allowed almost no spread, and
+# compare flagged 9 of 30 same-commit rows. The floor is the largest per-build sd measured (0.48%),
+# rounded up: with it the 95% band of a two-run difference (t_21 * sqrt(2) * 0.5% = 1.5%) holds
+# the largest jump seen. FLOOR_DF: the degrees of freedom of those measurements pooled (26
+# run-level values in 5 groups, pooled sd 0.26%), used where the floor, not a calibration, sets
+# the interval. Wall-time metrics have no floor: their calibrated spread is several percent.
 INSTRUCTION_FLOOR_SD = 0.005
-FLOOR_RUNS = 24
+FLOOR_DF = 21
 INSTRUCTION_PREFIX = "instr."
 
 

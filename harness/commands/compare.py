@@ -185,7 +185,7 @@ def _apply_floor(ch: Change) -> None:
         return
     least = math.sqrt(2) * fl
     if ch.se < least:
-        ch.se, ch.df, ch.floored = least, float(max(ch.df, calibration.FLOOR_RUNS - 1)), True
+        ch.se, ch.df, ch.floored = least, float(max(ch.df, calibration.FLOOR_DF)), True
         ch.note = (ch.note + "; " if ch.note else "") + f"instruction-count noise floor ({fl:.1%} per run)"
 
 
