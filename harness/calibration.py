@@ -31,8 +31,10 @@ FORMAT = 1
 # the process's memory layout. Measured on the OMS submit/cancel benchmark under callgrind
 # (2026-11-30): padding the environment by 100 or 700 bytes moved the clocked build from 73,963 to
 # 74,600 instructions per operation (+0.86%; sd over 4 paddings 0.48%); over 6 same-commit
-# calibrate trials the baseline build jumped by 0.90% once (sd 0.37%) while the clocked one held
-# (sd 0.005%). A calibration of a few runs that happened to hold still allowed almost no spread, and
+# calibrate trials the baseline build's first trial sat 0.90% below the other five, which were
+# identical to the instruction (sd 0.37%), while the clocked one held (sd 0.005%). A warm-up trial
+# would have hidden that one jump, not the layout's: two real runs (another commit, directory,
+# environment) differ in layout. A calibration of a few runs that happened to hold still allowed almost no spread, and
 # compare flagged 9 of 30 same-commit rows. The floor is the largest per-build sd measured (0.48%),
 # rounded up: with it the 95% band of a two-run difference (t_21 * sqrt(2) * 0.5% = 1.5%) holds
 # the largest jump seen. FLOOR_DF: the degrees of freedom of those measurements pooled (26
