@@ -65,6 +65,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "and frequency effects still are); cpu trials are compared only among themselves")
     p.add_argument("--out", type=Path, help="directory for the trials (default reports/runs/<timestamp>-<commit>-calibrate)")
     p.add_argument("--calibration-out", type=Path, help="where to write the calibration (default: this machine's file)")
+    p.add_argument("--reanalyse", type=Path, metavar="DIR",
+                   help="run no trials: judge the trials an earlier calibrate left in DIR (same-*/, planted-*/) with "
+                        "this version's compare and gate; writes DIR/calibrate-reanalysed.{txt,json}, and a calibration "
+                        "file only with --calibration-out")
     p.set_defaults(func=run)
 
 
@@ -151,6 +155,12 @@ def analyse(same: list[list[results.MetricRecord]], planted: list[list[results.M
     instruction counts alone (pure)."""
     res = _analyse(same, planted, limit, affected)
     if any(r.metric.startswith("instr.") for recs in same for r in recs):
+        full = calibration_from(same)
+        res["instructions_spread"] = {
+            "floor_sd_percent": 100 * calibration.INSTRUCTION_FLOOR_SD,
+            "same_commit_sd_percent": {k: round(e["sd_percent"], 4) for k, e in sorted(full.metrics.items())
+                                       if k.startswith(calibration.INSTRUCTION_PREFIX)},
+            "compare_rows_floored": res["false_alarms"].pop("floored_rows", 0)}
         for name, keep in (("wall_time_only", lambda m: not m.startswith("instr.")),
                            ("instructions_only", lambda m: m.startswith("instr."))):
             part = _analyse(_only(same, keep), _only(planted, keep), limit, tuple(m for m in affected if keep(m)))
@@ -162,7 +172,7 @@ def analyse(same: list[list[results.MetricRecord]], planted: list[list[results.M
 def _analyse(same: list[list[results.MetricRecord]], planted: list[list[results.MetricRecord]], limit: float,
              affected: tuple[str, ...]) -> dict:
     """False alarms over same-commit pairs, power over planted-vs-same pairs (pure)."""
-    fa, fa_rows, fa_flagged, loo_all = [], 0, 0, True
+    fa, fa_rows, fa_flagged, fa_floored, loo_all = [], 0, 0, 0, True
     for i, j in itertools.combinations(range(len(same)), 2):
         cal, loo = _cal_without(same, {i, j})
         loo_all &= loo
@@ -171,6 +181,7 @@ def _analyse(same: list[list[results.MetricRecord]], planted: list[list[results.
         bad = regressions(changes, limit)
         fa.append({"pair": [i, j], "gate_failed": bool(bad), "flagged": [f"{c.metric} ({c.build})" for c, _, _ in bad]})
         fa_rows += len(rows)
+        fa_floored += sum(1 for c in rows if c.floored)
         fa_flagged += sum(1 for c in rows if c.ci_low is not None and (c.ci_low > 1 or c.ci_high < 1))
     power, per_metric = [], {m: {"found": 0, "of": 0, "changes": []} for m in affected}
     for i, j in itertools.product(range(len(planted)), range(len(same))):
@@ -194,7 +205,8 @@ def _analyse(same: list[list[results.MetricRecord]], planted: list[list[results.
         "false_alarms": {"gate_failed": sum(x["gate_failed"] for x in fa), "pairs": len(fa),
                          "independent_pairs_failed": sum(x["gate_failed"] for x in independent),
                          "independent_pairs": len(independent),
-                         "compare_rows_flagged": fa_flagged, "compare_rows": fa_rows, "detail": fa},
+                         "compare_rows_flagged": fa_flagged, "compare_rows": fa_rows, "floored_rows": fa_floored,
+                         "detail": fa},
         "power": {"gate_failed": sum(x["gate_failed"] for x in power), "gate_found_plant": sum(x["gate_found_plant"] for x in power),
                   "pairs": len(power), "compare_by_metric": per_metric, "detail": power},
     }
@@ -226,13 +238,51 @@ def summary(res: dict, spec: str) -> str:
             f, p = res[name]["false_alarms"], res[name]["power"]
             lines.append(f"  {label}: same-commit pairs failed {_pct(f['gate_failed'], f['pairs'])}; planted found in "
                          f"{_pct(p['gate_found_plant'], p['pairs'])}")
+    if "instructions_spread" in res:
+        sp = res["instructions_spread"]
+        sds = ", ".join(f"{k.split('|', 1)[1]} {v:.2f}%" for k, v in sp["same_commit_sd_percent"].items())
+        lines.append(f"  instruction counts: same-commit run-to-run sd {sds or 'not measured'}; compare and gate allow at "
+                     f"least {sp['floor_sd_percent']:.2f}% per run (the floor set {sp['compare_rows_floored']} of the "
+                     "same-commit rows' intervals)")
     if not res["calibration_left_out_for_each_pair"]:
         lines.append("  note: too few trials to leave the judged runs out of the calibration (needs >= 5 same-commit "
                      "runs): the calibration was estimated from the runs it judges, so the false-alarm rate is optimistic")
     return "\n".join(lines)
 
 
+def load_trials(d: Path) -> tuple[list[list[results.MetricRecord]], list[list[results.MetricRecord]], str]:
+    """The same-commit and planted trials an earlier calibrate wrote to ``d``, in trial order, and the plant."""
+    def of(kind: str) -> list[list[results.MetricRecord]]:
+        dirs = sorted((p for p in d.glob(f"{kind}-*") if (p / results.METRICS_FILE).exists()),
+                      key=lambda p: int(p.name.rsplit("-", 1)[1]))
+        return [results.load(p) for p in dirs]
+
+    same, planted = of("same"), of("planted")
+    if len(same) < 3 or not planted:
+        raise UsageError(f"{d}: needs at least 3 same-commit trials and one planted one (found {len(same)} and {len(planted)})")
+    spec = next((str(r.extra["planted"]) for recs in planted for r in recs if r.extra.get("planted")), "")
+    return same, planted, spec
+
+
+def reanalyse(args: argparse.Namespace) -> int:
+    same, planted, spec = load_trials(args.reanalyse)
+    comp, _ = plant.parse(spec) if spec else ("", 0.0)
+    res = analyse(same, planted, parse_pct(args.max_regression), AFFECTED.get(comp, ()))
+    res.update({"plant": spec, "trials": [len(same), len(planted)], "reanalysed": str(args.reanalyse), "commit": commit()})
+    if args.calibration_out:
+        res["calibration"] = str(calibration.save(calibration_from(same, notes=[f"reanalysed from {args.reanalyse}"]),
+                                                  args.calibration_out))
+    text = summary(res, spec)
+    (args.reanalyse / "calibrate-reanalysed.json").write_text(json.dumps(res, indent=1))
+    (args.reanalyse / "calibrate-reanalysed.txt").write_text(text + "\n")
+    print(f"{len(same)} same-commit and {len(planted)} planted trials from {args.reanalyse}, judged by this version\n")
+    print(text)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.reanalyse:
+        return reanalyse(args)
     if plant.active():
         raise UsageError(f"{plant.ENV} is already set in this shell: unset it; calibrate sets it for its own trials only")
     try:

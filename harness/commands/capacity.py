@@ -105,11 +105,12 @@ def cmd(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     result: dict = {"profile": spec.profile, "slo": args.slo, "spec": spec.__dict__ | {"users": None}, "builds": {}}
     recs = []
+    paired = set(builds) == set(BUILDS) and len(builds) == len(BUILDS)  # both builds in every trial, interleaved
     for b, ss in searches.items():
         it = iter(ss)
         cap = capacity.repeated(lambda _i: next(it), len(ss)).to_dict()
         result["builds"][b] = cap
-        recs.append(records.capacity_record(spec.profile, b, cap, args.slo, str(out / "capacity.json")))
+        recs.append(records.capacity_record(spec.profile, b, cap, args.slo, str(out / "capacity.json"), paired))
     (out / "capacity.json").write_text(json.dumps(result, indent=1, default=str))
     with (out / "capacity.csv").open("w") as f:
         f.write("build,trial,users,passed,valid,reason\n")

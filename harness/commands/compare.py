@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import calibration, results, stats
+from harness.report import agreement
 from harness.errors import UsageError
 
 STAT = "median"
@@ -49,6 +50,7 @@ class Change:
     reference: bool = False  # a reference, A/A or pooled record: shown, never gated
     planted: str = ""
     decided_by: str = ""  # a wall-time row whose instruction count (this metric) decides instead
+    floored: bool = False  # the interval is set by the instruction-count noise floor (calibration.floor_sd)
 
 
     @property
@@ -164,6 +166,7 @@ def _interval(ch: Change, la: float, sa: float, na: int, lb: float, sb: float, n
         ch.note = ch.note or "uncalibrated: between-run variation not counted (run clockbench calibrate)"
     else:
         ch.note = "a single value per run and no calibration: no interval"
+    _apply_floor(ch)
     ch.log_change, ch.ratio = d, math.exp(d)
     if ch.se is not None and ch.df is not None:
         if ch.se == 0:
@@ -171,6 +174,19 @@ def _interval(ch: Change, la: float, sa: float, na: int, lb: float, sb: float, n
         else:
             t = stats.t_quantile(0.5 + confidence / 2, ch.df)
             ch.ci_low, ch.ci_high = math.exp(d - t * ch.se), math.exp(d + t * ch.se)
+
+
+def _apply_floor(ch: Change) -> None:
+    """Instruction counts: two runs differ by at least the measured same-commit floor
+    (calibration.floor_sd), whatever a calibration of few runs or the runs' own repeats say. Where
+    the floor sets the interval, its degrees of freedom are those of the measurement behind it."""
+    fl = calibration.floor_sd(ch.metric)
+    if not fl or ch.se is None or ch.df is None:
+        return
+    least = math.sqrt(2) * fl
+    if ch.se < least:
+        ch.se, ch.df, ch.floored = least, float(max(ch.df, calibration.FLOOR_DF)), True
+        ch.note = (ch.note + "; " if ch.note else "") + f"instruction-count noise floor ({fl:.1%} per run)"
 
 
 def compare(a: list[results.MetricRecord], b: list[results.MetricRecord], resamples: int = 400,
@@ -277,7 +293,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "for paired metrics also the change of the clocked/baseline ratio. Below 1.000x "
                                    "a time got shorter. Metrics whose definition changed are refused. Where a "
                                    "CPU-bound microbenchmark's instructions were counted (instr.*), that row decides "
-                                   "and its wall-time row is marked as reported only.")
+                                   "and its wall-time row is marked as reported only. Where both runs have a report.json, "
+                                   "a verdicts section follows: each criterion's two verdicts and the share that agree "
+                                   "among those both runs judged from a non-degenerate interval.")
     p.add_argument("run_a", type=Path, metavar="RUN_A")
     p.add_argument("run_b", type=Path, metavar="RUN_B")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
@@ -285,15 +303,39 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _report_of(path: Path) -> dict | None:
+    """The report.json of a run directory (or beside a metrics.json), None when there is none."""
+    path = Path(path)
+    p = path / "report.json" if path.is_dir() else path.parent / "report.json"
+    if not path.is_dir() and path.name != results.METRICS_FILE or not p.exists():
+        return None
+    try:
+        d = json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{p} is not JSON: {exc}") from None
+    return d if isinstance(d, dict) and isinstance(d.get("criteria"), list) else None
+
+
+def verdicts(path_a: Path, path_b: Path) -> dict | None:
+    """The verdict-agreement section (harness/report/agreement.py) when both runs have a report."""
+    ra, rb = _report_of(path_a), _report_of(path_b)
+    if ra is None or rb is None:
+        return None
+    return agreement.agreement(ra, rb)
+
+
 def run(args: argparse.Namespace) -> int:
     cal = load_calibration(args.calibration)
     changes = compare(load_any(args.run_a), load_any(args.run_b), cal=cal)
     if not changes:
         raise UsageError("the two runs have no metric in common")
+    ver = verdicts(args.run_a, args.run_b)
     if args.json:
-        print(json.dumps([asdict(c) for c in changes], indent=1))
+        print(json.dumps({"changes": [asdict(c) for c in changes], "verdicts": ver}, indent=1))
     else:
         print(f"A = {args.run_a}\nB = {args.run_b}")
         print(f"calibration: {cal.describe() if cal else 'none for this machine (run clockbench calibrate): intervals count each run’s own spread only'}\n")
         print(table(changes))
+        print("\n" + (agreement.summary(ver) if ver is not None else
+                      "verdicts: not compared (a report.json in both runs is needed; `clockbench run` writes it)"))
     return 0

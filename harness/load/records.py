@@ -4,7 +4,8 @@ Metric ids: ``load.<profile>.<stat>`` with stat ``p50 p90 p99 p999`` (ns, uncorr
 ``p50_corrected ...`` (ns, open mode only), ``throughput`` (ops/s, higher is better),
 ``errors`` (ppm of completed requests). One value per run (kind ``rounds``: a single run is one
 round; ``clockbench ab`` gives one value per round, paired by position across builds).
-``capacity.<profile>.users``: one value per trial (kind ``samples``).
+``capacity.<profile>.users``: one value per trial (kind ``rounds`` when both builds were searched in
+each trial, paired by trial; ``samples`` otherwise).
 """
 
 from __future__ import annotations
@@ -55,10 +56,16 @@ def records_for_rounds(profile: str, build: str, summaries: list[dict], source: 
     return out
 
 
-def capacity_record(profile: str, build: str, result: dict, slo: str, source: str) -> MetricRecord:
+def capacity_record(profile: str, build: str, result: dict, slo: str, source: str, paired: bool = False) -> MetricRecord:
+    """One value per trial. ``paired``: every trial searched both builds back to back (which went
+    first alternating), so trial i of one build and trial i of the other saw the same stretch of the
+    machine: kind ``rounds``, judged by the per-trial clocked/baseline ratio (it needs
+    stats.MIN_PAIRS trials). Unpaired trials are independent samples (kind ``samples``)."""
     metric = f"capacity.{profile}.users"
     extra = {"slo": slo, "median": result["median"], "min": result["min"], "max": result["max"]}
+    if paired:
+        extra.update(paired=True, order="per trial both builds, which goes first alternating")
     if not result["valid"]:
         return invalid(metric, build, "users", result["reason"], source, **extra)
-    return MetricRecord(metric, build, "users", list(result["capacities"]), kind="samples",
+    return MetricRecord(metric, build, "users", list(result["capacities"]), kind="rounds" if paired else "samples",
                         lower_is_better=False, source=source, extra=extra)

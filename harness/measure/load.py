@@ -205,8 +205,11 @@ def produce_load(ctx: Context) -> list[results.MetricRecord]:
 # The capacity search run by ``clockbench run``: closed-loop users with no think time, so a step's
 # concurrency is its load and the search ends well inside what two cores can generate. Absolute
 # user counts depend on the machine; the criterion judges the clocked/baseline ratio over trials.
+# Trials are paired (both builds per trial, harness/load/records.capacity_record) and judged by the
+# per-trial ratio, whose t interval needs stats.MIN_PAIRS = 3 trials: --quick runs 3 (2 left the
+# capacity criteria INCONCLUSIVE for too few values), one more search per build.
 CAPACITY_SEARCH = {
-    True: ["--trials", "2", "--duration", "6", "--warmup", "2", "--resolution", "0.25"],  # --quick
+    True: ["--trials", "3", "--duration", "6", "--warmup", "2", "--resolution", "0.25"],  # --quick
     False: ["--trials", "3", "--duration", "15", "--warmup", "4", "--resolution", "0.1"],
 }
 

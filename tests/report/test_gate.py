@@ -159,3 +159,30 @@ def test_instruction_counts_decide_where_they_exist_wall_time_still_reported(tmp
     assert "REGRESSION instr.orders.oms.submit_cancel" in capsys.readouterr().out
     assert main(["compare", str(a), str(wall_only)]) == 0
     assert "wall time, reported: instr.orders.oms.submit_cancel decides" in capsys.readouterr().out
+
+
+def test_instruction_counts_have_a_noise_floor(tmp_path, capsys):
+    """Instruction counts of one commit move by up to ~1% between runs (the process's layout); a
+    calibration of runs that happened to hold still must not make compare flag such a shift, and
+    a 10% slowdown is still found."""
+    from harness import calibration
+    from harness.commands.compare import compare, load_any
+
+    a = _with_instructions(tmp_path / "a", 1.0, 1.0, seed=1)
+    shifted = _with_instructions(tmp_path / "b", 1.0, 1.006, seed=2)  # +0.6% in the clocked build's count
+    slower = _with_instructions(tmp_path / "s", 1.0, 1.10, seed=3)
+    still = {"instr.orders.oms.submit_cancel|clocked": {"var": 1e-8, "k": 5},  # the runs that held still
+             "instr.orders.oms.submit_cancel|clocked/baseline": {"var": 1e-8, "k": 5}}
+    cal = calibration.Calibration(calibration.machine(), 5, still)
+    rows = [c for c in compare(load_any(a), load_any(shifted), cal=cal) if c.metric.startswith("instr.")
+            and c.build in ("clocked", "clocked/baseline")]
+    assert rows and all(c.floored and c.ci_low < 1 < c.ci_high for c in rows), [(c.build, c.ci_low, c.ci_high) for c in rows]
+    assert all("noise floor" in c.note for c in rows)
+    path = calibration.save(cal, tmp_path / "cal.json")
+    assert main(["gate", str(shifted), "--baseline", str(a), "--max-regression", "5%", "--calibration", str(path)]) == 0
+    assert main(["gate", str(slower), "--baseline", str(a), "--max-regression", "5%", "--calibration", str(path)]) == 1
+    assert "REGRESSION instr.orders.oms.submit_cancel" in capsys.readouterr().out
+    wide = {k: {"var": 0.02**2, "k": 5} for k in still}  # a calibration wider than the floor is used as it is
+    cal2 = calibration.Calibration(calibration.machine(), 5, wide)
+    assert not any(c.floored for c in compare(load_any(a), load_any(shifted), cal=cal2)
+                   if c.metric.startswith("instr.") and c.build in ("clocked", "clocked/baseline"))

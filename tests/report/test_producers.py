@@ -274,3 +274,50 @@ def test_load_rounds_run_while_the_machine_was_busy_are_listed():
     recs, info = lm.records_from_rounds(runs, {a: [{"post_p50": 1, "post_p99": 2}] * 3 for a in runs}, "ab.json")
     assert info["busy_rounds"] == [1]
     assert all(r.extra.get("busy_rounds") == [1] for r in recs if r.valid and r.kind == "rounds")
+
+
+# --- quick mode gives each judged statistic its minimum n -----------------------------------------
+
+
+def test_quick_ems_slices_reach_the_p99_minimum():
+    from harness import stats
+
+    for quick in (True, False):
+        algos, slices, _, repeats = orders.EMS_SIZES[quick]
+        assert algos * slices * repeats >= stats.min_samples("p99")
+
+
+def test_quick_pooled_select_rounds_reach_the_iqr_minimum():
+    import ast
+    from pathlib import Path
+
+    from harness import stats
+
+    src = (Path(microbench.BENCH_DIR) / "test_bench_database.py").read_text()
+    rounds = next(n.value.value for n in ast.parse(src).body if isinstance(n, ast.Assign)
+                  and getattr(n.targets[0], "id", "") == "SELECT_MIN_ROUNDS")
+    assert "@pytest.mark.benchmark(min_rounds=SELECT_MIN_ROUNDS)" in src
+    assert rounds * microbench.MICROBENCH_PAIRS[True] >= stats.min_samples("iqr_rel")
+
+
+def test_capacity_trials_are_paired_and_quick_runs_enough_of_them():
+    from harness import stats
+    from harness.load.records import capacity_record
+
+    for quick in (True, False):
+        args = load_measure.CAPACITY_SEARCH[quick]
+        assert int(args[args.index("--trials") + 1]) >= stats.MIN_PAIRS
+    caps = {"baseline": [40, 52, 44], "clocked": [60, 70, 66]}
+    recs = [capacity_record("orders", b, {"median": sorted(v)[1], "min": min(v), "max": max(v), "valid": True,
+                                          "capacities": v}, "p99<50ms", "x", paired=True) for b, v in caps.items()]
+    assert all(r.kind == "rounds" and not r.lower_is_better for r in recs)
+    c = Criterion("TO-CAPACITY", 0, "capacity", "s", "claim", metrics=("capacity.orders.users",), statistic="median",
+                  compare="improvement", direction=">=", threshold=0.2)
+    j = judge(c, index(recs))
+    assert j.details["method"] == "paired t on log ratios"
+    assert j.ci_low is not None and j.ci_low < j.change < j.ci_high
+    assert abs(j.change - ((60 / 40 * 70 / 52 * 66 / 44) ** (1 / 3) - 1)) < 1e-9  # geometric mean of per-trial ratios
+    two = [capacity_record("orders", b, {"median": 1, "min": 1, "max": 1, "valid": True, "capacities": v[:2]},
+                           "p99<50ms", "x", paired=True) for b, v in caps.items()]
+    j2 = judge(c, index(two))  # two trials: too few for the paired interval
+    assert j2.verdict == INCONCLUSIVE and "too few" in j2.reason
