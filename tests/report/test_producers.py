@@ -274,3 +274,64 @@ def test_load_rounds_run_while_the_machine_was_busy_are_listed():
     recs, info = lm.records_from_rounds(runs, {a: [{"post_p50": 1, "post_p99": 2}] * 3 for a in runs}, "ab.json")
     assert info["busy_rounds"] == [1]
     assert all(r.extra.get("busy_rounds") == [1] for r in recs if r.valid and r.kind == "rounds")
+
+
+def test_entering_stacks_at_once_starts_them_together_and_stops_every_started_one():
+    import contextlib
+    import threading
+
+    import pytest
+
+    from harness.measure import StartFailed, enter_all
+
+    together = threading.Barrier(3, timeout=5)  # only passes when all three are entering at once
+    events: list[str] = []
+
+    @contextlib.contextmanager
+    def stack(name: str, fail: bool = False):
+        together.wait()
+        if fail:
+            raise RuntimeError(f"{name} would not start")
+        events.append(f"up {name}")
+        try:
+            yield name.upper()
+        finally:
+            events.append(f"down {name}")
+
+    with contextlib.ExitStack() as es:
+        got = enter_all(es, {k: (lambda k=k: stack(k)) for k in ("a", "b", "c")})
+        assert got == {"a": "A", "b": "B", "c": "C"}
+    assert sorted(events[:3]) == ["up a", "up b", "up c"] and events[3:] == ["down c", "down b", "down a"]
+
+    together.reset()
+    events.clear()
+    with pytest.raises(StartFailed) as info:
+        with contextlib.ExitStack() as es:
+            enter_all(es, {"a": lambda: stack("a"), "b": lambda: stack("b", fail=True), "c": lambda: stack("c")})
+    assert info.value.key == "b" and "would not start" in str(info.value.error)
+    assert sorted(e for e in events if e.startswith("down")) == ["down a", "down c"]  # the started ones stopped
+
+
+def test_a_run_records_each_steps_time_and_the_load_average(tmp_path, monkeypatch):
+    import argparse
+    import time
+
+    from harness.commands import run as run_cmd
+    from harness.measure import Unavailable
+
+    def slow(ctx):
+        time.sleep(0.3)
+        raise Unavailable("nothing to measure in this test")
+
+    monkeypatch.setattr(run_cmd, "PRODUCERS", [("static", ("static",), slow), ("replay", ("sim.orders",), slow)])
+    monkeypatch.setattr(run_cmd.environment, "collect", lambda **kw: {"commit": "test"})
+    args = argparse.Namespace(skip=["replay"], criteria=crit.CRITERIA_FILE, phase="1", out=tmp_path / "r", quick=True,
+                              nginx=True, target_baseline=None, target_clocked=None, target_aa=None)
+    assert run_cmd._run(args) == 0
+    for name in ("run.json", "report.json"):
+        t = json.loads((tmp_path / "r" / name).read_text())["timings"]
+        steps = {s["name"]: s for s in t["steps"]}
+        assert steps["static"]["seconds"] >= 0.3 and steps["replay"]["status"] == "unavailable"
+        assert steps["replay"]["seconds"] < 0.3  # skipped: not run
+        assert len(steps["static"]["loadavg_start"]) == 3 and t["total_s"] >= t["measure_s"] >= 0.3
+        assert t["judge_s"] is not None
