@@ -104,14 +104,23 @@ DEFINED_BY = {
 
 
 def definition_of(name: str, fn: Callable) -> str:
-    import importlib
+    """The definition hash of a producer's metrics: its function's source and its modules' text.
+
+    The modules are read, never imported: importing ``loadtests.orders`` imports Locust, whose
+    gevent ``monkey.patch_all()`` then turned this process's threads into greenlets, and every
+    later step that runs asyncio on a thread of its own (the containers' soaks) failed with
+    "asyncio.run() cannot be called from a running event loop"."""
+    import importlib.util
     import inspect
 
     texts = [inspect.getsource(fn)]
     for mod in DEFINED_BY.get(name, ()):
         try:
-            texts.append(inspect.getsource(importlib.import_module(mod)))
-        except (ImportError, OSError, TypeError):
+            spec = importlib.util.find_spec(mod)
+            if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+                raise ImportError(mod)
+            texts.append(Path(spec.origin).read_text())
+        except (ImportError, OSError, ValueError):
             texts.append(f"<{mod} not importable>")
     return results.definition_hash(name, *texts)
 
