@@ -335,3 +335,29 @@ def test_a_run_records_each_steps_time_and_the_load_average(tmp_path, monkeypatc
         assert steps["replay"]["seconds"] < 0.3  # skipped: not run
         assert len(steps["static"]["loadavg_start"]) == 3 and t["total_s"] >= t["measure_s"] >= 0.3
         assert t["judge_s"] is not None
+
+
+def test_hashing_the_load_definition_does_not_import_locust():
+    """Importing loadtests.orders brings Locust's gevent monkey-patching into the run's process, after
+    which the containers step's asyncio on a thread failed ('cannot be called from a running event
+    loop'); the definition hash reads the modules' text instead."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom harness.commands import run\n"
+            "fns = {n: f for n, _, f in run.PRODUCERS}\n"
+            "hashes = [run.definition_of(n, fns[n]) for n in run.DEFINED_BY]\n"
+            "assert all(hashes), hashes\n"
+            "print(sorted(m for m in ('locust', 'gevent') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_definition_hash_changes_with_a_defining_module_and_says_when_one_is_missing(monkeypatch):
+    from harness.commands import run as run_cmd
+
+    fn = dict((n, f) for n, _, f in run_cmd.PRODUCERS)["load"]
+    before = run_cmd.definition_of("load", fn)
+    monkeypatch.setitem(run_cmd.DEFINED_BY, "load", run_cmd.DEFINED_BY["load"] + ("harness.no_such_module",))
+    assert run_cmd.definition_of("load", fn) != before
