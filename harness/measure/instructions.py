@@ -203,6 +203,7 @@ def produce(out: Path, log: Callable[[str], None] = print, cases: list | None = 
     builds = ("baseline", "clocked")
     log(f"  instructions: both builds under callgrind at once ({len(cases)} benchmarks x {REPEATS} counted calls "
         "each; a count does not depend on what else runs)")
+    out.mkdir(parents=True, exist_ok=True)
     _library(out)  # built once, before the two processes share it
     # The two builds' valgrind processes run side by side: an instruction count is the same whatever
     # the machine's load (it was ~100 s one after the other, most of it the interpreter's start-up

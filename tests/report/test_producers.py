@@ -361,3 +361,24 @@ def test_the_definition_hash_changes_with_a_defining_module_and_says_when_one_is
     before = run_cmd.definition_of("load", fn)
     monkeypatch.setitem(run_cmd.DEFINED_BY, "load", run_cmd.DEFINED_BY["load"] + ("harness.no_such_module",))
     assert run_cmd.definition_of("load", fn) != before
+
+
+def test_instruction_counts_of_both_builds_run_side_by_side_into_a_fresh_folder(tmp_path):
+    """Both builds' valgrind processes at once, into a folder that does not exist yet (the run's)."""
+    import os
+    import shutil
+
+    import pytest
+
+    from harness.measure import instructions
+
+    if shutil.which("valgrind") is None:
+        if os.environ.get("CI"):
+            pytest.fail("valgrind is not installed (CI=true: a skip would hide it)")
+        pytest.skip("valgrind is not installed")
+    lines: list[str] = []
+    recs = instructions.produce(tmp_path / "run" / "instructions", lines.append,
+                                cases=[("test_bench_clock", "test_timestamp_ns_{build}", {})])
+    assert sorted(r.build for r in recs) == ["baseline", "clocked"]
+    assert all(len(r.values) == instructions.REPEATS and min(r.values) > 0 for r in recs)
+    assert any("at once" in line for line in lines)
