@@ -104,14 +104,23 @@ DEFINED_BY = {
 
 
 def definition_of(name: str, fn: Callable) -> str:
-    import importlib
+    """The definition hash of a producer's metrics: its function's source and its modules' text.
+
+    The modules are read, never imported: importing ``loadtests.orders`` imports Locust, whose
+    gevent ``monkey.patch_all()`` then turned this process's threads into greenlets, and every
+    later step that runs asyncio on a thread of its own (the containers' soaks) failed with
+    "asyncio.run() cannot be called from a running event loop"."""
+    import importlib.util
     import inspect
 
     texts = [inspect.getsource(fn)]
     for mod in DEFINED_BY.get(name, ()):
         try:
-            texts.append(inspect.getsource(importlib.import_module(mod)))
-        except (ImportError, OSError, TypeError):
+            spec = importlib.util.find_spec(mod)
+            if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+                raise ImportError(mod)
+            texts.append(Path(spec.origin).read_text())
+        except (ImportError, OSError, ValueError):
             texts.append(f"<{mod} not importable>")
     return results.definition_hash(name, *texts)
 
@@ -181,11 +190,26 @@ def tool_notices(nginx_wanted: bool = True) -> tuple[list[str], dict[str, str]]:
     return notices, missing
 
 
+def _loadavg() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (None where the OS has none): beside every wall time."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def _fmt_load(la: list[float] | None) -> str:
+    return "?" if not la else "/".join(f"{x:.1f}" for x in la)
+
+
+COMMAND_START = time.monotonic()  # reset by run(): the embedded services' start-up counts in the total
 FOUND_HOW: dict[str, str] = {}  # service name -> how `run` found it (explicit, local port, embedded)
 
 
 def run(args: argparse.Namespace) -> int:
     """Find (or start embedded) PostgreSQL and Redis for the whole run, then measure and render."""
+    global COMMAND_START
+    COMMAND_START = time.monotonic()
     from harness import backends  # noqa: PLC0415 - only the run command needs the backends
     from harness import plant
 
@@ -244,8 +268,10 @@ def _run(args: argparse.Namespace) -> int:
     producers = []
     states: dict[str, dict] = {}  # producer -> the machine's state while it ran
     expected = earlier_timings(args.quick, args.phase)
+    steps: list[dict] = []  # each step once: its wall time and the load average around it (timings below)
     for step, (name, prefixes, fn) in enumerate(PRODUCERS, 1):
         start = time.monotonic()
+        load_before = _loadavg()
         if name in args.skip:
             status, detail, got = "unavailable", "skipped with --skip", []
         else:
@@ -260,12 +286,16 @@ def _run(args: argparse.Namespace) -> int:
             except Exception as exc:  # a failed producer must not take the report down with it
                 (out / f"{name}.error.txt").write_text(traceback.format_exc())
                 got, status, detail = [], "failed", f"{name} failed: {type(exc).__name__}: {exc} (see {name}.error.txt)"
-        log(f"{name}: {status}: {detail}")
+        took = round(time.monotonic() - start, 1)
+        timing = "" if name in args.skip else \
+            f" ({took:.1f}s, load average {_fmt_load(load_before)} -> {_fmt_load(_loadavg())})"
+        log(f"{name}: {status}: {detail}{timing}")
         records.extend(got)
         results.save(records, out)
         for prefix in prefixes:
-            producers.append({"name": name, "prefix": prefix, "status": status, "detail": detail,
-                              "seconds": round(time.monotonic() - start, 1)})
+            producers.append({"name": name, "prefix": prefix, "status": status, "detail": detail, "seconds": took})
+        steps.append({"name": name, "status": status, "seconds": took, "loadavg_start": load_before,
+                      "loadavg_end": _loadavg()})
     log("environment: collecting (clockbench doctor --json)")
     from harness import plant
 
@@ -287,7 +317,9 @@ def _run(args: argparse.Namespace) -> int:
                         f"{machine_state.BUSY_OTHERS:.0%} of the CPUs")
     if busy:
         log("machine busy: " + "; ".join(busy[:5]) + (f" (+{len(busy) - 5} more)" if len(busy) > 5 else ""))
-    meta = {"planted": planted or None,
+    timings = {"steps": steps, "measure_s": round(time.monotonic() - t0, 1), "since_command_start_s": None,
+               "loadavg_end": _loadavg(), "cpu_count": os.cpu_count()}
+    meta = {"planted": planted or None, "timings": timings,
             "machine_state": {"producers": states, "busy": busy, "threshold_others_cpu": machine_state.BUSY_OTHERS},
             "notices": notices, "missing_tools": missing_tools, "phase": args.phase, "quick": args.quick, "resamples": 1000 if args.quick else 4000,
             "producers": producers, "environment": environment.collect(found_how=FOUND_HOW), "build_flags": ctx.build_flags or
@@ -295,8 +327,15 @@ def _run(args: argparse.Namespace) -> int:
     (out / RUN_FILE).write_text(json.dumps(meta, indent=1))
     results.save(records, out)
     log("judging and rendering")
+    t_judge = time.monotonic()
     js, recs, meta = judge_run(out, args.phase, args.criteria, resamples=meta["resamples"])
+    meta["timings"].update(judge_s=round(time.monotonic() - t_judge, 1), total_s=round(time.monotonic() - t0, 1),
+                           since_command_start_s=round(time.monotonic() - COMMAND_START, 1))
+    (out / RUN_FILE).write_text(json.dumps(meta, indent=1))
     html, js_path = render(out, js, recs, meta)
+    log(f"run took {meta['timings']['total_s'] / 60:.1f} min ({meta['timings']['since_command_start_s'] / 60:.1f} min "
+        f"with finding PostgreSQL/Redis), load average at the end {_fmt_load(_loadavg())}; per step in "
+        f"{RUN_FILE} and report.json (timings)")
     print()
     print("\n".join(terminal.summary(js)))
     for n in notices:

@@ -63,3 +63,41 @@ def live_clock(build: str) -> Any:
     from targets.clock import LiveClock
 
     return LiveClock() if needs_clock(build) else None
+
+
+class StartFailed(Exception):
+    """One of the context managers ``enter_all`` entered at once failed to start: ``key`` says which,
+    ``error`` is its own exception (the others that started are stopped by the ExitStack)."""
+
+    def __init__(self, key: str, error: BaseException) -> None:
+        super().__init__(f"{key}: {error}")
+        self.key, self.error = key, error
+
+
+def enter_all(es: Any, makers: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+    """Enter every context manager ``makers[key]()`` returns, all at once on threads of their own
+    (starting the stacks one after the other spent most of its time waiting on each one's processes),
+    and push each one entered onto the ExitStack ``es`` in the order of ``makers``, so every one is
+    stopped with the block whatever fails. Nothing is measured while they start. Raises StartFailed
+    for the first key (in order) that failed, after all have finished starting."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def enter(maker: Callable[[], Any]) -> tuple[Any, Any]:
+        cm = maker()
+        return cm, cm.__enter__()
+
+    with ThreadPoolExecutor(max_workers=max(1, len(makers)), thread_name_prefix="start") as pool:
+        futures = {key: pool.submit(enter, maker) for key, maker in makers.items()}
+    entered: dict[str, Any] = {}
+    failed: StartFailed | None = None
+    for key, fut in futures.items():
+        exc = fut.exception()
+        if exc is not None:
+            failed = failed or StartFailed(key, exc)
+            continue
+        cm, value = fut.result()
+        es.push(cm.__exit__)
+        entered[key] = value
+    if failed is not None:
+        raise failed
+    return entered

@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -43,7 +44,7 @@ from typing import Any
 
 from harness import builds
 from harness.builds import BUILDS
-from harness.measure import Context, Unavailable
+from harness.measure import Context, StartFailed, Unavailable, enter_all
 from harness.results import MetricRecord, invalid
 
 Log = Callable[[str], None]
@@ -367,16 +368,17 @@ def gateway_load(out: Path, quick: bool, log: Log = print, nginx: bool = True) -
                     extra_args=["--cb-budget-ms", BUDGET_MS])  # fmt: skip
     per_arm: dict[str, list[dict]] = {a: [] for a in ARMS}
     with contextlib.ExitStack() as es:
-        stacks = {}
+        try:  # the arms' stacks all at once (the health wait allows for them starting together)
+            stacks = enter_all(es, {arm: functools.partial(
+                running, build="baseline", components=[f"gateway={abtest.ARM_BUILDS[arm]}"],
+                workers=2 if nginx else 1, nginx=nginx, write_pointer=False, run_dir=out / f"stack-{arm}",
+                health_timeout_s=30.0 * len(ARMS)) for arm in ARMS})  # fmt: skip
+        except StartFailed as exc:
+            if isinstance(exc.error, StackError):
+                raise RuntimeError(f"could not start the {exc.key} stack: {exc.error}") from None
+            raise exc.error from None
         for arm in ARMS:
-            gw = abtest.ARM_BUILDS[arm]
-            try:
-                stacks[arm] = es.enter_context(running(build="baseline", components=[f"gateway={gw}"],
-                                                       workers=2 if nginx else 1, nginx=nginx, write_pointer=False,
-                                                       run_dir=out / f"stack-{arm}"))  # fmt: skip
-            except StackError as exc:
-                raise RuntimeError(f"could not start the {arm} stack: {exc}") from None
-            log(f"  gateway load: {arm} stack at {stacks[arm].url} [gateway={gw}, the rest baseline]")
+            log(f"  gateway load: {arm} stack at {stacks[arm].url} [gateway={abtest.ARM_BUILDS[arm]}, the rest baseline]")
         for r in range(plan["rounds"]):
             for arm in abtest.order(r, ARMS):
                 d = out / f"round{r:02d}-{arm}"

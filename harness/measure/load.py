@@ -21,6 +21,7 @@ the reasons.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import subprocess
 import sys
@@ -32,7 +33,7 @@ from harness import results
 from harness.results import MetricRecord, invalid
 from harness.rundir import ROOT
 
-from . import Context, Unavailable
+from . import Context, StartFailed, Unavailable, enter_all
 
 Log = Callable[[str], None]
 PROFILE = "orders"
@@ -137,16 +138,17 @@ def produce(out: Path, quick: bool, log: Log = print, plan: Plan | None = None, 
     runs: dict[str, list[dict]] = {a: [] for a in arms}
     extras: dict[str, list[dict[str, int]]] = {a: [] for a in arms}
     with contextlib.ExitStack() as es:
-        stacks = {}
+        try:  # the arms' stacks all at once (the health wait allows for them starting together)
+            stacks = enter_all(es, {arm: functools.partial(
+                target, (urls or {}).get(arm), build=abtest.ARM_BUILDS[arm],
+                workers=plan.stack_workers if nginx else 1, nginx=nginx, write_pointer=False,
+                run_dir=out / f"stack-{arm}", health_timeout_s=30.0 * len(arms)) for arm in arms})
+        except StartFailed as exc:
+            if isinstance(exc.error, LoadError):
+                raise RuntimeError(f"the {exc.key} arm: {exc.error}") from None
+            raise exc.error from None
         for arm in arms:
-            build = abtest.ARM_BUILDS[arm]
-            try:
-                url = (urls or {}).get(arm)
-                stacks[arm] = es.enter_context(target(url, build=build, workers=plan.stack_workers if nginx else 1,
-                                                      nginx=nginx, write_pointer=False, run_dir=out / f"stack-{arm}"))
-            except LoadError as exc:
-                raise RuntimeError(f"the {arm} arm: {exc}") from None
-            log(f"  load: {arm} stack at {stacks[arm].url} [{build}]")
+            log(f"  load: {arm} stack at {stacks[arm].url} [{abtest.ARM_BUILDS[arm]}]")
         log(f"  load: {PROFILE}, {plan.users} users, {plan.duration_s:g}s per run (warm-up {plan.warmup_s:g}s), "
             f"{plan.rounds} rounds x {len(arms)} arms")
         for r in range(plan.rounds):

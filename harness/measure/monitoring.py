@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import functools
 import json
 import random
 import threading
@@ -44,7 +45,7 @@ from harness import builds
 from harness.backends.grafana_double import GrafanaDouble
 from harness.backends.prometheus import PrometheusServer, PrometheusUnavailable, find_binary
 from harness.load.abtest import ARM_BUILDS
-from harness.measure import Context, Unavailable, live_clock
+from harness.measure import Context, StartFailed, Unavailable, enter_all, live_clock
 from harness.results import MetricRecord
 
 Log = Callable[[str], None]
@@ -55,6 +56,7 @@ SETTINGS = {  # quick, full. Samples per build ~ rounds x (duration - warmup - 0
     True: {"rounds": 2, "duration_s": 20.0, "warmup_s": 2.0, "users": 10, "workers": 3},
     False: {"rounds": 4, "duration_s": 30.0, "warmup_s": 3.0, "users": 20, "workers": 5},
 }
+STACK_HEALTH_S = 30.0  # a stack's health wait when it starts alone (harness.stack's default)
 WINDOW_START_S = 1.5  # after the warm-up: the first loaded scrape is stored
 WINDOW_END_S = 1.0  # after the load's end: its last collections are stored
 
@@ -229,22 +231,26 @@ def produce(out: Path, quick: bool, log: Log = print, settings: dict[str, Any] |
     rng = random.Random(20261130)
     t_start = time.monotonic()
     with contextlib.ExitStack() as es:
-        stacks = {}
-        for arm in BUILDS:
-            try:
-                stacks[arm] = es.enter_context(running(build=ARM_BUILDS[arm], workers=workers, nginx=nginx,
-                                                       write_pointer=False, run_dir=out / f"stack-{arm}"))
-            except StackError as exc:
-                raise RuntimeError(f"could not start the {arm} stack: {exc}") from None
+        t_stacks = time.monotonic()
+        try:  # all three at once (the health wait allows for three starting together on a busy machine)
+            stacks = enter_all(es, {arm: functools.partial(
+                running, build=ARM_BUILDS[arm], workers=workers, nginx=nginx, write_pointer=False,
+                run_dir=out / f"stack-{arm}", health_timeout_s=STACK_HEALTH_S * len(BUILDS)) for arm in BUILDS})
+        except StartFailed as exc:
+            if isinstance(exc.error, StackError):
+                raise RuntimeError(f"could not start the {exc.key} stack: {exc.error}") from None
+            raise exc.error from None
+        t_prom = time.monotonic()
         addrs = {b: [u.removeprefix("http://") for u in stacks[b].worker_urls] for b in BUILDS}
         jobs = [scrape_job(b, addrs[b], INTERVAL_NS, {"build": ARM_BUILDS[b]}) for b in BUILDS]
         prom = es.enter_context(PrometheusServer(out / "prometheus", jobs, INTERVAL_NS))
         grafana = es.enter_context(GrafanaDouble())
         log(f"  monitoring (Locust mixed profile): 3 stacks x {workers} worker(s) "
-            f"{'behind nginx' if nginx else 'driven directly'}, Prometheus {prom.url} at 1s, "
-            f"Grafana API test double {grafana.url}")
+            f"{'behind nginx' if nginx else 'driven directly'} up in {t_prom - t_stacks:.0f}s, Prometheus {prom.url} "
+            f"at 1s, Grafana API test double {grafana.url}")
         write_grafana_files(out, prom.url)
         last = prom.wait_for_scrapes(scrapes=4, timeout_s=60)
+        log(f"  monitoring: Prometheus up and every target scraped 4 times {time.monotonic() - t_prom:.0f}s later")
         phase = {a: ns % INTERVAL_NS for u, ns in last.items() for b in BUILDS for a in addrs[b]
                  if u.startswith(f"http://{a}/")}
         for r in range(s["rounds"]):

@@ -319,6 +319,7 @@ def render(run_dir: Path, js: list[Judgement], records: list[results.MetricRecor
     report = {
         "run": run_dir.name, "environment": env, "phase": meta.get("phase"), "quick": meta.get("quick"),
         "build_flags": meta.get("build_flags", {}), "producers": meta.get("producers", []),
+        "timings": meta.get("timings"),
         "summary": {PHASE_TITLES.get(p, str(p)): ph["counts"] for p, ph in zip(groups, phases)},
         "criteria": [j.to_dict() for j in js], "raw_files": raw, "notices": notices,
         "chance": chance_summary(js), "machine_state": meta.get("machine_state"),

@@ -321,3 +321,111 @@ def test_capacity_trials_are_paired_and_quick_runs_enough_of_them():
                            "p99<50ms", "x", paired=True) for b, v in caps.items()]
     j2 = judge(c, index(two))  # two trials: too few for the paired interval
     assert j2.verdict == INCONCLUSIVE and "too few" in j2.reason
+
+
+def test_entering_stacks_at_once_starts_them_together_and_stops_every_started_one():
+    import contextlib
+    import threading
+
+    import pytest
+
+    from harness.measure import StartFailed, enter_all
+
+    together = threading.Barrier(3, timeout=5)  # only passes when all three are entering at once
+    events: list[str] = []
+
+    @contextlib.contextmanager
+    def stack(name: str, fail: bool = False):
+        together.wait()
+        if fail:
+            raise RuntimeError(f"{name} would not start")
+        events.append(f"up {name}")
+        try:
+            yield name.upper()
+        finally:
+            events.append(f"down {name}")
+
+    with contextlib.ExitStack() as es:
+        got = enter_all(es, {k: (lambda k=k: stack(k)) for k in ("a", "b", "c")})
+        assert got == {"a": "A", "b": "B", "c": "C"}
+    assert sorted(events[:3]) == ["up a", "up b", "up c"] and events[3:] == ["down c", "down b", "down a"]
+
+    together.reset()
+    events.clear()
+    with pytest.raises(StartFailed) as info:
+        with contextlib.ExitStack() as es:
+            enter_all(es, {"a": lambda: stack("a"), "b": lambda: stack("b", fail=True), "c": lambda: stack("c")})
+    assert info.value.key == "b" and "would not start" in str(info.value.error)
+    assert sorted(e for e in events if e.startswith("down")) == ["down a", "down c"]  # the started ones stopped
+
+
+def test_a_run_records_each_steps_time_and_the_load_average(tmp_path, monkeypatch):
+    import argparse
+    import time
+
+    from harness.commands import run as run_cmd
+    from harness.measure import Unavailable
+
+    def slow(ctx):
+        time.sleep(0.3)
+        raise Unavailable("nothing to measure in this test")
+
+    monkeypatch.setattr(run_cmd, "PRODUCERS", [("static", ("static",), slow), ("replay", ("sim.orders",), slow)])
+    monkeypatch.setattr(run_cmd.environment, "collect", lambda **kw: {"commit": "test"})
+    args = argparse.Namespace(skip=["replay"], criteria=crit.CRITERIA_FILE, phase="1", out=tmp_path / "r", quick=True,
+                              nginx=True, target_baseline=None, target_clocked=None, target_aa=None)
+    assert run_cmd._run(args) == 0
+    for name in ("run.json", "report.json"):
+        t = json.loads((tmp_path / "r" / name).read_text())["timings"]
+        steps = {s["name"]: s for s in t["steps"]}
+        assert steps["static"]["seconds"] >= 0.3 and steps["replay"]["status"] == "unavailable"
+        assert steps["replay"]["seconds"] < 0.3  # skipped: not run
+        assert len(steps["static"]["loadavg_start"]) == 3 and t["total_s"] >= t["measure_s"] >= 0.3
+        assert t["judge_s"] is not None
+
+
+def test_hashing_the_load_definition_does_not_import_locust():
+    """Importing loadtests.orders brings Locust's gevent monkey-patching into the run's process, after
+    which the containers step's asyncio on a thread failed ('cannot be called from a running event
+    loop'); the definition hash reads the modules' text instead."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom harness.commands import run\n"
+            "fns = {n: f for n, _, f in run.PRODUCERS}\n"
+            "hashes = [run.definition_of(n, fns[n]) for n in run.DEFINED_BY]\n"
+            "assert all(hashes), hashes\n"
+            "print(sorted(m for m in ('locust', 'gevent') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_definition_hash_changes_with_a_defining_module_and_says_when_one_is_missing(monkeypatch):
+    from harness.commands import run as run_cmd
+
+    fn = dict((n, f) for n, _, f in run_cmd.PRODUCERS)["load"]
+    before = run_cmd.definition_of("load", fn)
+    monkeypatch.setitem(run_cmd.DEFINED_BY, "load", run_cmd.DEFINED_BY["load"] + ("harness.no_such_module",))
+    assert run_cmd.definition_of("load", fn) != before
+
+
+def test_instruction_counts_of_both_builds_run_side_by_side_into_a_fresh_folder(tmp_path):
+    """Both builds' valgrind processes at once, into a folder that does not exist yet (the run's)."""
+    import os
+    import shutil
+
+    import pytest
+
+    from harness.measure import instructions
+
+    if shutil.which("valgrind") is None:
+        if os.environ.get("CI"):
+            pytest.fail("valgrind is not installed (CI=true: a skip would hide it)")
+        pytest.skip("valgrind is not installed")
+    lines: list[str] = []
+    recs = instructions.produce(tmp_path / "run" / "instructions", lines.append,
+                                cases=[("test_bench_clock", "test_timestamp_ns_{build}", {})])
+    assert sorted(r.build for r in recs) == ["baseline", "clocked"]
+    assert all(len(r.values) == instructions.REPEATS and min(r.values) > 0 for r in recs)
+    assert any("at once" in line for line in lines)
