@@ -88,6 +88,7 @@ def ddl(schema: str, *, ts_default: str | None = None, seq_from_server: bool = F
             seq             BIGINT NOT NULL {seq}
         )""",
         f"CREATE INDEX IF NOT EXISTS fills_by_order ON {s}.fills (order_id, seq)",
+        f"CREATE INDEX IF NOT EXISTS fills_in_trade_order ON {s}.fills (ts_recorded_ns, seq)",
         f"""CREATE TABLE IF NOT EXISTS {s}.positions (
             account         TEXT NOT NULL,
             instrument      TEXT NOT NULL,

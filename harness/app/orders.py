@@ -20,7 +20,7 @@ from core.api_gateway.protocols import commit_within_budget, within_budget
 from core.order_management import domain as d
 from core.order_management.domain import Position
 from core.order_management.algos import AlgoKind, AlgoRequest
-from core.order_management.fill_view import fill_view, positions_from_fills
+from core.order_management.fill_view import PositionBook, fill_view
 from core.order_management.stage_timing import TRANSITIONS
 from harness import builds
 from targets.clock import Clock
@@ -31,6 +31,9 @@ from .state_writer import StateWriter
 
 PERSIST_RETRY_S = 1.0  # a failed background write of an order's state is tried again after this long
 FILL_LINGER_S = 0.02  # fills wait this long to be written together
+# A fill older than this is in PostgreSQL already, whichever worker made it (a worker writes its fills
+# within FILL_LINGER_S; one written later still, after an outage, is caught by the book's count check)
+POSITIONS_STABLE_NS = 1_000_000_000
 FLUSH_WAIT_S = 5.0  # flush waits this long for algo / child-order writes (longer only in an outage)
 
 
@@ -137,6 +140,9 @@ class OrderService:
         self._algo_dirty: dict[str, bool] = {}  # algo id -> changed since its writer took its copy
         self._fills: list[Any] = []  # fills not yet written to PostgreSQL
         self._fill_task: asyncio.Task[None] | None = None
+        # every worker's positions, folded from PostgreSQL's fills as they come (see PositionBook)
+        self._book = PositionBook(self.instruments, self.parts.settlement.calendar)
+        self._book_lock = asyncio.Lock()
 
     async def start(self) -> None:
         await self.parts.start()
@@ -355,10 +361,21 @@ class OrderService:
         sending every order to one worker would leave the others idle. A fill is there within the
         write-behind's linger (~20 ms) of its trade; this worker's own are waited for first."""
         await self._fills_written()
-        now = self.clock.timestamp_ns()
-        fills = await within_budget(self.store.read_fills())
-        positions, cash, settled = positions_from_fills(fills, self.instruments, self.parts.settlement.calendar, now)
-        unsettled = sum(1 for f in fills if not self._settled(f, now))
+        async with self._book_lock:  # one reader folds at a time: the book is shared
+            now = self.clock.timestamp_ns()
+            book = self._book
+            newer, behind = await within_budget(self.store.read_fills_after(book.horizon))
+            if behind != book.count:  # a fill was written behind the book (late, e.g. after an outage)
+                book.reset()
+                newer, _ = await within_budget(self.store.read_fills_after(None))
+            stable = now - POSITIONS_STABLE_NS
+            taken = 0
+            for f in newer:  # fills no worker can still write one before go into the book
+                if f.ts_ns >= stable:
+                    break
+                book.fold(f)
+                taken += 1
+            positions, cash, settled, unsettled = book.view(newer[taken:], now)
         return {
             "positions": [position_view(p) for _, p in sorted(positions.items())],
             "cash": str(cash),
@@ -368,10 +385,6 @@ class OrderService:
             "source": "database",
             "answered_by": self.config.worker_id,  # any worker answers the same; this one did
         }
-
-    def _settled(self, fill: Any, now: int) -> bool:
-        cal = self.parts.settlement.calendar
-        return cal.settlement_ns(fill.ts_ns, self.instruments[fill.instrument].settlement_days) <= now
 
     async def position(self, instrument: str) -> dict[str, Any]:
         if instrument not in self.instruments:

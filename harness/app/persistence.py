@@ -165,14 +165,32 @@ class Persistence:
         """One order's fills, or every fill, in trade order (every worker's: the shared record)."""
         s = self.store.schema
         where, args = ("WHERE order_id = $1", [order_id]) if order_id is not None else ("", [])
-        recs = await self.store.pool.fetch(
-            f"SELECT fill_id, order_id, instrument, side, quantity, price, ts_recorded_ns FROM {s}.fills {where} "
-            f"ORDER BY ts_recorded_ns, seq", *args)  # fmt: skip
-        return [StoredFill(r["fill_id"], r["order_id"], r["instrument"], Side(r["side"]), int(r["quantity"]),
-                           r["price"], r["ts_recorded_ns"]) for r in recs]  # fmt: skip
+        recs = await self.store.pool.fetch(f"SELECT {_FILL_COLUMNS} FROM {s}.fills {where} "
+                                           f"ORDER BY ts_recorded_ns, seq", *args)  # fmt: skip
+        return [_stored_fill(r) for r in recs]
+
+    async def read_fills_after(self, key: tuple[int, int] | None) -> tuple[list[StoredFill], int]:
+        """The fills after ``key`` (ts_ns, seq) in trade order, and how many are at or before it, from
+        one snapshot: a count other than the reader's own says a fill was written behind its key."""
+        if key is None:
+            return await self.read_fills(), 0
+        s = self.store.schema
+        async with self.store.pool.acquire() as con, con.transaction(isolation="repeatable_read", readonly=True):
+            recs = await con.fetch(f"SELECT {_FILL_COLUMNS} FROM {s}.fills WHERE (ts_recorded_ns, seq) > ($1, $2) "
+                                   f"ORDER BY ts_recorded_ns, seq", *key)  # fmt: skip
+            behind = await con.fetchval(f"SELECT count(*) FROM {s}.fills WHERE (ts_recorded_ns, seq) <= ($1, $2)", *key)
+        return [_stored_fill(r) for r in recs], int(behind)
 
     async def read_order(self, order_id: str) -> Any:
         return await self.coordinator.read_order(order_id)
+
+
+_FILL_COLUMNS = "fill_id, order_id, instrument, side, quantity, price, ts_recorded_ns, seq"
+
+
+def _stored_fill(r: Any) -> StoredFill:
+    return StoredFill(r["fill_id"], r["order_id"], r["instrument"], Side(r["side"]), int(r["quantity"]),
+                      r["price"], r["ts_recorded_ns"], r["seq"])  # fmt: skip
 
 
 def _new_order(order: Any) -> NewOrder:
