@@ -320,17 +320,24 @@ def test_state_changes_if_and_only_if_the_answer_is_2xx(svc, ops):
 
 
 # --- the follow-up state writes: coalesced, and retried until they land -----------------------------
-def test_follow_up_state_writes_are_batched_and_reach_postgres(svc):
-    writer = svc.c.orders.writer
-    svc.settle()
-    batches, written = writer.batches, writer.written
-    bodies = [order(order_type="LIMIT", limit_price=p) for p in ("100.00", "99.50", "250.25", "0.01") * 10]
+def _post_all_accepted(svc, bodies: list[dict]) -> list[httpx.Response]:
+    """POST every body at once; each must be accepted (201)."""
 
     async def burst() -> list[httpx.Response]:
         return await asyncio.gather(*(svc.client.post(f"{API}/orders", json=b) for b in bodies))
 
     answers = svc.run(burst())
     assert all(r.status_code == 201 for r in answers), [r.text for r in answers if r.status_code != 201][:3]
+    return answers
+
+
+def test_follow_up_state_writes_are_batched_and_reach_postgres(svc):
+    writer = svc.c.orders.writer
+    svc.settle()
+    batches, written = writer.batches, writer.written
+    bodies = [order(order_type="LIMIT", limit_price=p) for p in ("100.00", "99.50", "250.25", "0.01") * 10]
+
+    answers = _post_all_accepted(svc, bodies)
     svc.settle()
     assert writer.written - written >= len(bodies)  # each order's state after routing was written...
     assert writer.batches - batches < len(bodies) // 2  # ...mostly carried by later inserts, not statements of its own
@@ -345,11 +352,7 @@ def test_each_order_is_cached_once_with_its_state_after_routing(svc):
     very row PostgreSQL holds, and never with the NEW state that preceded its routing."""
     bodies = [order(order_type="LIMIT", limit_price=p) for p in ("100.00", "99.50", "250.25", "0.01") * 5]
 
-    async def burst() -> list[httpx.Response]:
-        return await asyncio.gather(*(svc.client.post(f"{API}/orders", json=b) for b in bodies))
-
-    answers = svc.run(burst())
-    assert all(r.status_code == 201 for r in answers), [r.text for r in answers if r.status_code != 201][:3]
+    answers = _post_all_accepted(svc, bodies)
     svc.settle()
     co = svc.c.store.coordinator
     for r in answers:
