@@ -187,6 +187,20 @@ def _metric_table(index: dict[str, dict[str, results.MetricRecord]], metrics: li
     return df.to_html(index=False, na_rep="-", border=0, classes="metrics")
 
 
+def side_by_side_html(index: dict[str, dict[str, results.MetricRecord]], metrics: list[str]) -> str:
+    """The paired microbenchmarks measured in more builds than the two (the clock reads: time.time_ns(),
+    the C clock, its pure-Python twin, NautilusTrader's clock): each build's ratio to the baseline and
+    the clocked build's ratio to it, per-pair ratios with 95% intervals (harness/microbench.py)."""
+    from harness import microbench
+
+    wide = [r for m in metrics if len({b for b in index[m]}) > 2 for r in index[m].values()]
+    rows = microbench.paired_rows(wide)
+    if not rows:
+        return ""
+    table = pd.DataFrame(rows).to_html(index=False, border=0, classes="metrics")
+    return f"<h3>Side by side in this run (paired, interleaved; ratios are geometric means of per-pair ratios)</h3>{table}"
+
+
 def frontend_sync_html(run_dir: Path) -> str:
     """The clock-sync paths of the frontend producer (frontend/frontend.json) as a reader needs them:
     each page build's signed error per path (the criteria's tables show only its size), what part of
@@ -289,7 +303,8 @@ def render(run_dir: Path, js: list[Judgement], records: list[results.MetricRecor
         charts = [ch for m in sorted(c["metrics"]) for ch in _charts_for(m, index[m])][:24]
         components.append({"name": name, "title": COMPONENT_TITLES.get(name, name), "rows": c["rows"],
                            "charts": charts, "table": _metric_table(index, c["metrics"]),
-                           "extra": frontend_sync_html(run_dir) if name == "frontend" else ""})
+                           "extra": (frontend_sync_html(run_dir) if name == "frontend"
+                                     else side_by_side_html(index, c["metrics"]) if name == "clock" else "")})
     doctor = env.get("doctor", {})
     env_rows = [("commit", f"{env.get('commit')}" + (" (uncommitted changes)" if env.get("dirty") else "")),
                 ("machine", env.get("machine")), ("CPU", f"{env.get('cpu_model')} × {env.get('cpu_count')}"),
