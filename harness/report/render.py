@@ -258,6 +258,9 @@ def _producer_rows(producers: list[dict]) -> list[dict]:
 def run_notices(meta: dict) -> list[str]:
     """What a reader must know before the verdicts: parts this run measured without, a busy machine."""
     notes = [str(n) for n in meta.get("notices", [])]
+    clock = meta.get("environment", {}).get("clock_impl", {})
+    if clock.get("c_stale"):  # the run measured the pure-Python clock, not the C one it was meant to
+        notes.append(f"clock: {clock.get('reason')}; fix: {clock.get('fix')}")
     missing = meta.get("missing_tools", {})
     for p in _producer_rows(meta.get("producers", [])):
         detail = str(p.get("detail", ""))
@@ -309,7 +312,8 @@ def render(run_dir: Path, js: list[Judgement], records: list[results.MetricRecor
     env_rows = [("commit", f"{env.get('commit')}" + (" (uncommitted changes)" if env.get("dirty") else "")),
                 ("machine", env.get("machine")), ("CPU", f"{env.get('cpu_model')} × {env.get('cpu_count')}"),
                 ("Python", env.get("python")),
-                ("packages", ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items() if v))]
+                ("packages", ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items() if v)),
+                ("clock", "{implementation}: {reason}".format(**{"implementation": "?", "reason": "", **env.get("clock_impl", {})}))]
     for name, s in (doctor.get("services") or {}).items():
         env_rows.append((name, f"{s.get('version') or ''} at {s.get('url')} ({s.get('how')})" if s.get("ok") else f"missing: {s.get('reason')}"))
     for name, t in (doctor.get("tools") or {}).items():
