@@ -9,8 +9,8 @@ the one in use (the C accelerator when built), the ``pure`` variants force pure 
 run, so the two stand side by side (build ``clocked (pure Python)``, shown as a reference).
 The pure and NautilusTrader variants of a pair are marked ``every_pair``: in a paired run
 (harness/measure/pairing.py) they run in every pair beside time.time_ns() and the C clock, so their
-ratios come with intervals. ``clockbench run`` keeps those of the reads (cheap) and deselects the
-other pure variants and the 100,000-timer sizes (they are for ``clockbench bench``: A/B and scale
+ratios come with intervals. ``clockbench run`` keeps NautilusTrader's (when installed) and deselects
+the pure variants and the 100,000-timer sizes (they are for ``clockbench bench``: A/B and scale
 figures, not criteria).
 """
 
