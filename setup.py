@@ -4,8 +4,17 @@ Where no C compiler (or no Python headers) is available the build warns and goes
 targets/clock/_impl.py then serves the pure-Python implementation.
 """
 
+import importlib.util
+from pathlib import Path
+
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+
+# The source's hash, compiled in as _cclock.SOURCE_HASH: the import refuses a build of another source
+# (targets/clock/_impl.py). Loaded by path: the package cannot be imported before it is built.
+_spec = importlib.util.spec_from_file_location("_source_hash", Path(__file__).parent / "targets/clock/_source_hash.py")
+_source_hash = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_source_hash)
 
 
 class OptionalBuildExt(build_ext):
@@ -34,6 +43,7 @@ setup(
             "targets.clock._cclock",
             sources=["targets/clock/_cclock.c"],
             extra_compile_args=["-O2"],
+            define_macros=[("CCLOCK_SOURCE_HASH", f'"{_source_hash.source_hash()}"')],
             optional=True,
         )
     ],

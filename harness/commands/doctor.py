@@ -110,7 +110,10 @@ def render_text(facts: dict[str, Any]) -> str:
         f"cpus        {cpu['count']} ({cpu['usable']} usable by this process)",
     ]
     if "clock" in facts:
-        lines.append(f"clock       {facts['clock']['implementation']} ({facts['clock']['reason']})")
+        clock = facts["clock"]
+        lines.append(f"clock       {clock['implementation']} ({clock['reason']})")
+        if clock.get("c_stale"):
+            lines.append(f"{'':<12}the C build does not match targets/clock/_cclock.c; fix: {clock['fix']}")
     lines += ["", "services"]
     for name, s in facts["services"].items():
         if s["ok"]:

@@ -13,8 +13,11 @@ ratio; items minutes apart (pytest-benchmark's default order: every round of one
 round of the other) or in separate processes do not. The benchmark code, its setup and its
 postconditions stay as they are; only the order and the repetition change.
 
-Builds are read from a ``build`` parameter or a ``_baseline`` / ``_clocked`` / ``_<reference>``
-suffix of the test name; items of one pair share everything else (module, test, other parameters).
+Builds are read from a ``build`` parameter or a ``_baseline`` / ``_clocked`` / ``_clocked_pure`` /
+``_<reference>`` suffix of the test name; items of one pair share everything else (module, test,
+other parameters). A third build (a reference, the pure-Python twin) runs once, in pair 0, for
+context; marked ``@pytest.mark.every_pair`` it runs in every pair, inside the same A B B A order,
+so that its ratio to the baseline (or the clocked build's to it) has an interval too.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ BUILD_ORDER = ("baseline", "clocked")
 # runs this many times (the fewest for an order-statistic interval of its median, harness/stats.py);
 # a reference (a third-party ceiling, context only) runs once, in the first pair.
 UNPAIRED_REPEATS = 6
-_SUFFIX = re.compile(r"_(baseline|clocked|nautilus|reference)$")
+_SUFFIX = re.compile(r"_(baseline|clocked_pure|clocked|nautilus|reference)$")
+EVERY_PAIR = "every_pair"  # the marker of a third build measured in every pair, not once
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -37,6 +41,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from harness import plant
 
     config._clockbench_plant = plant.install_from_env()  # type: ignore[attr-defined]
+    config.addinivalue_line("markers", f"{EVERY_PAIR}: a third build (reference, pure twin) measured in every pair, not once")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -84,9 +89,16 @@ def pair_key(item: pytest.Item) -> tuple:
     return (str(item.path), name, tuple(sorted((k, repr(v)) for k, v in params.items())))
 
 
+def _every_pair(item: pytest.Item) -> bool:
+    return item.get_closest_marker(EVERY_PAIR) is not None
+
+
 def interleave(items: Iterable[pytest.Item]) -> list[pytest.Item]:
     """Items in pair order: for each benchmark pair, pair 0 baseline-first, pair 1 clocked-first...;
-    builds other than baseline/clocked (references) run after both, in the same pair slot."""
+    builds other than baseline/clocked (references) run after both, in pair 0 only, unless marked
+    ``every_pair``: those run in every pair, the whole slot's order reversed in odd pairs
+    (baseline, clocked, others...; then ...others, clocked, baseline), so a steady drift of the
+    machine weighs on every build alike."""
     groups: dict[tuple, dict[int, list[pytest.Item]]] = {}
     for it in items:
         p = getattr(getattr(it, "callspec", None), "params", {}).get("cb_pair")
@@ -98,10 +110,15 @@ def interleave(items: Iterable[pytest.Item]) -> list[pytest.Item]:
             its = by_pair[p]
             if not paired and p >= UNPAIRED_REPEATS:
                 continue
-            if p > 0:  # references: context only, once
-                its = [it for it in its if build_of(it) in BUILD_ORDER or not paired]
-            rank = {b: i for i, b in enumerate(BUILD_ORDER if p % 2 == 0 else tuple(reversed(BUILD_ORDER)))}
-            out += sorted(its, key=lambda it: rank.get(build_of(it), len(rank)))
+            if p > 0:  # references: context only, once (unless every_pair)
+                its = [it for it in its if build_of(it) in BUILD_ORDER or _every_pair(it) or not paired]
+            rank = {b: i for i, b in enumerate(BUILD_ORDER)}
+            forward = sorted(its, key=lambda it: (rank.get(build_of(it), len(rank)), build_of(it)))
+            if p % 2 == 0:
+                out += forward
+            else:  # reversed, the references run once in pair 0 keep their place after both builds
+                every = [it for it in forward if build_of(it) in BUILD_ORDER or _every_pair(it)]
+                out += every[::-1] + [it for it in forward if it not in every]
     return out
 
 

@@ -12,7 +12,8 @@ from importlib import metadata
 from harness.rundir import ROOT, commit
 
 PACKAGES = ("pytest", "pytest-benchmark", "locust", "asyncpg", "redis", "fastapi", "uvicorn", "numpy",
-            "pandas", "jinja2", "hdrhistogram", "nautilus-trader")
+            "pandas", "jinja2", "hdrhistogram", "nautilus-trader",
+            "uvloop")  # nautilus-trader pulls it in, and uvicorn (loop="auto") then runs the stack on it
 
 
 def _cpu_model() -> str:

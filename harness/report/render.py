@@ -187,6 +187,20 @@ def _metric_table(index: dict[str, dict[str, results.MetricRecord]], metrics: li
     return df.to_html(index=False, na_rep="-", border=0, classes="metrics")
 
 
+def side_by_side_html(index: dict[str, dict[str, results.MetricRecord]], metrics: list[str]) -> str:
+    """The paired microbenchmarks measured in more builds than the two (the clock reads: time.time_ns(),
+    the C clock, its pure-Python twin, NautilusTrader's clock): each build's ratio to the baseline and
+    the clocked build's ratio to it, per-pair ratios with 95% intervals (harness/microbench.py)."""
+    from harness import microbench
+
+    wide = [r for m in metrics if len({b for b in index[m]}) > 2 for r in index[m].values()]
+    rows = microbench.paired_rows(wide)
+    if not rows:
+        return ""
+    table = pd.DataFrame(rows).to_html(index=False, border=0, classes="metrics")
+    return f"<h3>Side by side in this run (paired, interleaved; ratios are geometric means of per-pair ratios)</h3>{table}"
+
+
 def frontend_sync_html(run_dir: Path) -> str:
     """The clock-sync paths of the frontend producer (frontend/frontend.json) as a reader needs them:
     each page build's signed error per path (the criteria's tables show only its size), what part of
@@ -244,6 +258,9 @@ def _producer_rows(producers: list[dict]) -> list[dict]:
 def run_notices(meta: dict) -> list[str]:
     """What a reader must know before the verdicts: parts this run measured without, a busy machine."""
     notes = [str(n) for n in meta.get("notices", [])]
+    clock = meta.get("environment", {}).get("clock_impl", {})
+    if clock.get("c_stale"):  # the run measured the pure-Python clock, not the C one it was meant to
+        notes.append(f"clock: {clock.get('reason')}; fix: {clock.get('fix')}")
     missing = meta.get("missing_tools", {})
     for p in _producer_rows(meta.get("producers", [])):
         detail = str(p.get("detail", ""))
@@ -289,12 +306,14 @@ def render(run_dir: Path, js: list[Judgement], records: list[results.MetricRecor
         charts = [ch for m in sorted(c["metrics"]) for ch in _charts_for(m, index[m])][:24]
         components.append({"name": name, "title": COMPONENT_TITLES.get(name, name), "rows": c["rows"],
                            "charts": charts, "table": _metric_table(index, c["metrics"]),
-                           "extra": frontend_sync_html(run_dir) if name == "frontend" else ""})
+                           "extra": (frontend_sync_html(run_dir) if name == "frontend"
+                                     else side_by_side_html(index, c["metrics"]) if name == "clock" else "")})
     doctor = env.get("doctor", {})
     env_rows = [("commit", f"{env.get('commit')}" + (" (uncommitted changes)" if env.get("dirty") else "")),
                 ("machine", env.get("machine")), ("CPU", f"{env.get('cpu_model')} × {env.get('cpu_count')}"),
                 ("Python", env.get("python")),
-                ("packages", ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items() if v))]
+                ("packages", ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items() if v)),
+                ("clock", "{implementation}: {reason}".format(**{"implementation": "?", "reason": "", **env.get("clock_impl", {})}))]
     for name, s in (doctor.get("services") or {}).items():
         env_rows.append((name, f"{s.get('version') or ''} at {s.get('url')} ({s.get('how')})" if s.get("ok") else f"missing: {s.get('reason')}"))
     for name, t in (doctor.get("tools") or {}).items():

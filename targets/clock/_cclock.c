@@ -1373,6 +1373,12 @@ c_fire_coarse(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
 }
 
 /* ---------------------------------------------------------------- module */
+/* setup.py passes the hash of this file (targets/clock/_source_hash.py); _impl.py refuses a module whose
+ * SOURCE_HASH is not the source's, i.e. a stale build left in place. A build without it says so. */
+#ifndef CCLOCK_SOURCE_HASH
+#define CCLOCK_SOURCE_HASH "unknown: built without setup.py"
+#endif
+
 static PyMethodDef methods[] = {
     {"timestamp_ns", c_timestamp_ns, METH_NOARGS, "Wall-clock nanoseconds that never decrease within this process."},
     {"utc_now", c_utc_now, METH_NOARGS, "timestamp_ns() as an aware UTC datetime (truncated to the microsecond)."},
@@ -1423,7 +1429,8 @@ PyInit__cclock(void)
         return NULL;
     }
     PyObject *m = PyModule_Create(&module);
-    if (m == NULL || PyModule_AddObjectRef(m, "TimerQueue", (PyObject *)&TimerQueueType) < 0) {
+    if (m == NULL || PyModule_AddObjectRef(m, "TimerQueue", (PyObject *)&TimerQueueType) < 0 ||
+        PyModule_AddStringConstant(m, "SOURCE_HASH", CCLOCK_SOURCE_HASH) < 0) {
         Py_XDECREF(m);
         return NULL;
     }

@@ -5,6 +5,9 @@ reads, TestClock's queue and firing loop (``TimerQueue``: a clock keeps the impl
 made with) and the firing loop of LiveClock's timing wheel;
 ``_pure`` and the loops in ``virtual.py``/``live.py`` are the pure-Python twins. Both pass the
 same tests (tests/clock runs against each). ``CLOCKBENCH_PURE_CLOCK=1`` forces pure Python.
+A built module whose ``SOURCE_HASH`` is not the hash of the ``_cclock.c`` beside it (a stale build
+left in place) is refused with a RuntimeWarning: pure Python serves, and ``describe()`` (doctor, each
+run's environment) says so with the rebuild command (``_source_hash.py``).
 
 ``use("c"|"python")`` switches at run time (tests and A/B benchmarks): the modules that bind the
 hot functions register a hook here and are re-bound, so nothing else needs to know.
@@ -13,28 +16,41 @@ hot functions register a hook here and are re-bound, so nothing else needs to kn
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from . import _pure
+from . import _pure, _source_hash
 from .events import TimeEvent, Timer
 
 ENV_VAR = "CLOCKBENCH_PURE_CLOCK"
 
-_c: ModuleType | None
+_c: ModuleType | None = None  # the C module when built from the source beside it, else None
+_c_error: str | None = None  # why the C module is not used
+_c_stale = False  # built, but from another _cclock.c (SOURCE_HASH differs): refused, pure Python serves
 try:
-    from . import _cclock as _c
-    _c_error: str | None = None
+    from . import _cclock as _built
 except ImportError as exc:  # not built: no compiler when installed, or a source checkout
     import importlib.util
 
-    _c = None
     _c_error = (
         "targets/clock/_cclock.c is not compiled (no C compiler when installed?)"
         if importlib.util.find_spec(f"{__package__}._cclock") is None
         else f"it does not load: {exc}"
     )
+else:
+    _stale_why = _source_hash.mismatch(getattr(_built, "SOURCE_HASH", None))
+    if _stale_why is None:
+        _c = _built
+    else:
+        # A stale build runs code that is no longer in the repository (and that no test checked):
+        # the pure twin is slower but is the code the tests pass against. Say so, loudly, with the fix.
+        _c_stale = True
+        _c_error = f"the built {Path(_built.__file__ or '_cclock').name} is stale: {_stale_why}"
+        warnings.warn(f"the Clock's C accelerator is not used, pure Python serves: {_c_error}; rebuild: "
+                      f"{_source_hash.REBUILD}", RuntimeWarning, stacklevel=2)
 
 name = "python"  # the implementation in use: "c" or "python"
 reason = ""  # why, in words
@@ -62,7 +78,7 @@ def use(which: str) -> None:
     global name, timestamp_ns, utc_now, set_wall_source, new_queue, fire_coarse
     if which == "c":
         if _c is None:
-            raise ValueError(f"the C clock accelerator is not built ({_c_error})")
+            raise ValueError(f"the C clock accelerator is not usable ({_c_error})")
         _bind_c()
         timestamp_ns, utc_now, set_wall_source, new_queue = _c.timestamp_ns, _c.utc_now, _c.set_wall_source, _c.TimerQueue
         fire_coarse = getattr(_c, "fire_coarse", None)
@@ -87,8 +103,10 @@ def describe() -> dict[str, Any]:
     return {
         "implementation": name,
         "reason": reason,
-        "c_built": _c is not None,
+        "c_built": _c is not None or _c_stale,
+        "c_stale": _c_stale,
         "c_error": _c_error,
+        "fix": _source_hash.REBUILD if _c_stale else "",
         "forced_pure_env": os.environ.get(ENV_VAR, ""),
     }
 
@@ -98,10 +116,12 @@ def _initial() -> None:
     forced = os.environ.get(ENV_VAR, "").strip().lower() not in {"", "0", "false", "no"}
     if forced:
         reason = f"{ENV_VAR}={os.environ[ENV_VAR]} forces pure Python"
+    elif _c_stale:
+        reason = f"the C accelerator is STALE, not used: {_c_error}"
     elif _c is None:
         reason = f"the C accelerator is not built ({_c_error})"
     else:
-        reason = "the C accelerator is built"
+        reason = f"the C accelerator is built from this _cclock.c ({_c.SOURCE_HASH})"
     # Deferred until live.py and virtual.py are imported (they call finish_import()).
     _pending[0] = "python" if forced or _c is None else "c"
 

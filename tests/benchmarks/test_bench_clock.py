@@ -7,8 +7,11 @@ With --benchmark-disable (the default in pytest) each runs once, on a smaller si
 The Clock's hot paths have two implementations (targets/clock/_impl.py): the ``clocked`` rows run
 the one in use (the C accelerator when built), the ``pure`` variants force pure Python in the same
 run, so the two stand side by side (build ``clocked (pure Python)``, shown as a reference).
-``clockbench run`` deselects the pure variants and the 100,000-timer sizes (they are for
-``clockbench bench``: A/B and scale figures, not criteria).
+The pure and NautilusTrader variants of a pair are marked ``every_pair``: in a paired run
+(harness/measure/pairing.py) they run in every pair beside time.time_ns() and the C clock, so their
+ratios come with intervals. ``clockbench run`` keeps NautilusTrader's (when installed) and deselects
+the pure variants and the 100,000-timer sizes (they are for ``clockbench bench``: A/B and scale
+figures, not criteria).
 """
 
 from __future__ import annotations
@@ -57,12 +60,14 @@ def test_timestamp_ns_clocked(benchmark) -> None:
     benchmark(_calls, LiveClock().timestamp_ns)
 
 
+@pytest.mark.every_pair
 def test_timestamp_ns_clocked_pure(benchmark, pure_python) -> None:
     _mark(benchmark, "clock.timestamp_ns", PURE, CALLS)
     benchmark.extra_info["clock_impl"] = _impl.name
     benchmark(_calls, LiveClock().timestamp_ns)
 
 
+@pytest.mark.every_pair
 def test_timestamp_ns_nautilus(benchmark) -> None:
     component = pytest.importorskip("nautilus_trader.common.component")
     _mark(benchmark, "clock.timestamp_ns", "reference", CALLS)
@@ -80,12 +85,14 @@ def test_utc_now_clocked(benchmark) -> None:
     benchmark(_calls, LiveClock().utc_now)
 
 
+@pytest.mark.every_pair
 def test_utc_now_clocked_pure(benchmark, pure_python) -> None:
     _mark(benchmark, "clock.utc_now", PURE, CALLS)
     benchmark.extra_info["clock_impl"] = _impl.name
     benchmark(_calls, LiveClock().utc_now)
 
 
+@pytest.mark.every_pair
 def test_utc_now_nautilus(benchmark) -> None:
     component = pytest.importorskip("nautilus_trader.common.component")
     _mark(benchmark, "clock.utc_now", "reference", CALLS)
@@ -195,6 +202,7 @@ def test_heartbeats_clocked(benchmark) -> None:
     assert figures["beats_delivered"] >= 2 * figures["looks"]  # several beats per look
 
 
+@pytest.mark.every_pair
 def test_heartbeats_clocked_pure(benchmark, pure_python) -> None:
     figures = _heartbeat_bench(benchmark, PURE, run_clock_heartbeats)
     assert figures["tasks"] == 0 and figures["clock_impl"] == "python"

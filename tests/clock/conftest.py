@@ -106,7 +106,7 @@ def driver(request: pytest.FixtureRequest) -> Driver:
 def clock_impl(request: pytest.FixtureRequest) -> Any:
     """Run the test with the C accelerator, then with pure Python (under CI=true a missing C build fails)."""
     if request.param not in _impl.available():
-        missing("the clock's C accelerator", "targets/clock/_cclock.c is not built (pip install -e . builds it)")
+        missing("the clock's C accelerator", _impl.describe()["c_error"] or "not built (pip install -e . builds it)")
     before = _impl.name
     _impl.use(request.param)
     yield request.param

@@ -106,6 +106,52 @@ def test_pairs_run_interleaved_abba_in_one_process(tmp_path):
                    "test_b_baseline[pair0]", "test_b_clocked[pair0]", "test_b_clocked[pair1]", "test_b_baseline[pair1]"], out.stdout
 
 
+
+def test_a_third_build_marked_every_pair_runs_in_every_pair_in_the_abba_order(tmp_path):
+    """The pure-Python twin and NautilusTrader's clock beside the pair: every pair, the whole slot
+    reversed in odd pairs; an unmarked reference stays once, in pair 0, after both builds."""
+    import subprocess
+    import sys
+
+    t = tmp_path / "test_p.py"
+    t.write_text("import pytest\n"
+                 "def test_r_baseline(benchmark):\n    pass\ndef test_r_clocked(benchmark):\n    pass\n"
+                 "@pytest.mark.every_pair\ndef test_r_clocked_pure(benchmark):\n    pass\n"
+                 "@pytest.mark.every_pair\ndef test_r_nautilus(benchmark):\n    pass\n"
+                 "def test_r_reference(benchmark):\n    pass\n")
+    out = subprocess.run([sys.executable, "-m", "pytest", str(t), "-p", "harness.measure.pairing", "--cb-pairs", "3",
+                          "--collect-only", "-q", "-p", "no:cacheprovider"], capture_output=True, text=True, cwd=tmp_path)
+    ids = [line.split("::")[1] for line in out.stdout.splitlines() if "::" in line]
+    slot = ["test_r_baseline", "test_r_clocked", "test_r_clocked_pure", "test_r_nautilus"]
+    assert ids == ([f"{n}[pair0]" for n in slot] + ["test_r_reference[pair0]"] + [f"{n}[pair1]" for n in slot[::-1]]
+                   + [f"{n}[pair2]" for n in slot]), out.stdout
+
+
+def test_paired_rows_put_every_build_beside_the_baseline_with_intervals(tmp_path):
+    """Each build's ratio to the baseline and the clocked build's to it come from per-pair ratios:
+    an 8x drift between pairs leaves them exact."""
+    from harness import microbench
+    from harness.measure import pairing
+
+    benches = []
+    for p, scale in enumerate([1, 5, 2, 8, 1, 3]):
+        for build, name, t in (("baseline", "test_r_baseline", 100e-9), ("clocked", "test_r_clocked", 110e-9),
+                               ("clocked (pure Python)", "test_r_clocked_pure", 440e-9),
+                               ("reference", "test_r_nautilus", 220e-9)):
+            data = [t * scale * (1 + k / 1000) for k in range(3)]
+            benches.append({"name": f"{name}[pair{p}]", "group": "clock.r", "params": {"cb_pair": p},
+                            "extra_info": {"build": build, "ops": 1}, "stats": {"data": data, "median": data[1]}})
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({"benchmarks": benches}))
+    rows = {r["build"]: r for r in microbench.paired_rows(pairing.records_from_json(path))}
+    assert list(rows) == ["baseline", "clocked", "clocked (pure Python)", "reference (r_nautilus)"]
+    assert rows["clocked"]["x baseline [95% CI]"] == "1.10x [1.10, 1.10]" and rows["clocked"]["pairs"] == "6"
+    assert rows["reference (r_nautilus)"]["x baseline [95% CI]"].startswith("2.20x")
+    assert rows["reference (r_nautilus)"]["clocked / this [95% CI]"] == "0.50x [0.50, 0.50]"
+    assert rows["clocked (pure Python)"]["clocked / this [95% CI]"] == "0.25x [0.25, 0.25]"
+    assert rows["baseline"]["x baseline [95% CI]"] == rows["clocked"]["clocked / this [95% CI]"] == "-"
+
+
 # --- the load bridge (pure parts) -----------------------------------------------------------------
 
 

@@ -173,3 +173,29 @@ def test_without_nginx_the_load_balancer_criteria_are_not_measured_with_the_fix(
     assert "nginx" not in by_id["TO-ORDER-LATENCY"].reason
     html = html_path.read_text()
     assert html.count("nginx is not installed") == 1  # one notice at the top, no repeated error text
+
+
+def test_the_clock_section_shows_the_reads_side_by_side_with_ratios(small_run, tmp_path):
+    """time.time_ns(), the C clock, its pure-Python twin and NautilusTrader's, paired: one table
+    with each build's ratio to the baseline and the clocked build's to it."""
+    pairs = list(range(6))
+
+    def rec(build: str, ns: int, name: str) -> MetricRecord:
+        return MetricRecord("bench.clock.timestamp_ns", build, "ns/op", [ns + p for p in pairs], kind="rounds",
+                            extra={"pairs": pairs, "name": name, "paired": True})
+
+    records = load(small_run) + [rec("baseline", 60, "test_timestamp_ns_baseline"),
+                                 rec("clocked", 62, "test_timestamp_ns_clocked"),
+                                 rec("clocked (pure Python)", 400, "test_timestamp_ns_clocked_pure"),
+                                 rec("reference", 75, "test_timestamp_ns_nautilus")]
+    target = tmp_path / "r"
+    target.mkdir()
+    (target / "run.json").write_text((small_run / "run.json").read_text())
+    save(records, target)
+    html = report_from_run(target, "all", resamples=300)[0].read_text()
+    p = Collector()
+    p.feed(html.split("Side by side in this run", 1)[1].split("</table>", 1)[0])
+    text = " ".join(t.strip() for t in p.text if t.strip())
+    for label in ("baseline", "clocked", "clocked (pure Python)", "reference (timestamp_ns_nautilus)", "x baseline"):
+        assert label in text, text
+    assert "1.03x" in text and "0.83x" in text  # clocked/baseline, clocked/NautilusTrader (geometric means)
