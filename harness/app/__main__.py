@@ -69,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         http=TrackedH11Protocol,  # keep-alive deadlines owned by the connection tracker
+        # asyncio's own loop, always: uvicorn's default ("auto") picks uvloop whenever it is installed,
+        # and the optional nautilus extra brings it in, which would move both builds' workers onto
+        # another event loop without the run saying so (the clock's wheel is measured on asyncio's)
+        loop="asyncio",
         ws="wsproto",
         timeout_keep_alive=3600,  # not used: the tracker closes idle connections
         log_level=args.log_level,
