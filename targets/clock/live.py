@@ -80,6 +80,11 @@ class LiveClock(ClockBase):
         self._heap: list[tuple[int, int, Timer | Call, int]] = []
         self._wake_handle: asyncio.TimerHandle | None = None
         self._wake_due: int | None = None
+        # The coarse timers' store, kept for the clock's life: with the C accelerator a TimerQueue
+        # (a heap for first firings plus a FIFO lane per interval, _cclock.c: a heartbeat's firing
+        # is a pop and an append), else the hashed timing wheel (its pure twin).
+        new_queue = _impl.new_queue
+        self._coarse_q = new_queue() if new_queue is not None else None
         self._wheel: TimingWheel[Timer] = TimingWheel(tick_ns, wheel_slots, _monotonic_ns() // tick_ns)
         self._tick_handle: asyncio.TimerHandle | None = None
         self._wake_fd: int | None = None  # the wheel's timerfd, when it is woken by one (_wake_fd_on)
@@ -123,7 +128,10 @@ class LiveClock(ClockBase):
 
     def _place(self, timer: Timer, loop: asyncio.AbstractEventLoop) -> None:
         if timer.coarse:
-            self._wheel.add(timer, timer.due)
+            if self._coarse_q is not None:
+                self._coarse_q.push(timer.due, timer.seq, timer, timer.gen)
+            else:
+                self._wheel.add(timer, timer.due)
             if not self._ticking and (self._tick_at is None or timer.due < self._tick_at):
                 self._schedule_tick(loop, timer.due)
         else:
@@ -132,7 +140,10 @@ class LiveClock(ClockBase):
 
     def _disarm(self, timer: Timer) -> None:
         if timer.coarse:
-            self._wheel.remove(timer)
+            if self._coarse_q is not None:
+                self._coarse_q.discard()  # its entry is skipped through timer.gen (bumped by the cancel)
+            else:
+                self._wheel.remove(timer)
         # heap entries go stale through timer.gen
 
     def _call_at(self, time_ns: int, fn: Callable[[], object]) -> Call:
@@ -234,16 +245,16 @@ class LiveClock(ClockBase):
         # No look comes sooner than the least gap after this one, so the next deadline is needed
         # only past that horizon: the scan for it stops at the first deadline inside it.
         horizon = now + (least_wake_gap(self.tick_ns) if self.adaptive_gap else self.wake_gap_ns)
+        queue = self._coarse_q
         try:
-            fire = _impl.fire_coarse
-            if fire is not None:  # the same loop in C (_cclock.c: fire_coarse), which returns next_due()
-                nxt = fire(self, wheel, now, horizon)
+            if queue is not None:  # the C loop (_cclock.c: TimerQueue.fire_live) returns the next due
+                nxt = queue.fire_live(self, now)
             else:
                 self._fire_coarse(wheel, now)
         finally:
             self._ticking = False
             if nxt == -1:
-                nxt = wheel.next_due(horizon)
+                nxt = queue.next_due(self._timers) if queue is not None else wheel.next_due(horizon)
             if self.adaptive_gap and planned is not None:
                 # The overrun of this look: from when it was planned to the last beat it delivered.
                 # A decaying peak (half-life about 180 looks, 1.5-2 s) follows the machine's
@@ -262,7 +273,7 @@ class LiveClock(ClockBase):
 
     def _fire_coarse(self, wheel: TimingWheel[Timer], now: int) -> None:
         """The heartbeat hot path: ClockBase._fire inlined for coarse timers (pure-Python twin
-        of _cclock.c's fire_coarse)."""
+        of _cclock.c's TimerQueue.fire_live)."""
         timers = self._timers
         new_event = tuple.__new__
         for timer in wheel.expire_due(now):
@@ -287,6 +298,10 @@ class LiveClock(ClockBase):
                 if not again or timer not in wheel:
                     break
                 wheel.remove(timer)
+
+    def _coarse_len(self) -> int:
+        """Coarse timers still to fire (tests: the store must hold exactly what is armed)."""
+        return len(self._coarse_q) if self._coarse_q is not None else len(self._wheel)
 
     def _deliver(self, timer: Timer) -> None:
         try:
