@@ -239,41 +239,47 @@ class LiveClock(ClockBase):
         self._tick_at = self._tick_planned = None
         self._ticking = True  # re-arms during delivery must not schedule wakes of their own
         self.looks += 1
-        wheel = self._wheel
         now = _monotonic_ns()
         nxt: int | None = -1  # -1: not known yet
-        # No look comes sooner than the least gap after this one, so the next deadline is needed
-        # only past that horizon: the scan for it stops at the first deadline inside it.
-        horizon = now + (least_wake_gap(self.tick_ns) if self.adaptive_gap else self.wake_gap_ns)
         queue = self._coarse_q
         try:
             if queue is not None:  # the C loop (_cclock.c: TimerQueue.fire_live) returns the next due
                 nxt = queue.fire_live(self, now)
             else:
-                self._fire_coarse(wheel, now)
+                nxt = self._fire_coarse(self._wheel, now)
         finally:
             self._ticking = False
             if nxt == -1:
-                nxt = queue.next_due(self._timers) if queue is not None else wheel.next_due(horizon)
+                nxt = queue.next_due(self._timers) if queue is not None else self._wheel.next_due()
             if self.adaptive_gap and planned is not None:
                 # The overrun of this look: from when it was planned to the last beat it delivered.
                 # A decaying peak (half-life about 180 looks, 1.5-2 s) follows the machine's
                 # recent worst without holding one old stall against it for good; a faster decay
                 # (45 looks) widened the gap between the bursts of a busy machine, and the next
                 # burst then landed on a wide gap (p99 9.2 ms where the fixed half tick had 7.5).
-                overrun = _monotonic_ns() - planned
+                end = _monotonic_ns()
                 peak = self.overrun_ns - (self.overrun_ns >> 8)
-                self.overrun_ns = overrun if overrun > peak else peak
+                self.overrun_ns = end - planned if end - planned > peak else peak
                 self.wake_gap_ns = wake_gap_for(self.tick_ns, self.overrun_ns)
+            else:
+                end = now
             if nxt is not None:
                 # Coalesce: at most one look per wake gap, however dense the deadlines.
-                self._schedule_tick(self._get_loop(), max(nxt, now + self.wake_gap_ns))
+                at = nxt if nxt > now + self.wake_gap_ns else now + self.wake_gap_ns
+                if self._wake_fd_loop is not None and self._wake_fd_loop is self._loop:
+                    # the timerfd's path of _schedule_tick, inlined: a look's own Python is part of
+                    # every heartbeat's CPU (~30 us of cold code per look at load 15)
+                    self._tick_at = at
+                    self._tick_planned = at if at > end else end
+                    self._wake_fd_arm(self._wake_fd, at)
+                else:
+                    self._schedule_tick(self._get_loop(), at)
             elif self._wake_fd_loop is not None:
                 self._cancel_tick()  # an expired timerfd stays readable: disarm it
 
-    def _fire_coarse(self, wheel: TimingWheel[Timer], now: int) -> None:
+    def _fire_coarse(self, wheel: TimingWheel[Timer], now: int) -> int | None:
         """The heartbeat hot path: ClockBase._fire inlined for coarse timers (pure-Python twin
-        of _cclock.c's TimerQueue.fire_live)."""
+        of _cclock.c's TimerQueue.fire_live); returns the next deadline to look at."""
         timers = self._timers
         new_event = tuple.__new__
         for timer in wheel.expire_due(now):
@@ -298,6 +304,9 @@ class LiveClock(ClockBase):
                 if not again or timer not in wheel:
                     break
                 wheel.remove(timer)
+        # No look comes sooner than the least gap after this one, so the next deadline is needed
+        # only past that horizon: the scan for it stops at the first deadline inside it.
+        return wheel.next_due(now + (least_wake_gap(self.tick_ns) if self.adaptive_gap else self.wake_gap_ns))
 
     def _coarse_len(self) -> int:
         """Coarse timers still to fire (tests: the store must hold exactly what is armed)."""

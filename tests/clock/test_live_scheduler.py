@@ -466,3 +466,33 @@ def test_an_interrupt_escaping_a_coarse_batch_leaves_the_store_consistent(monkey
     finally:
         clock.cancel_timers()
         loop.close()
+
+
+@pytest.mark.asyncio
+async def test_the_wheel_is_woken_by_a_timerfd_with_the_c_accelerator_and_by_call_later_without(clock_impl) -> None:
+    """With C on Linux the wheel's wake is a timerfd reader (no loop timer handle); pure Python uses
+    call_later. Either way the beats come on schedule, never early, and once nothing is armed the
+    fd is disarmed: an expired timerfd left readable would spin the loop."""
+    import select
+    import sys
+
+    loop = asyncio.get_running_loop()
+    clock = LiveClock(tick_ns=2 * MS)
+    handles_before = live_handles(loop)
+    seen: list[tuple[int, int]] = []
+    start = clock.timestamp_ns() + 20 * MS
+    clock.set_timer("hb", 5 * MS, lambda e: seen.append((e.ts_event, e.ts_init)), start_time_ns=start,
+                    stop_time_ns=start + 20 * MS, coarse=True)
+    by_fd = clock_impl == "c" and sys.platform == "linux"
+    assert (clock._wake_fd is not None) == by_fd
+    assert live_handles(loop) - handles_before == (0 if by_fd else 1)
+    await wait_for(lambda: clock.timer_count == 0, "the timer's four beats")
+    assert [nominal for nominal, _ in seen] == [start + k * 5 * MS for k in range(1, 5)]
+    assert all(nominal <= at for nominal, at in seen)
+    if by_fd:
+        poller = select.epoll()
+        try:
+            poller.register(clock._wake_fd, select.EPOLLIN)
+            assert poller.poll(0.02) == []  # disarmed: not readable
+        finally:
+            poller.close()
