@@ -8,14 +8,16 @@ value is still one the wall clock held during its own call.) Deadlines and durat
 ``time.monotonic_ns`` and are unaffected by wall-clock steps.
 
 Scheduling: exact timers and alerts sit in one heap keyed on (monotonic deadline, set order),
-served by a single loop callback re-armed for the earliest deadline; coarse timers sit in a
-hashed timing wheel (with their exact deadlines) served by one callback, woken when the earliest
-deadline falls due but at most once per wake gap, so a beat is at most that gap late plus the
-look's overrun (the loop's wake-up latency and the time to fire the beats before it). By default
-the gap is what one tick leaves after the recent peak overrun (``wake_gap_for``): wide on an idle
+served by a single loop callback re-armed for the earliest deadline; coarse timers sit in their
+own store (with their exact deadlines) served by one callback, woken when the earliest deadline
+falls due but at most once per wake gap, so a beat is at most that gap late plus the look's
+overrun (the loop's wake-up latency and the time to fire the beats before it). By default the gap
+is what one tick leaves after the recent peak overrun (``wake_gap_for``): wide on an idle
 machine, where each wake-up saved is most of a heartbeat's CPU, half a tick on a busy one.
-10,000 timers cost two loop handles, not 10,000 tasks. The firing loops and the reads run in C
-when the accelerator is built (``_impl.py``).
+10,000 timers cost two loop handles, not 10,000 tasks. With the C accelerator the coarse store is
+a TimerQueue (a heap plus a FIFO lane per interval, fired in C) and the look is woken by a timerfd
+on Linux; the pure twin keeps a hashed timing wheel (``wheel.py``) woken by ``call_later``.
+The reads run in C too when it is built (``_impl.py``).
 """
 
 from __future__ import annotations

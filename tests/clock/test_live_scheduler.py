@@ -496,3 +496,64 @@ async def test_the_wheel_is_woken_by_a_timerfd_with_the_c_accelerator_and_by_cal
             assert poller.poll(0.02) == []  # disarmed: not readable
         finally:
             poller.close()
+
+
+def test_coarse_timers_cancelled_and_set_again_in_bulk_keep_every_live_beat_in_order(monkeypatch) -> None:
+    """Idle timeouts re-armed on every message: thousands of cancels between looks (the C queue
+    skips their entries and compacts itself once they outnumber the live ones). Every live
+    heartbeat still beats on schedule, in deadline order, and no cancelled timer ever fires."""
+    import random
+
+    rng = random.Random(11)
+    fake, loop, clock = _scripted_clock(monkeypatch, tick_ns=10 * MS)
+    seen: list[tuple[int, str, int]] = []  # (nominal monotonic deadline, name, look)
+    look = [0]
+    shift: dict[str, int] = {}
+    try:
+        wall = clock.timestamp_ns() + NANOS_IN_SECOND
+
+        def beat(e: TimeEvent) -> None:
+            seen.append((e.ts_event + shift[e.name], e.name, look[0]))
+
+        def arm(name: str, interval: int, first: int) -> None:
+            clock.set_timer(name, interval, beat, start_time_ns=first - interval, coarse=True)
+            timer = clock._timers[name]
+            shift[name] = timer.due - timer.next_ns
+
+        for i in range(300):
+            arm(f"hb{i}", 100 * MS, wall + i * 100 * MS // 300)
+        cancelled_at: dict[str, int] = {}
+        end = clock._timers["hb0"].due + 500 * MS  # five rounds of heartbeats
+        k = 0
+        while fake[0] < end:
+            k += 1
+            fake[0] = clock._tick_at
+            look[0] = k
+            clock._on_tick()
+            for j in range(40):  # 40 idle timeouts re-armed per look: thousands of cancels in all
+                name = f"idle{j}"
+                if clock.has_timer(name):
+                    clock.cancel_timer(name)
+                arm(name, 30 * MS, fake[0] + rng.randrange(5 * MS, 2_000 * MS))  # most never fall due
+            if k % 10 == 5:  # now and then a heartbeat goes for good
+                victim = f"hb{rng.randrange(300)}"
+                if clock.has_timer(victim):
+                    clock.cancel_timer(victim)
+                    cancelled_at[victim] = k
+            assert clock._coarse_len() == clock.timer_count
+        beats = [(nominal, name) for nominal, name, _ in seen if name.startswith("hb")]
+        assert [n for n, _ in beats] == sorted(n for n, _ in beats)
+        for name, k in cancelled_at.items():
+            assert all(at <= k for _, n, at in seen if n == name)
+        last = fake[0] - 10 * MS  # everything due this long before the last look has been delivered
+        for i in range(300):
+            name = f"hb{i}"
+            got = [nominal for nominal, n in beats if n == name]
+            first = wall + i * 100 * MS // 300 + shift[name]
+            want = [first + r * 100 * MS for r in range(len(got))]
+            assert got == want  # on schedule, none lost or doubled
+            if name not in cancelled_at:
+                assert got and got[-1] + 100 * MS > last
+    finally:
+        clock.cancel_timers()
+        loop.close()
