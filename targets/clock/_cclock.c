@@ -225,6 +225,38 @@ new_event(PyObject *name, PyObject *eid, PyObject *ts_event, PyObject *ts_init)
     return ev;
 }
 
+/* An event from *spare when there is one (refilled in place), else a new one. A spare is an event
+ * a callback did not keep (nothing else referred to it when the callback returned) and that holds
+ * only atoms (untracked, see new_event): no Python code can tell it was used before. Reusing it
+ * spares the allocation and, above all, the tuple subclass's dealloc (subtype_dealloc), per beat. */
+static PyObject *
+event_from(PyObject **spare, PyObject *name, PyObject *eid, PyObject *ts_event, PyObject *ts_init)
+{
+    PyObject *ev = *spare;
+    if (ev == NULL || !PyUnicode_CheckExact(name) || !PyLong_CheckExact(ts_event)) {
+        return new_event(name, eid, ts_event, ts_init);
+    }
+    *spare = NULL;
+    PyObject *items[4] = {name, eid, ts_event, ts_init};
+    for (int k = 0; k < 4; k++) {
+        PyObject *old = PyTuple_GET_ITEM(ev, k);
+        PyTuple_SET_ITEM(ev, k, Py_NewRef(items[k]));
+        Py_DECREF(old);
+    }
+    return ev;
+}
+
+/* After the callback: keep the event as the next spare if nobody else holds it, else let it go. */
+static inline void
+event_done(PyObject **spare, PyObject *ev)
+{
+    if (*spare == NULL && Py_REFCNT(ev) == 1 && !PyObject_GC_IsTracked(ev)) {
+        *spare = ev;
+        return;
+    }
+    Py_DECREF(ev);
+}
+
 /* ---------------------------------------------------------------- ints as int64 */
 /* An int as int64 without a call: CPython 3.11 ints are 30-bit digits, and a nanosecond time
  * (below 2**63) has at most three. Returns 0 when the value does not fit or is not an exact int. */
@@ -1004,7 +1036,7 @@ report_callback_error(PyObject *clock, PyObject *timer)
 
 /* One firing of the live top entry (a Timer): event, re-arm or retire, callback. 0 or -1. */
 static int
-fire_live_top(TimerQueue *q, int src, PyObject *clock, PyObject *timers, int64_t *eid)
+fire_live_top(TimerQueue *q, int src, PyObject *clock, PyObject *timers, int64_t *eid, PyObject **spare)
 {
     qent *top = src == 0 ? &q->h[0] : &q->lanes[src - 1].ring[q->lanes[src - 1].head];
     PyObject *timer = top->item;
@@ -1038,7 +1070,7 @@ fire_live_top(TimerQueue *q, int src, PyObject *clock, PyObject *timers, int64_t
     }
     PyObject *ts_init = PyLong_FromLongLong(t);
     PyObject *eid_obj = ts_init ? PyLong_FromLongLong(*eid + 1) : NULL;
-    PyObject *event = eid_obj ? new_event(name, eid_obj, next_ns, ts_init) : NULL;
+    PyObject *event = eid_obj ? event_from(spare, name, eid_obj, next_ns, ts_init) : NULL;
     Py_XDECREF(ts_init);
     Py_XDECREF(eid_obj);
     if (event == NULL) {
@@ -1079,7 +1111,7 @@ fire_live_top(TimerQueue *q, int src, PyObject *clock, PyObject *timers, int64_t
     }
     Py_DECREF(callback);
     Py_DECREF(timer);
-    Py_DECREF(event);
+    event_done(spare, event);
     return rc;
 }
 
@@ -1121,6 +1153,7 @@ tq_fire_live(TimerQueue *q, PyObject *const *args, Py_ssize_t nargs)
     int rc = 0;
     qent *top;
     int src;
+    PyObject *spare = NULL; /* an event no callback kept, refilled for the next beat (event_from) */
     while ((src = q_top(q, &top)) >= 0 && top->due <= now_ns) {
         int live = q_top_live(top, NULL);
         if (live <= 0) {
@@ -1131,11 +1164,12 @@ tq_fire_live(TimerQueue *q, PyObject *const *args, Py_ssize_t nargs)
             }
             continue;
         }
-        if (fire_live_top(q, src, clock, timers, &eid) < 0) {
+        if (fire_live_top(q, src, clock, timers, &eid, &spare) < 0) {
             rc = -1;
             break;
         }
     }
+    Py_XDECREF(spare);
     Py_DECREF(timers);
     if (eid != eid0) { /* the event counter is written back once, even when an error ends the batch */
         PyObject *et, *ev, *tb;
