@@ -93,6 +93,8 @@ def describe() -> dict[str, Any]:
         "c_built": _c is not None,
         "c_error": _c_error,
         "forced_pure_env": os.environ.get(ENV_VAR, ""),
+        # how LiveClock's coarse timers are woken on a selector loop in real time (see live.py)
+        "coarse_wake": "timerfd" if wake_fd_arm is not None else "call_later",
     }
 
 

@@ -228,11 +228,18 @@ class LiveClock(ClockBase):
         return True
 
     def _cancel_tick(self) -> None:
+        """No look pending: nothing coarse is armed (or all was cancelled)."""
         if self._tick_handle is not None:
             self._tick_handle.cancel()
             self._tick_handle = None
-        if self._wake_fd_loop is not None:
+        loop = self._wake_fd_loop
+        if loop is not None:
+            # Disarmed (an expired timerfd stays readable) and off the loop: a reader would keep
+            # this clock alive as long as the loop, where an idle call_later clock leaves nothing.
             self._wake_fd_arm(self._wake_fd, None)
+            if not loop.is_closed():
+                loop.remove_reader(self._wake_fd)
+            self._wake_fd_loop = None
         self._tick_at = self._tick_planned = None
 
     def _on_tick(self) -> None:

@@ -496,6 +496,13 @@ async def test_the_wheel_is_woken_by_a_timerfd_with_the_c_accelerator_and_by_cal
             assert poller.poll(0.02) == []  # disarmed: not readable
         finally:
             poller.close()
+        # and off the loop while idle (a reader would keep the clock alive), back on the next timer
+        assert clock._wake_fd not in loop._selector.get_map()  # type: ignore[attr-defined]
+        clock.set_timer("again", 5 * MS, lambda e: seen.append((e.ts_event, e.ts_init)), coarse=True,
+                        stop_time_ns=clock.timestamp_ns() + 6 * MS)
+        assert clock._wake_fd in loop._selector.get_map()  # type: ignore[attr-defined]
+        await wait_for(lambda: clock.timer_count == 0, "the second timer's beat")
+        assert len(seen) == 5
 
 
 def test_coarse_timers_cancelled_and_set_again_in_bulk_keep_every_live_beat_in_order(monkeypatch) -> None:
