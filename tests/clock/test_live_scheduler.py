@@ -325,9 +325,15 @@ def test_the_wake_gap_takes_what_the_tick_leaves_after_the_overrun_and_never_les
 
 
 def _scripted_clock(monkeypatch, **kwargs):
-    """A LiveClock whose monotonic time is a list the test moves; its looks are run by hand."""
+    """A LiveClock whose monotonic time is a list the test moves; its looks are run by hand.
+
+    The wall clock the schedules are converted with moves with it: against the real one, a loaded
+    machine's few milliseconds between two set_timer calls re-based the wall-to-monotonic offset
+    and put two timers' deadlines out of their order (a flaky order test)."""
     fake = [10**12 + 3 * MS // 10]
     monkeypatch.setattr(live, "_monotonic_ns", lambda: fake[0])
+    wall_minus_mono = time.time_ns() - fake[0]
+    monkeypatch.setattr(live, "live_timestamp_ns", lambda: fake[0] + wall_minus_mono)
     loop = asyncio.new_event_loop()
     return fake, loop, LiveClock(loop=loop, **kwargs)
 
