@@ -164,7 +164,8 @@ def run_clock_heartbeats(
         figures.update(looks=looks, looks_per_s=looks / figures["wall_s"], adaptive_gap=clock.adaptive_gap,
                        overrun_ns=clock.overrun_ns)
         figures.update(kind="LiveClock coarse timers", tick_ns=tick_ns, wake_gap_ns=clock.wake_gap_ns,
-                       tasks=len(asyncio.all_tasks()) - 1, clock_impl=_impl.name)
+                       tasks=len(asyncio.all_tasks()) - 1, clock_impl=_impl.name,
+                       wake="timerfd" if clock._wake_fd is not None else "call_later")
         return figures
 
     return asyncio.run(main())

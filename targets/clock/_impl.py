@@ -2,7 +2,8 @@
 
 ``_cclock`` (C, built by ``pip install`` when a compiler is there) serves the never-backwards
 reads, TestClock's queue and firing loop (``TimerQueue``: a clock keeps the implementation it was
-made with) and the firing loop of LiveClock's timing wheel;
+made with), LiveClock's coarse timers (the same queue type, fired by ``fire_live``) and, on Linux,
+the timerfd that wakes them (a clock keeps the wake it registered);
 ``_pure`` and the loops in ``virtual.py``/``live.py`` are the pure-Python twins. Both pass the
 same tests (tests/clock runs against each). ``CLOCKBENCH_PURE_CLOCK=1`` forces pure Python.
 A built module whose ``SOURCE_HASH`` is not the hash of the ``_cclock.c`` beside it (a stale build
@@ -57,8 +58,10 @@ reason = ""  # why, in words
 timestamp_ns: Callable[[], int] = _pure.timestamp_ns
 utc_now: Callable[[], Any] = _pure.utc_now
 set_wall_source: Callable[..., None] = _pure.set_wall_source
-new_queue: Callable[[], Any] | None = None  # TestClock's C queue and firing loop, or None: the pure ones
-fire_coarse: Callable[..., None] | None = None  # the C coarse-timer loop of LiveClock, or None
+new_queue: Callable[[], Any] | None = None  # the C queue and firing loops (TestClock's, LiveClock's coarse timers), or None: the pure ones
+# LiveClock's wheel woken by a timerfd (C, Linux), or None: the pure twin uses loop.call_later
+wake_fd_new: Callable[[], int] | None = None
+wake_fd_arm: Callable[[int, int | None], None] | None = None
 _hooks: list[Callable[[], None]] = []
 
 
@@ -75,16 +78,16 @@ def _bind_c() -> None:
 
 def use(which: str) -> None:
     """Switch implementation ("c" or "python"); ValueError if the C one is not built."""
-    global name, timestamp_ns, utc_now, set_wall_source, new_queue, fire_coarse
+    global name, timestamp_ns, utc_now, set_wall_source, new_queue, wake_fd_new, wake_fd_arm
     if which == "c":
         if _c is None:
             raise ValueError(f"the C clock accelerator is not usable ({_c_error})")
         _bind_c()
         timestamp_ns, utc_now, set_wall_source, new_queue = _c.timestamp_ns, _c.utc_now, _c.set_wall_source, _c.TimerQueue
-        fire_coarse = getattr(_c, "fire_coarse", None)
+        wake_fd_new, wake_fd_arm = getattr(_c, "wake_fd_new", None), getattr(_c, "wake_fd_arm", None)
     elif which == "python":
         timestamp_ns, utc_now, set_wall_source, new_queue = _pure.timestamp_ns, _pure.utc_now, _pure.set_wall_source, None
-        fire_coarse = None
+        wake_fd_new = wake_fd_arm = None
     else:
         raise ValueError(f"unknown clock implementation {which!r}: expected 'c' or 'python'")
     name = which
@@ -108,6 +111,8 @@ def describe() -> dict[str, Any]:
         "c_error": _c_error,
         "fix": _source_hash.REBUILD if _c_stale else "",
         "forced_pure_env": os.environ.get(ENV_VAR, ""),
+        # how LiveClock's coarse timers are woken on a selector loop in real time (see live.py)
+        "coarse_wake": "timerfd" if wake_fd_arm is not None else "call_later",
     }
 
 

@@ -8,30 +8,36 @@ value is still one the wall clock held during its own call.) Deadlines and durat
 ``time.monotonic_ns`` and are unaffected by wall-clock steps.
 
 Scheduling: exact timers and alerts sit in one heap keyed on (monotonic deadline, set order),
-served by a single loop callback re-armed for the earliest deadline; coarse timers sit in a
-hashed timing wheel (with their exact deadlines) served by one callback, woken when the earliest
-deadline falls due but at most once per wake gap, so a beat is at most that gap late plus the
-look's overrun (the loop's wake-up latency and the time to fire the beats before it). By default
-the gap is what one tick leaves after the recent peak overrun (``wake_gap_for``): wide on an idle
+served by a single loop callback re-armed for the earliest deadline; coarse timers sit in their
+own store (with their exact deadlines) served by one callback, woken when the earliest deadline
+falls due but at most once per wake gap, so a beat is at most that gap late plus the look's
+overrun (the loop's wake-up latency and the time to fire the beats before it). By default the gap
+is what one tick leaves after the recent peak overrun (``wake_gap_for``): wide on an idle
 machine, where each wake-up saved is most of a heartbeat's CPU, half a tick on a busy one.
-10,000 timers cost two loop handles, not 10,000 tasks. The firing loops and the reads run in C
-when the accelerator is built (``_impl.py``).
+10,000 timers cost two loop handles, not 10,000 tasks. With the C accelerator the coarse store is
+a TimerQueue (a heap plus a FIFO lane per interval, fired in C) and the look is woken by a timerfd
+on Linux; the pure twin keeps a hashed timing wheel (``wheel.py``) woken by ``call_later``.
+The reads run in C too when it is built (``_impl.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import heapq
+import os
 import time
+import weakref
 from collections.abc import Callable
 
 from . import _impl
 from .base import ClockBase
 from .events import Call, TimeEvent, Timer
+from .loop import VirtualTimeLoop
 from .units import NANOS_IN_MILLISECOND, NANOS_IN_SECOND
 from .wheel import TimingWheel
 
 _monotonic_ns = time.monotonic_ns
+_REAL_MONOTONIC_NS = time.monotonic_ns  # CLOCK_MONOTONIC, the timerfd's clock (tests replace _monotonic_ns)
 _OFFSET_SLACK_NS = NANOS_IN_MILLISECOND
 
 # The never-backwards readings: C or pure Python, as _impl decides (re-bound on a switch).
@@ -76,8 +82,16 @@ class LiveClock(ClockBase):
         self._heap: list[tuple[int, int, Timer | Call, int]] = []
         self._wake_handle: asyncio.TimerHandle | None = None
         self._wake_due: int | None = None
+        # The coarse timers' store, kept for the clock's life: with the C accelerator a TimerQueue
+        # (a heap for first firings plus a FIFO lane per interval, _cclock.c: a heartbeat's firing
+        # is a pop and an append), else the hashed timing wheel (its pure twin).
+        new_queue = _impl.new_queue
+        self._coarse_q = new_queue() if new_queue is not None else None
         self._wheel: TimingWheel[Timer] = TimingWheel(tick_ns, wheel_slots, _monotonic_ns() // tick_ns)
         self._tick_handle: asyncio.TimerHandle | None = None
+        self._wake_fd: int | None = None  # the wheel's timerfd, when it is woken by one (_wake_fd_on)
+        self._wake_fd_loop: asyncio.AbstractEventLoop | None = None  # the loop it is a reader of
+        self._wake_fd_arm: Callable[[int, int | None], None] = _no_fd_arm
         self._offset: int | None = None  # wall minus monotonic, see _to_monotonic
         self._tick_at: int | None = None  # the monotonic instant the pending wheel wake is for
         self._ticking = False
@@ -116,7 +130,10 @@ class LiveClock(ClockBase):
 
     def _place(self, timer: Timer, loop: asyncio.AbstractEventLoop) -> None:
         if timer.coarse:
-            self._wheel.add(timer, timer.due)
+            if self._coarse_q is not None:
+                self._coarse_q.push(timer.due, timer.seq, timer, timer.gen)
+            else:
+                self._wheel.add(timer, timer.due)
             if not self._ticking and (self._tick_at is None or timer.due < self._tick_at):
                 self._schedule_tick(loop, timer.due)
         else:
@@ -125,7 +142,10 @@ class LiveClock(ClockBase):
 
     def _disarm(self, timer: Timer) -> None:
         if timer.coarse:
-            self._wheel.remove(timer)
+            if self._coarse_q is not None:
+                self._coarse_q.discard()  # its entry is skipped through timer.gen (bumped by the cancel)
+            else:
+                self._wheel.remove(timer)
         # heap entries go stale through timer.gen
 
     def _call_at(self, time_ns: int, fn: Callable[[], object]) -> Call:
@@ -165,12 +185,62 @@ class LiveClock(ClockBase):
 
     def _schedule_tick(self, loop: asyncio.AbstractEventLoop, at_ns: int) -> None:
         """Look at the wheel at monotonic ``at_ns`` (an idle wheel costs nothing between its deadlines)."""
-        if self._tick_handle is not None:
-            self._tick_handle.cancel()
         self._tick_at = at_ns
         now = _monotonic_ns()
         self._tick_planned = at_ns if at_ns > now else now
+        if self._wake_fd_on(loop):
+            self._wake_fd_arm(self._wake_fd, at_ns)
+            return
+        if self._tick_handle is not None:
+            self._tick_handle.cancel()
         self._tick_handle = loop.call_later((at_ns - now) / NANOS_IN_SECOND if at_ns > now else 0, self._on_tick)
+
+    def _wake_fd_on(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Whether the wheel is woken by its timerfd on ``loop`` (registering it there on first use).
+
+        asyncio's call_later wakes late by up to 2 ms: the selector rounds the epoll timeout up to
+        a whole millisecond, in floating point (9 * 1e-3 is 0.009000000000000001 s), and epoll
+        rounds that up once more (10 ms). A look woken ~1.3 ms late at the median leaves that much
+        less of the tick to the wake gap, so more looks per second for the same lateness bound.
+        A timerfd on CLOCK_MONOTONIC wakes the loop at the planned nanosecond. Only with the C
+        accelerator on Linux, a selector loop, and real time (not a VirtualTimeLoop, nor a
+        monotonic clock replaced by a test); otherwise call_later, as the pure twin does."""
+        if self._wake_fd_loop is loop:
+            return True
+        arm = _impl.wake_fd_arm
+        if arm is None or _monotonic_ns is not _REAL_MONOTONIC_NS or isinstance(loop, VirtualTimeLoop):
+            return False
+        if self._wake_fd is None:
+            self._wake_fd = _impl.wake_fd_new()  # type: ignore[misc]
+            self._wake_fd_arm = arm  # kept: a later switch of implementation must not strand the fd
+            weakref.finalize(self, os.close, self._wake_fd)
+        old = self._wake_fd_loop
+        try:
+            loop.add_reader(self._wake_fd, self._on_tick)
+        except NotImplementedError:  # a proactor loop: no readers
+            return False
+        if old is not None and not old.is_closed():
+            old.remove_reader(self._wake_fd)
+        self._wake_fd_loop = loop
+        if self._tick_handle is not None:  # a wake planned with call_later before: the fd serves now
+            self._tick_handle.cancel()
+            self._tick_handle = None
+        return True
+
+    def _cancel_tick(self) -> None:
+        """No look pending: nothing coarse is armed (or all was cancelled)."""
+        if self._tick_handle is not None:
+            self._tick_handle.cancel()
+            self._tick_handle = None
+        loop = self._wake_fd_loop
+        if loop is not None:
+            # Disarmed (an expired timerfd stays readable) and off the loop: a reader would keep
+            # this clock alive as long as the loop, where an idle call_later clock leaves nothing.
+            self._wake_fd_arm(self._wake_fd, None)
+            if not loop.is_closed():
+                loop.remove_reader(self._wake_fd)
+            self._wake_fd_loop = None
+        self._tick_at = self._tick_planned = None
 
     def _on_tick(self) -> None:
         planned = self._tick_planned
@@ -178,39 +248,47 @@ class LiveClock(ClockBase):
         self._tick_at = self._tick_planned = None
         self._ticking = True  # re-arms during delivery must not schedule wakes of their own
         self.looks += 1
-        wheel = self._wheel
         now = _monotonic_ns()
         nxt: int | None = -1  # -1: not known yet
-        # No look comes sooner than the least gap after this one, so the next deadline is needed
-        # only past that horizon: the scan for it stops at the first deadline inside it.
-        horizon = now + (least_wake_gap(self.tick_ns) if self.adaptive_gap else self.wake_gap_ns)
+        queue = self._coarse_q
         try:
-            fire = _impl.fire_coarse
-            if fire is not None:  # the same loop in C (_cclock.c: fire_coarse), which returns next_due()
-                nxt = fire(self, wheel, now, horizon)
+            if queue is not None:  # the C loop (_cclock.c: TimerQueue.fire_live) returns the next due
+                nxt = queue.fire_live(self, now)
             else:
-                self._fire_coarse(wheel, now)
+                nxt = self._fire_coarse(self._wheel, now)
         finally:
             self._ticking = False
             if nxt == -1:
-                nxt = wheel.next_due(horizon)
+                nxt = queue.next_due(self._timers) if queue is not None else self._wheel.next_due()
             if self.adaptive_gap and planned is not None:
                 # The overrun of this look: from when it was planned to the last beat it delivered.
                 # A decaying peak (half-life about 180 looks, 1.5-2 s) follows the machine's
                 # recent worst without holding one old stall against it for good; a faster decay
                 # (45 looks) widened the gap between the bursts of a busy machine, and the next
                 # burst then landed on a wide gap (p99 9.2 ms where the fixed half tick had 7.5).
-                overrun = _monotonic_ns() - planned
+                end = _monotonic_ns()
                 peak = self.overrun_ns - (self.overrun_ns >> 8)
-                self.overrun_ns = overrun if overrun > peak else peak
+                self.overrun_ns = end - planned if end - planned > peak else peak
                 self.wake_gap_ns = wake_gap_for(self.tick_ns, self.overrun_ns)
+            else:
+                end = now
             if nxt is not None:
                 # Coalesce: at most one look per wake gap, however dense the deadlines.
-                self._schedule_tick(self._get_loop(), max(nxt, now + self.wake_gap_ns))
+                at = nxt if nxt > now + self.wake_gap_ns else now + self.wake_gap_ns
+                if self._wake_fd_loop is not None and self._wake_fd_loop is self._loop:
+                    # the timerfd's path of _schedule_tick, inlined: a look's own Python is part of
+                    # every heartbeat's CPU (~30 us of cold code per look at load 15)
+                    self._tick_at = at
+                    self._tick_planned = at if at > end else end
+                    self._wake_fd_arm(self._wake_fd, at)
+                else:
+                    self._schedule_tick(self._get_loop(), at)
+            elif self._wake_fd_loop is not None:
+                self._cancel_tick()  # an expired timerfd stays readable: disarm it
 
-    def _fire_coarse(self, wheel: TimingWheel[Timer], now: int) -> None:
+    def _fire_coarse(self, wheel: TimingWheel[Timer], now: int) -> int | None:
         """The heartbeat hot path: ClockBase._fire inlined for coarse timers (pure-Python twin
-        of _cclock.c's fire_coarse)."""
+        of _cclock.c's TimerQueue.fire_live); returns the next deadline to look at."""
         timers = self._timers
         new_event = tuple.__new__
         for timer in wheel.expire_due(now):
@@ -235,6 +313,13 @@ class LiveClock(ClockBase):
                 if not again or timer not in wheel:
                     break
                 wheel.remove(timer)
+        # No look comes sooner than the least gap after this one, so the next deadline is needed
+        # only past that horizon: the scan for it stops at the first deadline inside it.
+        return wheel.next_due(now + (least_wake_gap(self.tick_ns) if self.adaptive_gap else self.wake_gap_ns))
+
+    def _coarse_len(self) -> int:
+        """Coarse timers still to fire (tests: the store must hold exactly what is armed)."""
+        return len(self._coarse_q) if self._coarse_q is not None else len(self._wheel)
 
     def _deliver(self, timer: Timer) -> None:
         try:
@@ -255,15 +340,19 @@ class LiveClock(ClockBase):
 
     def cancel_timers(self) -> None:
         super().cancel_timers()
-        for handle in (self._wake_handle, self._tick_handle):
-            if handle is not None:
-                handle.cancel()
-        self._wake_handle = self._tick_handle = None
-        self._wake_due = self._tick_at = self._tick_planned = None
+        if self._wake_handle is not None:
+            self._wake_handle.cancel()
+        self._cancel_tick()
+        self._wake_handle = None
+        self._wake_due = None
         self._heap = [entry for entry in self._heap if entry[2].__class__ is Call]
         if self._heap:
             heapq.heapify(self._heap)
             self._schedule_wake(self._get_loop(), self._heap[0][0])
+
+
+def _no_fd_arm(fd: int, at_ns: int | None) -> None:  # pragma: no cover - never called without an fd
+    raise RuntimeError("LiveClock: no timerfd to arm")
 
 
 def wake_gap_for(tick_ns: int, overrun_ns: int) -> int:

@@ -303,7 +303,7 @@ def test_the_wheel_is_looked_at_when_its_earliest_deadline_falls_due_at_most_onc
         clock._on_tick()
         assert [n for n, _ in seen] == ["a", "b", "c"] and clock.timer_count == 0
         assert all(0 <= at - due[n] <= 4 * MS for n, at in seen)
-        assert clock._tick_handle is None or clock._tick_at is None or len(clock._wheel) == 0
+        assert clock._tick_handle is None or clock._tick_at is None or clock._coarse_len() == 0
     finally:
         loop.close()
 
@@ -325,9 +325,15 @@ def test_the_wake_gap_takes_what_the_tick_leaves_after_the_overrun_and_never_les
 
 
 def _scripted_clock(monkeypatch, **kwargs):
-    """A LiveClock whose monotonic time is a list the test moves; its looks are run by hand."""
+    """A LiveClock whose monotonic time is a list the test moves; its looks are run by hand.
+
+    The wall clock the schedules are converted with moves with it: against the real one, a loaded
+    machine's few milliseconds between two set_timer calls re-based the wall-to-monotonic offset
+    and put two timers' deadlines out of their order (a flaky order test)."""
     fake = [10**12 + 3 * MS // 10]
     monkeypatch.setattr(live, "_monotonic_ns", lambda: fake[0])
+    wall_minus_mono = time.time_ns() - fake[0]
+    monkeypatch.setattr(live, "live_timestamp_ns", lambda: fake[0] + wall_minus_mono)
     loop = asyncio.new_event_loop()
     return fake, loop, LiveClock(loop=loop, **kwargs)
 
@@ -392,7 +398,7 @@ def test_an_adaptive_wheel_delivers_every_beat_once_in_deadline_order_and_never_
             clock._on_tick()
             worst_allowed = max(worst_allowed, gap_planned + late)
             batch = seen[before:]
-            assert len(clock._wheel) == clock.timer_count  # nothing left marked in flight or lost
+            assert clock._coarse_len() == clock.timer_count  # nothing left marked in flight or lost
             assert all(nominal <= at for nominal, at in batch)  # never early
             assert [b[0] for b in batch] == sorted(b[0] for b in batch)
         nominals = [nominal for nominal, _ in seen]
@@ -429,22 +435,22 @@ def test_a_coarse_beat_cancelled_by_an_earlier_beat_of_the_same_look_does_not_fi
         fake[0] = clock._timers["victim"].due + 1  # one look takes both
         clock._on_tick()
         assert [n for n, _ in seen] == ["killer"]
-        assert len(clock._wheel) == clock.timer_count == (1 if reuse_name else 0)
+        assert clock._coarse_len() == clock.timer_count == (1 if reuse_name else 0)
         for _ in range(10):  # later looks: the old victim never fires, the new one once
             if clock._tick_at is None:
                 break
             fake[0] = max(fake[0] + 5 * MS, clock._tick_at)
             clock._on_tick()
         assert [n for n, _ in seen] == (["killer", "new victim"] if reuse_name else ["killer"])
-        assert clock.timer_count == 0 and len(clock._wheel) == 0
+        assert clock.timer_count == 0 and clock._coarse_len() == 0
     finally:
         clock.cancel_timers()
         loop.close()
 
 
-def test_an_interrupt_escaping_a_coarse_batch_leaves_no_beat_marked_in_flight(monkeypatch) -> None:
-    """KeyboardInterrupt goes through the firing loop (as in the pure loop); the C loop's in-flight
-    marks of the batch it abandons must not stay in the wheel."""
+def test_an_interrupt_escaping_a_coarse_batch_leaves_the_store_consistent(monkeypatch) -> None:
+    """KeyboardInterrupt goes through the firing loop (as in the pure loop); the batch it abandons
+    must leave no more in the coarse store than is armed, and the next look must work."""
     fake, loop, clock = _scripted_clock(monkeypatch, tick_ns=10 * MS, wake_gap_ns=5 * MS)
     try:
         wall = clock.timestamp_ns() + NANOS_IN_SECOND
@@ -458,8 +464,109 @@ def test_an_interrupt_escaping_a_coarse_batch_leaves_no_beat_marked_in_flight(mo
         fake[0] = clock._timers["c"].due + 1  # one look takes all three
         with pytest.raises(KeyboardInterrupt):
             clock._on_tick()
-        assert all(slot >= 0 for slot in clock._wheel._where.values())
-        assert len(clock._wheel) <= clock.timer_count
+        assert clock._coarse_len() <= clock.timer_count
+        clock.cancel_timer("a")
+        fake[0] += 10 * MS
+        clock._on_tick()  # what is left of the batch fires or is gone; nothing is stuck
+        assert clock._coarse_len() <= clock.timer_count
+    finally:
+        clock.cancel_timers()
+        loop.close()
+
+
+@pytest.mark.asyncio
+async def test_the_wheel_is_woken_by_a_timerfd_with_the_c_accelerator_and_by_call_later_without(clock_impl) -> None:
+    """With C on Linux the wheel's wake is a timerfd reader (no loop timer handle); pure Python uses
+    call_later. Either way the beats come on schedule, never early, and once nothing is armed the
+    fd is disarmed: an expired timerfd left readable would spin the loop."""
+    import select
+    import sys
+
+    loop = asyncio.get_running_loop()
+    clock = LiveClock(tick_ns=2 * MS)
+    handles_before = live_handles(loop)
+    seen: list[tuple[int, int]] = []
+    start = clock.timestamp_ns() + 20 * MS
+    clock.set_timer("hb", 5 * MS, lambda e: seen.append((e.ts_event, e.ts_init)), start_time_ns=start,
+                    stop_time_ns=start + 20 * MS, coarse=True)
+    by_fd = clock_impl == "c" and sys.platform == "linux"
+    assert (clock._wake_fd is not None) == by_fd
+    assert live_handles(loop) - handles_before == (0 if by_fd else 1)
+    await wait_for(lambda: clock.timer_count == 0, "the timer's four beats")
+    assert [nominal for nominal, _ in seen] == [start + k * 5 * MS for k in range(1, 5)]
+    assert all(nominal <= at for nominal, at in seen)
+    if by_fd:
+        poller = select.epoll()
+        try:
+            poller.register(clock._wake_fd, select.EPOLLIN)
+            assert poller.poll(0.02) == []  # disarmed: not readable
+        finally:
+            poller.close()
+        # and off the loop while idle (a reader would keep the clock alive), back on the next timer
+        assert clock._wake_fd not in loop._selector.get_map()  # type: ignore[attr-defined]
+        clock.set_timer("again", 5 * MS, lambda e: seen.append((e.ts_event, e.ts_init)), coarse=True,
+                        stop_time_ns=clock.timestamp_ns() + 6 * MS)
+        assert clock._wake_fd in loop._selector.get_map()  # type: ignore[attr-defined]
+        await wait_for(lambda: clock.timer_count == 0, "the second timer's beat")
+        assert len(seen) == 5
+
+
+def test_coarse_timers_cancelled_and_set_again_in_bulk_keep_every_live_beat_in_order(monkeypatch) -> None:
+    """Idle timeouts re-armed on every message: thousands of cancels between looks (the C queue
+    skips their entries and compacts itself once they outnumber the live ones). Every live
+    heartbeat still beats on schedule, in deadline order, and no cancelled timer ever fires."""
+    import random
+
+    rng = random.Random(11)
+    fake, loop, clock = _scripted_clock(monkeypatch, tick_ns=10 * MS)
+    seen: list[tuple[int, str, int]] = []  # (nominal monotonic deadline, name, look)
+    look = [0]
+    shift: dict[str, int] = {}
+    try:
+        wall = clock.timestamp_ns() + NANOS_IN_SECOND
+
+        def beat(e: TimeEvent) -> None:
+            seen.append((e.ts_event + shift[e.name], e.name, look[0]))
+
+        def arm(name: str, interval: int, first: int) -> None:
+            clock.set_timer(name, interval, beat, start_time_ns=first - interval, coarse=True)
+            timer = clock._timers[name]
+            shift[name] = timer.due - timer.next_ns
+
+        for i in range(300):
+            arm(f"hb{i}", 100 * MS, wall + i * 100 * MS // 300)
+        cancelled_at: dict[str, int] = {}
+        end = clock._timers["hb0"].due + 500 * MS  # five rounds of heartbeats
+        k = 0
+        while fake[0] < end:
+            k += 1
+            fake[0] = clock._tick_at
+            look[0] = k
+            clock._on_tick()
+            for j in range(40):  # 40 idle timeouts re-armed per look: thousands of cancels in all
+                name = f"idle{j}"
+                if clock.has_timer(name):
+                    clock.cancel_timer(name)
+                arm(name, 30 * MS, fake[0] + rng.randrange(5 * MS, 2_000 * MS))  # most never fall due
+            if k % 10 == 5:  # now and then a heartbeat goes for good
+                victim = f"hb{rng.randrange(300)}"
+                if clock.has_timer(victim):
+                    clock.cancel_timer(victim)
+                    cancelled_at[victim] = k
+            assert clock._coarse_len() == clock.timer_count
+        beats = [(nominal, name) for nominal, name, _ in seen if name.startswith("hb")]
+        assert [n for n, _ in beats] == sorted(n for n, _ in beats)
+        for name, k in cancelled_at.items():
+            assert all(at <= k for _, n, at in seen if n == name)
+        last = fake[0] - 10 * MS  # everything due this long before the last look has been delivered
+        for i in range(300):
+            name = f"hb{i}"
+            got = [nominal for nominal, n in beats if n == name]
+            first = wall + i * 100 * MS // 300 + shift[name]
+            want = [first + r * 100 * MS for r in range(len(got))]
+            assert got == want  # on schedule, none lost or doubled
+            if name not in cancelled_at:
+                assert got and got[-1] + 100 * MS > last
     finally:
         clock.cancel_timers()
         loop.close()
