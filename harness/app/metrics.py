@@ -84,7 +84,7 @@ class ServiceMetrics:
 
         self.loop_lag_max = Gauge(
             "clockbench_loop_lag_max_seconds",
-            "Worst lateness of a 5 ms loop-probe wake-up since start (how long the event loop was held)",
+            "Longest time the event loop went without polling for I/O since start (how long it was held)",
             ["build", "worker"], registry=self.registry,
         )  # fmt: skip
         self.callback_max = Gauge(
