@@ -14,6 +14,12 @@ look fast. ``--stack NAME=DIR`` takes the URL and the worker processes from the 
 ``reports/stack/current.json`` (what ``clockbench stack up`` wrote there) and adds a second figure:
 the workers' CPU time (utime + stime from /proc) per request answered, which a busy machine
 disturbs far less than throughput (it is the service's own cost, not its share of the cores).
+
+``--together``: each round runs wrk against every stack at the same time instead of one after the
+other. On a machine whose load swings within seconds (other jobs), stacks measured 8 s apart see
+different loads, and the per-round ratio carries that swing; measured together they share it. The
+stacks then compete for the same cores: throughput says which one gets more done beside the other,
+CPU per request stays each stack's own cost.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import json
 import os
 import random
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from harness import stats
@@ -64,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--together", action="store_true", help="run every stack's wrk at once in each round")
     ap.add_argument("--out", type=Path, required=True)
     a = ap.parse_args(argv)
     if a.url and a.stack:
@@ -77,21 +85,31 @@ def main(argv: list[str] | None = None) -> int:
     cpu: dict[str, list[float]] = {n: [] for n in names}
     rng = random.Random(a.seed)
     rps: dict[str, list[float]] = {n: [] for n in names}
+    def one(r: int, n: str) -> tuple[dict, int]:
+        """wrk against stack ``n`` in round ``r``: its result and the CPU ticks its workers used meanwhile."""
+        t0 = cpu_ticks(pids[n])
+        res = wrk.run(urls[n], a.route, a.out / f"r{r}-{n}", duration_s=a.duration, connections=a.connections,
+                      threads=a.threads, run_id=f"{n}-r{r}-s{a.seed}")  # fmt: skip
+        return res, cpu_ticks(pids[n]) - t0
+
     for r in range(a.rounds):
         order = names[:]
         rng.shuffle(order)
+        if a.together:
+            with ThreadPoolExecutor(len(order)) as pool:
+                done = dict(zip(order, pool.map(lambda n: one(r, n), order)))
+        else:
+            done = {n: one(r, n) for n in order}
         for n in order:
-            t0 = cpu_ticks(pids[n])
-            res = wrk.run(urls[n], a.route, a.out / f"r{r}-{n}", duration_s=a.duration, connections=a.connections,
-                          threads=a.threads, run_id=f"{n}-r{r}-s{a.seed}")  # fmt: skip
+            res, ticks = done[n]
             ok = res["requests"] - res["errors"]["status"]
             rps[n].append(ok / (res["duration_ns"] / 1e9))
             if pids[n]:
-                cpu[n].append((cpu_ticks(pids[n]) - t0) / os.sysconf("SC_CLK_TCK") * 1e6 / max(ok, 1))
+                cpu[n].append(ticks / os.sysconf("SC_CLK_TCK") * 1e6 / max(ok, 1))
             extra = f", {cpu[n][-1]:.0f} worker CPU us/request" if pids[n] else ""
             print(f"round {r} {n}: {rps[n][-1]:.1f} ok/s ({res['errors']['status']} non-2xx{extra})", flush=True)
     ref = names[0]
-    summary = {"rounds": a.rounds, "duration_s": a.duration, "connections": a.connections, "rps": rps,
+    summary = {"rounds": a.rounds, "duration_s": a.duration, "connections": a.connections, "together": a.together, "rps": rps,
                "cpu_us_per_request": cpu, "ratios": {}, "cpu_ratios": {}}
     for n in names[1:]:
         iv = stats.paired_log_ratio(rps[n], rps[ref], min_n=2)

@@ -34,9 +34,10 @@ from .units import NS_PER_MS
 _BUDGET_KEY = BUDGET_HEADER.lower().encode()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass sets each of its ten fields through object.__setattr__
 class GatewayRecord:
-    """One request as the gateway saw it (ns). ``outcome``: ok, limited, timeout, bad_budget, limiter_down, error."""
+    """One request as the gateway saw it (ns). ``outcome``: ok, limited, timeout, bad_budget, limiter_down, error.
+    Made once per request and handed to the sink, which only reads it."""
 
     method: str
     route: str

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from operator import attrgetter
 from typing import Any
 
 from core.database.errors import CacheWriteError, DuplicateRecord, RecordNotFound
@@ -35,6 +36,9 @@ FILL_LINGER_S = 0.02  # fills wait this long to be written together
 # within FILL_LINGER_S; one written later still, after an outage, is caught by the book's count check)
 POSITIONS_STABLE_NS = 1_000_000_000
 FLUSH_WAIT_S = 5.0  # flush waits this long for algo / child-order writes (longer only in an outage)
+
+
+_STATE = attrgetter("state")
 
 
 class OrderManagementUnavailable(RuntimeError):
@@ -344,7 +348,9 @@ class OrderService:
         return {"order_id": order_id, "fills": [fill_view(f, self.instruments, cal, now) for f in rows]}
 
     def state_counts(self) -> dict[str, int]:
-        return dict(Counter(o.state.value for o in self.oms.orders()))
+        """Orders held, by state. Counted in C (``map``/``attrgetter``): the monitoring collector reads it
+        every second over every order the worker holds (tens of thousands after a benchmark)."""
+        return {state.value: n for state, n in Counter(map(_STATE, self.oms.store.orders.values())).items()}
 
     def observe_stages(self) -> None:
         for t in TRANSITIONS:

@@ -16,6 +16,7 @@ middleware reports). A timeout therefore never leaves an order written but unack
 from __future__ import annotations
 
 import asyncio
+import heapq
 import itertools
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -31,11 +32,13 @@ _names = itertools.count(1)
 class RequestBudget:
     """One request's deadline on the clock (see the module docstring)."""
 
-    __slots__ = ("_clock", "received_ns", "budget_ns", "deadline_ns", "commit_reserve_ns", "_commits", "committed",
-                 "_scope_task", "late_commit", "expired")  # fmt: skip
+    __slots__ = ("_clock", "_deadlines", "received_ns", "budget_ns", "deadline_ns", "commit_reserve_ns", "_commits",
+                 "committed", "_scope_task", "late_commit", "expired")  # fmt: skip
 
-    def __init__(self, clock: Clock, received_ns: int, budget_ns: int, commit_reserve_ns: int = 0) -> None:
+    def __init__(self, clock: Clock, received_ns: int, budget_ns: int, commit_reserve_ns: int = 0,
+                 deadlines: Deadlines | None = None) -> None:  # fmt: skip
         self._clock = clock
+        self._deadlines = deadlines if deadlines is not None else Deadlines(clock)
         self.received_ns = received_ns
         self.budget_ns = budget_ns
         self.commit_reserve_ns = commit_reserve_ns
@@ -82,19 +85,70 @@ class RequestBudget:
         return result
 
 
+class Deadlines:
+    """The deadlines of every open scope on one clock, behind a single clock alert at the earliest.
+
+    Why: a clock alert per request, set on arrival and cancelled at the answer, cost every request
+    several µs (a named timer placed in the clock's wheel and taken out again) for a deadline that
+    almost never falls. Here a scope is a heap entry; closing it only marks it. The alert fires at the
+    earliest deadline still in the heap: the scopes due by then are cancelled, the closed ones dropped,
+    and it is armed again at the first open scope's deadline. Requests of a route share a budget, so
+    deadlines arrive in order and the alert fires about once per budget, not once per request. A
+    deadline earlier than the armed one (a shorter budget) re-arms it at once: no scope is cut late.
+    """
+
+    __slots__ = ("_clock", "_heap", "_seq", "_name", "_armed_ns")
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._heap: list[tuple[int, int, _DeadlineScope]] = []
+        self._seq = itertools.count()
+        self._name = f"gateway-deadlines-{next(_names)}"
+        self._armed_ns: int | None = None
+
+    def add(self, scope: _DeadlineScope, deadline_ns: int) -> None:
+        heapq.heappush(self._heap, (deadline_ns, next(self._seq), scope))
+        if self._armed_ns is None or deadline_ns < self._armed_ns:
+            self._arm(deadline_ns)
+
+    def __len__(self) -> int:
+        """Scopes in the heap, closed ones included until the alert passes them (a test reads it)."""
+        return len(self._heap)
+
+    def _arm(self, deadline_ns: int) -> None:
+        clock = self._clock
+        if clock.has_timer(self._name):
+            clock.cancel_timer(self._name)
+        clock.set_time_alert(self._name, deadline_ns, self._fire, allow_past=True)
+        self._armed_ns = deadline_ns
+
+    def _fire(self, event: TimeEvent) -> None:
+        self._armed_ns = None
+        due_ns = max(event.ts_event, self._clock.timestamp_ns())
+        heap = self._heap
+        while heap and (heap[0][0] <= due_ns or not heap[0][2].open):
+            _, _, scope = heapq.heappop(heap)
+            if scope.open:
+                scope.expire()
+        if heap:
+            self._arm(heap[0][0])
+
+
 class _DeadlineScope:
     """``async with``: cancel the task at the budget's deadline unless a commit is running."""
 
-    __slots__ = ("_b", "_stage", "_name", "_task", "_cancelled")
+    __slots__ = ("_b", "_stage", "_task", "_cancelled", "open")
 
     def __init__(self, budget: RequestBudget, stage: str = "request") -> None:
         self._b = budget
         self._stage = stage
-        self._name = ""
         self._task: asyncio.Task | None = None
         self._cancelled = False
+        self.open = False
 
-    def _fire(self, _event: TimeEvent) -> None:
+    def expire(self) -> None:
+        """The deadline fell (``Deadlines``): cancel the task, unless a write is running or done."""
+        self.open = False
         b = self._b
         if b._commits or b.committed:
             return  # a write is running or done: it must be answered, so the deadline is held back
@@ -112,8 +166,8 @@ class _DeadlineScope:
             b.expired = True
             raise DeadlineExceeded(b.budget_ns, "admission")
         self._task = task
-        self._name = f"gateway-deadline-{next(_names)}"
-        b._clock.set_time_alert(self._name, b.deadline_ns, self._fire, allow_past=True)
+        self.open = True
+        b._deadlines.add(self, b.deadline_ns)
         if self._stage == "request":
             b._scope_task = task
         return self
@@ -122,12 +176,12 @@ class _DeadlineScope:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool:
         b = self._b
-        if b._clock.has_timer(self._name):
-            b._clock.cancel_timer(self._name)
+        self.open = False  # its heap entry is dropped when the alert passes it
         if self._stage == "request":
             b._scope_task = None
-        if self._cancelled and self._task is not None:
-            if self._task.uncancel() == 0 and exc_type is asyncio.CancelledError:
+        task, self._task = self._task, None  # the entry may outlive the request: hold no task
+        if self._cancelled and task is not None:
+            if task.uncancel() == 0 and exc_type is asyncio.CancelledError:
                 raise DeadlineExceeded(b.budget_ns, self._stage) from exc
         return False
 
@@ -137,10 +191,11 @@ class TimeoutManager:
 
     def __init__(self, *, clock: Clock) -> None:
         self._clock = clock
+        self.deadlines = Deadlines(clock)  # every request's deadline on one clock alert
 
     def now_ns(self) -> int:
         return self._clock.timestamp_ns()
 
     def open(self, budget_ns: int, received_ns: int | None = None, commit_reserve_ns: int = 0) -> RequestBudget:
         received = self._clock.timestamp_ns() if received_ns is None else received_ns
-        return RequestBudget(self._clock, received, budget_ns, commit_reserve_ns)
+        return RequestBudget(self._clock, received, budget_ns, commit_reserve_ns, self.deadlines)

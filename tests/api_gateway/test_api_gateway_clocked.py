@@ -155,6 +155,38 @@ def test_a_deadline_falling_during_a_write_is_held_until_it_is_answered() -> Non
     assert result is None and budget.late_commit and not budget.expired and end == START_NS + 85 * MS
 
 
+def test_every_open_scope_shares_one_clock_alert_and_each_is_cut_at_its_own_deadline() -> None:
+    """Requests' deadlines sit behind one clock alert (``Deadlines``): many answered requests leave one
+    alert, not one each; a shorter budget opened after a longer one is still cut exactly at its own
+    deadline, and the longer one at its own; answered requests' entries are dropped when the alert passes."""
+    clock = TestClock(START_NS)
+    tm = TimeoutManager(clock=clock)
+
+    async def quick() -> None:
+        budget = tm.open(100 * MS)
+        async with budget.scope():
+            await clock.sleep(1 * MS)
+
+    async def cut(budget_ms: int, sleep_ms: int) -> int:
+        budget = tm.open(budget_ms * MS)
+        with pytest.raises(DeadlineExceeded):
+            async with budget.scope():
+                await clock.sleep(sleep_ms * MS)
+        return clock.timestamp_ns() - START_NS
+
+    async def main() -> tuple[int, int, list[int], int]:
+        await asyncio.gather(*(quick() for _ in range(50)))
+        alerts_after_answers = clock.timer_count  # the one shared alert, still armed at the first deadline
+        ends = await asyncio.gather(cut(300, 1000), cut(40, 1000))  # the 40 ms one re-arms the alert earlier
+        await clock.sleep(1000 * MS)  # past every deadline: the answered requests' entries are dropped
+        return alerts_after_answers, len(tm.deadlines), list(ends), clock.timer_count
+
+    alerts, left, ends, alerts_at_end = run_virtual(main(), clock)
+    assert alerts == 1
+    assert ends == [1 * MS + 300 * MS, 1 * MS + 40 * MS]
+    assert left == 0 and alerts_at_end == 0
+
+
 def test_the_baseline_gives_each_call_a_fresh_timeout() -> None:
     """The contrast the EI-API-GATEWAY criterion measures: two calls of 60% of the budget each both
     finish under the baseline, so the request takes 120% of its budget without any timeout."""

@@ -299,3 +299,28 @@ async def test_clocked_adapter_accepts_a_live_clock(pg_scratch):
     a = await store.insert_order(order(1))
     b = await store.insert_order(order(2))
     assert (b.ts_received_ns, b.seq) > (a.ts_received_ns, a.seq)
+
+
+@pytest.mark.parametrize("tx_time", ["statement", "inline", None])
+async def test_clocked_fill_batches_small_and_large_store_the_rows_returned(pg_scratch, tx_time):
+    """A small fill batch is one INSERT over unnest arrays, a large one COPY (``COPY_MIN_ROWS``): both store
+    exactly the rows returned (the clock's time, consecutive sequence numbers), under every tx_time mode, and
+    a duplicate in a small batch writes none of it."""
+    from targets.database.postgres_adapter import COPY_MIN_ROWS
+
+    clock = TestClock(T0)
+    store = await pg_scratch.store("clocked", clock, tx_time=tx_time)
+    await store.insert_order(order(1))
+    small = await store.insert_fills([NewFill(f"F-s{i}", "O-1", "BTC-USD", "SELL", Decimal(i + 1), Decimal("2.5"))
+                                      for i in range(3)])  # fmt: skip
+    clock.advance_by(5)
+    large = await store.insert_fills([NewFill(f"F-l{i}", "O-1", "BTC-USD", "BUY", Decimal(1), Decimal(3))
+                                      for i in range(COPY_MIN_ROWS)])  # fmt: skip
+    assert [r.ts_recorded_ns for r in small] == [T0] * 3 and {r.ts_recorded_ns for r in large} == {T0 + 5}
+    seqs = [r.seq for r in small + large]
+    assert seqs == list(range(seqs[0], seqs[0] + 3 + COPY_MIN_ROWS))
+    assert await store.fills_for_order("O-1") == small + large
+    with pytest.raises(DuplicateRecord):
+        await store.insert_fills([NewFill("F-new", "O-1", "BTC-USD", "BUY", Decimal(1), Decimal(1)),
+                                  NewFill("F-s0", "O-1", "BTC-USD", "BUY", Decimal(1), Decimal(1))])  # fmt: skip
+    assert len(await store.fills_for_order("O-1")) == 3 + COPY_MIN_ROWS

@@ -12,7 +12,7 @@ from ..schemas import INSTRUMENTS
 from core.order_management import limits as lim
 
 from ..schemas import OrderCreate, responses
-from . import API, current
+from . import API, answer, current
 
 router = APIRouter()
 
@@ -32,7 +32,7 @@ _ORDER_LINKS = {  # OpenAPI links: a client (or schemathesis) can follow an answ
 async def create_order(body: OrderCreate, request: Request) -> Any:
     c = current(request)
     order = await c.orders.submit(body.model_dump(exclude={"client_timestamp_ns"}))
-    return {**order, "client_timestamp_ns": body.client_timestamp_ns}
+    return answer({**order, "client_timestamp_ns": body.client_timestamp_ns}, 201)
 
 
 @router.get(f"{API}/orders", responses=responses(422, 503),
@@ -60,7 +60,7 @@ async def list_orders(
             operation_id="get_order")
 async def get_order(order_id: OrderId, request: Request) -> Any:
     c = current(request)
-    return await c.orders.get(order_id)
+    return answer(await c.orders.get(order_id))
 
 
 @router.get(f"{API}/fills", responses=responses(404, 422, 503), operation_id="get_order_fills",
@@ -79,4 +79,4 @@ async def get_order_fills(
                summary="Cancel an order (404 unknown, 409 already final); the cancel is committed first")  # fmt: skip
 async def cancel_order(order_id: OrderId, request: Request) -> Any:
     c = current(request)
-    return await c.orders.cancel(order_id)
+    return answer(await c.orders.cancel(order_id))
