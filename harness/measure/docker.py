@@ -389,6 +389,7 @@ class BusyStack:
                                     run_dir=out / "stack", engine=engine)
         self.out, self.rate, self.log = out, rate, log
         self.loads = 0
+        self.load: _Load | None = None
 
     def start(self) -> None:
         t0 = time.monotonic()
@@ -401,22 +402,35 @@ class BusyStack:
         assert self.stack._prefix is not None
         return self.stack._prefix / "logs" / "access.log"
 
-    def serve(self, build: str, limit_s: float) -> Callable[[], dict]:
-        """Supervision by ``build``'s family and the load, running until the returned function is
-        called; it returns what the stack served meanwhile (requests, errors, per second)."""
-        self.stack.family_build = build
-        stop_sup = self.stack.supervise_in_thread()
+    def start_load(self, limit_s: float) -> None:
+        """The Locust load, started once for every busy soak and worker death that follows (until
+        ``stop_load``): started and stopped around each soak, Locust's own start-up and the wait for
+        its first requests took 5-15 s per soak. Returns once the load is under way."""
+        if self.load is not None and self.load.proc.poll() is None:
+            return
         self.loads += 1
-        load = _Load(self.stack.url, self.rate, limit_s, self.out / f"load{self.loads}")
+        self.load = _Load(self.stack.url, self.rate, limit_s, self.out / f"load{self.loads}")
         n0 = len(access_lines(self.access_log))
         deadline = time.monotonic() + 30
-        while len(access_lines(self.access_log)) < n0 + 20 and time.monotonic() < deadline and load.proc.poll() is None:
+        while len(access_lines(self.access_log)) < n0 + 20 and time.monotonic() < deadline and self.load.proc.poll() is None:
             time.sleep(0.2)  # the load is under way before the measure starts
+
+    def stop_load(self) -> None:
+        if self.load is not None:
+            self.load.stop()
+            self.load = None
+
+    def serve(self, build: str, limit_s: float) -> Callable[[], dict]:
+        """Supervision by ``build``'s family, the load running (started here when it is not yet, for
+        at most ``limit_s``), until the returned function is called; it stops the supervision and
+        returns what the stack served meanwhile (requests, errors, per second). The load goes on."""
+        self.stack.family_build = build
+        stop_sup = self.stack.supervise_in_thread()
+        self.start_load(limit_s)
         t0 = time.time_ns()
 
         def stop() -> dict:
             t1 = time.time_ns()
-            load.stop()
             sup = self.stack.supervisor
             restarts = len(sup.replacements) + len(sup.restarting()) if sup is not None else 0
             stop_sup()
@@ -476,6 +490,7 @@ class BusyStack:
         return out
 
     def stop(self) -> None:
+        self.stop_load()
         self.stack.stop()
 
 
@@ -483,12 +498,14 @@ def _ms(ns: int | None) -> str:
     return "-" if ns is None else f"{ns / NS_PER_MS:.0f}"
 
 
-# quick: 40 payloads x 7 faults x 3 soaks = 840 faults per build, enough values for the p99 of
-# EI-DOCKER-HEALTH (stats.min_samples: 500); the soaks take 3 x 2 x 20 s. ``schedule``: per repeat,
-# (busy, clocked first); the busy soaks run each build first once, as the stack's state moves on
-# under its load (the later busy soak met a more loaded stack in both of two runs).
+# quick: 40 payloads x 5 faults x 3 soaks = 600 faults per build, enough values for the p99 of
+# EI-DOCKER-HEALTH (stats.min_samples: 500; 5 faults of 1 s, each followed by 1 s of health, are
+# what a 12 s soak holds between its first and last two intervals); the soaks take 3 x 2 x 12 s
+# (20 s soaks with 7 faults took 3 x 2 x 20 s for 840). ``schedule``: per repeat, (busy, clocked
+# first); the busy soaks run each build first once, as the stack's state moves on under its load
+# (the later busy soak met a more loaded stack in both of two runs).
 PLAN = {
-    True: {"containers": 40, "soak_s": 20, "faults": 7, "rate": 50, "kills": 1, "cpu_s": 1,
+    True: {"containers": 40, "soak_s": 12, "faults": 5, "rate": 50, "kills": 1, "cpu_s": 1,
            "schedule": ((False, True), (True, False), (True, True))},
     False: {"containers": 40, "soak_s": 60, "faults": 22, "rate": 50, "kills": 5, "cpu_s": 5,
             "schedule": ((False, True), (True, False), (False, False), (True, True))},
@@ -557,14 +574,16 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
             busy_stack = None
         if busy_stack is None:
             log(f"  containers: {busy_how}; the busy soaks use CPU burners instead")
+        busy_limit_s = (sum(2 for busy, _ in plan["schedule"] if busy) * (duration_ns / NS_PER_S + 30)
+                        + 2 * plan["kills"] * 120 + 60)  # the load's own limit, should the run hang
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         for rep, (busy, clocked_first) in enumerate(plan["schedule"]):
             order = BUILDS if clocked_first else tuple(reversed(BUILDS))
             for b in order:
                 burners: list[subprocess.Popen] = []
-                stop_load: Callable[[], dict] | None = None
-                if busy and busy_stack is not None:
-                    stop_load = busy_stack.serve(b, limit_s=duration_ns / NS_PER_S + 60)
+                stop_serving: Callable[[], dict] | None = None
+                if busy and busy_stack is not None:  # one load for every busy soak and the worker deaths
+                    stop_serving = busy_stack.serve(b, limit_s=busy_limit_s)
                 elif busy:
                     burners = _burners(cores)
                 served = None
@@ -574,8 +593,8 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
                              down_ns=down_ns)
                 finally:
                     _stop_all(burners)
-                    if stop_load is not None:
-                        served = stop_load()
+                    if stop_serving is not None:
+                        served = stop_serving()
                 r["busy"] = busy
                 r["served"] = served
                 runs[b].append(r)
