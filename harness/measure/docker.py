@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from core.docker.records import NS_PER_MS, NS_PER_S, detection, on_time, seeded_faults
+from harness.measure import OrdersLoad
 from harness.results import MetricRecord, invalid
 
 Log = Callable[[str], None]
@@ -344,36 +345,6 @@ def last_traffic_ns(lines: list[tuple[int, int, str, str]], port: int, after_ns:
     return last
 
 
-class _Load:
-    """A bounded Locust ``orders`` load (``clockbench load`` in open mode: ``rate`` arrivals per
-    second on a fixed schedule, whatever the answers' latency) against the stack's nginx, in its own
-    process group so it is stopped whole."""
-
-    def __init__(self, url: str, rate: float, limit_s: float, out: Path) -> None:
-        out.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "harness", "load", "--profile", "orders", "--target", url, "--rate", f"{rate:g}",
-               "--users", str(max(10, int(rate // 5))), "--duration", f"{limit_s:g}", "--warmup", "0",
-               "--out", str(out)]  # fmt: skip
-        self.log = (out / "load.log").open("w")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
-
-    def stop(self) -> None:
-        import signal
-
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=15)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self.proc.wait(timeout=15)
-        self.log.close()
-
-
 class BusyStack:
     """The stack (two service workers as containers on the run's engine, health-gated behind nginx,
     on the run's PostgreSQL and Redis) serving a bounded Locust orders load: the busy machine."""
@@ -389,7 +360,7 @@ class BusyStack:
                                     run_dir=out / "stack", engine=engine)
         self.out, self.rate, self.log = out, rate, log
         self.loads = 0
-        self.load: _Load | None = None
+        self.load: OrdersLoad | None = None
 
     def start(self) -> None:
         t0 = time.monotonic()
@@ -409,7 +380,9 @@ class BusyStack:
         if self.load is not None and self.load.proc.poll() is None:
             return
         self.loads += 1
-        self.load = _Load(self.stack.url, self.rate, limit_s, self.out / f"load{self.loads}")
+        # open mode: ``rate`` arrivals per second on a fixed schedule, whatever the answers' latency
+        self.load = OrdersLoad(self.stack.url, ["--rate", f"{self.rate:g}", "--users", str(max(10, int(self.rate // 5))),
+                                                "--duration", f"{limit_s:g}"], self.out / f"load{self.loads}")
         n0 = len(access_lines(self.access_log))
         deadline = time.monotonic() + 30
         while len(access_lines(self.access_log)) < n0 + 20 and time.monotonic() < deadline and self.load.proc.poll() is None:
@@ -539,6 +512,7 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
     deaths: dict[str, list[dict]] = {b: [] for b in BUILDS}
     death_reason = ""
     t_start = time.monotonic()
+    marks: list[tuple[str, float]] = []  # (phase that ended, monotonic time): where the step's time goes
     try:
         client = engine.client()
         ensure_busybox_image(client)
@@ -567,6 +541,7 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
         ports.update(more[0])
         folders.update(more[1])
         log(f"  containers: {containers} payloads up in {time.monotonic() - t_start:.0f}s")
+        marks.append(("set-up", time.monotonic()))
         if start_error is not None:  # StackError, no PostgreSQL/Redis: said, then CPU burners
             death_reason = busy_how = f"the container stack could not start: {str(start_error).splitlines()[0][:300]}"
             if busy_stack is not None:
@@ -606,6 +581,7 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
                             if served else " (busy: CPU burners)")
                 log(f"  containers: {b}{what}: {r['checks']} checks, on time {share:.4f}, {len(r['latencies'])} "
                     f"faults detected, p99 {_p(r['latencies'], 99)} ms, false unhealthy {r['false_unhealthy']}")
+        marks.append(("soaks", time.monotonic()))
         if busy_stack is not None:
             for b in BUILDS:
                 try:
@@ -615,6 +591,7 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
                     log(f"  containers: {b}: {death_reason}")
             busy_stack.stop()
             busy_stack = None
+        marks.append(("worker deaths", time.monotonic()))
         repl: dict[str, dict] = {}
         few = {cid: ports[cid] for cid in sorted(checked)}
         for b in BUILDS:
@@ -622,18 +599,23 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
             log(f"  containers: {b}: {len(repl[b]['out_of_rotation_ns'])} endpoints killed, out of rotation p50 "
                 f"{_p(repl[b]['out_of_rotation_ns'], 50)} ms, restart to healthy p50 {_p(repl[b]['restart_to_healthy_ns'], 50)} ms"
                 f"{', ' + str(repl[b]['failed']) + ' not replaced' if repl[b]['failed'] else ''}")
+        marks.append(("replacement", time.monotonic()))
         cpu: dict[str, dict[int, dict]] = {b: {} for b in BUILDS}
         for n in cpu_sizes:
             for b in BUILDS:
                 cpu[b][n] = checker_cpu(b, n, duration_ns=(1 if quick else 5) * NS_PER_S)
             log(f"  containers: checker CPU per check at {n}: clocked {cpu['clocked'][n]['cpu_per_check_ns']} ns, "
                 f"baseline {cpu['baseline'][n]['cpu_per_check_ns']} ns")
+        marks.append(("checker cpu", time.monotonic()))
     finally:
         if busy_stack is not None:
             busy_stack.stop()
         engine.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     took_s = time.monotonic() - t_start
+    marks.append(("teardown", time.monotonic()))
+    phases = {name: round(t - (marks[i - 1][1] if i else t_start), 1) for i, (name, t) in enumerate(marks)}
+    log(f"  containers: {took_s:.0f}s in all: " + ", ".join(f"{k} {v:.0f}s" for k, v in phases.items()))
     busy_desc = (f"the busy soaks (see schedule) while the stack (2 service workers as containers on the same engine, "
                  f"health-gated behind nginx, the soak's build supervising them) serves a Locust orders load "
                  f"of {plan['rate']} requests/s (open mode) through nginx" if not busy_how else
@@ -643,8 +625,8 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
              "schedule": [{"busy": b, "first": "clocked" if c else "baseline"} for b, c in plan["schedule"]], "fault_ns": down_ns, "seed": seed,
              "probe": "HTTP GET /health of each payload (busybox httpd, host network)",
              "busy": busy_desc, "engine_checked_payloads": ENGINE_CHECKED,
-             "payload_start_to_healthy_ns": ready, "producer_seconds": round(took_s, 1)}
-    log(f"  containers: {took_s:.0f}s in all")
+             "payload_start_to_healthy_ns": ready, "producer_seconds": round(took_s, 1),
+             "phases_s": phases}
     out: list[MetricRecord] = []
     for b in BUILDS:
         rs = runs[b]

@@ -40,6 +40,8 @@ are recorded and reported beside the nominal ones.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import shutil
@@ -388,19 +390,22 @@ def truth_bias_ms(data: dict[str, Any]) -> float | None:
     return None if len(d) < 20 else statistics.fmean(d) + 0.5
 
 
-def page_cpu(run: PageRun, seconds: float) -> float:
-    """Share of one core the page's main thread was busy over `seconds` (CDP Performance.TaskDuration)."""
-    cdp = run.context.new_cdp_session(run.page)
-    cdp.send("Performance.enable")
+def page_cpu(runs: dict[str, PageRun], seconds: float) -> dict[str, float]:
+    """Share of one core each page's main thread was busy over the same `seconds` (CDP
+    Performance.TaskDuration): the pages stream side by side, as their clicks ran (one after the
+    other, the windows took `seconds` per page)."""
+    cdps = {k: r.context.new_cdp_session(r.page) for k, r in runs.items()}
+    for cdp in cdps.values():
+        cdp.send("Performance.enable")
 
-    def task_s() -> float:
+    def task_s(cdp: Any) -> float:
         ms = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
         return float(ms.get("TaskDuration", 0.0))
 
-    a, t0 = task_s(), time.monotonic()
+    a = {k: (task_s(c), time.monotonic()) for k, c in cdps.items()}
     time.sleep(seconds)
-    b, t1 = task_s(), time.monotonic()
-    return (b - a) / (t1 - t0)
+    b = {k: (task_s(c), time.monotonic()) for k, c in cdps.items()}
+    return {k: (b[k][0] - a[k][0]) / (b[k][1] - a[k][1]) for k in cdps}
 
 
 # --- scenarios --------------------------------------------------------------------------------------
@@ -499,7 +504,7 @@ def ui_scenario(b: Any, urls: dict[str, str], *, clicks: int, cpu_seconds: float
             for build in (order if i % 2 == 0 else order[::-1]):
                 place_order(runs[build])
                 time.sleep(0.05)
-        cpu = {build: page_cpu(r, cpu_seconds) for build, r in runs.items()}
+        cpu = page_cpu(runs, cpu_seconds)
         out = {}
         for build, r in runs.items():
             if shots is not None:
@@ -715,6 +720,7 @@ def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
     Without nginx (``run --no-nginx``) the page talks to one worker directly."""
     from harness.stack import running
 
+    from . import StartFailed, enter_all
     from .delay_proxy import DelayProxyProcess as DelayProxy
 
     out.mkdir(parents=True, exist_ok=True)
@@ -739,8 +745,14 @@ def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
     paths = {"symmetric": (10 * NS_PER_MS, 10 * NS_PER_MS, 2 * NS_PER_MS), "asymmetric": (20 * NS_PER_MS, 2 * NS_PER_MS, 0)}
     sync: dict[str, dict[str, SyncResult]] = {}
     log(f"  frontend: baseline and clocked stacks, each with its own page build: {clicks} clicks each, in turn; "
-        f"page CPU over {cpu_s:.0f} s each")
-    with stack("baseline") as sb, stack("clocked") as s, browser() as b:
+        f"page CPU over the same {cpu_s:.0f} s")
+    with contextlib.ExitStack() as es:
+        try:  # both stacks at once (one after the other, each start waited on its own processes)
+            stacks = enter_all(es, {build: functools.partial(stack, build) for build in ("baseline", "clocked")})
+        except StartFailed as exc:
+            raise exc.error from None
+        sb, s = stacks["baseline"], stacks["clocked"]
+        b = es.enter_context(browser())
         ui.update(ui_scenario(b, {"baseline": sb.url, "clocked": s.url}, clicks=clicks, cpu_seconds=cpu_s, shots=out))
         # the sync paths, on the clocked stack
         host, port = s.url.split("//", 1)[1].rsplit(":", 1)

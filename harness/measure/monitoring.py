@@ -287,6 +287,7 @@ def produce(out: Path, quick: bool, log: Log = print, settings: dict[str, Any] |
         write_grafana_files(out, prom.url)
         last = prom.wait_for_scrapes(scrapes=2, timeout_s=60)  # each target's phase (4 took 2 s more)
         log(f"  monitoring: Prometheus up and every target scraped twice {time.monotonic() - t_prom:.0f}s later")
+        t_rounds, t_loaded = time.monotonic(), 0.0
         phase = {a: ns % INTERVAL_NS for u, ns in last.items() for b in BUILDS for a in addrs[b]
                  if u.startswith(f"http://{a}/")}
         measured, done = 0, 0
@@ -296,6 +297,7 @@ def produce(out: Path, quick: bool, log: Log = print, settings: dict[str, Any] |
                     windows.append(loaded_round(r, arm, s, spec, stacks[arm], addrs[arm], phase, prom.url,
                                                 grafana.url, rng, out, log, run))
                 done = r + 1
+            t_loaded = time.monotonic()
             prom.wait_for_scrapes(scrapes=2, timeout_s=20)  # the last window's collections are stored
             received = {a["id"]: a["received_ns"] for a in grafana.annotations}
             for w in windows[measured:]:
@@ -311,16 +313,20 @@ def produce(out: Path, quick: bool, log: Log = print, settings: dict[str, Any] |
                 break
             log(f"  monitoring: too few values after {done} round(s) ({'; '.join(short)}): one more round")
         panels = asyncio.run(check_panels(prom.url, windows[0]["window_ns"][0], windows[-1]["window_ns"][1]))
+        t_read = time.monotonic()
     elapsed = time.monotonic() - t_start
+    phases = {"stacks": t_prom - t_stacks, "prometheus": t_rounds - t_prom, "loaded rounds": t_loaded - t_rounds,
+              "read back": t_read - t_loaded, "teardown": time.monotonic() - t_read}  # the last round's read back
+    phases = {k: round(v, 1) for k, v in phases.items()}
     counts = {b: {"timestamp_error": len(errors[b]), "collection_interval_jitter": len(jitter[b]),
                   "dashboard_staleness": len(stale[b])} for b in BUILDS}
     (out / "monitoring.json").write_text(json.dumps({"settings": dict(s, workers=workers), "nginx": nginx,
-                                                     "elapsed_s": round(elapsed, 1), "values": counts,
+                                                     "elapsed_s": round(elapsed, 1), "phases_s": phases, "values": counts,
                                                      "windows": windows, "panels": panels}, indent=1, default=str))
     empty = [e for e, n in panels.items() if n == 0]
     if empty:
         log(f"  monitoring: {len(empty)} dashboard panel(s) returned no series: {empty}")
-    log(f"  monitoring: {elapsed:.0f}s; values per build: " + "; ".join(
+    log(f"  monitoring: {elapsed:.0f}s (" + ", ".join(f"{k} {v:.0f}s" for k, v in phases.items()) + "); values per build: " + "; ".join(
         f"{b} {c['timestamp_error']} samples, {c['collection_interval_jitter']} intervals, "
         f"{c['dashboard_staleness']} updates" for b, c in counts.items()))
     extra = {"interval_ns": INTERVAL_NS, "rounds": len(windows) // len(BUILDS),
