@@ -53,11 +53,12 @@ BUILDS = ("clocked", "baseline", "aa")
 INTERVAL_NS = 1_000_000_000
 PROBE = "clockbench_monitor_value_taken_seconds"
 SETTINGS = {  # quick, full. Samples per build ~ rounds x (duration - warmup - 0.5 s) x workers.
-    # quick: 4 workers x 2 rounds of 12 s (about 60 intervals per build on an idle machine; 3 workers
-    # x 2 rounds of 20 s took 2.5 min); rounds are added, the arms' order alternating as before, while
-    # a build lacks the values its criteria's statistics need (NEEDS), up to max_rounds: on a busy
-    # machine Locust's own start (1.8 s idle, up to 9 s at load 10) eats into each window.
-    True: {"rounds": 2, "max_rounds": 4, "duration_s": 12.0, "warmup_s": 2.0, "users": 10, "workers": 4},
+    # quick: 5 workers x 2 rounds of 14 s (3 workers x 2 rounds of 20 s took 2.5 min idle); rounds
+    # are added, the arms' order alternating as before, while a build lacks the values its criteria's
+    # statistics need (NEEDS), up to max_rounds. Each round costs Locust's start and wrap-up besides
+    # its duration (about 1 s idle, 16 s at load 14, where a 12 s round kept 3-4 s of loaded window
+    # and four rounds of 4 workers still fell short): fewer, longer rounds of more workers.
+    True: {"rounds": 2, "max_rounds": 4, "duration_s": 14.0, "warmup_s": 2.0, "users": 10, "workers": 5},
     False: {"rounds": 4, "max_rounds": 6, "duration_s": 30.0, "warmup_s": 3.0, "users": 20, "workers": 5},
 }
 # Each record's statistic in reports/criteria.toml (tests/monitoring check they agree): its
