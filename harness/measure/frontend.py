@@ -295,15 +295,42 @@ class PageRun:
 
 
 def open_dashboard(b: Any, base_url: str, build: str, *, offset_ms: float = 0.0, drift_ppm: float = 0.0,
-                   viewport: tuple[int, int] = (1366, 768), sampling: dict[str, int] | None = None) -> PageRun:
+                   viewport: tuple[int, int] = (1366, 768), sampling: dict[str, int] | None = None,
+                   loaded: bool = True) -> PageRun:
+    """A new page of the dashboard in ``build``'s clock, instrumented; with ``loaded=False`` it returns
+    once the navigation is under way (``page_loaded`` waits for it), so several pages load together."""
     if build not in BUILDS:
         raise ValueError(f"unknown clock build {build!r}; known: {', '.join(BUILDS)}")
     ctx = b.new_context(viewport={"width": viewport[0], "height": viewport[1]})
     ctx.add_init_script(instrument_js(offset_ms, drift_ppm, **(sampling or {})))
     page = ctx.new_page()
-    page.goto(f"{base_url}/dashboard/?clock={build}", wait_until="load")
-    page.wait_for_function("() => window.__clockbench !== undefined", timeout=15_000)
-    return PageRun(build, page, ctx)
+    page.goto(f"{base_url}/dashboard/?clock={build}", wait_until="load" if loaded else "commit")
+    run = PageRun(build, page, ctx)
+    if loaded:
+        page_loaded(run)
+    return run
+
+
+def page_loaded(run: PageRun) -> None:
+    """Until the page has loaded and its dashboard is up."""
+    run.page.wait_for_load_state("load")
+    run.page.wait_for_function("() => window.__clockbench !== undefined", timeout=15_000)
+
+
+def open_dashboards(b: Any, pages: dict[str, str], **kw: Any) -> dict[str, PageRun]:
+    """One page per build (``pages``: build -> base URL), loading side by side (one after the other,
+    three pages took 11-14 s at load 14 before the first could be waited for)."""
+    runs: dict[str, PageRun] = {}
+    try:
+        for build, url in pages.items():
+            runs[build] = open_dashboard(b, url, build, loaded=False, **kw)
+        for r in runs.values():
+            page_loaded(r)
+    except BaseException:
+        for r in runs.values():
+            r.context.close()
+        raise
+    return runs
 
 
 def wait_ready(run: PageRun, timeout_ms: int = 20_000) -> None:
@@ -448,8 +475,8 @@ def sync_scenario(b: Any, proxy_url: str, builds: Sequence[str], *, offset_ms: f
     load), a load the sync criteria do not define; the stamps are read under it."""
     sampling = DENSE_SAMPLING if sampling is None else sampling
     per_build = orders if isinstance(orders, dict) else {build: orders for build in builds}
-    runs = [open_dashboard(b, proxy_url, build, offset_ms=offset_ms, drift_ppm=drift_ppm, sampling=sampling)
-            for build in builds]
+    runs = list(open_dashboards(b, {build: proxy_url for build in builds}, offset_ms=offset_ms, drift_ppm=drift_ppm,
+                                sampling=sampling).values())
     try:
         for r in runs:
             wait_ready(r)
@@ -495,7 +522,7 @@ def ui_scenario(b: Any, urls: dict[str, str], *, clicks: int, cpu_seconds: float
     """Real clicks, each page build against its own stack build (``urls``: build -> stack URL), the
     pages open side by side and clicked in turn (ABBA: the order flips every round), so a machine
     whose load changes during the run slows both builds alike; then each page's CPU."""
-    runs = {build: open_dashboard(b, url, build) for build, url in urls.items()}
+    runs = open_dashboards(b, urls)
     try:
         for r in runs.values():
             wait_ready(r)
