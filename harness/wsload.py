@@ -201,6 +201,18 @@ def _proc_sample(pids: list[int]) -> tuple[float, int]:
     return cpu, rss
 
 
+def settle_after_window_ms(window_s: float, peer_timeout_ns: int, grace_ns: int, dead_peers: bool) -> int:
+    """How long the clients stay after the window (pure): long enough for the last heartbeat promised
+    in it (``grace_ns``) and for the dead peers, silent from a third into the window, to be closed by
+    the server (peer timeout + grace + 1.5 s after falling silent). Counted from the window's end
+    instead of from their silence, it kept every build's clients 5.5 s longer in --quick."""
+    live = grace_ns // MS + 1000
+    if not dead_peers:
+        return live
+    after_silence = (peer_timeout_ns + grace_ns) // MS + 1500
+    return max(live, after_silence - int(window_s * 1000) + int(window_s * 1000) // 3)
+
+
 def run(
     url: str,
     worker_urls: list[str],
@@ -219,14 +231,15 @@ def run(
 ) -> dict:
     """Connect ``connections`` clients over ``processes`` processes, measure a window, return figures.
 
-    ``beside(duration_s)`` (optional, e.g. the orders load) is started once every client is connected,
-    ``BESIDE_LEAD_S`` before the window, and must return an object with ``wait()``."""
+    ``beside()`` (optional, e.g. the orders load) is started with the client processes, so its own
+    start-up overlaps their connecting; the window opens once every client is connected and it has
+    run ``BESIDE_LEAD_S``. It must return an object with ``stop()``, called at the window's end."""
     out.mkdir(parents=True, exist_ok=True)
     ws_url = url.replace("http://", "ws://").rstrip("/") + "/ws/market"
     if connections < processes:
         processes = max(1, connections)
     share = [connections // processes + (1 if i < connections % processes else 0) for i in range(processes)]
-    settle_ms = (peer_timeout_ns + grace_ns) // MS + 1500  # long enough for a dead peer to be closed
+    settle_ms = settle_after_window_ms(window_s, peer_timeout_ns, grace_ns, bool(stop_reading or vanish))
     cpu_idle, rss_idle = _proc_sample(server_pids)
     time.sleep(1.0)  # the workers' CPU with no WebSocket at all, subtracted from the window's
     idle_rate = _proc_sample(server_pids)[0] - cpu_idle
@@ -242,7 +255,10 @@ def run(
                "--stop-reading", str(silent), "--settle-ms", str(settle_ms), "--out", str(out / f"clients-{prefix}.json")]  # fmt: skip
         procs.append((prefix, subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)))
     failures = 0
+    companion = None
     try:
+        companion = beside() if beside is not None else None
+        lead_until = time.time_ns() + int(BESIDE_LEAD_S * NS)
         for prefix, proc in procs:
             assert proc.stdout is not None
             line = proc.stdout.readline().split()
@@ -253,9 +269,8 @@ def run(
         log(f"    {connections + vanish} WebSocket clients in {len(procs)} processes connected in {connect_s:.1f}s"
             f" ({failures} failed)")
         cpu_conn, rss_conn = _proc_sample(server_pids)
-        # the load beside starts first and gets a few seconds to reach its users before the window
-        companion = beside(window_s + BESIDE_LEAD_S + 1) if beside is not None else None
-        start = time.time_ns() + (int(BESIDE_LEAD_S * NS) if companion is not None else 500 * MS)
+        # the load beside has had a few seconds to reach its users before the window
+        start = max(time.time_ns() + 500 * MS, lead_until if companion is not None else 0)
         end = start + int(window_s * NS)
         silent_at = start + (end - start) // 3 if (stop_reading or vanish) else end
         for _, proc in procs:
@@ -275,7 +290,8 @@ def run(
         cpu1, rss_window = _proc_sample(server_pids)
         load_end = os.getloadavg()[0]
         if companion is not None:
-            companion.wait()
+            companion.stop()
+            companion = None
         time.sleep(max(0, end + settle_ms * MS - time.time_ns()) / NS)
         closes = []
         for w in worker_urls:
@@ -288,6 +304,8 @@ def run(
                 raise RuntimeError(f"client process {prefix} failed (exit {proc.returncode})")
             results.append(json.loads((out / f"clients-{prefix}.json").read_text()))
     finally:
+        if companion is not None:
+            companion.stop()
         for _, proc in procs:
             if proc.poll() is None:
                 proc.kill()

@@ -101,3 +101,39 @@ def enter_all(es: Any, makers: dict[str, Callable[[], Any]]) -> dict[str, Any]:
     if failed is not None:
         raise failed
     return entered
+
+
+class OrdersLoad:
+    """``clockbench load --profile orders`` against ``url`` (``args``: its rate or users and duration)
+    in a process group of its own, so ``stop()`` ends it whole (Locust's processes with it) whenever
+    the measure around it is done: the busy machine of the container soaks, the orders load beside
+    the WebSocket window."""
+
+    def __init__(self, url: str, args: list[str], out: Path) -> None:
+        import subprocess
+        import sys
+
+        out.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "harness", "load", "--profile", "orders", "--target", url, *args,
+               "--warmup", "0", "--out", str(out)]
+        self.log = (out / "load.log").open("w")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        import os
+        import signal
+        import subprocess
+
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=timeout_s)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(timeout=timeout_s)
+        self.log.close()
+

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from core.docker.records import NS_PER_MS, NS_PER_S, detection, on_time, seeded_faults
+from harness.measure import OrdersLoad
 from harness.results import MetricRecord, invalid
 
 Log = Callable[[str], None]
@@ -344,36 +345,6 @@ def last_traffic_ns(lines: list[tuple[int, int, str, str]], port: int, after_ns:
     return last
 
 
-class _Load:
-    """A bounded Locust ``orders`` load (``clockbench load`` in open mode: ``rate`` arrivals per
-    second on a fixed schedule, whatever the answers' latency) against the stack's nginx, in its own
-    process group so it is stopped whole."""
-
-    def __init__(self, url: str, rate: float, limit_s: float, out: Path) -> None:
-        out.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "harness", "load", "--profile", "orders", "--target", url, "--rate", f"{rate:g}",
-               "--users", str(max(10, int(rate // 5))), "--duration", f"{limit_s:g}", "--warmup", "0",
-               "--out", str(out)]  # fmt: skip
-        self.log = (out / "load.log").open("w")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
-
-    def stop(self) -> None:
-        import signal
-
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=15)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self.proc.wait(timeout=15)
-        self.log.close()
-
-
 class BusyStack:
     """The stack (two service workers as containers on the run's engine, health-gated behind nginx,
     on the run's PostgreSQL and Redis) serving a bounded Locust orders load: the busy machine."""
@@ -389,6 +360,7 @@ class BusyStack:
                                     run_dir=out / "stack", engine=engine)
         self.out, self.rate, self.log = out, rate, log
         self.loads = 0
+        self.load: OrdersLoad | None = None
 
     def start(self) -> None:
         t0 = time.monotonic()
@@ -401,22 +373,37 @@ class BusyStack:
         assert self.stack._prefix is not None
         return self.stack._prefix / "logs" / "access.log"
 
-    def serve(self, build: str, limit_s: float) -> Callable[[], dict]:
-        """Supervision by ``build``'s family and the load, running until the returned function is
-        called; it returns what the stack served meanwhile (requests, errors, per second)."""
-        self.stack.family_build = build
-        stop_sup = self.stack.supervise_in_thread()
+    def start_load(self, limit_s: float) -> None:
+        """The Locust load, started once for every busy soak and worker death that follows (until
+        ``stop_load``): started and stopped around each soak, Locust's own start-up and the wait for
+        its first requests took 5-15 s per soak. Returns once the load is under way."""
+        if self.load is not None and self.load.proc.poll() is None:
+            return
         self.loads += 1
-        load = _Load(self.stack.url, self.rate, limit_s, self.out / f"load{self.loads}")
+        # open mode: ``rate`` arrivals per second on a fixed schedule, whatever the answers' latency
+        self.load = OrdersLoad(self.stack.url, ["--rate", f"{self.rate:g}", "--users", str(max(10, int(self.rate // 5))),
+                                                "--duration", f"{limit_s:g}"], self.out / f"load{self.loads}")
         n0 = len(access_lines(self.access_log))
         deadline = time.monotonic() + 30
-        while len(access_lines(self.access_log)) < n0 + 20 and time.monotonic() < deadline and load.proc.poll() is None:
+        while len(access_lines(self.access_log)) < n0 + 20 and time.monotonic() < deadline and self.load.proc.poll() is None:
             time.sleep(0.2)  # the load is under way before the measure starts
+
+    def stop_load(self) -> None:
+        if self.load is not None:
+            self.load.stop()
+            self.load = None
+
+    def serve(self, build: str, limit_s: float) -> Callable[[], dict]:
+        """Supervision by ``build``'s family, the load running (started here when it is not yet, for
+        at most ``limit_s``), until the returned function is called; it stops the supervision and
+        returns what the stack served meanwhile (requests, errors, per second). The load goes on."""
+        self.stack.family_build = build
+        stop_sup = self.stack.supervise_in_thread()
+        self.start_load(limit_s)
         t0 = time.time_ns()
 
         def stop() -> dict:
             t1 = time.time_ns()
-            load.stop()
             sup = self.stack.supervisor
             restarts = len(sup.replacements) + len(sup.restarting()) if sup is not None else 0
             stop_sup()
@@ -476,6 +463,7 @@ class BusyStack:
         return out
 
     def stop(self) -> None:
+        self.stop_load()
         self.stack.stop()
 
 
@@ -483,12 +471,14 @@ def _ms(ns: int | None) -> str:
     return "-" if ns is None else f"{ns / NS_PER_MS:.0f}"
 
 
-# quick: 40 payloads x 7 faults x 3 soaks = 840 faults per build, enough values for the p99 of
-# EI-DOCKER-HEALTH (stats.min_samples: 500); the soaks take 3 x 2 x 20 s. ``schedule``: per repeat,
-# (busy, clocked first); the busy soaks run each build first once, as the stack's state moves on
-# under its load (the later busy soak met a more loaded stack in both of two runs).
+# quick: 40 payloads x 5 faults x 3 soaks = 600 faults per build, enough values for the p99 of
+# EI-DOCKER-HEALTH (stats.min_samples: 500; 5 faults of 1 s, each followed by 1 s of health, are
+# what a 12 s soak holds between its first and last two intervals); the soaks take 3 x 2 x 12 s
+# (20 s soaks with 7 faults took 3 x 2 x 20 s for 840). ``schedule``: per repeat, (busy, clocked
+# first); the busy soaks run each build first once, as the stack's state moves on under its load
+# (the later busy soak met a more loaded stack in both of two runs).
 PLAN = {
-    True: {"containers": 40, "soak_s": 20, "faults": 7, "rate": 50, "kills": 1, "cpu_s": 1,
+    True: {"containers": 40, "soak_s": 12, "faults": 5, "rate": 50, "kills": 1, "cpu_s": 1,
            "schedule": ((False, True), (True, False), (True, True))},
     False: {"containers": 40, "soak_s": 60, "faults": 22, "rate": 50, "kills": 5, "cpu_s": 5,
             "schedule": ((False, True), (True, False), (False, False), (True, True))},
@@ -522,6 +512,7 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
     deaths: dict[str, list[dict]] = {b: [] for b in BUILDS}
     death_reason = ""
     t_start = time.monotonic()
+    marks: list[tuple[str, float]] = []  # (phase that ended, monotonic time): where the step's time goes
     try:
         client = engine.client()
         ensure_busybox_image(client)
@@ -550,6 +541,7 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
         ports.update(more[0])
         folders.update(more[1])
         log(f"  containers: {containers} payloads up in {time.monotonic() - t_start:.0f}s")
+        marks.append(("set-up", time.monotonic()))
         if start_error is not None:  # StackError, no PostgreSQL/Redis: said, then CPU burners
             death_reason = busy_how = f"the container stack could not start: {str(start_error).splitlines()[0][:300]}"
             if busy_stack is not None:
@@ -557,14 +549,16 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
             busy_stack = None
         if busy_stack is None:
             log(f"  containers: {busy_how}; the busy soaks use CPU burners instead")
+        busy_limit_s = (sum(2 for busy, _ in plan["schedule"] if busy) * (duration_ns / NS_PER_S + 30)
+                        + 2 * plan["kills"] * 120 + 60)  # the load's own limit, should the run hang
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         for rep, (busy, clocked_first) in enumerate(plan["schedule"]):
             order = BUILDS if clocked_first else tuple(reversed(BUILDS))
             for b in order:
                 burners: list[subprocess.Popen] = []
-                stop_load: Callable[[], dict] | None = None
-                if busy and busy_stack is not None:
-                    stop_load = busy_stack.serve(b, limit_s=duration_ns / NS_PER_S + 60)
+                stop_serving: Callable[[], dict] | None = None
+                if busy and busy_stack is not None:  # one load for every busy soak and the worker deaths
+                    stop_serving = busy_stack.serve(b, limit_s=busy_limit_s)
                 elif busy:
                     burners = _burners(cores)
                 served = None
@@ -574,8 +568,8 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
                              down_ns=down_ns)
                 finally:
                     _stop_all(burners)
-                    if stop_load is not None:
-                        served = stop_load()
+                    if stop_serving is not None:
+                        served = stop_serving()
                 r["busy"] = busy
                 r["served"] = served
                 runs[b].append(r)
@@ -587,6 +581,7 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
                             if served else " (busy: CPU burners)")
                 log(f"  containers: {b}{what}: {r['checks']} checks, on time {share:.4f}, {len(r['latencies'])} "
                     f"faults detected, p99 {_p(r['latencies'], 99)} ms, false unhealthy {r['false_unhealthy']}")
+        marks.append(("soaks", time.monotonic()))
         if busy_stack is not None:
             for b in BUILDS:
                 try:
@@ -596,6 +591,7 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
                     log(f"  containers: {b}: {death_reason}")
             busy_stack.stop()
             busy_stack = None
+        marks.append(("worker deaths", time.monotonic()))
         repl: dict[str, dict] = {}
         few = {cid: ports[cid] for cid in sorted(checked)}
         for b in BUILDS:
@@ -603,18 +599,23 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
             log(f"  containers: {b}: {len(repl[b]['out_of_rotation_ns'])} endpoints killed, out of rotation p50 "
                 f"{_p(repl[b]['out_of_rotation_ns'], 50)} ms, restart to healthy p50 {_p(repl[b]['restart_to_healthy_ns'], 50)} ms"
                 f"{', ' + str(repl[b]['failed']) + ' not replaced' if repl[b]['failed'] else ''}")
+        marks.append(("replacement", time.monotonic()))
         cpu: dict[str, dict[int, dict]] = {b: {} for b in BUILDS}
         for n in cpu_sizes:
             for b in BUILDS:
                 cpu[b][n] = checker_cpu(b, n, duration_ns=(1 if quick else 5) * NS_PER_S)
             log(f"  containers: checker CPU per check at {n}: clocked {cpu['clocked'][n]['cpu_per_check_ns']} ns, "
                 f"baseline {cpu['baseline'][n]['cpu_per_check_ns']} ns")
+        marks.append(("checker cpu", time.monotonic()))
     finally:
         if busy_stack is not None:
             busy_stack.stop()
         engine.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     took_s = time.monotonic() - t_start
+    marks.append(("teardown", time.monotonic()))
+    phases = {name: round(t - (marks[i - 1][1] if i else t_start), 1) for i, (name, t) in enumerate(marks)}
+    log(f"  containers: {took_s:.0f}s in all: " + ", ".join(f"{k} {v:.0f}s" for k, v in phases.items()))
     busy_desc = (f"the busy soaks (see schedule) while the stack (2 service workers as containers on the same engine, "
                  f"health-gated behind nginx, the soak's build supervising them) serves a Locust orders load "
                  f"of {plan['rate']} requests/s (open mode) through nginx" if not busy_how else
@@ -624,8 +625,8 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
              "schedule": [{"busy": b, "first": "clocked" if c else "baseline"} for b, c in plan["schedule"]], "fault_ns": down_ns, "seed": seed,
              "probe": "HTTP GET /health of each payload (busybox httpd, host network)",
              "busy": busy_desc, "engine_checked_payloads": ENGINE_CHECKED,
-             "payload_start_to_healthy_ns": ready, "producer_seconds": round(took_s, 1)}
-    log(f"  containers: {took_s:.0f}s in all")
+             "payload_start_to_healthy_ns": ready, "producer_seconds": round(took_s, 1),
+             "phases_s": phases}
     out: list[MetricRecord] = []
     for b in BUILDS:
         rs = runs[b]

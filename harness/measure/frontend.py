@@ -40,6 +40,8 @@ are recorded and reported beside the nominal ones.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import shutil
@@ -293,15 +295,42 @@ class PageRun:
 
 
 def open_dashboard(b: Any, base_url: str, build: str, *, offset_ms: float = 0.0, drift_ppm: float = 0.0,
-                   viewport: tuple[int, int] = (1366, 768), sampling: dict[str, int] | None = None) -> PageRun:
+                   viewport: tuple[int, int] = (1366, 768), sampling: dict[str, int] | None = None,
+                   loaded: bool = True) -> PageRun:
+    """A new page of the dashboard in ``build``'s clock, instrumented; with ``loaded=False`` it returns
+    once the navigation is under way (``page_loaded`` waits for it), so several pages load together."""
     if build not in BUILDS:
         raise ValueError(f"unknown clock build {build!r}; known: {', '.join(BUILDS)}")
     ctx = b.new_context(viewport={"width": viewport[0], "height": viewport[1]})
     ctx.add_init_script(instrument_js(offset_ms, drift_ppm, **(sampling or {})))
     page = ctx.new_page()
-    page.goto(f"{base_url}/dashboard/?clock={build}", wait_until="load")
-    page.wait_for_function("() => window.__clockbench !== undefined", timeout=15_000)
-    return PageRun(build, page, ctx)
+    page.goto(f"{base_url}/dashboard/?clock={build}", wait_until="load" if loaded else "commit")
+    run = PageRun(build, page, ctx)
+    if loaded:
+        page_loaded(run)
+    return run
+
+
+def page_loaded(run: PageRun) -> None:
+    """Until the page has loaded and its dashboard is up."""
+    run.page.wait_for_load_state("load")
+    run.page.wait_for_function("() => window.__clockbench !== undefined", timeout=15_000)
+
+
+def open_dashboards(b: Any, pages: dict[str, str], **kw: Any) -> dict[str, PageRun]:
+    """One page per build (``pages``: build -> base URL), loading side by side (one after the other,
+    three pages took 11-14 s at load 14 before the first could be waited for)."""
+    runs: dict[str, PageRun] = {}
+    try:
+        for build, url in pages.items():
+            runs[build] = open_dashboard(b, url, build, loaded=False, **kw)
+        for r in runs.values():
+            page_loaded(r)
+    except BaseException:
+        for r in runs.values():
+            r.context.close()
+        raise
+    return runs
 
 
 def wait_ready(run: PageRun, timeout_ms: int = 20_000) -> None:
@@ -388,19 +417,22 @@ def truth_bias_ms(data: dict[str, Any]) -> float | None:
     return None if len(d) < 20 else statistics.fmean(d) + 0.5
 
 
-def page_cpu(run: PageRun, seconds: float) -> float:
-    """Share of one core the page's main thread was busy over `seconds` (CDP Performance.TaskDuration)."""
-    cdp = run.context.new_cdp_session(run.page)
-    cdp.send("Performance.enable")
+def page_cpu(runs: dict[str, PageRun], seconds: float) -> dict[str, float]:
+    """Share of one core each page's main thread was busy over the same `seconds` (CDP
+    Performance.TaskDuration): the pages stream side by side, as their clicks ran (one after the
+    other, the windows took `seconds` per page)."""
+    cdps = {k: r.context.new_cdp_session(r.page) for k, r in runs.items()}
+    for cdp in cdps.values():
+        cdp.send("Performance.enable")
 
-    def task_s() -> float:
+    def task_s(cdp: Any) -> float:
         ms = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
         return float(ms.get("TaskDuration", 0.0))
 
-    a, t0 = task_s(), time.monotonic()
+    a = {k: (task_s(c), time.monotonic()) for k, c in cdps.items()}
     time.sleep(seconds)
-    b, t1 = task_s(), time.monotonic()
-    return (b - a) / (t1 - t0)
+    b = {k: (task_s(c), time.monotonic()) for k, c in cdps.items()}
+    return {k: (b[k][0] - a[k][0]) / (b[k][1] - a[k][1]) for k in cdps}
 
 
 # --- scenarios --------------------------------------------------------------------------------------
@@ -443,8 +475,8 @@ def sync_scenario(b: Any, proxy_url: str, builds: Sequence[str], *, offset_ms: f
     load), a load the sync criteria do not define; the stamps are read under it."""
     sampling = DENSE_SAMPLING if sampling is None else sampling
     per_build = orders if isinstance(orders, dict) else {build: orders for build in builds}
-    runs = [open_dashboard(b, proxy_url, build, offset_ms=offset_ms, drift_ppm=drift_ppm, sampling=sampling)
-            for build in builds]
+    runs = list(open_dashboards(b, {build: proxy_url for build in builds}, offset_ms=offset_ms, drift_ppm=drift_ppm,
+                                sampling=sampling).values())
     try:
         for r in runs:
             wait_ready(r)
@@ -490,7 +522,7 @@ def ui_scenario(b: Any, urls: dict[str, str], *, clicks: int, cpu_seconds: float
     """Real clicks, each page build against its own stack build (``urls``: build -> stack URL), the
     pages open side by side and clicked in turn (ABBA: the order flips every round), so a machine
     whose load changes during the run slows both builds alike; then each page's CPU."""
-    runs = {build: open_dashboard(b, url, build) for build, url in urls.items()}
+    runs = open_dashboards(b, urls)
     try:
         for r in runs.values():
             wait_ready(r)
@@ -499,7 +531,7 @@ def ui_scenario(b: Any, urls: dict[str, str], *, clicks: int, cpu_seconds: float
             for build in (order if i % 2 == 0 else order[::-1]):
                 place_order(runs[build])
                 time.sleep(0.05)
-        cpu = {build: page_cpu(r, cpu_seconds) for build, r in runs.items()}
+        cpu = page_cpu(runs, cpu_seconds)
         out = {}
         for build, r in runs.items():
             if shots is not None:
@@ -715,6 +747,7 @@ def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
     Without nginx (``run --no-nginx``) the page talks to one worker directly."""
     from harness.stack import running
 
+    from . import StartFailed, enter_all
     from .delay_proxy import DelayProxyProcess as DelayProxy
 
     out.mkdir(parents=True, exist_ok=True)
@@ -739,8 +772,14 @@ def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
     paths = {"symmetric": (10 * NS_PER_MS, 10 * NS_PER_MS, 2 * NS_PER_MS), "asymmetric": (20 * NS_PER_MS, 2 * NS_PER_MS, 0)}
     sync: dict[str, dict[str, SyncResult]] = {}
     log(f"  frontend: baseline and clocked stacks, each with its own page build: {clicks} clicks each, in turn; "
-        f"page CPU over {cpu_s:.0f} s each")
-    with stack("baseline") as sb, stack("clocked") as s, browser() as b:
+        f"page CPU over the same {cpu_s:.0f} s")
+    with contextlib.ExitStack() as es:
+        try:  # both stacks at once (one after the other, each start waited on its own processes)
+            stacks = enter_all(es, {build: functools.partial(stack, build) for build in ("baseline", "clocked")})
+        except StartFailed as exc:
+            raise exc.error from None
+        sb, s = stacks["baseline"], stacks["clocked"]
+        b = es.enter_context(browser())
         ui.update(ui_scenario(b, {"baseline": sb.url, "clocked": s.url}, clicks=clicks, cpu_seconds=cpu_s, shots=out))
         # the sync paths, on the clocked stack
         host, port = s.url.split("//", 1)[1].rsplit(":", 1)

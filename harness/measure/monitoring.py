@@ -53,9 +53,17 @@ BUILDS = ("clocked", "baseline", "aa")
 INTERVAL_NS = 1_000_000_000
 PROBE = "clockbench_monitor_value_taken_seconds"
 SETTINGS = {  # quick, full. Samples per build ~ rounds x (duration - warmup - 0.5 s) x workers.
-    True: {"rounds": 2, "duration_s": 20.0, "warmup_s": 2.0, "users": 10, "workers": 3},
-    False: {"rounds": 4, "duration_s": 30.0, "warmup_s": 3.0, "users": 20, "workers": 5},
+    # quick: 5 workers x 2 rounds of 14 s (3 workers x 2 rounds of 20 s took 2.5 min idle); rounds
+    # are added, the arms' order alternating as before, while a build lacks the values its criteria's
+    # statistics need (NEEDS), up to max_rounds. Each round costs Locust's start and wrap-up besides
+    # its duration (about 1 s idle, 16 s at load 14, where a 12 s round kept 3-4 s of loaded window
+    # and four rounds of 4 workers still fell short): fewer, longer rounds of more workers.
+    True: {"rounds": 2, "max_rounds": 4, "duration_s": 14.0, "warmup_s": 2.0, "users": 10, "workers": 5},
+    False: {"rounds": 4, "max_rounds": 6, "duration_s": 30.0, "warmup_s": 3.0, "users": 20, "workers": 5},
 }
+# Each record's statistic in reports/criteria.toml (tests/monitoring check they agree): its
+# harness/stats.py min_samples is the fewest values per build a round-adding run stops at.
+NEEDS = {"timestamp_error": "share_le:10000000", "collection_interval_jitter": "mean", "dashboard_staleness": "p50"}
 STACK_HEALTH_S = 30.0  # a stack's health wait when it starts alone (harness.stack's default)
 WINDOW_START_S = 1.5  # after the warm-up: the first loaded scrape is stored
 WINDOW_END_S = 1.0  # after the load's end: its last collections are stored
@@ -149,6 +157,35 @@ def loaded_window(run_dir: Path, summary: dict[str, Any], warmup_s: float) -> tu
             min(summary["ended_ns"], loaded[-1] * 1_000_000_000))
 
 
+def too_few(values: dict[str, dict[str, list[int]]]) -> list[str]:
+    """Which metric of which build has fewer values than its criterion's statistic needs (pure)."""
+    from harness.stats import min_samples
+
+    return [f"{metric} {b}: {len(per[b])} < {min_samples(NEEDS[metric])}" for metric, per in values.items()
+            for b in BUILDS if len(per[b]) < min_samples(NEEDS[metric])]
+
+
+def loaded_round(r: int, arm: str, s: dict[str, Any], spec: Any, stack: Any, addrs: list[str],
+                 phase: dict[str, int], prom_url: str, grafana_url: str, rng: random.Random, out: Path,
+                 log: Log, run: Callable[..., dict]) -> dict[str, Any]:
+    """One arm's loaded window of round ``r``: its dashboard updaters and the Locust mixed profile on
+    its stack; the window (its figures are read back from Prometheus later)."""
+    from harness.load.runner import headline
+
+    stop, result = threading.Event(), {}
+    clocked = builds.needs_clock(ARM_BUILDS[arm])
+    targets = [(a, phase.get(a), 0.0 if clocked else rng.uniform(0, INTERVAL_NS / 1e9)) for a in addrs]
+    th = _updaters_thread(arm, prom_url, grafana_url, targets, stop, result)
+    summ = run(spec, stack.url, out / f"round{r:02d}-{arm}", label={"label": arm, "build": arm, "round": r},
+               progress=lambda line: None, watch=stack.dead)
+    stop.set()
+    th.join(30)
+    w0, w1 = loaded_window(out / f"round{r:02d}-{arm}", summ, s["warmup_s"])
+    log(f"  monitoring round {r + 1} {arm:<8} under load: {headline(summ)}")
+    return {"round": r, "arm": arm, "window_ns": [w0, w1], "updates": result.get("updates", []),
+            "update_errors": result.get("errors", []), "load": headline(summ), "load_valid": summ["validity"]["valid"]}
+
+
 def produce_monitoring(ctx: Context) -> list[MetricRecord]:
     """``clockbench run``'s producer: a real Prometheus scraping three real stacks (clocked, baseline,
     aa) under the Locust mixed profile, one stack at a time; accuracy read back through its API."""
@@ -216,7 +253,7 @@ def produce(out: Path, quick: bool, log: Log = print, settings: dict[str, Any] |
     if find_binary() is None:
         raise PrometheusUnavailable("no Prometheus binary (apt-get install prometheus)")
     from harness.load import abtest
-    from harness.load.runner import LoadSpec, headline, run
+    from harness.load.runner import LoadSpec, run
     from harness.stack import StackError, running
 
     s = dict(SETTINGS[quick], **(settings or {}))
@@ -249,49 +286,51 @@ def produce(out: Path, quick: bool, log: Log = print, settings: dict[str, Any] |
             f"{'behind nginx' if nginx else 'driven directly'} up in {t_prom - t_stacks:.0f}s, Prometheus {prom.url} "
             f"at 1s, Grafana API test double {grafana.url}")
         write_grafana_files(out, prom.url)
-        last = prom.wait_for_scrapes(scrapes=4, timeout_s=60)
-        log(f"  monitoring: Prometheus up and every target scraped 4 times {time.monotonic() - t_prom:.0f}s later")
+        last = prom.wait_for_scrapes(scrapes=2, timeout_s=60)  # each target's phase (4 took 2 s more)
+        log(f"  monitoring: Prometheus up and every target scraped twice {time.monotonic() - t_prom:.0f}s later")
+        t_rounds, t_loaded = time.monotonic(), 0.0
         phase = {a: ns % INTERVAL_NS for u, ns in last.items() for b in BUILDS for a in addrs[b]
                  if u.startswith(f"http://{a}/")}
-        for r in range(s["rounds"]):
-            for arm in abtest.order(r, BUILDS):
-                stop, result = threading.Event(), {}
-                clocked = builds.needs_clock(ARM_BUILDS[arm])
-                targets = [(a, phase.get(a), 0.0 if clocked else rng.uniform(0, INTERVAL_NS / 1e9))
-                           for a in addrs[arm]]
-                th = _updaters_thread(arm, prom.url, grafana.url, targets, stop, result)
-                summ = run(spec, stacks[arm].url, out / f"round{r:02d}-{arm}",
-                           label={"label": arm, "build": arm, "round": r}, progress=lambda line: None,
-                           watch=stacks[arm].dead)
-                stop.set()
-                th.join(30)
-                w0, w1 = loaded_window(out / f"round{r:02d}-{arm}", summ, s["warmup_s"])
-                windows.append({"round": r, "arm": arm, "window_ns": [w0, w1], "updates": result.get("updates", []),
-                                "update_errors": result.get("errors", []), "load": headline(summ),
-                                "load_valid": summ["validity"]["valid"]})
-                log(f"  monitoring round {r + 1}/{s['rounds']} {arm:<8} under load: {headline(summ)}")
-        prom.wait_for_scrapes(scrapes=2, timeout_s=20)  # the last window's collections are stored
-        received = {a["id"]: a["received_ns"] for a in grafana.annotations}
-        for w in windows:
-            w["summary"] = measure_window(prom.url, w["arm"], *w["window_ns"], w.pop("updates"), received,
-                                          w["update_errors"], errors, jitter, stale, targets=workers)
-            log(f"  monitoring round {w['round'] + 1} {w['arm']:<8}: {w['summary']['stored']}/"
-                f"{w['summary']['expected']} stored, {w['summary']['within_1pct']:.0%} within 1%, staleness p50 "
-                f"{_fmt_ms(w['summary']['staleness_p50_ms'])}")
+        measured, done = 0, 0
+        while True:
+            for r in range(done, max(done + 1, s["rounds"])):
+                for arm in abtest.order(r, BUILDS):
+                    windows.append(loaded_round(r, arm, s, spec, stacks[arm], addrs[arm], phase, prom.url,
+                                                grafana.url, rng, out, log, run))
+                done = r + 1
+            t_loaded = time.monotonic()
+            prom.wait_for_scrapes(scrapes=2, timeout_s=20)  # the last window's collections are stored
+            received = {a["id"]: a["received_ns"] for a in grafana.annotations}
+            for w in windows[measured:]:
+                w["summary"] = measure_window(prom.url, w["arm"], *w["window_ns"], w.pop("updates"), received,
+                                              w["update_errors"], errors, jitter, stale, targets=workers)
+                log(f"  monitoring round {w['round'] + 1} {w['arm']:<8}: {w['summary']['stored']}/"
+                    f"{w['summary']['expected']} stored, {w['summary']['within_1pct']:.0%} within 1%, staleness p50 "
+                    f"{_fmt_ms(w['summary']['staleness_p50_ms'])}")
+            measured = len(windows)
+            short = too_few({"timestamp_error": errors, "collection_interval_jitter": jitter,
+                             "dashboard_staleness": stale})
+            if not short or done >= s["max_rounds"]:
+                break
+            log(f"  monitoring: too few values after {done} round(s) ({'; '.join(short)}): one more round")
         panels = asyncio.run(check_panels(prom.url, windows[0]["window_ns"][0], windows[-1]["window_ns"][1]))
+        t_read = time.monotonic()
     elapsed = time.monotonic() - t_start
+    phases = {"stacks": t_prom - t_stacks, "prometheus": t_rounds - t_prom, "loaded rounds": t_loaded - t_rounds,
+              "read back": t_read - t_loaded, "teardown": time.monotonic() - t_read}  # the last round's read back
+    phases = {k: round(v, 1) for k, v in phases.items()}
     counts = {b: {"timestamp_error": len(errors[b]), "collection_interval_jitter": len(jitter[b]),
                   "dashboard_staleness": len(stale[b])} for b in BUILDS}
     (out / "monitoring.json").write_text(json.dumps({"settings": dict(s, workers=workers), "nginx": nginx,
-                                                     "elapsed_s": round(elapsed, 1), "values": counts,
+                                                     "elapsed_s": round(elapsed, 1), "phases_s": phases, "values": counts,
                                                      "windows": windows, "panels": panels}, indent=1, default=str))
     empty = [e for e, n in panels.items() if n == 0]
     if empty:
         log(f"  monitoring: {len(empty)} dashboard panel(s) returned no series: {empty}")
-    log(f"  monitoring: {elapsed:.0f}s; values per build: " + "; ".join(
+    log(f"  monitoring: {elapsed:.0f}s (" + ", ".join(f"{k} {v:.0f}s" for k, v in phases.items()) + "); values per build: " + "; ".join(
         f"{b} {c['timestamp_error']} samples, {c['collection_interval_jitter']} intervals, "
         f"{c['dashboard_staleness']} updates" for b, c in counts.items()))
-    extra = {"interval_ns": INTERVAL_NS, "rounds": s["rounds"],
+    extra = {"interval_ns": INTERVAL_NS, "rounds": len(windows) // len(BUILDS),
              "window_s": s["duration_s"] + WINDOW_END_S - s["warmup_s"] - WINDOW_START_S,
              "workers_per_stack": workers, "nginx": nginx,
              "load": f"Locust mixed profile, {s['users']} users, one stack at a time, interleaved rounds",

@@ -29,9 +29,9 @@ Records (metric, unit, one value per ...):
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from harness import results
 from harness.builds import BUILDS
 from harness.results import MetricRecord
 
-from . import Context, Log, Unavailable, alternate
+from . import Context, Log, OrdersLoad, StartFailed, Unavailable, alternate, enter_all
 
 MS = 1_000_000
 MAX_SAMPLES = 20_000
@@ -56,26 +56,6 @@ GRACE_NS = HEARTBEAT_MS * MS // 2  # the client's timeout: the promise plus half
 MAX_CLIENT_LAG_NS = GRACE_NS // 2  # beyond it the clients, not the server, decide what is late
 
 
-class _OrdersBeside:
-    """``clockbench load --profile orders`` against the stack for the window (best effort: its
-    failure is recorded, not fatal; the heartbeats are the measure)."""
-
-    def __init__(self, url: str, users: int, window_s: float, out: Path) -> None:
-        cmd = [sys.executable, "-m", "harness", "load", "--profile", "orders", "--target", url, "--users", str(users),
-               "--duration", f"{window_s:g}", "--warmup", "0", "--out", str(out)]  # fmt: skip
-        out.mkdir(parents=True, exist_ok=True)
-        self.log = (out / "load.log").open("w")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
-
-    def wait(self) -> None:
-        try:
-            self.proc.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
-
-
 def _subsample(sorted_values: list[int]) -> list[int]:
     if len(sorted_values) <= MAX_SAMPLES:
         return sorted_values
@@ -83,23 +63,30 @@ def _subsample(sorted_values: list[int]) -> list[int]:
     return [sorted_values[int(i * step)] for i in range(MAX_SAMPLES)]
 
 
-def measure_build(build: str, plan: dict, out: Path, log: Any) -> dict:
-    from harness import wsload
+def stack_for(build: str, plan: dict, out: Path) -> Any:
+    """The build's stack as a context manager: two uvicorn workers behind nginx, sized for the plan."""
     from harness.stack import running
 
     args = ["--heartbeat-ms", str(HEARTBEAT_MS), "--ws-peer-timeout-ms", str(PEER_TIMEOUT_MS),
             "--ws-idle-timeout-ms", "900000"]  # no idle close: connecting 10,000 takes a minute
-    with running(build=build, workers=WORKERS, nginx=True, service_args=args, run_dir=out / "stack",
-                 nginx_worker_processes=plan["nginx_workers"], nginx_worker_connections=19_000,
-                 write_pointer=False) as s:  # fmt: skip
-        pids = [p.pid for p in s.state.processes if p.role.startswith("worker")]
-        beside = None
-        if plan["orders_users"]:
-            def beside(window_s: float) -> _OrdersBeside:
-                return _OrdersBeside(s.url, plan["orders_users"], window_s, out / "orders")
-        fig = wsload.run(s.url, s.worker_urls, pids, plan["connections"], processes=plan["processes"],
-                         window_s=plan["window_s"], grace_ns=GRACE_NS, peer_timeout_ns=PEER_TIMEOUT_MS * MS,
-                         stop_reading=2, vanish=2, out=out / "clients", log=log, beside=beside)  # fmt: skip
+    return running(build=build, workers=WORKERS, nginx=True, service_args=args, run_dir=out / "stack",
+                   nginx_worker_processes=plan["nginx_workers"], nginx_worker_connections=19_000,
+                   write_pointer=False)  # fmt: skip
+
+
+def measure_build(build: str, plan: dict, out: Path, log: Any, s: Any) -> dict:
+    """One build's clients against its running stack ``s``."""
+    from harness import wsload
+
+    pids = [p.pid for p in s.state.processes if p.role.startswith("worker")]
+    beside = None
+    if plan["orders_users"]:
+        def beside() -> OrdersLoad:  # stopped at the window's end; the limit only bounds a hung run
+            return OrdersLoad(s.url, ["--users", str(plan["orders_users"]), "--duration", f"{plan['window_s'] + 180:g}"],
+                              out / "orders")
+    fig = wsload.run(s.url, s.worker_urls, pids, plan["connections"], processes=plan["processes"],
+                     window_s=plan["window_s"], grace_ns=GRACE_NS, peer_timeout_ns=PEER_TIMEOUT_MS * MS,
+                     stop_reading=2, vanish=2, out=out / "clients", log=log, beside=beside)  # fmt: skip
     fig["orders_beside"] = (out / "orders" / "load.log").exists()
     log(f"    {build}: " + wsload.describe(fig))
     return fig
@@ -174,15 +161,26 @@ def connections(out: Path, quick: bool, log: Any = print) -> list[MetricRecord]:
         f"heartbeat {HEARTBEAT_MS} ms, peer timeout {PEER_TIMEOUT_MS} ms")  # fmt: skip
     figs: dict[str, dict] = {}
     for rep in range(plan["repeats"]):
-        for build in alternate(rep):
-            fig = measure_build(build, plan, out / f"{build}-{rep}", log)
-            if build in figs:
-                prev = figs[build]
-                for key in ("lateness_ns", "stable_flags", "per_conn_on_time", "dead_peer_detect_ns"):
-                    prev[key] = sorted(prev[key] + fig[key]) if key == "lateness_ns" else prev[key] + fig[key]
-            else:
-                figs[build] = fig
+        with contextlib.ExitStack() as es:
+            try:  # both stacks at once (one after the other they spent most of it waiting); each idles
+                # through the other's window, and both are stopped together after the pair
+                stacks = enter_all(es, {b: functools.partial(stack_for, b, plan, out / f"{b}-{rep}") for b in BUILDS})
+            except StartFailed as exc:
+                raise exc.error from None
+            for build in alternate(rep):
+                fig = measure_build(build, plan, out / f"{build}-{rep}", log, stacks[build])
+                merge(figs, build, fig)
     return records(figs, plan)
+
+
+def merge(figs: dict[str, dict], build: str, fig: dict) -> None:
+    """Pool a repeat's figures into the build's (connections and heartbeats of every repeat)."""
+    if build in figs:
+        prev = figs[build]
+        for key in ("lateness_ns", "stable_flags", "per_conn_on_time", "dead_peer_detect_ns"):
+            prev[key] = sorted(prev[key] + fig[key]) if key == "lateness_ns" else prev[key] + fig[key]
+    else:
+        figs[build] = fig
 
 
 def produce(ctx: Context) -> list[MetricRecord]:

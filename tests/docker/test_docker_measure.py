@@ -43,3 +43,17 @@ def test_access_log_parse_and_last_request_to_a_dead_worker(tmp_path) -> None:
     assert measure.last_traffic_ns(lines, 9001, t0, t0 + 350_000_000) == t0 + 200_000_000
     assert measure.last_traffic_ns(lines, 9003, t0, t0 + 10**9) is None
     assert measure.access_lines(tmp_path / "missing.log") == []
+
+
+def test_each_plan_gives_every_build_the_faults_its_p99_needs() -> None:
+    """EI-DOCKER-HEALTH judges a p99 of one value per fault: each plan's faults must fit its soaks
+    (seeded_faults raises otherwise) and add up to stats.min_samples('p99') per build."""
+    from core.docker.records import seeded_faults
+    from harness.stats import min_samples
+
+    interval = 500_000_000  # the producer's check interval; a fault lasts two of them
+    for plan in measure.PLAN.values():
+        soak = plan["soak_s"] * 1_000_000_000
+        assert len(seeded_faults(1, 2 * interval, soak - 2 * interval, 2 * interval, plan["faults"])) == plan["faults"]
+        assert plan["containers"] * plan["faults"] * len(plan["schedule"]) >= min_samples("p99")
+        assert {clocked_first for busy, clocked_first in plan["schedule"] if busy} == {True, False}

@@ -146,3 +146,21 @@ def test_the_run_producer_passes_no_nginx_through(tmp_path, monkeypatch) -> None
         ctx = Context(tmp_path, True, "2", {"sim.monitoring.timestamp_error"}, log=lambda s: None, nginx=nginx)
         assert mon.produce_monitoring(ctx) == [] and seen == {"nginx": nginx, "quick": True}
         assert ("behind nginx" if nginx else "no nginx") in ctx.build_flags["monitoring"]
+
+
+def test_round_adding_stops_at_the_statistics_of_the_criteria() -> None:
+    """The producer adds rounds while a build has fewer values than its criteria's statistics need:
+    NEEDS must name each criterion's statistic, and too_few must name exactly the short builds."""
+    from harness.measure.monitoring import BUILDS, NEEDS, too_few
+    from harness.report import criteria as crit
+    from harness.stats import min_samples
+
+    for c in crit.load():
+        for m in c.metrics:
+            if m.startswith("sim.monitoring."):
+                assert min_samples(NEEDS[m.removeprefix("sim.monitoring.")]) >= min_samples(c.statistic), c.id
+    enough = {metric: {b: [0] * min_samples(stat) for b in BUILDS} for metric, stat in NEEDS.items()}
+    assert too_few(enough) == []
+    enough["collection_interval_jitter"]["aa"].pop()
+    short = too_few(enough)
+    assert len(short) == 1 and short[0].startswith("collection_interval_jitter aa:")
