@@ -429,3 +429,29 @@ def test_instruction_counts_of_both_builds_run_side_by_side_into_a_fresh_folder(
     assert sorted(r.build for r in recs) == ["baseline", "clocked"]
     assert all(len(r.values) == instructions.REPEATS and min(r.values) > 0 for r in recs)
     assert any("at once" in line for line in lines)
+
+
+def test_quick_mode_leaves_out_only_benchmarks_no_criterion_judges():
+    """Each benchmark function a --quick -k term names records groups (``"<family>.<name>"`` literals
+    in its body) none of which a criterion judges; a term that names no function would deselect nothing."""
+    import ast
+    import re
+    from pathlib import Path
+
+    judged = {m.removeprefix("bench.").removesuffix(".rounds") for c in crit.load(crit.CRITERIA_FILE)
+              for m in c.metrics if m.startswith("bench.")}
+    terms = re.findall(r"not (\w+)", microbench.MICROBENCH_QUICK_DESELECT)
+    funcs = []
+    for f in sorted(Path(microbench.BENCH_DIR).glob("test_*.py")):
+        text = f.read_text()
+        funcs += [(n.name, ast.get_source_segment(text, n) or "") for n in ast.walk(ast.parse(text))
+                  if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")]
+    for term in terms:
+        if term.endswith("timers"):  # the TestClock sizes: parameter ids of the judged function (10000 kept)
+            assert term != "10000timers"
+            continue
+        named = [(name, src) for name, src in funcs if term in name]
+        assert named, f"--quick deselects {term!r}, which names no benchmark"
+        for name, src in named:
+            groups = set(re.findall(r'"([a-z_]+(?:\.[a-z_]+)+)"', src))
+            assert groups and not groups & judged, f"{name} records {groups & judged or 'no group'}"
