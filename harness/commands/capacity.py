@@ -1,6 +1,7 @@
 """``clockbench capacity``: the most concurrent users each build sustains under an SLO.
 
-Per build: bracket (double the users from --start-users until a step breaks the SLO), then bisect
+Per build: bracket (double the users from --start-users until a step breaks the SLO; a later trial
+brackets around the previous trial's capacity instead, unless --cold-trials), then bisect
 to --resolution; each step runs --duration seconds of which --warmup settle and are not judged.
 The whole search repeats --trials times, builds alternating first, and the result is the median
 with its spread (min..max). A step whose load generator saturated ends that search as INVALID:
@@ -40,6 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resolution", type=float, default=0.05, help="bisect until within this share (default 0.05)")
     p.add_argument("--trials", type=int, default=3, help="repeat the whole search (default 3)")
     p.add_argument("--target", help="URL of a running stack (then --builds names it, one build only)")
+    p.add_argument("--cold-trials", action="store_true",
+                   help="start every trial's search from --start-users (default: a build's later trials bracket "
+                        "around its previous trial's capacity, a measured pass next to a measured failure all the same)")
     p.set_defaults(func=cmd)
 
 
@@ -97,7 +101,10 @@ def cmd(args: argparse.Namespace) -> int:
                 for b in (builds if trial % 2 == 0 else list(reversed(builds))):
                     print(f"trial {trial + 1}/{args.trials}, {b}:", flush=True)
                     step = make_step(spec, targets[b], terms, out, f"{b}-t{trial}", lambda m: print(m, flush=True))
-                    res = capacity.search(step, start=args.start_users, max_users=args.max_users, resolution=args.resolution)
+                    prev = searches[b][-1] if searches[b] and not args.cold_trials else None
+                    guess = prev.capacity if prev is not None and prev.valid and prev.capacity > 0 else None
+                    res = capacity.search(step, start=args.start_users, max_users=args.max_users,
+                                          resolution=args.resolution, guess=guess)
                     searches[b].append(res)
                     tail = "" if res.valid else f" (INVALID: {res.reason})"
                     print(f"trial {trial + 1} {b}: capacity {res.capacity} users (first failure at {res.first_fail}){tail}", flush=True)
