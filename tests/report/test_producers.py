@@ -455,3 +455,13 @@ def test_quick_mode_leaves_out_only_benchmarks_no_criterion_judges():
         for name, src in named:
             groups = set(re.findall(r'"([a-z_]+(?:\.[a-z_]+)+)"', src))
             assert groups and not groups & judged, f"{name} records {groups & judged or 'no group'}"
+
+
+def test_the_replay_processes_run_at_once_and_agree(tmp_path):
+    from harness.measure import Context
+
+    ctx = Context(tmp_path, True, "all", {"sim.orders.replay_mismatch"}, log=lambda s: None)
+    (rec,) = orders.produce_replay(ctx)
+    assert rec.metric == "sim.orders.replay_mismatch" and rec.values == [0]
+    assert len(set(rec.extra["digests"])) == 1 and len(rec.extra["digests"]) == 3
+    assert all("digest" in (tmp_path / f"replay_{i}.txt").read_text() for i in range(3))
