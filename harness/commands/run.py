@@ -87,6 +87,12 @@ PRODUCERS: list[tuple[str, tuple[str, ...], Callable[[Context], list[results.Met
 ]
 
 
+# Producers whose values do not depend on what else the machine runs (a parse, replay digests): the
+# run's environment (``clockbench doctor --json`` in a child, ~5 s) is collected beside them and is
+# done before any other producer starts, so it never runs during a timed measurement.
+LOAD_INDEPENDENT = {"static", "replay"}
+
+
 # The modules whose code defines what each producer's metrics measure: a metric's definition
 # version (results.MetricRecord.definition) hashes them with the producer, so editing any of them
 # makes compare/gate refuse to compare the metric with runs from before (the microbenchmarks hash
@@ -240,6 +246,39 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
 
 
+def _run_step(ctx: Context, args: argparse.Namespace, out: Path, step: int, name: str, prefixes: tuple[str, ...],
+              fn: Callable[[Context], list[results.MetricRecord]], expected: dict[str, float],
+              records: list[results.MetricRecord], producers: list[dict], states: dict[str, dict],
+              steps: list[dict], log: Callable[[str], None]) -> None:
+    """One producer: run it (or say it was skipped), log its time and load average, save its records."""
+    start = time.monotonic()
+    load_before = _loadavg()
+    if name in args.skip:
+        status, detail, got = "unavailable", "skipped with --skip", []
+    else:
+        log(f"step {step}/{len(PRODUCERS)} {name}: starting{_eta(expected, PRODUCERS[step - 1:], args.skip)}")
+        try:
+            with machine_state.Watch() as watch:
+                got = results.stamp(fn(ctx), definition_of(name, fn))
+            states[name] = watch.state
+            status, detail = "ok", f"{len(got)} record(s)"
+        except Unavailable as exc:
+            got, status, detail = [], "unavailable", f"{name} not available: {exc}"
+        except Exception as exc:  # a failed producer must not take the report down with it
+            (out / f"{name}.error.txt").write_text(traceback.format_exc())
+            got, status, detail = [], "failed", f"{name} failed: {type(exc).__name__}: {exc} (see {name}.error.txt)"
+    took = round(time.monotonic() - start, 1)
+    timing = "" if name in args.skip else \
+        f" ({took:.1f}s, load average {_fmt_load(load_before)} -> {_fmt_load(_loadavg())})"
+    log(f"{name}: {status}: {detail}{timing}")
+    records.extend(got)
+    results.save(records, out)
+    for prefix in prefixes:
+        producers.append({"name": name, "prefix": prefix, "status": status, "detail": detail, "seconds": took})
+    steps.append({"name": name, "status": status, "seconds": took, "loadavg_start": load_before,
+                  "loadavg_end": _loadavg()})
+
+
 def _run(args: argparse.Namespace) -> int:
     unknown = set(args.skip) - {name for name, _, _ in PRODUCERS}
     if unknown:
@@ -269,34 +308,18 @@ def _run(args: argparse.Namespace) -> int:
     states: dict[str, dict] = {}  # producer -> the machine's state while it ran
     expected = earlier_timings(args.quick, args.phase)
     steps: list[dict] = []  # each step once: its wall time and the load average around it (timings below)
-    for step, (name, prefixes, fn) in enumerate(PRODUCERS, 1):
-        start = time.monotonic()
-        load_before = _loadavg()
-        if name in args.skip:
-            status, detail, got = "unavailable", "skipped with --skip", []
-        else:
-            log(f"step {step}/{len(PRODUCERS)} {name}: starting{_eta(expected, PRODUCERS[step - 1:], args.skip)}")
-            try:
-                with machine_state.Watch() as watch:
-                    got = results.stamp(fn(ctx), definition_of(name, fn))
-                states[name] = watch.state
-                status, detail = "ok", f"{len(got)} record(s)"
-            except Unavailable as exc:
-                got, status, detail = [], "unavailable", f"{name} not available: {exc}"
-            except Exception as exc:  # a failed producer must not take the report down with it
-                (out / f"{name}.error.txt").write_text(traceback.format_exc())
-                got, status, detail = [], "failed", f"{name} failed: {type(exc).__name__}: {exc} (see {name}.error.txt)"
-        took = round(time.monotonic() - start, 1)
-        timing = "" if name in args.skip else \
-            f" ({took:.1f}s, load average {_fmt_load(load_before)} -> {_fmt_load(_loadavg())})"
-        log(f"{name}: {status}: {detail}{timing}")
-        records.extend(got)
-        results.save(records, out)
-        for prefix in prefixes:
-            producers.append({"name": name, "prefix": prefix, "status": status, "detail": detail, "seconds": took})
-        steps.append({"name": name, "status": status, "seconds": took, "loadavg_start": load_before,
-                      "loadavg_end": _loadavg()})
-    log("environment: collecting (clockbench doctor --json)")
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    log("environment: collecting (clockbench doctor --json) beside the load-independent steps")
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="environment") as pool:
+        env_future = pool.submit(environment.collect, found_how=FOUND_HOW)
+        for step, (name, prefixes, fn) in enumerate(PRODUCERS, 1):
+            if name not in LOAD_INDEPENDENT and not env_future.done():
+                t_wait = time.monotonic()
+                env_future.result()
+                log(f"environment: collected (waited {time.monotonic() - t_wait:.1f}s for it before {name})")
+            _run_step(ctx, args, out, step, name, prefixes, fn, expected, records, producers, states, steps, log)
+    env_info = env_future.result()
     from harness import plant
 
     planted = plant.active()
@@ -322,7 +345,7 @@ def _run(args: argparse.Namespace) -> int:
     meta = {"planted": planted or None, "timings": timings,
             "machine_state": {"producers": states, "busy": busy, "threshold_others_cpu": machine_state.BUSY_OTHERS},
             "notices": notices, "missing_tools": missing_tools, "phase": args.phase, "quick": args.quick, "resamples": 1000 if args.quick else 4000,
-            "producers": producers, "environment": environment.collect(found_how=FOUND_HOW), "build_flags": ctx.build_flags or
+            "producers": producers, "environment": env_info, "build_flags": ctx.build_flags or
             {"microbench": "both builds in one process per benchmark pair"}}
     (out / RUN_FILE).write_text(json.dumps(meta, indent=1))
     results.save(records, out)

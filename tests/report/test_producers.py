@@ -465,3 +465,37 @@ def test_the_replay_processes_run_at_once_and_agree(tmp_path):
     assert rec.metric == "sim.orders.replay_mismatch" and rec.values == [0]
     assert len(set(rec.extra["digests"])) == 1 and len(rec.extra["digests"]) == 3
     assert all("digest" in (tmp_path / f"replay_{i}.txt").read_text() for i in range(3))
+
+
+def test_the_environment_is_collected_beside_the_load_independent_steps_and_before_the_others(tmp_path, monkeypatch):
+    import argparse
+    import time
+
+    from harness.commands import run as run_cmd
+    from harness.measure import Unavailable
+
+    seen: dict[str, float] = {}
+
+    def producer(name: str):  # type: ignore[no-untyped-def]
+        def fn(ctx):  # type: ignore[no-untyped-def]
+            seen[name + "_start"] = time.monotonic()
+            time.sleep(0.4)
+            seen[name + "_end"] = time.monotonic()
+            raise Unavailable("nothing to measure in this test")
+        return fn
+
+    def collect(**kw):  # type: ignore[no-untyped-def]
+        seen["env_start"] = time.monotonic()
+        time.sleep(0.6)
+        seen["env_end"] = time.monotonic()
+        return {"commit": "test"}
+
+    monkeypatch.setattr(run_cmd, "PRODUCERS", [("static", ("static",), producer("static")),
+                                               ("sims", ("sim.ems",), producer("sims"))])
+    monkeypatch.setattr(run_cmd.environment, "collect", collect)
+    args = argparse.Namespace(skip=[], criteria=crit.CRITERIA_FILE, phase="1", out=tmp_path / "r", quick=True,
+                              nginx=True, target_baseline=None, target_clocked=None, target_aa=None)
+    assert run_cmd._run(args) == 0
+    assert seen["env_start"] < seen["static_end"]  # beside the parse
+    assert seen["env_end"] <= seen["sims_start"]  # never during a timed step
+    assert json.loads((tmp_path / "r" / "run.json").read_text())["environment"] == {"commit": "test"}
