@@ -215,7 +215,7 @@ def produce_load(ctx: Context) -> list[results.MetricRecord]:
 # per-trial ratio, whose t interval needs stats.MIN_PAIRS = 3 trials: --quick runs 3 (2 left the
 # capacity criteria INCONCLUSIVE for too few values), one more search per build.
 CAPACITY_SEARCH = {
-    True: ["--trials", "3", "--duration", "6", "--warmup", "2", "--resolution", "0.25"],  # --quick
+    True: ["--trials", "3", "--duration", "5", "--warmup", "1.5", "--resolution", "0.25"],  # --quick
     False: ["--trials", "3", "--duration", "15", "--warmup", "4", "--resolution", "0.1"],
 }
 
