@@ -28,11 +28,9 @@ from typing import Callable
 from harness import machine_state, results
 from harness.errors import UsageError
 from harness.measure import Context, Unavailable
-from harness.measure import api_gateway, docker, frontend, load, microbench, monitoring, orders, sims, static, websocket
 from harness.report import criteria as crit
 from harness.report import environment
 from harness.report import terminal
-from harness.report.render import RUN_FILE, render, judge_run
 from harness.rundir import new_run_dir, runs_root
 
 
@@ -70,20 +68,39 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+class Producer:
+    """A producer function of harness/measure, imported when the run first calls it (or hashes it).
+
+    Every ``python -m harness ...`` child of a run (the three replays, doctor, capacity) imports this
+    module, since the CLI registers every command; importing the producers here made each of them
+    import pandas, the monitoring stack and the rest too (1.4 s of CPU per ``--help``, most of it that)."""
+
+    def __init__(self, module: str, attr: str) -> None:
+        self.module, self.attr = module, attr
+
+    def resolve(self) -> Callable[[Context], list[results.MetricRecord]]:
+        import importlib  # noqa: PLC0415
+
+        return getattr(importlib.import_module(self.module), self.attr)
+
+    def __call__(self, ctx: Context) -> list[results.MetricRecord]:
+        return self.resolve()(ctx)
+
+
 # The producers (harness/measure), in the order they run: name (for --skip), the metric prefixes it covers.
 PRODUCERS: list[tuple[str, tuple[str, ...], Callable[[Context], list[results.MetricRecord]]]] = [
-    ("static", ("static",), static.produce_static),
-    ("replay", ("sim.orders",), orders.produce_replay),
-    ("sims", ("sim.ems", "sim.lb", "sim.heartbeats", "bench.lb"), sims.produce),
-    ("microbench", ("bench",), microbench.produce_microbench),
-    ("instructions", ("instr",), microbench.produce_instructions),
-    ("monitoring", ("sim.monitoring",), monitoring.produce_monitoring),
-    ("load", ("load",), load.produce_load),
-    ("gateway", ("load.gateway", "gateway"), api_gateway.produce_gateway),
-    ("capacity", ("capacity",), load.produce_capacity),
-    ("frontend", ("ui",), frontend.produce_frontend),
-    ("websocket", ("ws",), websocket.produce),
-    ("containers", ("sim.containers", "bench.containers"), docker.produce_containers),
+    ("static", ("static",), Producer("harness.measure.static", "produce_static")),
+    ("replay", ("sim.orders",), Producer("harness.measure.orders", "produce_replay")),
+    ("sims", ("sim.ems", "sim.lb", "sim.heartbeats", "bench.lb"), Producer("harness.measure.sims", "produce")),
+    ("microbench", ("bench",), Producer("harness.measure.microbench", "produce_microbench")),
+    ("instructions", ("instr",), Producer("harness.measure.microbench", "produce_instructions")),
+    ("monitoring", ("sim.monitoring",), Producer("harness.measure.monitoring", "produce_monitoring")),
+    ("load", ("load",), Producer("harness.measure.load", "produce_load")),
+    ("gateway", ("load.gateway", "gateway"), Producer("harness.measure.api_gateway", "produce_gateway")),
+    ("capacity", ("capacity",), Producer("harness.measure.load", "produce_capacity")),
+    ("frontend", ("ui",), Producer("harness.measure.frontend", "produce_frontend")),
+    ("websocket", ("ws",), Producer("harness.measure.websocket", "produce")),
+    ("containers", ("sim.containers", "bench.containers"), Producer("harness.measure.docker", "produce_containers")),
 ]
 
 
@@ -119,7 +136,7 @@ def definition_of(name: str, fn: Callable) -> str:
     import importlib.util
     import inspect
 
-    texts = [inspect.getsource(fn)]
+    texts = [inspect.getsource(fn.resolve() if isinstance(fn, Producer) else fn)]
     for mod in DEFINED_BY.get(name, ()):
         try:
             spec = importlib.util.find_spec(mod)
@@ -137,6 +154,8 @@ def definition_of(name: str, fn: Callable) -> str:
 def earlier_timings(quick: bool, phase: str) -> dict[str, float]:
     """Seconds each producer took in the latest earlier run of the same kind on this machine (the
     progress estimate; empty when there is none)."""
+    from harness.report.render import RUN_FILE  # noqa: PLC0415 - pandas: only the run itself needs it
+
     for meta_path in sorted(runs_root().glob("*-run/" + RUN_FILE), reverse=True):
         try:
             meta = json.loads(meta_path.read_text())
@@ -280,6 +299,7 @@ def _run_step(ctx: Context, args: argparse.Namespace, out: Path, step: int, name
 
 
 def _run(args: argparse.Namespace) -> int:
+    from harness.report.render import RUN_FILE, judge_run, render  # noqa: PLC0415 - see Producer
     unknown = set(args.skip) - {name for name, _, _ in PRODUCERS}
     if unknown:
         raise UsageError(f"--skip: unknown producer(s) {', '.join(sorted(unknown))}; known: {', '.join(n for n, _, _ in PRODUCERS)}")

@@ -499,3 +499,19 @@ def test_the_environment_is_collected_beside_the_load_independent_steps_and_befo
     assert seen["env_start"] < seen["static_end"]  # beside the parse
     assert seen["env_end"] <= seen["sims_start"]  # never during a timed step
     assert json.loads((tmp_path / "r" / "run.json").read_text())["environment"] == {"commit": "test"}
+
+
+def test_the_cli_imports_no_producer_and_a_lazy_producer_hashes_as_its_function():
+    """Every `python -m harness ...` child of a run builds the whole CLI: it must not pay for the
+    producers' imports (pandas, the monitoring stack); the definition hash is the function's own."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nimport harness.cli as c\nc.build_parser()\n"
+            "print(sorted(m for m in ('pandas', 'harness.measure.monitoring', 'harness.report.render') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    lazy = dict((n, f) for n, _, f in run_cmd.PRODUCERS)["replay"]
+    assert isinstance(lazy, run_cmd.Producer) and lazy.resolve() is orders.produce_replay
+    assert run_cmd.definition_of("replay", lazy) == run_cmd.definition_of("replay", orders.produce_replay)
