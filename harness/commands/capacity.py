@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 from dataclasses import replace
 
@@ -22,6 +23,7 @@ from harness.load import capacity, records, slo
 from harness.load.signals import interruptible
 from harness.load.runner import LoadError, LoadSpec, headline, run
 from harness.load.target import Target, target
+from harness.measure import StartFailed, enter_all
 from harness.results import save
 from harness.rundir import new_run_dir
 
@@ -93,8 +95,12 @@ def cmd(args: argparse.Namespace) -> int:
     searches: dict[str, list[capacity.Search]] = {b: [] for b in builds}
     try:
         with contextlib.ExitStack() as es:
-            targets = {b: es.enter_context(target(args.target, build=b, workers=args.stack_workers, nginx=args.nginx))
-                       for b in builds}
+            try:  # the builds' stacks start at once (one after the other, most of it was waiting on each one)
+                extra = {} if args.target else {"health_timeout_s": 30.0 * len(builds)}
+                targets = enter_all(es, {b: functools.partial(target, args.target, build=b, workers=args.stack_workers,
+                                                              nginx=args.nginx, **extra) for b in builds})
+            except StartFailed as exc:
+                raise exc.error from None
             print(f"capacity: {spec.profile} under {args.slo}, {spec.duration_s:g}s steps (warm-up {spec.warmup_s:g}s), "
                   f"{args.trials} trial(s), builds {', '.join(builds)} -> {out}", flush=True)
             for trial in range(args.trials):
