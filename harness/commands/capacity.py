@@ -95,10 +95,15 @@ def cmd(args: argparse.Namespace) -> int:
     searches: dict[str, list[capacity.Search]] = {b: [] for b in builds}
     try:
         with contextlib.ExitStack() as es:
-            try:  # the builds' stacks start at once (one after the other, most of it was waiting on each one)
-                extra = {} if args.target else {"health_timeout_s": 30.0 * len(builds)}
+            # The builds' stacks start at once (one after the other, most of it was waiting on each one),
+            # each in a folder of its own (a folder per second's timestamp would be the same for both).
+            def local(b: str) -> dict:
+                return {} if args.target else {"health_timeout_s": 30.0 * len(builds), "write_pointer": False,
+                                               "run_dir": out / f"stack-{b}"}
+
+            try:
                 targets = enter_all(es, {b: functools.partial(target, args.target, build=b, workers=args.stack_workers,
-                                                              nginx=args.nginx, **extra) for b in builds})
+                                                              nginx=args.nginx, **local(b)) for b in builds})
             except StartFailed as exc:
                 raise exc.error from None
             print(f"capacity: {spec.profile} under {args.slo}, {spec.duration_s:g}s steps (warm-up {spec.warmup_s:g}s), "
