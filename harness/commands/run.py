@@ -152,18 +152,22 @@ def definition_of(name: str, fn: Callable) -> str:
 
 
 def earlier_timings(quick: bool, phase: str) -> dict[str, float]:
-    """Seconds each producer took in the latest earlier run of the same kind on this machine (the
-    progress estimate; empty when there is none)."""
+    """Seconds each producer took in the latest earlier run of the same kind on this machine in which
+    it ran to the end (the progress estimate; a step that failed or was skipped in the latest run is
+    taken from an older one, so one failed step does not take the estimate away; empty when none)."""
     from harness.report.render import RUN_FILE  # noqa: PLC0415 - pandas: only the run itself needs it
 
-    for meta_path in sorted(runs_root().glob("*-run/" + RUN_FILE), reverse=True):
+    found: dict[str, float] = {}
+    for meta_path in sorted(runs_root().glob("*-run/" + RUN_FILE), reverse=True)[:50]:
         try:
             meta = json.loads(meta_path.read_text())
         except (OSError, ValueError):
             continue
         if meta.get("quick") == quick and meta.get("phase") == phase:
-            return {p["name"]: float(p.get("seconds", 0)) for p in meta.get("producers", []) if p.get("status") == "ok"}
-    return {}
+            for p in meta.get("producers", []):
+                if p.get("status") == "ok":
+                    found.setdefault(p["name"], float(p.get("seconds", 0)))
+    return found
 
 
 def _eta(expected: dict[str, float], remaining: list, skip: list[str]) -> str:

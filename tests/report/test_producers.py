@@ -515,3 +515,16 @@ def test_the_cli_imports_no_producer_and_a_lazy_producer_hashes_as_its_function(
     lazy = dict((n, f) for n, _, f in run_cmd.PRODUCERS)["replay"]
     assert isinstance(lazy, run_cmd.Producer) and lazy.resolve() is orders.produce_replay
     assert run_cmd.definition_of("replay", lazy) == run_cmd.definition_of("replay", orders.produce_replay)
+
+
+def test_the_progress_estimate_takes_a_step_that_failed_last_time_from_an_older_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLOCKBENCH_RUNS_DIR", str(tmp_path))
+    for name, capacity_status, load_s in (("20261130T080000-a-run", "ok", 90.0), ("20261130T090000-b-run", "failed", 80.0)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "run.json").write_text(json.dumps({"quick": True, "phase": "all", "producers": [
+            {"name": "load", "status": "ok", "seconds": load_s},
+            {"name": "capacity", "status": capacity_status, "seconds": 70.0}]}))
+    assert run_cmd.earlier_timings(True, "all") == {"load": 80.0, "capacity": 70.0}  # load from the newest
+    assert run_cmd.earlier_timings(False, "all") == {}
+    assert "2.5 min left" in run_cmd._eta({"load": 80.0, "capacity": 70.0},
+                                          [("load", (), None), ("capacity", (), None)], [])
