@@ -1,6 +1,7 @@
 """``clockbench capacity``: the most concurrent users each build sustains under an SLO.
 
-Per build: bracket (double the users from --start-users until a step breaks the SLO), then bisect
+Per build: bracket (double the users from --start-users until a step breaks the SLO; a later trial
+brackets around the previous trial's capacity instead, unless --cold-trials), then bisect
 to --resolution; each step runs --duration seconds of which --warmup settle and are not judged.
 The whole search repeats --trials times, builds alternating first, and the result is the median
 with its spread (min..max). A step whose load generator saturated ends that search as INVALID:
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 from dataclasses import replace
 
@@ -21,6 +23,7 @@ from harness.load import capacity, records, slo
 from harness.load.signals import interruptible
 from harness.load.runner import LoadError, LoadSpec, headline, run
 from harness.load.target import Target, target
+from harness.measure import StartFailed, enter_all
 from harness.results import save
 from harness.rundir import new_run_dir
 
@@ -40,6 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resolution", type=float, default=0.05, help="bisect until within this share (default 0.05)")
     p.add_argument("--trials", type=int, default=3, help="repeat the whole search (default 3)")
     p.add_argument("--target", help="URL of a running stack (then --builds names it, one build only)")
+    p.add_argument("--cold-trials", action="store_true",
+                   help="start every trial's search from --start-users (default: a build's later trials bracket "
+                        "around its previous trial's capacity, a measured pass next to a measured failure all the same)")
     p.set_defaults(func=cmd)
 
 
@@ -89,15 +95,27 @@ def cmd(args: argparse.Namespace) -> int:
     searches: dict[str, list[capacity.Search]] = {b: [] for b in builds}
     try:
         with contextlib.ExitStack() as es:
-            targets = {b: es.enter_context(target(args.target, build=b, workers=args.stack_workers, nginx=args.nginx))
-                       for b in builds}
+            # The builds' stacks start at once (one after the other, most of it was waiting on each one),
+            # each in a folder of its own (a folder per second's timestamp would be the same for both).
+            def local(b: str) -> dict:
+                return {} if args.target else {"health_timeout_s": 30.0 * len(builds), "write_pointer": False,
+                                               "run_dir": out / f"stack-{b}"}
+
+            try:
+                targets = enter_all(es, {b: functools.partial(target, args.target, build=b, workers=args.stack_workers,
+                                                              nginx=args.nginx, **local(b)) for b in builds})
+            except StartFailed as exc:
+                raise exc.error from None
             print(f"capacity: {spec.profile} under {args.slo}, {spec.duration_s:g}s steps (warm-up {spec.warmup_s:g}s), "
                   f"{args.trials} trial(s), builds {', '.join(builds)} -> {out}", flush=True)
             for trial in range(args.trials):
                 for b in (builds if trial % 2 == 0 else list(reversed(builds))):
                     print(f"trial {trial + 1}/{args.trials}, {b}:", flush=True)
                     step = make_step(spec, targets[b], terms, out, f"{b}-t{trial}", lambda m: print(m, flush=True))
-                    res = capacity.search(step, start=args.start_users, max_users=args.max_users, resolution=args.resolution)
+                    prev = searches[b][-1] if searches[b] and not args.cold_trials else None
+                    guess = prev.capacity if prev is not None and prev.valid and prev.capacity > 0 else None
+                    res = capacity.search(step, start=args.start_users, max_users=args.max_users,
+                                          resolution=args.resolution, guess=guess)
                     searches[b].append(res)
                     tail = "" if res.valid else f" (INVALID: {res.reason})"
                     print(f"trial {trial + 1} {b}: capacity {res.capacity} users (first failure at {res.first_fail}){tail}", flush=True)

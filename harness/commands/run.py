@@ -28,11 +28,9 @@ from typing import Callable
 from harness import machine_state, results
 from harness.errors import UsageError
 from harness.measure import Context, Unavailable
-from harness.measure import api_gateway, docker, frontend, load, microbench, monitoring, orders, sims, static, websocket
 from harness.report import criteria as crit
 from harness.report import environment
 from harness.report import terminal
-from harness.report.render import RUN_FILE, render, judge_run
 from harness.rundir import new_run_dir, runs_root
 
 
@@ -70,21 +68,46 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+class Producer:
+    """A producer function of harness/measure, imported when the run first calls it (or hashes it).
+
+    Every ``python -m harness ...`` child of a run (the three replays, doctor, capacity) imports this
+    module, since the CLI registers every command; importing the producers here made each of them
+    import pandas, the monitoring stack and the rest too (1.4 s of CPU per ``--help``, most of it that)."""
+
+    def __init__(self, module: str, attr: str) -> None:
+        self.module, self.attr = module, attr
+
+    def resolve(self) -> Callable[[Context], list[results.MetricRecord]]:
+        import importlib  # noqa: PLC0415
+
+        return getattr(importlib.import_module(self.module), self.attr)
+
+    def __call__(self, ctx: Context) -> list[results.MetricRecord]:
+        return self.resolve()(ctx)
+
+
 # The producers (harness/measure), in the order they run: name (for --skip), the metric prefixes it covers.
 PRODUCERS: list[tuple[str, tuple[str, ...], Callable[[Context], list[results.MetricRecord]]]] = [
-    ("static", ("static",), static.produce_static),
-    ("replay", ("sim.orders",), orders.produce_replay),
-    ("sims", ("sim.ems", "sim.lb", "sim.heartbeats", "bench.lb"), sims.produce),
-    ("microbench", ("bench",), microbench.produce_microbench),
-    ("instructions", ("instr",), microbench.produce_instructions),
-    ("monitoring", ("sim.monitoring",), monitoring.produce_monitoring),
-    ("load", ("load",), load.produce_load),
-    ("gateway", ("load.gateway", "gateway"), api_gateway.produce_gateway),
-    ("capacity", ("capacity",), load.produce_capacity),
-    ("frontend", ("ui",), frontend.produce_frontend),
-    ("websocket", ("ws",), websocket.produce),
-    ("containers", ("sim.containers", "bench.containers"), docker.produce_containers),
+    ("static", ("static",), Producer("harness.measure.static", "produce_static")),
+    ("replay", ("sim.orders",), Producer("harness.measure.orders", "produce_replay")),
+    ("sims", ("sim.ems", "sim.lb", "sim.heartbeats", "bench.lb"), Producer("harness.measure.sims", "produce")),
+    ("microbench", ("bench",), Producer("harness.measure.microbench", "produce_microbench")),
+    ("instructions", ("instr",), Producer("harness.measure.microbench", "produce_instructions")),
+    ("monitoring", ("sim.monitoring",), Producer("harness.measure.monitoring", "produce_monitoring")),
+    ("load", ("load",), Producer("harness.measure.load", "produce_load")),
+    ("gateway", ("load.gateway", "gateway"), Producer("harness.measure.api_gateway", "produce_gateway")),
+    ("capacity", ("capacity",), Producer("harness.measure.load", "produce_capacity")),
+    ("frontend", ("ui",), Producer("harness.measure.frontend", "produce_frontend")),
+    ("websocket", ("ws",), Producer("harness.measure.websocket", "produce")),
+    ("containers", ("sim.containers", "bench.containers"), Producer("harness.measure.docker", "produce_containers")),
 ]
+
+
+# Producers whose values do not depend on what else the machine runs (a parse, replay digests): the
+# run's environment (``clockbench doctor --json`` in a child, ~5 s) is collected beside them and is
+# done before any other producer starts, so it never runs during a timed measurement.
+LOAD_INDEPENDENT = {"static", "replay"}
 
 
 # The modules whose code defines what each producer's metrics measure: a metric's definition
@@ -113,7 +136,7 @@ def definition_of(name: str, fn: Callable) -> str:
     import importlib.util
     import inspect
 
-    texts = [inspect.getsource(fn)]
+    texts = [inspect.getsource(fn.resolve() if isinstance(fn, Producer) else fn)]
     for mod in DEFINED_BY.get(name, ()):
         try:
             spec = importlib.util.find_spec(mod)
@@ -129,16 +152,22 @@ def definition_of(name: str, fn: Callable) -> str:
 
 
 def earlier_timings(quick: bool, phase: str) -> dict[str, float]:
-    """Seconds each producer took in the latest earlier run of the same kind on this machine (the
-    progress estimate; empty when there is none)."""
-    for meta_path in sorted(runs_root().glob("*-run/" + RUN_FILE), reverse=True):
+    """Seconds each producer took in the latest earlier run of the same kind on this machine in which
+    it ran to the end (the progress estimate; a step that failed or was skipped in the latest run is
+    taken from an older one, so one failed step does not take the estimate away; empty when none)."""
+    from harness.report.render import RUN_FILE  # noqa: PLC0415 - pandas: only the run itself needs it
+
+    found: dict[str, float] = {}
+    for meta_path in sorted(runs_root().glob("*-run/" + RUN_FILE), reverse=True)[:50]:
         try:
             meta = json.loads(meta_path.read_text())
         except (OSError, ValueError):
             continue
         if meta.get("quick") == quick and meta.get("phase") == phase:
-            return {p["name"]: float(p.get("seconds", 0)) for p in meta.get("producers", []) if p.get("status") == "ok"}
-    return {}
+            for p in meta.get("producers", []):
+                if p.get("status") == "ok":
+                    found.setdefault(p["name"], float(p.get("seconds", 0)))
+    return found
 
 
 def _eta(expected: dict[str, float], remaining: list, skip: list[str]) -> str:
@@ -240,7 +269,41 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
 
 
+def _run_step(ctx: Context, args: argparse.Namespace, out: Path, step: int, name: str, prefixes: tuple[str, ...],
+              fn: Callable[[Context], list[results.MetricRecord]], expected: dict[str, float],
+              records: list[results.MetricRecord], producers: list[dict], states: dict[str, dict],
+              steps: list[dict], log: Callable[[str], None]) -> None:
+    """One producer: run it (or say it was skipped), log its time and load average, save its records."""
+    start = time.monotonic()
+    load_before = _loadavg()
+    if name in args.skip:
+        status, detail, got = "unavailable", "skipped with --skip", []
+    else:
+        log(f"step {step}/{len(PRODUCERS)} {name}: starting{_eta(expected, PRODUCERS[step - 1:], args.skip)}")
+        try:
+            with machine_state.Watch() as watch:
+                got = results.stamp(fn(ctx), definition_of(name, fn))
+            states[name] = watch.state
+            status, detail = "ok", f"{len(got)} record(s)"
+        except Unavailable as exc:
+            got, status, detail = [], "unavailable", f"{name} not available: {exc}"
+        except Exception as exc:  # a failed producer must not take the report down with it
+            (out / f"{name}.error.txt").write_text(traceback.format_exc())
+            got, status, detail = [], "failed", f"{name} failed: {type(exc).__name__}: {exc} (see {name}.error.txt)"
+    took = round(time.monotonic() - start, 1)
+    timing = "" if name in args.skip else \
+        f" ({took:.1f}s, load average {_fmt_load(load_before)} -> {_fmt_load(_loadavg())})"
+    log(f"{name}: {status}: {detail}{timing}")
+    records.extend(got)
+    results.save(records, out)
+    for prefix in prefixes:
+        producers.append({"name": name, "prefix": prefix, "status": status, "detail": detail, "seconds": took})
+    steps.append({"name": name, "status": status, "seconds": took, "loadavg_start": load_before,
+                  "loadavg_end": _loadavg()})
+
+
 def _run(args: argparse.Namespace) -> int:
+    from harness.report.render import RUN_FILE, judge_run, render  # noqa: PLC0415 - see Producer
     unknown = set(args.skip) - {name for name, _, _ in PRODUCERS}
     if unknown:
         raise UsageError(f"--skip: unknown producer(s) {', '.join(sorted(unknown))}; known: {', '.join(n for n, _, _ in PRODUCERS)}")
@@ -269,34 +332,18 @@ def _run(args: argparse.Namespace) -> int:
     states: dict[str, dict] = {}  # producer -> the machine's state while it ran
     expected = earlier_timings(args.quick, args.phase)
     steps: list[dict] = []  # each step once: its wall time and the load average around it (timings below)
-    for step, (name, prefixes, fn) in enumerate(PRODUCERS, 1):
-        start = time.monotonic()
-        load_before = _loadavg()
-        if name in args.skip:
-            status, detail, got = "unavailable", "skipped with --skip", []
-        else:
-            log(f"step {step}/{len(PRODUCERS)} {name}: starting{_eta(expected, PRODUCERS[step - 1:], args.skip)}")
-            try:
-                with machine_state.Watch() as watch:
-                    got = results.stamp(fn(ctx), definition_of(name, fn))
-                states[name] = watch.state
-                status, detail = "ok", f"{len(got)} record(s)"
-            except Unavailable as exc:
-                got, status, detail = [], "unavailable", f"{name} not available: {exc}"
-            except Exception as exc:  # a failed producer must not take the report down with it
-                (out / f"{name}.error.txt").write_text(traceback.format_exc())
-                got, status, detail = [], "failed", f"{name} failed: {type(exc).__name__}: {exc} (see {name}.error.txt)"
-        took = round(time.monotonic() - start, 1)
-        timing = "" if name in args.skip else \
-            f" ({took:.1f}s, load average {_fmt_load(load_before)} -> {_fmt_load(_loadavg())})"
-        log(f"{name}: {status}: {detail}{timing}")
-        records.extend(got)
-        results.save(records, out)
-        for prefix in prefixes:
-            producers.append({"name": name, "prefix": prefix, "status": status, "detail": detail, "seconds": took})
-        steps.append({"name": name, "status": status, "seconds": took, "loadavg_start": load_before,
-                      "loadavg_end": _loadavg()})
-    log("environment: collecting (clockbench doctor --json)")
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    log("environment: collecting (clockbench doctor --json) beside the load-independent steps")
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="environment") as pool:
+        env_future = pool.submit(environment.collect, found_how=FOUND_HOW)
+        for step, (name, prefixes, fn) in enumerate(PRODUCERS, 1):
+            if name not in LOAD_INDEPENDENT and not env_future.done():
+                t_wait = time.monotonic()
+                env_future.result()
+                log(f"environment: collected (waited {time.monotonic() - t_wait:.1f}s for it before {name})")
+            _run_step(ctx, args, out, step, name, prefixes, fn, expected, records, producers, states, steps, log)
+    env_info = env_future.result()
     from harness import plant
 
     planted = plant.active()
@@ -322,7 +369,7 @@ def _run(args: argparse.Namespace) -> int:
     meta = {"planted": planted or None, "timings": timings,
             "machine_state": {"producers": states, "busy": busy, "threshold_others_cpu": machine_state.BUSY_OTHERS},
             "notices": notices, "missing_tools": missing_tools, "phase": args.phase, "quick": args.quick, "resamples": 1000 if args.quick else 4000,
-            "producers": producers, "environment": environment.collect(found_how=FOUND_HOW), "build_flags": ctx.build_flags or
+            "producers": producers, "environment": env_info, "build_flags": ctx.build_flags or
             {"microbench": "both builds in one process per benchmark pair"}}
     (out / RUN_FILE).write_text(json.dumps(meta, indent=1))
     results.save(records, out)

@@ -41,8 +41,15 @@ def search(
     max_users: int = 100_000,
     resolution: float = 0.05,
     min_users: int = 1,
+    guess: int | None = None,
 ) -> Search:
-    """Bracket then bisect; stop within ``resolution`` (relative) or one user, whichever is larger."""
+    """Bracket then bisect; stop within ``resolution`` (relative) or one user, whichever is larger.
+
+    ``guess`` (an earlier trial's capacity of the same build): bracket around it instead of doubling
+    from ``start``: a step at the guess, then up (it passed) or down (it failed) by the resolution's
+    width, the width doubling each step, until the outcome flips. Each trial still ends on a measured
+    pass next to a measured failure; a guess near the boundary spends two steps where doubling from
+    ``start`` spent four or more (the quick run's capacity step was ~140 s of ~6 s load steps)."""
     if start < min_users or max_users < start:
         raise ValueError(f"need {min_users} <= start ({start}) <= max_users ({max_users})")
     steps: list[Step] = []
@@ -52,24 +59,17 @@ def search(
         steps.append(s)
         return s
 
-    lo, hi = 0, None
-    users = start
-    while True:  # bracket
-        s = run(users)
-        if not s.valid:
-            return Search(lo, hi, False, f"step at {users} users invalid: {s.reason}", steps)
-        if not s.passed:
-            hi = users
-            break
-        lo = users
-        if users >= max_users:
-            return Search(lo, None, True, f"met the SLO at the ceiling of {max_users} users", steps)
-        users = min(users * 2, max_users)
-    if lo == 0 and hi is not None and hi > min_users:
-        lo_floor = min_users - 1
+    if guess is not None and guess >= min_users:
+        bracket = _bracket_around(run, min(guess, max_users), max_users, resolution, min_users)
     else:
-        lo_floor = lo
-    lo = lo_floor
+        bracket = _bracket_up(run, start, max_users)
+    if isinstance(bracket, str):  # an invalid step, or the ceiling met
+        lo = max((s.users for s in steps if s.valid and s.passed), default=0)
+        fails = [s.users for s in steps if s.valid and not s.passed]
+        return Search(lo, min(fails) if fails else None, bracket.startswith("met"), bracket, steps)
+    lo, hi = bracket
+    if lo == 0 and hi > min_users:
+        lo = min_users - 1
     while hi - lo > max(1, int(resolution * max(lo, 1))):  # bisect
         mid = (lo + hi) // 2
         if mid <= lo:
@@ -82,6 +82,43 @@ def search(
         else:
             hi = mid
     return Search(max(lo, 0), hi, True, "", steps)
+
+
+def _bracket_up(run: Callable[[int], Step], start: int, max_users: int) -> tuple[int, int] | str:
+    """Double from ``start`` until a step fails."""
+    lo, users = 0, start
+    while True:
+        s = run(users)
+        if not s.valid:
+            return f"step at {users} users invalid: {s.reason}"
+        if not s.passed:
+            return lo, users
+        lo = users
+        if users >= max_users:
+            return f"met the SLO at the ceiling of {max_users} users"
+        users = min(users * 2, max_users)
+
+
+def _bracket_around(run: Callable[[int], Step], guess: int, max_users: int, resolution: float,
+                    min_users: int) -> tuple[int, int] | str:
+    """From ``guess``, up or down by a doubling width until the outcome flips."""
+    users, width = guess, max(1, int(resolution * guess))
+    s = run(users)
+    if not s.valid:
+        return f"step at {users} users invalid: {s.reason}"
+    up = s.passed
+    while True:
+        if up and users >= max_users:
+            return f"met the SLO at the ceiling of {max_users} users"
+        if not up and users <= min_users:
+            return min_users - 1, users  # even the smallest step failed
+        last, users = users, (min(users + width, max_users) if up else max(users - width, min_users))
+        width *= 2
+        s = run(users)
+        if not s.valid:
+            return f"step at {users} users invalid: {s.reason}"
+        if s.passed != up:
+            return (last, users) if up else (users, last)
 
 
 @dataclass

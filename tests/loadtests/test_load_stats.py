@@ -114,3 +114,31 @@ def test_capacity_search_with_resolution_and_ceiling_and_invalid_steps() -> None
     assert not sat.valid and sat.capacity == 20 and "generator saturated" in sat.reason
     rep = capacity.repeated(lambda i: capacity.Search(10 + i, 11 + i, True, "", []), 3)
     assert (rep.median, rep.low, rep.high, rep.valid) == (11, 10, 12, True)
+
+
+@pytest.mark.parametrize("true_capacity,guess", [(5, 5), (5, 4), (5, 9), (37, 20), (37, 60), (0, 3), (3, 1)])
+def test_a_guessed_search_ends_on_the_same_boundary_in_fewer_steps_near_it(true_capacity: int, guess: int) -> None:
+    def search(**kw):  # type: ignore[no-untyped-def]
+        seen: list[int] = []
+
+        def step(users: int) -> capacity.Step:
+            seen.append(users)
+            return capacity.Step(users, users <= true_capacity)
+
+        return capacity.search(step, start=4, max_users=10_000, resolution=0.0, **kw), seen
+
+    cold, cold_steps = search()
+    warm, warm_steps = search(guess=guess)
+    assert warm.valid and (warm.capacity, warm.first_fail) == (cold.capacity, cold.first_fail) == (true_capacity, true_capacity + 1)
+    assert true_capacity in warm_steps or true_capacity == 0  # a measured pass ...
+    assert true_capacity + 1 in warm_steps  # ... next to a measured failure
+    if guess in (true_capacity, true_capacity + 1):
+        assert len(warm_steps) == 2 < len(cold_steps)
+
+
+def test_a_guessed_search_stops_at_the_ceiling_and_on_an_invalid_step() -> None:
+    top = capacity.search(lambda u: capacity.Step(u, True), start=4, max_users=20, guess=15)
+    assert top.valid and top.capacity == 20 and top.first_fail is None and "ceiling" in top.reason
+    bad = capacity.search(lambda u: capacity.Step(u, u <= 10, valid=u != 12, reason="generator saturated"),
+                          start=4, max_users=100, resolution=0.0, guess=9)  # 9, 10, then 12
+    assert not bad.valid and bad.capacity == 10 and "generator saturated" in bad.reason

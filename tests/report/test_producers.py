@@ -475,3 +475,102 @@ def test_instruction_counts_of_both_builds_run_side_by_side_into_a_fresh_folder(
     assert sorted(r.build for r in recs) == ["baseline", "clocked"]
     assert all(len(r.values) == instructions.REPEATS and min(r.values) > 0 for r in recs)
     assert any("at once" in line for line in lines)
+
+
+def test_quick_mode_leaves_out_only_benchmarks_no_criterion_judges():
+    """Each benchmark function a --quick -k term names records groups (``"<family>.<name>"`` literals
+    in its body) none of which a criterion judges; a term that names no function would deselect nothing."""
+    import ast
+    import re
+    from pathlib import Path
+
+    judged = {m.removeprefix("bench.").removesuffix(".rounds") for c in crit.load(crit.CRITERIA_FILE)
+              for m in c.metrics if m.startswith("bench.")}
+    terms = re.findall(r"not (\w+)", microbench.MICROBENCH_QUICK_DESELECT)
+    funcs = []
+    for f in sorted(Path(microbench.BENCH_DIR).glob("test_*.py")):
+        text = f.read_text()
+        funcs += [(n.name, ast.get_source_segment(text, n) or "") for n in ast.walk(ast.parse(text))
+                  if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")]
+    for term in terms:
+        if term.endswith("timers"):  # the TestClock sizes: parameter ids of the judged function (10000 kept)
+            assert term != "10000timers"
+            continue
+        named = [(name, src) for name, src in funcs if term in name]
+        assert named, f"--quick deselects {term!r}, which names no benchmark"
+        for name, src in named:
+            groups = set(re.findall(r'"([a-z_]+(?:\.[a-z_]+)+)"', src))
+            assert groups and not groups & judged, f"{name} records {groups & judged or 'no group'}"
+
+
+def test_the_replay_processes_run_at_once_and_agree(tmp_path):
+    from harness.measure import Context
+
+    ctx = Context(tmp_path, True, "all", {"sim.orders.replay_mismatch"}, log=lambda s: None)
+    (rec,) = orders.produce_replay(ctx)
+    assert rec.metric == "sim.orders.replay_mismatch" and rec.values == [0]
+    assert len(set(rec.extra["digests"])) == 1 and len(rec.extra["digests"]) == 3
+    assert all("digest" in (tmp_path / f"replay_{i}.txt").read_text() for i in range(3))
+
+
+def test_the_environment_is_collected_beside_the_load_independent_steps_and_before_the_others(tmp_path, monkeypatch):
+    import argparse
+    import time
+
+    from harness.commands import run as run_cmd
+    from harness.measure import Unavailable
+
+    seen: dict[str, float] = {}
+
+    def producer(name: str):  # type: ignore[no-untyped-def]
+        def fn(ctx):  # type: ignore[no-untyped-def]
+            seen[name + "_start"] = time.monotonic()
+            time.sleep(0.4)
+            seen[name + "_end"] = time.monotonic()
+            raise Unavailable("nothing to measure in this test")
+        return fn
+
+    def collect(**kw):  # type: ignore[no-untyped-def]
+        seen["env_start"] = time.monotonic()
+        time.sleep(0.6)
+        seen["env_end"] = time.monotonic()
+        return {"commit": "test"}
+
+    monkeypatch.setattr(run_cmd, "PRODUCERS", [("static", ("static",), producer("static")),
+                                               ("sims", ("sim.ems",), producer("sims"))])
+    monkeypatch.setattr(run_cmd.environment, "collect", collect)
+    args = argparse.Namespace(skip=[], criteria=crit.CRITERIA_FILE, phase="1", out=tmp_path / "r", quick=True,
+                              nginx=True, target_baseline=None, target_clocked=None, target_aa=None)
+    assert run_cmd._run(args) == 0
+    assert seen["env_start"] < seen["static_end"]  # beside the parse
+    assert seen["env_end"] <= seen["sims_start"]  # never during a timed step
+    assert json.loads((tmp_path / "r" / "run.json").read_text())["environment"] == {"commit": "test"}
+
+
+def test_the_cli_imports_no_producer_and_a_lazy_producer_hashes_as_its_function():
+    """Every `python -m harness ...` child of a run builds the whole CLI: it must not pay for the
+    producers' imports (pandas, the monitoring stack); the definition hash is the function's own."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nimport harness.cli as c\nc.build_parser()\n"
+            "print(sorted(m for m in ('pandas', 'harness.measure.monitoring', 'harness.report.render') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    lazy = dict((n, f) for n, _, f in run_cmd.PRODUCERS)["replay"]
+    assert isinstance(lazy, run_cmd.Producer) and lazy.resolve() is orders.produce_replay
+    assert run_cmd.definition_of("replay", lazy) == run_cmd.definition_of("replay", orders.produce_replay)
+
+
+def test_the_progress_estimate_takes_a_step_that_failed_last_time_from_an_older_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLOCKBENCH_RUNS_DIR", str(tmp_path))
+    for name, capacity_status, load_s in (("20261130T080000-a-run", "ok", 90.0), ("20261130T090000-b-run", "failed", 80.0)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "run.json").write_text(json.dumps({"quick": True, "phase": "all", "producers": [
+            {"name": "load", "status": "ok", "seconds": load_s},
+            {"name": "capacity", "status": capacity_status, "seconds": 70.0}]}))
+    assert run_cmd.earlier_timings(True, "all") == {"load": 80.0, "capacity": 70.0}  # load from the newest
+    assert run_cmd.earlier_timings(False, "all") == {}
+    assert "2.5 min left" in run_cmd._eta({"load": 80.0, "capacity": 70.0},
+                                          [("load", (), None), ("capacity", (), None)], [])
