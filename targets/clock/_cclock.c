@@ -657,14 +657,11 @@ q_top_live(const qent *top, PyObject *timers)
     return cur == item;
 }
 
-/* next_due(timers) -> the earliest due time still to fire, or None; drops stale entries on the way. */
+/* The earliest due time still to fire, or None; drops stale entries on the way (``timers``: the
+   clock's dict of live timers, or NULL where the entry's own generation says whether it is live). */
 static PyObject *
-tq_next_due(TimerQueue *q, PyObject *timers)
+q_next_live_due(TimerQueue *q, PyObject *timers)
 {
-    if (!PyDict_CheckExact(timers)) {
-        PyErr_SetString(PyExc_TypeError, "next_due(timers): timers must be a dict");
-        return NULL;
-    }
     qent *top;
     int src;
     while ((src = q_top(q, &top)) >= 0) {
@@ -678,6 +675,17 @@ tq_next_due(TimerQueue *q, PyObject *timers)
         q_drop_src(q, src);
     }
     Py_RETURN_NONE;
+}
+
+/* next_due(timers) -> the earliest due time still to fire, or None; drops stale entries on the way. */
+static PyObject *
+tq_next_due(TimerQueue *q, PyObject *timers)
+{
+    if (!PyDict_CheckExact(timers)) {
+        PyErr_SetString(PyExc_TypeError, "next_due(timers): timers must be a dict");
+        return NULL;
+    }
+    return q_next_live_due(q, timers);
 }
 
 static int
@@ -1194,17 +1202,7 @@ tq_fire_live(TimerQueue *q, PyObject *const *args, Py_ssize_t nargs)
     if (rc < 0) {
         return NULL;
     }
-    while ((src = q_top(q, &top)) >= 0) {
-        int live = q_top_live(top, NULL);
-        if (live < 0) {
-            return NULL;
-        }
-        if (live) {
-            return PyLong_FromLongLong(top->due);
-        }
-        q_drop_src(q, src);
-    }
-    Py_RETURN_NONE;
+    return q_next_live_due(q, NULL);
 }
 
 static PyMethodDef tq_methods[] = {
