@@ -225,11 +225,11 @@ new_event(PyObject *name, PyObject *eid, PyObject *ts_event, PyObject *ts_init)
     return ev;
 }
 
-/* A spare is an event a callback did not keep (nothing else referred to it when the callback
+/* After the callback: keep the event as the next spare if nobody else holds it, else let it go.
+ * A spare is an event a callback did not keep (nothing else referred to it when the callback
  * returned) and that holds only atoms (untracked, see new_event): no Python code can tell it is
  * refilled for the next beat (live_event, below). Reusing it spares the allocation and, above all,
  * the tuple subclass's dealloc (subtype_dealloc), per beat. */
-/* After the callback: keep the event as the next spare if nobody else holds it, else let it go. */
 static inline void
 event_done(PyObject **spare, PyObject *ev)
 {
@@ -245,8 +245,8 @@ event_done(PyObject **spare, PyObject *ev)
  * a Timer slot about to be overwritten) can take its next value in place: no Python code can reach
  * it, so none can tell. LiveClock's heartbeat loop (fire_live) then allocates and frees no int per
  * beat, where it made four (ts_init, event_id, the next next_ns and due) and freed four: under
- * callgrind, 10,000 heartbeats on virtual time, that was about 700 of the ~1,200 instructions of a
- * beat's C part. Only exact ints, never a value the small-int cache serves, and only a value with
+ * callgrind (10,000 heartbeats on virtual time, the harness's callback) a beat's C part went from
+ * about 1,180 instructions to 570, the whole run's from 93.6M to 81.2M per 20,000 beats. Only exact ints, never a value the small-int cache serves, and only a value with
  * as many digits as the object has (a nanosecond time keeps its digit count for decades): else the
  * caller makes a new int as before. CPython 3.11's layout (30-bit digits), as as_i64 below. */
 static inline int
