@@ -18,6 +18,12 @@ Builds are read from a ``build`` parameter or a ``_baseline`` / ``_clocked`` / `
 other parameters). A third build (a reference, the pure-Python twin) runs once, in pair 0, for
 context; marked ``@pytest.mark.every_pair`` it runs in every pair, inside the same A B B A order,
 so that its ratio to the baseline (or the clocked build's to it) has an interval too.
+
+A benchmark marked ``@pytest.mark.more_pairs(k)`` runs ``k * N`` pairs: for the cheapest reads (a
+clock read of 60-70 ns, an item of 50 ms) the pairs cost little, and a preempted stretch that lands
+on one item of a pair (2-3 of 10 pairs read 86-109 ns for either build, at load 1) widens a paired
+interval of 10 pairs past the criterion's threshold; with three times the pairs its weight is a
+third and the interval about 1/sqrt(3) as wide. Every build of a pair must carry the same mark.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ BUILD_ORDER = ("baseline", "clocked")
 UNPAIRED_REPEATS = 6
 _SUFFIX = re.compile(r"_(baseline|clocked_pure|clocked|nautilus|reference)$")
 EVERY_PAIR = "every_pair"  # the marker of a third build measured in every pair, not once
+MORE_PAIRS = "more_pairs"  # more_pairs(k): a cheap benchmark measured in k times as many pairs
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -42,6 +49,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     config._clockbench_plant = plant.install_from_env()  # type: ignore[attr-defined]
     config.addinivalue_line("markers", f"{EVERY_PAIR}: a third build (reference, pure twin) measured in every pair, not once")
+    config.addinivalue_line("markers", f"{MORE_PAIRS}(k): a cheap benchmark measured in k times as many pairs")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -66,9 +74,20 @@ def cb_pair(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
         bm.extra_info["machine"] = w.state
 
 
+def pairs_for(n: int, marker: pytest.Mark | None) -> int:
+    """The pairs a benchmark runs: ``n``, times the factor of its ``more_pairs(k)`` mark (k >= 1)."""
+    if marker is None:
+        return n
+    k = marker.args[0] if marker.args else marker.kwargs.get("k", 1)
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"more_pairs(k) takes a whole number k >= 1, got {k!r}")
+    return n * k
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     n = metafunc.config.getoption("--cb-pairs")
     if n and n > 0 and "benchmark" in metafunc.fixturenames:
+        n = pairs_for(n, metafunc.definition.get_closest_marker(MORE_PAIRS))
         metafunc.parametrize("cb_pair", range(n), indirect=True, ids=lambda i: f"pair{i}")
 
 

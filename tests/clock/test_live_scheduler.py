@@ -570,3 +570,49 @@ def test_coarse_timers_cancelled_and_set_again_in_bulk_keep_every_live_beat_in_o
     finally:
         clock.cancel_timers()
         loop.close()
+
+
+def test_events_and_ints_a_callback_keeps_never_change_after_it_returns(monkeypatch) -> None:
+    """The C firing loop refills an event no callback kept, and recycles ints only it holds (the
+    spare event's, a timer's due): whatever a callback does keep (an event, or an int taken from
+    one) must keep its value through every later beat, and each timer's schedule must stay exact."""
+    fake, loop, clock = _scripted_clock(monkeypatch, tick_ns=10 * MS)
+    kept_events: list[tuple[TimeEvent, tuple[int, int, int, int]]] = []
+    kept_ints: list[tuple[int, int]] = []
+    seen: list[tuple[str, int, int, int]] = []  # copies made at delivery: (name, event_id, ts_event, ts_init)
+    try:
+        wall = clock.timestamp_ns() + NANOS_IN_SECOND
+        n, interval = 300, 10 * MS
+
+        def beat(e: TimeEvent) -> None:
+            copy = (e.name, int(str(e.event_id)), int(str(e.ts_event)), int(str(e.ts_init)))
+            seen.append(copy)
+            if e.event_id % 3 == 0:
+                kept_events.append((e, copy[1:]))
+            elif e.event_id % 5 == 0:
+                kept_ints.extend([(e.ts_event, copy[2]), (e.ts_init, copy[3]), (e.event_id, copy[1])])
+
+        shift, first = {}, {}
+        for i in range(n):
+            clock.set_timer(f"hb{i}", interval, beat, start_time_ns=wall + i * interval // n, coarse=True)
+            timer = clock._timers[f"hb{i}"]
+            shift[timer.name], first[timer.name] = timer.due - timer.next_ns, timer.next_ns
+        for _ in range(60):
+            fake[0] = clock._tick_at + 1 * MS
+            clock._on_tick()
+        assert len(seen) > 5 * n and len(kept_events) > n and len(kept_ints) > n  # (a raising beat is only reported)
+        assert [s[1] for s in seen] == list(range(seen[0][1], seen[0][1] + len(seen)))  # one id per beat
+        for e, (eid, ts_event, ts_init) in kept_events:
+            assert (e.event_id, e.ts_event, e.ts_init) == (eid, ts_event, ts_init)
+        for value, copy in kept_ints:
+            assert value == copy
+        by_timer: dict[str, list[int]] = {}
+        for name, _, ts_event, _ in seen:
+            by_timer.setdefault(name, []).append(ts_event)
+        for name, beats in by_timer.items():
+            assert beats == [first[name] + k * interval for k in range(len(beats))]
+            timer = clock._timers[name]
+            assert timer.next_ns == beats[-1] + interval and timer.due - timer.next_ns == shift[name]
+    finally:
+        clock.cancel_timers()
+        loop.close()

@@ -107,6 +107,35 @@ def test_pairs_run_interleaved_abba_in_one_process(tmp_path):
 
 
 
+def test_a_benchmark_marked_more_pairs_runs_k_times_the_pairs_in_the_abba_order(tmp_path):
+    """more_pairs(k) (the cheap clock reads): k * N pairs of that benchmark, the others N."""
+    import subprocess
+    import sys
+
+    t = tmp_path / "test_p.py"
+    t.write_text("import pytest\n"
+                 "@pytest.mark.more_pairs(2)\ndef test_r_baseline(benchmark):\n    pass\n"
+                 "@pytest.mark.more_pairs(2)\ndef test_r_clocked(benchmark):\n    pass\n"
+                 "def test_s_baseline(benchmark):\n    pass\ndef test_s_clocked(benchmark):\n    pass\n")
+    out = subprocess.run([sys.executable, "-m", "pytest", str(t), "-p", "harness.measure.pairing", "--cb-pairs", "2",
+                          "--collect-only", "-q", "-p", "no:cacheprovider"], capture_output=True, text=True, cwd=tmp_path)
+    ids = [line.split("::")[1] for line in out.stdout.splitlines() if "::" in line]
+    r = [["test_r_baseline", "test_r_clocked"][::1 if p % 2 == 0 else -1] for p in range(4)]
+    assert ids == ([f"{n}[pair{p}]" for p in range(4) for n in r[p]]
+                   + ["test_s_baseline[pair0]", "test_s_clocked[pair0]", "test_s_clocked[pair1]", "test_s_baseline[pair1]"]), out.stdout
+
+
+def test_more_pairs_takes_a_whole_factor():
+    import pytest as _pytest
+
+    from harness.measure.pairing import pairs_for
+
+    assert pairs_for(10, None) == 10
+    assert pairs_for(10, _pytest.mark.more_pairs(3).mark) == 30
+    with _pytest.raises(ValueError):
+        pairs_for(10, _pytest.mark.more_pairs(0).mark)
+
+
 def test_a_third_build_marked_every_pair_runs_in_every_pair_in_the_abba_order(tmp_path):
     """The pure-Python twin and NautilusTrader's clock beside the pair: every pair, the whole slot
     reversed in odd pairs; an unmarked reference stays once, in pair 0, after both builds."""
