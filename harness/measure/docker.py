@@ -6,10 +6,12 @@ What is measured, per build (clocked: targets.docker on a LiveClock; baseline: b
   httpd on the host network, started on a private engine) are checked every ``interval`` by the
   build's checker with the HTTP probe (the checker asks each container's /health itself). Every
   slot of each container's nominal schedule (origin + k*interval) is one value: 1,000,000 ppm when
-  a check started within 10 % of the interval of it and was answered, else 0. One build's checker
-  at a time; the busy soaks (``PLAN``'s schedule) run on a busy machine: the stack under load
-  (``BusyStack``: two service workers as containers on the same engine, health-gated behind nginx
-  and supervised by the soak's build, serving a bounded Locust orders load through nginx); where
+  a check started within 10 % of the interval of it and was answered, else 0. Both builds' checkers
+  run in the same soak, at once, on the same payloads and the same seeded faults (``soak``): each
+  build meets the same machine at the same moment, and a soak costs one window, not two. The busy
+  soaks (``PLAN``'s schedule) run on a busy machine: the stack under load (``BusyStack``: two service
+  workers as containers on the same engine, health-gated behind nginx and supervised by the soak's
+  first build, each build in one, serving a bounded Locust orders load through nginx); where
   nginx or the stack cannot run, CPU burners instead (said in the records). ``*_busy`` records: the busy soaks alone (on time,
   answered, false unhealthy reports).
 - ``sim.containers.detect_latency`` (EI-DOCKER-HEALTH): each container's endpoint is killed (its
@@ -94,57 +96,71 @@ def _stop_all(procs: list[subprocess.Popen]) -> None:
 
 # --- one soak -----------------------------------------------------------------------------------
 
-def soak(build: str, client: Any, ports: dict[str, int], folders: dict[str, Path], *, interval_ns: int,
-         timeout_ns: int, duration_ns: int, seed: int, faults_per_container: int, down_ns: int) -> dict:
-    """One build's checker over every payload for ``duration_ns`` of real time, with seeded faults."""
+def soak(builds: tuple[str, ...], clients: dict[str, Any], ports: dict[str, int], folders: dict[str, Path], *,
+         interval_ns: int, timeout_ns: int, duration_ns: int, seed: int, faults_per_container: int,
+         down_ns: int) -> dict[str, dict]:
+    """Every build's checker over every payload for ``duration_ns`` of real time, the checkers at once
+    (each in a thread and event loop of its own, with its own engine client), and ONE plan of seeded
+    faults injected from this thread: every build meets the same faults on the same machine at the
+    same moment. In each slot the checker of ``builds[0]`` probes a container half a stagger step
+    (interval / containers / 2) before the next build's, so their probes interleave rather than
+    collide. Returns each build's figures."""
     from core.docker.adapters import HttpHealthProbe, pump_health_events
 
     rng = random.Random(seed)
+    ids = sorted(ports)
+    spacing = interval_ns // len(ids)
+    start = time.time_ns() + 300 * NS_PER_MS  # the checkers' set-up (a probe, an event stream) before it
+    end = start + duration_ns
+    plan = {cid: seeded_faults(rng.randrange(1 << 30), start + 2 * interval_ns, end - 2 * interval_ns, down_ns,
+                               faults_per_container) for cid in ids}
+    faults: dict[str, list[tuple[int, int]]] = {cid: [] for cid in ids}
 
-    async def main() -> dict:
-        probe = HttpHealthProbe(ports)
-        checker = make_checker(build, probe, interval_ns=interval_ns, timeout_ns=timeout_ns)
-        loop = asyncio.get_running_loop()
-        stop_events = pump_health_events(client, checker.engine_event, loop)
-        start = time.time_ns()
-        ids = sorted(ports)
+    async def main(build: str, shift_ns: int) -> dict:
+        checker = make_checker(build, HttpHealthProbe(ports), interval_ns=interval_ns, timeout_ns=timeout_ns)
+        stop_events = pump_health_events(clients[build], checker.engine_event, asyncio.get_running_loop())
+        await asyncio.sleep(max(0, start - time.time_ns()) / NS_PER_S)
         for i, cid in enumerate(ids):
-            checker.add(cid, offset_ns=(i * interval_ns) // len(ids))
-        plan = {cid: seeded_faults(rng.randrange(1 << 30), start + 2 * interval_ns,
-                                   start + duration_ns - 2 * interval_ns, down_ns, faults_per_container)
-                for cid in ids}
-        faults: dict[str, list[tuple[int, int]]] = {cid: [] for cid in ids}
-
-        def kill(cid: str) -> None:
-            (folders[cid] / "health").rename(folders[cid] / "gone")
-            faults[cid].append((time.time_ns(), 0))
-
-        def revive(cid: str) -> None:
-            (folders[cid] / "gone").rename(folders[cid] / "health")
-            down, _ = faults[cid][-1]
-            faults[cid][-1] = (down, time.time_ns())
-
-        base = loop.time()
-        for cid, fs in plan.items():
-            for down, up in fs:
-                loop.call_at(base + (down - start) / NS_PER_S, kill, cid)
-                loop.call_at(base + (up - start) / NS_PER_S, revive, cid)
-        await asyncio.sleep(duration_ns / NS_PER_S)
-        end = time.time_ns()
+            checker.add(cid, offset_ns=i * spacing + shift_ns)
+        await asyncio.sleep(max(0, end - time.time_ns()) / NS_PER_S)
+        ended = time.time_ns()
         await checker.stop()
         await asyncio.to_thread(stop_events)
-        return {"checker": checker, "faults": faults, "start": start, "end": end, "ids": ids}
+        return {"checker": checker, "end": ended}
 
-    r = _run_loop(main)
-    checker, faults = r["checker"], r["faults"]
+    def kill(cid: str) -> None:
+        (folders[cid] / "health").rename(folders[cid] / "gone")
+        faults[cid].append((time.time_ns(), 0))
+
+    def revive(cid: str) -> None:
+        (folders[cid] / "gone").rename(folders[cid] / "health")
+        down, _ = faults[cid][-1]
+        faults[cid][-1] = (down, time.time_ns())
+
+    events = sorted([(down, 0, cid) for cid, fs in plan.items() for down, _ in fs]
+                    + [(up, 1, cid) for cid, fs in plan.items() for _, up in fs])
+    with ThreadPoolExecutor(max_workers=len(builds), thread_name_prefix="containers-soak") as pool:
+        futures = {b: pool.submit(lambda b=b, k=k: asyncio.run(main(b, k * spacing // 2))) for k, b in enumerate(builds)}
+        try:
+            for at, what, cid in events:  # the faults, on this thread's own schedule
+                time.sleep(max(0, at - time.time_ns()) / NS_PER_S)
+                (revive if what else kill)(cid)
+        finally:
+            done = {b: f.result() for b, f in futures.items()}
+    return {b: soak_figures(done[b]["checker"], faults, ids, done[b]["end"], interval_ns, timeout_ns) for b in builds}
+
+
+def soak_figures(checker: Any, faults: dict[str, list[tuple[int, int]]], ids: list[str], end_ns: int,
+                 interval_ns: int, timeout_ns: int) -> dict:
+    """One build's figures of a soak from its checker's records and the soak's faults."""
     slots: list[int] = []
     gaps: list[int] = []
     late: list[int] = []
     lat: list[int] = []
     engine_lat: list[int] = []
     false_unhealthy = missed = 0
-    window_end = r["end"] - interval_ns  # a slot in the last interval may still have its check in flight
-    for cid in r["ids"]:
+    window_end = end_ns - interval_ns  # a slot in the last interval may still have its check in flight
+    for cid in ids:
         mine = [c for c in checker.checks if c.container == cid]
         ot = on_time(mine, checker.origins[cid], interval_ns, window_end)
         hit = ot.on_time
@@ -473,10 +489,10 @@ def _ms(ns: int | None) -> str:
 
 # quick: 40 payloads x 5 faults x 3 soaks = 600 faults per build, enough values for the p99 of
 # EI-DOCKER-HEALTH (stats.min_samples: 500; 5 faults of 1 s, each followed by 1 s of health, are
-# what a 12 s soak holds between its first and last two intervals); the soaks take 3 x 2 x 12 s
-# (20 s soaks with 7 faults took 3 x 2 x 20 s for 840). ``schedule``: per repeat, (busy, clocked
-# first); the busy soaks run each build first once, as the stack's state moves on under its load
-# (the later busy soak met a more loaded stack in both of two runs).
+# what a 12 s soak holds between its first and last two intervals); both builds' checkers run in
+# each soak, so the soaks take 3 x 12 s (one build at a time: 6 x 12 s, 75 s at load 1-6).
+# ``schedule``: per soak, (busy, clocked first); the first build's probes lead by half a stagger
+# step and, in a busy soak, its family supervises the stack: each build first in one busy soak.
 PLAN = {
     True: {"containers": 40, "soak_s": 12, "faults": 5, "rate": 50, "kills": 1, "cpu_s": 1,
            "schedule": ((False, True), (True, False), (True, True))},
@@ -549,38 +565,42 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
             busy_stack = None
         if busy_stack is None:
             log(f"  containers: {busy_how}; the busy soaks use CPU burners instead")
-        busy_limit_s = (sum(2 for busy, _ in plan["schedule"] if busy) * (duration_ns / NS_PER_S + 30)
+        busy_limit_s = (sum(1 for busy, _ in plan["schedule"] if busy) * (duration_ns / NS_PER_S + 30)
                         + 2 * plan["kills"] * 120 + 60)  # the load's own limit, should the run hang
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        clients = {b: engine.client() for b in BUILDS}  # one each: the soak's checkers run in threads
         for rep, (busy, clocked_first) in enumerate(plan["schedule"]):
-            order = BUILDS if clocked_first else tuple(reversed(BUILDS))
-            for b in order:
-                burners: list[subprocess.Popen] = []
-                stop_serving: Callable[[], dict] | None = None
-                if busy and busy_stack is not None:  # one load for every busy soak and the worker deaths
-                    stop_serving = busy_stack.serve(b, limit_s=busy_limit_s)
-                elif busy:
-                    burners = _burners(cores)
-                served = None
-                try:
-                    r = soak(b, client, ports, folders, interval_ns=interval_ns, timeout_ns=interval_ns // 2,
-                             duration_ns=duration_ns, seed=seed * 1000 + rep, faults_per_container=faults_per,
-                             down_ns=down_ns)
-                finally:
-                    _stop_all(burners)
-                    if stop_serving is not None:
-                        served = stop_serving()
+            order = BUILDS if clocked_first else tuple(reversed(BUILDS))  # order[0]: probes first, supervises
+            burners: list[subprocess.Popen] = []
+            stop_serving: Callable[[], dict] | None = None
+            if busy and busy_stack is not None:  # one load for every busy soak and the worker deaths
+                stop_serving = busy_stack.serve(order[0], limit_s=busy_limit_s)
+            elif busy:
+                burners = _burners(cores)
+            served = None
+            try:
+                both = soak(order, clients, ports, folders, interval_ns=interval_ns, timeout_ns=interval_ns // 2,
+                            duration_ns=duration_ns, seed=seed * 1000 + rep, faults_per_container=faults_per,
+                            down_ns=down_ns)
+            finally:
+                _stop_all(burners)
+                if stop_serving is not None:
+                    served = stop_serving()
+            what = ""
+            if busy:
+                what = (f" (busy: the stack, supervised by {order[0]}, served {served['rps']:.0f} req/s, "
+                        f"{served['errors_5xx']} 5xx, {served['stack_worker_restarts']} worker restarts by its gate)"
+                        if served else " (busy: CPU burners)")
+            for b in BUILDS:
+                r = both[b]
                 r["busy"] = busy
                 r["served"] = served
+                r["first"] = order[0]
                 runs[b].append(r)
                 share = sum(r["slots"]) / 1e6 / len(r["slots"]) if r["slots"] else float("nan")
-                what = ""
-                if busy:
-                    what = (f" (busy: the stack served {served['rps']:.0f} req/s, {served['errors_5xx']} 5xx, "
-                            f"{served['stack_worker_restarts']} worker restarts by its gate)"
-                            if served else " (busy: CPU burners)")
-                log(f"  containers: {b}{what}: {r['checks']} checks, on time {share:.4f}, {len(r['latencies'])} "
-                    f"faults detected, p99 {_p(r['latencies'], 99)} ms, false unhealthy {r['false_unhealthy']}")
+                log(f"  containers: soak {rep + 1} {b}{what}: {r['checks']} checks, on time {share:.4f}, "
+                    f"{len(r['latencies'])} faults detected, p99 {_p(r['latencies'], 99)} ms, false unhealthy "
+                    f"{r['false_unhealthy']}")
         marks.append(("soaks", time.monotonic()))
         if busy_stack is not None:
             for b in BUILDS:
@@ -617,7 +637,7 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
     phases = {name: round(t - (marks[i - 1][1] if i else t_start), 1) for i, (name, t) in enumerate(marks)}
     log(f"  containers: {took_s:.0f}s in all: " + ", ".join(f"{k} {v:.0f}s" for k, v in phases.items()))
     busy_desc = (f"the busy soaks (see schedule) while the stack (2 service workers as containers on the same engine, "
-                 f"health-gated behind nginx, the soak's build supervising them) serves a Locust orders load "
+                 f"health-gated behind nginx, the soak's first build supervising them) serves a Locust orders load "
                  f"of {plan['rate']} requests/s (open mode) through nginx" if not busy_how else
                  f"the busy soaks (see schedule) with one busy-looping process per core ({busy_how})")
     extra = {"containers": containers, "interval_ns": interval_ns, "soak_ns": duration_ns, "repeats": repeats,
@@ -718,5 +738,6 @@ def produce_containers(ctx: Any) -> list[MetricRecord]:
 
     if not any(m.startswith("sim.containers.") for m in ctx.metrics):
         raise Unavailable("no selected criterion needs the container measurements")
-    ctx.build_flags["containers"] = "each soak runs one build's checker (targets.docker or baselines.docker) on the same payloads"
+    ctx.build_flags["containers"] = ("each soak runs both builds' checkers (targets.docker and baselines.docker) at once "
+                                     "on the same payloads and faults")
     return produce(ctx.quick, ctx.log, out=ctx.out, nginx=ctx.nginx)

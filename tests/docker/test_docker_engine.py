@@ -213,3 +213,43 @@ def test_supervisor_replaces_a_container_whose_endpoint_died(build, docker_engin
     assert len(sup.replacements) == 1 and sup.replacements[0].result and sup.replacements[0].result.ok
     r = sup.replacements[0].result
     print(f"{build}: unhealthy-to-healthy-again ms {round((r.ready_ns - sup.replacements[0].unhealthy_at_ns) / NS_PER_MS)}")
+
+
+def test_one_soak_runs_both_builds_checkers_on_the_same_faults(docker_engine, docker_client, tmp_path) -> None:
+    """``clockbench run``'s soak: both builds' checkers at once over the same payloads, one seeded fault
+    plan injected once; each build gets one detection value per fault and its own on-time slots."""
+    from harness.measure.docker import soak
+
+    ports, folders = {}, {}
+    for i in range(3):
+        folder = tmp_path / f"www{i}"
+        folder.mkdir()
+        (folder / "health").write_text("ok\n")
+        port = free_port()
+        ctr = create_health_payload(docker_client, port, www_dir=folder, health_interval_ns=None)
+        ports[ctr.id], folders[ctr.id] = port, folder
+    for port in ports.values():  # each payload answers before the soak
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                import urllib.request
+
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.05)
+    interval = 200 * NS_PER_MS
+    order = ("baseline", "clocked")
+    clients = {b: docker_engine.client() for b in order}
+    figures = soak(order, clients, ports, folders, interval_ns=interval, timeout_ns=interval // 2,
+                   duration_ns=4 * NS_PER_S, seed=7, faults_per_container=2, down_ns=2 * interval)
+    assert set(figures) == set(order)
+    for b, f in figures.items():
+        # every fault (2 per payload, the same for both) detected once or missed, never twice
+        assert len(f["latencies"]) + f["missed"] == 2 * len(ports), (b, f["missed"])
+        assert len(f["latencies"]) >= len(ports), b  # a busy machine may miss some, not most
+        assert all(lat >= 0 for lat in f["latencies"]), b
+        # about one slot per interval per payload over the soak less its last interval (18-19 each)
+        assert len(ports) * 17 <= len(f["slots"]) <= len(ports) * 21, (b, len(f["slots"]))
+    for folder in folders.values():  # every endpoint revived at the end
+        assert (folder / "health").exists() and not (folder / "gone").exists()
