@@ -21,8 +21,9 @@ What is measured, per build (clocked: targets.docker on a LiveClock; baseline: b
   at once under the build's checker + lifecycle + supervisor: kill -> out of the members (no more
   traffic), and unhealthy report -> restarted and healthy again.
 - ``sim.containers.worker_death_to_no_traffic`` / ``worker_death_to_gate``: a stack worker's
-  container killed while the stack serves the load: to the last request nginx tried on it (its
-  access log) and to the health gate taking it out of nginx's upstream.
+  container killed while the stack serves the load, during the busy soak whose first build
+  supervises the stack: to the last request nginx tried on it (its access log) and to the health
+  gate taking it out of nginx's upstream.
 - also: false unhealthy reports, faults missed, the engine's own detection (its health events),
   start-to-healthy time of the payloads, and the checker's CPU per container per check at 10, 100
   and 1,000 containers (``checker_cpu``; see that function for how 1,000 are modelled).
@@ -430,52 +431,46 @@ class BusyStack:
 
         return stop
 
-    def worker_death(self, build: str, kills: int, timeout_s: float = 120.0) -> list[dict]:
+    def kill_workers(self, build: str, kills: int, timeout_s: float = 120.0) -> list[dict]:
         """Kill a worker container (SIGKILL: the process dies, its port refuses) while the stack serves
-        load under ``build``'s family; per kill: to the last request nginx tried on it, to the health
-        gate taking it out of nginx's upstream, and to the replacement back in."""
+        load under ``build``'s family (``serve`` running); per kill: to the last request nginx tried on
+        it, to the health gate taking it out of nginx's upstream, and to the replacement back in."""
         client = self.stack._engine.client()
-        stop = self.serve(build, limit_s=kills * timeout_s + 60)
         out: list[dict] = []
-        try:
-            for k in range(kills):
-                w = self.stack.workers[k % len(self.stack.workers)]
-                all_in = {x.container_id for x in self.stack.workers}
-                deadline = time.monotonic() + timeout_s
-                while (self.stack.supervisor is None or set(self.stack.supervisor.members) != all_in) \
-                        and time.monotonic() < deadline:
-                    time.sleep(0.1)
-                time.sleep(1.0)  # traffic to both
-                n_gates = len(self.stack.gate_log)
-                killed = time.time_ns()
-                client.containers.get(w.container_id).kill()
-                gated = back = None
-                seen = n_gates
-                deadline = time.monotonic() + timeout_s
-                while back is None and time.monotonic() < deadline:
-                    log_now = self.stack.gate_log[seen:]
-                    seen += len(log_now)
-                    for t, members in log_now:  # each change once, in order: out, then back in
-                        if gated is None and w.container_id not in members:
-                            gated = t
-                        elif gated is not None and back is None and w.container_id in members:
-                            back = t
-                    time.sleep(0.05)
-                time.sleep(1.0)  # nginx flushes its log lines
-                last = last_traffic_ns(access_lines(self.access_log), w.port, killed, back or time.time_ns())
-                out.append({"worker": w.index, "killed_ns": killed,
-                            "to_last_request_ns": (last - killed) if last is not None else 0,
-                            "to_gate_ns": (gated - killed) if gated else None,
-                            "to_back_ns": (back - killed) if back else None,
-                            "gate_changes": [(t - killed, sorted(self.stack.worker(c).index for c in m))
-                                             for t, m in self.stack.gate_log[n_gates:]]})
-                self.log(f"  containers: {build}: worker-{w.index} killed: last request to it "
-                         f"{out[-1]['to_last_request_ns'] / NS_PER_MS:.0f} ms after, out of nginx's upstream "
-                         f"{_ms(out[-1]['to_gate_ns'])} ms, back in {_ms(out[-1]['to_back_ns'])} ms")
-        finally:
-            served = stop()
-        for d in out:
-            d["served"] = served
+        for k in range(kills):
+            w = self.stack.workers[k % len(self.stack.workers)]
+            all_in = {x.container_id for x in self.stack.workers}
+            deadline = time.monotonic() + timeout_s
+            while (self.stack.supervisor is None or set(self.stack.supervisor.members) != all_in) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(1.0)  # traffic to both
+            n_gates = len(self.stack.gate_log)
+            killed = time.time_ns()
+            client.containers.get(w.container_id).kill()
+            gated = back = None
+            seen = n_gates
+            deadline = time.monotonic() + timeout_s
+            while back is None and time.monotonic() < deadline:
+                log_now = self.stack.gate_log[seen:]
+                seen += len(log_now)
+                for t, members in log_now:  # each change once, in order: out, then back in
+                    if gated is None and w.container_id not in members:
+                        gated = t
+                    elif gated is not None and back is None and w.container_id in members:
+                        back = t
+                time.sleep(0.05)
+            time.sleep(1.0)  # nginx flushes its log lines
+            last = last_traffic_ns(access_lines(self.access_log), w.port, killed, back or time.time_ns())
+            out.append({"worker": w.index, "killed_ns": killed,
+                        "to_last_request_ns": (last - killed) if last is not None else 0,
+                        "to_gate_ns": (gated - killed) if gated else None,
+                        "to_back_ns": (back - killed) if back else None,
+                        "gate_changes": [(t - killed, sorted(self.stack.worker(c).index for c in m))
+                                         for t, m in self.stack.gate_log[n_gates:]]})
+            self.log(f"  containers: {build}: worker-{w.index} killed: last request to it "
+                     f"{out[-1]['to_last_request_ns'] / NS_PER_MS:.0f} ms after, out of nginx's upstream "
+                     f"{_ms(out[-1]['to_gate_ns'])} ms, back in {_ms(out[-1]['to_back_ns'])} ms")
         return out
 
     def stop(self) -> None:
@@ -527,6 +522,7 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
     busy_how = ""
     deaths: dict[str, list[dict]] = {b: [] for b in BUILDS}
     death_reason = ""
+    deaths_pool: ThreadPoolExecutor | None = None
     t_start = time.monotonic()
     marks: list[tuple[str, float]] = []  # (phase that ended, monotonic time): where the step's time goes
     try:
@@ -569,12 +565,17 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
                         + 2 * plan["kills"] * 120 + 60)  # the load's own limit, should the run hang
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         clients = {b: engine.client() for b in BUILDS}  # one each: the soak's checkers run in threads
+        deaths_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="worker-deaths")
         for rep, (busy, clocked_first) in enumerate(plan["schedule"]):
             order = BUILDS if clocked_first else tuple(reversed(BUILDS))  # order[0]: probes first, supervises
             burners: list[subprocess.Popen] = []
             stop_serving: Callable[[], dict] | None = None
-            if busy and busy_stack is not None:  # one load for every busy soak and the worker deaths
+            trials: Any = None
+            if busy and busy_stack is not None:  # one load for every busy soak
                 stop_serving = busy_stack.serve(order[0], limit_s=busy_limit_s)
+                # the first build's worker deaths under that load, during the soak (one after the
+                # soaks took 22 s for two builds at load 1-6)
+                trials = deaths_pool.submit(busy_stack.kill_workers, order[0], plan["kills"])
             elif busy:
                 burners = _burners(cores)
             served = None
@@ -584,8 +585,16 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
                             down_ns=down_ns)
             finally:
                 _stop_all(burners)
+                if trials is not None:
+                    try:
+                        deaths[order[0]] = trials.result()
+                    except Exception as exc:  # noqa: BLE001 - said in the records
+                        death_reason = f"worker death measure failed: {type(exc).__name__}: {exc}"
+                        log(f"  containers: {order[0]}: {death_reason}")
                 if stop_serving is not None:
                     served = stop_serving()
+                for d in deaths[order[0]] if trials is not None else []:
+                    d["served"] = served
             what = ""
             if busy:
                 what = (f" (busy: the stack, supervised by {order[0]}, served {served['rps']:.0f} req/s, "
@@ -601,17 +610,11 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
                 log(f"  containers: soak {rep + 1} {b}{what}: {r['checks']} checks, on time {share:.4f}, "
                     f"{len(r['latencies'])} faults detected, p99 {_p(r['latencies'], 99)} ms, false unhealthy "
                     f"{r['false_unhealthy']}")
-        marks.append(("soaks", time.monotonic()))
+        marks.append(("soaks and worker deaths", time.monotonic()))
         if busy_stack is not None:
-            for b in BUILDS:
-                try:
-                    deaths[b] = busy_stack.worker_death(b, plan["kills"])
-                except Exception as exc:  # noqa: BLE001 - said in the records
-                    death_reason = f"worker death measure failed: {type(exc).__name__}: {exc}"
-                    log(f"  containers: {b}: {death_reason}")
             busy_stack.stop()
             busy_stack = None
-        marks.append(("worker deaths", time.monotonic()))
+        marks.append(("stack stop", time.monotonic()))
         repl: dict[str, dict] = {}
         few = {cid: ports[cid] for cid in sorted(checked)}
         for b in BUILDS:
@@ -628,6 +631,8 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
                 f"baseline {cpu['baseline'][n]['cpu_per_check_ns']} ns")
         marks.append(("checker cpu", time.monotonic()))
     finally:
+        if deaths_pool is not None:
+            deaths_pool.shutdown(wait=True)
         if busy_stack is not None:
             busy_stack.stop()
         engine.stop()
@@ -691,8 +696,8 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
                                                                   "(in time for the checker's timeout), busy soaks")))
         d = deaths[b]
         if d:
-            dx = {"definition": "a stack worker (container) SIGKILLed while the stack serves the Locust load, the "
-                  "build's checker probing each worker's /health every 1 s (out after 5 failures in a row, each "
+            dx = {"definition": "a stack worker (container) SIGKILLed while the stack serves the Locust load (during "
+                  "the busy soak the build supervises, both builds' payload checkers running), the build's checker probing each worker's /health every 1 s (out after 5 failures in a row, each "
                   "allowed 800 ms): to_last_request = the kill -> the nginx log time of the last request nginx tried on "
                   "it through the shared upstream (0: none after the kill; nginx's own passive failure marking "
                   "stops most of it; when the gate has taken every worker out, nginx's config keeps the first one "
