@@ -10,8 +10,9 @@ loaded alone had, so the machine is about as busy), and every build is judged ov
 part of the round in which all three loads were running (after the warm-up). So the three arms meet
 the same machine at the same moment (a drift of the shared machine moves all three alike, which
 interleaved one-at-a-time rounds only cancel on average), and a round costs one window, not three.
-While its stack is loaded, one dashboard updater per worker of each arm publishes to the Grafana API
-test double (the clocked one on the phase learned from that worker's ``lastScrape``; each baseline
+While its stack is loaded, one dashboard updater for each of the first ``updaters`` workers of each
+arm (two: six in all, against five when one arm was loaded at a time; each update queries every
+panel, and fifteen at once starved the run's own process) publishes to the Grafana API test double (the clocked one on the phase learned from that worker's ``lastScrape``; each baseline
 loop started after a random, seeded delay: wherever it happens to start). Every worker is one more
 draw of the phase between its collector and Prometheus's scrape, and one more independent updater,
 which is how ``--quick`` reaches the sample counts harness/stats.py needs without long rounds.
@@ -62,8 +63,8 @@ SETTINGS = {  # quick, full. Samples per build ~ rounds x (duration - warmup - 0
     # load 1-6 for 96 samples per build); rounds are added while a build lacks the values its
     # criteria's statistics need (NEEDS), up to max_rounds. Each round costs Locust's start and wrap-up
     # besides its duration (about 1 s idle, 16 s at load 14): few, long rounds of many workers.
-    True: {"rounds": 1, "max_rounds": 3, "duration_s": 24.0, "warmup_s": 2.0, "users": 4, "workers": 5},
-    False: {"rounds": 3, "max_rounds": 5, "duration_s": 60.0, "warmup_s": 3.0, "users": 7, "workers": 5},
+    True: {"rounds": 1, "max_rounds": 3, "duration_s": 24.0, "warmup_s": 2.0, "users": 4, "workers": 5, "updaters": 2},
+    False: {"rounds": 3, "max_rounds": 5, "duration_s": 60.0, "warmup_s": 3.0, "users": 7, "workers": 5, "updaters": 2},
 }
 # Each record's statistic in reports/criteria.toml (tests/monitoring check they agree): its
 # harness/stats.py min_samples is the fewest values per build a round-adding run stops at.
@@ -180,7 +181,7 @@ def loaded_round(r: int, s: dict[str, Any], spec: Any, stacks: dict[str, Any], a
     # the baseline loops' random start delays drawn here, in a fixed order: the seeded draws do not
     # depend on which thread gets going first
     targets = {arm: [(a, phase.get(a), 0.0 if builds.needs_clock(ARM_BUILDS[arm]) else rng.uniform(0, INTERVAL_NS / 1e9))
-                     for a in addrs[arm]] for arm in BUILDS}
+                     for a in addrs[arm][:s.get("updaters", len(addrs[arm]))]] for arm in BUILDS}
 
     def one(arm: str) -> dict[str, Any]:
         stop, result = threading.Event(), {}
@@ -230,7 +231,7 @@ def produce_monitoring(ctx: Context) -> list[MetricRecord]:
 
 def _updaters_thread(arm: str, prom_url: str, grafana_url: str, targets: list[tuple[str, int | None, float]],
                      stop: threading.Event, result: dict[str, Any]) -> threading.Thread:
-    """One updater per worker of ``arm`` (target address, learned scrape phase, start delay), in one
+    """One updater per given worker of ``arm`` (target address, learned scrape phase, start delay), in one
     thread and event loop of their own, until ``stop`` is set. Each shows its own worker's probe."""
 
     async def main() -> None:
