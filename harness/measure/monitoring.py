@@ -12,10 +12,11 @@ the same machine at the same moment (a drift of the shared machine moves all thr
 interleaved one-at-a-time rounds only cancel on average), and a round costs one window, not three.
 While its stack is loaded, one dashboard updater for each of the first ``updaters`` workers of each
 arm (two: six in all, against five when one arm was loaded at a time; each update queries every
-panel, and fifteen at once starved the run's own process) publishes to the Grafana API test double (the clocked one on the phase learned from that worker's ``lastScrape``; each baseline
-loop started after a random, seeded delay: wherever it happens to start). Every worker is one more
-draw of the phase between its collector and Prometheus's scrape, and one more independent updater,
-which is how ``--quick`` reaches the sample counts harness/stats.py needs without long rounds.
+panel, and fifteen at once starved the run's own process) publishes to the Grafana API test double
+(the clocked one on the phase learned from that worker's ``lastScrape``; each baseline loop started
+after a random, seeded delay: wherever it happens to start). Every worker is one more draw of the
+phase between its collector and Prometheus's scrape, which is how ``--quick`` reaches the sample
+counts harness/stats.py needs without long rounds.
 
 Records (one per build: clocked, baseline, aa):
   sim.monitoring.timestamp_error            ns, per stored sample: |stored timestamp - instant the value
