@@ -7,7 +7,8 @@ What is measured, per build (clocked: targets.docker on a LiveClock; baseline: b
   build's checker with the HTTP probe (the checker asks each container's /health itself). Every
   slot of each container's nominal schedule (origin + k*interval) is one value: 1,000,000 ppm when
   a check started within 10 % of the interval of it and was answered, else 0. Both builds' checkers
-  run in the same soak, at once, on the same payloads and the same seeded faults (``soak``): each
+  run in the same soak, at once (each in a forked process of its own), on the same payloads and the
+  same seeded faults (``soak``): each
   build meets the same machine at the same moment, and a soak costs one window, not two. The busy
   soaks (``PLAN``'s schedule) run on a busy machine: the stack under load (``BusyStack``: two service
   workers as containers on the same engine, health-gated behind nginx and supervised by the soak's
@@ -97,21 +98,25 @@ def _stop_all(procs: list[subprocess.Popen]) -> None:
 
 # --- one soak -----------------------------------------------------------------------------------
 
-def soak(builds: tuple[str, ...], clients: dict[str, Any], ports: dict[str, int], folders: dict[str, Path], *,
+def soak(builds: tuple[str, ...], new_client: Callable[[], Any], ports: dict[str, int], folders: dict[str, Path], *,
          interval_ns: int, timeout_ns: int, duration_ns: int, seed: int, faults_per_container: int,
          down_ns: int) -> dict[str, dict]:
-    """Every build's checker over every payload for ``duration_ns`` of real time, the checkers at once
-    (each in a thread and event loop of its own, with its own engine client), and ONE plan of seeded
-    faults injected from this thread: every build meets the same faults on the same machine at the
-    same moment. In each slot the checker of ``builds[0]`` probes a container half a stagger step
-    (interval / containers / 2) before the next build's, so their probes interleave rather than
-    collide. Returns each build's figures."""
+    """Every build's checker over every payload for ``duration_ns`` of real time, the checkers at once,
+    each in a process of its own (forked: its own CPU share and interpreter lock, as when it ran
+    alone; with its own engine client from ``new_client``), and ONE plan of seeded faults injected
+    from this process: every build meets the same faults on the same machine at the same moment. In
+    each slot the checker of ``builds[0]`` probes a container half a stagger step (interval /
+    containers / 2) before the next build's, so their probes interleave rather than collide.
+    Returns each build's figures."""
+    import multiprocessing
+    from types import SimpleNamespace
+
     from core.docker.adapters import HttpHealthProbe, pump_health_events
 
     rng = random.Random(seed)
     ids = sorted(ports)
     spacing = interval_ns // len(ids)
-    start = time.time_ns() + 300 * NS_PER_MS  # the checkers' set-up (a probe, an event stream) before it
+    start = time.time_ns() + 500 * NS_PER_MS  # the checkers' set-up (a fork, a probe, an event stream) first
     end = start + duration_ns
     plan = {cid: seeded_faults(rng.randrange(1 << 30), start + 2 * interval_ns, end - 2 * interval_ns, down_ns,
                                faults_per_container) for cid in ids}
@@ -119,7 +124,7 @@ def soak(builds: tuple[str, ...], clients: dict[str, Any], ports: dict[str, int]
 
     async def main(build: str, shift_ns: int) -> dict:
         checker = make_checker(build, HttpHealthProbe(ports), interval_ns=interval_ns, timeout_ns=timeout_ns)
-        stop_events = pump_health_events(clients[build], checker.engine_event, asyncio.get_running_loop())
+        stop_events = pump_health_events(new_client(), checker.engine_event, asyncio.get_running_loop())
         await asyncio.sleep(max(0, start - time.time_ns()) / NS_PER_S)
         for i, cid in enumerate(ids):
             checker.add(cid, offset_ns=i * spacing + shift_ns)
@@ -127,7 +132,16 @@ def soak(builds: tuple[str, ...], clients: dict[str, Any], ports: dict[str, int]
         ended = time.time_ns()
         await checker.stop()
         await asyncio.to_thread(stop_events)
-        return {"checker": checker, "end": ended}
+        return {"checks": list(checker.checks), "transitions": list(checker.transitions),
+                "origins": dict(checker.origins), "skipped": getattr(checker, "skipped", 0), "end": ended}
+
+    def child(conn: Any, build: str, shift_ns: int) -> None:
+        try:
+            conn.send(asyncio.run(main(build, shift_ns)))
+        except BaseException as exc:  # noqa: BLE001 - sent to the parent, which raises it
+            conn.send({"error": f"{type(exc).__name__}: {exc}"})
+        finally:
+            conn.close()
 
     def kill(cid: str) -> None:
         (folders[cid] / "health").rename(folders[cid] / "gone")
@@ -140,15 +154,31 @@ def soak(builds: tuple[str, ...], clients: dict[str, Any], ports: dict[str, int]
 
     events = sorted([(down, 0, cid) for cid, fs in plan.items() for down, _ in fs]
                     + [(up, 1, cid) for cid, fs in plan.items() for _, up in fs])
-    with ThreadPoolExecutor(max_workers=len(builds), thread_name_prefix="containers-soak") as pool:
-        futures = {b: pool.submit(lambda b=b, k=k: asyncio.run(main(b, k * spacing // 2))) for k, b in enumerate(builds)}
-        try:
-            for at, what, cid in events:  # the faults, on this thread's own schedule
-                time.sleep(max(0, at - time.time_ns()) / NS_PER_S)
-                (revive if what else kill)(cid)
-        finally:
-            done = {b: f.result() for b, f in futures.items()}
-    return {b: soak_figures(done[b]["checker"], faults, ids, done[b]["end"], interval_ns, timeout_ns) for b in builds}
+    fork = multiprocessing.get_context("fork")
+    procs = {}
+    for k, b in enumerate(builds):
+        mine, theirs = fork.Pipe(duplex=False)
+        proc = fork.Process(target=child, args=(theirs, b, k * spacing // 2), name=f"soak-{b}", daemon=True)
+        proc.start()
+        theirs.close()
+        procs[b] = (proc, mine)
+    done: dict[str, dict] = {}
+    try:
+        for at, what, cid in events:  # the faults, on this process's own schedule
+            time.sleep(max(0, at - time.time_ns()) / NS_PER_S)
+            (revive if what else kill)(cid)
+    finally:
+        for b, (proc, conn) in procs.items():
+            got = conn.recv() if conn.poll(max(0, end - time.time_ns()) / NS_PER_S + 120) else {"error": "no answer"}
+            proc.join(10)
+            if proc.is_alive():
+                proc.kill()
+            done[b] = got
+    failed = {b: r["error"] for b, r in done.items() if "error" in r}
+    if failed:
+        raise RuntimeError(f"soak checker process failed: {failed}")
+    return {b: soak_figures(SimpleNamespace(**done[b]), faults, ids, done[b]["end"], interval_ns, timeout_ns)
+            for b in builds}
 
 
 def soak_figures(checker: Any, faults: dict[str, list[tuple[int, int]]], ids: list[str], end_ns: int,
@@ -564,7 +594,6 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
         busy_limit_s = (sum(1 for busy, _ in plan["schedule"] if busy) * (duration_ns / NS_PER_S + 30)
                         + 2 * plan["kills"] * 120 + 60)  # the load's own limit, should the run hang
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        clients = {b: engine.client() for b in BUILDS}  # one each: the soak's checkers run in threads
         deaths_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="worker-deaths")
         for rep, (busy, clocked_first) in enumerate(plan["schedule"]):
             order = BUILDS if clocked_first else tuple(reversed(BUILDS))  # order[0]: probes first, supervises
@@ -580,7 +609,7 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
                 burners = _burners(cores)
             served = None
             try:
-                both = soak(order, clients, ports, folders, interval_ns=interval_ns, timeout_ns=interval_ns // 2,
+                both = soak(order, engine.client, ports, folders, interval_ns=interval_ns, timeout_ns=interval_ns // 2,
                             duration_ns=duration_ns, seed=seed * 1000 + rep, faults_per_container=faults_per,
                             down_ns=down_ns)
             finally:

@@ -240,8 +240,7 @@ def test_one_soak_runs_both_builds_checkers_on_the_same_faults(docker_engine, do
                 time.sleep(0.05)
     interval = 200 * NS_PER_MS
     order = ("baseline", "clocked")
-    clients = {b: docker_engine.client() for b in order}
-    figures = soak(order, clients, ports, folders, interval_ns=interval, timeout_ns=interval // 2,
+    figures = soak(order, docker_engine.client, ports, folders, interval_ns=interval, timeout_ns=interval // 2,
                    duration_ns=4 * NS_PER_S, seed=7, faults_per_container=2, down_ns=2 * interval)
     assert set(figures) == set(order)
     for b, f in figures.items():
