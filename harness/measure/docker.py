@@ -6,13 +6,10 @@ What is measured, per build (clocked: targets.docker on a LiveClock; baseline: b
   httpd on the host network, started on a private engine) are checked every ``interval`` by the
   build's checker with the HTTP probe (the checker asks each container's /health itself). Every
   slot of each container's nominal schedule (origin + k*interval) is one value: 1,000,000 ppm when
-  a check started within 10 % of the interval of it and was answered, else 0. Both builds' checkers
-  run in the same soak, at once (each in a forked process of its own), on the same payloads and the
-  same seeded faults (``soak``): each
-  build meets the same machine at the same moment, and a soak costs one window, not two. The busy
-  soaks (``PLAN``'s schedule) run on a busy machine: the stack under load (``BusyStack``: two service
-  workers as containers on the same engine, health-gated behind nginx and supervised by the soak's
-  first build, each build in one, serving a bounded Locust orders load through nginx); where
+  a check started within 10 % of the interval of it and was answered, else 0. One build's checker
+  at a time; the busy soaks (``PLAN``'s schedule) run on a busy machine: the stack under load
+  (``BusyStack``: two service workers as containers on the same engine, health-gated behind nginx
+  and supervised by the soak's build, serving a bounded Locust orders load through nginx); where
   nginx or the stack cannot run, CPU burners instead (said in the records). ``*_busy`` records: the busy soaks alone (on time,
   answered, false unhealthy reports).
 - ``sim.containers.detect_latency`` (EI-DOCKER-HEALTH): each container's endpoint is killed (its
@@ -22,9 +19,8 @@ What is measured, per build (clocked: targets.docker on a LiveClock; baseline: b
   at once under the build's checker + lifecycle + supervisor: kill -> out of the members (no more
   traffic), and unhealthy report -> restarted and healthy again.
 - ``sim.containers.worker_death_to_no_traffic`` / ``worker_death_to_gate``: a stack worker's
-  container killed while the stack serves the load, during the busy soak whose first build
-  supervises the stack: to the last request nginx tried on it (its access log) and to the health
-  gate taking it out of nginx's upstream.
+  container killed while the stack serves the load: to the last request nginx tried on it (its
+  access log) and to the health gate taking it out of nginx's upstream.
 - also: false unhealthy reports, faults missed, the engine's own detection (its health events),
   start-to-healthy time of the payloads, and the checker's CPU per container per check at 10, 100
   and 1,000 containers (``checker_cpu``; see that function for how 1,000 are modelled).
@@ -98,100 +94,57 @@ def _stop_all(procs: list[subprocess.Popen]) -> None:
 
 # --- one soak -----------------------------------------------------------------------------------
 
-def soak(builds: tuple[str, ...], new_client: Callable[[], Any], ports: dict[str, int], folders: dict[str, Path], *,
-         interval_ns: int, timeout_ns: int, duration_ns: int, seed: int, faults_per_container: int,
-         down_ns: int) -> dict[str, dict]:
-    """Every build's checker over every payload for ``duration_ns`` of real time, the checkers at once,
-    each in a process of its own (forked: its own CPU share and interpreter lock, as when it ran
-    alone; with its own engine client from ``new_client``), and ONE plan of seeded faults injected
-    from this process: every build meets the same faults on the same machine at the same moment. In
-    each slot the checker of ``builds[0]`` probes a container half a stagger step (interval /
-    containers / 2) before the next build's, so their probes interleave rather than collide.
-    Returns each build's figures."""
-    import multiprocessing
-    from types import SimpleNamespace
-
+def soak(build: str, client: Any, ports: dict[str, int], folders: dict[str, Path], *, interval_ns: int,
+         timeout_ns: int, duration_ns: int, seed: int, faults_per_container: int, down_ns: int) -> dict:
+    """One build's checker over every payload for ``duration_ns`` of real time, with seeded faults."""
     from core.docker.adapters import HttpHealthProbe, pump_health_events
 
     rng = random.Random(seed)
-    ids = sorted(ports)
-    spacing = interval_ns // len(ids)
-    start = time.time_ns() + 500 * NS_PER_MS  # the checkers' set-up (a fork, a probe, an event stream) first
-    end = start + duration_ns
-    plan = {cid: seeded_faults(rng.randrange(1 << 30), start + 2 * interval_ns, end - 2 * interval_ns, down_ns,
-                               faults_per_container) for cid in ids}
-    faults: dict[str, list[tuple[int, int]]] = {cid: [] for cid in ids}
 
-    async def main(build: str, shift_ns: int) -> dict:
-        checker = make_checker(build, HttpHealthProbe(ports), interval_ns=interval_ns, timeout_ns=timeout_ns)
-        stop_events = pump_health_events(new_client(), checker.engine_event, asyncio.get_running_loop())
-        await asyncio.sleep(max(0, start - time.time_ns()) / NS_PER_S)
+    async def main() -> dict:
+        probe = HttpHealthProbe(ports)
+        checker = make_checker(build, probe, interval_ns=interval_ns, timeout_ns=timeout_ns)
+        loop = asyncio.get_running_loop()
+        stop_events = pump_health_events(client, checker.engine_event, loop)
+        start = time.time_ns()
+        ids = sorted(ports)
         for i, cid in enumerate(ids):
-            checker.add(cid, offset_ns=i * spacing + shift_ns)
-        await asyncio.sleep(max(0, end - time.time_ns()) / NS_PER_S)
-        ended = time.time_ns()
+            checker.add(cid, offset_ns=(i * interval_ns) // len(ids))
+        plan = {cid: seeded_faults(rng.randrange(1 << 30), start + 2 * interval_ns,
+                                   start + duration_ns - 2 * interval_ns, down_ns, faults_per_container)
+                for cid in ids}
+        faults: dict[str, list[tuple[int, int]]] = {cid: [] for cid in ids}
+
+        def kill(cid: str) -> None:
+            (folders[cid] / "health").rename(folders[cid] / "gone")
+            faults[cid].append((time.time_ns(), 0))
+
+        def revive(cid: str) -> None:
+            (folders[cid] / "gone").rename(folders[cid] / "health")
+            down, _ = faults[cid][-1]
+            faults[cid][-1] = (down, time.time_ns())
+
+        base = loop.time()
+        for cid, fs in plan.items():
+            for down, up in fs:
+                loop.call_at(base + (down - start) / NS_PER_S, kill, cid)
+                loop.call_at(base + (up - start) / NS_PER_S, revive, cid)
+        await asyncio.sleep(duration_ns / NS_PER_S)
+        end = time.time_ns()
         await checker.stop()
         await asyncio.to_thread(stop_events)
-        return {"checks": list(checker.checks), "transitions": list(checker.transitions),
-                "origins": dict(checker.origins), "skipped": getattr(checker, "skipped", 0), "end": ended}
+        return {"checker": checker, "faults": faults, "start": start, "end": end, "ids": ids}
 
-    def child(conn: Any, build: str, shift_ns: int) -> None:
-        try:
-            conn.send(asyncio.run(main(build, shift_ns)))
-        except BaseException as exc:  # noqa: BLE001 - sent to the parent, which raises it
-            conn.send({"error": f"{type(exc).__name__}: {exc}"})
-        finally:
-            conn.close()
-
-    def kill(cid: str) -> None:
-        (folders[cid] / "health").rename(folders[cid] / "gone")
-        faults[cid].append((time.time_ns(), 0))
-
-    def revive(cid: str) -> None:
-        (folders[cid] / "gone").rename(folders[cid] / "health")
-        down, _ = faults[cid][-1]
-        faults[cid][-1] = (down, time.time_ns())
-
-    events = sorted([(down, 0, cid) for cid, fs in plan.items() for down, _ in fs]
-                    + [(up, 1, cid) for cid, fs in plan.items() for _, up in fs])
-    fork = multiprocessing.get_context("fork")
-    procs = {}
-    for k, b in enumerate(builds):
-        mine, theirs = fork.Pipe(duplex=False)
-        proc = fork.Process(target=child, args=(theirs, b, k * spacing // 2), name=f"soak-{b}", daemon=True)
-        proc.start()
-        theirs.close()
-        procs[b] = (proc, mine)
-    done: dict[str, dict] = {}
-    try:
-        for at, what, cid in events:  # the faults, on this process's own schedule
-            time.sleep(max(0, at - time.time_ns()) / NS_PER_S)
-            (revive if what else kill)(cid)
-    finally:
-        for b, (proc, conn) in procs.items():
-            got = conn.recv() if conn.poll(max(0, end - time.time_ns()) / NS_PER_S + 120) else {"error": "no answer"}
-            proc.join(10)
-            if proc.is_alive():
-                proc.kill()
-            done[b] = got
-    failed = {b: r["error"] for b, r in done.items() if "error" in r}
-    if failed:
-        raise RuntimeError(f"soak checker process failed: {failed}")
-    return {b: soak_figures(SimpleNamespace(**done[b]), faults, ids, done[b]["end"], interval_ns, timeout_ns)
-            for b in builds}
-
-
-def soak_figures(checker: Any, faults: dict[str, list[tuple[int, int]]], ids: list[str], end_ns: int,
-                 interval_ns: int, timeout_ns: int) -> dict:
-    """One build's figures of a soak from its checker's records and the soak's faults."""
+    r = _run_loop(main)
+    checker, faults = r["checker"], r["faults"]
     slots: list[int] = []
     gaps: list[int] = []
     late: list[int] = []
     lat: list[int] = []
     engine_lat: list[int] = []
     false_unhealthy = missed = 0
-    window_end = end_ns - interval_ns  # a slot in the last interval may still have its check in flight
-    for cid in ids:
+    window_end = r["end"] - interval_ns  # a slot in the last interval may still have its check in flight
+    for cid in r["ids"]:
         mine = [c for c in checker.checks if c.container == cid]
         ot = on_time(mine, checker.origins[cid], interval_ns, window_end)
         hit = ot.on_time
@@ -461,46 +414,52 @@ class BusyStack:
 
         return stop
 
-    def kill_workers(self, build: str, kills: int, timeout_s: float = 120.0) -> list[dict]:
+    def worker_death(self, build: str, kills: int, timeout_s: float = 120.0) -> list[dict]:
         """Kill a worker container (SIGKILL: the process dies, its port refuses) while the stack serves
-        load under ``build``'s family (``serve`` running); per kill: to the last request nginx tried on
-        it, to the health gate taking it out of nginx's upstream, and to the replacement back in."""
+        load under ``build``'s family; per kill: to the last request nginx tried on it, to the health
+        gate taking it out of nginx's upstream, and to the replacement back in."""
         client = self.stack._engine.client()
+        stop = self.serve(build, limit_s=kills * timeout_s + 60)
         out: list[dict] = []
-        for k in range(kills):
-            w = self.stack.workers[k % len(self.stack.workers)]
-            all_in = {x.container_id for x in self.stack.workers}
-            deadline = time.monotonic() + timeout_s
-            while (self.stack.supervisor is None or set(self.stack.supervisor.members) != all_in) \
-                    and time.monotonic() < deadline:
-                time.sleep(0.1)
-            time.sleep(1.0)  # traffic to both
-            n_gates = len(self.stack.gate_log)
-            killed = time.time_ns()
-            client.containers.get(w.container_id).kill()
-            gated = back = None
-            seen = n_gates
-            deadline = time.monotonic() + timeout_s
-            while back is None and time.monotonic() < deadline:
-                log_now = self.stack.gate_log[seen:]
-                seen += len(log_now)
-                for t, members in log_now:  # each change once, in order: out, then back in
-                    if gated is None and w.container_id not in members:
-                        gated = t
-                    elif gated is not None and back is None and w.container_id in members:
-                        back = t
-                time.sleep(0.05)
-            time.sleep(1.0)  # nginx flushes its log lines
-            last = last_traffic_ns(access_lines(self.access_log), w.port, killed, back or time.time_ns())
-            out.append({"worker": w.index, "killed_ns": killed,
-                        "to_last_request_ns": (last - killed) if last is not None else 0,
-                        "to_gate_ns": (gated - killed) if gated else None,
-                        "to_back_ns": (back - killed) if back else None,
-                        "gate_changes": [(t - killed, sorted(self.stack.worker(c).index for c in m))
-                                         for t, m in self.stack.gate_log[n_gates:]]})
-            self.log(f"  containers: {build}: worker-{w.index} killed: last request to it "
-                     f"{out[-1]['to_last_request_ns'] / NS_PER_MS:.0f} ms after, out of nginx's upstream "
-                     f"{_ms(out[-1]['to_gate_ns'])} ms, back in {_ms(out[-1]['to_back_ns'])} ms")
+        try:
+            for k in range(kills):
+                w = self.stack.workers[k % len(self.stack.workers)]
+                all_in = {x.container_id for x in self.stack.workers}
+                deadline = time.monotonic() + timeout_s
+                while (self.stack.supervisor is None or set(self.stack.supervisor.members) != all_in) \
+                        and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                time.sleep(1.0)  # traffic to both
+                n_gates = len(self.stack.gate_log)
+                killed = time.time_ns()
+                client.containers.get(w.container_id).kill()
+                gated = back = None
+                seen = n_gates
+                deadline = time.monotonic() + timeout_s
+                while back is None and time.monotonic() < deadline:
+                    log_now = self.stack.gate_log[seen:]
+                    seen += len(log_now)
+                    for t, members in log_now:  # each change once, in order: out, then back in
+                        if gated is None and w.container_id not in members:
+                            gated = t
+                        elif gated is not None and back is None and w.container_id in members:
+                            back = t
+                    time.sleep(0.05)
+                time.sleep(1.0)  # nginx flushes its log lines
+                last = last_traffic_ns(access_lines(self.access_log), w.port, killed, back or time.time_ns())
+                out.append({"worker": w.index, "killed_ns": killed,
+                            "to_last_request_ns": (last - killed) if last is not None else 0,
+                            "to_gate_ns": (gated - killed) if gated else None,
+                            "to_back_ns": (back - killed) if back else None,
+                            "gate_changes": [(t - killed, sorted(self.stack.worker(c).index for c in m))
+                                             for t, m in self.stack.gate_log[n_gates:]]})
+                self.log(f"  containers: {build}: worker-{w.index} killed: last request to it "
+                         f"{out[-1]['to_last_request_ns'] / NS_PER_MS:.0f} ms after, out of nginx's upstream "
+                         f"{_ms(out[-1]['to_gate_ns'])} ms, back in {_ms(out[-1]['to_back_ns'])} ms")
+        finally:
+            served = stop()
+        for d in out:
+            d["served"] = served
         return out
 
     def stop(self) -> None:
@@ -514,10 +473,10 @@ def _ms(ns: int | None) -> str:
 
 # quick: 40 payloads x 5 faults x 3 soaks = 600 faults per build, enough values for the p99 of
 # EI-DOCKER-HEALTH (stats.min_samples: 500; 5 faults of 1 s, each followed by 1 s of health, are
-# what a 12 s soak holds between its first and last two intervals); both builds' checkers run in
-# each soak, so the soaks take 3 x 12 s (one build at a time: 6 x 12 s, 75 s at load 1-6).
-# ``schedule``: per soak, (busy, clocked first); the first build's probes lead by half a stagger
-# step and, in a busy soak, its family supervises the stack: each build first in one busy soak.
+# what a 12 s soak holds between its first and last two intervals); the soaks take 3 x 2 x 12 s
+# (20 s soaks with 7 faults took 3 x 2 x 20 s for 840). ``schedule``: per repeat, (busy, clocked
+# first); the busy soaks run each build first once, as the stack's state moves on under its load
+# (the later busy soak met a more loaded stack in both of two runs).
 PLAN = {
     True: {"containers": 40, "soak_s": 12, "faults": 5, "rate": 50, "kills": 1, "cpu_s": 1,
            "schedule": ((False, True), (True, False), (True, True))},
@@ -552,7 +511,6 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
     busy_how = ""
     deaths: dict[str, list[dict]] = {b: [] for b in BUILDS}
     death_reason = ""
-    deaths_pool: ThreadPoolExecutor | None = None
     t_start = time.monotonic()
     marks: list[tuple[str, float]] = []  # (phase that ended, monotonic time): where the step's time goes
     try:
@@ -591,59 +549,49 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
             busy_stack = None
         if busy_stack is None:
             log(f"  containers: {busy_how}; the busy soaks use CPU burners instead")
-        busy_limit_s = (sum(1 for busy, _ in plan["schedule"] if busy) * (duration_ns / NS_PER_S + 30)
+        busy_limit_s = (sum(2 for busy, _ in plan["schedule"] if busy) * (duration_ns / NS_PER_S + 30)
                         + 2 * plan["kills"] * 120 + 60)  # the load's own limit, should the run hang
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        deaths_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="worker-deaths")
         for rep, (busy, clocked_first) in enumerate(plan["schedule"]):
-            order = BUILDS if clocked_first else tuple(reversed(BUILDS))  # order[0]: probes first, supervises
-            burners: list[subprocess.Popen] = []
-            stop_serving: Callable[[], dict] | None = None
-            trials: Any = None
-            if busy and busy_stack is not None:  # one load for every busy soak
-                stop_serving = busy_stack.serve(order[0], limit_s=busy_limit_s)
-                # the first build's worker deaths under that load, during the soak (one after the
-                # soaks took 22 s for two builds at load 1-6)
-                trials = deaths_pool.submit(busy_stack.kill_workers, order[0], plan["kills"])
-            elif busy:
-                burners = _burners(cores)
-            served = None
-            try:
-                both = soak(order, engine.client, ports, folders, interval_ns=interval_ns, timeout_ns=interval_ns // 2,
-                            duration_ns=duration_ns, seed=seed * 1000 + rep, faults_per_container=faults_per,
-                            down_ns=down_ns)
-            finally:
-                _stop_all(burners)
-                if trials is not None:
-                    try:
-                        deaths[order[0]] = trials.result()
-                    except Exception as exc:  # noqa: BLE001 - said in the records
-                        death_reason = f"worker death measure failed: {type(exc).__name__}: {exc}"
-                        log(f"  containers: {order[0]}: {death_reason}")
-                if stop_serving is not None:
-                    served = stop_serving()
-                for d in deaths[order[0]] if trials is not None else []:
-                    d["served"] = served
-            what = ""
-            if busy:
-                what = (f" (busy: the stack, supervised by {order[0]}, served {served['rps']:.0f} req/s, "
-                        f"{served['errors_5xx']} 5xx, {served['stack_worker_restarts']} worker restarts by its gate)"
-                        if served else " (busy: CPU burners)")
-            for b in BUILDS:
-                r = both[b]
+            order = BUILDS if clocked_first else tuple(reversed(BUILDS))
+            for b in order:
+                burners: list[subprocess.Popen] = []
+                stop_serving: Callable[[], dict] | None = None
+                if busy and busy_stack is not None:  # one load for every busy soak and the worker deaths
+                    stop_serving = busy_stack.serve(b, limit_s=busy_limit_s)
+                elif busy:
+                    burners = _burners(cores)
+                served = None
+                try:
+                    r = soak(b, client, ports, folders, interval_ns=interval_ns, timeout_ns=interval_ns // 2,
+                             duration_ns=duration_ns, seed=seed * 1000 + rep, faults_per_container=faults_per,
+                             down_ns=down_ns)
+                finally:
+                    _stop_all(burners)
+                    if stop_serving is not None:
+                        served = stop_serving()
                 r["busy"] = busy
                 r["served"] = served
-                r["first"] = order[0]
                 runs[b].append(r)
                 share = sum(r["slots"]) / 1e6 / len(r["slots"]) if r["slots"] else float("nan")
-                log(f"  containers: soak {rep + 1} {b}{what}: {r['checks']} checks, on time {share:.4f}, "
-                    f"{len(r['latencies'])} faults detected, p99 {_p(r['latencies'], 99)} ms, false unhealthy "
-                    f"{r['false_unhealthy']}")
-        marks.append(("soaks and worker deaths", time.monotonic()))
+                what = ""
+                if busy:
+                    what = (f" (busy: the stack served {served['rps']:.0f} req/s, {served['errors_5xx']} 5xx, "
+                            f"{served['stack_worker_restarts']} worker restarts by its gate)"
+                            if served else " (busy: CPU burners)")
+                log(f"  containers: {b}{what}: {r['checks']} checks, on time {share:.4f}, {len(r['latencies'])} "
+                    f"faults detected, p99 {_p(r['latencies'], 99)} ms, false unhealthy {r['false_unhealthy']}")
+        marks.append(("soaks", time.monotonic()))
         if busy_stack is not None:
+            for b in BUILDS:
+                try:
+                    deaths[b] = busy_stack.worker_death(b, plan["kills"])
+                except Exception as exc:  # noqa: BLE001 - said in the records
+                    death_reason = f"worker death measure failed: {type(exc).__name__}: {exc}"
+                    log(f"  containers: {b}: {death_reason}")
             busy_stack.stop()
             busy_stack = None
-        marks.append(("stack stop", time.monotonic()))
+        marks.append(("worker deaths", time.monotonic()))
         repl: dict[str, dict] = {}
         few = {cid: ports[cid] for cid in sorted(checked)}
         for b in BUILDS:
@@ -660,8 +608,6 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
                 f"baseline {cpu['baseline'][n]['cpu_per_check_ns']} ns")
         marks.append(("checker cpu", time.monotonic()))
     finally:
-        if deaths_pool is not None:
-            deaths_pool.shutdown(wait=True)
         if busy_stack is not None:
             busy_stack.stop()
         engine.stop()
@@ -671,7 +617,7 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
     phases = {name: round(t - (marks[i - 1][1] if i else t_start), 1) for i, (name, t) in enumerate(marks)}
     log(f"  containers: {took_s:.0f}s in all: " + ", ".join(f"{k} {v:.0f}s" for k, v in phases.items()))
     busy_desc = (f"the busy soaks (see schedule) while the stack (2 service workers as containers on the same engine, "
-                 f"health-gated behind nginx, the soak's first build supervising them) serves a Locust orders load "
+                 f"health-gated behind nginx, the soak's build supervising them) serves a Locust orders load "
                  f"of {plan['rate']} requests/s (open mode) through nginx" if not busy_how else
                  f"the busy soaks (see schedule) with one busy-looping process per core ({busy_how})")
     extra = {"containers": containers, "interval_ns": interval_ns, "soak_ns": duration_ns, "repeats": repeats,
@@ -725,8 +671,8 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
                                                                   "(in time for the checker's timeout), busy soaks")))
         d = deaths[b]
         if d:
-            dx = {"definition": "a stack worker (container) SIGKILLed while the stack serves the Locust load (during "
-                  "the busy soak the build supervises, both builds' payload checkers running), the build's checker probing each worker's /health every 1 s (out after 5 failures in a row, each "
+            dx = {"definition": "a stack worker (container) SIGKILLed while the stack serves the Locust load, the "
+                  "build's checker probing each worker's /health every 1 s (out after 5 failures in a row, each "
                   "allowed 800 ms): to_last_request = the kill -> the nginx log time of the last request nginx tried on "
                   "it through the shared upstream (0: none after the kill; nginx's own passive failure marking "
                   "stops most of it; when the gate has taken every worker out, nginx's config keeps the first one "
@@ -772,6 +718,5 @@ def produce_containers(ctx: Any) -> list[MetricRecord]:
 
     if not any(m.startswith("sim.containers.") for m in ctx.metrics):
         raise Unavailable("no selected criterion needs the container measurements")
-    ctx.build_flags["containers"] = ("each soak runs both builds' checkers (targets.docker and baselines.docker) at once "
-                                     "on the same payloads and faults")
+    ctx.build_flags["containers"] = "each soak runs one build's checker (targets.docker or baselines.docker) on the same payloads"
     return produce(ctx.quick, ctx.log, out=ctx.out, nginx=ctx.nginx)
