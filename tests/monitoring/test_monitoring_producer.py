@@ -28,7 +28,7 @@ def test_producer_judges_every_build_under_the_mixed_profile_without_nginx(
     monkeypatch.setenv("CLOCKBENCH_REDIS_URL", redis_url)
     lines: list[str] = []
     recs = produce(tmp_path, quick=True, log=lines.append, nginx=False,
-                   settings={"rounds": 1, "max_rounds": 1, "duration_s": 10.0, "warmup_s": 1.0, "users": 4,
+                   settings={"rounds": 1, "max_rounds": 1, "duration_s": 16.0, "warmup_s": 1.0, "users": 4,
                              "workers": 3})
     by = {(r.metric, r.build): r for r in recs}
     assert {b for _, b in by} == set(BUILDS) and len(by) == 9
