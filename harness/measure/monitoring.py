@@ -4,14 +4,19 @@ floor), and the stored samples are read back through its HTTP API with their tim
 
 Three stacks (every component in the arm's build, ``workers`` uvicorn workers each, behind nginx;
 without nginx one worker each, driven directly) are scraped by one Prometheus at 1 s the whole time.
-In interleaved rounds (ABA', A'BA, ... as the A/B load run) the Locust mixed profile (traders,
-market-feed screens, bursty API clients) drives one stack at a time, headless and bounded; while an
-arm is loaded, one dashboard updater per worker of that arm publishes to the Grafana API test double
+In each round the three stacks are loaded AT ONCE, each by its own headless, bounded Locust run of
+the mixed profile (traders, market-feed screens, bursty API clients; fewer users each than one stack
+loaded alone had, so the machine is about as busy), and every build is judged over the same window: the
+part of the round in which all three loads were running (after the warm-up). So the three arms meet
+the same machine at the same moment (a drift of the shared machine moves all three alike, which
+interleaved one-at-a-time rounds only cancel on average), and a round costs one window, not three.
+While its stack is loaded, one dashboard updater for each of the first ``updaters`` workers of each
+arm (three: nine in all, against five when one arm was loaded at a time; each update queries every
+panel, seven queries at once, and on a busy machine an update takes seconds) publishes to the Grafana API test double
 (the clocked one on the phase learned from that worker's ``lastScrape``; each baseline loop started
-after a random, seeded delay: wherever it happens to start). Each build is judged over the windows
-in which its own stack was under load (after the warm-up). Every worker is one more draw of the
-phase between its collector and Prometheus's scrape, and one more independent updater, which is how
-``--quick`` reaches the sample counts harness/stats.py needs without long rounds.
+after a random, seeded delay: wherever it happens to start). Every worker is one more draw of the
+phase between its collector and Prometheus's scrape, which is how ``--quick`` reaches the sample
+counts harness/stats.py needs without long rounds.
 
 Records (one per build: clocked, baseline, aa):
   sim.monitoring.timestamp_error            ns, per stored sample: |stored timestamp - instant the value
@@ -34,6 +39,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -53,13 +59,18 @@ BUILDS = ("clocked", "baseline", "aa")
 INTERVAL_NS = 1_000_000_000
 PROBE = "clockbench_monitor_value_taken_seconds"
 SETTINGS = {  # quick, full. Samples per build ~ rounds x (duration - warmup - 0.5 s) x workers.
-    # quick: 5 workers x 2 rounds of 14 s (3 workers x 2 rounds of 20 s took 2.5 min idle); rounds
-    # are added, the arms' order alternating as before, while a build lacks the values its criteria's
-    # statistics need (NEEDS), up to max_rounds. Each round costs Locust's start and wrap-up besides
-    # its duration (about 1 s idle, 16 s at load 14, where a 12 s round kept 3-4 s of loaded window
-    # and four rounds of 4 workers still fell short): fewer, longer rounds of more workers.
-    True: {"rounds": 2, "max_rounds": 4, "duration_s": 14.0, "warmup_s": 2.0, "users": 10, "workers": 5},
-    False: {"rounds": 4, "max_rounds": 6, "duration_s": 30.0, "warmup_s": 3.0, "users": 20, "workers": 5},
+    # ``users`` per arm: the three arms are loaded at once (4 x 3 = 12 users against 10 on one stack
+    # alone before). quick: one round of 24 s (one-at-a-time rounds, 2 x 3 arms of 14 s, took 101 s at
+    # load 1-6 for 96 samples per build); rounds are added while a build lacks the values its
+    # criteria's statistics need (NEEDS), up to max_rounds. Each round costs Locust's start and wrap-up
+    # besides its duration (about 1 s idle, 16 s at load 14): few, long rounds of many workers. At
+    # load 15 an update took about 3 s (its updater skips the ones falling due meanwhile): two
+    # updaters per arm gave 8 updates per build in a round, and the round adding stopped at 20 < 30
+    # after 3 rounds (155 s); hence three updaters and up to 4 rounds. At load 16-21 three still gave
+    # 24 < 30 after 4 rounds (214 s; one at a time: 21 after 4 rounds, 452 s): the updates are bound
+    # by how fast Prometheus and this process answer, and EI-GRAFANA is then INCONCLUSIVE either way.
+    True: {"rounds": 1, "max_rounds": 4, "duration_s": 24.0, "warmup_s": 2.0, "users": 4, "workers": 5, "updaters": 3},
+    False: {"rounds": 3, "max_rounds": 5, "duration_s": 60.0, "warmup_s": 3.0, "users": 7, "workers": 5, "updaters": 3},
 }
 # Each record's statistic in reports/criteria.toml (tests/monitoring check they agree): its
 # harness/stats.py min_samples is the fewest values per build a round-adding run stops at.
@@ -165,38 +176,59 @@ def too_few(values: dict[str, dict[str, list[int]]]) -> list[str]:
             for b in BUILDS if len(per[b]) < min_samples(NEEDS[metric])]
 
 
-def loaded_round(r: int, arm: str, s: dict[str, Any], spec: Any, stack: Any, addrs: list[str],
+def loaded_round(r: int, s: dict[str, Any], spec: Any, stacks: dict[str, Any], addrs: dict[str, list[str]],
                  phase: dict[str, int], prom_url: str, grafana_url: str, rng: random.Random, out: Path,
-                 log: Log, run: Callable[..., dict]) -> dict[str, Any]:
-    """One arm's loaded window of round ``r``: its dashboard updaters and the Locust mixed profile on
-    its stack; the window (its figures are read back from Prometheus later)."""
+                 log: Log, run: Callable[..., dict]) -> list[dict[str, Any]]:
+    """Round ``r``: every arm's dashboard updaters and its own Locust mixed profile on its stack, the
+    three at once; one window record per arm, each holding the round's common window (all three
+    loads running, past the warm-up; its figures are read back from Prometheus later)."""
     from harness.load.runner import headline
 
-    stop, result = threading.Event(), {}
-    clocked = builds.needs_clock(ARM_BUILDS[arm])
-    targets = [(a, phase.get(a), 0.0 if clocked else rng.uniform(0, INTERVAL_NS / 1e9)) for a in addrs]
-    th = _updaters_thread(arm, prom_url, grafana_url, targets, stop, result)
-    summ = run(spec, stack.url, out / f"round{r:02d}-{arm}", label={"label": arm, "build": arm, "round": r},
-               progress=lambda line: None, watch=stack.dead)
-    stop.set()
-    th.join(30)
-    w0, w1 = loaded_window(out / f"round{r:02d}-{arm}", summ, s["warmup_s"])
-    log(f"  monitoring round {r + 1} {arm:<8} under load: {headline(summ)}")
-    return {"round": r, "arm": arm, "window_ns": [w0, w1], "updates": result.get("updates", []),
-            "update_errors": result.get("errors", []), "load": headline(summ), "load_valid": summ["validity"]["valid"]}
+    # the baseline loops' random start delays drawn here, in a fixed order: the seeded draws do not
+    # depend on which thread gets going first
+    targets = {arm: [(a, phase.get(a), 0.0 if builds.needs_clock(ARM_BUILDS[arm]) else rng.uniform(0, INTERVAL_NS / 1e9))
+                     for a in addrs[arm][:s.get("updaters", len(addrs[arm]))]] for arm in BUILDS}
+
+    def one(arm: str) -> dict[str, Any]:
+        stop, result = threading.Event(), {}
+        th = _updaters_thread(arm, prom_url, grafana_url, targets[arm], stop, result)
+        try:
+            summ = run(spec, stacks[arm].url, out / f"round{r:02d}-{arm}", label={"label": arm, "build": arm, "round": r},
+                       progress=lambda line: None, watch=stacks[arm].dead)
+        finally:
+            stop.set()
+            th.join(30)
+        own = loaded_window(out / f"round{r:02d}-{arm}", summ, s["warmup_s"])
+        log(f"  monitoring round {r + 1} {arm:<8} under load: {headline(summ)}")
+        return {"round": r, "arm": arm, "own_window_ns": list(own), "updates": result.get("updates", []),
+                "update_errors": result.get("errors", []), "load": headline(summ), "load_valid": summ["validity"]["valid"]}
+
+    with ThreadPoolExecutor(max_workers=len(BUILDS), thread_name_prefix=f"monitoring-round{r}") as pool:
+        rounds = [f.result() for f in [pool.submit(one, arm) for arm in BUILDS]]
+    w0, w1 = common_window([w["own_window_ns"] for w in rounds])
+    for w in rounds:
+        w["window_ns"] = [w0, w1]
+    return rounds
+
+
+def common_window(windows: list[list[int]]) -> tuple[int, int]:
+    """The part every arm's loaded window covers (pure): each build is judged over the same seconds.
+    Empty (end <= start) when they do not overlap."""
+    w0 = max(w[0] for w in windows)
+    return w0, max(w0, min(w[1] for w in windows))
 
 
 def produce_monitoring(ctx: Context) -> list[MetricRecord]:
     """``clockbench run``'s producer: a real Prometheus scraping three real stacks (clocked, baseline,
-    aa) under the Locust mixed profile, one stack at a time; accuracy read back through its API."""
+    aa) each under its own Locust mixed profile, at once; accuracy read back through its API."""
     if not any(m.startswith("sim.monitoring.") for m in ctx.metrics):
         raise Unavailable("no selected criterion needs the monitoring measurement")
     s = SETTINGS[ctx.quick]
     front = "behind nginx" if ctx.nginx else "driven directly (no nginx)"
     ctx.build_flags["monitoring"] = (f"three stacks (clocked, baseline, aa: a second baseline), "
                                      f"{s['workers'] if ctx.nginx else 1} worker(s) each {front}, every worker's "
-                                     "/metrics scraped by one Prometheus at 1 s; the Locust mixed profile on one "
-                                     "stack at a time")
+                                     "/metrics scraped by one Prometheus at 1 s; the Locust mixed profile on each "
+                                     "stack, the three at once")
     try:
         return produce(ctx.out / "monitoring", ctx.quick, ctx.log, nginx=ctx.nginx)
     except PrometheusUnavailable as exc:
@@ -205,7 +237,7 @@ def produce_monitoring(ctx: Context) -> list[MetricRecord]:
 
 def _updaters_thread(arm: str, prom_url: str, grafana_url: str, targets: list[tuple[str, int | None, float]],
                      stop: threading.Event, result: dict[str, Any]) -> threading.Thread:
-    """One updater per worker of ``arm`` (target address, learned scrape phase, start delay), in one
+    """One updater per given worker of ``arm`` (target address, learned scrape phase, start delay), in one
     thread and event loop of their own, until ``stop`` is set. Each shows its own worker's probe."""
 
     async def main() -> None:
@@ -245,14 +277,12 @@ def _updaters_thread(arm: str, prom_url: str, grafana_url: str, targets: list[tu
 
 def produce(out: Path, quick: bool, log: Log = print, settings: dict[str, Any] | None = None,
             nginx: bool = True) -> list[MetricRecord]:
-    """Three real stacks (clocked, baseline, aa) scraped by one Prometheus at 1 s; the Locust mixed
-    profile drives one stack at a time in interleaved rounds (ABA', A'BA, ...), each build judged over
-    the windows in which its own stack was under load. Without nginx each stack is one worker driven
-    directly (Locust reaches only the URL it is given). Raises PrometheusUnavailable where no
-    Prometheus binary exists."""
+    """Three real stacks (clocked, baseline, aa) scraped by one Prometheus at 1 s; in each round a Locust
+    mixed profile drives each stack, the three at once, and every build is judged over the round's
+    common loaded window. Without nginx each stack is one worker driven directly (Locust reaches only
+    the URL it is given). Raises PrometheusUnavailable where no Prometheus binary exists."""
     if find_binary() is None:
         raise PrometheusUnavailable("no Prometheus binary (apt-get install prometheus)")
-    from harness.load import abtest
     from harness.load.runner import LoadSpec, run
     from harness.stack import StackError, running
 
@@ -294,9 +324,7 @@ def produce(out: Path, quick: bool, log: Log = print, settings: dict[str, Any] |
         measured, done = 0, 0
         while True:
             for r in range(done, max(done + 1, s["rounds"])):
-                for arm in abtest.order(r, BUILDS):
-                    windows.append(loaded_round(r, arm, s, spec, stacks[arm], addrs[arm], phase, prom.url,
-                                                grafana.url, rng, out, log, run))
+                windows += loaded_round(r, s, spec, stacks, addrs, phase, prom.url, grafana.url, rng, out, log, run)
                 done = r + 1
             t_loaded = time.monotonic()
             prom.wait_for_scrapes(scrapes=2, timeout_s=20)  # the last window's collections are stored
@@ -331,9 +359,11 @@ def produce(out: Path, quick: bool, log: Log = print, settings: dict[str, Any] |
         f"{b} {c['timestamp_error']} samples, {c['collection_interval_jitter']} intervals, "
         f"{c['dashboard_staleness']} updates" for b, c in counts.items()))
     extra = {"interval_ns": INTERVAL_NS, "rounds": len(windows) // len(BUILDS),
-             "window_s": s["duration_s"] + WINDOW_END_S - s["warmup_s"] - WINDOW_START_S,
+             "window_s": s["duration_s"] + WINDOW_END_S - s["warmup_s"] - WINDOW_START_S,  # nominal; measured:
+             "windows_s": [round((w["window_ns"][1] - w["window_ns"][0]) / 1e9, 1) for w in windows[::len(BUILDS)]],
              "workers_per_stack": workers, "nginx": nginx,
-             "load": f"Locust mixed profile, {s['users']} users, one stack at a time, interleaved rounds",
+             "load": f"Locust mixed profile, {s['users']} users per stack, the three stacks loaded at once, "
+                     "every build judged over the same window",
              "load_invalid_windows": sum(1 for w in windows if not w["load_valid"]),
              "panels_series": panels, "source": "monitoring/monitoring.json"}
     return make_records(errors, jitter, stale, extra)

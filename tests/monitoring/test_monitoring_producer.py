@@ -1,5 +1,5 @@
-"""``clockbench run``'s monitoring producer end to end, shortened: three real stacks under the Locust
-mixed profile one at a time, a real Prometheus scraping them, samples read back through its API.
+"""``clockbench run``'s monitoring producer end to end, shortened: three real stacks, each under its
+own Locust mixed profile, the three at once, a real Prometheus scraping them, samples read back through its API.
 
 Run without nginx (``--no-nginx``): each stack is one worker driven directly and no nginx is started
 (the quick run with nginx is what ``clockbench run --quick`` does). Skips on a laptop without
@@ -28,7 +28,7 @@ def test_producer_judges_every_build_under_the_mixed_profile_without_nginx(
     monkeypatch.setenv("CLOCKBENCH_REDIS_URL", redis_url)
     lines: list[str] = []
     recs = produce(tmp_path, quick=True, log=lines.append, nginx=False,
-                   settings={"rounds": 1, "max_rounds": 1, "duration_s": 10.0, "warmup_s": 1.0, "users": 4,
+                   settings={"rounds": 1, "max_rounds": 1, "duration_s": 16.0, "warmup_s": 1.0, "users": 4,
                              "workers": 3})
     by = {(r.metric, r.build): r for r in recs}
     assert {b for _, b in by} == set(BUILDS) and len(by) == 9
@@ -37,7 +37,11 @@ def test_producer_judges_every_build_under_the_mixed_profile_without_nginx(
     assert data["nginx"] is False and data["settings"]["workers"] == 1  # one worker: the only one Locust reaches
     for arm in BUILDS:  # no nginx was started for any stack
         assert not (tmp_path / f"stack-{arm}" / "nginx").exists()
-    assert [w["arm"] for w in data["windows"]] == ["clocked", "baseline", "aa"]  # round 0's order
+    assert [w["arm"] for w in data["windows"]] == ["clocked", "baseline", "aa"]  # one round, three arms
+    # loaded at once: every build judged over the same window, inside each arm's own loaded window
+    assert len({tuple(w["window_ns"]) for w in data["windows"]}) == 1
+    w0, w1 = data["windows"][0]["window_ns"]
+    assert w1 > w0 and all(o[0] <= w0 and w1 <= o[1] for o in (w["own_window_ns"] for w in data["windows"]))
     for w in data["windows"]:
         assert w["summary"]["stored"] >= 3 and w["summary"]["updates"] >= 1, w
         assert "requests" in w["load"]  # the load really ran against this arm

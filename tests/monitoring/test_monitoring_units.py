@@ -164,3 +164,13 @@ def test_round_adding_stops_at_the_statistics_of_the_criteria() -> None:
     enough["collection_interval_jitter"]["aa"].pop()
     short = too_few(enough)
     assert len(short) == 1 and short[0].startswith("collection_interval_jitter aa:")
+
+
+def test_common_window_is_the_span_every_arm_was_loaded() -> None:
+    """The three arms are loaded at once and judged over the same seconds: the overlap of their own
+    loaded windows, empty (end == start) when they do not overlap."""
+    from harness.measure.monitoring import common_window
+
+    assert common_window([[10, 50], [12, 48], [11, 60]]) == (12, 48)
+    assert common_window([[10, 20], [30, 40]]) == (30, 30)
+    assert common_window([[5, 9]]) == (5, 9)
