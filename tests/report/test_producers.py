@@ -593,3 +593,14 @@ def test_function_sources_match_ast_segments(tmp_path):
     assert got == want and set(got) == {"one", "two", "inner", "m"}
     assert pairing.function_source(str(path), "two").startswith("async def two(a,\n")
     assert pairing.function_source(str(tmp_path / "absent.py"), "one") == ""
+
+
+def test_load_independent_steps_come_first_and_the_instruction_counts_are_among_them():
+    """The environment thread runs beside the load-independent steps only while none of the others
+    has started, and the instruction counts' valgrind processes (both CPUs) must not share the
+    machine with a timed step: every load-independent producer runs before every other one."""
+    from harness.commands import run as run_cmd
+
+    names = [name for name, _, _ in run_cmd.PRODUCERS]
+    first = names[:len(run_cmd.LOAD_INDEPENDENT)]
+    assert set(first) == run_cmd.LOAD_INDEPENDENT and "instructions" in run_cmd.LOAD_INDEPENDENT
