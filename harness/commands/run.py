@@ -4,8 +4,8 @@ Orchestrates the producers of harness/measure (each optional; one that is unavai
 leaves its criteria NOT MEASURED or INVALID with the reason, and the rest still runs and renders):
   static      a parse of targets/ for system-time calls (measure/static.py)
   replay      ``clockbench simulate orders`` in separate processes, digests compared (measure/orders.py)
-  sims        EMS slice lateness, connection tracker, heartbeats on real time (measure/sims.py)
   instructions  instruction counts of the CPU-bound microbenchmarks under valgrind, both builds (measure/instructions.py)
+  sims        EMS slice lateness, connection tracker, heartbeats on real time (measure/sims.py)
   microbench  tests/benchmarks through pytest-benchmark (as ``clockbench bench``), both builds (measure/microbench.py)
   load        an interleaved A/B load run with an A/A pair (measure/load.py, over harness.load)
   capacity    ``clockbench capacity`` on both builds (closed loop, no think time), trials alternating (measure/load.py)
