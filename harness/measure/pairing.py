@@ -162,7 +162,8 @@ def function_sources(module_path: str) -> dict[str, str]:
         tree = ast.parse(text)
     except (OSError, SyntaxError):
         return {}
-    lines = text.splitlines(keepends=True)
+    # lines as the compiler counts them (\r\n, \r or \n; str.splitlines would also split at \f, \x1c...)
+    lines = re.findall(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z", text)
     out: dict[str, str] = {}
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name not in out:

@@ -583,7 +583,7 @@ def test_function_sources_match_ast_segments(tmp_path):
 
     from harness.measure import pairing
 
-    src = ('"""é"""\n\ndef one(x): return "ü" + x\n\n\nasync def two(a,\n        b):\n    """ö"""\n'
+    src = ('"""é\x0c\x1c\u2028"""\n\ndef one(x): return "ü" + x\n\n\nasync def two(a,\n        b):\n    """ö"""\n'
            '    def inner():\n        return "→"\n    return inner\n\n\nclass K:\n    def m(self):  # ß\n        pass\n')
     path = tmp_path / "m.py"
     path.write_text(src, encoding="utf-8")
