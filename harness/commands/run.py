@@ -4,6 +4,7 @@ Orchestrates the producers of harness/measure (each optional; one that is unavai
 leaves its criteria NOT MEASURED or INVALID with the reason, and the rest still runs and renders):
   static      a parse of targets/ for system-time calls (measure/static.py)
   replay      ``clockbench simulate orders`` in separate processes, digests compared (measure/orders.py)
+  instructions  instruction counts of the CPU-bound microbenchmarks under valgrind, both builds (measure/instructions.py)
   sims        EMS slice lateness, connection tracker, heartbeats on real time (measure/sims.py)
   microbench  tests/benchmarks through pytest-benchmark (as ``clockbench bench``), both builds (measure/microbench.py)
   load        an interleaved A/B load run with an A/A pair (measure/load.py, over harness.load)
@@ -91,9 +92,9 @@ class Producer:
 PRODUCERS: list[tuple[str, tuple[str, ...], Callable[[Context], list[results.MetricRecord]]]] = [
     ("static", ("static",), Producer("harness.measure.static", "produce_static")),
     ("replay", ("sim.orders",), Producer("harness.measure.orders", "produce_replay")),
+    ("instructions", ("instr",), Producer("harness.measure.microbench", "produce_instructions")),
     ("sims", ("sim.ems", "sim.lb", "sim.heartbeats", "bench.lb"), Producer("harness.measure.sims", "produce")),
     ("microbench", ("bench",), Producer("harness.measure.microbench", "produce_microbench")),
-    ("instructions", ("instr",), Producer("harness.measure.microbench", "produce_instructions")),
     ("monitoring", ("sim.monitoring",), Producer("harness.measure.monitoring", "produce_monitoring")),
     ("load", ("load",), Producer("harness.measure.load", "produce_load")),
     ("gateway", ("load.gateway", "gateway"), Producer("harness.measure.api_gateway", "produce_gateway")),
@@ -104,10 +105,13 @@ PRODUCERS: list[tuple[str, tuple[str, ...], Callable[[Context], list[results.Met
 ]
 
 
-# Producers whose values do not depend on what else the machine runs (a parse, replay digests): the
-# run's environment (``clockbench doctor --json`` in a child, ~5 s) is collected beside them and is
-# done before any other producer starts, so it never runs during a timed measurement.
-LOAD_INDEPENDENT = {"static", "replay"}
+# Producers whose values do not depend on what else the machine runs (a parse, replay digests,
+# instruction counts): the run's environment (``clockbench doctor --json`` in a child, ~5 s) is
+# collected beside them and is done before any other producer starts, so it never runs during a
+# timed measurement. The instruction counts run here, before every timed step, rather than after
+# the microbenchmarks: their valgrind processes burn both CPUs, which no timed step may share,
+# and the environment's seconds pass beside them instead of being waited for (4 s of a quick run).
+LOAD_INDEPENDENT = {"static", "replay", "instructions"}
 
 
 # The modules whose code defines what each producer's metrics measure: a metric's definition

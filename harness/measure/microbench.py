@@ -83,14 +83,13 @@ def produce_microbench(ctx: Context) -> list[results.MetricRecord]:
 
 def produce_instructions(ctx: Context) -> list[results.MetricRecord]:
     """Instruction counts of the CPU-bound microbenchmarks under valgrind (harness/measure/instructions.py),
-    beside their wall time: ``instr.<group>``, per operation."""
+    beside their wall time: ``instr.<group>``, per operation. They run before the microbenchmarks, among
+    the load-independent steps (harness/commands/run.py LOAD_INDEPENDENT), and stand on their own."""
     import shutil
     import time
 
     if not any(m.startswith("bench.") for m in ctx.metrics):
         raise Unavailable("no selected criterion needs a microbenchmark")
-    if not (ctx.out / "microbench.json").exists():
-        raise Unavailable("the microbenchmarks did not run: instruction counts go beside their wall time")
     if shutil.which("valgrind") is None:
         raise Unavailable("valgrind is not installed (apt-get install valgrind): no instruction counts")
     from harness.measure import instructions

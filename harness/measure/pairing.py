@@ -168,19 +168,44 @@ _PAIR_ID = re.compile(r"pair\d+-?|-?pair\d+")
 PAIRED_DEFINITION = "per-pair median of a short pytest-benchmark item, builds A B B A; v1"
 
 
-def function_source(module_path: str, name: str) -> str:
-    """The source of test function ``name`` in ``module_path`` ('' when it cannot be found)."""
+def function_sources(module_path: str) -> dict[str, str]:
+    """Every function's source in ``module_path`` by name (empty when the file cannot be read or parsed).
+    One parse per file: a paired run's JSON names the same few functions hundreds of times, and
+    parsing the module once per benchmark entry (265 of them in a quick run) took ~18 s of the
+    microbenchmark step at load 9."""
     import ast
     from pathlib import Path
 
     try:
         text = Path(module_path).read_text()
-        for node in ast.walk(ast.parse(text)):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
-                return ast.get_source_segment(text, node) or ""
+        tree = ast.parse(text)
     except (OSError, SyntaxError):
-        pass
-    return ""
+        return {}
+    # lines as the compiler counts them (\r\n, \r or \n; str.splitlines would also split at \f, \x1c...)
+    lines = re.findall(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z", text)
+    out: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name not in out:
+            out[node.name] = _segment(lines, node)
+    return out
+
+
+def _segment(lines: list[str], node) -> str:  # type: ignore[no-untyped-def]
+    """What ``ast.get_source_segment`` returns for ``node``, from lines split once (it splits the
+    whole file again on every call). Column offsets are UTF-8 byte offsets, as there."""
+    if node.end_lineno is None or node.end_col_offset is None:
+        return ""
+    first, last = node.lineno - 1, node.end_lineno - 1
+    if first == last:
+        return lines[first].encode()[node.col_offset:node.end_col_offset].decode()
+    head = lines[first].encode()[node.col_offset:].decode()
+    tail = lines[last].encode()[:node.end_col_offset].decode()
+    return "".join([head, *lines[first + 1:last], tail])
+
+
+def function_source(module_path: str, name: str) -> str:
+    """The source of test function ``name`` in ``module_path`` ('' when it cannot be found)."""
+    return function_sources(module_path).get(name, "")
 
 
 def records_from_json(path, prefix: str = "bench") -> list:  # type: ignore[no-untyped-def]
@@ -199,6 +224,7 @@ def records_from_json(path, prefix: str = "bench") -> list:  # type: ignore[no-u
     planted = data.get("clockbench_plant", "")
     cells: dict[tuple[str, str], dict] = {}  # (metric, build) -> {"name", "by_pair": {p: (median, rounds)}, ...}
     names: dict[tuple[str, str], str] = {}
+    sources: dict[str, dict[str, str]] = {}  # module -> its functions' sources, each module parsed once
     for b in data.get("benchmarks", []):
         extra = b.get("extra_info", {})
         group = b.get("group") or b["name"]
@@ -214,11 +240,15 @@ def records_from_json(path, prefix: str = "bench") -> list:  # type: ignore[no-u
         module = fullname.split("::")[0]
         func = fullname.split("::")[-1].split("[")[0]
         root = Path(data.get("machine_info", {}).get("cb_root", "") or ".")
-        cell = cells.setdefault((metric, build), {"name": base_name, "ops": ops, "by_pair": {}, "group": group,
-                                                 "definition": definition_hash(PAIRED_DEFINITION, group, build, str(ops),
-                                                                               function_source(str(root / module), func)),
-                                                 "extra": {k: v for k, v in extra.items() if k not in ("build", "ops")
-                                                           and isinstance(v, (int, float, str, bool))}})
+        cell = cells.get((metric, build))
+        if cell is None:  # the first item of this metric and build: its definition, from the function's source
+            if module not in sources:
+                sources[module] = function_sources(str(root / module))
+            cell = cells[(metric, build)] = {
+                "name": base_name, "ops": ops, "by_pair": {}, "group": group,
+                "definition": definition_hash(PAIRED_DEFINITION, group, build, str(ops), sources[module].get(func, "")),
+                "extra": {k: v for k, v in extra.items() if k not in ("build", "ops")
+                          and isinstance(v, (int, float, str, bool))}}
         if raw:
             per_op = [x * 1e9 / ops for x in raw]
             cell["by_pair"][pair if pair is not None else 0] = (statistics.median(per_op), per_op)

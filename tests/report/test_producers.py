@@ -603,3 +603,33 @@ def test_the_progress_estimate_takes_a_step_that_failed_last_time_from_an_older_
     assert run_cmd.earlier_timings(False, "all") == {}
     assert "2.5 min left" in run_cmd._eta({"load": 80.0, "capacity": 70.0},
                                           [("load", (), None), ("capacity", (), None)], [])
+
+
+def test_function_sources_match_ast_segments(tmp_path):
+    """The one-parse-per-file sources give what ast.get_source_segment gives (the metric definitions
+    hash them), non-ASCII text, one-line and nested functions included."""
+    import ast
+
+    from harness.measure import pairing
+
+    src = ('"""é\x0c\x1c\u2028"""\n\ndef one(x): return "ü" + x\n\n\nasync def two(a,\n        b):\n    """ö"""\n'
+           '    def inner():\n        return "→"\n    return inner\n\n\nclass K:\n    def m(self):  # ß\n        pass\n')
+    path = tmp_path / "m.py"
+    path.write_text(src, encoding="utf-8")
+    got = pairing.function_sources(str(path))
+    want = {n.name: ast.get_source_segment(src, n) for n in ast.walk(ast.parse(src))
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    assert got == want and set(got) == {"one", "two", "inner", "m"}
+    assert pairing.function_source(str(path), "two").startswith("async def two(a,\n")
+    assert pairing.function_source(str(tmp_path / "absent.py"), "one") == ""
+
+
+def test_load_independent_steps_come_first_and_the_instruction_counts_are_among_them():
+    """The environment thread runs beside the load-independent steps only while none of the others
+    has started, and the instruction counts' valgrind processes (both CPUs) must not share the
+    machine with a timed step: every load-independent producer runs before every other one."""
+    from harness.commands import run as run_cmd
+
+    names = [name for name, _, _ in run_cmd.PRODUCERS]
+    first = names[:len(run_cmd.LOAD_INDEPENDENT)]
+    assert set(first) == run_cmd.LOAD_INDEPENDENT and "instructions" in run_cmd.LOAD_INDEPENDENT
