@@ -21,7 +21,7 @@ from harness.errors import UsageError
 from harness.commands.load import add_load_args, spec_from
 from harness.load import capacity, records, slo
 from harness.load.signals import interruptible
-from harness.load.runner import LoadError, LoadSpec, Session, headline, run, start_sessions
+from harness.load.runner import LoadError, LoadSpec, Session, headline, run, start_sessions, terminate_sessions
 from harness.load.target import Target, target
 from harness.measure import StartFailed, enter_all
 from harness.results import save
@@ -115,6 +115,7 @@ def cmd(args: argparse.Namespace) -> int:
                                                               nginx=args.nginx, **local(b)) for b in builds})
             except StartFailed as exc:
                 raise exc.error from None
+            es.callback(terminate_sessions, sessions)  # at the end, first: Locust quits while the stacks stop
             for b, sess in sessions.items():
                 sess.url = targets[b].url
                 sess.wait()

@@ -358,7 +358,7 @@ def produce_gateway(ctx: Context) -> list[MetricRecord]:
 
 def gateway_load(out: Path, quick: bool, log: Log = print, nginx: bool = True) -> list[MetricRecord]:
     from harness.load import abtest
-    from harness.load.runner import LoadSpec, Session, headline, start_sessions
+    from harness.load.runner import LoadSpec, Session, headline, start_sessions, terminate_sessions
     from harness.stack import StackError, running
 
     plan = LOAD_QUICK if quick else LOAD_FULL
@@ -382,6 +382,7 @@ def gateway_load(out: Path, quick: bool, log: Log = print, nginx: bool = True) -
         for arm in ARMS:
             log(f"  gateway load: {arm} stack at {stacks[arm].url} [gateway={abtest.ARM_BUILDS[arm]}, the rest baseline]")
             sessions[arm].url = stacks[arm].url
+        es.callback(terminate_sessions, sessions)  # at the end, first: Locust quits while the stacks stop
         for sess in sessions.values():
             sess.wait()
         for r in range(plan["rounds"]):

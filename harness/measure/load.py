@@ -132,7 +132,7 @@ def produce(out: Path, quick: bool, log: Log = print, plan: Plan | None = None, 
     get no traffic) and no nginx figure is recorded. ``urls`` (arm -> URL): the user's own running
     deployments instead of stacks started here (no access log: no nginx figure either)."""
     from harness.load import abtest
-    from harness.load.runner import LoadError, LoadSpec, Session, headline, start_sessions
+    from harness.load.runner import LoadError, LoadSpec, Session, headline, start_sessions, terminate_sessions
     from harness.load.target import target
 
     plan = plan or (QUICK if quick else FULL)
@@ -157,6 +157,7 @@ def produce(out: Path, quick: bool, log: Log = print, plan: Plan | None = None, 
         for arm in arms:
             log(f"  load: {arm} stack at {stacks[arm].url} [{abtest.ARM_BUILDS[arm]}]")
             sessions[arm].url = stacks[arm].url
+        es.callback(terminate_sessions, sessions)  # at the end, first: Locust quits while the stacks stop
         for sess in sessions.values():
             sess.wait()
         log(f"  load: {PROFILE}, {plan.users} users, {plan.duration_s:g}s per run (warm-up {plan.warmup_s:g}s), "
