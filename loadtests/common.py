@@ -16,6 +16,7 @@ import random
 import re
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,9 @@ def _options(parser: Any) -> None:
     g.add_argument("--cb-steps", type=int, default=5, help="steps shape: number of steps")
     g.add_argument("--cb-instruments", default="AAPL,MSFT,BUND", help="instruments the profiles trade")
     g.add_argument("--cb-route", default="server-time", help="ceiling profile: the one route it hits (server-time, orders)")
+    g.add_argument("--cb-session", action="store_true", include_in_web_ui=False,
+                   help="a long-lived lone process driven over its web API (harness/load/runner.Session): write "
+                        "each test's results to its --cb-hdr-out when that test stops, not at quitting")
 
 
 def options(environment: Any) -> Any:
@@ -225,17 +229,49 @@ def _on_test_start(environment: Any, **_: Any) -> None:
     REC.window_start_ns = time.monotonic_ns() + int(warmup * 1e9)
 
 
+# A session's writers of per-profile files, called at each test's stop before hdr.json is written
+# (hdr.json appearing tells the session the test's results are complete): f(environment, hdr_path).
+AFTER_TEST: list[Callable[[Any, Path], None]] = []
+
+
+def session(environment: Any) -> bool:
+    return bool(getattr(options(environment), "cb_session", False))
+
+
 @events.test_stop.add_listener
 def _on_test_stop(environment: Any, **_: Any) -> None:
     """The window ends once the users have stopped (not when stopping begins: until each user is
     told to stop, it keeps sending, and Locust counts those requests too). A worker then reports at
-    once, so its last measurements reach the master before the worker says it has stopped."""
+    once, so its last measurements reach the master before the worker says it has stopped. A
+    session's lone process writes this test's results now: it is not about to quit."""
     if REC.window_start_ns and not REC.window_end_ns:
         REC.window_end_ns = max(time.monotonic_ns(), REC.window_start_ns)
     runner = environment.runner
     send = getattr(runner, "_send_stats", None)  # Locust's own periodic report, sent now
     if isinstance(runner, WorkerRunner) and send is not None:
         send()
+    path = getattr(options(environment), "cb_hdr_out", "")
+    if session(environment) and path and not isinstance(runner, (MasterRunner, WorkerRunner)):
+        for write in AFTER_TEST:
+            write(environment, Path(path))
+        merged = Merged()
+        merged.add("local", REC.payload())
+        REC.reset_deltas()
+        out = merged.to_json()
+        out["mode"] = "session"
+        out["user_count_at_end"] = runner.user_count if runner is not None else 0
+        # Locust's own count of this test's requests, the cross-check a headless run reads from --json-file
+        entries = runner.stats.entries.values() if runner is not None else []
+        out["locust"] = [{"num_requests": e.num_requests, "num_failures": e.num_failures} for e in entries]
+        _write_json(out, path)
+
+
+def _write_json(data: dict, path: str) -> None:
+    """Whole or not at all (a reader polls for the file)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(path + ".tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)
 
 
 FINAL_REPORT_WAIT_S = 30.0  # beyond the stop timeout: a busy machine's workers report late
@@ -308,7 +344,7 @@ def _on_quitting(environment: Any, **_: Any) -> None:
     if isinstance(runner, WorkerRunner):
         return
     path = getattr(options(environment), "cb_hdr_out", "")
-    if not path:
+    if not path or session(environment):  # a session wrote each test's results at its stop
         return
     if not isinstance(runner, MasterRunner):  # a lone process: its own recorder is the whole run
         if runner is not None:
@@ -318,10 +354,7 @@ def _on_quitting(environment: Any, **_: Any) -> None:
     out = MERGED.to_json()
     out["mode"] = "master" if isinstance(runner, MasterRunner) else "local"
     out["user_count_at_end"] = runner.user_count if runner is not None else 0
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(path + ".tmp")
-    tmp.write_text(json.dumps(out))
-    tmp.replace(path)
+    _write_json(out, path)
 
 
 # --- open-mode pacing --------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from locust import events, task
 from locust.runners import MasterRunner, WorkerRunner
 
 from harness.load import hdr
-from loadtests.common import REC, ClockbenchUser, options
+from loadtests.common import AFTER_TEST, REC, ClockbenchUser, options, session
 from loadtests.gateway_stats import GatewayStats, parse_budget_range
 from loadtests.orders import order_body
 
@@ -61,6 +61,7 @@ def _merge(p: dict) -> None:
 @events.test_start.add_listener
 def _reset(**_: Any) -> None:
     STATS.reset()
+    MERGED.update(total=0, reliable=0, statuses={}, hists=[])  # a session's process runs many tests
 
 
 @events.report_to_master.add_listener
@@ -79,17 +80,24 @@ def _from_worker(client_id: str, data: dict, **_: Any) -> None:
 def _write(environment: Any, **_: Any) -> None:
     runner = environment.runner
     path = getattr(options(environment), "cb_hdr_out", "")
-    if isinstance(runner, WorkerRunner) or not path:
+    if isinstance(runner, WorkerRunner) or not path or session(environment):  # a session wrote it at the test's stop
         return
-    if not isinstance(runner, MasterRunner):
+    write_gateway(environment, Path(path))
+
+
+def write_gateway(environment: Any, hdr_path: Path) -> None:
+    """gateway.json beside hdr.json: this process's (or the merged workers') classification."""
+    if not isinstance(environment.runner, MasterRunner):
         _merge(STATS.payload())
         STATS.reset()
     err = hdr.merge(MERGED["hists"]) if MERGED["hists"] else hdr.new()
     out = {"total": MERGED["total"], "reliable": MERGED["reliable"], "statuses": MERGED["statuses"],
            "timeout_error": hdr.encode(err), "timeout_error_summary": hdr.summary(err) if err.get_total_count() else None,
            "budget_ms": getattr(options(environment), "cb_budget_ms", "")}  # fmt: skip
-    target = Path(path).with_name("gateway.json")
-    target.write_text(json.dumps(out))
+    hdr_path.with_name("gateway.json").write_text(json.dumps(out))
+
+
+AFTER_TEST.append(write_gateway)
 
 
 class GatewayUser(ClockbenchUser):

@@ -21,7 +21,7 @@ from harness.errors import UsageError
 from harness.commands.load import add_load_args, spec_from
 from harness.load import capacity, records, slo
 from harness.load.signals import interruptible
-from harness.load.runner import LoadError, LoadSpec, headline, run
+from harness.load.runner import LoadError, LoadSpec, Session, headline, run, start_sessions, terminate_sessions
 from harness.load.target import Target, target
 from harness.measure import StartFailed, enter_all
 from harness.results import save
@@ -49,16 +49,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd)
 
 
-def make_step(spec: LoadSpec, t: Target, terms: tuple[slo.Term, ...], out, tag: str, log=print):
-    """The step function for capacity.search: one load run at ``users``, judged against the SLO."""
+def make_step(spec: LoadSpec, t: Target, terms: tuple[slo.Term, ...], out, tag: str, log=print,
+              session: Session | None = None):
+    """The step function for capacity.search: one load run at ``users``, judged against the SLO
+    (in ``session``'s Locust process when given, else a fresh one per step)."""
 
     def step(users: int) -> capacity.Step:
         warm = spec.warmup_s
         # Failed requests are judged by the SLO's errors term here (past capacity they are expected), so
         # the load runner's own error-rate rule is off; a dead target still makes the step INVALID.
         s_spec = replace(spec, users=users, spawn_rate=max(1.0, users / max(warm * 0.8, 1.0)), max_error_rate=1.0)
-        s = run(s_spec, t.url, out / f"{tag}-u{users:05d}", label={"label": tag, "build": t.build, "users": users},
-                progress=lambda line: None, watch=t.dead)
+        label = {"label": tag, "build": t.build, "users": users}
+        if session is not None:
+            s = session.run(s_spec, out / f"{tag}-u{users:05d}", label=label, watch=t.dead)
+        else:
+            s = run(s_spec, t.url, out / f"{tag}-u{users:05d}", label=label, progress=lambda line: None, watch=t.dead)
         valid = s["validity"]["valid"]
         if s["aggregate"]["answered"] == 0:
             ok, lines = False, ["no request was answered"]
@@ -101,17 +106,26 @@ def cmd(args: argparse.Namespace) -> int:
                 return {} if args.target else {"health_timeout_s": 30.0 * len(builds), "write_pointer": False,
                                                "run_dir": out / f"stack-{b}"}
 
+            # one Locust process per build for all its steps (harness/load/runner.Session: a fresh
+            # process per step cost ~1.5 s of start and stop, and on a busy machine ate into the step)
+            sessions = {} if spec.shape or spec.distributed else start_sessions(
+                es, {b: Session(spec, None, out / f"locust-{b}") for b in builds})
             try:
                 targets = enter_all(es, {b: functools.partial(target, args.target, build=b, workers=args.stack_workers,
                                                               nginx=args.nginx, **local(b)) for b in builds})
             except StartFailed as exc:
                 raise exc.error from None
+            es.callback(terminate_sessions, sessions)  # at the end, first: Locust quits while the stacks stop
+            for b, sess in sessions.items():
+                sess.url = targets[b].url
+                sess.wait()
             print(f"capacity: {spec.profile} under {args.slo}, {spec.duration_s:g}s steps (warm-up {spec.warmup_s:g}s), "
                   f"{args.trials} trial(s), builds {', '.join(builds)} -> {out}", flush=True)
             for trial in range(args.trials):
                 for b in (builds if trial % 2 == 0 else list(reversed(builds))):
                     print(f"trial {trial + 1}/{args.trials}, {b}:", flush=True)
-                    step = make_step(spec, targets[b], terms, out, f"{b}-t{trial}", lambda m: print(m, flush=True))
+                    step = make_step(spec, targets[b], terms, out, f"{b}-t{trial}", lambda m: print(m, flush=True),
+                                     session=sessions.get(b))
                     prev = searches[b][-1] if searches[b] and not args.cold_trials else None
                     guess = prev.capacity if prev is not None and prev.valid and prev.capacity > 0 else None
                     res = capacity.search(step, start=args.start_users, max_users=args.max_users,

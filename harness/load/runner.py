@@ -9,6 +9,7 @@ throughput, integer-ns percentiles (uncorrected and, in the open mode, corrected
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -517,3 +518,190 @@ def headline(s: dict) -> str:
             f"locust CPU {s['generator']['max_process_mean']:.0f}% (busiest process; all Locust "
             f"{s['generator'].get('locust_share_of_machine', 0):.0f}% of the machine, machine "
             f"{s['generator'].get('machine_mean', 0):.0f}%{remote}): {v}")
+
+
+# --- a long-lived Locust process ------------------------------------------------------------------
+
+
+class Session:
+    """One lone Locust process kept alive across many short runs against one target, driven over
+    its web API (``POST /swarm`` with the run's users, spawn rate, run time and clockbench options).
+
+    Why: a Locust process costs about a second of CPU to start (its imports) and more to stop; an
+    A/B of 12 six-second runs or a capacity search of 20 five-second steps spent a fifth of its
+    wall time there, on two busy cores. A session pays that once. Each ``run`` gives the same
+    summary as ``run()`` above: the process writes the test's hdr.json (and a profile's own files)
+    when that test stops (loadtests/common.py, ``--cb-session``), and every test starts with fresh
+    users, connections and measurements. Closed or open mode, one process, no shape.
+    """
+
+    def __init__(self, spec: LoadSpec, url: str | None, out: Path, start_timeout_s: float = 60.0) -> None:
+        self.spec = spec
+        self.url = url or ""  # may be set after start(): each run names its host (a stack starting meanwhile)
+        self.out = out
+        self.start_timeout_s = start_timeout_s
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+        self._log = None
+
+    def fits(self, spec: LoadSpec) -> str | None:
+        """Why ``spec`` cannot run in this session (None: it can): the process's locustfile and
+        fixed options were set when it started."""
+        if spec.shape or spec.distributed:
+            return "a session is one process without a shape"
+        for key in ("profile", "think", "instruments", "extra_args", "rate", "stop_timeout_s"):
+            if getattr(spec, key) != getattr(self.spec, key):
+                return f"{key} differs from the session's"
+        return None
+
+    def command(self) -> list[str]:
+        """The process's command line (pure once the port is chosen)."""
+        spec = self.spec
+        host = ["--host", self.url] if self.url else []
+        return [sys.executable, "-m", "locust", *_common_args(spec), "--cb-session", *host,
+                "--web-host", "127.0.0.1", "--web-port", str(self.port),
+                "--loglevel", "WARNING", "--stop-timeout", f"{int(math.ceil(spec.stop_timeout_s))}s"]
+
+    def __enter__(self) -> "Session":
+        return self.start().wait()
+
+    def start(self) -> "Session":
+        """Start the process (not waiting for it: several sessions start side by side, then ``wait``)."""
+        self.spec.check()
+        if self.fits(self.spec):
+            raise LoadError(f"no session for this spec: {self.fits(self.spec)}")
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        env.pop("LOCUST_LOCUSTFILE", None)
+        cmd = self.command()
+        (self.out / "session-command.json").write_text(json.dumps(cmd, indent=1))
+        self._log = (self.out / "locust.log").open("wb")
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        return self
+
+    def wait(self) -> "Session":
+        """Until the process's web API answers (its imports done): LoadError when it exits or times out."""
+        assert self.proc is not None, "start() first"
+        deadline = time.monotonic() + self.start_timeout_s
+        while True:
+            if self.proc.poll() is not None:
+                self.close()
+                raise LoadError(f"Locust exited with code {self.proc.returncode} while starting; see {self.out / 'locust.log'}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=2.0):
+                    return self
+            except (OSError, urllib.error.URLError):
+                pass
+            if time.monotonic() > deadline:
+                self.close()
+                raise LoadError(f"Locust's web API did not answer within {self.start_timeout_s:.0f}s; see {self.out / 'locust.log'}")
+            time.sleep(0.1)
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def terminate(self) -> None:
+        """Ask the process to quit, not waiting (it takes ~3 s at load 20; several quit side by side)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+
+    def close(self, grace_s: float = 3.0) -> None:
+        """Stop the process: each run's results are on disk by the end of its ``run``, so a process
+        slow to quit (its shutdown printing Locust's summary, seconds on a busy machine) is killed."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def _post(self, path: str, form: dict[str, Any]) -> dict:
+        import urllib.parse
+
+        data = urllib.parse.urlencode(form).encode()
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", data=data, timeout=10.0) as r:
+            return json.loads(r.read() or b"{}")
+
+    def run(self, spec: LoadSpec, out: Path, *, label: dict | None = None, watch: Watch | None = None) -> dict:
+        """One test of ``spec`` (its users, spawn rate, duration, warm-up), results into ``out``
+        as ``run()`` writes them (summary.json/.csv, hdr.json); the same validity rules."""
+        spec.check()
+        why = self.fits(spec)
+        if why:
+            raise LoadError(f"this spec does not fit the session: {why}")
+        assert self.proc is not None, "a session runs inside its with block"
+        if not self.url:
+            raise LoadError("the session has no target URL yet")
+        if self.proc.poll() is not None:
+            raise LoadError(f"the session's Locust process has exited (code {self.proc.returncode}); see {self.out / 'locust.log'}")
+        out.mkdir(parents=True, exist_ok=True)
+        hdr_path = out / "hdr.json"
+        hdr_path.unlink(missing_ok=True)
+        # run_time in whole seconds, as the headless run's -t
+        form = {"user_count": spec.users, "spawn_rate": spec.spawn_rate, "host": self.url,
+                "run_time": f"{int(math.ceil(spec.duration_s))}s", "cb_warmup": spec.warmup_s,
+                "cb_hdr_out": str(hdr_path), "cb_rate": spec.rate}
+        sampler = CpuSampler({"locust": self.proc.pid}).start()
+        started_ns = time.time_ns()
+        died: dict[str, float] = {}
+        t0 = time.monotonic()
+        try:
+            reply = self._post("/swarm", form)
+            if not reply.get("success"):
+                raise LoadError(f"Locust refused the run: {reply.get('message')}")
+            limit = spec.duration_s + spec.stop_timeout_s + 30
+            next_watch = 1.0
+            while not hdr_path.exists():
+                time.sleep(0.05)
+                el = time.monotonic() - t0
+                if watch is not None and el >= next_watch:
+                    next_watch += 1.0
+                    for part in watch():
+                        died.setdefault(part, el)
+                if self.proc.poll() is not None:
+                    raise LoadError(f"the session's Locust process exited (code {self.proc.returncode}) during a run; "
+                                    f"see {self.out / 'locust.log'}")
+                if el > limit:
+                    raise LoadError(f"the session's run did not finish within {limit:.0f}s; see {self.out / 'locust.log'}")
+        finally:
+            sampler.stop()
+        ended_ns = time.time_ns()
+        hdr_data = json.loads(hdr_path.read_text())
+        cpu = sampler.report(spec.warmup_s + 1.0, spec.duration_s + 2.0)
+        for part in watch() if watch is not None else []:
+            died.setdefault(part, (ended_ns - started_ns) / 1e9)
+        target_problems = [f"{part} died about {at:.0f}s into the run" for part, at in sorted(died.items(), key=lambda kv: kv[1])]
+        down = health_problem(self.url)
+        if down:
+            target_problems.append(down)
+        summary = summarize(spec, hdr_data, hdr_data.get("locust", []), cpu, url=self.url, label=label or {},
+                            started_ns=started_ns, ended_ns=ended_ns, exit_code=None, target_problems=target_problems)
+        summary["session"] = {"pid": self.proc.pid, "log": str(self.out / "locust.log")}
+        write_summary(summary, out)
+        return summary
+
+
+def start_sessions(es: "contextlib.ExitStack", sessions: dict[str, Session]) -> dict[str, Session]:
+    """Start every session at once, all closed by ``es`` (their ``wait`` comes later: their imports
+    overlap with each other and with whatever starts meanwhile, such as the stacks they will drive).
+    Register ``terminate_sessions`` once the stacks are up, so the processes quit while the stacks stop."""
+    es.callback(lambda: [sess.close() for sess in _terminated(sessions)])
+    for sess in sessions.values():
+        sess.start()
+    return sessions
+
+
+def terminate_sessions(sessions: dict[str, Session]) -> None:
+    _terminated(sessions)
+
+
+def _terminated(sessions: dict[str, Session]) -> list[Session]:
+    for sess in sessions.values():
+        sess.terminate()
+    return list(sessions.values())

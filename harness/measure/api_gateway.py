@@ -358,7 +358,7 @@ def produce_gateway(ctx: Context) -> list[MetricRecord]:
 
 def gateway_load(out: Path, quick: bool, log: Log = print, nginx: bool = True) -> list[MetricRecord]:
     from harness.load import abtest
-    from harness.load.runner import LoadSpec, headline, run
+    from harness.load.runner import LoadSpec, Session, headline, start_sessions, terminate_sessions
     from harness.stack import StackError, running
 
     plan = LOAD_QUICK if quick else LOAD_FULL
@@ -368,6 +368,8 @@ def gateway_load(out: Path, quick: bool, log: Log = print, nginx: bool = True) -
                     extra_args=["--cb-budget-ms", BUDGET_MS])  # fmt: skip
     per_arm: dict[str, list[dict]] = {a: [] for a in ARMS}
     with contextlib.ExitStack() as es:
+        # one Locust process per arm for all its rounds (harness/load/runner.Session), starting with the stacks
+        sessions = start_sessions(es, {arm: Session(spec, None, out / f"locust-{arm}") for arm in ARMS})
         try:  # the arms' stacks all at once (the health wait allows for them starting together)
             stacks = enter_all(es, {arm: functools.partial(
                 running, build="baseline", components=[f"gateway={abtest.ARM_BUILDS[arm]}"],
@@ -379,11 +381,14 @@ def gateway_load(out: Path, quick: bool, log: Log = print, nginx: bool = True) -
             raise exc.error from None
         for arm in ARMS:
             log(f"  gateway load: {arm} stack at {stacks[arm].url} [gateway={abtest.ARM_BUILDS[arm]}, the rest baseline]")
+            sessions[arm].url = stacks[arm].url
+        es.callback(terminate_sessions, sessions)  # at the end, first: Locust quits while the stacks stop
+        for sess in sessions.values():
+            sess.wait()
         for r in range(plan["rounds"]):
             for arm in abtest.order(r, ARMS):
                 d = out / f"round{r:02d}-{arm}"
-                s = run(spec, stacks[arm].url, d, label={"label": arm, "build": arm, "round": r},
-                        progress=lambda line: None)  # fmt: skip
+                s = sessions[arm].run(spec, d, label={"label": arm, "build": arm, "round": r})
                 g = json.loads((d / "gateway.json").read_text()) if (d / "gateway.json").exists() else {}
                 per_arm[arm].append(g)
                 share = g["reliable"] / g["total"] if g.get("total") else float("nan")

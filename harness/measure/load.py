@@ -55,10 +55,12 @@ class Plan:
 
 
 # --quick: shorter rounds, one more of them. The rounds are judged by the paired t interval of their
-# log ratios, whose quantile falls from 4.30 (3 rounds) to 3.18 (4): 4 rounds of 4.5 measured seconds
-# give an interval about 0.85x as wide as 3 of 8 (if a round's noise goes as 1/sqrt(its length)),
-# in 12 x 6 s of Locust runs instead of 9 x 10 s.
-QUICK = Plan(rounds=4, duration_s=6.0, warmup_s=1.5, users=10)
+# log ratios, whose quantile falls from 4.30 (3 rounds) to 3.18 (4): 4 rounds of 4 measured seconds
+# give an interval about 0.8x as wide as 3 of 8 (if a round's noise goes as 1/sqrt(its length)).
+# Each arm's Locust process lives across the rounds (harness/load/runner.Session), so a 5 s run with
+# 1 s of warm-up measures the 4 s that a fresh process's 6 s run with 1.5 s of warm-up measured (its
+# start ate ~0.5 s of the run; measured windows 4.0-4.2 s at load 2-6), without its ~1.5 s of start/stop.
+QUICK = Plan(rounds=4, duration_s=5.0, warmup_s=1.0, users=10)
 FULL = Plan(rounds=6, duration_s=30.0, warmup_s=5.0, users=20)
 
 
@@ -130,9 +132,8 @@ def produce(out: Path, quick: bool, log: Log = print, plan: Plan | None = None, 
     get no traffic) and no nginx figure is recorded. ``urls`` (arm -> URL): the user's own running
     deployments instead of stacks started here (no access log: no nginx figure either)."""
     from harness.load import abtest
-    from harness.load.runner import LoadSpec, headline, run
+    from harness.load.runner import LoadError, LoadSpec, Session, headline, start_sessions, terminate_sessions
     from harness.load.target import target
-    from harness.load.runner import LoadError
 
     plan = plan or (QUICK if quick else FULL)
     out.mkdir(parents=True, exist_ok=True)
@@ -142,6 +143,8 @@ def produce(out: Path, quick: bool, log: Log = print, plan: Plan | None = None, 
     runs: dict[str, list[dict]] = {a: [] for a in arms}
     extras: dict[str, list[dict[str, int]]] = {a: [] for a in arms}
     with contextlib.ExitStack() as es:
+        # one Locust process per arm for all its rounds, starting while the stacks start
+        sessions = start_sessions(es, {arm: Session(spec, None, out / f"locust-{arm}") for arm in arms})
         try:  # the arms' stacks all at once (the health wait allows for them starting together)
             stacks = enter_all(es, {arm: functools.partial(
                 target, (urls or {}).get(arm), build=abtest.ARM_BUILDS[arm],
@@ -153,6 +156,10 @@ def produce(out: Path, quick: bool, log: Log = print, plan: Plan | None = None, 
             raise exc.error from None
         for arm in arms:
             log(f"  load: {arm} stack at {stacks[arm].url} [{abtest.ARM_BUILDS[arm]}]")
+            sessions[arm].url = stacks[arm].url
+        es.callback(terminate_sessions, sessions)  # at the end, first: Locust quits while the stacks stop
+        for sess in sessions.values():
+            sess.wait()
         log(f"  load: {PROFILE}, {plan.users} users, {plan.duration_s:g}s per run (warm-up {plan.warmup_s:g}s), "
             f"{plan.rounds} rounds x {len(arms)} arms")
         for r in range(plan.rounds):
@@ -163,9 +170,9 @@ def produce(out: Path, quick: bool, log: Log = print, plan: Plan | None = None, 
                 from harness import machine_state
 
                 with machine_state.Watch() as mw:  # the machine's state during this round
-                    s = run(spec, st.url, out / f"round{r:02d}-{arm}",
-                            label={"label": arm, "build": arm, "round": r, "build_map": st.build_map},
-                            progress=lambda line: None, watch=st.dead)
+                    s = sessions[arm].run(spec, out / f"round{r:02d}-{arm}",
+                                          label={"label": arm, "build": arm, "round": r, "build_map": st.build_map},
+                                          watch=st.dead)
                 s["machine"] = mw.state
                 added = None
                 if logp and logp.exists():
@@ -213,9 +220,11 @@ def produce_load(ctx: Context) -> list[results.MetricRecord]:
 # user counts depend on the machine; the criterion judges the clocked/baseline ratio over trials.
 # Trials are paired (both builds per trial, harness/load/records.capacity_record) and judged by the
 # per-trial ratio, whose t interval needs stats.MIN_PAIRS = 3 trials: --quick runs 3 (2 left the
-# capacity criteria INCONCLUSIVE for too few values), one more search per build.
+# capacity criteria INCONCLUSIVE for too few values), one more search per build. Its steps run in one
+# Locust process per build (harness/load/runner.Session): 4 s with 1 s of warm-up measure the ~3 s that
+# a fresh process's 5 s step with 1.5 s of warm-up measured (windows 3.0-3.1 s at load 2-6).
 CAPACITY_SEARCH = {
-    True: ["--trials", "3", "--duration", "5", "--warmup", "1.5", "--resolution", "0.25"],  # --quick
+    True: ["--trials", "3", "--duration", "4", "--warmup", "1", "--resolution", "0.25"],  # --quick
     False: ["--trials", "3", "--duration", "15", "--warmup", "4", "--resolution", "0.1"],
 }
 

@@ -69,3 +69,25 @@ def test_out_of_range_values_are_clamped_not_dropped() -> None:
     hdr.record(h, 10 * hdr.HIGHEST_NS)
     assert h.get_total_count() == 3
     assert hdr.summary(hdr.new())["count"] == 0
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_summary_equals_hdrh_own_figures(seed: int) -> None:
+    """summary() finds the figures over the nonzero buckets with numpy: they must be hdrh's own,
+    for a histogram recorded here and for one decoded from its text (a shorter counts array)."""
+    h = hdr.new()
+    for v in known_latencies(5_000, seed=seed):
+        hdr.record(h, v)
+    for hist in (h, hdr.decode(hdr.encode(h))):
+        expected = {"count": hist.get_total_count(), "min": hist.get_min_value(), "max": hist.get_max_value(),
+                    "mean": int(round(hist.get_mean_value())),
+                    **{k: hist.get_value_at_percentile(p) for k, p in hdr.PERCENTILES.items()}}
+        assert hdr.summary(hist) == expected
+
+
+def test_summary_of_one_value_and_of_none() -> None:
+    h = hdr.new()
+    assert hdr.summary(h)["count"] == 0
+    hdr.record(h, 1_234_567)
+    s = hdr.summary(h)
+    assert s["count"] == 1 and s["p50"] == s["p999"] == s["max"] == h.get_value_at_percentile(50.0)

@@ -52,6 +52,22 @@ def test_http_profiles(stack_url, tmp_path, profile) -> None:
     assert s["locust"] == {"requests": s["aggregate"]["requests"], "failures": s["aggregate"]["failed"]}
 
 
+def test_gateway_profile_in_a_session_writes_each_tests_own_classification(stack_url, tmp_path) -> None:
+    """The gateway profile in one long-lived process (runner.Session), two tests: each writes its
+    own gateway.json at its stop, counting that test's requests only (nothing carried over)."""
+    from harness.load.runner import Session
+
+    spec = LoadSpec(profile="gateway", users=3, spawn_rate=10, duration_s=3, extra_args=["--cb-budget-ms", "20-200"])
+    with Session(spec, stack_url, tmp_path / "session") as sess:
+        runs = [sess.run(spec, tmp_path / f"t{i}") for i in range(2)]
+    for i, s in enumerate(runs):
+        check(s, tmp_path / f"t{i}")
+        g = json.loads((tmp_path / f"t{i}" / "gateway.json").read_text())
+        assert g["total"] == s["aggregate"]["answered"] + s["aggregate"]["failed"] > 0, (g, s["aggregate"])
+        assert sum(g["statuses"].values()) == g["total"]
+        assert s["locust"] == {"requests": s["aggregate"]["requests"], "failures": s["aggregate"]["failed"]}
+
+
 def test_orders_profile_has_no_failed_request(stack_url, tmp_path) -> None:
     s = run(LoadSpec(profile="orders", users=4, spawn_rate=10, duration_s=4, think="0-20"), stack_url, tmp_path,
             progress=lambda _l: None)

@@ -5,11 +5,12 @@ merge, and the capacity search finding the capacity the service has by construct
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from harness.load import capacity, slo
-from harness.load.runner import LoadSpec, run, summarize
+from harness.load.runner import LoadError, LoadSpec, run, summarize
 from harness.load.target import Target
 from harness.commands.capacity import make_step
 
@@ -190,3 +191,47 @@ def test_a_target_killed_mid_run_makes_the_run_invalid(tmp_path) -> None:
     assert not s["validity"]["valid"]
     assert any("synthetic service died" in r for r in reasons), reasons
     assert any("no longer answered" in r for r in reasons), reasons
+
+
+def test_a_session_runs_many_tests_in_one_process_each_measured_alone(synthetic_service, tmp_path) -> None:
+    """Session: one Locust process, tests started over its web API. Each test's counts add up and
+    agree with Locust's own (nothing carried over from the test before), the warm-up is left out,
+    the figures are the service's (2 slots of 40 ms: at most 50/s, and 4 users queue for ~80 ms), and
+    the process is the same one. (Windows can run long: the stop waits for requests in flight.)"""
+    from harness.load.runner import Session
+
+    with synthetic_service(slots=2, service_ms=40) as url:
+        spec = LoadSpec(profile="orders", users=4, spawn_rate=50, duration_s=3, think="0")
+        with Session(spec, url, tmp_path / "session") as sess:
+            first = sess.run(spec, tmp_path / "a")
+            second = sess.run(spec, tmp_path / "b")
+            warm = replace(spec, duration_s=4, warmup_s=1)
+            little = sess.run(warm, tmp_path / "c")
+            pid = sess.proc.pid
+            with pytest.raises(LoadError, match="profile"):
+                sess.run(replace(spec, profile="gateway"), tmp_path / "d")
+    for s, out in ((first, tmp_path / "a"), (second, tmp_path / "b")):
+        assert_counts_add_up(s, out)
+        assert s["validity"]["valid"], s["validity"]
+        assert s["session"]["pid"] == pid
+        assert 2.5 <= s["window_s"] <= 3.0 + 2.0
+    a = little["aggregate"]
+    assert 2.5 <= little["window_s"] <= 3.0 + 2.0  # 4 s less the warm-up second, plus the stop
+    assert a["throughput_rps"] <= 52
+    assert a["latency_ns"]["p50"] >= 78_000_000
+
+
+def test_capacity_search_in_a_session_finds_the_synthetic_capacity(synthetic_service, tmp_path) -> None:
+    """The capacity test above, every step in one session's process: the same capacity and steps."""
+    from harness.load.runner import Session
+
+    terms = slo.parse("p99<1s,errors<1%")
+    with synthetic_service(slots=4, service_ms=50, mode="shed", refuse_ms=10) as url:
+        spec = LoadSpec(profile="orders", users=2, duration_s=3, warmup_s=1, think="0")
+        with Session(spec, url, tmp_path / "session") as sess:
+            step = make_step(spec, Target(url, "synthetic", {}, False), terms, tmp_path, "syn", log=lambda _m: None,
+                             session=sess)
+            res = capacity.search(step, start=2, max_users=64, resolution=0.0)
+    assert res.valid, res.reason
+    assert res.capacity == 4, [(s.users, s.passed, s.reason) for s in res.steps]
+    assert [s.users for s in res.steps] == [2, 4, 8, 6, 5]
