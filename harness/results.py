@@ -37,6 +37,10 @@ SCHEMA_VERSION = 1
 METRICS_FILE = "metrics.json"
 UNITS = {"ns", "ns/op", "ops/s", "users", "count", "ppm", "bytes"}
 KINDS = {"samples", "rounds"}
+# extra[INDEPENDENT]: how many independent outcomes a samples record's values hold when fewer than
+# its values (the browser's clock readings repeat one sync estimate until the next exchange); a
+# share over them is judged over these units (harness/report/verdict.py: share_counts).
+INDEPENDENT = "independent_units"
 
 
 class RecordError(ValueError):

@@ -436,6 +436,18 @@ def page_cpu(runs: dict[str, PageRun], seconds: float) -> dict[str, float]:
 
 
 # --- scenarios --------------------------------------------------------------------------------------
+def estimates_read(sample_rtt: Sequence[Any], readings: int) -> int:
+    """How many sync estimates the window's readings came from (pure): readings between two
+    exchanges repeat one estimate, named by its exchange's round trip (``sampleRtt``), so a new
+    estimate starts wherever that changes. The readings are then a few tens of independent outcomes,
+    not thousands (harness/results.py: INDEPENDENT); two exchanges in a row with the same
+    round trip count as one, which only errs towards fewer units (a wider interval)."""
+    rtts = list(sample_rtt[:readings])
+    if not rtts:
+        return max(1, readings)
+    return 1 + sum(1 for a, b in zip(rtts, rtts[1:]) if a != b)
+
+
 @dataclass
 class SyncResult:
     build: str
@@ -839,6 +851,7 @@ def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
         records.append(results.MetricRecord(
             "ui.clock_sync_error", build, "ns", [abs(x) for x in r.sync_errors_ns], source=SOURCE,
             extra={**extra, "readings": len(r.sync_errors_ns), "window_s": window,
+                   results.INDEPENDENT: estimates_read(r.raw.get("sampleRtt") or [], len(r.sync_errors_ns)),
                    "what": "the page's server time minus the true one, read ~every 1.3 ms once synced, before the orders",
                    "while_ordering": r.summary()["sync_error_while_ordering"]}))
         records.append(results.MetricRecord(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import stats
+from harness import results, stats
 from harness.report.criteria import ROOT, Criterion
 from harness.results import MetricRecord
 
@@ -205,11 +205,26 @@ def _compute(c: Criterion, recs: list[dict[str, MetricRecord]], unit: str, resam
 FULL_PPM = 1_000_000
 
 
+INDEPENDENT = results.INDEPENDENT  # extra key: a record's independent units, when fewer than its values
+
+
+def units_share(k: int, n: int, units: int) -> tuple[int, int]:
+    """(successes, trials) of a share of ``k`` in ``n`` values that hold only ``units`` independent
+    outcomes: the observed share over ``units`` trials, successes rounded to the nearest whole one
+    (Kish's effective sample size with every value of a unit the same outcome). Taking thousands of
+    readings of a few tens of estimates as independent gave an interval a hundred times too narrow,
+    and the verdict flipped between runs with the machine's load (SC3-CLOCK-SYNC)."""
+    if not 0 <= k <= n or not 1 <= units <= n:
+        raise ValueError(f"units_share: need 0 <= k <= n and 1 <= units <= n, got {k}, {n}, {units}")
+    return min(units, max(0, round(k * units / n))), units
+
+
 def share_counts(stat: str, r: MetricRecord) -> tuple[int, int] | None:
     """(successes, trials) where the criterion's statistic of ``r`` is a share of independent yes/no
     outcomes, else None:
 
-    - ``share_le:x`` of independent values: the values at or below x, of all values;
+    - ``share_le:x`` of independent values: the values at or below x, of all values; where the record
+      says its values hold fewer independent units (``extra[INDEPENDENT]``), that share over the units;
     - the mean of a ppm record whose every value is 0 or 1,000,000 (one outcome per value: a check
       on time or not, a connection stable or not);
     - the mean of per-round ppm shares with each round's number of requests in ``extra["requests"]``
@@ -220,7 +235,11 @@ def share_counts(stat: str, r: MetricRecord) -> tuple[int, int] | None:
         return None
     if stat.startswith("share_le:") and r.kind != "rounds":
         limit = float(stat.split(":", 1)[1])
-        return sum(1 for x in v if x <= limit), len(v)
+        k, n = sum(1 for x in v if x <= limit), len(v)
+        units = r.extra.get(INDEPENDENT)
+        if isinstance(units, int) and 1 <= units < n:
+            return units_share(k, n, units)
+        return k, n
     if stat != "mean" or r.unit != "ppm":
         return None
     req = r.extra.get("requests")
@@ -259,6 +278,10 @@ def _judge_share(c: Criterion, pair: dict[str, MetricRecord], unit: str, confide
         details.update(successes_baseline=kb, n_baseline=nb)
     change, low, high = iv.estimate, iv.low, iv.high
     method = iv.method
+    grouped = [f"{b} {r.n:,} values in {r.extra[INDEPENDENT]:,} independent units" for b, r in pair.items()
+               if isinstance(r.extra.get(INDEPENDENT), int) and r.extra[INDEPENDENT] < r.n]
+    if grouped:
+        method += " over independent units, not values (" + "; ".join(grouped) + ")"
     if any(_rounds_share(r) for r in pair.values()):
         sc = 1.0 / FULL_PPM
         if c.compare == "absolute":

@@ -111,3 +111,13 @@ def test_stamp_errors_take_the_truth_at_fetch_and_only_acknowledged_orders() -> 
     assert fe.stamp_errors({"stamps": hooked}) == [200_000, -200_000]
     # Without the page's answer recorded (older instruments), every stamp counts.
     assert len(fe.stamp_errors({"stamps": [{**s, "status": None} for s in stamps]})) == 3
+
+
+def test_readings_count_as_the_estimates_they_came_from():
+    """A new estimate starts where the exchange's round trip changes; readings after the window
+    (the order phase) are not counted; no round trips known: every reading its own unit."""
+    rtts = [None, None, 22.6, 22.6, 22.6, 23.1, 23.1, 22.6, 24.0, 24.0]
+    assert fe.estimates_read(rtts, 10) == 5
+    assert fe.estimates_read(rtts, 5) == 2
+    assert fe.estimates_read([], 7) == 7
+    assert fe.estimates_read([22.6] * 100, 100) == 1

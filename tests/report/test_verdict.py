@@ -7,8 +7,9 @@ import random
 import pytest
 
 from harness.report.criteria import Criterion
-from harness.report.verdict import (FAIL, INCONCLUSIVE, INVALID, NOT_MEASURED, PASS, from_interval, judge)
-from harness.results import MetricRecord, index, invalid
+from harness.report.verdict import (FAIL, INCONCLUSIVE, INVALID, NOT_MEASURED, PASS, from_interval, judge,
+                                    units_share)
+from harness.results import INDEPENDENT, MetricRecord, index, invalid
 
 
 @pytest.mark.parametrize(
@@ -233,3 +234,32 @@ def test_a_verdict_hanging_on_the_threshold_is_marked_marginal():
     assert not far.details.get("marginal") and far.details["margin_half_widths"] == pytest.approx(1.0)
     straddle = add_margin(j(0.10, 0.301, INCONCLUSIVE), c)
     assert straddle.details["marginal"]
+
+
+def test_a_share_of_grouped_values_is_judged_over_its_independent_units(tmp_path):
+    """Thousands of readings of 32 sync estimates are 32 outcomes: 7,529 of 7,529 readings within
+    the limit, over 32 estimates, cannot clear 99.9% (it takes 3,688 outcomes with none missed);
+    taken as independent readings the same data passed. A share well below it still fails."""
+    c = crit(metrics=("err",), statistic="share_le:10", compare="absolute", threshold=0.999)
+    values = [3] * 7529
+    as_readings = judge(c, index([MetricRecord("err", "clocked", "ns", values)]), root=tmp_path)
+    assert as_readings.verdict == PASS and as_readings.n_clocked == 7529
+    grouped = index([MetricRecord("err", "clocked", "ns", values, extra={INDEPENDENT: 32})])
+    j = judge(c, grouped, root=tmp_path)
+    assert j.verdict == INCONCLUSIVE and j.n_clocked == 32 and j.details["successes_clocked"] == 32
+    assert "independent units" in j.reason and "7,529 values in 32" in j.reason
+    low = index([MetricRecord("err", "clocked", "ns", [3] * 6200 + [50] * 1329, extra={INDEPENDENT: 32})])
+    j = judge(c, low, root=tmp_path)
+    assert j.verdict == FAIL and j.details["successes_clocked"] == 26 and j.ci_high < 0.999
+
+
+@pytest.mark.parametrize("k, n, units, expected", [(0, 10, 3, (0, 3)), (10, 10, 3, (3, 3)), (5, 10, 4, (2, 4)),
+                                                   (7523, 7529, 32, (32, 32)), (6200, 7529, 32, (26, 32))])
+def test_units_share_keeps_the_observed_share_over_the_units(k, n, units, expected):
+    assert units_share(k, n, units) == expected
+
+
+@pytest.mark.parametrize("k, n, units", [(11, 10, 3), (-1, 10, 3), (5, 10, 0), (5, 10, 11)])
+def test_units_share_rejects_impossible_counts(k, n, units):
+    with pytest.raises(ValueError):
+        units_share(k, n, units)
