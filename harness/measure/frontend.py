@@ -439,8 +439,9 @@ def page_cpu(runs: dict[str, PageRun], seconds: float) -> dict[str, float]:
 def estimates_read(sample_rtt: Sequence[Any], readings: int) -> int:
     """How many sync estimates the window's readings came from (pure): readings between two
     exchanges repeat one estimate, named by its exchange's round trip (``sampleRtt``), so a new
-    estimate starts wherever that changes. The readings are then a few tens of independent outcomes,
-    not thousands (harness/results.py: INDEPENDENT); two exchanges in a row with the same
+    estimate starts wherever that changes. The page keeps its best exchange until a better one
+    comes (4 estimates in one quick run's 10 s window), so the readings are that many independent
+    outcomes, not thousands (harness/results.py: INDEPENDENT); two exchanges in a row with the same
     round trip count as one, which only errs towards fewer units (a wider interval)."""
     rtts = list(sample_rtt[:readings])
     if not rtts:
