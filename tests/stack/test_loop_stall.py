@@ -26,7 +26,11 @@ from .conftest import _drop, isolation_args
 pytestmark = pytest.mark.timeout(600)
 S = 1_000_000_000
 START = 1_700_000_000 * S
-OWN_BLOCKING_MAX_S = 0.050  # CPU time of one callback: the slices are 2 ms of real time
+# CPU time of one callback (the slices are 2 ms of real time). Before the slicing one callback took
+# 238 ms of CPU (1.46 s wall); sliced, 12-22 ms on 2026-11-29/30 mornings, but 53-76 ms on the
+# afternoon of 2026-11-30 on this machine with 33b3151 and be8181d alike (the code unchanged): the
+# bound keeps the regression it was written for out without failing on the machine's day.
+OWN_BLOCKING_MAX_S = 0.150
 ANSWER_LATE_MAX_S = 2.0  # real time on a shared 2-core machine at load ~20; the advance itself takes seconds
 
 
