@@ -90,39 +90,37 @@ def test_paired_json_becomes_per_pair_records_and_drift_cancels(tmp_path):
     assert j.verdict == PASS and abs(j.change - 0.2) < 0.005  # an 8x drift between pairs, and a tight interval
 
 
-def test_pairs_run_interleaved_abba_in_one_process(tmp_path):
-    """The plugin's order on a real collection: pair 0 baseline first, pair 1 clocked first."""
+def _paired_ids(tmp_path, pairs: int, source: str) -> tuple[list[str], str]:
+    """The item ids, in run order, that the pairing plugin makes of ``source`` with ``--cb-pairs``
+    (collected only, in a pytest child), and that child's output for the assertion messages."""
     import subprocess
     import sys
 
     t = tmp_path / "test_p.py"
-    t.write_text("import pytest\n@pytest.mark.parametrize('build', ['clocked', 'baseline'])\n"
-                 "def test_a(benchmark, build):\n    pass\n"
-                 "def test_b_baseline(benchmark):\n    pass\ndef test_b_clocked(benchmark):\n    pass\n")
-    out = subprocess.run([sys.executable, "-m", "pytest", str(t), "-p", "harness.measure.pairing", "--cb-pairs", "2",
+    t.write_text(source)
+    out = subprocess.run([sys.executable, "-m", "pytest", str(t), "-p", "harness.measure.pairing", "--cb-pairs", str(pairs),
                           "--collect-only", "-q", "-p", "no:cacheprovider"], capture_output=True, text=True, cwd=tmp_path)
-    ids = [line.split("::")[1] for line in out.stdout.splitlines() if "::" in line]
-    assert ids == ["test_a[pair0-baseline]", "test_a[pair0-clocked]", "test_a[pair1-clocked]", "test_a[pair1-baseline]",
-                   "test_b_baseline[pair0]", "test_b_clocked[pair0]", "test_b_clocked[pair1]", "test_b_baseline[pair1]"], out.stdout
+    return [line.split("::")[1] for line in out.stdout.splitlines() if "::" in line], out.stdout
 
+
+def test_pairs_run_interleaved_abba_in_one_process(tmp_path):
+    """The plugin's order on a real collection: pair 0 baseline first, pair 1 clocked first."""
+    ids, out = _paired_ids(tmp_path, 2, "import pytest\n@pytest.mark.parametrize('build', ['clocked', 'baseline'])\n"
+                             "def test_a(benchmark, build):\n    pass\n"
+                             "def test_b_baseline(benchmark):\n    pass\ndef test_b_clocked(benchmark):\n    pass\n")
+    assert ids == ["test_a[pair0-baseline]", "test_a[pair0-clocked]", "test_a[pair1-clocked]", "test_a[pair1-baseline]",
+                   "test_b_baseline[pair0]", "test_b_clocked[pair0]", "test_b_clocked[pair1]", "test_b_baseline[pair1]"], out
 
 
 def test_a_benchmark_marked_more_pairs_runs_k_times_the_pairs_in_the_abba_order(tmp_path):
     """more_pairs(k) (the cheap clock reads): k * N pairs of that benchmark, the others N."""
-    import subprocess
-    import sys
-
-    t = tmp_path / "test_p.py"
-    t.write_text("import pytest\n"
-                 "@pytest.mark.more_pairs(2)\ndef test_r_baseline(benchmark):\n    pass\n"
-                 "@pytest.mark.more_pairs(2)\ndef test_r_clocked(benchmark):\n    pass\n"
-                 "def test_s_baseline(benchmark):\n    pass\ndef test_s_clocked(benchmark):\n    pass\n")
-    out = subprocess.run([sys.executable, "-m", "pytest", str(t), "-p", "harness.measure.pairing", "--cb-pairs", "2",
-                          "--collect-only", "-q", "-p", "no:cacheprovider"], capture_output=True, text=True, cwd=tmp_path)
-    ids = [line.split("::")[1] for line in out.stdout.splitlines() if "::" in line]
+    ids, out = _paired_ids(tmp_path, 2, "import pytest\n"
+                             "@pytest.mark.more_pairs(2)\ndef test_r_baseline(benchmark):\n    pass\n"
+                             "@pytest.mark.more_pairs(2)\ndef test_r_clocked(benchmark):\n    pass\n"
+                             "def test_s_baseline(benchmark):\n    pass\ndef test_s_clocked(benchmark):\n    pass\n")
     r = [["test_r_baseline", "test_r_clocked"][::1 if p % 2 == 0 else -1] for p in range(4)]
     assert ids == ([f"{n}[pair{p}]" for p in range(4) for n in r[p]]
-                   + ["test_s_baseline[pair0]", "test_s_clocked[pair0]", "test_s_clocked[pair1]", "test_s_baseline[pair1]"]), out.stdout
+                   + ["test_s_baseline[pair0]", "test_s_clocked[pair0]", "test_s_clocked[pair1]", "test_s_baseline[pair1]"]), out
 
 
 def test_more_pairs_takes_a_whole_factor():
@@ -139,21 +137,14 @@ def test_more_pairs_takes_a_whole_factor():
 def test_a_third_build_marked_every_pair_runs_in_every_pair_in_the_abba_order(tmp_path):
     """The pure-Python twin and NautilusTrader's clock beside the pair: every pair, the whole slot
     reversed in odd pairs; an unmarked reference stays once, in pair 0, after both builds."""
-    import subprocess
-    import sys
-
-    t = tmp_path / "test_p.py"
-    t.write_text("import pytest\n"
-                 "def test_r_baseline(benchmark):\n    pass\ndef test_r_clocked(benchmark):\n    pass\n"
-                 "@pytest.mark.every_pair\ndef test_r_clocked_pure(benchmark):\n    pass\n"
-                 "@pytest.mark.every_pair\ndef test_r_nautilus(benchmark):\n    pass\n"
-                 "def test_r_reference(benchmark):\n    pass\n")
-    out = subprocess.run([sys.executable, "-m", "pytest", str(t), "-p", "harness.measure.pairing", "--cb-pairs", "3",
-                          "--collect-only", "-q", "-p", "no:cacheprovider"], capture_output=True, text=True, cwd=tmp_path)
-    ids = [line.split("::")[1] for line in out.stdout.splitlines() if "::" in line]
+    ids, out = _paired_ids(tmp_path, 3, "import pytest\n"
+                             "def test_r_baseline(benchmark):\n    pass\ndef test_r_clocked(benchmark):\n    pass\n"
+                             "@pytest.mark.every_pair\ndef test_r_clocked_pure(benchmark):\n    pass\n"
+                             "@pytest.mark.every_pair\ndef test_r_nautilus(benchmark):\n    pass\n"
+                             "def test_r_reference(benchmark):\n    pass\n")
     slot = ["test_r_baseline", "test_r_clocked", "test_r_clocked_pure", "test_r_nautilus"]
     assert ids == ([f"{n}[pair0]" for n in slot] + ["test_r_reference[pair0]"] + [f"{n}[pair1]" for n in slot[::-1]]
-                   + [f"{n}[pair2]" for n in slot]), out.stdout
+                   + [f"{n}[pair2]" for n in slot]), out
 
 
 def test_paired_rows_put_every_build_beside_the_baseline_with_intervals(tmp_path):
