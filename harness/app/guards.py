@@ -164,7 +164,7 @@ class CallbackProbe:
 
     def reset(self) -> dict[str, Any]:
         out = self.view()
-        self.max_wall_s = self.max_cpu_s = 0.0
+        self.max_wall_s = self.max_cpu_s = self.max_gc_s = 0.0
         self.worst = ""
         return out
 

@@ -41,6 +41,16 @@ async def metrics(request: Request) -> Response:
     return Response(c.metrics.exposition() + c.monitor.expose(), media_type=CONTENT_TYPE_LATEST)
 
 
+@router.post(f"{API}/loop/window", summary="The event-loop probes' worst figures since the last call, then a new window")
+async def loop_window(request: Request) -> dict[str, Any]:
+    """Why: the probes keep their maxima since the worker started, so a long first request (imports,
+    first queries) hides what a later stretch did; a client that wants one stretch's figures (a
+    test around one advance, a load window) calls this before it and reads /metrics or calls it
+    again after. ``callbacks`` is null unless CLOCKBENCH_CALLBACK_PROBE=1."""
+    c = current(request)
+    return {"loop_lag": c.loop_lag.reset(), "callbacks": c.callbacks.reset() if c.callbacks is not None else None}
+
+
 @router.get("/hello", summary="Hello world: the same app with no work, the throughput ceiling in benchmarks")
 async def hello() -> dict[str, str]:
     return {"hello": "world"}
