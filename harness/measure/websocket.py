@@ -63,12 +63,26 @@ def _subsample(sorted_values: list[int]) -> list[int]:
     return [sorted_values[int(i * step)] for i in range(MAX_SAMPLES)]
 
 
+# Plain HTTP requests a worker must still take beside the plan's WebSocket connections: the orders load
+# beside them and the measure's own reads (/api/v1/ws/closes).
+HTTP_HEADROOM = 2_000
+
+
+def stack_args(plan: dict) -> list[str]:
+    """The service's arguments for the plan (pure). ``--limit-concurrency`` counts open WebSocket
+    connections too: at its default (2,000) a worker holding 5,000 of a full run's 10,000 clients
+    refused every plain request with a 503, the measure's read of the closes included (the full run's
+    websocket step failed so). Sized for every client on one worker, as nginx need not split them evenly."""
+    return ["--heartbeat-ms", str(HEARTBEAT_MS), "--ws-peer-timeout-ms", str(PEER_TIMEOUT_MS),
+            "--ws-idle-timeout-ms", "900000",  # no idle close: connecting 10,000 takes a minute or two
+            "--limit-concurrency", str(plan["connections"] + HTTP_HEADROOM)]
+
+
 def stack_for(build: str, plan: dict, out: Path) -> Any:
     """The build's stack as a context manager: two uvicorn workers behind nginx, sized for the plan."""
     from harness.stack import running
 
-    args = ["--heartbeat-ms", str(HEARTBEAT_MS), "--ws-peer-timeout-ms", str(PEER_TIMEOUT_MS),
-            "--ws-idle-timeout-ms", "900000"]  # no idle close: connecting 10,000 takes a minute
+    args = stack_args(plan)
     return running(build=build, workers=WORKERS, nginx=True, service_args=args, run_dir=out / "stack",
                    nginx_worker_processes=plan["nginx_workers"], nginx_worker_connections=19_000,
                    write_pointer=False)  # fmt: skip
