@@ -661,6 +661,7 @@ class Session:
         t0 = time.monotonic()
         try:
             reply = self._post("/swarm", form)
+            swarmed_ns = time.time_ns()  # the test has started (its users spawning): Locust has answered
             if not reply.get("success"):
                 raise LoadError(f"Locust refused the run: {reply.get('message')}")
             limit = spec.duration_s + spec.stop_timeout_s + 30
@@ -687,7 +688,7 @@ class Session:
             target_problems.append(down)
         summary = summarize(spec, hdr_data, hdr_data.get("locust", []), cpu, url=self.url, label=label or {},
                             started_ns=started_ns, ended_ns=ended_ns, exit_code=None, target_problems=target_problems)
-        summary["session"] = {"pid": self.proc.pid, "log": str(self.out / "locust.log")}
+        summary["session"] = {"pid": self.proc.pid, "log": str(self.out / "locust.log"), "swarmed_ns": swarmed_ns}
         write_summary(summary, out)
         return summary
 
