@@ -73,7 +73,10 @@ SETTINGS = {  # quick, full. Samples per build ~ rounds x (duration - warmup - 0
     # criteria's statistics need (NEEDS), up to max_rounds, each as long as the values it lacks need at
     # the rate seen so far (topup_duration_s). A fresh Locust process per round cost its start and wrap-up
     # besides the duration (about 1 s idle, 16 s at load 14); one process per arm for every round
-    # (runner.Session) pays that once, beside the stacks' start: few, long rounds of many workers. At
+    # (runner.Session) pays that once, beside the stacks' start, and the three tests start within a
+    # fraction of a second of each other: a 24 s round's common window was 20.7-21.0 s in two runs
+    # (17.5-18.5 s with a process per arm per round, whose starts drifted apart; load 4-12, 2026-11-30),
+    # 104 stored samples per build instead of 87-94. Few, long rounds of many workers. At
     # load 15 an update took about 3 s (its updater skips the ones falling due meanwhile): two
     # updaters per arm gave 8 updates per build in a round, and the round adding stopped at 20 < 30
     # after 3 rounds (155 s); hence three updaters and up to 4 rounds. At load 16-21 three still gave
