@@ -1,7 +1,8 @@
 """``clockbench capacity``: the most concurrent users each build sustains under an SLO.
 
 Per build: bracket (double the users from --start-users until a step breaks the SLO; a later trial
-brackets around the previous trial's capacity instead, unless --cold-trials), then bisect
+brackets around the build's previous trial's capacity instead, and the first trial of the second
+build around the capacity the first build's search just found, unless --cold-trials), then bisect
 to --resolution; each step runs --duration seconds of which --warmup settle and are not judged.
 The whole search repeats --trials times, builds alternating first, and the result is the median
 with its spread (min..max). A step whose load generator saturated ends that search as INVALID:
@@ -45,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", help="URL of a running stack (then --builds names it, one build only)")
     p.add_argument("--cold-trials", action="store_true",
                    help="start every trial's search from --start-users (default: a build's later trials bracket "
-                        "around its previous trial's capacity, a measured pass next to a measured failure all the same)")
+                        "around its previous trial's capacity, and the second build's first trial around the first "
+                        "build's: a measured pass next to a measured failure all the same)")
     p.set_defaults(func=cmd)
 
 
@@ -122,15 +124,16 @@ def cmd(args: argparse.Namespace) -> int:
             print(f"capacity: {spec.profile} under {args.slo}, {spec.duration_s:g}s steps (warm-up {spec.warmup_s:g}s), "
                   f"{args.trials} trial(s), builds {', '.join(builds)} -> {out}", flush=True)
             for trial in range(args.trials):
+                just_before = None  # this trial's search of the other build
                 for b in (builds if trial % 2 == 0 else list(reversed(builds))):
                     print(f"trial {trial + 1}/{args.trials}, {b}:", flush=True)
                     step = make_step(spec, targets[b], terms, out, f"{b}-t{trial}", lambda m: print(m, flush=True),
                                      session=sessions.get(b))
-                    prev = searches[b][-1] if searches[b] and not args.cold_trials else None
-                    guess = prev.capacity if prev is not None and prev.valid and prev.capacity > 0 else None
+                    guess = None if args.cold_trials else capacity.trial_guess(searches[b], just_before)
                     res = capacity.search(step, start=args.start_users, max_users=args.max_users,
                                           resolution=args.resolution, guess=guess)
                     searches[b].append(res)
+                    just_before = res
                     tail = "" if res.valid else f" (INVALID: {res.reason})"
                     print(f"trial {trial + 1} {b}: capacity {res.capacity} users (first failure at {res.first_fail}){tail}", flush=True)
     except LoadError as exc:

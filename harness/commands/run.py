@@ -95,7 +95,7 @@ PRODUCERS: list[tuple[str, tuple[str, ...], Callable[[Context], list[results.Met
     ("instructions", ("instr",), Producer("harness.measure.microbench", "produce_instructions")),
     ("sims", ("sim.ems", "sim.lb", "sim.heartbeats", "bench.lb"), Producer("harness.measure.sims", "produce")),
     ("microbench", ("bench",), Producer("harness.measure.microbench", "produce_microbench")),
-    ("monitoring", ("sim.monitoring",), Producer("harness.measure.monitoring", "produce_monitoring")),
+    ("monitoring", ("sim.monitoring", "load.mixed"), Producer("harness.measure.monitoring", "produce_monitoring")),
     ("load", ("load",), Producer("harness.measure.load", "produce_load")),
     ("gateway", ("load.gateway", "gateway"), Producer("harness.measure.api_gateway", "produce_gateway")),
     ("capacity", ("capacity",), Producer("harness.measure.load", "produce_capacity")),
@@ -125,7 +125,7 @@ DEFINED_BY = {
     "load": ("harness.measure.load", "harness.load.records", "harness.load.runner", "loadtests.orders"),
     "capacity": ("harness.measure.load", "harness.commands.capacity", "harness.load.capacity"),
     "frontend": ("harness.measure.frontend",),
-    "monitoring": ("harness.measure.monitoring",), "gateway": ("harness.measure.api_gateway",),
+    "monitoring": ("harness.measure.monitoring", "harness.load.runner"), "gateway": ("harness.measure.api_gateway",),
     "websocket": ("harness.measure.websocket",), "containers": ("harness.measure.docker",),
 }
 

@@ -121,6 +121,17 @@ def _bracket_around(run: Callable[[int], Step], guess: int, max_users: int, reso
             return (last, users) if up else (users, last)
 
 
+def trial_guess(own: list[Search], just_before: Search | None = None) -> int | None:
+    """Where a trial's search brackets from (None: doubling from the start): the build's own previous
+    trial's capacity, else, in the first trial, the capacity the other build's search found just
+    before it in the same trial (the builds differ by tens of percent, not by factors: doubling from
+    the start cost the second build's first trial the 3 or 4 steps the first one spent reaching the
+    boundary). Only a valid search with a capacity above zero gives a guess. The search still ends on
+    a measured pass next to a measured failure within the resolution, whatever it started from."""
+    prior = own[-1] if own else just_before  # the build's own trial decides where there is one
+    return prior.capacity if prior is not None and prior.valid and prior.capacity > 0 else None
+
+
 @dataclass
 class Capacity:
     """Repeated searches: the median capacity and its spread."""

@@ -255,6 +255,17 @@ def _fmt_ms(v: Any) -> str:
         return "-"
 
 
+def note_dead(watch: Watch | None, died: dict[str, float], elapsed_s: float, next_s: float) -> float:
+    """Both run loops' once-a-second look at the target: when ``elapsed_s`` has reached ``next_s``,
+    note in ``died`` (part -> seconds into the run, the first sighting kept) what ``watch`` names
+    as dead; returns when to look next (a second later; unchanged when it was not yet time)."""
+    if watch is None or elapsed_s < next_s:
+        return next_s
+    for part in watch():
+        died.setdefault(part, elapsed_s)
+    return next_s + 1.0
+
+
 def run(
     spec: LoadSpec,
     url: str,
@@ -303,10 +314,7 @@ def run(
         while main.poll() is None:
             time.sleep(0.25)
             el = time.monotonic() - t0
-            if watch is not None and el >= next_watch:
-                next_watch += 1.0
-                for part in watch():
-                    died.setdefault(part, el)
+            next_watch = note_dead(watch, died, el, next_watch)
             if el > limit:
                 raise LoadError(f"Locust did not finish within {limit:.0f}s; see {out / 'locust.log'}")
             if el >= next_line:
@@ -653,6 +661,7 @@ class Session:
         t0 = time.monotonic()
         try:
             reply = self._post("/swarm", form)
+            swarmed_ns = time.time_ns()  # the test has started (its users spawning): Locust has answered
             if not reply.get("success"):
                 raise LoadError(f"Locust refused the run: {reply.get('message')}")
             limit = spec.duration_s + spec.stop_timeout_s + 30
@@ -660,10 +669,7 @@ class Session:
             while not hdr_path.exists():
                 time.sleep(0.05)
                 el = time.monotonic() - t0
-                if watch is not None and el >= next_watch:
-                    next_watch += 1.0
-                    for part in watch():
-                        died.setdefault(part, el)
+                next_watch = note_dead(watch, died, el, next_watch)
                 if self.proc.poll() is not None:
                     raise LoadError(f"the session's Locust process exited (code {self.proc.returncode}) during a run; "
                                     f"see {self.out / 'locust.log'}")
@@ -682,7 +688,7 @@ class Session:
             target_problems.append(down)
         summary = summarize(spec, hdr_data, hdr_data.get("locust", []), cpu, url=self.url, label=label or {},
                             started_ns=started_ns, ended_ns=ended_ns, exit_code=None, target_problems=target_problems)
-        summary["session"] = {"pid": self.proc.pid, "log": str(self.out / "locust.log")}
+        summary["session"] = {"pid": self.proc.pid, "log": str(self.out / "locust.log"), "swarmed_ns": swarmed_ns}
         write_summary(summary, out)
         return summary
 

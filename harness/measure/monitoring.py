@@ -4,8 +4,8 @@ floor), and the stored samples are read back through its HTTP API with their tim
 
 Three stacks (every component in the arm's build, ``workers`` uvicorn workers each, behind nginx;
 without nginx one worker each, driven directly) are scraped by one Prometheus at 1 s the whole time.
-In each round the three stacks are loaded AT ONCE, each by its own headless, bounded Locust run of
-the mixed profile (traders, market-feed screens, bursty API clients; fewer users each than one stack
+In each round the three stacks are loaded AT ONCE, each by a bounded test of the mixed profile in
+its own Locust process (harness/load/runner.Session, started with the stacks and kept for every round) (traders, market-feed screens, bursty API clients; fewer users each than one stack
 loaded alone had, so the machine is about as busy), and every build is judged over the same window: the
 part of the round in which all three loads were running (after the warm-up). So the three arms meet
 the same machine at the same moment (a drift of the shared machine moves all three alike, which
@@ -16,7 +16,11 @@ panel, seven queries at once, and on a busy machine an update takes seconds) pub
 (the clocked one on the phase learned from that worker's ``lastScrape``; each baseline loop started
 after a random, seeded delay: wherever it happens to start). Every worker is one more draw of the
 phase between its collector and Prometheus's scrape, which is how ``--quick`` reaches the sample
-counts harness/stats.py needs without long rounds.
+counts harness/stats.py needs without long rounds. A round added because a build still lacks values
+runs as long as the rate seen so far says they need (``topup_duration_s``), not a whole round.
+The stacks, Prometheus and the Locust processes start at once: the workers' ports are chosen
+beforehand, so Prometheus already scrapes them when they come up (it starts scraping new static
+targets 5 to 10 s after it starts; after the stacks, that was a wait of ~7 s).
 
 Records (one per build: clocked, baseline, aa):
   sim.monitoring.timestamp_error            ns, per stored sample: |stored timestamp - instant the value
@@ -26,6 +30,8 @@ Records (one per build: clocked, baseline, aa):
                                             the instants their values were read - interval|
   sim.monitoring.dashboard_staleness        ns, per dashboard update: arrival at the Grafana API double -
                                             instant the newest value it showed was read
+  load.mixed.throughput                     ops/s, per round: the arm's Locust throughput (answered
+                                            requests/s over its measured window), paired by round
 """
 
 from __future__ import annotations
@@ -33,8 +39,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import dataclasses
 import functools
 import json
+import math
 import random
 import threading
 import time
@@ -62,8 +70,13 @@ SETTINGS = {  # quick, full. Samples per build ~ rounds x (duration - warmup - 0
     # ``users`` per arm: the three arms are loaded at once (4 x 3 = 12 users against 10 on one stack
     # alone before). quick: one round of 24 s (one-at-a-time rounds, 2 x 3 arms of 14 s, took 101 s at
     # load 1-6 for 96 samples per build); rounds are added while a build lacks the values its
-    # criteria's statistics need (NEEDS), up to max_rounds. Each round costs Locust's start and wrap-up
-    # besides its duration (about 1 s idle, 16 s at load 14): few, long rounds of many workers. At
+    # criteria's statistics need (NEEDS), up to max_rounds, each as long as the values it lacks need at
+    # the rate seen so far (topup_duration_s). A fresh Locust process per round cost its start and wrap-up
+    # besides the duration (about 1 s idle, 16 s at load 14); one process per arm for every round
+    # (runner.Session) pays that once, beside the stacks' start, and the three tests start within a
+    # fraction of a second of each other: a 24 s round's common window was 20.7-21.0 s in two runs
+    # (17.5-18.5 s with a process per arm per round, whose starts drifted apart; load 4-12, 2026-11-30),
+    # 104 stored samples per build instead of 87-94. Few, long rounds of many workers. At
     # load 15 an update took about 3 s (its updater skips the ones falling due meanwhile): two
     # updaters per arm gave 8 updates per build in a round, and the round adding stopped at 20 < 30
     # after 3 rounds (155 s); hence three updaters and up to 4 rounds. At load 16-21 three still gave
@@ -78,6 +91,8 @@ NEEDS = {"timestamp_error": "share_le:10000000", "collection_interval_jitter": "
 STACK_HEALTH_S = 30.0  # a stack's health wait when it starts alone (harness.stack's default)
 WINDOW_START_S = 1.5  # after the warm-up: the first loaded scrape is stored
 WINDOW_END_S = 1.0  # after the load's end: its last collections are stored
+TOPUP_MARGIN = 1.5  # a round added for missing values runs 1.5 x the time they took so far
+TOPUP_MIN_S = 10.0  # ... and at least this long (warm-up and window start take 3.5 s of it)
 
 
 def stored_series(result: list[dict[str, Any]]) -> list[list[accuracy.StoredSample]]:
@@ -153,9 +168,12 @@ def loaded_window(run_dir: Path, summary: dict[str, Any], warmup_s: float) -> tu
     """The part of one Locust run in which its users were really running, past the warm-up: from
     Locust's per-second history (``locust_stats_history.csv``: a row's whole-second timestamp is
     written after its users count), not from the process's launch, since Locust can take seconds to
-    start on a busy machine. Falls back to the launch-based window where there is no history."""
-    launch0 = summary["started_ns"] + int((warmup_s + WINDOW_START_S) * 1e9)
-    launch1 = min(summary["ended_ns"], summary["started_ns"] + int((summary["spec"]["duration_s"] + WINDOW_END_S) * 1e9))
+    start on a busy machine. Where there is no history, the window counts from the launch: for a test
+    of a Locust session (runner.Session, which writes no history), from when its process answered the
+    swarm request, its users then spawning, and its run time counting."""
+    launch = (summary.get("session") or {}).get("swarmed_ns") or summary["started_ns"]
+    launch0 = launch + int((warmup_s + WINDOW_START_S) * 1e9)
+    launch1 = min(summary["ended_ns"], launch + int((summary["spec"]["duration_s"] + WINDOW_END_S) * 1e9))
     try:
         rows = list(csv.DictReader((run_dir / "locust_stats_history.csv").open()))
     except OSError:
@@ -178,10 +196,11 @@ def too_few(values: dict[str, dict[str, list[int]]]) -> list[str]:
 
 def loaded_round(r: int, s: dict[str, Any], spec: Any, stacks: dict[str, Any], addrs: dict[str, list[str]],
                  phase: dict[str, int], prom_url: str, grafana_url: str, rng: random.Random, out: Path,
-                 log: Log, run: Callable[..., dict]) -> list[dict[str, Any]]:
+                 log: Log, runs: dict[str, Callable[..., dict]]) -> list[dict[str, Any]]:
     """Round ``r``: every arm's dashboard updaters and its own Locust mixed profile on its stack, the
     three at once; one window record per arm, each holding the round's common window (all three
-    loads running, past the warm-up; its figures are read back from Prometheus later)."""
+    loads running, past the warm-up; its figures are read back from Prometheus later). ``runs[arm]``
+    runs one load test (``runner.Session.run``: the arm's Locust process, started with the stacks)."""
     from harness.load.runner import headline
 
     # the baseline loops' random start delays drawn here, in a fixed order: the seeded draws do not
@@ -193,15 +212,17 @@ def loaded_round(r: int, s: dict[str, Any], spec: Any, stacks: dict[str, Any], a
         stop, result = threading.Event(), {}
         th = _updaters_thread(arm, prom_url, grafana_url, targets[arm], stop, result)
         try:
-            summ = run(spec, stacks[arm].url, out / f"round{r:02d}-{arm}", label={"label": arm, "build": arm, "round": r},
-                       progress=lambda line: None, watch=stacks[arm].dead)
+            summ = runs[arm](spec, out / f"round{r:02d}-{arm}", label={"label": arm, "build": arm, "round": r},
+                             watch=stacks[arm].dead)
         finally:
             stop.set()
             th.join(30)
         own = loaded_window(out / f"round{r:02d}-{arm}", summ, s["warmup_s"])
         log(f"  monitoring round {r + 1} {arm:<8} under load: {headline(summ)}")
         return {"round": r, "arm": arm, "own_window_ns": list(own), "updates": result.get("updates", []),
-                "update_errors": result.get("errors", []), "load": headline(summ), "load_valid": summ["validity"]["valid"]}
+                "update_errors": result.get("errors", []), "load": headline(summ), "load_valid": summ["validity"]["valid"],
+                "load_invalid_reasons": summ["validity"]["reasons"], "duration_s": spec.duration_s,
+                "throughput_rps": summ["aggregate"]["throughput_rps"]}
 
     with ThreadPoolExecutor(max_workers=len(BUILDS), thread_name_prefix=f"monitoring-round{r}") as pool:
         rounds = [f.result() for f in [pool.submit(one, arm) for arm in BUILDS]]
@@ -283,7 +304,7 @@ def produce(out: Path, quick: bool, log: Log = print, settings: dict[str, Any] |
     the URL it is given). Raises PrometheusUnavailable where no Prometheus binary exists."""
     if find_binary() is None:
         raise PrometheusUnavailable("no Prometheus binary (apt-get install prometheus)")
-    from harness.load.runner import LoadSpec, run
+    from harness.load.runner import LoadSpec, Session, start_sessions, terminate_sessions
     from harness.stack import StackError, running
 
     s = dict(SETTINGS[quick], **(settings or {}))
@@ -297,34 +318,52 @@ def produce(out: Path, quick: bool, log: Log = print, settings: dict[str, Any] |
     windows: list[dict[str, Any]] = []
     rng = random.Random(20261130)
     t_start = time.monotonic()
+    # The workers' ports are chosen here, so that Prometheus, which begins scraping static targets 5 to 10 s
+    # after it starts (its discovery and scrape managers apply new targets every 5 s), starts beside the
+    # stacks instead of after them; it scrapes a worker that is not up yet as down, which nothing counts.
+    ports = distinct_free_ports(len(BUILDS) * workers)
+    addrs = {b: [f"127.0.0.1:{p}" for p in ports[k * workers:(k + 1) * workers]] for k, b in enumerate(BUILDS)}
+    jobs = [scrape_job(b, addrs[b], INTERVAL_NS, {"build": ARM_BUILDS[b]}) for b in BUILDS]
     with contextlib.ExitStack() as es:
         t_stacks = time.monotonic()
-        try:  # all three at once (the health wait allows for three starting together on a busy machine)
-            stacks = enter_all(es, {arm: functools.partial(
-                running, build=ARM_BUILDS[arm], workers=workers, nginx=nginx, write_pointer=False,
-                run_dir=out / f"stack-{arm}", health_timeout_s=STACK_HEALTH_S * len(BUILDS)) for arm in BUILDS})
+        # one Locust process per arm for all its rounds (harness/load/runner.Session), its imports beside the starts
+        sessions = start_sessions(es, {arm: Session(spec, None, out / f"locust-{arm}") for arm in BUILDS})
+        makers: dict[str, Callable[[], Any]] = {arm: functools.partial(
+            running, build=ARM_BUILDS[arm], workers=workers, nginx=nginx, write_pointer=False,
+            worker_ports=[int(a.rsplit(":", 1)[1]) for a in addrs[arm]],
+            run_dir=out / f"stack-{arm}", health_timeout_s=STACK_HEALTH_S * len(BUILDS)) for arm in BUILDS}
+        makers["prometheus"] = functools.partial(PrometheusServer, out / "prometheus", jobs, INTERVAL_NS)
+        try:  # all three stacks and Prometheus at once (the health wait allows for three starting together)
+            started = enter_all(es, makers)
         except StartFailed as exc:
             if isinstance(exc.error, StackError):
                 raise RuntimeError(f"could not start the {exc.key} stack: {exc.error}") from None
             raise exc.error from None
-        t_prom = time.monotonic()
-        addrs = {b: [u.removeprefix("http://") for u in stacks[b].worker_urls] for b in BUILDS}
-        jobs = [scrape_job(b, addrs[b], INTERVAL_NS, {"build": ARM_BUILDS[b]}) for b in BUILDS]
-        prom = es.enter_context(PrometheusServer(out / "prometheus", jobs, INTERVAL_NS))
+        prom = started.pop("prometheus")
+        stacks = started
+        assert all([u.removeprefix("http://") for u in stacks[b].worker_urls] == addrs[b] for b in BUILDS)
+        es.callback(terminate_sessions, sessions)  # at the end, first: Locust quits while the stacks stop
+        for arm in BUILDS:
+            sessions[arm].url = stacks[arm].url
+        for sess in sessions.values():
+            sess.wait()
+        runs = {arm: sessions[arm].run for arm in BUILDS}
         grafana = es.enter_context(GrafanaDouble())
+        t_prom = time.monotonic()
         log(f"  monitoring (Locust mixed profile): 3 stacks x {workers} worker(s) "
-            f"{'behind nginx' if nginx else 'driven directly'} up in {t_prom - t_stacks:.0f}s, Prometheus {prom.url} "
-            f"at 1s, Grafana API test double {grafana.url}")
+            f"{'behind nginx' if nginx else 'driven directly'}, Prometheus {prom.url} at 1s and Locust up in "
+            f"{t_prom - t_stacks:.0f}s, Grafana API test double {grafana.url}")
         write_grafana_files(out, prom.url)
         last = prom.wait_for_scrapes(scrapes=2, timeout_s=60)  # each target's phase (4 took 2 s more)
-        log(f"  monitoring: Prometheus up and every target scraped twice {time.monotonic() - t_prom:.0f}s later")
+        log(f"  monitoring: every target scraped twice {time.monotonic() - t_prom:.0f}s later")
         t_rounds, t_loaded = time.monotonic(), 0.0
         phase = {a: ns % INTERVAL_NS for u, ns in last.items() for b in BUILDS for a in addrs[b]
                  if u.startswith(f"http://{a}/")}
-        measured, done = 0, 0
+        measured, done, round_spec = 0, 0, spec
         while True:
             for r in range(done, max(done + 1, s["rounds"])):
-                windows += loaded_round(r, s, spec, stacks, addrs, phase, prom.url, grafana.url, rng, out, log, run)
+                windows += loaded_round(r, s, round_spec, stacks, addrs, phase, prom.url, grafana.url, rng, out, log,
+                                        runs)
                 done = r + 1
             t_loaded = time.monotonic()
             prom.wait_for_scrapes(scrapes=2, timeout_s=20)  # the last window's collections are stored
@@ -336,15 +375,19 @@ def produce(out: Path, quick: bool, log: Log = print, settings: dict[str, Any] |
                     f"{w['summary']['expected']} stored, {w['summary']['within_1pct']:.0%} within 1%, staleness p50 "
                     f"{_fmt_ms(w['summary']['staleness_p50_ms'])}")
             measured = len(windows)
-            short = too_few({"timestamp_error": errors, "collection_interval_jitter": jitter,
-                             "dashboard_staleness": stale})
+            values = {"timestamp_error": errors, "collection_interval_jitter": jitter, "dashboard_staleness": stale}
+            short = too_few(values)
             if not short or done >= s["max_rounds"]:
                 break
-            log(f"  monitoring: too few values after {done} round(s) ({'; '.join(short)}): one more round")
+            seconds = sum(w["window_ns"][1] - w["window_ns"][0] for w in windows if w["arm"] == BUILDS[0]) / 1e9
+            round_spec = dataclasses.replace(spec, duration_s=topup_duration_s(values, seconds, s))
+            log(f"  monitoring: too few values after {done} round(s) ({'; '.join(short)}): one more round, "
+                f"{round_spec.duration_s:g}s at the rate seen so far")
         panels = asyncio.run(check_panels(prom.url, windows[0]["window_ns"][0], windows[-1]["window_ns"][1]))
         t_read = time.monotonic()
     elapsed = time.monotonic() - t_start
-    phases = {"stacks": t_prom - t_stacks, "prometheus": t_rounds - t_prom, "loaded rounds": t_loaded - t_rounds,
+    # "start": the stacks, Prometheus and the Locust processes, all at once; "first scrapes": after that
+    phases = {"start": t_prom - t_stacks, "first scrapes": t_rounds - t_prom, "loaded rounds": t_loaded - t_rounds,
               "read back": t_read - t_loaded, "teardown": time.monotonic() - t_read}  # the last round's read back
     phases = {k: round(v, 1) for k, v in phases.items()}
     counts = {b: {"timestamp_error": len(errors[b]), "collection_interval_jitter": len(jitter[b]),
@@ -361,12 +404,79 @@ def produce(out: Path, quick: bool, log: Log = print, settings: dict[str, Any] |
     extra = {"interval_ns": INTERVAL_NS, "rounds": len(windows) // len(BUILDS),
              "window_s": s["duration_s"] + WINDOW_END_S - s["warmup_s"] - WINDOW_START_S,  # nominal; measured:
              "windows_s": [round((w["window_ns"][1] - w["window_ns"][0]) / 1e9, 1) for w in windows[::len(BUILDS)]],
+             "round_durations_s": [w["duration_s"] for w in windows[::len(BUILDS)]],
              "workers_per_stack": workers, "nginx": nginx,
              "load": f"Locust mixed profile, {s['users']} users per stack, the three stacks loaded at once, "
                      "every build judged over the same window",
              "load_invalid_windows": sum(1 for w in windows if not w["load_valid"]),
              "panels_series": panels, "source": "monitoring/monitoring.json"}
-    return make_records(errors, jitter, stale, extra)
+    return make_records(errors, jitter, stale, extra) + throughput_records(windows, s["rounds"], "monitoring/monitoring.json")
+
+
+def distinct_free_ports(n: int) -> list[int]:
+    """``n`` different ports the OS says are free now (for workers started a moment later)."""
+    from harness.ports import free_port
+
+    ports: list[int] = []
+    while len(ports) < n:
+        p = free_port()
+        if p not in ports:
+            ports.append(p)
+    return ports
+
+
+def topup_duration_s(values: dict[str, dict[str, list[int]]], window_s: float, s: dict[str, Any]) -> float:
+    """The duration of a round added because some build lacks values (pure): long enough, at the rate
+    each short metric of each build gained values over the ``window_s`` judged so far, for all of them to
+    reach their statistic's minimum with TOPUP_MARGIN to spare; whole seconds (Locust's run time),
+    at least TOPUP_MIN_S, at most the round's own duration (a build that gained nothing gets a whole round).
+    A short round costs what it measures: a whole 24 s round added for the last few values cost half the
+    quick step."""
+    from harness.stats import min_samples
+
+    window = 0.0
+    for metric, per in values.items():
+        want = min_samples(NEEDS[metric])
+        for b in BUILDS:
+            have = len(per[b])
+            if have < want:
+                window = max(window, (want - have) / (have / window_s) if have and window_s > 0 else float("inf"))
+    if window == 0.0:
+        return 0.0
+    if math.isinf(window):
+        return float(s["duration_s"])
+    duration = window * TOPUP_MARGIN + s["warmup_s"] + WINDOW_START_S - WINDOW_END_S
+    return float(min(s["duration_s"], max(TOPUP_MIN_S, math.ceil(duration))))
+
+
+def throughput_records(windows: list[dict[str, Any]], planned: int, source: str) -> list[MetricRecord]:
+    """``load.mixed.throughput`` per build (pure): each round's Locust throughput (answered requests/s over
+    its measured window) of the arm's stack, one value per round, paired by round across the builds, over
+    the ``planned`` rounds (the settings' own, not those added for missing monitoring values: how many
+    those are depends on the machine's load, and a verdict must not move with it) in which every arm's
+    load was valid (a round invalid in any arm is left out of all)."""
+    per_round: dict[int, dict[str, dict[str, Any]]] = {}
+    for w in windows:
+        if w["round"] < planned:
+            per_round.setdefault(w["round"], {})[w["arm"]] = w
+    rounds = sorted(r for r, arms in per_round.items() if set(arms) == set(BUILDS))
+    keep = [r for r in rounds if all(per_round[r][b]["load_valid"] for b in BUILDS)]
+    extra = {"rounds": len(rounds), "used_rounds": keep, "dropped_rounds": [r for r in rounds if r not in keep],
+             "durations_s": [per_round[r][BUILDS[0]].get("duration_s") for r in keep],
+             "design": "the monitoring step's rounds: the clocked, baseline and aa stacks (every component in the "
+                       "arm's build) each under its own Locust mixed profile, the three at once"}
+    out: list[MetricRecord] = []
+    for b in BUILDS:
+        if not keep:
+            why = sorted({x for r in rounds for a in BUILDS for x in per_round[r][a].get("load_invalid_reasons", [])})
+            out.append(MetricRecord("load.mixed.throughput", b, "ops/s", [], valid=False, source=source,
+                                    reason=f"no round valid in every arm ({len(rounds)} run): " + "; ".join(why[:3]),
+                                    extra=extra))
+        else:
+            out.append(MetricRecord("load.mixed.throughput", b, "ops/s",
+                                    [int(round(per_round[r][b]["throughput_rps"])) for r in keep], kind="rounds",
+                                    lower_is_better=False, source=source, extra=extra))
+    return out
 
 
 def write_grafana_files(out: Path, prometheus_url: str) -> Path:

@@ -55,6 +55,9 @@ class StackSpec:
     redis_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 0  # nginx's port (0: a free one); without nginx, the first worker's port
+    # The workers' ports where given (the rest free ones): a caller that must name the workers before
+    # they are up (a Prometheus scraping them, started beside the stack) chooses them itself.
+    worker_ports: Sequence[int] = ()
     run_dir: Path | None = None
     nginx_path: str | None = None
     health_timeout_s: float = 30.0
@@ -279,7 +282,12 @@ def start(spec: StackSpec | None = None, **kwargs: object) -> Stack:
     try:
         ports: list[int] = []
         for i in range(workers):
-            port = spec.port if (i == 0 and not spec.nginx and spec.port) else free_port(spec.host)
+            if i < len(spec.worker_ports):
+                port = spec.worker_ports[i]
+                if port in ports or port_in_use(spec.host, port):
+                    raise StackError(f"worker port {spec.host}:{port} is already in use")
+            else:
+                port = spec.port if (i == 0 and not spec.nginx and spec.port) else free_port(spec.host)
             while port in ports:
                 port = free_port(spec.host)
             ports.append(port)

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from harness.load import capacity, slo
-from harness.load.runner import LoadError, LoadSpec, run, summarize
+from harness.load.runner import LoadError, LoadSpec, note_dead, run, summarize
 from harness.load.target import Target
 from harness.commands.capacity import make_step
 
@@ -77,6 +77,24 @@ def test_generator_saturation_makes_a_run_invalid() -> None:
     cpu = {**cpu, "processes": {"locust": {"mean": 50.0, "max": 60.0, "samples": 5}}, "max_process_mean": 50.0}
     s = summarize(LoadSpec(users=8), hdr_data, [], cpu, url="x", label={}, started_ns=0, ended_ns=1, exit_code=0)
     assert s["validity"]["reasons"] == ["only 5 of 8 users were running"]
+
+
+def test_both_run_loops_note_dead_parts_once_a_second_keeping_the_first_sighting() -> None:
+    dead: list[list[str]] = [[], ["worker-1"], ["worker-1", "nginx"]]
+    calls: list[float] = []
+
+    def watch() -> list[str]:
+        calls.append(0)
+        return dead[min(len(calls) - 1, len(dead) - 1)]
+
+    died: dict[str, float] = {}
+    nxt = 1.0
+    for el in (0.3, 0.9, 1.05, 1.5, 2.2, 2.9, 3.4, 4.0):
+        nxt = note_dead(watch, died, el, nxt)
+    assert len(calls) == 4  # at 1.05, 2.2, 3.4 and 4.0: not at every poll
+    assert nxt == 5.0
+    assert died == {"worker-1": 2.2, "nginx": 3.4}
+    assert note_dead(None, died, 9.0, 5.0) == 5.0  # nothing to watch: nothing noted, nothing rescheduled
 
 
 def test_capacity_search_finds_the_synthetic_capacity(synthetic_service, tmp_path) -> None:

@@ -142,3 +142,16 @@ def test_a_guessed_search_stops_at_the_ceiling_and_on_an_invalid_step() -> None:
     bad = capacity.search(lambda u: capacity.Step(u, u <= 10, valid=u != 12, reason="generator saturated"),
                           start=4, max_users=100, resolution=0.0, guess=9)  # 9, 10, then 12
     assert not bad.valid and bad.capacity == 10 and "generator saturated" in bad.reason
+
+
+def test_a_trial_brackets_from_its_own_last_capacity_else_from_the_other_builds_in_the_same_trial() -> None:
+    def found(cap: int, valid: bool = True) -> capacity.Search:
+        return capacity.Search(cap, cap + 1, valid, "" if valid else "generator saturated", [])
+
+    assert capacity.trial_guess([]) is None  # the very first search: doubling from --start-users
+    assert capacity.trial_guess([], found(24)) == 24  # the second build's first trial: the first build's
+    assert capacity.trial_guess([found(30)], found(24)) == 30  # a later trial: the build's own
+    # nothing to start from: an invalid or empty search, the build's own deciding where there is one
+    assert capacity.trial_guess([], found(24, valid=False)) is None
+    assert capacity.trial_guess([], found(0)) is None
+    assert capacity.trial_guess([found(30, valid=False)], found(24)) is None

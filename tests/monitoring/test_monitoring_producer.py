@@ -31,8 +31,11 @@ def test_producer_judges_every_build_under_the_mixed_profile_without_nginx(
                    settings={"rounds": 1, "max_rounds": 1, "duration_s": 16.0, "warmup_s": 1.0, "users": 4,
                              "workers": 3})
     by = {(r.metric, r.build): r for r in recs}
-    assert {b for _, b in by} == set(BUILDS) and len(by) == 9
+    assert {b for _, b in by} == set(BUILDS) and len(by) == 12  # three monitoring metrics and the throughput
     assert all(r.valid for r in recs), [r.reason for r in recs if not r.valid]
+    for b in BUILDS:  # one round: one throughput per build, from its own Locust process kept for every round
+        assert by[("load.mixed.throughput", b)].values[0] > 0 and by[("load.mixed.throughput", b)].n == 1
+        assert (tmp_path / f"locust-{b}" / "session-command.json").exists()
     data = json.loads((tmp_path / "monitoring.json").read_text())
     assert data["nginx"] is False and data["settings"]["workers"] == 1  # one worker: the only one Locust reaches
     for arm in BUILDS:  # no nginx was started for any stack

@@ -125,6 +125,9 @@ def test_loaded_window_follows_locusts_history_not_its_launch(tmp_path) -> None:
     assert loaded_window(tmp_path, summary, 2.0) == (108 * S + 500 * MS, 118 * S)
     # no history: the launch-based window (warm-up + 1.5 s after launch, until duration + 1 s)
     assert loaded_window(tmp_path / "none", summary, 2.0) == (103 * S + 500 * MS, 115 * S)
+    # a Locust session's test: launched when its process answered the swarm request
+    session = dict(summary, session={"pid": 1, "swarmed_ns": 101 * S})
+    assert loaded_window(tmp_path / "none", session, 2.0) == (104 * S + 500 * MS, 116 * S)
 
 
 def test_a_build_without_values_is_an_invalid_record_saying_why() -> None:
@@ -174,3 +177,54 @@ def test_common_window_is_the_span_every_arm_was_loaded() -> None:
     assert common_window([[10, 50], [12, 48], [11, 60]]) == (12, 48)
     assert common_window([[10, 20], [30, 40]]) == (30, 30)
     assert common_window([[5, 9]]) == (5, 9)
+
+
+def test_an_added_round_runs_as_long_as_the_missing_values_need_at_the_rate_so_far() -> None:
+    """Rounds added for missing values: 1.5 x the time the shortest build needs at its rate so far, plus
+    the warm-up and window start (3.5 s quick), whole seconds, between 10 s and a whole round."""
+    from harness.measure.monitoring import BUILDS, NEEDS, SETTINGS, topup_duration_s
+    from harness.stats import min_samples
+
+    quick = SETTINGS[True]
+    enough = {metric: {b: [0] * min_samples(stat) for b in BUILDS} for metric, stat in NEEDS.items()}
+    assert topup_duration_s(enough, 21.5, quick) == 0.0  # nothing short: no round
+    # 24 of 30 updates in 21.5 s: 6 more at 24/21.5 per s take 5.4 s; x 1.5 = 8.1 s + 2 + 1.5 - 1 -> 11 s
+    short = dict(enough, dashboard_staleness=dict(enough["dashboard_staleness"], baseline=[0] * 24))
+    assert topup_duration_s(short, 21.5, quick) == 11.0
+    # the slowest short build decides
+    shorter = dict(short, timestamp_error=dict(enough["timestamp_error"], aa=[0] * 40))
+    assert topup_duration_s(shorter, 21.5, quick) == 11.0  # 10 more at 40/21.5: 5.4 s, the same
+    shorter["timestamp_error"]["aa"] = [0] * 20  # 30 more at 20/21.5: 32 s -> a whole round
+    assert topup_duration_s(shorter, 21.5, quick) == quick["duration_s"]
+    # one value short: at least 10 s; none at all: a whole round
+    one = dict(enough, collection_interval_jitter=dict(enough["collection_interval_jitter"], clocked=[0] * 49))
+    assert topup_duration_s(one, 21.5, quick) == 10.0
+    none = dict(enough, dashboard_staleness=dict(enough["dashboard_staleness"], aa=[]))
+    assert topup_duration_s(none, 21.5, quick) == quick["duration_s"]
+
+
+def _window(r: int, arm: str, rps: float, valid: bool = True) -> dict:
+    return {"round": r, "arm": arm, "throughput_rps": rps, "load_valid": valid, "duration_s": 24.0,
+            "load_invalid_reasons": [] if valid else ["load generator saturated"]}
+
+
+def test_mixed_throughput_is_paired_by_planned_round_and_drops_rounds_invalid_in_any_arm() -> None:
+    from harness.measure.monitoring import BUILDS, throughput_records
+
+    rates = {"clocked": (101.4, 98.6, 99.5, 80.0), "baseline": (90.2, 91.0, 89.0, 70.0), "aa": (90.0, 92.0, 88.0, 71.0)}
+    windows = [_window(r, arm, rates[arm][r], valid=not (r == 1 and arm == "aa")) for r in range(4) for arm in BUILDS]
+    recs = {r.build: r for r in throughput_records(windows, 3, "monitoring/monitoring.json")}
+    assert set(recs) == set(BUILDS) and all(r.metric == "load.mixed.throughput" and r.valid for r in recs.values())
+    # round 1 invalid in aa: left out of every build; round 3 was added for monitoring values: not counted
+    assert recs["clocked"].values == [101, 100] and recs["baseline"].values == [90, 89] and recs["aa"].values == [90, 88]
+    assert recs["clocked"].kind == "rounds" and recs["clocked"].lower_is_better is False
+    assert recs["clocked"].extra["used_rounds"] == [0, 2] and recs["clocked"].extra["dropped_rounds"] == [1]
+    bad = throughput_records([_window(0, arm, 50.0, valid=arm != "clocked") for arm in BUILDS], 1, "x")
+    assert all(not r.valid and "no round valid in every arm" in r.reason and "saturated" in r.reason for r in bad)
+
+
+def test_distinct_free_ports_are_distinct() -> None:
+    from harness.measure.monitoring import distinct_free_ports
+
+    ports = distinct_free_ports(15)
+    assert len(set(ports)) == 15 and all(0 < p < 65536 for p in ports)

@@ -96,3 +96,21 @@ def test_baseline_timing_agrees_within_float_rounding():
     summary = base_timing.summarize(LOG)
     assert summary is not None and summary["count"] == 3
     assert abs(summary["max_ns"] - 13_000_000) < 10
+
+
+def test_a_given_worker_port_that_is_taken_stops_the_start_before_anything_runs(tmp_path: Path, postgres_url: str,
+                                                                                redis_url: str) -> None:
+    """``worker_ports`` (chosen by a caller that names the workers before they are up, as the monitoring
+    step does for Prometheus): a port already taken is a StackError naming it, and nothing is left running."""
+    import socket
+
+    from harness.stack import StackSpec, start
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        with pytest.raises(StackError, match=f"worker port 127.0.0.1:{port} is already in use"):
+            start(StackSpec(build="baseline", workers=2, nginx=False, worker_ports=[port], postgres_url=postgres_url,
+                            redis_url=redis_url, run_dir=tmp_path / "stack", write_pointer=False))
+    assert not list((tmp_path / "stack").glob("worker-*.log"))  # no worker was spawned
