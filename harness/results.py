@@ -41,6 +41,12 @@ KINDS = {"samples", "rounds"}
 # its values (the browser's clock readings repeat one sync estimate until the next exchange); a
 # share over them is judged over these units (harness/report/verdict.py: share_counts).
 INDEPENDENT = "independent_units"
+# extra[REPEATS]: how many values each repeat of the measurement gave, in the order the repeats ran,
+# the values being those repeats' values one after the other. Two builds' records that carry it ran
+# their repeats alternating (A B, B A, A B ...) and are paired repeat by repeat: a tail statistic is
+# then judged per repeat (harness/report/verdict.py), so the spread of the tail from one repeat to
+# the next is in its interval, which pooling the values as if independent left out.
+REPEATS = "repeat_sizes"
 
 
 class RecordError(ValueError):
@@ -105,6 +111,31 @@ def check(r: MetricRecord) -> None:
         raise RecordError(f"metric record {r.metric} ({r.build}): a valid record needs at least one value")
     if not r.valid and not r.reason:
         raise RecordError(f"metric record {r.metric} ({r.build}): an invalid record needs a reason")
+    sizes = r.extra.get(REPEATS) if isinstance(r.extra, dict) else None
+    if sizes is not None and r.valid and (
+            not isinstance(sizes, list) or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 0 for k in sizes)
+            or sum(sizes) != len(r.values)):
+        raise RecordError(f"metric record {r.metric} ({r.build}): extra[{REPEATS!r}] must list each repeat's number of "
+                          f"values (ints >= 0) adding up to its {len(r.values)} values, not {sizes!r}")
+
+
+def repeat_groups(r: MetricRecord) -> list[list[int]] | None:
+    """The record's values split into its repeats (``extra[REPEATS]``), in the order they ran; None
+    when the record does not carry its repeats."""
+    sizes = r.extra.get(REPEATS)
+    if not isinstance(sizes, list):
+        return None
+    out, at = [], 0
+    for k in sizes:
+        out.append(r.values[at:at + k])
+        at += k
+    return out
+
+
+def grouped(groups: list[list[int]]) -> tuple[list[int], dict[str, Any]]:
+    """(values, extra) of a record whose values come in repeats: the repeats' values one after the
+    other, and ``{REPEATS: [values of each repeat]}`` to merge into its ``extra``."""
+    return [v for g in groups for v in g], {REPEATS: [len(g) for g in groups]}
 
 
 def definition_hash(*parts: str) -> str:

@@ -13,6 +13,8 @@ Methods, and why each:
   the per-pair log ratios, exponentiated: the geometric mean of the per-pair ratios. Drift of the
   machine that moves both builds of a pair together cancels in each ratio; timing noise is
   multiplicative, so its logs are close to normal and t is exact for lognormal noise.
+  The same interval judges a tail statistic (p99) of values measured in repeats: per repeat for each
+  build, and the per-repeat log ratios (``min_per_repeat`` values per repeat, ``MIN_PAIRS`` repeats).
 - ``median_ci``: one build's median from order statistics (distribution-free: the binomial
   distribution of the count below the true median gives exact coverage >= the nominal level for
   any continuous distribution of independent values). Needs ``MIN_MEDIAN_N`` values.
@@ -134,6 +136,28 @@ def min_samples(stat: str) -> int:
     if stat.startswith("share_le:"):
         return 50
     return 30
+
+
+# Quantiles per repeat: the share of values above each (harness/report/verdict.py REPEAT_STATS).
+TAIL_SHARE = {"p90": 0.10, "p99": 0.01}
+
+
+def min_per_repeat(stat: str) -> int:
+    """The fewest values one repeat needs for its ``stat`` to be taken per repeat: a quantile must be
+    a value below the repeat's own maximum (p99: 100 values, whose p99 is the second largest; of 260
+    values it is the third largest, of 1,000 the eleventh); the maximum is one value per repeat."""
+    if stat == "max":
+        return 1
+    if stat in TAIL_SHARE:
+        return math.ceil(round(1.0 / TAIL_SHARE[stat], 9))
+    raise ValueError(f"{stat!r} is not judged per repeat")
+
+
+def rank_from_top(stat: str, n: int) -> int:
+    """Which largest value of ``n`` the nearest-rank ``stat`` is (1: the maximum), as a reader checks it."""
+    if stat == "max":
+        return 1
+    return n - max(1, math.ceil(round((1.0 - TAIL_SHARE[stat]) * n, 9))) + 1
 
 
 # --- t and normal quantiles (no scipy in the project) -----------------------------------------

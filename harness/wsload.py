@@ -33,6 +33,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from core.websocket.connection_controller import HEARTBEAT_ACK
@@ -213,6 +214,26 @@ def settle_after_window_ms(window_s: float, peer_timeout_ns: int, grace_ns: int,
     return max(live, after_silence - int(window_s * 1000) + int(window_s * 1000) // 3)
 
 
+def lateness_by_window(logs: list[PeerLog], window: tuple[int, int], grace_ns: int, windows: int) -> list[list[int]]:
+    """The lateness of every heartbeat promised in ``window`` (as ``view`` counts them: promise in
+    [start, end - grace], the next heartbeat's arrival minus it), split by its promise into ``windows``
+    equal sub-windows, each sorted (pure). Together they are exactly the window's lateness values."""
+    start, end = window
+    if windows < 1:
+        raise ValueError(f"windows must be >= 1, got {windows}")
+    span = end - grace_ns - start + 1
+    if span <= 0:
+        raise ValueError(f"window {window} is shorter than the grace {grace_ns}")
+    out: list[list[int]] = [[] for _ in range(windows)]
+    for log in logs:
+        beats = sorted(log.beats)
+        for i in range(len(beats) - 1):
+            promise = beats[i][2]
+            if start <= promise <= end - grace_ns:
+                out[(promise - start) * windows // span].append(beats[i + 1][0] - promise)
+    return [sorted(w) for w in out]
+
+
 def run(
     url: str,
     worker_urls: list[str],
@@ -228,12 +249,17 @@ def run(
     out: Path,
     log: Any = print,
     beside: Any = None,
+    windows: int = 1,
+    start_at: Callable[[int], int] | None = None,
 ) -> dict:
     """Connect ``connections`` clients over ``processes`` processes, measure a window, return figures.
 
     ``beside()`` (optional, e.g. the orders load) is started with the client processes, so its own
     start-up overlaps their connecting; the window opens once every client is connected and it has
-    run ``BESIDE_LEAD_S``. It must return an object with ``stop()``, called at the window's end."""
+    run ``BESIDE_LEAD_S``. It must return an object with ``stop()``, called at the window's end.
+    ``windows``: the lateness is also given split into that many equal sub-windows of the window
+    (``lateness_by_window``, by promise). ``start_at(earliest_ns)`` (optional) returns when the window
+    opens, no earlier than ``earliest_ns``: coordinators of several stacks agree there on one window."""
     out.mkdir(parents=True, exist_ok=True)
     ws_url = url.replace("http://", "ws://").rstrip("/") + "/ws/market"
     if connections < processes:
@@ -271,6 +297,8 @@ def run(
         cpu_conn, rss_conn = _proc_sample(server_pids)
         # the load beside has had a few seconds to reach its users before the window
         start = max(time.time_ns() + 500 * MS, lead_until if companion is not None else 0)
+        if start_at is not None:
+            start = max(start, start_at(start))
         end = start + int(window_s * NS)
         silent_at = start + (end - start) // 3 if (stop_reading or vanish) else end
         for _, proc in procs:
@@ -347,6 +375,8 @@ def run(
         "false_disconnects": false_disconnects,
         "close_codes": sorted({lg.close_code for lg in live_logs if lg.close_code is not None}),
         "lateness_ns": lateness,
+        "lateness_by_window": lateness_by_window(live_logs, (start, end), grace_ns, windows),
+        "window_bounds_ns": [start, end],
         "stable_flags": [int(v.stable) for v in views],
         "per_conn_on_time": [1_000_000 * v.on_time // v.due if v.due else 0 for v in views],
         "dead_peers": len(silent_ids),

@@ -58,6 +58,20 @@ def alternate(rep: int) -> tuple[str, ...]:
     return BUILDS if rep % 2 == 0 else tuple(reversed(BUILDS))
 
 
+def in_repeats(repeats: int, run: Callable[[str, int], Any]) -> tuple[dict[str, list[Any]], list[tuple[str, ...]]]:
+    """``run(build, rep)`` for each build in each of ``repeats`` repeats, the order alternating (A B,
+    B A, A B, ...: ``alternate``) so drift of the machine falls on both builds of a repeat alike.
+    Returns each build's results in repeat order and the order each repeat ran in (for the record:
+    a repeat's two results are a pair)."""
+    out: dict[str, list[Any]] = {b: [] for b in BUILDS}
+    order: list[tuple[str, ...]] = []
+    for rep in range(repeats):
+        order.append(alternate(rep))
+        for b in order[-1]:
+            out[b].append(run(b, rep))
+    return out, order
+
+
 def live_clock(build: str) -> Any:
     """A fresh LiveClock for the clocked build, none for the baseline (it reads system time)."""
     from targets.clock import LiveClock

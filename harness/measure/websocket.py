@@ -7,20 +7,28 @@ p99 lateness, the share of due beats delivered.
 ``produce`` (the ``websocket`` producer, for PM-/SC2-WEBSOCKET-STABILITY and EI-WEBSOCKET): real
 connections per build, as ``connections`` below describes.
 
-For each build (order alternating with the repeat), a stack (two uvicorn workers behind nginx, on
-the run's PostgreSQL and Redis) and ``harness/wsload.py``'s clients through nginx: every live
-client's view of every heartbeat over a measured window, dead peers (two that stop reading, two
-frozen), and the worker's CPU and memory. A light orders load (Locust ``orders`` profile) runs
-beside the window so the heartbeats share the service with its real work.
+For each build a stack (two uvicorn workers behind nginx, on the run's PostgreSQL and Redis) and
+``harness/wsload.py``'s clients through nginx: every live client's view of every heartbeat over a
+measured window, dead peers (two that stop reading, two frozen), and the worker's CPU and memory.
+A light orders load (Locust ``orders`` profile) runs beside the window so the heartbeats share the
+service with its real work. Both builds are measured over the same window at once, split into
+equal sub-windows (``PLAN["windows"]``): a sub-window's two builds saw the same machine, so the
+lateness p99 is judged per sub-window and paired (EI-WEBSOCKET). One window per build, one build
+after the other, gave +30.2% [27.0, 34.4] and -40.3% [-44.1, -34.1] in two quick runs of one commit:
+what else the machine ran in each build's window decided the verdict. Alternating several shorter
+windows, one build at a time, would cost per window the connecting of every client (2.2-2.4 s at
+load 6-8), the settle and close around it and the orders load's start (6 s): three windows per build
+would not fit in the step's 41 s. Measured together, both builds' set-up runs at once.
 
 Records (metric, unit, one value per ...):
 - ``ws.stable_share`` ppm, per live connection: 1,000,000 if stable over the window, else 0
   (stable: never closed, every heartbeat promised in the window arrived before the client's
   timeout, the promise plus half an interval; see core/websocket/peer_view.py);
 - ``ws.heartbeat.on_time_share`` ppm, per live connection: its heartbeats on time over those due;
-- ``ws.heartbeat.lateness`` ns, per heartbeat: arrival minus the promised ``next_heartbeat``
-  (an even subsample of the sorted values when there are more than 20,000; exact p50/p99/max in
-  ``extra``);
+- ``ws.heartbeat.lateness`` ns, per heartbeat: arrival minus the promised ``next_heartbeat``, the
+  values of each sub-window one after the other (``results.REPEATS`` gives how many each; an even
+  subsample of a sub-window's sorted values when the window has more than 20,000; exact
+  p50/p99/max over the window in ``extra``);
 - ``ws.false_disconnects`` count: live clients closed by anyone during the window and settle;
 - ``ws.dead_peer.detect`` ns, per dead peer: its close by the server minus its last ack;
 - ``ws.server.cpu_per_conn_beat`` ns/op and ``ws.server.rss_per_conn`` bytes: the worker's CPU in
@@ -32,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +53,16 @@ from . import Context, Log, OrdersLoad, StartFailed, Unavailable, alternate, ent
 MS = 1_000_000
 MAX_SAMPLES = 20_000
 
-# quick: a minute for both builds; full: the issue's 10,000 connections (about 2-3 minutes per build).
+# Per build, both builds at once. quick: 10 sub-windows of 2 s (~1,900 heartbeats each, whose p99 is
+# about the 19th largest; ~19,000 per build, was ~9,400 over one 10 s window). With 6 of 2 s one
+# quick run gave +14.2% [-73.1, +57.5] at load 7 in a step of 26.6 s; with 10 the step took 31.3 s
+# at load 3 and 41.9 s at load 9-11 (connecting 10.5 s), one build after the other 41.1 s at load 7.
+# Full: the issue's 10,000 connections, 10 sub-windows of 3 s (not run this way yet).
 PLAN = {
-    True: {"connections": 1_000, "processes": 2, "window_s": 10.0, "repeats": 1, "nginx_workers": 2, "orders_users": 5},
-    False: {"connections": 10_000, "processes": 4, "window_s": 30.0, "repeats": 1, "nginx_workers": 4, "orders_users": 10},
+    True: {"connections": 1_000, "processes": 2, "window_s": 20.0, "windows": 10, "repeats": 1, "nginx_workers": 2,
+           "orders_users": 5},
+    False: {"connections": 10_000, "processes": 4, "window_s": 30.0, "windows": 10, "repeats": 1, "nginx_workers": 4,
+            "orders_users": 10},
 }
 HEARTBEAT_MS = 1_000
 PEER_TIMEOUT_MS = 5_000  # five heartbeats: a client process starved for a second or two is not dead
@@ -56,11 +71,12 @@ GRACE_NS = HEARTBEAT_MS * MS // 2  # the client's timeout: the promise plus half
 MAX_CLIENT_LAG_NS = GRACE_NS // 2  # beyond it the clients, not the server, decide what is late
 
 
-def _subsample(sorted_values: list[int]) -> list[int]:
-    if len(sorted_values) <= MAX_SAMPLES:
+def _subsample(sorted_values: list[int], cap: int = MAX_SAMPLES) -> list[int]:
+    """At most ``cap`` of the sorted values, evenly spaced (their quantiles kept)."""
+    if len(sorted_values) <= cap:
         return sorted_values
-    step = len(sorted_values) / MAX_SAMPLES
-    return [sorted_values[int(i * step)] for i in range(MAX_SAMPLES)]
+    step = len(sorted_values) / cap
+    return [sorted_values[int(i * step)] for i in range(cap)]
 
 
 # Plain HTTP requests a worker must still take beside the plan's WebSocket connections: the orders load
@@ -88,8 +104,8 @@ def stack_for(build: str, plan: dict, out: Path) -> Any:
                    write_pointer=False)  # fmt: skip
 
 
-def measure_build(build: str, plan: dict, out: Path, log: Any, s: Any) -> dict:
-    """One build's clients against its running stack ``s``."""
+def measure_build(build: str, plan: dict, out: Path, log: Any, s: Any, start_at: Any = None) -> dict:
+    """One build's clients against its running stack ``s`` (``start_at``: the window all builds share)."""
     from harness import wsload
 
     pids = [p.pid for p in s.state.processes if p.role.startswith("worker")]
@@ -100,7 +116,8 @@ def measure_build(build: str, plan: dict, out: Path, log: Any, s: Any) -> dict:
                               out / "orders")
     fig = wsload.run(s.url, s.worker_urls, pids, plan["connections"], processes=plan["processes"],
                      window_s=plan["window_s"], grace_ns=GRACE_NS, peer_timeout_ns=PEER_TIMEOUT_MS * MS,
-                     stop_reading=2, vanish=2, out=out / "clients", log=log, beside=beside)  # fmt: skip
+                     stop_reading=2, vanish=2, out=out / "clients", log=log, beside=beside,
+                     windows=plan.get("windows", 1), start_at=start_at)  # fmt: skip
     fig["orders_beside"] = (out / "orders" / "load.log").exists()
     log(f"    {build}: " + wsload.describe(fig))
     return fig
@@ -128,7 +145,8 @@ def records(figs: dict[str, dict], plan: dict) -> list[MetricRecord]:
     for build, fig in figs.items():
         why = starved(fig)
         if why:
-            extra = {k: v for k, v in fig.items() if k not in ("lateness_ns", "stable_flags", "per_conn_on_time")}
+            extra = {k: v for k, v in fig.items() if k not in ("lateness_ns", "stable_flags", "per_conn_on_time",
+                                                              "lateness_by_window")}
             for metric, unit in (("ws.stable_share", "ppm"), ("ws.heartbeat.on_time_share", "ppm"),
                                  ("ws.heartbeat.lateness", "ns"), ("ws.false_disconnects", "count")):
                 out.append(results.invalid(metric, build, unit, why, "measure.websocket", **extra))
@@ -141,7 +159,8 @@ def records(figs: dict[str, dict], plan: dict) -> list[MetricRecord]:
 
 def _records_of(build: str, fig: dict, plan: dict) -> list[MetricRecord]:
     out: list[MetricRecord] = []
-    extra = {k: v for k, v in fig.items() if k not in ("lateness_ns", "stable_flags", "per_conn_on_time")}
+    extra = {k: v for k, v in fig.items() if k not in ("lateness_ns", "stable_flags", "per_conn_on_time",
+                                                      "lateness_by_window")}
     extra.update(heartbeat_interval_ns=HEARTBEAT_MS * MS, connections_requested=plan["connections"],
                  client_processes=plan["processes"])  # fmt: skip
     src = "measure.websocket"
@@ -149,9 +168,7 @@ def _records_of(build: str, fig: dict, plan: dict) -> list[MetricRecord]:
                             lower_is_better=False, source=src, extra=extra))  # fmt: skip
     out.append(MetricRecord("ws.heartbeat.on_time_share", build, "ppm", fig["per_conn_on_time"],
                             lower_is_better=False, source=src, extra={"connections": fig["connections"]}))  # fmt: skip
-    out.append(MetricRecord("ws.heartbeat.lateness", build, "ns", _subsample(fig["lateness_ns"]), source=src,
-                            extra={"heartbeats": len(fig["lateness_ns"]), "p50_ns": fig["lateness_p50_ns"],
-                                   "p99_ns": fig["lateness_p99_ns"], "max_ns": fig["lateness_max_ns"]}))  # fmt: skip
+    out.append(lateness_record(build, fig, src))
     out.append(MetricRecord("ws.false_disconnects", build, "count", [fig["false_disconnects"]], source=src,
                             extra={"close_codes": fig["close_codes"]}))  # fmt: skip
     if fig["dead_peer_detect_ns"]:
@@ -167,32 +184,95 @@ def _records_of(build: str, fig: dict, plan: dict) -> list[MetricRecord]:
     return out
 
 
+def lateness_record(build: str, fig: dict, src: str = "measure.websocket") -> MetricRecord:
+    """``ws.heartbeat.lateness`` of one build: each sub-window's values one after the other, in the
+    sub-windows' order (``results.REPEATS``), each an even subsample of its sorted values when the
+    window has more than ``MAX_SAMPLES`` (pure)."""
+    parts = fig.get("lateness_by_window") or [fig["lateness_ns"]]
+    cap = max(1, MAX_SAMPLES // len(parts))
+    values, rep = results.grouped([_subsample(sorted(w), cap) for w in parts])
+    return MetricRecord("ws.heartbeat.lateness", build, "ns", values, source=src,
+                        extra={"heartbeats": len(fig["lateness_ns"]), "p50_ns": fig["lateness_p50_ns"],
+                               "p99_ns": fig["lateness_p99_ns"], "max_ns": fig["lateness_max_ns"],
+                               "heartbeats_per_window": [len(w) for w in parts], **rep})  # fmt: skip
+
+
+class CommonStart:
+    """One window for several coordinators (threads): each calls it with the earliest instant its own
+    clients allow, and all get the latest of those once every one has called. ``abort()`` releases
+    the others with an error when one fails before it gets there."""
+
+    def __init__(self, parties: int, timeout_s: float = 300.0) -> None:
+        self._barrier = threading.Barrier(parties)
+        self._lock = threading.Lock()
+        self._latest = 0
+        self._timeout = timeout_s
+
+    def __call__(self, earliest_ns: int) -> int:
+        with self._lock:
+            self._latest = max(self._latest, earliest_ns)
+        self._barrier.wait(self._timeout)
+        return self._latest
+
+    def abort(self) -> None:
+        self._barrier.abort()
+
+
 def connections(out: Path, quick: bool, log: Any = print) -> list[MetricRecord]:
-    """Both builds, alternating which goes first over the repeats; the records of the last repeat's
-    figures pooled per build (connections and heartbeats of every repeat)."""
+    """Both builds over one window at once (their clients, orders loads and stacks side by side), the
+    coordinators started in an order alternating with the repeat; a build's figures pooled over the
+    repeats (connections and heartbeats of every repeat, the sub-windows of each in turn)."""
     plan = PLAN[quick]
-    log(f"  websocket: {plan['connections']:,} real connections through nginx per build, {plan['window_s']:g} s window, "
-        f"heartbeat {HEARTBEAT_MS} ms, peer timeout {PEER_TIMEOUT_MS} ms")  # fmt: skip
+    log(f"  websocket: {plan['connections']:,} real connections through nginx per build, both builds over one "
+        f"{plan['window_s']:g} s window of {plan['windows']} sub-windows, heartbeat {HEARTBEAT_MS} ms, "
+        f"peer timeout {PEER_TIMEOUT_MS} ms")  # fmt: skip
     figs: dict[str, dict] = {}
     for rep in range(plan["repeats"]):
         with contextlib.ExitStack() as es:
-            try:  # both stacks at once (one after the other they spent most of it waiting); each idles
-                # through the other's window, and both are stopped together after the pair
+            try:  # both stacks at once, stopped together after the window
                 stacks = enter_all(es, {b: functools.partial(stack_for, b, plan, out / f"{b}-{rep}") for b in BUILDS})
             except StartFailed as exc:
                 raise exc.error from None
-            for build in alternate(rep):
-                fig = measure_build(build, plan, out / f"{build}-{rep}", log, stacks[build])
-                merge(figs, build, fig)
+            got = both_at_once(alternate(rep), lambda b, start_at: measure_build(
+                b, plan, out / f"{b}-{rep}", log, stacks[b], start_at))
+            for build in BUILDS:
+                merge(figs, build, got[build])
     return records(figs, plan)
 
 
+def both_at_once(order: tuple[str, ...], measure: Any) -> dict[str, dict]:
+    """``measure(build, start_at)`` of every build on threads of their own, started in ``order``, all
+    sharing one ``CommonStart``: the first failure is raised (after the others are released)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    common = CommonStart(len(order))
+
+    def one(build: str) -> dict:
+        try:
+            return measure(build, common)
+        except BaseException:
+            common.abort()
+            raise
+
+    with ThreadPoolExecutor(max_workers=len(order), thread_name_prefix="ws") as pool:
+        futures = {b: pool.submit(one, b) for b in order}
+    errors = [f.exception() for f in futures.values() if f.exception() is not None]
+    first = next((e for e in errors if not isinstance(e, threading.BrokenBarrierError)), errors[0] if errors else None)
+    if first is not None:
+        raise first
+    return {b: f.result() for b, f in futures.items()}
+
+
 def merge(figs: dict[str, dict], build: str, fig: dict) -> None:
-    """Pool a repeat's figures into the build's (connections and heartbeats of every repeat)."""
+    """Pool a repeat's figures into the build's (connections and heartbeats of every repeat; the
+    repeat's sub-windows after the earlier ones')."""
     if build in figs:
         prev = figs[build]
-        for key in ("lateness_ns", "stable_flags", "per_conn_on_time", "dead_peer_detect_ns"):
-            prev[key] = sorted(prev[key] + fig[key]) if key == "lateness_ns" else prev[key] + fig[key]
+        for key in ("lateness_ns", "stable_flags", "per_conn_on_time", "dead_peer_detect_ns", "lateness_by_window"):
+            if key == "lateness_ns":
+                prev[key] = sorted(prev[key] + fig[key])
+            else:
+                prev[key] = prev.get(key, []) + fig.get(key, [])
     else:
         figs[build] = fig
 

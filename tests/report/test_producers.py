@@ -345,12 +345,45 @@ def test_load_rounds_run_while_the_machine_was_busy_are_listed():
 # --- quick mode gives each judged statistic its minimum n -----------------------------------------
 
 
-def test_quick_ems_slices_reach_the_p99_minimum():
+def test_quick_ems_slices_give_each_repeat_a_p99_and_enough_repeats():
     from harness import stats
 
     for quick in (True, False):
         algos, slices, _, repeats = orders.EMS_SIZES[quick]
-        assert algos * slices * repeats >= stats.min_samples("p99")
+        assert algos * slices >= stats.min_per_repeat("p99") and repeats >= stats.MIN_PAIRS
+
+
+def test_repeats_alternate_which_build_goes_first():
+    from harness.measure import in_repeats
+
+    calls = []
+    got, order = in_repeats(4, lambda b, rep: calls.append((rep, b)) or f"{b}{rep}")
+    a, b = BUILDS
+    assert [c[1] for c in calls] == [a, b, b, a, a, b, b, a] and [c[0] for c in calls] == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert order == [(a, b), (b, a), (a, b), (b, a)]
+    assert got == {a: [f"{a}{r}" for r in range(4)], b: [f"{b}{r}" for r in range(4)]}
+
+
+def test_ems_records_carry_each_repeat_in_the_order_run():
+    from harness.results import REPEATS, repeat_groups
+
+    calls = []
+
+    def fake(build, algos, slices, duration_ns):
+        calls.append(build)
+        k = len(calls)
+        return [k * 1000 + i for i in range(algos * slices - 1)] + [-k]  # one slice early
+
+    recs = {r.build: r for r in orders.ems_slice_lateness(True, lambda _m: None, run=fake)}
+    algos, slices, dur_s, repeats = orders.EMS_SIZES[True]
+    a, b = BUILDS
+    assert calls == [a, b, b, a, a, b, b, a][: 2 * repeats]
+    for build, r in recs.items():
+        runs = [i + 1 for i, c in enumerate(calls) if c == build]  # this build's calls, in order
+        assert r.extra[REPEATS] == [algos * slices] * repeats and r.kind == "samples"
+        assert [g[0] for g in repeat_groups(r)] == [k * 1000 for k in runs]
+        assert [g[-1] for g in repeat_groups(r)] == runs  # abs() of the early slice, kept in its repeat
+        assert r.extra["early"] == repeats and r.extra["first_in_repeat"] == [a, b, a, b][:repeats]
 
 
 def test_quick_pooled_select_rounds_reach_the_iqr_minimum():

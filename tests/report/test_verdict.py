@@ -263,3 +263,105 @@ def test_units_share_keeps_the_observed_share_over_the_units(k, n, units, expect
 def test_units_share_rejects_impossible_counts(k, n, units):
     with pytest.raises(ValueError):
         units_share(k, n, units)
+
+
+# --- tail statistics of records measured in repeats (results.REPEATS) ------------------------------
+
+
+def _tail_crit(**kw) -> Criterion:
+    return crit(statistic="p99", threshold=0.20, **kw)
+
+
+def _repeats(build: str, repeats: list[list[int]], metric: str = "m") -> MetricRecord:
+    from harness.results import grouped
+
+    values, extra = grouped(repeats)
+    return MetricRecord(metric, build, "ns", values, extra=extra)
+
+
+def _repeat_values(p99: int, n: int = 260, seed: int = 0) -> list[int]:
+    """``n`` values whose nearest-rank p99 is exactly ``p99`` (the three largest at or above it)."""
+    rnd = random.Random(seed)
+    body = [rnd.randint(1, p99 // 2) for _ in range(n - 3)]
+    return body + [p99, p99 + 1, p99 + 2]
+
+
+def test_a_p99_in_repeats_is_judged_per_repeat_by_the_paired_t_on_log_ratios(tmp_path):
+    import math
+
+    from harness import stats
+
+    base = [1_000_000, 1_200_000, 900_000, 1_100_000]
+    clk = [500_000, 700_000, 480_000, 520_000]
+    j = judge(_tail_crit(), index([_repeats("baseline", [_repeat_values(p, seed=i) for i, p in enumerate(base)]),
+                                   _repeats("clocked", [_repeat_values(p, seed=9 + i) for i, p in enumerate(clk)])]),
+              root=tmp_path)
+    logs = [math.log(c / b) for c, b in zip(clk, base)]
+    m = sum(logs) / 4
+    se = (sum((x - m) ** 2 for x in logs) / 3) ** 0.5 / 2
+    t = stats.t_quantile(0.975, 3)
+    assert j.verdict == PASS
+    assert j.change == pytest.approx(1 - math.exp(m))
+    assert (j.ci_low, j.ci_high) == pytest.approx((1 - math.exp(m + t * se), 1 - math.exp(m - t * se)))
+    assert j.details["repeats"] == 4 and j.details["m"]["p99_per_repeat"]["clocked"] == clk
+    assert "p99 per repeat (4 repeats per build of 260 values; the p99 of 260 is the 3rd largest)" in j.reason
+    assert j.n_clocked == j.n_baseline == 4 * 260  # every value kept in the record
+
+
+def test_repeats_whose_tails_disagree_are_inconclusive_where_pooling_them_was_decisive(tmp_path):
+    """The failure the grouping fixes: two quick runs of one commit gave FAIL and INCONCLUSIVE with
+    intervals apart. Here the clocked p99 beats the baseline's by far in two repeats and loses by far
+    in the third: pooled as independent values the bootstrap decides; per repeat it cannot."""
+    base = [_repeat_values(p, seed=i) for i, p in enumerate([1_000_000, 1_000_000, 1_000_000])]
+    clk = [_repeat_values(p, seed=5 + i) for i, p in enumerate([300_000, 300_000, 3_000_000])]
+    grouped = judge(_tail_crit(), index([_repeats("baseline", base), _repeats("clocked", clk)]), root=tmp_path)
+    assert grouped.verdict == INCONCLUSIVE and grouped.ci_low < 0.20 < grouped.ci_high
+    pooled = judge(_tail_crit(), index([MetricRecord("m", "baseline", "ns", [v for g in base for v in g]),
+                                        MetricRecord("m", "clocked", "ns", [v for g in clk for v in g])]),
+                   root=tmp_path, resamples=500)
+    assert pooled.verdict in (PASS, FAIL) and pooled.ci_high - pooled.ci_low < grouped.ci_high - grouped.ci_low
+
+
+def test_too_few_repeats_is_inconclusive_and_says_why(tmp_path):
+    two = judge(_tail_crit(), index([_repeats("baseline", [_repeat_values(1_000_000, seed=s) for s in (1, 2)]),
+                                     _repeats("clocked", [_repeat_values(400_000, seed=s) for s in (3, 4)])]),
+                root=tmp_path)
+    assert two.verdict == INCONCLUSIVE and two.ci_low is None
+    assert "m has 2 repeat(s) per build" in two.reason and "needs at least 3" in two.reason
+    # each repeat needs 100 values for its p99 not to be its maximum
+    small = judge(_tail_crit(), index([_repeats("baseline", [_repeat_values(1_000_000, 99, s) for s in (1, 2, 3)]),
+                                       _repeats("clocked", [_repeat_values(400_000, 260, s) for s in (4, 5, 6)])]),
+                  root=tmp_path)
+    assert small.verdict == INCONCLUSIVE and "repeat 1 of 3 has 99 value(s); its p99 needs at least 100" in small.reason
+
+
+def test_builds_with_different_numbers_of_repeats_are_not_paired(tmp_path):
+    j = judge(_tail_crit(), index([_repeats("baseline", [_repeat_values(1_000_000, seed=s) for s in (1, 2, 3)]),
+                                   _repeats("clocked", [_repeat_values(400_000, seed=s) for s in (4, 5, 6, 7)])]),
+              root=tmp_path)
+    assert j.verdict == INVALID and "repeats differ in number (4 clocked, 3 baseline)" in j.reason
+
+
+def test_only_tail_statistics_of_records_in_repeats_are_judged_per_repeat(tmp_path):
+    base = [_repeat_values(1_000_000, seed=s) for s in (1, 2)]
+    clk = [_repeat_values(400_000, seed=s) for s in (3, 4)]
+    both = index([_repeats("baseline", base), _repeats("clocked", clk)])
+    # the median of the same records: the values pooled, as before (two repeats are no obstacle)
+    med = judge(crit(statistic="median", threshold=0.2), both, root=tmp_path, resamples=500)
+    assert med.verdict == PASS and "repeat" not in med.reason
+    # a p99 of records without their repeats: the pooled bootstrap, as before
+    plain = judge(_tail_crit(), index([MetricRecord("m", "baseline", "ns", [v for g in base for v in g]),
+                                       MetricRecord("m", "clocked", "ns", [v for g in clk for v in g])]),
+                  root=tmp_path, resamples=500)
+    assert plain.ci_low is not None and "repeat" not in plain.reason
+
+
+def test_a_record_in_repeats_must_account_for_every_value():
+    from harness.results import REPEATS, RecordError, repeat_groups
+
+    r = MetricRecord("m", "clocked", "ns", [1, 2, 3, 4, 5], extra={REPEATS: [2, 0, 3]})
+    assert repeat_groups(r) == [[1, 2], [], [3, 4, 5]]
+    for bad in ([2, 2], [2, -1, 4], [2.0, 3], "5"):
+        with pytest.raises(RecordError, match=REPEATS):
+            MetricRecord("m", "clocked", "ns", [1, 2, 3, 4, 5], extra={REPEATS: bad})
+    assert repeat_groups(MetricRecord("m", "clocked", "ns", [1])) is None
