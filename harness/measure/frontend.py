@@ -738,6 +738,41 @@ ASYMMETRY_NOTE = (
 
 
 # --- the producer for `clockbench run` --------------------------------------------------------------
+@contextmanager
+def stacks_and_browser(makers: dict[str, Callable[[], Any]], log: Callable[[str], None] = lambda s: None
+                       ) -> Iterator[tuple[dict[str, Any], Any]]:
+    """The stacks (``makers``: key -> context manager, all entered at once on threads: measure.enter_all)
+    and one browser, started together: nothing is measured while they start, and one after the other
+    they took 2.3 s + 1.0 s (stacks, then Playwright's driver and Chromium; load 6), at once 2.0 s (load 2;
+    on a saturated machine the two compete for the CPU and little is won). The browser runs on
+    this thread (Playwright's sync API keeps its event loop here) and is closed before the stacks
+    stop: a stack's clean-up runs an event loop of its own, which it cannot do on a thread where
+    Playwright's is running."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from . import StartFailed, enter_all
+
+    t0 = time.monotonic()
+    up: dict[str, float] = {}
+    with contextlib.ExitStack() as es, ThreadPoolExecutor(max_workers=1, thread_name_prefix="stacks") as pool:
+        # the pool's exit waits for the stacks to have started (so the ExitStack holds them all
+        # before it stops them) also when the browser failed
+        def start() -> dict[str, Any]:
+            started = enter_all(es, makers)
+            up["stacks"] = time.monotonic()
+            return started
+
+        starting = pool.submit(start)
+        with browser() as b:
+            up["browser"] = time.monotonic()
+            try:
+                stacks = starting.result()
+            except StartFailed as exc:
+                raise exc.error from None
+            log(f"  frontend: stacks up in {up['stacks'] - t0:.1f} s, browser in {up['browser'] - t0:.1f} s (at once)")
+            yield stacks, b
+
+
 @dataclass(frozen=True)
 class Sizes:
     """How much the producer measures: clicks per build, page-CPU window, sampling per sync path, orders per page."""
@@ -770,7 +805,6 @@ def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
     Without nginx (``run --no-nginx``) the page talks to one worker directly."""
     from harness.stack import running
 
-    from . import StartFailed, enter_all
     from .delay_proxy import DelayProxyProcess as DelayProxy
 
     out.mkdir(parents=True, exist_ok=True)
@@ -788,24 +822,14 @@ def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
     # up together and their pages clicked in turn, no added delay (measured one after the other, a
     # load that changed between the two showed as a -58%..+23% "difference" over three runs); then,
     # on the clocked stack, the clock-sync paths: the page's clock 5 s ahead and 20 ppm fast, behind
-    # 10 ms +- jitter each way, then 20/2 ms. (The browser is started inside the stacks' block:
-    # Playwright's sync API holds an event loop on this thread, and a stack's clean-up needs one of
-    # its own when it stops.)
+    # 10 ms +- jitter each way, then 20/2 ms. The browser starts while the stacks do (stacks_and_browser).
     ui: dict[str, UiResult] = {}
     paths = {"symmetric": (10 * NS_PER_MS, 10 * NS_PER_MS, 2 * NS_PER_MS), "asymmetric": (20 * NS_PER_MS, 2 * NS_PER_MS, 0)}
     sync: dict[str, dict[str, SyncResult]] = {}
     log(f"  frontend: baseline and clocked stacks, each with its own page build: {clicks} clicks each, in turn; "
         f"page CPU over the same {cpu_s:.0f} s")
-    t0 = time.monotonic()
-    with contextlib.ExitStack() as es:
-        try:  # both stacks at once (one after the other, each start waited on its own processes)
-            stacks = enter_all(es, {build: functools.partial(stack, build) for build in ("baseline", "clocked")})
-        except StartFailed as exc:
-            raise exc.error from None
+    with stacks_and_browser({build: functools.partial(stack, build) for build in ("baseline", "clocked")}, log) as (stacks, b):
         sb, s = stacks["baseline"], stacks["clocked"]
-        t1 = time.monotonic()
-        b = es.enter_context(browser())
-        log(f"  frontend: stacks up in {t1 - t0:.1f} s, browser in {time.monotonic() - t1:.1f} s")
         ui.update(ui_scenario(b, {"baseline": sb.url, "clocked": s.url}, clicks=clicks, cpu_seconds=cpu_s, shots=out,
                               log=log))
         # the sync paths, on the clocked stack
