@@ -488,12 +488,13 @@ def sync_scenario(b: Any, proxy_url: str, builds: Sequence[str], *, offset_ms: f
     load), a load the sync criteria do not define; the stamps are read under it."""
     sampling = DENSE_SAMPLING if sampling is None else sampling
     per_build = orders if isinstance(orders, dict) else {build: orders for build in builds}
+    t_open = time.monotonic()
     runs = list(open_dashboards(b, {build: proxy_url for build in builds}, offset_ms=offset_ms, drift_ppm=drift_ppm,
                                 sampling=sampling).values())
     try:
         for r in runs:
             wait_ready(r)
-        log(f"    pages ready ({', '.join(builds)}); sampling {seconds:.0f} s, then orders per page "
+        log(f"    pages ready ({', '.join(builds)}) in {time.monotonic() - t_open:.1f} s; sampling {seconds:.0f} s, then orders per page "
             f"({', '.join(f'{b_} {per_build.get(b_, 0)}' for b_ in builds)}; {in_flight} in flight)")
         time.sleep(seconds)
         marks = {r.build: r.page.evaluate("() => window.__truth.samples.length") for r in runs}
@@ -505,6 +506,7 @@ def sync_scenario(b: Any, proxy_url: str, builds: Sequence[str], *, offset_ms: f
             if per_build.get(r.build, 0):
                 wait_orders(r, timeout_ms=int(max(60.0, 0.25 * per_build[r.build]) * 1000))
         took = time.monotonic() - t0
+        t_shot = time.monotonic()
         if screenshot is not None:
             runs[0].page.screenshot(path=str(screenshot))
         out = {}
@@ -516,6 +518,7 @@ def sync_scenario(b: Any, proxy_url: str, builds: Sequence[str], *, offset_ms: f
             d["samples"], d["sampleRtt"] = d["samples"][:m], d["sampleRtt"][:m]  # error_breakdown() pairs them
             out[r.build] = SyncResult(r.build, samples[:m], stamp_errors(d), truth_bias_ms(d), d["clock"], d,
                                       order_phase_errors_ns=samples[m:])
+        log(f"    screenshot and collection in {time.monotonic() - t_shot:.1f} s")
         return out
     finally:
         for r in runs:
@@ -531,19 +534,22 @@ class UiResult:
 
 
 def ui_scenario(b: Any, urls: dict[str, str], *, clicks: int, cpu_seconds: float,
-                shots: Path | None = None) -> dict[str, UiResult]:
+                shots: Path | None = None, log: Callable[[str], None] = lambda s: None) -> dict[str, UiResult]:
     """Real clicks, each page build against its own stack build (``urls``: build -> stack URL), the
     pages open side by side and clicked in turn (ABBA: the order flips every round), so a machine
     whose load changes during the run slows both builds alike; then each page's CPU."""
+    t0 = time.monotonic()
     runs = open_dashboards(b, urls)
     try:
         for r in runs.values():
             wait_ready(r)
+        t1 = time.monotonic()
         order = list(runs)
         for i in range(clicks):
             for build in (order if i % 2 == 0 else order[::-1]):
                 place_order(runs[build])
                 time.sleep(0.05)
+        t2 = time.monotonic()
         cpu = page_cpu(runs, cpu_seconds)
         out = {}
         for build, r in runs.items():
@@ -551,6 +557,8 @@ def ui_scenario(b: Any, urls: dict[str, str], *, clicks: int, cpu_seconds: float
                 r.page.screenshot(path=str(shots / f"dashboard-{build}.png"))
             d = r.collect()
             out[build] = UiResult(build, click_to_ack(d), [int(round(q)) for q in d["quotes"]], cpu[build])
+        log(f"  frontend: pages ready in {t1 - t0:.1f} s, {clicks} clicks each in {t2 - t1:.1f} s, then page CPU, "
+            f"screenshots and collection in {time.monotonic() - t2:.1f} s")
         return out
     finally:
         for r in runs.values():
@@ -730,6 +738,41 @@ ASYMMETRY_NOTE = (
 
 
 # --- the producer for `clockbench run` --------------------------------------------------------------
+@contextmanager
+def stacks_and_browser(makers: dict[str, Callable[[], Any]], log: Callable[[str], None] = lambda s: None
+                       ) -> Iterator[tuple[dict[str, Any], Any]]:
+    """The stacks (``makers``: key -> context manager, all entered at once on threads: measure.enter_all)
+    and one browser, started together: nothing is measured while they start, and one after the other
+    they took 2.3 s + 1.0 s (stacks, then Playwright's driver and Chromium; load 6), at once 2.0 s (load 2;
+    on a saturated machine the two compete for the CPU and little is won). The browser runs on
+    this thread (Playwright's sync API keeps its event loop here) and is closed before the stacks
+    stop: a stack's clean-up runs an event loop of its own, which it cannot do on a thread where
+    Playwright's is running."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from . import StartFailed, enter_all
+
+    t0 = time.monotonic()
+    up: dict[str, float] = {}
+    with contextlib.ExitStack() as es, ThreadPoolExecutor(max_workers=1, thread_name_prefix="stacks") as pool:
+        # the pool's exit waits for the stacks to have started (so the ExitStack holds them all
+        # before it stops them) also when the browser failed
+        def start() -> dict[str, Any]:
+            started = enter_all(es, makers)
+            up["stacks"] = time.monotonic()
+            return started
+
+        starting = pool.submit(start)
+        with browser() as b:
+            up["browser"] = time.monotonic()
+            try:
+                stacks = starting.result()
+            except StartFailed as exc:
+                raise exc.error from None
+            log(f"  frontend: stacks up in {up['stacks'] - t0:.1f} s, browser in {up['browser'] - t0:.1f} s (at once)")
+            yield stacks, b
+
+
 @dataclass(frozen=True)
 class Sizes:
     """How much the producer measures: clicks per build, page-CPU window, sampling per sync path, orders per page."""
@@ -762,7 +805,6 @@ def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
     Without nginx (``run --no-nginx``) the page talks to one worker directly."""
     from harness.stack import running
 
-    from . import StartFailed, enter_all
     from .delay_proxy import DelayProxyProcess as DelayProxy
 
     out.mkdir(parents=True, exist_ok=True)
@@ -780,22 +822,16 @@ def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
     # up together and their pages clicked in turn, no added delay (measured one after the other, a
     # load that changed between the two showed as a -58%..+23% "difference" over three runs); then,
     # on the clocked stack, the clock-sync paths: the page's clock 5 s ahead and 20 ppm fast, behind
-    # 10 ms +- jitter each way, then 20/2 ms. (The browser is started inside the stacks' block:
-    # Playwright's sync API holds an event loop on this thread, and a stack's clean-up needs one of
-    # its own when it stops.)
+    # 10 ms +- jitter each way, then 20/2 ms. The browser starts while the stacks do (stacks_and_browser).
     ui: dict[str, UiResult] = {}
     paths = {"symmetric": (10 * NS_PER_MS, 10 * NS_PER_MS, 2 * NS_PER_MS), "asymmetric": (20 * NS_PER_MS, 2 * NS_PER_MS, 0)}
     sync: dict[str, dict[str, SyncResult]] = {}
     log(f"  frontend: baseline and clocked stacks, each with its own page build: {clicks} clicks each, in turn; "
         f"page CPU over the same {cpu_s:.0f} s")
-    with contextlib.ExitStack() as es:
-        try:  # both stacks at once (one after the other, each start waited on its own processes)
-            stacks = enter_all(es, {build: functools.partial(stack, build) for build in ("baseline", "clocked")})
-        except StartFailed as exc:
-            raise exc.error from None
+    with stacks_and_browser({build: functools.partial(stack, build) for build in ("baseline", "clocked")}, log) as (stacks, b):
         sb, s = stacks["baseline"], stacks["clocked"]
-        b = es.enter_context(browser())
-        ui.update(ui_scenario(b, {"baseline": sb.url, "clocked": s.url}, clicks=clicks, cpu_seconds=cpu_s, shots=out))
+        ui.update(ui_scenario(b, {"baseline": sb.url, "clocked": s.url}, clicks=clicks, cpu_seconds=cpu_s, shots=out,
+                              log=log))
         # the sync paths, on the clocked stack
         host, port = s.url.split("//", 1)[1].rsplit(":", 1)
         for name, (up, down, jitter) in paths.items():

@@ -273,6 +273,42 @@ def test_a_real_paired_run_records_pairs_definitions_and_machine_state(tmp_path)
     assert again["bench.tiny"]["clocked"].definition != clk.definition  # what it measures changed
 
 
+def test_measure_makes_the_rounds_and_the_first_call_only(tmp_path):
+    """pairing.measure: one unmeasured first call (calibration and warm-up), then the rounds, at least
+    --benchmark-min-rounds and as many as fill --benchmark-max-time at the first call's duration;
+    no call after them (pytest-benchmark's own benchmark() makes one, only to return a result), the
+    last round's result returned. A round too short for one call per round, and a disabled
+    benchmark, go through benchmark() as before. The timer is a fake one that only the function
+    advances (and 1 ns per reading), so the durations and counts are exact."""
+    import subprocess
+    import sys
+
+    (tmp_path / "fakeclock.py").write_text("NOW = [0.0]\ndef timer():\n    NOW[0] += 1e-9\n    return NOW[0]\n")
+    t = tmp_path / "test_m.py"
+    t.write_text("import json\nimport fakeclock\nfrom harness.measure.pairing import measure\n"
+                 "def test_m(benchmark, request):\n"
+                 "    calls = []\n"
+                 "    def fn(s):\n        calls.append(1)\n        fakeclock.NOW[0] += s\n        return len(calls)\n"
+                 "    got = measure(benchmark, fn, float(request.config.getoption('--secs')))\n"
+                 "    rounds = benchmark.stats.stats.rounds if benchmark.enabled else 0\n"
+                 f"    open({str(tmp_path / 'calls.json')!r}, 'w').write(json.dumps({{'calls': len(calls), 'rounds': rounds,"
+                 " 'got': got}))\n")
+    (tmp_path / "conftest.py").write_text("def pytest_addoption(parser):\n    parser.addoption('--secs')\n")
+
+    def run(secs: float, *extra: str) -> dict:
+        p = subprocess.run([sys.executable, "-m", "pytest", str(t), "-q", "-p", "no:cacheprovider", f"--secs={secs}",
+                            "--benchmark-timer=fakeclock.timer", "--benchmark-max-time=0.02", "--benchmark-min-rounds=3",
+                            "--benchmark-warmup=off", *extra], capture_output=True, text=True, cwd=tmp_path)
+        assert p.returncode == 0, p.stdout + p.stderr
+        return json.loads((tmp_path / "calls.json").read_text())
+
+    assert run(0.002, "--benchmark-enable", "--benchmark-only") == {"calls": 11, "rounds": 10, "got": 11}  # 1 + 0.02 / 0.002
+    assert run(0.05, "--benchmark-enable", "--benchmark-only") == {"calls": 4, "rounds": 3, "got": 4}  # the min rounds
+    # 10 us a call: benchmark() calibrates (one more call), times 2,000 rounds, and calls once more for the result
+    assert run(1e-5, "--benchmark-enable", "--benchmark-only") == {"calls": 2003, "rounds": 2000, "got": 2003}
+    assert run(0.002, "--benchmark-disable") == {"calls": 1, "rounds": 0, "got": 1}
+
+
 def test_machine_state_between_snapshots():
     from harness import machine_state
 
