@@ -19,11 +19,12 @@ What is measured, per build (clocked: targets.docker on a LiveClock; baseline: b
   at once under the build's checker + lifecycle + supervisor: kill -> out of the members (no more
   traffic), and unhealthy report -> restarted and healthy again.
 - ``sim.containers.worker_death_to_no_traffic`` / ``worker_death_to_gate``: a stack worker's
-  container killed while the stack serves the load: to the last request nginx tried on it (its
-  access log) and to the health gate taking it out of nginx's upstream.
+  container killed while the stack serves the load (inside the build's last busy soak): to the last
+  request nginx tried on it (its access log) and to the health gate taking it out of nginx's upstream.
 - also: false unhealthy reports, faults missed, the engine's own detection (its health events),
   start-to-healthy time of the payloads, and the checker's CPU per container per check at 10, 100
-  and 1,000 containers (``checker_cpu``; see that function for how 1,000 are modelled).
+  and 1,000 containers (``checker_cpu``: its thread's CPU time, taken while the payloads start; see
+  that function for how 1,000 are modelled).
 """
 
 from __future__ import annotations
@@ -179,8 +180,12 @@ class NullProbe:
 
 def checker_cpu(build: str, n: int, *, interval_ns: int = NS_PER_S // 2, duration_ns: int = 2 * NS_PER_S,
                 probe: Any = None) -> dict:
-    """CPU of this process per check with ``n`` checked containers (checks staggered over the
-    interval), over ``duration_ns`` of steady state (after the set-up and a first interval).
+    """CPU of the checker's own thread per check with ``n`` checked containers (checks staggered over
+    the interval), over ``duration_ns`` of steady state (after the set-up and a first interval).
+
+    The CPU is the thread CPU time (``time.thread_time_ns``) of the thread whose event loop runs the
+    checker: its timers or sleeping tasks, timeouts and records, and nothing else the process does
+    meanwhile (the run measures it while the payloads start, on other threads).
 
     1,000 containers are modelled as 1,000 check schedules: with the NullProbe nothing is sent (the
     checker's own cost); with an HttpHealthProbe whose map points many ids at a few real containers'
@@ -194,17 +199,27 @@ def checker_cpu(build: str, n: int, *, interval_ns: int = NS_PER_S // 2, duratio
             checker.add(f"c{i:05d}", offset_ns=(i * interval_ns) // n)
         await asyncio.sleep(interval_ns / NS_PER_S)  # set-up done and the first round under way
         n0 = len(checker.checks)
-        cpu0, wall0 = time.process_time_ns(), time.perf_counter_ns()
+        cpu0, wall0 = time.thread_time_ns(), time.perf_counter_ns()
         await asyncio.sleep(duration_ns / NS_PER_S)
-        cpu, wall = time.process_time_ns() - cpu0, time.perf_counter_ns() - wall0
+        cpu, wall = time.thread_time_ns() - cpu0, time.perf_counter_ns() - wall0
         window = checker.checks[n0:]  # a copy: checks ending after the window are not counted
         checks = len(window)
         await checker.stop()
-        return {"containers": n, "checks": checks, "cpu_ns": cpu, "wall_ns": wall,
+        return {"containers": n, "checks": checks, "cpu_ns": cpu, "wall_ns": wall, "cpu_clock": "thread",
                 "interval_ns": interval_ns, "cpu_per_check_ns": cpu // checks if checks else None,
                 "answered": sum(c.answered for c in window)}
 
     return _run_loop(main)
+
+
+def checker_cpu_all(sizes: tuple[int, ...], duration_ns: int) -> dict[str, dict[int, dict]]:
+    """``checker_cpu`` for every size, both builds one after the other per size (each build's figure
+    taken next to the other's, under the same conditions)."""
+    cpu: dict[str, dict[int, dict]] = {b: {} for b in BUILDS}
+    for n in sizes:
+        for b in BUILDS:
+            cpu[b][n] = checker_cpu(b, n, duration_ns=duration_ns)
+    return cpu
 
 
 # --- replacement ----------------------------------------------------------------------------------
@@ -416,50 +431,47 @@ class BusyStack:
 
     def worker_death(self, build: str, kills: int, timeout_s: float = 120.0) -> list[dict]:
         """Kill a worker container (SIGKILL: the process dies, its port refuses) while the stack serves
-        load under ``build``'s family; per kill: to the last request nginx tried on it, to the health
-        gate taking it out of nginx's upstream, and to the replacement back in."""
+        load under ``build``'s family (``serve(build)`` runs: the caller's busy soak of that build);
+        per kill: to the last request nginx tried on it, to the health gate taking it out of nginx's
+        upstream, and to the replacement back in. Returns once the last killed worker is back in."""
         client = self.stack._engine.client()
-        stop = self.serve(build, limit_s=kills * timeout_s + 60)
+        if self.stack.family_build != build:
+            raise ValueError(f"the stack is supervised by {self.stack.family_build!r}, not {build!r}")
         out: list[dict] = []
-        try:
-            for k in range(kills):
-                w = self.stack.workers[k % len(self.stack.workers)]
-                all_in = {x.container_id for x in self.stack.workers}
-                deadline = time.monotonic() + timeout_s
-                while (self.stack.supervisor is None or set(self.stack.supervisor.members) != all_in) \
-                        and time.monotonic() < deadline:
-                    time.sleep(0.1)
-                time.sleep(1.0)  # traffic to both
-                n_gates = len(self.stack.gate_log)
-                killed = time.time_ns()
-                client.containers.get(w.container_id).kill()
-                gated = back = None
-                seen = n_gates
-                deadline = time.monotonic() + timeout_s
-                while back is None and time.monotonic() < deadline:
-                    log_now = self.stack.gate_log[seen:]
-                    seen += len(log_now)
-                    for t, members in log_now:  # each change once, in order: out, then back in
-                        if gated is None and w.container_id not in members:
-                            gated = t
-                        elif gated is not None and back is None and w.container_id in members:
-                            back = t
-                    time.sleep(0.05)
-                time.sleep(1.0)  # nginx flushes its log lines
-                last = last_traffic_ns(access_lines(self.access_log), w.port, killed, back or time.time_ns())
-                out.append({"worker": w.index, "killed_ns": killed,
-                            "to_last_request_ns": (last - killed) if last is not None else 0,
-                            "to_gate_ns": (gated - killed) if gated else None,
-                            "to_back_ns": (back - killed) if back else None,
-                            "gate_changes": [(t - killed, sorted(self.stack.worker(c).index for c in m))
-                                             for t, m in self.stack.gate_log[n_gates:]]})
-                self.log(f"  containers: {build}: worker-{w.index} killed: last request to it "
-                         f"{out[-1]['to_last_request_ns'] / NS_PER_MS:.0f} ms after, out of nginx's upstream "
-                         f"{_ms(out[-1]['to_gate_ns'])} ms, back in {_ms(out[-1]['to_back_ns'])} ms")
-        finally:
-            served = stop()
-        for d in out:
-            d["served"] = served
+        for k in range(kills):
+            w = self.stack.workers[k % len(self.stack.workers)]
+            all_in = {x.container_id for x in self.stack.workers}
+            deadline = time.monotonic() + timeout_s
+            while (self.stack.supervisor is None or set(self.stack.supervisor.members) != all_in) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(1.0)  # traffic to both
+            n_gates = len(self.stack.gate_log)
+            killed = time.time_ns()
+            client.containers.get(w.container_id).kill()
+            gated = back = None
+            seen = n_gates
+            deadline = time.monotonic() + timeout_s
+            while back is None and time.monotonic() < deadline:
+                log_now = self.stack.gate_log[seen:]
+                seen += len(log_now)
+                for t, members in log_now:  # each change once, in order: out, then back in
+                    if gated is None and w.container_id not in members:
+                        gated = t
+                    elif gated is not None and back is None and w.container_id in members:
+                        back = t
+                time.sleep(0.05)
+            time.sleep(1.0)  # nginx flushes its log lines
+            last = last_traffic_ns(access_lines(self.access_log), w.port, killed, back or time.time_ns())
+            out.append({"worker": w.index, "killed_ns": killed,
+                        "to_last_request_ns": (last - killed) if last is not None else 0,
+                        "to_gate_ns": (gated - killed) if gated else None,
+                        "to_back_ns": (back - killed) if back else None,
+                        "gate_changes": [(t - killed, sorted(self.stack.worker(c).index for c in m))
+                                         for t, m in self.stack.gate_log[n_gates:]]})
+            self.log(f"  containers: {build}: worker-{w.index} killed: last request to it "
+                     f"{out[-1]['to_last_request_ns'] / NS_PER_MS:.0f} ms after, out of nginx's upstream "
+                     f"{_ms(out[-1]['to_gate_ns'])} ms, back in {_ms(out[-1]['to_back_ns'])} ms")
         return out
 
     def stop(self) -> None:
@@ -483,6 +495,16 @@ PLAN = {
     False: {"containers": 40, "soak_s": 60, "faults": 22, "rate": 50, "kills": 5, "cpu_s": 5,
             "schedule": ((False, True), (True, False), (False, False), (True, True))},
 }
+
+
+def death_soak(schedule: tuple[tuple[bool, bool], ...]) -> int | None:
+    """The repeat whose busy soaks also hold the worker-death trials (each build's in its own soak of
+    that repeat): the last busy one, so the earlier busy soaks keep the stack undisturbed; None when
+    no soak is busy."""
+    busy = [i for i, (is_busy, _first) in enumerate(schedule) if is_busy]
+    return busy[-1] if busy else None
+
+
 ENGINE_CHECKED = 4  # payloads that also carry the engine's own health check (250 ms): events, restarts
 
 
@@ -515,6 +537,12 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
     marks: list[tuple[str, float]] = []  # (phase that ended, monotonic time): where the step's time goes
     try:
         client = engine.client()
+        # The checker's CPU per check (its own thread's CPU time, so what the set-up does on other
+        # threads and processes is not in it) is taken while the payloads start: 6 x 1.5 s after the
+        # replacement trials before.
+        cpu_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checker-cpu")
+        cpu_job = cpu_pool.submit(checker_cpu_all, cpu_sizes, plan["cpu_s"] * NS_PER_S)
+        cpu_pool.shutdown(wait=False)
         ensure_busybox_image(client)
         log(f"  containers: engine {engine.version} ready in {engine.started_s:.1f}s; starting {containers} payloads")
         # The engine-checked payloads first and alone (their start-to-healthy is a figure), then the
@@ -542,6 +570,8 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
         folders.update(more[1])
         log(f"  containers: {containers} payloads up in {time.monotonic() - t_start:.0f}s")
         marks.append(("set-up", time.monotonic()))
+        cpu = cpu_job.result()  # the set-up usually outlasts it
+        marks.append(("checker cpu (rest)", time.monotonic()))
         if start_error is not None:  # StackError, no PostgreSQL/Redis: said, then CPU burners
             death_reason = busy_how = f"the container stack could not start: {str(start_error).splitlines()[0][:300]}"
             if busy_stack is not None:
@@ -552,6 +582,8 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
         busy_limit_s = (sum(2 for busy, _ in plan["schedule"] if busy) * (duration_ns / NS_PER_S + 30)
                         + 2 * plan["kills"] * 120 + 60)  # the load's own limit, should the run hang
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        kill_rep = death_soak(plan["schedule"])
+        trials = ThreadPoolExecutor(max_workers=1, thread_name_prefix="worker-death")
         for rep, (busy, clocked_first) in enumerate(plan["schedule"]):
             order = BUILDS if clocked_first else tuple(reversed(BUILDS))
             for b in order:
@@ -562,14 +594,29 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
                 elif busy:
                     burners = _burners(cores)
                 served = None
+                trial = None
+                if rep == kill_rep and stop_serving is not None:
+                    # the worker-death trial inside this build's last busy soak, under its supervision:
+                    # a worker killed about 1 s in, the soak waiting for it to be back in (10-25 s)
+                    trial = trials.submit(busy_stack.worker_death, b, plan["kills"])  # type: ignore[union-attr]
                 try:
                     r = soak(b, client, ports, folders, interval_ns=interval_ns, timeout_ns=interval_ns // 2,
                              duration_ns=duration_ns, seed=seed * 1000 + rep, faults_per_container=faults_per,
                              down_ns=down_ns)
                 finally:
+                    if trial is not None:
+                        try:
+                            deaths[b] = trial.result()
+                        except Exception as exc:  # noqa: BLE001 - said in the records
+                            death_reason = f"worker death measure failed: {type(exc).__name__}: {exc}"
+                            log(f"  containers: {b}: {death_reason}")
                     _stop_all(burners)
                     if stop_serving is not None:
                         served = stop_serving()
+                if served is not None:
+                    served["worker_kills"] = len(deaths[b]) if trial is not None else 0
+                    for d in deaths[b] if trial is not None else []:
+                        d["served"] = served
                 r["busy"] = busy
                 r["served"] = served
                 runs[b].append(r)
@@ -577,21 +624,17 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
                 what = ""
                 if busy:
                     what = (f" (busy: the stack served {served['rps']:.0f} req/s, {served['errors_5xx']} 5xx, "
-                            f"{served['stack_worker_restarts']} worker restarts by its gate)"
+                            f"{served['stack_worker_restarts']} worker restarts by its gate, "
+                            f"{served['worker_kills']} of them after a worker kill)"
                             if served else " (busy: CPU burners)")
                 log(f"  containers: {b}{what}: {r['checks']} checks, on time {share:.4f}, {len(r['latencies'])} "
                     f"faults detected, p99 {_p(r['latencies'], 99)} ms, false unhealthy {r['false_unhealthy']}")
-        marks.append(("soaks", time.monotonic()))
+        trials.shutdown()
+        marks.append(("soaks and worker deaths", time.monotonic()))
         if busy_stack is not None:
-            for b in BUILDS:
-                try:
-                    deaths[b] = busy_stack.worker_death(b, plan["kills"])
-                except Exception as exc:  # noqa: BLE001 - said in the records
-                    death_reason = f"worker death measure failed: {type(exc).__name__}: {exc}"
-                    log(f"  containers: {b}: {death_reason}")
             busy_stack.stop()
             busy_stack = None
-        marks.append(("worker deaths", time.monotonic()))
+        marks.append(("stack stop", time.monotonic()))
         repl: dict[str, dict] = {}
         few = {cid: ports[cid] for cid in sorted(checked)}
         for b in BUILDS:
@@ -600,13 +643,9 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
                 f"{_p(repl[b]['out_of_rotation_ns'], 50)} ms, restart to healthy p50 {_p(repl[b]['restart_to_healthy_ns'], 50)} ms"
                 f"{', ' + str(repl[b]['failed']) + ' not replaced' if repl[b]['failed'] else ''}")
         marks.append(("replacement", time.monotonic()))
-        cpu: dict[str, dict[int, dict]] = {b: {} for b in BUILDS}
         for n in cpu_sizes:
-            for b in BUILDS:
-                cpu[b][n] = checker_cpu(b, n, duration_ns=(1 if quick else 5) * NS_PER_S)
             log(f"  containers: checker CPU per check at {n}: clocked {cpu['clocked'][n]['cpu_per_check_ns']} ns, "
-                f"baseline {cpu['baseline'][n]['cpu_per_check_ns']} ns")
-        marks.append(("checker cpu", time.monotonic()))
+                f"baseline {cpu['baseline'][n]['cpu_per_check_ns']} ns (the checker thread's CPU)")
     finally:
         if busy_stack is not None:
             busy_stack.stop()
@@ -671,8 +710,9 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
                                                                   "(in time for the checker's timeout), busy soaks")))
         d = deaths[b]
         if d:
-            dx = {"definition": "a stack worker (container) SIGKILLed while the stack serves the Locust load, the "
-                  "build's checker probing each worker's /health every 1 s (out after 5 failures in a row, each "
+            dx = {"definition": "a stack worker (container) SIGKILLed while the stack serves the Locust load (the "
+                  "trial runs inside the build's last busy soak, its first kill about 1 s in; the supervision and the load go "
+                  "on after the soak until the last killed worker is back in), the build's checker probing each worker's /health every 1 s (out after 5 failures in a row, each "
                   "allowed 800 ms): to_last_request = the kill -> the nginx log time of the last request nginx tried on "
                   "it through the shared upstream (0: none after the kill; nginx's own passive failure marking "
                   "stops most of it; when the gate has taken every worker out, nginx's config keeps the first one "

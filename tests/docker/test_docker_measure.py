@@ -57,3 +57,16 @@ def test_each_plan_gives_every_build_the_faults_its_p99_needs() -> None:
         assert len(seeded_faults(1, 2 * interval, soak - 2 * interval, 2 * interval, plan["faults"])) == plan["faults"]
         assert plan["containers"] * plan["faults"] * len(plan["schedule"]) >= min_samples("p99")
         assert {clocked_first for busy, clocked_first in plan["schedule"] if busy} == {True, False}
+
+
+def test_the_worker_death_trials_run_in_the_last_busy_repeat() -> None:
+    """Each build's worker-death trial runs inside its own busy soak of one repeat (both builds the
+    same repeat, so the kill disturbs each build's load alike): the last busy one, after a busy
+    repeat that keeps the stack undisturbed; none without a busy soak."""
+    assert measure.death_soak(((False, True), (True, False), (True, True))) == 2
+    assert measure.death_soak(((False, True), (True, False), (False, False), (True, True), (False, True))) == 3
+    assert measure.death_soak(((False, True), (False, False))) is None
+    for plan in measure.PLAN.values():
+        at = measure.death_soak(plan["schedule"])
+        assert at is not None and plan["schedule"][at][0]
+        assert any(busy for busy, _first in plan["schedule"][:at])
