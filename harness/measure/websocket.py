@@ -295,16 +295,13 @@ def produce(ctx: Context) -> list[MetricRecord]:
 
 
 def heartbeats(quick: bool, log: Log = print) -> list[MetricRecord]:
-    """The FD-HEARTBEAT-* figures: 10,000 in-process heartbeats per build, alternating repeats. The same
-    sizes in --quick and full (``quick`` is the sims producers' common signature)."""
     from harness.heartbeats import RUNS
 
     # 6 repeats: FD-HEARTBEAT-LATENESS is a median over repeats, and the order-statistic interval
-    # of a median needs 6 values (harness/stats.py MIN_MEDIAN_N; 3 left it INCONCLUSIVE). Windows of
-    # 3 s in --quick too: FD-HEARTBEAT-CPU's true figure sits 1-3 points above its 80% goal, and
-    # 1.5 s windows gave intervals 4.5-5.6 points wide (+82.4% [79.4, 85.0], +80.6% [77.8, 83.0]:
-    # INCONCLUSIVE twice on b40059c) where a full run's 3 s windows gave 1.3 ([82.5, 83.8]); +18 s.
-    n, wall_ns, repeats = 10_000, 3_000_000_000, 6
+    # of a median needs 6 values (harness/stats.py MIN_MEDIAN_N; 3 left it INCONCLUSIVE). The
+    # quick window is 1.5 s (a 1 s interval: every timer beats at least once per repeat), so six
+    # repeats cost about 9 s more than three of 2 s.
+    n, wall_ns, repeats = (10_000, 1_500_000_000, 6) if quick else (10_000, 3_000_000_000, 6)
     runs: dict[str, list[dict]] = {b: [] for b in BUILDS}
     for rep in range(repeats):
         for b in alternate(rep):
