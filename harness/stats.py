@@ -55,6 +55,10 @@ class TooFew(ValueError):
     """Fewer values than an interval method needs: no interval, the verdict is INCONCLUSIVE."""
 
 
+class TooFewRepeats(TooFew):
+    """Too few repeats, or values in a repeat, for a statistic judged per repeat."""
+
+
 @dataclass(frozen=True)
 class Interval:
     """An estimate with its confidence interval and how it was computed."""

@@ -146,7 +146,7 @@ def judge(
     try:
         j = _compute(c, recs, unit, resamples, confidence)
     except stats.TooFew as exc:
-        return _blank(c, INCONCLUSIVE, f"too few {'repeats or values' if 'repeat' in str(exc) else 'values'} for an interval: {exc}", unit)
+        return _blank(c, INCONCLUSIVE, f"too few {'repeats or values' if isinstance(exc, stats.TooFewRepeats) else 'values'} for an interval: {exc}", unit)
     except ValueError as exc:
         return _blank(c, INVALID, f"cannot compute the statistic: {exc}", unit)
     if c.compare == "absolute":
@@ -379,7 +379,7 @@ def _per_repeat(c: Criterion, r: MetricRecord) -> list[float]:
     groups = results.repeat_groups(r) or []
     for i, g in enumerate(groups):
         if len(g) < need:
-            raise stats.TooFew(f"{r.metric} ({r.build}): repeat {i + 1} of {len(groups)} has {len(g)} value(s); "
+            raise stats.TooFewRepeats(f"{r.metric} ({r.build}): repeat {i + 1} of {len(groups)} has {len(g)} value(s); "
                                f"its {c.statistic} needs at least {need}")
     scale = _scale(c.statistic, r.unit)
     return [stats.point(c.statistic, g) * scale for g in groups]
@@ -402,7 +402,7 @@ def _judge_repeats(c: Criterion, recs: list[dict[str, MetricRecord]], unit: str,
         n_rep = next(iter(k.values()))
         metric = pair["clocked"].metric
         if n_rep < stats.MIN_PAIRS:
-            raise stats.TooFew(f"{metric} has {n_rep} repeat(s) per build; its {c.statistic} is judged per repeat, "
+            raise stats.TooFewRepeats(f"{metric} has {n_rep} repeat(s) per build; its {c.statistic} is judged per repeat, "
                                f"and an interval over the repeats needs at least {stats.MIN_PAIRS}")
         figs_all.append(figs)
         sizes = {b: r.extra[results.REPEATS] for b, r in pair.items()}
