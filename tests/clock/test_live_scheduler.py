@@ -324,6 +324,27 @@ def test_the_wake_gap_takes_what_the_tick_leaves_after_the_overrun_and_never_les
     assert live.wake_gap_for(tick, overrun + MS) <= gap  # a longer overrun never widens the gap
 
 
+def test_the_gaps_overrun_estimate_ignores_one_stall_and_follows_a_second() -> None:
+    """The estimate is the decaying second-highest overrun: an isolated stall moves only the top."""
+    top, second = 0, 0
+    for overrun in [200_000] * 10:
+        top, second = live.overrun_peaks(top, second, overrun)
+    assert 190_000 < second <= top == 200_000
+    top, second = live.overrun_peaks(top, second, 4 * MS)  # one stall
+    assert top == 4 * MS and 190_000 < second < 200_000
+    for _ in range(100):  # normal looks: the estimate stays at the usual overrun, the stall decays
+        top, second = live.overrun_peaks(top, second, 200_000)
+    assert second == 200_000 and 2 * MS < top < 4 * MS
+    top, second = live.overrun_peaks(top, second, 3 * MS)  # a second stall within the decay counts
+    assert 2 * MS < second and top == 3 * MS  # (the first, decayed a little, is now the second peak)
+    for _ in range(180):  # about a half-life of looks without a stall
+        top, second = live.overrun_peaks(top, second, 0)
+    assert 1 * MS < second < 2 * MS
+    for _ in range(5000):  # the estimate never holds an old stall for good
+        top, second = live.overrun_peaks(top, second, 0)
+    assert top < 1000 and second < 1000
+
+
 def _scripted_clock(monkeypatch, **kwargs):
     """A LiveClock whose monotonic time is a list the test moves; its looks are run by hand.
 
@@ -351,17 +372,21 @@ def test_an_adaptive_wheel_widens_its_gap_on_short_overruns_and_narrows_it_on_lo
         start = fake[0]
         clock._on_tick()  # on time, instantly done: no overrun
         assert clock.overrun_ns == 0 and clock._tick_at == start + 9 * MS
-        fake[0] = clock._tick_at + 3 * MS  # woken 3 ms late
+        fake[0] = clock._tick_at + 3 * MS  # woken 3 ms late: one stall alone leaves the gap as it was
         start = fake[0]
         clock._on_tick()
-        assert clock.overrun_ns == 3 * MS and clock.wake_gap_ns == 6 * MS
-        assert clock._tick_at == start + 6 * MS
-        fake[0] = clock._tick_at  # on time again: the peak decays slowly, the gap widens slowly
+        assert clock.overrun_ns == 0 and clock.wake_gap_ns == 9 * MS and clock._tick_at == start + 9 * MS
+        fake[0] = clock._tick_at + 3 * MS  # and again, soon after: stalls recur, the gap narrows
         start = fake[0]
         clock._on_tick()
-        assert 0 < 3 * MS - clock.overrun_ns < 3 * MS // 100
+        assert 0 < 3 * MS - clock.overrun_ns < 3 * MS // 100 and clock.wake_gap_ns == live.wake_gap_for(10 * MS, clock.overrun_ns)
+        assert clock._tick_at == start + clock.wake_gap_ns < start + 6 * MS + 3 * MS // 100
+        fake[0] = clock._tick_at  # on time again: the peaks decay slowly, the gap widens slowly
+        start = fake[0]
+        clock._on_tick()
+        assert 0 < 3 * MS - clock.overrun_ns < 3 * MS // 50
         assert clock._tick_at == start + live.wake_gap_for(10 * MS, clock.overrun_ns)
-        assert clock.looks == 3
+        assert clock.looks == 4
     finally:
         clock.cancel_timers()
         loop.close()
