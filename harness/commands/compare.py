@@ -4,7 +4,9 @@ A run is a run directory (its metrics.json), a metrics.json file, or a pytest-be
 (``clockbench bench`` output, or any ``--benchmark-json``): two commits, two machines, two flag sets.
 
 Runs, not rounds: each run contributes one run-level estimate per metric (the geometric mean of
-its per-pair values, or the log of its median), and the interval of B/A counts how much whole
+its per-pair values; for a record that carries its repeats, ``results.REPEATS``, the geometric mean
+of the per-repeat medians, its spread taken over the repeats, not over values pooled as if
+independent; else the log of its median), and the interval of B/A counts how much whole
 runs of the same commit differ on this machine, from the calibration file (``clockbench
 calibrate``), not only each run's own spread. Where both builds were measured in pairs, the
 clocked/baseline ratio of each run is compared too ("clocked/baseline" rows): the machine's
@@ -29,6 +31,8 @@ from harness.errors import UsageError
 
 STAT = "median"
 RELATIVE = "clocked/baseline"
+TOO_FEW_REPEATS = "too few repeats for an interval"
+REPEATS_IN_ONE_RUN = "repeats in one run only"
 
 
 @dataclass
@@ -132,20 +136,42 @@ def _excluded(r: results.MetricRecord) -> bool:
 
 
 def run_level(r: results.MetricRecord, seed: int) -> tuple[float, float, int]:
-    """(log estimate, its standard error within the run, n): the geometric mean of paired values,
-    or the log of the median of independent samples (its SE from a seeded bootstrap)."""
+    """(log estimate, its standard error within the run, n): the geometric mean of paired values;
+    for samples that carry their repeats, the geometric mean of the per-repeat medians (n: the
+    repeats; stats.TooFewRepeats below ``stats.MIN_PAIRS`` of them, as in the verdicts); else the
+    log of the median of independent samples (its SE from a seeded bootstrap)."""
     v = np.asarray(r.values, dtype=float)
     if (v <= 0).any():
         raise ValueError("zero or negative values: no ratio")
     if r.kind == "rounds":
-        logs = np.log(v)
-        se = float(logs.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else math.nan
-        return float(logs.mean()), se, int(v.size)
+        return _mean_log(v)
+    groups = results.repeat_groups(r)
+    if groups is not None:
+        return _mean_log(per_repeat(groups))
     est = math.log(stats.point(STAT, v))
     if v.size < 2:
         return est, math.nan, 1
     boots = stats.replicates(STAT, v, 400, np.random.default_rng(seed))
     return est, float(np.log(boots).std(ddof=1)), int(v.size)
+
+
+def _mean_log(v: np.ndarray) -> tuple[float, float, int]:
+    logs = np.log(v)
+    se = float(logs.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else math.nan
+    return float(logs.mean()), se, int(v.size)
+
+
+def per_repeat(groups: list[list[int]]) -> np.ndarray:
+    """The median of each repeat. The values of one repeat share its moment on the machine, so they
+    are not independent: the run's spread is its repeats' spread, as in the verdicts
+    (harness/report/verdict.py, ``_judge_repeats``). Below ``stats.MIN_PAIRS`` repeats: TooFewRepeats."""
+    if len(groups) < stats.MIN_PAIRS:
+        raise stats.TooFewRepeats(f"{len(groups)} repeat(s); its {STAT} is taken per repeat, and an interval over "
+                                  f"the repeats needs at least {stats.MIN_PAIRS}")
+    empty = [i + 1 for i, g in enumerate(groups) if not g]
+    if empty:
+        raise stats.TooFewRepeats(f"repeat {empty[0]} of {len(groups)} has no value; its {STAT} is taken per repeat")
+    return np.asarray([stats.point(STAT, g) for g in groups], dtype=float)
 
 
 def _interval(ch: Change, la: float, sa: float, na: int, lb: float, sb: float, nb: int,
@@ -210,10 +236,16 @@ def compare(a: list[results.MetricRecord], b: list[results.MetricRecord], resamp
                 ch.note = "pooled rounds (a spread statistic's input): not compared"
             else:
                 ch.a, ch.b = stats.point(STAT, ra.values), stats.point(STAT, rb.values)
+                which = "A"
                 try:
                     la, sa, na = run_level(ra, stats.seed_for(metric, build, "a"))
+                    which = "B"
                     lb, sb, nb = run_level(rb, stats.seed_for(metric, build, "b"))
                     _interval(ch, la, sa, na, lb, sb, nb, cal, confidence)
+                    if _in_repeats(ra):
+                        ch.note = f"{STAT} per repeat ({na} repeats in A, {nb} in B)" + (f"; {ch.note}" if ch.note else "")
+                except stats.TooFewRepeats as exc:
+                    ch.note = f"{TOO_FEW_REPEATS}: run {which} has {exc}"
                 except ValueError as exc:
                     ch.note = f"ratio undefined ({exc})"
             out.append(ch)
@@ -222,6 +254,11 @@ def compare(a: list[results.MetricRecord], b: list[results.MetricRecord], resamp
             out.append(rel)
     mark_instruction_decided(out)
     return out
+
+
+def _in_repeats(r: results.MetricRecord) -> bool:
+    """Whether ``run_level`` takes ``r`` per repeat (samples that carry their repeats)."""
+    return r.kind != "rounds" and results.repeat_groups(r) is not None
 
 
 def _refusal(ra: results.MetricRecord | None, rb: results.MetricRecord | None) -> str:
@@ -234,6 +271,9 @@ def _refusal(ra: results.MetricRecord | None, rb: results.MetricRecord | None) -
     if ra.definition != rb.definition:
         return (f"definition differs (A {ra.definition or 'unversioned'}, B {rb.definition or 'unversioned'}): "
                 "what the metric measures changed, not compared")
+    if _in_repeats(ra) != _in_repeats(rb):
+        return (f"{REPEATS_IN_ONE_RUN} ({'A' if _in_repeats(ra) else 'B'}): its {STAT} is taken per repeat there, "
+                "over pooled values in the other, not compared")
     return ""
 
 

@@ -5,7 +5,10 @@ noise counted and the family-wise false-alarm rate over every checked metric hel
 What is checked: for a paired metric, the clocked/baseline ratio (the machine's drift cancels in
 it) and the clocked build's own level; for an unpaired one, the clocked build's level. Reference,
 A/A and pooled records are shown by ``compare`` but never checked, nor is a metric whose
-definition version differs between the runs (it is listed as refused). Where a CPU-bound
+definition version differs between the runs (it is listed as refused). A record that carries its
+repeats is judged per repeat (``compare.run_level``); where it has fewer than ``stats.MIN_PAIRS``
+repeats, or carries them in one run only, its clocked level has no interval and is listed as
+refused too. Where a CPU-bound
 microbenchmark's instructions were counted in both runs (``instr.*``), they decide and its wall
 time is reported only, unless ``--wall-time``.
 """
@@ -18,7 +21,8 @@ from pathlib import Path
 
 from harness import stats
 from harness.errors import UsageError
-from harness.commands.compare import RELATIVE, Change, add_calibration_option, compare, load_any, load_calibration
+from harness.commands.compare import (RELATIVE, REPEATS_IN_ONE_RUN, TOO_FEW_REPEATS, Change, add_calibration_option,
+                                      compare, load_any, load_calibration)
 
 ALPHA = 0.05
 
@@ -104,7 +108,8 @@ def gate(base, new, limit: float, cal, allow_planted: bool = False,
     rows = [c for c in changes if checked(c, paired, wall_time)]
     skipped = [c for c in changes if c.build == "clocked" and c.metric in paired and not c.calibrated
                and not c.reference and c.log_change is not None and (wall_time or not c.decided_by)]
-    refused = [c for c in changes if c.note.startswith("definition differs")]
+    refused = [c for c in changes if c.note.startswith("definition differs") or (
+        c.note.startswith((TOO_FEW_REPEATS, REPEATS_IN_ONE_RUN)) and c.build == "clocked" and not c.reference)]
     for c in skipped:
         c.note = "level not gated: uncalibrated (the ratio row is)"
     by_instr = [] if wall_time else sorted({c.metric for c in changes if c.decided_by})
@@ -119,8 +124,10 @@ def run(args: argparse.Namespace) -> int:
     for c in refused:
         print(f"REFUSED {c.metric} ({c.build}): {c.note}")
     if not rows:
+        why = sorted({"their definitions differ" if c.note.startswith("definition differs") else
+                      TOO_FEW_REPEATS if c.note.startswith(TOO_FEW_REPEATS) else REPEATS_IN_ONE_RUN for c in refused})
         raise UsageError("no metric could be compared between the two runs" + (
-            f" ({len(refused)} refused: their definitions differ)" if refused else ""))
+            f" ({len(refused)} refused: {'; '.join(why)})" if refused else ""))
     for c, w, p in bad:
         print(f"REGRESSION {c.metric} ({c.build}): {w * 100:+.1f}% worse, 95% CI of B/A [{c.ci_low:.3f}, {c.ci_high:.3f}], "
               f"p = {p:.2g} for 'worse than {limit * 100:g}%' (Holm over {len(rows)} metrics)")

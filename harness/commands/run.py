@@ -9,7 +9,9 @@ leaves its criteria NOT MEASURED or INVALID with the reason, and the rest still 
   microbench  tests/benchmarks through pytest-benchmark (as ``clockbench bench``), both builds (measure/microbench.py)
   load        an interleaved A/B load run with an A/A pair (measure/load.py, over harness.load)
   capacity    ``clockbench capacity`` on both builds (closed loop, no think time), trials alternating (measure/load.py)
-  monitoring  a real Prometheus scraping three stacks under the Locust mixed profile, A/B interleaved with an A/A pair; accuracy read back through its API (measure/monitoring.py)
+  monitoring  a real Prometheus scraping three stacks (clocked, baseline, aa: a second baseline), started at once with it and
+              their Locust processes; each round loads the three at once (the Locust mixed profile), every build judged
+              over the round's common window; accuracy read back through its API (measure/monitoring.py)
   frontend    the dashboard in headless Chromium: clock sync, stamps, click -> ack, quote -> DOM (measure/frontend.py)
   websocket   real WebSocket clients through nginx on each build, 1,000 in --quick, 10,000 in full (measure/websocket.py)
   containers  health checks of payload containers on a private Docker engine, both builds (measure/docker.py)

@@ -4,6 +4,7 @@ INVALID and NOT MEASURED with a reason. Never a verdict from a point estimate al
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -386,12 +387,10 @@ def _per_repeat(c: Criterion, r: MetricRecord) -> list[float]:
 
 
 def _judge_repeats(c: Criterion, recs: list[dict[str, MetricRecord]], unit: str, confidence: float) -> Judgement:
-    """A tail statistic of records measured in repeats: the statistic of each repeat, then a t interval
-    over the repeats on the per-repeat log ratios (improvement, paired by repeat: the builds of one
-    repeat ran one right after the other), the per-repeat differences (difference) or the per-repeat
-    figures (absolute). Below ``stats.MIN_PAIRS`` repeats there is no interval (TooFew)."""
+    """A tail statistic of records measured in repeats: the statistic of each repeat, then the paired
+    interval (``_paired_interval``) over the repeats: the builds of one repeat ran one right after the
+    other. Below ``stats.MIN_PAIRS`` repeats there is no interval (TooFew)."""
     details: dict = {}
-    parts: list[stats.Interval] = []
     figs_all: list[dict[str, list[float]]] = []
     for pair in recs:
         figs = {b: _per_repeat(c, r) for b, r in pair.items()}
@@ -407,51 +406,21 @@ def _judge_repeats(c: Criterion, recs: list[dict[str, MetricRecord]], unit: str,
         figs_all.append(figs)
         sizes = {b: r.extra[results.REPEATS] for b, r in pair.items()}
         details[metric] = {f"{c.statistic}_per_repeat": figs, "values_per_repeat": sizes}
-        if c.compare == "improvement":
-            if pair["baseline"].unit != pair["clocked"].unit:
-                raise ValueError(f"{metric}: baseline in {pair['baseline'].unit}, clocked in {pair['clocked'].unit}")
-            iv = stats.paired_log_ratio(figs["clocked"], figs["baseline"], confidence)
-            details[metric].update(ratio=iv.estimate, ratio_ci=[iv.low, iv.high])
-            parts.append(iv)
-    if c.compare != "improvement" and len(recs) != 1:
-        raise ValueError(f"{'an absolute' if c.compare == 'absolute' else 'a difference'} criterion takes exactly one metric")
-    figs = figs_all[0]
-    n_rep = len(figs["clocked"])
-    sizes = [n for b in figs for n in recs[0][b].extra[results.REPEATS]]
+    pi = _paired_interval(c, recs, figs_all, confidence)  # figures already scaled by _per_repeat
+    n_rep = len(figs_all[0]["clocked"])
+    sizes = [n for b in figs_all[0] for n in recs[0][b].extra[results.REPEATS]]
     what = (f"{c.statistic} per repeat ({n_rep} repeats per build of {min(sizes):,}"
             + (f" to {max(sizes):,}" if max(sizes) != min(sizes) else "") + " values"
             + (f"; the {c.statistic} of {min(sizes):,} is the {_ordinal(stats.rank_from_top(c.statistic, min(sizes)))} "
                "largest)" if c.statistic != "max" else ")"))
-    lib = lower_is_better(c.statistic, recs[0]["clocked"])
     if c.compare == "improvement":
-        iv = stats.combine_log(parts, confidence)
-        ratio, low_r, high_r = iv.estimate, iv.low, iv.high
-        change, low, high = (1 - ratio, 1 - high_r, 1 - low_r) if lib else (ratio - 1, low_r - 1, high_r - 1)
-        details.update(ratio=ratio, ratio_ci=[low_r, high_r])
-        method = f"paired t on the log ratios of the {what}"
-        gm = lambda v: float(np.exp(np.mean(np.log(v))))  # noqa: E731
-        base_pt, clk_pt = (gm(figs["baseline"]), gm(figs["clocked"])) if len(recs) == 1 else (None, None)
-    elif c.compare == "difference":
-        d = np.asarray(figs["clocked"]) - np.asarray(figs["baseline"])
-        iv = _t_mean(d, confidence)
-        change, low, high = iv.estimate, iv.low, iv.high
-        method = f"paired t on the differences of the {what}"
-        base_pt, clk_pt = float(np.mean(figs["baseline"])), float(np.mean(figs["clocked"]))
-    else:
-        iv = _t_mean(np.asarray(figs["clocked"], dtype=float), confidence)
-        change, low, high = iv.estimate, iv.low, iv.high
-        method = f"t on the mean of the {what}"
-        base_pt, clk_pt = None, change
+        for metric, iv in pi.ratios.items():
+            details[metric].update(ratio=iv.estimate, ratio_ci=[iv.low, iv.high])
+        details.update(ratio=pi.interval.estimate, ratio_ci=[pi.interval.low, pi.interval.high])
+    method = {"improvement": f"paired t on the log ratios of the {what}",
+              "difference": f"paired t on the differences of the {what}"}.get(c.compare, f"t on the mean of the {what}")
     details.update(method=method, repeats=n_rep)
-    if not (math.isfinite(low) and math.isfinite(high)):
-        raise ValueError("the interval is not finite")
-    verdict = from_interval(low, high, c.threshold, c.direction)
-    n_base = recs[0]["baseline"].n if "baseline" in recs[0] else 0
-    return Judgement(
-        c.id, c.phase, c.component, c.section, c.statement, c.definition, list(c.metrics), c.statistic,
-        c.compare, c.direction, c.threshold, unit, base_pt, clk_pt, change, low, high, verdict,
-        _reason(verdict, c, low, high, unit) + f" ({method})", n_base, recs[0]["clocked"].n, details,
-    )
+    return _paired_judgement(c, recs, unit, pi, details, f" ({method})")
 
 
 def _ordinal(n: int) -> str:
@@ -536,61 +505,80 @@ def _judge_samples(c, recs, unit, rng, resamples, confidence) -> Judgement:
 
 
 def _judge_paired(c: Criterion, recs: list[dict[str, MetricRecord]], unit: str, confidence: float) -> Judgement:
-    """Paired records: a t interval on the per-pair log ratios (improvement), on the per-pair
-    differences (difference), on the values (absolute mean) or order statistics (absolute median)."""
-    lib = lower_is_better(c.statistic if c.statistic != "rounds" else "median", recs[0]["clocked"])
-    details: dict = {"method": ""}
-    if c.compare == "absolute":
-        if len(recs) != 1:
-            raise ValueError("an absolute criterion takes exactly one metric")
-        clk = recs[0]["clocked"]
-        vals = np.asarray(clk.values, dtype=float) * _scale("mean", clk.unit)
-        if c.statistic in ("median", "p50"):
-            iv = stats.median_ci(vals, confidence)
-        else:
-            iv = _t_mean(vals, confidence)
-        change, low, high = iv.estimate, iv.low, iv.high
-        base_pt, clk_pt, n_base = None, change, 0
-        details["method"] = iv.method
-    elif c.compare == "difference":
-        if len(recs) != 1:
-            raise ValueError("a difference criterion takes exactly one metric")
-        clk, base = recs[0]["clocked"], recs[0]["baseline"]
-        if clk.n != base.n:
-            raise ValueError(f"{clk.metric}: paired values differ in number ({clk.n} clocked, {base.n} baseline)")
-        sc = _scale("mean", clk.unit)
-        d = (np.asarray(clk.values, dtype=float) - np.asarray(base.values, dtype=float)) * sc
-        iv = _t_mean(d, confidence)
-        change, low, high = iv.estimate, iv.low, iv.high
-        base_pt, clk_pt, n_base = float(np.mean(base.values)) * sc, float(np.mean(clk.values)) * sc, base.n
-        details["method"] = "paired t on differences"
-    else:
-        parts = []
-        for pair in recs:
+    """Paired records (the builds' values matched by position: rounds, pairs): the paired interval
+    (``_paired_interval``) over their values."""
+    pi = _paired_interval(c, recs, [{b: r.values for b, r in pair.items()} for pair in recs], confidence,
+                          _scale(c.statistic, recs[0]["clocked"].unit))
+    details: dict = {"method": "paired t on differences" if c.compare == "difference" else pi.interval.method}
+    if c.compare == "improvement":
+        for metric, iv in pi.ratios.items():
+            details[metric] = {"ratio": iv.estimate, "ratio_ci": [iv.low, iv.high], "pairs": iv.n}
+        details.update(ratio=pi.interval.estimate, ratio_ci=[pi.interval.low, pi.interval.high])
+    return _paired_judgement(c, recs, unit, pi, details)
+
+
+@dataclass(frozen=True)
+class PairedInterval:
+    """A paired criterion's change and interval, with the point figures (one metric only) and the
+    interval as ``stats`` gave it (for an improvement: the combined ratio, and each metric's)."""
+
+    change: float
+    low: float
+    high: float
+    baseline: float | None
+    clocked: float | None
+    interval: stats.Interval
+    ratios: dict[str, stats.Interval] = field(default_factory=dict)
+
+
+def _paired_interval(c: Criterion, recs: list[dict[str, MetricRecord]], figs: list[dict[str, Sequence[float]]],
+                     confidence: float, scale: float = 1.0) -> PairedInterval:
+    """The interval of figures paired by position, ``figs[i][build]`` standing for ``recs[i][build]``
+    (per-round values, per-repeat statistics): a t interval on the per-pair log ratios combined over
+    the metrics (improvement), on the per-pair differences (difference), on the figures (absolute
+    mean) or order statistics (absolute median). One core for rounds and repeats, so the two cannot
+    drift apart. ``scale`` (ppm as a share) applies to differences and absolute figures; a ratio has
+    no unit."""
+    lib = lower_is_better(c.statistic, recs[0]["clocked"])
+    if c.compare == "improvement":
+        ratios: dict[str, stats.Interval] = {}
+        for pair, f in zip(recs, figs):
             clk, base = pair["clocked"], pair["baseline"]
             if base.unit != clk.unit:
                 raise ValueError(f"{clk.metric}: baseline in {base.unit}, clocked in {clk.unit}")
-            iv = stats.paired_log_ratio(clk.values, base.values, confidence)
-            parts.append(iv)
-            details[clk.metric] = {"ratio": iv.estimate, "ratio_ci": [iv.low, iv.high], "pairs": iv.n}
-        iv = stats.combine_log(parts, confidence)
-        ratio, low_r, high_r = iv.estimate, iv.low, iv.high
-        if lib:
-            change, low, high = 1 - ratio, 1 - high_r, 1 - low_r
+            ratios[clk.metric] = stats.paired_log_ratio(f["clocked"], f["baseline"], confidence)
+        iv = stats.combine_log(list(ratios.values()), confidence)
+        change, low, high = (1 - iv.estimate, 1 - iv.high, 1 - iv.low) if lib else (iv.estimate - 1, iv.low - 1, iv.high - 1)
+        gm = lambda v: float(np.exp(np.mean(np.log(v))))  # noqa: E731
+        base_pt, clk_pt = (gm(figs[0]["baseline"]), gm(figs[0]["clocked"])) if len(recs) == 1 else (None, None)
+    else:
+        if len(recs) != 1:
+            raise ValueError(f"{'an absolute' if c.compare == 'absolute' else 'a difference'} criterion takes exactly one metric")
+        f, ratios = figs[0], {}
+        if c.compare == "absolute":
+            vals = np.asarray(f["clocked"], dtype=float) * scale
+            iv = stats.median_ci(vals, confidence) if c.statistic in ("median", "p50") else _t_mean(vals, confidence)
+            base_pt, clk_pt = None, iv.estimate
         else:
-            change, low, high = ratio - 1, low_r - 1, high_r - 1
-        details.update(method=iv.method, ratio=ratio, ratio_ci=[low_r, high_r])
-        one = recs[0]
-        base_pt = float(np.exp(np.mean(np.log(one["baseline"].values)))) if len(recs) == 1 else None
-        clk_pt = float(np.exp(np.mean(np.log(one["clocked"].values)))) if len(recs) == 1 else None
-        n_base = one["baseline"].n
+            if len(f["clocked"]) != len(f["baseline"]):
+                raise ValueError(f"{recs[0]['clocked'].metric}: paired values differ in number "
+                                 f"({len(f['clocked'])} clocked, {len(f['baseline'])} baseline)")
+            iv = _t_mean((np.asarray(f["clocked"], dtype=float) - np.asarray(f["baseline"], dtype=float)) * scale, confidence)
+            base_pt, clk_pt = float(np.mean(f["baseline"])) * scale, float(np.mean(f["clocked"])) * scale
+        change, low, high = iv.estimate, iv.low, iv.high
     if not (math.isfinite(low) and math.isfinite(high)):
         raise ValueError("the interval is not finite")
-    verdict = from_interval(low, high, c.threshold, c.direction)
+    return PairedInterval(change, low, high, base_pt, clk_pt, iv, ratios)
+
+
+def _paired_judgement(c: Criterion, recs: list[dict[str, MetricRecord]], unit: str, pi: PairedInterval,
+                      details: dict, note: str = "") -> Judgement:
+    verdict = from_interval(pi.low, pi.high, c.threshold, c.direction)
     return Judgement(
         c.id, c.phase, c.component, c.section, c.statement, c.definition, list(c.metrics), c.statistic,
-        c.compare, c.direction, c.threshold, unit, base_pt, clk_pt, change, low, high, verdict,
-        _reason(verdict, c, low, high, unit), n_base, recs[0]["clocked"].n, details,
+        c.compare, c.direction, c.threshold, unit, pi.baseline, pi.clocked, pi.change, pi.low, pi.high, verdict,
+        _reason(verdict, c, pi.low, pi.high, unit) + note,
+        recs[0]["baseline"].n if "baseline" in recs[0] else 0, recs[0]["clocked"].n, details,
     )
 
 

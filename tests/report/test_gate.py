@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import random
 
+import pytest
+
 from harness.builds import BUILDS
 from harness.cli import main
 from harness.results import MetricRecord, save
@@ -186,3 +188,72 @@ def test_instruction_counts_have_a_noise_floor(tmp_path, capsys):
     cal2 = calibration.Calibration(calibration.machine(), 5, wide)
     assert not any(c.floored for c in compare(load_any(a), load_any(shifted), cal=cal2)
                    if c.metric.startswith("instr.") and c.build in ("clocked", "clocked/baseline"))
+
+
+def _repeats_run(path, medians: dict[str, list[int]], seed: int, repeats: bool = True, n: int = 51):
+    """A samples record per build whose values come in repeats, each repeat's values within 5% of its
+    median; ``repeats=False`` writes the same values without ``results.REPEATS`` (pooled, as before)."""
+    from harness.results import grouped
+
+    rnd = random.Random(seed)
+    recs, groups = [], {}
+    for b, meds in medians.items():
+        groups[b] = [[m + rnd.randint(-m // 20, m // 20) for _ in range(n)] for m in meds]
+        values, extra = grouped(groups[b])
+        recs.append(MetricRecord("ws.latency", b, "ns", values, extra=extra if repeats else {}))
+    path.mkdir()
+    save(recs, path)
+    return path, groups
+
+
+STEADY = {"baseline": [1000, 1150, 900, 1050], "clocked": [1000, 1150, 900, 1050]}
+
+
+def test_records_in_repeats_are_compared_per_repeat_where_pooling_them_was_decisive(tmp_path, capsys):
+    """The clocked build's repeats scatter by a fifth around +9%: pooled as independent values the
+    gate flagged a regression; over the repeats the interval holds 1.0 and nothing is flagged."""
+    import math
+    import statistics
+
+    from harness import stats
+    from harness.commands.compare import compare, load_any
+
+    scattered = {"baseline": STEADY["baseline"], "clocked": [1230, 960, 1200, 1080]}
+    a, ga = _repeats_run(tmp_path / "a", STEADY, seed=1)
+    b, gb = _repeats_run(tmp_path / "b", scattered, seed=2)
+    ch = next(c for c in compare(load_any(a), load_any(b)) if c.build == "clocked")
+    la = [math.log(statistics.median(g)) for g in ga["clocked"]]
+    lb = [math.log(statistics.median(g)) for g in gb["clocked"]]
+    d = statistics.mean(lb) - statistics.mean(la)
+    half = stats.t_quantile(0.975, 3) * math.sqrt(statistics.variance(la) / 4 + statistics.variance(lb) / 4)
+    assert (ch.ratio, ch.ci_low, ch.ci_high) == pytest.approx((math.exp(d), math.exp(d - half), math.exp(d + half)))
+    assert ch.ci_low < 1 < ch.ci_high and ch.note.startswith("median per repeat (4 repeats in A, 4 in B)")
+    assert main(["gate", str(b), "--baseline", str(a), "--max-regression", "5%"]) == 0
+    pa, _ = _repeats_run(tmp_path / "pa", STEADY, seed=1, repeats=False)
+    pb, _ = _repeats_run(tmp_path / "pb", scattered, seed=2, repeats=False)
+    assert main(["gate", str(pb), "--baseline", str(pa), "--max-regression", "5%"]) == 1  # the same values, pooled
+    capsys.readouterr()
+    slow, _ = _repeats_run(tmp_path / "slow", {"baseline": STEADY["baseline"],
+                                               "clocked": [m * 3 // 2 for m in STEADY["clocked"]]}, seed=3)
+    assert main(["gate", str(slow), "--baseline", str(a), "--max-regression", "5%"]) == 1
+    assert "REGRESSION ws.latency (clocked)" in capsys.readouterr().out
+
+
+def test_records_with_too_few_or_one_sided_repeats_get_no_interval_and_the_gate_refuses_them(tmp_path, capsys):
+    from harness.commands.compare import compare, load_any
+
+    a, _ = _repeats_run(tmp_path / "a", STEADY, seed=1)
+    two, _ = _repeats_run(tmp_path / "two", {b: m[:2] for b, m in STEADY.items()}, seed=2)
+    rows = {c.build: c for c in compare(load_any(two), load_any(a))}
+    assert rows["clocked"].ci_low is None and rows["clocked"].ratio is None
+    assert rows["clocked"].note == ("too few repeats for an interval: run A has 2 repeat(s); its median is taken per "
+                                    "repeat, and an interval over the repeats needs at least 3")
+    assert main(["gate", str(two), "--baseline", str(a), "--max-regression", "5%"]) == 2
+    captured = capsys.readouterr()
+    assert "REFUSED ws.latency (clocked): too few repeats for an interval: run B has 2 repeat(s)" in captured.out
+    assert "(baseline)" not in captured.out and "too few repeats" in captured.err
+    pooled, _ = _repeats_run(tmp_path / "pooled", STEADY, seed=2, repeats=False)
+    rows = {c.build: c for c in compare(load_any(a), load_any(pooled))}
+    assert rows["clocked"].ratio is None and rows["clocked"].note.startswith("repeats in one run only (A)")
+    assert main(["gate", str(pooled), "--baseline", str(a), "--max-regression", "5%"]) == 2
+    assert "REFUSED ws.latency (clocked): repeats in one run only (A)" in capsys.readouterr().out

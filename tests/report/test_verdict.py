@@ -135,6 +135,33 @@ def test_paired_microbenchmark_records_use_the_paired_method_and_drift_cancels(t
     assert j.verdict == PASS and abs(j.change - 0.4) < 0.01 and j.ci_high - j.ci_low < 0.01
 
 
+def _t95(xs: list[float]) -> tuple[float, float, float]:
+    """mean and 95% t interval of ``xs``, worked out here apart from the harness."""
+    from harness import stats
+
+    n = len(xs)
+    m = sum(xs) / n
+    half = stats.t_quantile(0.975, n - 1) * (sum((x - m) ** 2 for x in xs) / (n - 1)) ** 0.5 / n ** 0.5
+    return m, m - half, m + half
+
+
+def test_paired_rounds_judge_differences_and_absolute_levels_by_t_or_order_statistics(tmp_path):
+    base, clk = [1000, 1040, 980, 1010, 1050, 990], [900, 950, 870, 905, 960, 880]
+    r = index([MetricRecord("m", "baseline", "ns", base, kind="rounds"),
+               MetricRecord("m", "clocked", "ns", clk, kind="rounds")])
+    d = judge(crit(statistic="mean", compare="difference", direction="<=", threshold=-50), r, root=tmp_path)
+    m, lo, hi = _t95([c - b for c, b in zip(clk, base)])
+    assert (d.change, d.ci_low, d.ci_high) == pytest.approx((m, lo, hi)) and d.verdict == PASS
+    assert d.details["method"] == "paired t on differences" and d.baseline == pytest.approx(sum(base) / 6)
+    a = judge(crit(statistic="mean", compare="absolute", direction="<=", threshold=920), r, root=tmp_path)
+    assert (a.change, a.ci_low, a.ci_high) == pytest.approx(_t95(clk)) and a.details["method"] == "t on the mean"
+    assert a.verdict == INCONCLUSIVE and a.ci_low < 920 < a.ci_high
+    med = judge(crit(statistic="median", compare="absolute", direction="<=", threshold=1000), r, root=tmp_path)
+    # six values: the 95% interval of the median runs from the smallest to the largest
+    assert (med.change, med.ci_low, med.ci_high) == (902.5, 870, 960) and med.verdict == PASS
+    assert med.details["method"] == "order statistics"
+
+
 def test_multi_metric_geomean(tmp_path):
     r = index([MetricRecord("a", "baseline", "ns/op", samples(1000, 10)), MetricRecord("a", "clocked", "ns/op", samples(500, 10, seed=5)),
                MetricRecord("b", "baseline", "ns/op", samples(1000, 10, seed=6)), MetricRecord("b", "clocked", "ns/op", samples(2000, 10, seed=7))])
@@ -333,6 +360,20 @@ def test_too_few_repeats_is_inconclusive_and_says_why(tmp_path):
                                        _repeats("clocked", [_repeat_values(400_000, 260, s) for s in (4, 5, 6)])]),
                   root=tmp_path)
     assert small.verdict == INCONCLUSIVE and "repeat 1 of 3 has 99 value(s); its p99 needs at least 100" in small.reason
+
+
+def test_a_p99_in_repeats_judged_as_a_difference_or_an_absolute_level_takes_the_t_over_its_repeats(tmp_path):
+    base = [1_000_000, 1_200_000, 900_000, 1_100_000]
+    clk = [500_000, 700_000, 480_000, 520_000]
+    both = index([_repeats("baseline", [_repeat_values(p, seed=i) for i, p in enumerate(base)]),
+                  _repeats("clocked", [_repeat_values(p, seed=9 + i) for i, p in enumerate(clk)])])
+    d = judge(crit(statistic="p99", compare="difference", direction="<=", threshold=0), both, root=tmp_path)
+    assert (d.change, d.ci_low, d.ci_high) == pytest.approx(_t95([c - b for c, b in zip(clk, base)]))
+    assert d.verdict == PASS and (d.baseline, d.clocked) == pytest.approx((sum(base) / 4, sum(clk) / 4))
+    assert "paired t on the differences of the p99 per repeat (4 repeats per build of 260 values" in d.reason
+    a = judge(crit(statistic="p99", compare="absolute", direction="<=", threshold=600_000), both, root=tmp_path)
+    assert (a.change, a.ci_low, a.ci_high) == pytest.approx(_t95(clk)) and a.verdict == INCONCLUSIVE
+    assert "t on the mean of the p99 per repeat" in a.reason and a.details["repeats"] == 4
 
 
 def test_builds_with_different_numbers_of_repeats_are_not_paired(tmp_path):
