@@ -160,7 +160,7 @@ def run_clock_heartbeats(
         figures = summarize(zip(nominal, delivered), firsts, interval_ns, window, cpu, settle_ns)
         figures.update(setup_overrun_ns=max(0, setup_end - base))
         # looks: the wheel's loop wake-ups (each costs 50-100 us of CPU here, most of the run's);
-        # wake_gap_ns and overrun_ns: the gap in force at the end and the peak overrun it was given
+        # wake_gap_ns and overrun_ns: the gap in force at the end and the overrun estimate it was given
         figures.update(looks=looks, looks_per_s=looks / figures["wall_s"], adaptive_gap=clock.adaptive_gap,
                        overrun_ns=clock.overrun_ns)
         figures.update(kind="LiveClock coarse timers", tick_ns=tick_ns, wake_gap_ns=clock.wake_gap_ns,

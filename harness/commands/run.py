@@ -6,6 +6,7 @@ leaves its criteria NOT MEASURED or INVALID with the reason, and the rest still 
   replay      ``clockbench simulate orders`` in separate processes, digests compared (measure/orders.py)
   instructions  instruction counts of the CPU-bound microbenchmarks under valgrind, both builds (measure/instructions.py)
   sims        EMS slice lateness, connection tracker, heartbeats on real time (measure/sims.py)
+  heartbeats100k  100,000 heartbeats per build on real time, a full run only (measure/websocket.py)
   microbench  tests/benchmarks through pytest-benchmark (as ``clockbench bench``), both builds (measure/microbench.py)
   load        an interleaved A/B load run with an A/A pair (measure/load.py, over harness.load)
   capacity    ``clockbench capacity`` on both builds (closed loop, no think time), trials alternating (measure/load.py)
@@ -96,6 +97,7 @@ PRODUCERS: list[tuple[str, tuple[str, ...], Callable[[Context], list[results.Met
     ("replay", ("sim.orders",), Producer("harness.measure.orders", "produce_replay")),
     ("instructions", ("instr",), Producer("harness.measure.microbench", "produce_instructions")),
     ("sims", ("sim.ems", "sim.lb", "sim.heartbeats", "bench.lb"), Producer("harness.measure.sims", "produce")),
+    ("heartbeats100k", ("sim.heartbeats100k",), Producer("harness.measure.websocket", "produce_heartbeats_100k")),
     ("microbench", ("bench",), Producer("harness.measure.microbench", "produce_microbench")),
     ("monitoring", ("sim.monitoring", "load.mixed"), Producer("harness.measure.monitoring", "produce_monitoring")),
     ("load", ("load",), Producer("harness.measure.load", "produce_load")),
@@ -129,6 +131,7 @@ DEFINED_BY = {
     "frontend": ("harness.measure.frontend",),
     "monitoring": ("harness.measure.monitoring", "harness.load.runner"), "gateway": ("harness.measure.api_gateway",),
     "websocket": ("harness.measure.websocket",), "containers": ("harness.measure.docker",),
+    "heartbeats100k": ("harness.measure.websocket", "harness.heartbeats"),
 }
 
 

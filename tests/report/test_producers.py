@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from harness.builds import BUILDS
 from harness.commands import run as run_cmd
 from harness.measure import load as load_measure
@@ -693,3 +695,49 @@ def test_load_independent_steps_come_first_and_the_instruction_counts_are_among_
     names = [name for name, _, _ in run_cmd.PRODUCERS]
     first = names[:len(run_cmd.LOAD_INDEPENDENT)]
     assert set(first) == run_cmd.LOAD_INDEPENDENT and "instructions" in run_cmd.LOAD_INDEPENDENT
+
+
+def test_100k_heartbeats_are_a_full_runs_measurement_and_quick_says_why(tmp_path):
+    from harness.measure import Context, Unavailable, websocket
+
+    need = {"sim.heartbeats100k.cpu"}
+    with pytest.raises(Unavailable, match="full run.*without --quick"):
+        websocket.produce_heartbeats_100k(Context(out=tmp_path, quick=True, phase="1", metrics=need))
+    with pytest.raises(Unavailable, match="no selected criterion"):
+        websocket.produce_heartbeats_100k(Context(out=tmp_path, quick=False, phase="1", metrics={"sim.heartbeats.cpu"}))
+    # the criteria the step serves are judged from it alone: the 10k step's prefix is not theirs
+    prefixes = {p for name, ps, _ in run_cmd.PRODUCERS for p in ps}
+    for c in crit.load(crit.CRITERIA_FILE):
+        if c.id.endswith("-100K"):
+            assert all(m.startswith("sim.heartbeats100k.") for m in c.metrics)
+    assert "sim.heartbeats100k" in prefixes and not "sim.heartbeats100k.cpu".startswith("sim.heartbeats.")
+
+
+def test_heartbeat_records_pair_the_builds_by_repeat(monkeypatch):
+    """A test double stands in for the real-time runs (harness/heartbeats.py, minutes at 100,000):
+    each call returns its own figures, so the records show which run went where."""
+    from harness import heartbeats
+    from harness.measure import websocket
+
+    calls: list[str] = []
+
+    def fake(build):
+        def run(n, duration_ns):
+            calls.append(build)
+            k = len(calls)
+            return {"cpu_per_wall_s": k / 100, "beats_missing": 0, "lateness_p99_ns": k * 1000,
+                    "beats_delivered": n, "beats_due": n, "tick_ns": 10_000_000 if build == "clocked" else None}
+        return run
+
+    monkeypatch.setattr(heartbeats, "RUNS", {b: fake(b) for b in BUILDS})
+    recs = {(r.metric, r.build): r for r in websocket.heartbeat_records("sim.heartbeats100k", 100_000, 3 * 10**9, 4,
+                                                                       log=lambda _m: None)}
+    a, b = BUILDS
+    assert calls == [a, b, b, a, a, b, b, a]
+    for build in BUILDS:
+        runs = [i + 1 for i, c in enumerate(calls) if c == build]
+        assert recs[("sim.heartbeats100k.cpu", build)].values == [k * 10_000 for k in runs]
+        assert recs[("sim.heartbeats100k.cpu", build)].kind == "rounds"
+        assert recs[("sim.heartbeats100k.lateness_p99", build)].values == [k * 1000 for k in runs]
+        assert recs[("sim.heartbeats100k.beats_missing", build)].values == [0] * 4
+        assert recs[("sim.heartbeats100k.cpu", build)].extra["timers"] == 100_000
