@@ -32,6 +32,7 @@ from harness import calibration, plant, results, stats
 from harness.commands.compare import RELATIVE, compare, run_level
 from harness.commands.gate import checked, paired_metrics, parse_pct, regressions
 from harness.errors import UsageError
+from harness.progress import timed_log
 from harness.rundir import commit, new_run_dir
 
 DEFAULT_SELECT = "orders and not ems"  # the order-management pairs: a minute per trial
@@ -298,7 +299,7 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(8)
     t0 = time.monotonic()
-    log = lambda s: print(f"[{time.monotonic() - t0:6.1f}s] {s}", flush=True)  # noqa: E731
+    log = timed_log(t0)
     same: list[list[results.MetricRecord]] = []
     planted: list[list[results.MetricRecord]] = []
     log(f"calibrate: {args.trials} same-commit and {args.trials} planted ({args.plant}) runs of -k {args.select!r}, "

@@ -35,6 +35,7 @@ from harness.measure import Context, Unavailable
 from harness.report import criteria as crit
 from harness.report import environment
 from harness.report import terminal
+from harness.progress import timed_log
 from harness.rundir import new_run_dir, runs_root
 
 
@@ -323,7 +324,7 @@ def _run(args: argparse.Namespace) -> int:
     out = args.out or new_run_dir("run")
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    log = lambda s: print(f"[{time.monotonic() - t0:6.1f}s] {s}", flush=True)  # noqa: E731
+    log = timed_log(t0)
     metrics = {m for c in chosen if not c.not_measurable and not c.missing_components() for m in c.metrics}
     log(f"clockbench run: phase {args.phase}, {len(chosen)} criteria, {'quick' if args.quick else 'full'} -> {out}")
     notices, missing_tools = tool_notices(args.nginx)
