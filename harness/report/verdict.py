@@ -229,20 +229,19 @@ def share_counts(stat: str, r: MetricRecord) -> tuple[int, int] | None:
     - ``share_le:x`` of independent values: the values at or below x, of all values; where the record
       says its values hold fewer independent units (``extra[INDEPENDENT]``), that share over the units;
     - the mean of a ppm record whose every value is 0 or 1,000,000 (one outcome per value: a check
-      on time or not, a connection stable or not);
+      on time or not, a connection stable or not), or that share over its independent units where the
+      record says its values hold fewer (the container checks of one interval: one machine stall);
     - the mean of per-round ppm shares with each round's number of requests in ``extra["requests"]``
       (pooled over rounds: the share's numerator recovered exactly from the floored ppm).
     """
     v = r.values
     if not v:
         return None
+    units = r.extra.get(INDEPENDENT)
+    over_units = lambda k, n: units_share(k, n, units) if isinstance(units, int) and 1 <= units < n else (k, n)  # noqa: E731
     if stat.startswith("share_le:") and r.kind != "rounds":
         limit = float(stat.split(":", 1)[1])
-        k, n = sum(1 for x in v if x <= limit), len(v)
-        units = r.extra.get(INDEPENDENT)
-        if isinstance(units, int) and 1 <= units < n:
-            return units_share(k, n, units)
-        return k, n
+        return over_units(sum(1 for x in v if x <= limit), len(v))
     if stat != "mean" or r.unit != "ppm":
         return None
     req = r.extra.get("requests")
@@ -253,7 +252,7 @@ def share_counts(stat: str, r: MetricRecord) -> tuple[int, int] | None:
             return None  # not floored shares of these counts
         return sum(ok), sum(req)
     if r.kind != "rounds" and all(x in (0, FULL_PPM) for x in v):
-        return sum(1 for x in v if x == FULL_PPM), len(v)
+        return over_units(sum(1 for x in v if x == FULL_PPM), len(v))
     return None
 
 

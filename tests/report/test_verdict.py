@@ -11,6 +11,8 @@ from harness.report.verdict import (FAIL, INCONCLUSIVE, INVALID, NOT_MEASURED, P
                                     units_share)
 from harness.results import INDEPENDENT, MetricRecord, index, invalid
 
+FULL = 1_000_000  # a ppm share of one
+
 
 @pytest.mark.parametrize(
     "low, high, threshold, direction, expected",
@@ -278,6 +280,27 @@ def test_a_share_of_grouped_values_is_judged_over_its_independent_units(tmp_path
     low = index([MetricRecord("err", "clocked", "ns", [3] * 6200 + [50] * 1329, extra={INDEPENDENT: 32})])
     j = judge(c, low, root=tmp_path)
     assert j.verdict == FAIL and j.details["successes_clocked"] == 26 and j.ci_high < 0.999
+
+
+def test_checks_on_time_that_a_stall_delays_together_are_judged_per_interval(tmp_path):
+    """The container checks of one interval are one outcome (a machine stall delays them together):
+    11 late of 2,643 in one group took the share from PASS to FAIL as independent checks; over the 66
+    intervals they are 66 outcomes, 0 or 1 of them missed, and 99.8% is not decided either way.
+    A difference between builds is judged over the same units."""
+    c = crit(metrics=("ok",), statistic="mean", compare="absolute", threshold=0.998)
+    late11 = [FULL] * 2632 + [0] * 11
+    as_checks = judge(c, index([MetricRecord("ok", "clocked", "ppm", late11, lower_is_better=False)]), root=tmp_path)
+    assert as_checks.verdict == FAIL and as_checks.n_clocked == 2643
+    for values in (late11, [FULL] * 2643):
+        j = judge(c, index([MetricRecord("ok", "clocked", "ppm", values, lower_is_better=False,
+                                         extra={INDEPENDENT: 66})]), root=tmp_path)
+        assert j.verdict == INCONCLUSIVE and j.n_clocked == 66 and "66 independent units" in j.reason
+    d = crit(metrics=("ok",), statistic="mean", compare="difference", threshold=0.003)
+    pair = [MetricRecord("ok", "clocked", "ppm", [FULL] * 2643, lower_is_better=False, extra={INDEPENDENT: 66}),
+            MetricRecord("ok", "baseline", "ppm", [FULL] * 1800 + [0] * 843, lower_is_better=False, extra={INDEPENDENT: 66})]
+    j = judge(d, index(pair), root=tmp_path)
+    assert j.verdict == PASS and j.details["n_clocked"] == 66 and j.details["n_baseline"] == 66
+    assert j.details["successes_baseline"] == 45
 
 
 @pytest.mark.parametrize("k, n, units, expected", [(0, 10, 3, (0, 3)), (10, 10, 3, (3, 3)), (5, 10, 4, (2, 4)),
