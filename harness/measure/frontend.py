@@ -459,6 +459,7 @@ class SyncResult:
     raw: dict[str, Any] = field(default_factory=dict, repr=False)  # what the page's instruments recorded
     paths: dict[str, Any] = field(default_factory=dict)  # path_summary() of its exchanges, when known
     order_phase_errors_ns: list[int] = field(default_factory=list)  # readings while the page sent its orders
+    order_phase_estimates: int | None = None  # the sync estimates in force while it sent them (estimates_read)
 
     def summary(self) -> dict[str, Any]:
         def stats(v: list[int]) -> dict[str, Any]:
@@ -515,9 +516,10 @@ def sync_scenario(b: Any, proxy_url: str, builds: Sequence[str], *, offset_ms: f
             d["window_s"], d["orders_s"] = seconds, took
             samples = [int(round(x)) for x in d["samples"]]
             m = marks[r.build]
+            ordering = estimates_read(d["sampleRtt"][m:], len(samples) - m) if len(samples) > m else None
             d["samples"], d["sampleRtt"] = d["samples"][:m], d["sampleRtt"][:m]  # error_breakdown() pairs them
             out[r.build] = SyncResult(r.build, samples[:m], stamp_errors(d), truth_bias_ms(d), d["clock"], d,
-                                      order_phase_errors_ns=samples[m:])
+                                      order_phase_errors_ns=samples[m:], order_phase_estimates=ordering)
         log(f"    screenshot and collection in {time.monotonic() - t_shot:.1f} s")
         return out
     finally:
@@ -894,6 +896,7 @@ def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
         records.append(results.MetricRecord(
             "ui.client_timestamp_error", build, "ns", [abs(x) for x in r.stamp_errors_ns], source=SOURCE,
             extra={**extra, "orders_sent": len(r.raw.get("stamps") or []), "acknowledged": len(r.stamp_errors_ns),
+                   **({results.INDEPENDENT: r.order_phase_estimates} if r.order_phase_estimates else {}),
                    "click_lag": stamp_lags(r.raw),
                    "what": "client_timestamp_ns - true time read at the order's fetch() call, in the same synchronous "
                            "handler as the stamp; the order entry's submit clicked by script in the page, 4 in flight"}))
@@ -901,6 +904,7 @@ def produce(out: Path, quick: bool, log: Callable[[str], None] = print, *,
         records.append(results.MetricRecord(
             "ui.clock_sync_error.asymmetric", build, "ns", [abs(x) for x in r.sync_errors_ns], source=SOURCE,
             extra={"path": "20 ms up, 2 ms down", "note": ASYMMETRY_NOTE,
+                   results.INDEPENDENT: estimates_read(r.raw.get("sampleRtt") or [], len(r.sync_errors_ns)),
                    "median_signed_ms": statistics.median(r.sync_errors_ns) / NS_PER_MS if r.sync_errors_ns else None}))
     (out / "frontend.json").write_text(json.dumps(summary, indent=2, default=str))
     log(f"  frontend: figures in {out / 'frontend.json'}, screenshots dashboard-*.png beside it")

@@ -438,6 +438,17 @@ def _check_n(c: Criterion, r: MetricRecord) -> None:
     if r.n < 2:
         raise stats.TooFew(f"{r.metric} ({r.build}) has {r.n} value(s); a confidence interval needs at least 2")
     stats.check_samples(c.statistic, r.n, f"{r.metric} ({r.build})")
+    units = r.extra.get(INDEPENDENT)
+    if isinstance(units, int) and 1 <= units < r.n and not c.statistic.startswith("share_le:"):
+        # Values that one event decides together (the browser's readings and order stamps of one sync
+        # estimate) are that many outcomes: a bootstrap of the values took them as independent, and
+        # EI-DASHBOARD-SYNC's p99 had intervals 0.3% wide that five quick runs put at 0.60-0.81 ms and
+        # a full run at 1.12 ms, PASS then FAIL. The bootstrap still resamples values when there are
+        # enough units; what it needs, it needs in units.
+        need = stats.min_samples(c.statistic)
+        if units < need:
+            raise stats.TooFew(f"{r.metric} ({r.build}): its {r.n:,} values hold {units} independent unit(s) (values "
+                               f"one event decides together, results.INDEPENDENT); a {c.statistic} needs {need:,}")
 
 
 def _judge_samples(c, recs, unit, rng, resamples, confidence) -> Judgement:

@@ -282,6 +282,19 @@ def test_a_share_of_grouped_values_is_judged_over_its_independent_units(tmp_path
     assert j.verdict == FAIL and j.details["successes_clocked"] == 26 and j.ci_high < 0.999
 
 
+def test_a_tail_of_values_few_events_decide_has_no_interval(tmp_path):
+    """1,000 order stamps under 2 sync estimates are 2 outcomes, not 1,000: a p99 of them is not
+    decided (a bootstrap of the values gave intervals 0.3% wide, PASS in quick runs, FAIL in a full
+    one); the same values without the units are judged, and enough units are judged too."""
+    c = crit(metrics=("stamp",), statistic="p99", compare="absolute", direction="<=", threshold=1_000_000)
+    values = [900_000 + i for i in range(1000)]
+    assert judge(c, index([MetricRecord("stamp", "clocked", "ns", values)]), root=tmp_path).verdict == PASS
+    j = judge(c, index([MetricRecord("stamp", "clocked", "ns", values, extra={INDEPENDENT: 2})]), root=tmp_path)
+    assert j.verdict == INCONCLUSIVE and "2 independent unit(s)" in j.reason and "needs 500" in j.reason
+    enough = judge(c, index([MetricRecord("stamp", "clocked", "ns", values, extra={INDEPENDENT: 600})]), root=tmp_path)
+    assert enough.verdict == PASS
+
+
 def test_checks_on_time_that_a_stall_delays_together_are_judged_per_interval(tmp_path):
     """The container checks of one interval are one outcome (a machine stall delays them together):
     11 late of 2,643 in one group took the share from PASS to FAIL as independent checks; over the 66
