@@ -132,6 +132,12 @@ def repeat_groups(r: MetricRecord) -> list[list[int]] | None:
     return out
 
 
+def carries_repeats(r: MetricRecord) -> bool:
+    """Whether ``r`` is a samples record that carries its repeats: verdicts, ``compare`` and ``gate``
+    then take its statistic per repeat rather than over its values pooled."""
+    return r.kind == "samples" and repeat_groups(r) is not None
+
+
 def grouped(groups: list[list[int]]) -> tuple[list[int], dict[str, Any]]:
     """(values, extra) of a record whose values come in repeats: the repeats' values one after the
     other, and ``{REPEATS: [values of each repeat]}`` to merge into its ``extra``."""

@@ -31,6 +31,8 @@ from harness.errors import UsageError
 
 STAT = "median"
 RELATIVE = "clocked/baseline"
+# Why a row is refused (Change.refused): the gate lists these rows instead of checking them.
+DEFINITION_DIFFERS = "their definitions differ"
 TOO_FEW_REPEATS = "too few repeats for an interval"
 REPEATS_IN_ONE_RUN = "repeats in one run only"
 
@@ -55,6 +57,7 @@ class Change:
     planted: str = ""
     decided_by: str = ""  # a wall-time row whose instruction count (this metric) decides instead
     floored: bool = False  # the interval is set by the instruction-count noise floor (calibration.floor_sd)
+    refused: str = ""  # why no interval could be given (DEFINITION_DIFFERS, TOO_FEW_REPEATS, REPEATS_IN_ONE_RUN)
 
 
     @property
@@ -229,7 +232,7 @@ def compare(a: list[results.MetricRecord], b: list[results.MetricRecord], resamp
             ch = Change(metric, build, ref.unit, ref.lower_is_better, None, None, None, None, None)
             ch.reference = _excluded(ref)
             ch.planted = str((ra.extra.get("planted") if ra else "") or (rb.extra.get("planted") if rb else "") or "")
-            why = _refusal(ra, rb)
+            why, ch.refused = _refusal(ra, rb)
             if why:
                 ch.note = why
             elif ch.reference and ref.extra.get("pooled"):
@@ -242,10 +245,10 @@ def compare(a: list[results.MetricRecord], b: list[results.MetricRecord], resamp
                     which = "B"
                     lb, sb, nb = run_level(rb, stats.seed_for(metric, build, "b"))
                     _interval(ch, la, sa, na, lb, sb, nb, cal, confidence)
-                    if _in_repeats(ra):
+                    if results.carries_repeats(ra):
                         ch.note = f"{STAT} per repeat ({na} repeats in A, {nb} in B)" + (f"; {ch.note}" if ch.note else "")
                 except stats.TooFewRepeats as exc:
-                    ch.note = f"{TOO_FEW_REPEATS}: run {which} has {exc}"
+                    ch.note, ch.refused = f"{TOO_FEW_REPEATS}: run {which} has {exc}", TOO_FEW_REPEATS
                 except ValueError as exc:
                     ch.note = f"ratio undefined ({exc})"
             out.append(ch)
@@ -256,25 +259,23 @@ def compare(a: list[results.MetricRecord], b: list[results.MetricRecord], resamp
     return out
 
 
-def _in_repeats(r: results.MetricRecord) -> bool:
-    """Whether ``run_level`` takes ``r`` per repeat (samples that carry their repeats)."""
-    return r.kind != "rounds" and results.repeat_groups(r) is not None
-
-
-def _refusal(ra: results.MetricRecord | None, rb: results.MetricRecord | None) -> str:
+def _refusal(ra: results.MetricRecord | None, rb: results.MetricRecord | None) -> tuple[str, str]:
+    """(note, refusal) of a metric the two runs cannot be compared on, else ("", ""); the refusal
+    (Change.refused) is set where the gate must list the row rather than pass over it."""
     if ra is None or rb is None:
-        return f"only in run {'A' if rb is None else 'B'}"
+        return f"only in run {'A' if rb is None else 'B'}", ""
     if not ra.valid or not rb.valid:
-        return "invalid: " + (ra.reason if not ra.valid else rb.reason)
+        return "invalid: " + (ra.reason if not ra.valid else rb.reason), ""
     if ra.unit != rb.unit:
-        return f"units differ ({ra.unit} vs {rb.unit})"
+        return f"units differ ({ra.unit} vs {rb.unit})", ""
     if ra.definition != rb.definition:
         return (f"definition differs (A {ra.definition or 'unversioned'}, B {rb.definition or 'unversioned'}): "
-                "what the metric measures changed, not compared")
-    if _in_repeats(ra) != _in_repeats(rb):
-        return (f"{REPEATS_IN_ONE_RUN} ({'A' if _in_repeats(ra) else 'B'}): its {STAT} is taken per repeat there, "
-                "over pooled values in the other, not compared")
-    return ""
+                "what the metric measures changed, not compared"), DEFINITION_DIFFERS
+    rep_a, rep_b = results.carries_repeats(ra), results.carries_repeats(rb)
+    if rep_a != rep_b:
+        return (f"{REPEATS_IN_ONE_RUN} ({'A' if rep_a else 'B'}): its {STAT} is taken per repeat there, "
+                "over pooled values in the other, not compared"), REPEATS_IN_ONE_RUN
+    return "", ""
 
 
 def _relative(metric: str, by_a: dict, by_b: dict, cal, confidence: float) -> Change | None:
@@ -285,7 +286,9 @@ def _relative(metric: str, by_a: dict, by_b: dict, cal, confidence: float) -> Ch
     (ca, ba), (cb, bb) = pairs
     ch = Change(metric, RELATIVE, "ratio", ca.lower_is_better, None, None, None, None, None)
     ch.planted = str(ca.extra.get("planted") or cb.extra.get("planted") or "")
-    why = _refusal(ca, cb) or _refusal(ba, bb)
+    why, ch.refused = _refusal(ca, cb)
+    if not why:
+        why, ch.refused = _refusal(ba, bb)
     if why:
         ch.note = why
         return ch

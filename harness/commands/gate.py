@@ -21,8 +21,8 @@ from pathlib import Path
 
 from harness import stats
 from harness.errors import UsageError
-from harness.commands.compare import (RELATIVE, REPEATS_IN_ONE_RUN, TOO_FEW_REPEATS, Change, add_calibration_option,
-                                      compare, load_any, load_calibration)
+from harness.commands.compare import (DEFINITION_DIFFERS, RELATIVE, Change, add_calibration_option, compare, load_any,
+                                      load_calibration)
 
 ALPHA = 0.05
 
@@ -108,8 +108,8 @@ def gate(base, new, limit: float, cal, allow_planted: bool = False,
     rows = [c for c in changes if checked(c, paired, wall_time)]
     skipped = [c for c in changes if c.build == "clocked" and c.metric in paired and not c.calibrated
                and not c.reference and c.log_change is not None and (wall_time or not c.decided_by)]
-    refused = [c for c in changes if c.note.startswith("definition differs") or (
-        c.note.startswith((TOO_FEW_REPEATS, REPEATS_IN_ONE_RUN)) and c.build == "clocked" and not c.reference)]
+    refused = [c for c in changes if c.refused == DEFINITION_DIFFERS or (
+        c.refused and c.build == "clocked" and not c.reference)]
     for c in skipped:
         c.note = "level not gated: uncalibrated (the ratio row is)"
     by_instr = [] if wall_time else sorted({c.metric for c in changes if c.decided_by})
@@ -124,8 +124,7 @@ def run(args: argparse.Namespace) -> int:
     for c in refused:
         print(f"REFUSED {c.metric} ({c.build}): {c.note}")
     if not rows:
-        why = sorted({"their definitions differ" if c.note.startswith("definition differs") else
-                      TOO_FEW_REPEATS if c.note.startswith(TOO_FEW_REPEATS) else REPEATS_IN_ONE_RUN for c in refused})
+        why = sorted({c.refused for c in refused})
         raise UsageError("no metric could be compared between the two runs" + (
             f" ({len(refused)} refused: {'; '.join(why)})" if refused else ""))
     for c, w, p in bad:

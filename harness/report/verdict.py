@@ -370,7 +370,7 @@ REPEAT_STATS = ("p90", "p99", "max")
 
 
 def _in_repeats(recs: list[dict[str, MetricRecord]]) -> bool:
-    return all(r.kind == "samples" and results.repeat_groups(r) is not None for pair in recs for r in pair.values())
+    return all(results.carries_repeats(r) for pair in recs for r in pair.values())
 
 
 def _per_repeat(c: Criterion, r: MetricRecord) -> list[float]:
