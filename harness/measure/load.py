@@ -55,12 +55,14 @@ class Plan:
 
 
 # --quick: shorter rounds, one more of them. The rounds are judged by the paired t interval of their
-# log ratios, whose quantile falls from 4.30 (3 rounds) to 3.18 (4): 4 rounds of 4 measured seconds
-# give an interval about 0.8x as wide as 3 of 8 (if a round's noise goes as 1/sqrt(its length)).
-# Each arm's Locust process lives across the rounds (harness/load/runner.Session), so a 5 s run with
-# 1 s of warm-up measures the 4 s that a fresh process's 6 s run with 1.5 s of warm-up measured (its
-# start ate ~0.5 s of the run; measured windows 4.0-4.2 s at load 2-6), without its ~1.5 s of start/stop.
-QUICK = Plan(rounds=4, duration_s=5.0, warmup_s=1.0, users=10)
+# log ratios, whose quantile falls from 4.30 (3 rounds) to 3.18 (4): 4 rounds of 3 measured seconds
+# give an interval about 0.9x as wide as 3 of 8 (if a round's noise goes as 1/sqrt(its length)).
+# Each arm's Locust process lives across the rounds (harness/load/runner.Session), so a 4 s run with
+# 1 s of warm-up measures ~3 s (a fresh process's start ate ~0.5 s of the run; windows were 4.0-4.2 s
+# of 5 s runs at load 2-6), without its ~1.5 s of start/stop. Rounds of 5 s took the step 64 s, of 4 s
+# 54 s (2026-11-30); the criteria the quick run decides from it missed their goals by 18-45 points
+# (TO-ORDER-LATENCY, PM-LB-ROUTING, SC1-LB-EFFICIENCY), against intervals about 1.1x as wide now.
+QUICK = Plan(rounds=4, duration_s=4.0, warmup_s=1.0, users=10)
 FULL = Plan(rounds=6, duration_s=30.0, warmup_s=5.0, users=20)
 
 
@@ -224,7 +226,10 @@ def produce_load(ctx: Context) -> list[results.MetricRecord]:
 # Locust process per build (harness/load/runner.Session): 4 s with 1 s of warm-up measure the ~3 s that
 # a fresh process's 5 s step with 1.5 s of warm-up measured (windows 3.0-3.1 s at load 2-6).
 CAPACITY_SEARCH = {
-    True: ["--trials", "3", "--duration", "4", "--warmup", "1", "--resolution", "0.25"],  # --quick
+    # --quick. Steps of 3 s with 0.75 s of warm-up (2026-11-30) took the step from 72 to 59 s, and a
+    # p99 over ~1,200 requests moved the searches' answers so much (clocked 7, 7, 4 users) that the
+    # interval went from [-21%, +16%] to [-48%, +159%]: INCONCLUSIVE where 4 s steps FAIL the goal.
+    True: ["--trials", "3", "--duration", "4", "--warmup", "1", "--resolution", "0.25"],
     False: ["--trials", "3", "--duration", "15", "--warmup", "4", "--resolution", "0.1"],
 }
 

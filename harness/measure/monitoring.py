@@ -82,6 +82,8 @@ SETTINGS = {  # quick, full. Samples per build ~ rounds x (duration - warmup - 0
     # after 3 rounds (155 s); hence three updaters and up to 4 rounds. At load 16-21 three still gave
     # 24 < 30 after 4 rounds (214 s; one at a time: 21 after 4 rounds, 452 s): the updates are bound
     # by how fast Prometheus and this process answer, and EI-GRAFANA is then INCONCLUSIVE either way.
+    # A quick round of 16 s (2026-11-30, load 1-5) gave the baselines 23-24 updates: a 10 s round was
+    # added and the step took 41 s against 37 s with 24 s.
     True: {"rounds": 1, "max_rounds": 4, "duration_s": 24.0, "warmup_s": 2.0, "users": 4, "workers": 5, "updaters": 3},
     False: {"rounds": 3, "max_rounds": 5, "duration_s": 60.0, "warmup_s": 3.0, "users": 7, "workers": 5, "updaters": 3},
 }
