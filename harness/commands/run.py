@@ -126,13 +126,13 @@ LOAD_INDEPENDENT = {"static", "replay", "instructions"}
 DEFINED_BY = {
     "static": ("harness.measure.static",), "replay": ("harness.measure.orders", "harness.commands.simulate"),
     "sims": ("harness.measure.sims", "harness.measure.orders", "harness.measure.load_balancing",
-             "harness.measure.websocket", "harness.heartbeats"),
+             "harness.measure.websocket", "harness.heartbeats", "harness.measure"),  # in_repeats, own_heap
     "load": ("harness.measure.load", "harness.load.records", "harness.load.runner", "loadtests.orders"),
     "capacity": ("harness.measure.load", "harness.commands.capacity", "harness.load.capacity"),
     "frontend": ("harness.measure.frontend",),
     "monitoring": ("harness.measure.monitoring", "harness.load.runner"), "gateway": ("harness.measure.api_gateway",),
     "websocket": ("harness.measure.websocket",), "containers": ("harness.measure.docker",),
-    "heartbeats100k": ("harness.measure.websocket", "harness.heartbeats"),
+    "heartbeats100k": ("harness.measure.websocket", "harness.heartbeats", "harness.measure"),
 }
 
 

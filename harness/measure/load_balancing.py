@@ -16,7 +16,7 @@ from harness import builds
 from harness.builds import BUILDS
 from harness.results import MetricRecord
 
-from . import Log, alternate, live_clock
+from . import Log, in_repeats, live_clock
 
 
 # --- connection tracker ---------------------------------------------------------------------------
@@ -70,13 +70,10 @@ def _tracker_once(build: str, conns: int, timeout_ns: int, spread_ns: int) -> tu
 
 def connection_tracker(quick: bool, log: Log = print) -> list[MetricRecord]:
     conns, timeout_s, spread_s, repeats = (2000, 1, 0.5, 3) if quick else (10000, 1, 1.0, 5)
-    late: dict[str, list[int]] = {b: [] for b in BUILDS}
-    cpu: dict[str, list[int]] = {b: [] for b in BUILDS}
-    for rep in range(repeats):
-        for b in alternate(rep):
-            lt, c = _tracker_once(b, conns, timeout_s * 1_000_000_000, int(spread_s * 1e9))
-            late[b] += lt
-            cpu[b].append(max(1, c // len(lt)))
+    runs, _order = in_repeats(repeats, lambda b, _rep: _tracker_once(b, conns, timeout_s * 1_000_000_000,
+                                                                    int(spread_s * 1e9)))
+    late = {b: [v for lt, _c in runs[b] for v in lt] for b in BUILDS}
+    cpu = {b: [max(1, c // len(lt)) for lt, c in runs[b]] for b in BUILDS}
     log(f"  connection tracker: {repeats} repeats x {conns} idle connections, timeout {timeout_s}s, per build")
     extra = {"connections": conns, "idle_timeout_s": timeout_s, "repeats": repeats,
              "baseline_poll_interval_s": 1.0}

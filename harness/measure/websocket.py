@@ -49,7 +49,7 @@ from harness import results
 from harness.builds import BUILDS
 from harness.results import MetricRecord
 
-from . import Context, Log, OrdersLoad, StartFailed, Unavailable, alternate, enter_all
+from . import Context, Log, OrdersLoad, StartFailed, Unavailable, alternate, enter_all, in_repeats
 
 MS = 1_000_000
 MAX_SAMPLES = 20_000
@@ -331,10 +331,7 @@ def heartbeat_records(prefix: str, n: int, wall_ns: int, repeats: int, log: Log 
     a window of ``wall_ns`` each: CPU, beats missing, p99 lateness and delivered share per repeat."""
     from harness.heartbeats import RUNS
 
-    runs: dict[str, list[dict]] = {b: [] for b in BUILDS}
-    for rep in range(repeats):
-        for b in alternate(rep):
-            runs[b].append(RUNS[b](n, duration_ns=wall_ns))
+    runs, _order = in_repeats(repeats, lambda b, _rep: RUNS[b](n, duration_ns=wall_ns))
     tick = runs["clocked"][0].get("tick_ns")
     log(f"  heartbeats: {repeats} repeats x {n:,} heartbeats of 1s for {wall_ns / 1e9:g}s per build")
     out = []

@@ -402,6 +402,35 @@ def test_repeats_alternate_which_build_goes_first():
     assert got == {a: [f"{a}{r}" for r in range(4)], b: [f"{b}{r}" for r in range(4)]}
 
 
+def test_each_repeat_runs_with_the_earlier_heap_collected_and_frozen():
+    """A full collection inside a measured repeat must not scan the harness's own objects (their
+    ~53 ms landed in one repeat's CPU time): each run sees the heap from before it frozen, and
+    garbage left by the run before it already collected; after the repeats nothing stays frozen."""
+    import gc
+
+    from harness.measure import in_repeats, own_heap
+
+    class Cycle:  # garbage only the cyclic collector frees
+        def __init__(self) -> None:
+            self.me = self
+
+    seen = []
+
+    def run(build: str, rep: int) -> int:
+        seen.append((gc.get_freeze_count(), sum(isinstance(o, Cycle) for o in gc.get_objects())))
+        Cycle()  # left for the next run's start to collect
+        return rep
+
+    frozen_before = gc.get_freeze_count()
+    in_repeats(2, run)
+    assert all(frozen > frozen_before for frozen, _ in seen)  # the heap from before is frozen
+    assert all(cycles == 0 for _, cycles in seen)  # the previous run's garbage was collected first
+    assert gc.get_freeze_count() == frozen_before
+    with pytest.raises(RuntimeError), own_heap():  # a failed run leaves nothing frozen either
+        raise RuntimeError("the run failed")
+    assert gc.get_freeze_count() == frozen_before
+
+
 def test_ems_records_carry_each_repeat_in_the_order_run():
     from harness.results import REPEATS, repeat_groups
 
