@@ -227,8 +227,10 @@ def produce_load(ctx: Context) -> list[results.MetricRecord]:
 # a fresh process's 5 s step with 1.5 s of warm-up measured (windows 3.0-3.1 s at load 2-6).
 CAPACITY_SEARCH = {
     # --quick. Steps of 3 s with 0.75 s of warm-up (2026-11-30) took the step from 72 to 59 s, and a
-    # p99 over ~1,200 requests moved the searches' answers so much (clocked 7, 7, 4 users) that the
-    # interval went from [-21%, +16%] to [-48%, +159%]: INCONCLUSIVE where 4 s steps FAIL the goal.
+    # p99 over ~1,200 requests moved the searches' answers (clocked 7, 7, 4 users) to the widest
+    # interval of five quick runs, [-48%, +159%]; with 4 s steps it was [-21%, +16%] to [-34%, +74%]
+    # (FAIL in two runs, INCONCLUSIVE in two: at ~6 users one user more or less moves a trial's ratio
+    # by a sixth, and three trials' t interval is wide whenever one of them differs).
     True: ["--trials", "3", "--duration", "4", "--warmup", "1", "--resolution", "0.25"],
     False: ["--trials", "3", "--duration", "15", "--warmup", "4", "--resolution", "0.1"],
 }
