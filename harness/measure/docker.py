@@ -493,9 +493,9 @@ def _ms(ns: int | None) -> str:
 # start the payloads, 19 s less of soak; 2026-11-30); 20 s soaks with 7 faults took 3 x 2 x 20 s for
 # 840. PM-CONTAINER-RELIABILITY is INCONCLUSIVE in any quick run (it needs 1,843 clean intervals),
 # and SC2-CONTAINER-RELIABILITY's difference is tens of points against a goal of 0.3: shorter soaks
-# leave both so. The baseline's share rises as the soaks shorten (its drift has less time to grow). ``schedule``: per repeat, (busy, clocked
-# first); the busy soaks run each build first once, as the stack's state moves on under its load
-# (the later busy soak met a more loaded stack in both of two runs).
+# leave both so. The baseline's share rises as the soaks shorten (its drift has less time to grow).
+# ``schedule``: per repeat, (busy, clocked first); the busy soaks run each build first once, as the
+# stack's state moves on under its load (the later busy soak met a more loaded stack in both of two runs).
 PLAN = {
     True: {"containers": 60, "soak_s": 8, "faults": 3, "rate": 50, "kills": 1, "cpu_s": 1,
            "schedule": ((False, True), (True, False), (True, True))},

@@ -56,9 +56,10 @@ MAX_SAMPLES = 20_000
 
 # Per build, both builds at once. quick: 10 sub-windows of 1.2 s (~1,150 heartbeats each, whose p99 is
 # about the 11th largest). They were 2 s (~1,900 each): the stability criteria judge connections (998
-# per build, PASS either way) and EI-WEBSOCKET's paired p99s stayed INCONCLUSIVE at every window tried
-# in a quick run, so the window is the shortest that keeps a p99 per sub-window; the step went from 32
-# to 25 s (2026-11-30). ~9,400 heartbeats over one 10 s window per build before that. With 6 of 2 s one
+# per build, PASS either way) and EI-WEBSOCKET's paired p99s are undecided by the window: INCONCLUSIVE
+# at 20 s, INCONCLUSIVE in three quick runs and FAIL in one at 12 s, the run's load deciding more than
+# the window; so the window is the shortest that keeps a p99 per sub-window; the step went from 32 to
+# 25 s (2026-11-30). ~9,400 heartbeats over one 10 s window per build before that. With 6 of 2 s one
 # quick run gave +14.2% [-73.1, +57.5] at load 7 in a step of 26.6 s; with 10 the step took 31.3 s
 # at load 3 and 41.9 s at load 9-11 (connecting 10.5 s), one build after the other 41.1 s at load 7.
 # Full: the 10,000 connections, 10 sub-windows of 3 s (not run this way yet).
