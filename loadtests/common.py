@@ -49,6 +49,9 @@ def _options(parser: Any) -> None:
     g.add_argument("--cb-session", action="store_true", include_in_web_ui=False,
                    help="a long-lived lone process driven over its web API (harness/load/runner.Session): write "
                         "each test's results to its --cb-hdr-out when that test stops, not at quitting")
+    g.add_argument("--cb-stop-after", type=float, default=0.0,
+                   help="a session's test stops this many seconds after it starts (0: at Locust's run time, "
+                        "which counts whole seconds only)")
 
 
 def options(environment: Any) -> Any:
@@ -227,6 +230,24 @@ def _on_test_start(environment: Any, **_: Any) -> None:
     PACER.reset()
     warmup = getattr(options(environment), "cb_warmup", 0.0) or 0.0
     REC.window_start_ns = time.monotonic_ns() + int(warmup * 1e9)
+    _cancel_stopper()
+    stop_after = getattr(options(environment), "cb_stop_after", 0.0) or 0.0
+    if session(environment) and stop_after > 0 and environment.runner is not None:
+        STOPPER[0] = gevent.spawn_later(stop_after, environment.runner.stop)
+
+
+# A session's test ends by its stopper (--cb-stop-after, the test's duration): Locust's run time
+# counts whole seconds, so a 3.5 s step ran 4 s. The session sends no run time, so no timer of
+# Locust's races the stopper (two stops at once each fired test_stop, and the second wrote the test's
+# results again, empty).
+STOPPER: list[Any] = [None]
+
+
+def _cancel_stopper() -> None:
+    g = STOPPER[0]
+    STOPPER[0] = None
+    if g is not None and g is not gevent.getcurrent() and not g.ready():
+        g.kill(block=False)
 
 
 # A session's writers of per-profile files, called at each test's stop before hdr.json is written
@@ -244,8 +265,11 @@ def _on_test_stop(environment: Any, **_: Any) -> None:
     told to stop, it keeps sending, and Locust counts those requests too). A worker then reports at
     once, so its last measurements reach the master before the worker says it has stopped. A
     session's lone process writes this test's results now: it is not about to quit."""
+    if session(environment) and REC.window_end_ns:
+        return  # this test's stop again (two stops racing): its results are written, and their deltas reset
     if REC.window_start_ns and not REC.window_end_ns:
         REC.window_end_ns = max(time.monotonic_ns(), REC.window_start_ns)
+    _cancel_stopper()
     runner = environment.runner
     send = getattr(runner, "_send_stats", None)  # Locust's own periodic report, sent now
     if isinstance(runner, WorkerRunner) and send is not None:

@@ -22,7 +22,8 @@ from harness.errors import UsageError
 from harness.commands.load import add_load_args, spec_from
 from harness.load import capacity, records, slo
 from harness.load.signals import interruptible
-from harness.load.runner import LoadError, LoadSpec, Session, headline, run, start_sessions, terminate_sessions
+from harness.load.runner import (LoadError, LoadSpec, Session, headline, run, spawn_rate_for, start_sessions,
+                                 terminate_sessions)
 from harness.load.target import Target, target
 from harness.measure import StartFailed, enter_all
 from harness.results import save
@@ -60,7 +61,7 @@ def make_step(spec: LoadSpec, t: Target, terms: tuple[slo.Term, ...], out, tag: 
         warm = spec.warmup_s
         # Failed requests are judged by the SLO's errors term here (past capacity they are expected), so
         # the load runner's own error-rate rule is off; a dead target still makes the step INVALID.
-        s_spec = replace(spec, users=users, spawn_rate=max(1.0, users / max(warm * 0.8, 1.0)), max_error_rate=1.0)
+        s_spec = replace(spec, users=users, spawn_rate=spawn_rate_for(users, warm), max_error_rate=1.0)
         label = {"label": tag, "build": t.build, "users": users}
         if session is not None:
             s = session.run(s_spec, out / f"{tag}-u{users:05d}", label=label, watch=t.dead)

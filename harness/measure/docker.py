@@ -486,18 +486,20 @@ def _ms(ns: int | None) -> str:
     return "-" if ns is None else f"{ns / NS_PER_MS:.0f}"
 
 
-# quick: 60 payloads x 3 faults x 3 soaks = 540 faults per build, enough values for the p99 of
-# EI-DOCKER-HEALTH (stats.min_samples: 500; 3 faults of 1 s, each followed by 1 s of health, are
-# what an 8 s soak holds between its first and last two intervals); the soaks take 3 x 2 x 8 s. It
-# was 40 payloads x 5 faults in 12 s soaks (600 faults; the step took 92 s, 78 s now: 5 s more to
-# start the payloads, 19 s less of soak; 2026-11-30); 20 s soaks with 7 faults took 3 x 2 x 20 s for
-# 840. PM-CONTAINER-RELIABILITY is INCONCLUSIVE in any quick run (it needs 1,843 clean intervals),
+# quick: 90 payloads x 2 faults x 3 soaks = 540 faults per build, enough values for the p99 of
+# EI-DOCKER-HEALTH (stats.min_samples: 500; 2 faults of 1 s, each followed by 1 s of health, are
+# what a 6 s soak holds between its first and last two intervals); the soaks take 3 x 2 x 6 s (the
+# worker-death soaks wait for the worker to be back, ~7 s). It was 60 payloads x 3 faults in 8 s
+# soaks (the step 65 s at load 1-2, 2026-11-30), before that 40 x 5 in 12 s soaks (600 faults; the
+# step took 92 s, 78 s with 8 s soaks: 5 s more to start the payloads, 19 s less of soak); 20 s soaks
+# with 7 faults took 3 x 2 x 20 s for 840. The checker's CPU per check (bench.containers.checker_cpu,
+# judged by no criterion) is taken over 0.5 s per size and build in --quick, inside the payloads' start. PM-CONTAINER-RELIABILITY is INCONCLUSIVE in any quick run (it needs 1,843 clean intervals),
 # and SC2-CONTAINER-RELIABILITY's difference is tens of points against a goal of 0.3: shorter soaks
 # leave both so. The baseline's share rises as the soaks shorten (its drift has less time to grow).
 # ``schedule``: per repeat, (busy, clocked first); the busy soaks run each build first once, as the
 # stack's state moves on under its load (the later busy soak met a more loaded stack in both of two runs).
 PLAN = {
-    True: {"containers": 60, "soak_s": 8, "faults": 3, "rate": 50, "kills": 1, "cpu_s": 1,
+    True: {"containers": 90, "soak_s": 6, "faults": 2, "rate": 50, "kills": 1, "cpu_s": 0.5,
            "schedule": ((False, True), (True, False), (True, True))},
     False: {"containers": 40, "soak_s": 60, "faults": 22, "rate": 50, "kills": 5, "cpu_s": 5,
             "schedule": ((False, True), (True, False), (False, False), (True, True))},
@@ -560,7 +562,7 @@ def produce(quick: bool, log: Log = print, seed: int = 15, out: Path | None = No
         # threads and processes is not in it) is taken while the payloads start: 6 x 1.5 s after the
         # replacement trials before.
         cpu_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checker-cpu")
-        cpu_job = cpu_pool.submit(checker_cpu_all, cpu_sizes, plan["cpu_s"] * NS_PER_S)
+        cpu_job = cpu_pool.submit(checker_cpu_all, cpu_sizes, int(plan["cpu_s"] * NS_PER_S))
         cpu_pool.shutdown(wait=False)
         ensure_busybox_image(client)
         log(f"  containers: engine {engine.version} ready in {engine.started_s:.1f}s; starting {containers} payloads")

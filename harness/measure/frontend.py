@@ -790,12 +790,12 @@ class Sizes:
 # estimates in force while they were sent (its independent units, 1-4 in a quick run), which cannot
 # reach the 500 a p99's bootstrap needs (harness/stats.py min_samples) in any quick run: 100 stamps
 # show the figure in 2.5 s where 500 took 9.3 s. The full run sends 1,000 over its longer window. The
-# sync windows are 6 s per path in --quick (10 s before): their criteria are judged over estimates
+# sync windows are 4 s per path in --quick (10 s, then 6 s, before): their criteria are judged over estimates
 # too (SC3-CLOCK-SYNC, TS3-FRONTEND-SYNC), of which a quick window holds 1-4 either way. With both
-# changes the step went from 56 to 44 s (2026-11-30).
-# The page-CPU window is 2 s in --quick: ui.page_cpu is one figure per build that no criterion
-# judges (20 quote updates at the service's 100 ms), and its 5 s were 3 s of the step's wait.
-QUICK = Sizes(clicks=30, cpu_s=2.0, sync_s=6.0, orders=100)
+# changes the step went from 56 to 44 s (2026-11-30); 4 s since.
+# The page-CPU window is 1 s in --quick: ui.page_cpu is one figure per build that no criterion
+# judges (10 quote updates at the service's 100 ms); 5 s, then 2 s, were most of the step's wait.
+QUICK = Sizes(clicks=30, cpu_s=1.0, sync_s=4.0, orders=100)
 FULL = Sizes(clicks=60, cpu_s=60.0, sync_s=60.0, orders=1000)
 ASYMMETRIC_ORDERS = 5  # only the symmetric path's stamps are judged; a few here show on its screenshot
 # The criterion judges the clocked page; the baseline's and the plan's stamps are shown beside it

@@ -62,7 +62,10 @@ class Plan:
 # of 5 s runs at load 2-6), without its ~1.5 s of start/stop. Rounds of 5 s took the step 64 s, of 4 s
 # 54 s (2026-11-30); the criteria the quick run decides from it missed their goals by 18-45 points
 # (TO-ORDER-LATENCY, PM-LB-ROUTING, SC1-LB-EFFICIENCY), against intervals about 1.1x as wide now.
-QUICK = Plan(rounds=4, duration_s=4.0, warmup_s=1.0, users=10)
+# The 3 s measured stay; the warm-up is half a second (the users all start in its first 0.4 s,
+# runner.spawn_rate_for) and the test stops at 3.5 s itself: Locust's whole-second run time made
+# these 4 s, so the rounds took 48 s of the step (42 s now).
+QUICK = Plan(rounds=4, duration_s=3.5, warmup_s=0.5, users=10)
 FULL = Plan(rounds=6, duration_s=30.0, warmup_s=5.0, users=20)
 
 
@@ -134,13 +137,14 @@ def produce(out: Path, quick: bool, log: Log = print, plan: Plan | None = None, 
     get no traffic) and no nginx figure is recorded. ``urls`` (arm -> URL): the user's own running
     deployments instead of stacks started here (no access log: no nginx figure either)."""
     from harness.load import abtest
-    from harness.load.runner import LoadError, LoadSpec, Session, headline, start_sessions, terminate_sessions
+    from harness.load.runner import (LoadError, LoadSpec, Session, headline, spawn_rate_for, start_sessions,
+                                      terminate_sessions)
     from harness.load.target import target
 
     plan = plan or (QUICK if quick else FULL)
     out.mkdir(parents=True, exist_ok=True)
     arms = abtest.ARMS
-    spec = LoadSpec(profile=PROFILE, users=plan.users, spawn_rate=max(1.0, plan.users / max(plan.warmup_s * 0.8, 1.0)),
+    spec = LoadSpec(profile=PROFILE, users=plan.users, spawn_rate=spawn_rate_for(plan.users, plan.warmup_s),
                     duration_s=plan.duration_s, warmup_s=plan.warmup_s, think=plan.think)
     runs: dict[str, list[dict]] = {a: [] for a in arms}
     extras: dict[str, list[dict[str, int]]] = {a: [] for a in arms}
@@ -223,16 +227,20 @@ def produce_load(ctx: Context) -> list[results.MetricRecord]:
 # Trials are paired (both builds per trial, harness/load/records.capacity_record) and judged by the
 # per-trial ratio, whose t interval needs stats.MIN_PAIRS = 3 trials: --quick runs 3 (2 left the
 # capacity criteria INCONCLUSIVE for too few values), one more search per build. Its steps run in one
-# Locust process per build (harness/load/runner.Session): 4 s with 1 s of warm-up measure the ~3 s that
-# a fresh process's 5 s step with 1.5 s of warm-up measured (windows 3.0-3.1 s at load 2-6).
+# Locust process per build (harness/load/runner.Session): 3.5 s with 0.5 s of warm-up measure the ~3 s
+# that a fresh process's 5 s step with 1.5 s of warm-up measured (windows 3.0-3.1 s at load 2-6).
 CAPACITY_SEARCH = {
     # --quick. Steps of 3 s with 0.75 s of warm-up (2026-11-30) took the step from 72 to 59 s, and a
     # p99 over ~1,200 requests moved the searches' answers (clocked 7, 7, 4 users) to the widest
     # interval of five quick runs, [-48%, +159%]; with 4 s steps it was [-21%, +16%] to [-34%, +74%]
     # (FAIL in two runs, INCONCLUSIVE in two: at ~6 users one user more or less moves a trial's ratio
     # by a sixth, and three trials' t interval is wide whenever one of them differs).
-    True: ["--trials", "3", "--duration", "4", "--warmup", "1", "--resolution", "0.25"],
-    False: ["--trials", "3", "--duration", "15", "--warmup", "4", "--resolution", "0.1"],
+    # The first trial doubles from --start-users: 8 spends a step less than 4 where the capacity is
+    # above 8 (10-12 users in a quick run of c5fdfbb), and as many where it is below (4-7 users in
+    # earlier runs: 8 fails, then the bisection below it). Steps of 3.5 s
+    # with 0.5 s of warm-up measure the same 3 s as 4 s with 1 s did (runner.spawn_rate_for).
+    True: ["--trials", "3", "--duration", "3.5", "--warmup", "0.5", "--resolution", "0.25", "--start-users", "8"],
+    False: ["--trials", "3", "--duration", "15", "--warmup", "4", "--resolution", "0.1", "--start-users", "4"],
 }
 
 
@@ -245,7 +253,7 @@ def produce_capacity(ctx: Context) -> list[results.MetricRecord]:
                           "deployments; run `clockbench capacity --target URL --builds BUILD` for each when you mean to")
     out = ctx.out / "capacity"
     cmd = [sys.executable, "-m", "harness", "capacity", "--profile", "orders", "--think", "0",
-           "--start-users", "4", "--max-users", "512", "--stack-workers", "1", "--out", str(out),
+           "--max-users", "512", "--stack-workers", "1", "--out", str(out),
            *CAPACITY_SEARCH[ctx.quick], *([] if ctx.nginx else ["--no-nginx"])]  # fmt: skip
     ctx.log("  capacity: " + " ".join(cmd[3:]))
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -5,6 +5,7 @@ merge, and the capacity search finding the capacity the service has by construct
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 
 import pytest
@@ -237,6 +238,26 @@ def test_a_session_runs_many_tests_in_one_process_each_measured_alone(synthetic_
     assert 2.5 <= little["window_s"] <= 3.0 + 2.0  # 4 s less the warm-up second, plus the stop
     assert a["throughput_rps"] <= 52
     assert a["latency_ns"]["p50"] >= 78_000_000
+
+
+def test_a_session_ends_a_fractional_duration_on_time(synthetic_service, tmp_path) -> None:
+    """Locust's run time counts whole seconds; a session's test of 2.5 s stops at 2.5 s (its
+    --cb-stop-after), not at 3, and the next test in the same process is not cut short by the
+    whole-second timer of the one before."""
+    from harness.load.runner import Session
+
+    with synthetic_service(slots=2, service_ms=20) as url:
+        spec = LoadSpec(profile="orders", users=2, spawn_rate=50, duration_s=2.5, warmup_s=0.5, think="0")
+        with Session(spec, url, tmp_path / "session") as sess:
+            t0 = time.monotonic()
+            short = sess.run(spec, tmp_path / "a")
+            took = time.monotonic() - t0
+            longer = sess.run(replace(spec, duration_s=3.0), tmp_path / "b")
+    assert took < 2.95, took  # a whole-second run time would take at least 3 s
+    assert 1.8 <= short["window_s"] <= 2.4, short["window_s"]  # 2.5 s less the half-second warm-up
+    assert 2.3 <= longer["window_s"] <= 3.4, longer["window_s"]
+    for s in (short, longer):
+        assert s["validity"]["valid"], s["validity"]
 
 
 def test_capacity_search_in_a_session_finds_the_synthetic_capacity(synthetic_service, tmp_path) -> None:
