@@ -101,19 +101,25 @@ def _bracket_up(run: Callable[[int], Step], start: int, max_users: int) -> tuple
 
 def _bracket_around(run: Callable[[int], Step], guess: int, max_users: int, resolution: float,
                     min_users: int) -> tuple[int, int] | str:
-    """From ``guess``, up or down by a doubling width until the outcome flips."""
+    """From ``guess``, up or down until the outcome flips: by the resolution's width twice, then by a
+    doubling width. A guess is an earlier trial's capacity, most often off by a width or so: doubling
+    from the first move (10, 12, 16, then 14 between them) spent a step more than two moves of one
+    width (10, 12, 14), and the stop is then already within the resolution."""
     users, width = guess, max(1, int(resolution * guess))
     s = run(users)
     if not s.valid:
         return f"step at {users} users invalid: {s.reason}"
     up = s.passed
+    moves = 0
     while True:
         if up and users >= max_users:
             return f"met the SLO at the ceiling of {max_users} users"
         if not up and users <= min_users:
             return min_users - 1, users  # even the smallest step failed
         last, users = users, (min(users + width, max_users) if up else max(users - width, min_users))
-        width *= 2
+        moves += 1
+        if moves >= 2:
+            width *= 2
         s = run(users)
         if not s.valid:
             return f"step at {users} users invalid: {s.reason}"

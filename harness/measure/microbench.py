@@ -22,11 +22,9 @@ from . import Context, Unavailable
 MICROBENCH_DESELECT = ("not heartbeats and not through_nginx and not pgbench and not redis_benchmark"
                        " and not checker_cpu_per_check and not start_to_healthy"  # measure/docker.py measures these
                        " and not pure and not 100000")
-# Pairs per benchmark: --quick, full. 8 in --quick (10 before: 32 s of the step in a quick run of c5fdfbb): the
-# paired t interval is about 1.17x as wide (t 2.36 over sqrt 8 against 2.26 over sqrt 10), and the
-# criteria a quick run decides from them miss or clear their goals by several widths (in a quick run of
-# c5fdfbb the narrowest, EI-POSTGRES, +3.3% [-0.6%, +7.2%] against +15%; the FD-* ones by tens of %).
-MICROBENCH_PAIRS = {True: 8, False: 20}
+# Pairs per benchmark: --quick, full. 8 in --quick (f86c700) saved 4 of the step's 32 s, and
+# PM-DB-QUERY-SPEED went from FAIL [-1.8%, +1.8%] to INCONCLUSIVE [-3.8%, +15.2%] against +15%: 10 stay.
+MICROBENCH_PAIRS = {True: 10, False: 20}
 # --quick also leaves out the TestClock sizes no criterion judges (FD-TESTCLOCK-* judge 10,000
 # timers): at 1 and 1,000 timers they were a fifth of the quick run's benchmark time (118 of 621 s
 # of measured rounds at load 21), for figures a full run and `clockbench bench` still give.

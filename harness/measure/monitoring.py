@@ -67,24 +67,26 @@ BUILDS = ("clocked", "baseline", "aa")
 INTERVAL_NS = 1_000_000_000
 PROBE = "clockbench_monitor_value_taken_seconds"
 SETTINGS = {  # quick, full. Samples per build ~ rounds x (duration - warmup - 0.5 s) x workers.
-    # ``users`` per arm: the three arms are loaded at once (4 x 3 = 12 users against 10 on one stack alone
-    # before). quick: one round of 18 s (24 s before 2026-12-01; one-at-a-time rounds, 2 x 3 arms of 14 s, took
-    # 101 s at load 1-6 for 96 samples per build); rounds are added while a build lacks the values its
-    # criteria's statistics need (NEEDS), up to max_rounds, each as long as the values it lacks need at the rate
-    # seen so far (topup_duration_s). A fresh Locust process per round cost its start and wrap-up besides the
-    # duration (about 1 s idle, 16 s at load 14); one process per arm for every round (runner.Session) pays that
-    # once, beside the stacks' start, and the three tests start within a fraction of a second of each other: a
-    # 24 s round's common window was 20.7-21.0 s in two runs (17.5-18.5 s with a process per arm per round,
-    # whose starts drifted apart; load 4-12, 2026-11-30), 104 stored samples per build instead of 87-94. Few,
-    # long rounds of many workers. At load 15 an update took about 3 s (its updater skips the ones falling due
-    # meanwhile): two updaters per arm gave 8 updates per build in a round, and the round adding stopped at 20 <
-    # 30 after 3 rounds (155 s); hence three updaters and up to 4 rounds. At load 16-21 three still gave 24 < 30
-    # after 4 rounds (214 s; one at a time: 21 after 4 rounds, 452 s): the updates are bound by how fast
-    # Prometheus and this process answer, and EI-GRAFANA is then INCONCLUSIVE either way. A quick round of 16 s
-    # (2026-11-30, load 1-5) gave the baselines 23-24 updates: a 10 s round was added and the step took 41 s
-    # against 37 s with 24 s. In a later quick run (c5fdfbb, load 1-2) a 24 s round gave every build 60-62
-    # updates (and 102-105 samples): 18 s, whose common window is about 6 s shorter, leaves ~45.
-    True: {"rounds": 1, "max_rounds": 4, "duration_s": 18.0, "warmup_s": 2.0, "users": 4, "workers": 5, "updaters": 3},
+    # ``users`` per arm: the three arms are loaded at once (4 x 3 = 12 users against 10 on one stack
+    # alone before). quick: one round of 24 s (one-at-a-time rounds, 2 x 3 arms of 14 s, took 101 s at
+    # load 1-6 for 96 samples per build); rounds are added while a build lacks the values its
+    # criteria's statistics need (NEEDS), up to max_rounds, each as long as the values it lacks need at
+    # the rate seen so far (topup_duration_s). A fresh Locust process per round cost its start and wrap-up
+    # besides the duration (about 1 s idle, 16 s at load 14); one process per arm for every round
+    # (runner.Session) pays that once, beside the stacks' start, and the three tests start within a
+    # fraction of a second of each other: a 24 s round's common window was 20.7-21.0 s in two runs
+    # (17.5-18.5 s with a process per arm per round, whose starts drifted apart; load 4-12, 2026-11-30),
+    # 104 stored samples per build instead of 87-94. Few, long rounds of many workers. At
+    # load 15 an update took about 3 s (its updater skips the ones falling due meanwhile): two
+    # updaters per arm gave 8 updates per build in a round, and the round adding stopped at 20 < 30
+    # after 3 rounds (155 s); hence three updaters and up to 4 rounds. At load 16-21 three still gave
+    # 24 < 30 after 4 rounds (214 s; one at a time: 21 after 4 rounds, 452 s): the updates are bound
+    # by how fast Prometheus and this process answer, and EI-GRAFANA is then INCONCLUSIVE either way.
+    # A quick round of 16 s (2026-11-30, load 1-5) gave the baselines 23-24 updates: a 10 s round was
+    # added and the step took 41 s against 37 s with 24 s. A round of 18 s (f86c700, load 1-2) gave the
+    # builds 41-45 updates and 73-75 samples (62 and 105 at 24 s the run before), and SC2-OBSERVABILITY's
+    # interval went from [+24.1%, +56.1%] (PASS) to [+10.6%, +44.9%] (INCONCLUSIVE): 24 s it stays.
+    True: {"rounds": 1, "max_rounds": 4, "duration_s": 24.0, "warmup_s": 2.0, "users": 4, "workers": 5, "updaters": 3},
     False: {"rounds": 3, "max_rounds": 5, "duration_s": 60.0, "warmup_s": 3.0, "users": 7, "workers": 5, "updaters": 3},
 }
 # Each record's statistic in reports/criteria.toml (tests/monitoring check they agree): its

@@ -253,10 +253,9 @@ def test_pg_insert_set_config_inline(benchmark, loop, env, build):
 # PM-DB-QUERY-CONSISTENCY judges the spread (IQR / median) of every round of this benchmark pooled
 # over the pairs, and that statistic needs stats.min_samples("iqr_rel") = 60 values per build. A
 # round is 50 selects, so on a busy machine --benchmark-max-time=0.05 gave 3 to 6 rounds per pair
-# and 10 quick pairs fell short (59 of 60); 6 rounds per pair gave 60 over 10 quick pairs, and 8 give
-# 64 over the 8 of a quick run now (harness/measure/microbench.py), at a cost of at most five more
-# rounds per pair where a round takes longer than 6 ms.
-SELECT_MIN_ROUNDS = 8
+# and 10 quick pairs fell short (59 of 60); 6 rounds per pair give 60 in quick mode, at a cost of at
+# most three more rounds per pair where a round takes longer than 8 ms.
+SELECT_MIN_ROUNDS = 6
 
 
 @pytest.mark.benchmark(min_rounds=SELECT_MIN_ROUNDS)

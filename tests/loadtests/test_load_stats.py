@@ -136,11 +136,32 @@ def test_a_guessed_search_ends_on_the_same_boundary_in_fewer_steps_near_it(true_
         assert len(warm_steps) == 2 < len(cold_steps)
 
 
+def test_a_guess_a_width_off_moves_by_that_width_twice_before_doubling() -> None:
+    """At the quick run's resolution (0.25) a trial's guess is most often a width or so off its
+    capacity: two moves of one width reach a failure within the resolution in three steps, where
+    doubling at once took four (10, 12, 16, then 14); far off, the width still doubles."""
+    def steps(true_capacity: int, guess: int) -> tuple[capacity.Search, list[int]]:
+        seen: list[int] = []
+
+        def step(users: int) -> capacity.Step:
+            seen.append(users)
+            return capacity.Step(users, users <= true_capacity)
+
+        return capacity.search(step, start=8, max_users=512, resolution=0.25, guess=guess), seen
+
+    near, near_steps = steps(13, 10)
+    assert near_steps == [10, 12, 14] and (near.capacity, near.first_fail) == (12, 14)
+    down, down_steps = steps(9, 12)
+    assert down_steps == [12, 9, 10] and (down.capacity, down.first_fail) == (9, 10)
+    far, far_steps = steps(40, 10)
+    assert far_steps[:5] == [10, 12, 14, 18, 26] and far.capacity >= 40 * 0.75 and far.first_fail > 40
+
+
 def test_a_guessed_search_stops_at_the_ceiling_and_on_an_invalid_step() -> None:
     top = capacity.search(lambda u: capacity.Step(u, True), start=4, max_users=20, guess=15)
     assert top.valid and top.capacity == 20 and top.first_fail is None and "ceiling" in top.reason
-    bad = capacity.search(lambda u: capacity.Step(u, u <= 10, valid=u != 12, reason="generator saturated"),
-                          start=4, max_users=100, resolution=0.0, guess=9)  # 9, 10, then 12
+    bad = capacity.search(lambda u: capacity.Step(u, u <= 10, valid=u != 11, reason="generator saturated"),
+                          start=4, max_users=100, resolution=0.0, guess=9)  # 9, 10, then 11
     assert not bad.valid and bad.capacity == 10 and "generator saturated" in bad.reason
 
 
