@@ -493,7 +493,8 @@ def _ms(ns: int | None) -> str:
 # soaks (the step 65 s at load 1-2, 2026-11-30), before that 40 x 5 in 12 s soaks (600 faults; the
 # step took 92 s, 78 s with 8 s soaks: 5 s more to start the payloads, 19 s less of soak); 20 s soaks
 # with 7 faults took 3 x 2 x 20 s for 840. The checker's CPU per check (bench.containers.checker_cpu,
-# judged by no criterion) is taken over 0.5 s per size and build in --quick, inside the payloads' start. PM-CONTAINER-RELIABILITY is INCONCLUSIVE in any quick run (it needs 1,843 clean intervals),
+# judged by no criterion) is taken over 0.5 s per size and build in --quick, inside the payloads'
+# start. PM-CONTAINER-RELIABILITY is INCONCLUSIVE in any quick run (it needs 1,843 clean intervals),
 # and SC2-CONTAINER-RELIABILITY's difference is tens of points against a goal of 0.3: shorter soaks
 # leave both so. The baseline's share rises as the soaks shorten (its drift has less time to grow).
 # ``schedule``: per repeat, (busy, clocked first); the busy soaks run each build first once, as the

@@ -237,8 +237,8 @@ CAPACITY_SEARCH = {
     # by a sixth, and three trials' t interval is wide whenever one of them differs).
     # The first trial doubles from --start-users: 8 spends a step less than 4 where the capacity is
     # above 8 (10-12 users in a quick run of c5fdfbb), and as many where it is below (4-7 users in
-    # earlier runs: 8 fails, then the bisection below it). Steps of 3.5 s
-    # with 0.5 s of warm-up measure the same 3 s as 4 s with 1 s did (runner.spawn_rate_for).
+    # earlier runs: 8 fails, then the bisection below it). Steps of 3.5 s with 0.5 s of warm-up
+    # measure the same 3 s as 4 s with 1 s did (runner.spawn_rate_for).
     True: ["--trials", "3", "--duration", "3.5", "--warmup", "0.5", "--resolution", "0.25", "--start-users", "8"],
     False: ["--trials", "3", "--duration", "15", "--warmup", "4", "--resolution", "0.1", "--start-users", "4"],
 }
