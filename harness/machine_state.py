@@ -30,7 +30,13 @@ def _cpu_totals() -> tuple[float, float, float]:
 
 
 def _own_tree_cpu() -> float:
-    """CPU seconds of this process and its (living) children."""
+    """CPU seconds of this process and its children, living and ended.
+
+    An ended child's seconds count once it was waited for (the kernel adds them to its parent's
+    children times): a step whose child process (pytest, valgrind, Locust) ran and exited
+    between two snapshots would otherwise have its CPU counted as other processes' (quick runs
+    of f8dcc94 called the microbenchmarks' and instruction counts' own children "other processes
+    used 50-99% of the CPUs"). A living child's children times hold its own ended children."""
     me = psutil.Process(os.getpid())
     procs = [me]
     try:
@@ -41,7 +47,7 @@ def _own_tree_cpu() -> float:
     for p in procs:
         try:
             ct = p.cpu_times()
-            total += ct.user + ct.system
+            total += ct.user + ct.system + ct.children_user + ct.children_system
         except psutil.Error:
             pass
     return total

@@ -322,6 +322,21 @@ def test_machine_state_between_snapshots():
     assert machine_state.describe({"microbench": dict(s, busy=False)}) == []
 
 
+def test_an_ended_child_process_counts_as_this_run_not_as_other_processes():
+    """A step's own child that ran and exited between the snapshots is the run's CPU: before the
+    fix its seconds showed as "other processes", and every step with a child looked busy."""
+    import subprocess
+    import sys
+
+    from harness import machine_state
+
+    a = machine_state.snapshot()
+    subprocess.run([sys.executable, "-c", "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass"],
+                   check=True)
+    b = machine_state.snapshot()
+    assert b.own - a.own >= 0.3, (a.own, b.own)  # the child's 0.4 s of CPU, less the clock's tick
+
+
 def test_without_nginx_the_run_says_so_once_and_drives_the_workers(monkeypatch):
     import shutil as _shutil
 
