@@ -612,6 +612,28 @@ def test_instruction_counts_of_both_builds_run_side_by_side_into_a_fresh_folder(
     assert any("at once" in line for line in lines)
 
 
+def test_the_order_benchmarks_are_counted_at_their_counted_sizes(tmp_path):
+    """The counted call takes COUNTED_SIZES' fills, not the timed round's, and says so in its ops."""
+    import os
+    import re
+    import shutil
+
+    import pytest
+
+    from harness.measure import instructions
+
+    if shutil.which("valgrind") is None:
+        if os.environ.get("CI"):
+            pytest.fail("valgrind is not installed (CI=true: a skip would hide it)")
+        pytest.skip("valgrind is not installed")
+    size = instructions.COUNTED_SIZES["test_bench_orders"]["PMS_FILLS"]
+    timed = re.search(r"^PMS_FILLS = (\d+)", (instructions.BENCH_DIR / "test_bench_orders.py").read_text(), re.M)
+    assert timed and size < int(timed.group(1))
+    got = instructions.count("clocked", tmp_path, cases=[("test_bench_orders", "test_bench_pms_apply_fill", {"build": None})])
+    assert [e["ops"] for e in got] == [size] * instructions.REPEATS
+    assert all(e["instructions"] > size * 1_000 for e in got)  # a fill is thousands of instructions, not a no-op
+
+
 def test_quick_mode_leaves_out_only_benchmarks_no_criterion_judges():
     """Each benchmark function a --quick -k term names records groups (``"<family>.<name>"`` literals
     in its body) none of which a criterion judges; a term that names no function would deselect nothing."""
