@@ -10,7 +10,7 @@ from harness.builds import BUILDS
 from harness.errors import UsageError
 from harness.load import records
 from harness.load.signals import interruptible
-from harness.load.runner import MAX_ERROR_RATE, PROFILES, SHAPES, LoadError, LoadSpec, headline, run
+from harness.load.runner import MAX_ERROR_RATE, PROFILES, SHAPES, LoadError, LoadSpec, headline, run, spawn_rate_for
 from harness.load.target import target
 from harness.results import save
 from harness.rundir import new_run_dir
@@ -44,7 +44,9 @@ def add_load_args(p: argparse.ArgumentParser, *, duration: float = 30.0, users: 
 def spec_from(args: argparse.Namespace, **over: object) -> LoadSpec:
     warm = args.warmup if args.warmup is not None else min(10.0, args.duration / 5)
     users = over.get("users", args.users)
-    spawn = args.spawn_rate if args.spawn_rate else max(1.0, users / max(warm * 0.8, 1.0))  # type: ignore[operator]
+    # every user starts inside the warm-up (runner.spawn_rate_for): a spawn rate capped at one second's
+    # ramp let a short warm-up's users start in the measured window (10 users, 0.5 s: 1 s of ramp)
+    spawn = args.spawn_rate if args.spawn_rate else spawn_rate_for(users, warm)  # type: ignore[arg-type]
     spec = LoadSpec(
         profile=args.profile, users=users, spawn_rate=spawn, duration_s=args.duration,  # type: ignore[arg-type]
         warmup_s=warm, shape=getattr(args, "shape", None), rate=args.rate, workers=args.workers, think=args.think,

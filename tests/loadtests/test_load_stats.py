@@ -176,3 +176,17 @@ def test_a_trial_brackets_from_its_own_last_capacity_else_from_the_other_builds_
     assert capacity.trial_guess([], found(24, valid=False)) is None
     assert capacity.trial_guess([], found(0)) is None
     assert capacity.trial_guess([found(30, valid=False)], found(24)) is None
+
+
+@pytest.mark.parametrize("argv, users", [(["load", "--users", "10", "--duration", "3.5", "--warmup", "0.5"], 10),
+                                         (["capacity", "--start-users", "8", "--duration", "3.5", "--warmup", "0.5"], 8),
+                                         (["load", "--users", "20", "--duration", "30"], 20)])
+def test_a_command_line_load_starts_every_user_inside_its_warm_up(argv: list[str], users: int) -> None:
+    """`clockbench load`/`ab`/`capacity` and the run's producers share one spawn rule: all users up
+    within 80% of the warm-up. The commands' own formula capped the ramp at one second, so a 0.5 s
+    warm-up's users went on starting for another half second of the measured window."""
+    from harness.cli import build_parser
+    from harness.commands.load import spec_from
+
+    spec = spec_from(build_parser().parse_args(argv), users=users)
+    assert spec.users == users and users / spec.spawn_rate <= 0.8 * spec.warmup_s + 1e-9
