@@ -317,17 +317,23 @@ def gateway_records(per_arm: dict[str, list[dict]], source: str) -> list[MetricR
     from harness.load import hdr
 
     out: list[MetricRecord] = []
+    # The shares are paired by round position, so a round counts only where every arm has requests in it:
+    # dropping each arm's empty rounds on its own paired clocked round 2 with baseline round 1 (a quick
+    # run of 03dccf4 had aa's round 1 and baseline's round 3 empty).
+    n = min((len(rounds) for rounds in per_arm.values()), default=0)
+    keep = [i for i in range(n) if all(rounds[i] and rounds[i].get("total") for rounds in per_arm.values())]
     for arm, rounds in per_arm.items():
         usable = [r for r in rounds if r and r.get("total")]
-        if len(usable) < 2:
+        paired = [rounds[i] for i in keep]
+        if len(paired) < 2:
             out.append(invalid("load.gateway.within_budget", arm, "ppm",
-                               f"only {len(usable)} round(s) with requests; a CI needs two", source))  # fmt: skip
+                               f"only {len(paired)} round(s) with requests in every arm; a CI needs two", source))  # fmt: skip
         else:
             out.append(MetricRecord("load.gateway.within_budget", arm, "ppm",
-                                    [r["reliable"] * 1_000_000 // r["total"] for r in usable], kind="rounds",
+                                    [r["reliable"] * 1_000_000 // r["total"] for r in paired], kind="rounds",
                                     lower_is_better=False, source=source,
-                                    extra={"requests": [r["total"] for r in usable],
-                                           "statuses": [r["statuses"] for r in usable]}))  # fmt: skip
+                                    extra={"requests": [r["total"] for r in paired], "used_rounds": keep,
+                                           "statuses": [r["statuses"] for r in paired]}))  # fmt: skip
         hists = [hdr.decode(r["timeout_error"]) for r in usable if r.get("timeout_error")]
         merged = hdr.merge(hists) if hists else None
         values: list[int] = []

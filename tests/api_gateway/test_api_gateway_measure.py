@@ -28,14 +28,30 @@ def _round(total: int, reliable: int, errors: list[int]) -> dict:
 
 def test_records_from_the_rounds() -> None:
     recs = gateway_records({"clocked": [_round(1000, 990, [1 * MS, 2 * MS]), _round(500, 500, [3 * MS])],
-                            "baseline": [_round(100, 90, [])]}, "gateway-ab.json")  # fmt: skip
+                            "baseline": [_round(100, 90, []), {"total": 0}]}, "gateway-ab.json")  # fmt: skip
     by = {(r.metric, r.build): r for r in recs}
     share = by[("load.gateway.within_budget", "clocked")]
-    assert share.valid and share.values == [990_000, 1_000_000] and share.unit == "ppm" and not share.lower_is_better
+    assert not share.valid and "in every arm" in share.reason  # baseline's round 2 is empty: one paired round
     err = by[("load.gateway.timeout_error", "clocked")]
     assert err.valid and len(err.values) == 3 and abs(max(err.values) - 3 * MS) < 3 * MS // 100
     assert not by[("load.gateway.within_budget", "baseline")].valid  # one round: no interval
     assert "outlived their budget" in by[("load.gateway.timeout_error", "baseline")].reason
+    both = gateway_records({"clocked": [_round(1000, 990, []), _round(500, 500, []), _round(400, 300, [])],
+                            "baseline": [_round(100, 90, []), _round(200, 100, []), _round(300, 300, [])]}, "g")
+    share = {r.build: r for r in both if r.metric == "load.gateway.within_budget"}["clocked"]
+    assert share.valid and share.values == [990_000, 1_000_000, 750_000] and share.unit == "ppm" and not share.lower_is_better
+
+
+def test_a_round_empty_in_one_arm_is_dropped_from_every_arm() -> None:
+    """Rounds pair by position: an arm's empty round must not shift its later rounds onto the other
+    arms' earlier ones (aa empty in round 1 and baseline in round 3 left clocked 3, baseline 2 values)."""
+    per_arm = {"baseline": [_round(12, 12, []), _round(24, 23, []), {"total": 0}, _round(30, 15, [])],
+               "clocked": [_round(12, 11, []), _round(24, 23, []), _round(48, 48, []), _round(30, 30, [])],
+               "aa": [{"total": 0}, _round(36, 34, []), _round(24, 24, []), _round(30, 27, [])]}
+    recs = {r.build: r for r in gateway_records(per_arm, "g") if r.metric == "load.gateway.within_budget"}
+    assert {b: (r.values, r.extra["used_rounds"]) for b, r in recs.items()} == {
+        "baseline": ([958_333, 500_000], [1, 3]), "clocked": ([958_333, 1_000_000], [1, 3]),
+        "aa": ([944_444, 900_000], [1, 3])}
 
 
 def test_the_profile_classifies_each_request() -> None:
