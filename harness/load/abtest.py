@@ -9,7 +9,9 @@ is even and the reverse when odd, so slow drift of the machine falls on both sid
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from harness import stats
 from harness.load.records import round_values
@@ -22,6 +24,14 @@ ARM_BUILDS = {"baseline": "baseline", "clocked": "clocked", "aa": "baseline"}
 
 def order(round_index: int, arms: tuple[str, ...] = ARMS) -> list[str]:
     return list(arms) if round_index % 2 == 0 else list(reversed(arms))
+
+
+def rounds_in_every_arm(per_arm: dict[str, list[Any]], usable: Callable[[Any], bool]) -> list[int]:
+    """The round indices ``usable`` in every arm, up to the shortest arm (pure). Rounds are paired by
+    position across arms, so a round that one arm lost is dropped from all of them: dropped per arm,
+    the later rounds of one arm would pair with earlier rounds of the others."""
+    n = min((len(rounds) for rounds in per_arm.values()), default=0)
+    return [i for i in range(n) if all(usable(rounds[i]) for rounds in per_arm.values())]
 
 
 def metric_key(name: str, corrected: bool) -> str:

@@ -318,13 +318,13 @@ BUDGET_MS = "20-200"
 def gateway_records(per_arm: dict[str, list[dict]], source: str) -> list[MetricRecord]:
     """Records from each round's gateway.json (pure): within_budget per round (ppm), timeout error pooled."""
     from harness.load import hdr
+    from harness.load.abtest import rounds_in_every_arm
 
     out: list[MetricRecord] = []
     # The shares are paired by round position, so a round counts only where every arm has requests in it:
     # dropping each arm's empty rounds on its own paired clocked round 2 with baseline round 1 (a quick
     # run of 03dccf4 had aa's round 1 and baseline's round 3 empty).
-    n = min((len(rounds) for rounds in per_arm.values()), default=0)
-    keep = [i for i in range(n) if all(rounds[i] and rounds[i].get("total") for rounds in per_arm.values())]
+    keep = rounds_in_every_arm(per_arm, lambda r: bool(r and r.get("total")))
     for arm, rounds in per_arm.items():
         usable = [r for r in rounds if r and r.get("total")]
         paired = [rounds[i] for i in keep]

@@ -100,9 +100,11 @@ def records_from_rounds(runs: dict[str, list[dict]], extras: dict[str, list[dict
     """Metric records of every arm over the rounds valid in all arms (pure)."""
     from harness.load import records
 
+    from harness.load.abtest import rounds_in_every_arm
+
     arms = list(runs)
     n = min(len(v) for v in runs.values())
-    keep = [i for i in range(n) if all(runs[a][i]["validity"]["valid"] for a in arms)]
+    keep = rounds_in_every_arm(runs, lambda r: r["validity"]["valid"])
     info = {"rounds": n, "used_rounds": keep, "dropped_rounds": [i for i in range(n) if i not in keep]}
     # rounds in which any arm ran while other processes kept the machine busy (harness/machine_state.py)
     info["busy_rounds"] = [i for i in keep if any((runs[a][i].get("machine") or {}).get("busy") for a in arms)]

@@ -77,6 +77,12 @@ def test_ab_analysis_pairs_rounds_and_drops_invalid_ones() -> None:
     assert abtest.order(0) == ["baseline", "clocked", "aa"] and abtest.order(1) == ["aa", "clocked", "baseline"]
 
 
+def test_a_round_counts_only_where_every_arm_can_use_it() -> None:
+    per_arm = {"baseline": [1, 0, 1, 1], "clocked": [1, 1, 0, 1, 1], "aa": [1, 1, 1, 1]}
+    assert abtest.rounds_in_every_arm(per_arm, bool) == [0, 3]  # round 4: the baseline arm has none
+    assert abtest.rounds_in_every_arm({}, bool) == []
+
+
 def test_slo_parse_and_evaluate() -> None:
     terms = slo.parse("p99<50ms, errors<1%")
     assert [(t.metric, t.op, t.limit) for t in terms] == [("p99", "<", 50_000_000), ("errors", "<", 0.01)]
