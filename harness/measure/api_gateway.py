@@ -21,9 +21,10 @@ clocked build is tested, not measured, in tests/api_gateway.
 
 ``gateway_load``: the gateway Locust profile (bursts above the limit, tight budgets) against three
 stacks in rounds, baseline / clocked / baseline again (A/A) at once (the profile loads the machine
-lightly, 5-10% of a quick run's CPU per arm, and arms run together share its state, as the
-monitoring rounds do), the arms differing only in ``--component gateway=...``; ``load.gateway.within_budget`` (ppm per round) and
-``load.gateway.timeout_error`` (ns, pooled) from the profile's own client-side classification.
+lightly: 12-13% with all three arms in a quick run, 22% in a full one; arms run together share its
+state, as the monitoring rounds do), the arms differing only in ``--component gateway=...``;
+``load.gateway.within_budget`` (ppm per round) and ``load.gateway.timeout_error`` (ns, pooled) from
+the profile's own client-side classification.
 
 ``python -m harness.measure.api_gateway [--quick] [--out DIR]`` runs the comparison alone and prints it.
 """
@@ -324,9 +325,12 @@ def gateway_records(per_arm: dict[str, list[dict]], source: str) -> list[MetricR
     # The shares are paired by round position, so a round counts only where every arm has requests in it:
     # dropping each arm's empty rounds on its own paired clocked round 2 with baseline round 1 (a quick
     # run of 03dccf4 had aa's round 1 and baseline's round 3 empty).
-    keep = rounds_in_every_arm(per_arm, lambda r: bool(r and r.get("total")))
+    def has_requests(r: dict) -> bool:
+        return bool(r and r.get("total"))
+
+    keep = rounds_in_every_arm(per_arm, has_requests)
     for arm, rounds in per_arm.items():
-        usable = [r for r in rounds if r and r.get("total")]
+        usable = [r for r in rounds if has_requests(r)]
         paired = [rounds[i] for i in keep]
         if len(paired) < 2:
             out.append(invalid("load.gateway.within_budget", arm, "ppm",
@@ -399,16 +403,17 @@ def gateway_load(out: Path, quick: bool, log: Log = print, nginx: bool = True) -
         es.callback(terminate_sessions, sessions)  # at the end, first: Locust quits while the stacks stop
         for sess in sessions.values():
             sess.wait()
-        for r in range(plan["rounds"]):
-            def one(arm: str, r: int = r) -> tuple[dict, dict]:
-                d = out / f"round{r:02d}-{arm}"
-                s = sessions[arm].run(spec, d, label={"label": arm, "build": arm, "round": r})
-                return s, json.loads((d / "gateway.json").read_text()) if (d / "gateway.json").exists() else {}
 
-            # the arms at once (each its own Locust process and stack), as the monitoring rounds run
-            with ThreadPoolExecutor(max_workers=len(ARMS), thread_name_prefix=f"gateway-round{r}") as pool:
-                done = {arm: pool.submit(one, arm) for arm in ARMS}
-                results = {arm: f.result() for arm, f in done.items()}
+        def one(arm: str, r: int) -> tuple[dict, dict]:
+            d = out / f"round{r:02d}-{arm}"
+            s = sessions[arm].run(spec, d, label={"label": arm, "build": arm, "round": r})
+            return s, json.loads((d / "gateway.json").read_text()) if (d / "gateway.json").exists() else {}
+
+        # the arms of a round at once (each its own Locust process and stack), as the monitoring rounds run
+        pool = es.enter_context(ThreadPoolExecutor(max_workers=len(ARMS), thread_name_prefix="gateway-round"))
+        for r in range(plan["rounds"]):
+            done = {arm: pool.submit(one, arm, r) for arm in ARMS}
+            results = {arm: f.result() for arm, f in done.items()}
             for arm in ARMS:
                 s, g = results[arm]
                 per_arm[arm].append(g)

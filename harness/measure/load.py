@@ -99,7 +99,6 @@ def records_from_rounds(runs: dict[str, list[dict]], extras: dict[str, list[dict
                         source: str) -> tuple[list[MetricRecord], dict]:
     """Metric records of every arm over the rounds valid in all arms (pure)."""
     from harness.load import records
-
     from harness.load.abtest import rounds_in_every_arm
 
     arms = list(runs)
