@@ -33,7 +33,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from harness.load import hdr
 from loadtests.common import AFTER_TEST, REC, ClockbenchUser, options, session
-from loadtests.gateway_stats import GatewayStats, parse_budget_range
+from loadtests.gateway_stats import THINK_S, GatewayStats, parse_budget_range, stationary_phase_s
 from loadtests.orders import order_body
 
 BURST = 12
@@ -101,13 +101,15 @@ AFTER_TEST.append(write_gateway)
 
 
 class GatewayUser(ClockbenchUser):
-    think_s = (1.0, 3.0)  # idle between bursts
+    think_s = THINK_S  # idle between bursts
     concurrency = BURST
 
     def setup(self) -> None:
         self.user_id = next(_user_ids)
         self.rng = random.Random(self.user_id)
         self.budget_ms = parse_budget_range(getattr(options(self.environment), "cb_budget_ms", "5-60") or "5-60")
+        if self._rate <= 0:  # closed mode: begin where the steady state would be (stationary_phase_s)
+            self._sleep_ns(int(stationary_phase_s(self.rng, *self._think) * 1e9))
 
     def _one(self) -> None:
         budget_ms = self.rng.randint(*self.budget_ms)

@@ -3,9 +3,26 @@ gevent's monkey-patching): reliable answers, and the timeout error of the ones t
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 
 from harness.load import hdr
+
+THINK_S = (1.0, 3.0)  # a gateway user's idle between bursts (loadtests/gateway.py GatewayUser.think_s)
+
+
+def stationary_phase_s(rng: random.Random, lo: float, hi: float) -> float:
+    """Pure: how long a closed-mode user waits before its first burst so that the users' bursts arrive
+    from the start as they do in the steady state. Users that all begin with a burst fire together in
+    the warm-up and then think through the first seconds: with 1-3 s of think and a quick run's 1.5 s
+    window, 5 of the 27 arm-rounds of three quick runs came back empty. In the steady state a user is
+    at a uniform point of a think time drawn in proportion to its length (the longer thinks hold more
+    of the time), which is what this draws."""
+    if hi <= 0:
+        return 0.0
+    think = (lo * lo + rng.random() * (hi * hi - lo * lo)) ** 0.5  # length-biased draw from [lo, hi]
+    return rng.uniform(0.0, think)
+
 
 CORRECT = {200, 201, 429}  # a served request, or the limiter's refusal (which the client can act on)
 

@@ -130,7 +130,7 @@ DEFINED_BY = {
     "load": ("harness.measure.load", "harness.load.records", "harness.load.runner", "loadtests.orders"),
     "capacity": ("harness.measure.load", "harness.commands.capacity", "harness.load.capacity"),
     "frontend": ("harness.measure.frontend",),
-    "monitoring": ("harness.measure.monitoring", "harness.load.runner"), "gateway": ("harness.measure.api_gateway",),
+    "monitoring": ("harness.measure.monitoring", "harness.load.runner"), "gateway": ("harness.measure.api_gateway", "loadtests.gateway"),
     "websocket": ("harness.measure.websocket",), "containers": ("harness.measure.docker",),
     "heartbeats100k": ("harness.measure.websocket", "harness.heartbeats", "harness.measure"),
 }
