@@ -4,6 +4,7 @@ data, and the real-time ones on small real runs (both builds)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -335,6 +336,69 @@ def test_an_ended_child_process_counts_as_this_run_not_as_other_processes():
                    check=True)
     b = machine_state.snapshot()
     assert b.own - a.own >= 0.3, (a.own, b.own)  # the child's 0.4 s of CPU, less the clock's tick
+
+
+_BURNER = """import os, sys, time
+if os.fork():
+    os._exit(0)  # the burner is orphaned: init adopts it, as the container engine's shims
+t = time.process_time()
+while time.process_time() - t < float(sys.argv[1]):
+    pass
+open(sys.argv[2], "w").close()
+time.sleep(30)
+"""
+
+
+def _orphan_burner(cpu_s: float, done: Path) -> None:
+    """A process outside this one's tree (forked off and orphaned) that burns ``cpu_s`` of CPU,
+    then says so in ``done`` and idles until killed (found again by ``done`` in its command line)."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", _BURNER, str(cpu_s), str(done)], check=True)
+
+
+def _kill_burners(tag: str) -> None:
+    import psutil
+
+    for p in psutil.process_iter(["cmdline"]):
+        if tag in " ".join(p.info["cmdline"] or []):
+            p.kill()
+
+
+def _wait_for(path: Path) -> None:
+    import time
+
+    deadline = time.monotonic() + 20
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never came"
+        time.sleep(0.02)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="other processes are counted from /proc (Linux)")
+def test_other_processes_count_and_this_runs_orphans_do_not(tmp_path):
+    """An idle quick run's frontend and containers steps said "other processes used 39-45% of the
+    CPUs": the browser's helpers and the engine's shims and payloads leave this run's tree as they
+    start, and counting everything but the tree made them others. A process that was outside the
+    tree before the interval counts; one orphaned by this run during it does not."""
+    from harness import machine_state
+
+    tag = str(tmp_path)
+    try:
+        _orphan_burner(0.5, tmp_path / "outside-done")  # outside the tree before the interval
+        a = machine_state.snapshot()
+        _orphan_burner(0.4, tmp_path / "orphan-done")  # this run's own, orphaned during it
+        _wait_for(tmp_path / "outside-done")
+        _wait_for(tmp_path / "orphan-done")
+        b = machine_state.snapshot()
+    finally:
+        _kill_burners(tag)
+    used = machine_state.others_between(a, b)
+    assert used is not None and 0.3 <= used < 0.8, used  # the outside burner's 0.5 s, not the orphan's 0.4 more
+    state = machine_state.between(a, b)
+    assert state["others_from"] == "/proc" and state["not_this_tree_cpu_share"] >= state["others_cpu_share"]
+    judged = state["others_cpu_share"] * state["seconds"] * state["cpus"]  # what "busy" is decided on
+    assert 0.3 <= judged < 0.8, (judged, state)
 
 
 def test_without_nginx_the_run_says_so_once_and_drives_the_workers(monkeypatch):
